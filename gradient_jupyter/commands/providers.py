@@ -1,0 +1,99 @@
+"""`storageProviders` words: list, details, create s3, update s3, delete."""
+from __future__ import annotations
+
+from ..engine import BadInput
+from ..engine.providers import Provider
+from ..output import Message, Table, details
+from . import add_command, add_group
+
+S3_OPTIONS = (
+    ("--bucket", "bucket name"),
+    ("--accessKey", "access key ID"),
+    ("--secretAccessKey", "secret access key (omit it to be asked with a hidden prompt)"),
+    ("--endpoint", "endpoint URL of an S3-compatible store, e.g. http://127.0.0.1:9000"),
+    ("--region", "region, e.g. us-east-1"),
+    ("--signatureVersion", "signature version (v4)"),
+    ("--profile", "AWS profile name instead of keys"),
+)
+
+
+def register(groups) -> None:
+    sp = add_group(groups, "storageProviders", "Manage storage providers (S3-compatible buckets).")
+    add_command(sp, "list", "List storage providers.", list_providers)
+    p = add_command(sp, "details", "Show one storage provider.", show_provider)
+    p.add_argument("--id", required=True, help="provider id or name")
+    p = add_command(sp, "delete", "Delete a storage provider (its bucket is not touched).", delete_provider)
+    p.add_argument("--id", required=True, help="provider id or name")
+    p.add_argument("--force", action="store_true", help="delete even while datasets use it")
+
+    create = add_group(sp, "create", "Create a storage provider.")
+    p = add_command(create, "s3", "Create an S3-compatible storage provider.", create_provider)
+    p.add_argument("--name", required=True, help="provider name")
+    _s3_options(p, bucket_required=True)
+    update = add_group(sp, "update", "Update a storage provider.")
+    p = add_command(update, "s3", "Update an S3-compatible storage provider (only the options given change).",
+                    update_provider)
+    p.add_argument("--id", required=True, help="provider id or name")
+    p.add_argument("--name", help="new name")
+    _s3_options(p, bucket_required=False)
+
+
+def _s3_options(p, *, bucket_required: bool) -> None:
+    for flag, text in S3_OPTIONS:
+        p.add_argument(flag, help=text, required=bucket_required and flag == "--bucket")
+    p.add_argument("--isTeamDefault", action="store_true", help="make it the team's default provider")
+
+
+def _config(ctx, args, *, creating: bool) -> dict:
+    config = {flag[2:]: getattr(args, flag[2:]) for flag, _ in S3_OPTIONS if getattr(args, flag[2:]) is not None}
+    if config.get("accessKey") and "secretAccessKey" not in config:
+        config["secretAccessKey"] = ctx.prompt_secret(f"Secret access key for {config['accessKey']}: ")
+        if not config["secretAccessKey"]:
+            raise BadInput("The secret access key is empty: give the secret that belongs to the access key.",
+                           reason="empty-secret")
+    elif "secretAccessKey" in config and ctx.in_notebook:
+        ctx.warn("Warning: the secret access key is now in this notebook's text. Omit --secretAccessKey to be "
+                 "asked for it with a hidden prompt, and clear this cell.")
+    if creating and "secretAccessKey" in config and "accessKey" not in config:
+        raise BadInput("--secretAccessKey needs --accessKey.")
+    return config
+
+
+def provider_fields(p: Provider) -> dict:
+    c = p.public_config()
+    return {"id": p.id, "name": p.name, "type": p.type, "bucket": c["bucket"], "endpoint": c["endpoint"] or "",
+            "region": c["region"] or "", "accessKey": c["accessKey"] or "", "secretAccessKey": c["secretAccessKey"] or "",
+            "signatureVersion": c["signatureVersion"] or "", "profile": c["profile"] or "",
+            "isTeamDefault": p.is_team_default, "isGradientManaged": p.is_gradient_managed,
+            "dtCreated": p.dt_created, "dtModified": p.dt_modified}
+
+
+def list_providers(ctx, args):
+    providers = ctx.engine.registry.list()
+    rows = [[p.id, p.name, p.bucket, p.endpoint or ("embedded" if p.embedded else "AWS"),
+             "yes" if p.is_team_default else "", "yes" if p.is_gradient_managed else ""] for p in providers]
+    return Table(["ID", "Name", "Bucket", "Endpoint", "Default", "Managed"], rows, title="Storage providers",
+                 data=[p.to_json() for p in providers])
+
+
+def show_provider(ctx, args):
+    p = ctx.engine.registry.get(args.id)
+    return details(f"Storage provider {p.id}", provider_fields(p), data=p.to_json())
+
+
+def create_provider(ctx, args):
+    config = _config(ctx, args, creating=True)
+    p = ctx.engine.registry.create(args.name, config, is_team_default=args.isTeamDefault)
+    return Message(f"Created storage provider: {p.id}", data=p.to_json())
+
+
+def update_provider(ctx, args):
+    config = _config(ctx, args, creating=False)
+    p = ctx.engine.registry.update(args.id, name=args.name, config=config or None,
+                                   is_team_default=True if args.isTeamDefault else None)
+    return Message(f"Updated storage provider: {p.id}", data=p.to_json())
+
+
+def delete_provider(ctx, args):
+    p = ctx.engine.delete_provider(args.id, force=args.force)
+    return Message(f"Deleted storage provider: {p.id}", data=p.to_json())

@@ -1,0 +1,91 @@
+"""The engine: settings, the provider registry and one store per provider, for every door to share."""
+from __future__ import annotations
+
+import threading
+
+from .errors import Conflict
+from .providers import Provider, ProviderRegistry
+from .settings import GradientStorage
+from .stores import LocalStore, S3Store, Store
+
+
+class Engine:
+    """Everything a door needs. Plain Python: imports nothing from Jupyter."""
+
+    def __init__(self, settings: GradientStorage | None = None):
+        self.settings = settings or GradientStorage.from_jupyter_config()
+        s = self.settings
+        managed = {"bucket": s.managed_bucket if s.managed_endpoint else "gradient-managed",
+                   "endpoint": s.managed_endpoint or None, "region": s.managed_region or None,
+                   "accessKey": s.managed_access_key or None, "secretAccessKey": s.managed_secret_key or None}
+        self.registry = ProviderRegistry(s.home, team_id=s.team_id, managed_config=managed)
+        self.team_id = self.registry.team_id
+        self._stores: dict[tuple, Store] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def home(self):
+        return self.registry.home
+
+    def store(self, provider: Provider | str) -> Store:
+        """The store of a provider (by object, id or name); one per provider config, shared by threads."""
+        if isinstance(provider, str):
+            provider = self.registry.get(provider)
+        key = (provider.id, tuple(sorted((k, v) for k, v in provider.config.items() if v is not None)))
+        with self._lock:
+            store = self._stores.get(key)
+            if store is None:
+                store = self._stores[key] = self._make_store(provider)
+        return store
+
+    def _make_store(self, provider: Provider) -> Store:
+        s = self.settings
+        quota = s.managed_quota if provider.is_gradient_managed else None
+        if provider.embedded:
+            return LocalStore(self.home / "managed", quota=quota)
+        c = provider.config
+        return S3Store(
+            c["bucket"], endpoint=c.get("endpoint"), region=c.get("region"), access_key=c.get("accessKey"),
+            secret_key=c.get("secretAccessKey"), profile=c.get("profile"),
+            signature_version=c.get("signatureVersion"), timeout=s.store_timeout,
+            max_pool=max(10, s.max_concurrency + 4), send_checksums=s.send_checksums, quota=quota,
+            part_size=s.part_size, multipart_threshold=s.multipart_threshold,
+        )
+
+    def team_prefix(self) -> str:
+        return f"{self.team_id}/"
+
+    # -- providers: registry rules plus what needs the buckets -------------------------------------------------
+    def delete_provider(self, id_or_name: str, *, force: bool = False) -> Provider:
+        """Delete a provider; refused (409) while datasets live in it, unless force."""
+        provider = self.registry.get(id_or_name)
+        if not force and not provider.is_gradient_managed and not provider.is_team_default:
+            count = self.dataset_count(provider)
+            if count:
+                raise Conflict(f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
+                               "delete with force (their data stays in the bucket).", reason="provider-in-use")
+        return self.registry.delete(provider.id)
+
+    def dataset_count(self, provider: Provider) -> int:
+        """How many datasets of this team live in the provider's bucket (0 when the bucket cannot be read)."""
+        try:
+            return len(self.store(provider).list_prefixes(f"{self.team_id}/datasets/"))
+        except Exception:
+            return 0
+
+    def utilization(self) -> dict:
+        """Bytes used under the team folder per provider, and the managed quota."""
+        rows = []
+        managed = {}
+        for p in self.registry.list():
+            store = self.store(p)
+            try:
+                used, error = store.used_bytes(self.team_prefix()), None
+            except Exception as exc:  # one unreachable bucket must not hide the others
+                used, error = None, getattr(exc, "message", type(exc).__name__)
+            rows.append({"id": p.id, "name": p.name, "usedBytes": used, **({"error": error} if error else {})})
+            if p.is_gradient_managed:
+                quota = self.settings.managed_quota
+                managed = {"id": p.id, "quotaBytes": quota, "usedBytes": used,
+                           "remainingBytes": None if used is None else max(0, quota - used)}
+        return {"storageProviders": rows, "managed": managed}

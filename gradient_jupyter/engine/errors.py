@@ -1,0 +1,50 @@
+"""One exception hierarchy for the engine; each door maps it once (HTTP status, UsageError, exit code)."""
+from __future__ import annotations
+
+
+class GradientError(Exception):
+    """Base of every error the engine raises on purpose. `message` is safe to show a user."""
+
+    status = 500
+    reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if reason:
+            self.reason = reason
+
+    def to_json(self) -> dict:
+        return {"message": self.message, "reason": self.reason}
+
+
+class BadInput(GradientError):
+    status, reason = 400, "bad-input"
+
+
+class NotFound(GradientError):
+    status, reason = 404, "not-found"
+
+
+class Conflict(GradientError):
+    status, reason = 409, "conflict"
+
+
+class Immutable(Conflict):
+    reason = "immutable"
+
+
+class QuotaExceeded(GradientError):
+    status, reason = 413, "quota-exceeded"
+
+
+class StoreError(GradientError):
+    """The storage endpoint failed or refused; the detail says what happened in plain words."""
+
+    status, reason = 502, "store-error"
+
+
+class IntegrityError(StoreError):
+    """Bytes in the store do not match what the manifest promises."""
+
+    reason = "integrity"

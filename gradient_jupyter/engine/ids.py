@@ -1,0 +1,108 @@
+"""IDs and the syntax rules of names, written once for every door."""
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import string
+from urllib.parse import urlsplit
+
+from .errors import BadInput
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+TEAM_ID = re.compile(r"te[a-z0-9]{7}")
+PROVIDER_ID = re.compile(r"sp[a-z0-9]{13}")
+DATASET_ID = re.compile(r"ds[a-z0-9]{13}")
+VERSION_ID = re.compile(r"[a-z0-9]{7}")
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+TAG_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def random_id(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_team_id() -> str:
+    return random_id("te", 7)
+
+
+def new_provider_id() -> str:
+    return random_id("sp", 13)
+
+
+def new_dataset_id() -> str:
+    return random_id("ds", 13)
+
+
+def new_version_id() -> str:
+    return random_id("", 7)
+
+
+def check(pattern: re.Pattern, value, what: str, rule: str) -> str:
+    """Return `value` if it fully matches `pattern`, else raise BadInput naming the rule."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise BadInput(f"Invalid {what} {value!r}: {rule}.", reason="invalid-" + what.replace(" ", "-"))
+    return value
+
+
+def check_team_id(value) -> str:
+    return check(TEAM_ID, value, "team id", "expected 'te' followed by 7 lowercase letters or digits")
+
+
+def check_dataset_name(value) -> str:
+    return check(DATASET_NAME, value, "dataset name",
+                 "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+
+
+def check_tag_name(value) -> str:
+    value = check(TAG_NAME, value, "tag name",
+                  "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+    if value == "latest":
+        raise BadInput("The tag 'latest' is reserved: it always means the most recently committed version.",
+                       reason="reserved-tag")
+    return value
+
+
+def check_provider_name(value) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
+        raise BadInput(f"Invalid storage provider name {value!r}: use 1-100 printable characters.",
+                       reason="invalid-provider-name")
+    return value.strip()
+
+
+def check_bucket_name(value) -> str:
+    rule = ("S3 bucket names are 3-63 characters of lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit")
+    check(BUCKET_NAME, value, "bucket name", rule)
+    if ".." in value or value.startswith("xn--") or _is_ip(value):
+        raise BadInput(f"Invalid bucket name {value!r}: {rule}, with no '..' and not an IP address.",
+                       reason="invalid-bucket-name")
+    return value
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def check_endpoint(value) -> str:
+    """An S3 endpoint is an http(s) URL with a host and no query, credentials or fragment."""
+    hint = "expected a URL such as https://s3.example.com or http://127.0.0.1:9000"
+    if not isinstance(value, str):
+        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint")
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint")
+    if parts.username or parts.password:
+        raise BadInput("Invalid endpoint: do not put credentials in the URL; use accessKey and secretAccessKey.",
+                       reason="invalid-endpoint")
+    return value.strip().rstrip("/")

@@ -1,0 +1,274 @@
+"""The provider registry: named S3-compatible buckets with credentials, kept in SQLite in the data home."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import BadInput, Conflict, NotFound
+from .ids import check_bucket_name, check_endpoint, check_provider_name, new_provider_id, new_team_id
+
+MASK = "********"
+MANAGED_NAME = "Gradient Managed"
+CONFIG_FIELDS = ("bucket", "accessKey", "secretAccessKey", "endpoint", "region", "signatureVersion", "profile")
+SIGNATURE_VERSIONS = ("v4", "s3v4", "v2", "s3")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A storage provider. The secret lives in `config` but never leaves through repr, str or to_json."""
+
+    id: str
+    name: str
+    config: dict = field(repr=False)
+    is_team_default: bool = False
+    is_gradient_managed: bool = False
+    dt_created: str = ""
+    dt_modified: str = ""
+    type: str = "s3"
+
+    def __repr__(self) -> str:
+        return f"Provider(id={self.id!r}, name={self.name!r}, bucket={self.bucket!r}, endpoint={self.endpoint!r})"
+
+    __str__ = __repr__
+
+    @property
+    def bucket(self) -> str:
+        return self.config.get("bucket") or ""
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.config.get("endpoint") or None
+
+    @property
+    def embedded(self) -> bool:
+        return self.is_gradient_managed and not self.endpoint
+
+    def public_config(self) -> dict:
+        cfg = {k: self.config.get(k) for k in CONFIG_FIELDS}
+        if cfg["secretAccessKey"]:
+            cfg["secretAccessKey"] = MASK
+        return cfg
+
+    def to_json(self) -> dict:
+        """The provider as the REST API shows it; the secret shows as ********."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "config": self.public_config(),
+            "isTeamDefault": self.is_team_default,
+            "isGradientManaged": self.is_gradient_managed,
+            "dtCreated": self.dt_created,
+            "dtModified": self.dt_modified,
+        }
+
+
+def clean_config(config: dict, *, partial: bool = False) -> dict:
+    """Validate a provider config (REST/CLI field names); returns only the known fields, stripped."""
+    if not isinstance(config, dict):
+        raise BadInput("'config' must be an object with bucket, accessKey, secretAccessKey, endpoint, region.")
+    unknown = sorted(set(config) - set(CONFIG_FIELDS))
+    if unknown:
+        raise BadInput(f"Unknown config field(s): {', '.join(unknown)}. Known: {', '.join(CONFIG_FIELDS)}.")
+    out = {}
+    for key, value in config.items():
+        if value is None or value == "" and key not in ("secretAccessKey", "accessKey"):
+            out[key] = None
+            continue
+        if not isinstance(value, str):
+            raise BadInput(f"Config field '{key}' must be a string.")
+        out[key] = value.strip()
+    if not partial or "bucket" in out:
+        check_bucket_name(out.get("bucket"))
+    if out.get("endpoint"):
+        out["endpoint"] = check_endpoint(out["endpoint"])
+    sig = out.get("signatureVersion")
+    if sig and sig not in SIGNATURE_VERSIONS:
+        raise BadInput(f"Unknown signatureVersion {sig!r}: use one of {', '.join(SIGNATURE_VERSIONS)}.")
+    if "accessKey" in out or "secretAccessKey" in out:
+        key, secret = out.get("accessKey"), out.get("secretAccessKey")
+        if key == "" or (key and secret is not None and not secret):
+            raise BadInput("The secret access key is empty: give the secret that belongs to the access key.",
+                           reason="empty-secret")
+        if secret and not key and not partial:
+            raise BadInput("A secret access key needs its access key (accessKey).")
+    if out.get("profile") and (out.get("accessKey") or out.get("secretAccessKey")):
+        raise BadInput("Give either an AWS profile or an access key with its secret, not both.")
+    return out
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700 for the last part."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+class ProviderRegistry:
+    """Providers and installation settings in `<home>/registry.sqlite3` (0600), safe across processes."""
+
+    def __init__(self, home: Path, *, team_id: str = "", managed_config: dict | None = None):
+        self.home = private_dir(Path(home))
+        self.path = self.home / "registry.sqlite3"
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(self.path, 0o600)
+        self._local = threading.local()
+        self._managed_config = managed_config or {"bucket": "gradient-managed"}
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS providers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+                " config TEXT NOT NULL, is_default INTEGER NOT NULL DEFAULT 0, is_managed INTEGER NOT NULL DEFAULT 0,"
+                " dt_created TEXT NOT NULL, dt_modified TEXT NOT NULL)"
+            )
+            db.execute("INSERT OR IGNORE INTO settings VALUES ('team_id', ?)", (new_team_id(),))
+            if not db.execute("SELECT 1 FROM providers WHERE is_managed = 1").fetchone():
+                has_default = db.execute("SELECT 1 FROM providers WHERE is_default = 1").fetchone()
+                stamp = now_iso()
+                db.execute(
+                    "INSERT INTO providers VALUES (?, ?, '{}', ?, 1, ?, ?)",
+                    (new_provider_id(), MANAGED_NAME, 0 if has_default else 1, stamp, stamp),
+                )
+        self.team_id = team_id or self._setting("team_id")
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self):
+        """One write transaction; BEGIN IMMEDIATE takes the lock up front so concurrent writers queue, not fail."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _setting(self, key: str) -> str:
+        return self._db().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0]
+
+    def _row(self, row: sqlite3.Row) -> Provider:
+        config = self._managed_config if row["is_managed"] else json.loads(row["config"])
+        return Provider(
+            id=row["id"], name=row["name"], config=dict(config), is_team_default=bool(row["is_default"]),
+            is_gradient_managed=bool(row["is_managed"]), dt_created=row["dt_created"], dt_modified=row["dt_modified"],
+        )
+
+    # -- queries --------------------------------------------------------------------------------------------
+    def list(self) -> list[Provider]:
+        """All providers, Gradient Managed first, then by creation time."""
+        rows = self._db().execute("SELECT * FROM providers ORDER BY is_managed DESC, dt_created, name").fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, id_or_name: str) -> Provider:
+        """A provider by id, or by name (case-insensitive)."""
+        if not isinstance(id_or_name, str) or not id_or_name:
+            raise BadInput("Give a storage provider id (sp...) or name.")
+        row = self._db().execute(
+            "SELECT * FROM providers WHERE id = ? OR name = ? COLLATE NOCASE ORDER BY id = ? DESC",
+            (id_or_name, id_or_name, id_or_name),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"Unknown storage provider {id_or_name!r}: list them with 'storageProviders list'.")
+        return self._row(row)
+
+    def managed(self) -> Provider:
+        return self._row(self._db().execute("SELECT * FROM providers WHERE is_managed = 1").fetchone())
+
+    def default(self) -> Provider:
+        row = self._db().execute("SELECT * FROM providers WHERE is_default = 1").fetchone()
+        return self._row(row) if row else self.managed()
+
+    # -- changes --------------------------------------------------------------------------------------------
+    def create(self, name: str, config: dict, *, is_team_default: bool = False, type: str = "s3") -> Provider:
+        if type != "s3":
+            raise BadInput(f"Unknown storage provider type {type!r}: the only type is 's3'.")
+        name = check_provider_name(name)
+        config = clean_config(config)
+        stamp = now_iso()
+        pid = new_provider_id()
+        with self._tx() as db:
+            self._check_name_free(db, name)
+            if is_team_default:
+                db.execute("UPDATE providers SET is_default = 0")
+            db.execute(
+                "INSERT INTO providers VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (pid, name, json.dumps(config), int(is_team_default), stamp, stamp),
+            )
+        return self.get(pid)
+
+    def update(self, id_or_name: str, *, name: str | None = None, config: dict | None = None,
+               is_team_default: bool | None = None) -> Provider:
+        """Partial update: only the fields given change; config fields merge into the stored config."""
+        current = self.get(id_or_name)
+        if current.is_gradient_managed and (name is not None or config):
+            raise Conflict("Gradient Managed is built in: only 'isTeamDefault' can change; configure it in "
+                           "jupyter_server_config.py (c.GradientStorage.managed_*).", reason="managed-provider")
+        if is_team_default is False and current.is_team_default:
+            raise Conflict("Make another provider the team default instead of unsetting this one.",
+                           reason="default-provider")
+        new_name = check_provider_name(name) if name is not None else current.name
+        new_config = current.config
+        if config:
+            patch = clean_config(config, partial=True)
+            if patch.get("profile"):
+                patch.setdefault("accessKey", None)
+                patch.setdefault("secretAccessKey", None)
+            elif patch.get("accessKey"):
+                patch.setdefault("profile", None)
+            new_config = clean_config({**current.config, **patch})
+        with self._tx() as db:
+            if new_name.lower() != current.name.lower():
+                self._check_name_free(db, new_name)
+            if is_team_default:
+                db.execute("UPDATE providers SET is_default = 0")
+            db.execute(
+                "UPDATE providers SET name = ?, config = ?, is_default = ?, dt_modified = ? WHERE id = ?",
+                (new_name, "{}" if current.is_gradient_managed else json.dumps(new_config),
+                 int(bool(is_team_default) or current.is_team_default), now_iso(), current.id),
+            )
+        return self.get(current.id)
+
+    def delete(self, id_or_name: str) -> Provider:
+        """Delete a provider. Refuses Gradient Managed and the team default. (Datasets are checked by the caller.)"""
+        current = self.get(id_or_name)
+        if current.is_gradient_managed:
+            raise Conflict("Gradient Managed is built in and cannot be deleted.", reason="managed-provider")
+        if current.is_team_default:
+            raise Conflict(f"{current.name!r} is the team default: make another provider the default first "
+                           "(storageProviders update s3 --id ID --isTeamDefault).", reason="default-provider")
+        with self._tx() as db:
+            db.execute("DELETE FROM providers WHERE id = ?", (current.id,))
+        return current
+
+    @staticmethod
+    def _check_name_free(db: sqlite3.Connection, name: str) -> None:
+        if db.execute("SELECT 1 FROM providers WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
+            raise Conflict(f"A storage provider named {name!r} exists already: choose another name.",
+                           reason="duplicate-name")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+

@@ -1,0 +1,478 @@
+"""Stores: one small interface over an S3 bucket (boto3) or the embedded folder laid out like a bucket."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadInput, Conflict, IntegrityError, NotFound, QuotaExceeded, StoreError
+
+CHUNK = 1024 * 1024
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+class Store:
+    """What the engine needs of a bucket. Keys are full object keys; missing objects raise NotFound."""
+
+    bucket: str
+    quota: int | None = None
+    supports_presign = False
+
+    def put_bytes(self, key: str, data: bytes, *, create_only: bool = False, sha256: str | None = None) -> None:
+        raise NotImplementedError
+
+    def put_file(self, key: str, path: str | os.PathLike, *, size: int, sha256: str, create_only: bool = False,
+                 progress: Progress | None = None) -> None:
+        raise NotImplementedError
+
+    def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def get_bytes(self, key: str) -> bytes:
+        return b"".join(self.stream(key))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        raise NotImplementedError
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The 'folders' directly under `prefix` (which ends with '/'), each ending with '/'."""
+        raise NotImplementedError
+
+    def delete(self, keys: Iterable[str]) -> None:
+        raise NotImplementedError
+
+    def used_bytes(self, prefix: str = "") -> int:
+        return sum(o.size for o in self.list(prefix))
+
+    def check_quota(self, needed: int, prefix: str = "") -> None:
+        """Raise QuotaExceeded, before any byte is sent, if `needed` more bytes would pass the quota."""
+        if self.quota is None or needed <= 0:
+            return
+        used = self.used_bytes(prefix)
+        if used + needed > self.quota:
+            raise QuotaExceeded(
+                f"Gradient Managed quota exceeded: used {human_bytes(used)} ({used} bytes) of "
+                f"{human_bytes(self.quota)} ({self.quota} bytes); this needs {human_bytes(needed)} ({needed} bytes) "
+                "more. Delete old versions, raise c.GradientStorage.managed_quota, or save to another provider."
+            )
+
+
+def sha256_file(path: str | os.PathLike, progress: Progress | None = None) -> tuple[str, int]:
+    """(hex SHA-256, size) of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(len(chunk))
+    return h.hexdigest(), size
+
+
+def b64_sha256(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+# --------------------------------------------------------------------------------------------------------------
+class LocalStore(Store):
+    """The embedded Gradient Managed store: `<root>/<key>` files; create-only writes are atomic (link, not rename)."""
+
+    def __init__(self, root: Path, *, quota: int | None = None, bucket: str = "gradient-managed"):
+        self.root = Path(root)
+        self.tmp = self.root.parent / (self.root.name + ".tmp")
+        for folder in (self.root, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+        self.quota = quota
+        self.bucket = bucket
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if (not key or "\\" in key or "\x00" in key or key.startswith("/")
+                or any(p in ("", ".", "..") for p in parts)):
+            raise BadInput(f"Invalid object key {key!r}.")
+        return self.root.joinpath(*parts)
+
+    def _publish(self, tmp_path: str, target: Path, create_only: bool) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if create_only:
+                try:
+                    os.link(tmp_path, target)  # fails if target exists: an atomic create-only write
+                except FileExistsError:
+                    raise Conflict(f"Object {target.relative_to(self.root).as_posix()!r} exists already.",
+                                   reason="exists") from None
+            else:
+                os.replace(tmp_path, target)
+        finally:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+
+    def _tmp_file(self):
+        return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False)
+
+    def put_bytes(self, key, data, *, create_only=False, sha256=None):
+        target = self._path(key)
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(f"Upload of {key!r} refused: the bytes do not match their SHA-256.")
+        with self._tmp_file() as f:
+            f.write(data)
+        self._publish(f.name, target, create_only)
+
+    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+        target = self._path(key)
+        h = hashlib.sha256()
+        written = 0
+        with open(path, "rb") as src, self._tmp_file() as f:
+            while chunk := src.read(CHUNK):
+                f.write(chunk)
+                h.update(chunk)
+                written += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        if h.hexdigest() != sha256 or written != size:
+            os.unlink(f.name)
+            raise IntegrityError(f"Upload of {key!r} refused: {path} changed while it was being saved "
+                                 "(its SHA-256 or size differs). Save again.")
+        self._publish(f.name, target, create_only)
+
+    def stream(self, key, chunk_size=CHUNK):
+        try:
+            f = open(self._path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
+        with f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
+    def head(self, key):
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return ObjectInfo(key, st.st_size) if not os.path.isdir(self._path(key)) else None
+
+    def list(self, prefix):
+        # Walk only below the deepest folder the prefix names, so listing one version stays cheap.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*folder.split("/")) if folder else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if rel == "." else rel + "/"
+            for name in sorted(filenames):
+                key = base + name
+                if key.startswith(prefix):
+                    try:
+                        yield ObjectInfo(key, os.stat(os.path.join(dirpath, name)).st_size)
+                    except FileNotFoundError:  # deleted while we walked
+                        continue
+
+    def list_prefixes(self, prefix):
+        folder = self.root.joinpath(*prefix.strip("/").split("/")) if prefix.strip("/") else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(prefix + e.name + "/" for e in os.scandir(folder) if e.is_dir())
+
+    def delete(self, keys):
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            # Prune now-empty folders so the tree mirrors what a bucket would list.
+            parent = path.parent
+            while parent != self.root:
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
+
+    def used_bytes(self, prefix=""):
+        return sum(o.size for o in self.list(prefix))
+
+
+# --------------------------------------------------------------------------------------------------------------
+_CLIENT_ERRORS = {
+    "NoSuchKey": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
+    "404": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
+    "NotFound": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
+    "NoSuchBucket": (StoreError, "no-such-bucket",
+                     "Bucket {bucket!r} does not exist at this endpoint/region: check the bucket name and region."),
+    "PreconditionFailed": (Conflict, "exists", "Object {key!r} exists already."),
+    "412": (Conflict, "exists", "Object {key!r} exists already."),
+    "ConditionalRequestConflict": (Conflict, "exists", "Object {key!r} is being written by someone else."),
+    "AccessDenied": (StoreError, "access-denied",
+                     "Access denied to {bucket!r} ({op}): the credentials lack permission; see 'storageProviders policy'."),
+    "403": (StoreError, "access-denied",
+            "Access denied to {bucket!r} ({op}): the credentials lack permission; see 'storageProviders policy'."),
+    "InvalidAccessKeyId": (StoreError, "invalid-credentials",
+                           "The store does not know this access key: check accessKey."),
+    "SignatureDoesNotMatch": (StoreError, "signature-mismatch",
+                              "The store rejected the request signature: check secretAccessKey (and signatureVersion)."),
+    "InvalidToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
+    "ExpiredToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
+    "AuthorizationHeaderMalformed": (StoreError, "wrong-region",
+                                     "The bucket is in another region than the one configured: set the right region."),
+    "PermanentRedirect": (StoreError, "wrong-region",
+                          "The bucket is in another region than the one configured: set the right region."),
+    "301": (StoreError, "wrong-region",
+            "The bucket is in another region than the one configured: set the right region."),
+    "BadDigest": (IntegrityError, "integrity", "The store refused {key!r}: the bytes did not match their checksum."),
+    "XAmzContentChecksumMismatch": (IntegrityError, "integrity",
+                                    "The store refused {key!r}: the bytes did not match their checksum."),
+    "InvalidRequest": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
+}
+
+
+class S3Store(Store):
+    """An S3-compatible bucket. One boto3 client per store, shared by threads (boto3 clients are thread-safe)."""
+
+    supports_presign = True
+
+    def __init__(self, bucket: str, *, endpoint: str | None = None, region: str | None = None,
+                 access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
+                 signature_version: str | None = None, timeout: float = 15.0, max_pool: int = 64,
+                 send_checksums: bool = True, quota: int | None = None, part_size: int = 16 * 1024**2,
+                 multipart_threshold: int = 64 * 1024**2):
+        self.bucket = bucket
+        self.endpoint = endpoint
+        self.region = region
+        self.quota = quota
+        self.send_checksums = send_checksums
+        self.part_size = part_size
+        self.multipart_threshold = multipart_threshold
+        self._creds = (access_key, secret_key, profile)
+        self._signature_version = {"v4": "s3v4", "v2": "s3"}.get(signature_version or "", signature_version)
+        self._timeout = timeout
+        self._max_pool = max_pool
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, region={self.region!r})"
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self):
+        import boto3
+        from botocore.config import Config
+
+        access_key, secret_key, profile = self._creds
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            max_pool_connections=self._max_pool,
+            connect_timeout=min(self._timeout, 10),
+            read_timeout=self._timeout,
+            signature_version=self._signature_version,
+            # Custom endpoints need path-style (no wildcard DNS for <bucket>.host); AWS picks its own.
+            s3={"addressing_style": "path" if self.endpoint else "auto"},
+            # We send our own SHA-256 where wanted; botocore's default CRC headers break many S3-compatible stores.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        kwargs = {"config": config, "endpoint_url": self.endpoint, "region_name": self.region or None}
+        if access_key:
+            kwargs.update(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+        return session.client("s3", **kwargs)
+
+    def translate(self, exc: Exception, op: str, key: str = "") -> Exception:
+        """Turn a botocore exception into an engine error with a plain-language message (never a secret)."""
+        from botocore import exceptions as bx
+
+        if isinstance(exc, bx.ClientError):
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _CLIENT_ERRORS:
+                cls, reason, text = _CLIENT_ERRORS[code]
+                return cls(text.format(key=key, bucket=self.bucket, op=op, detail=err.get("Message", "")),
+                           reason=reason)
+            return StoreError(f"The store refused {op} on {self.bucket!r}: {code} {err.get('Message', '')}".strip(),
+                              reason="store-error")
+        where = self.endpoint or "AWS S3"
+        if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+            return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
+                              reason="timeout")
+        if isinstance(exc, bx.EndpointConnectionError):
+            return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
+                              "is running, and the network.", reason="unreachable")
+        if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+            return StoreError("No credentials found: give accessKey and secretAccessKey, or a profile.",
+                              reason="no-credentials")
+        if isinstance(exc, bx.ProfileNotFound):
+            return StoreError(f"AWS profile {self._creds[2]!r} not found in ~/.aws/config.", reason="no-credentials")
+        if isinstance(exc, bx.BotoCoreError):
+            return StoreError(f"Storage request {op} failed: {type(exc).__name__}: {exc}", reason="store-error")
+        return exc
+
+    def call(self, op: str, key: str = "", **kwargs):
+        """Run one client operation, translating its errors."""
+        try:
+            return getattr(self.client, op)(Bucket=self.bucket, **({"Key": key} if key else {}), **kwargs)
+        except Exception as exc:
+            raise self.translate(exc, op, key) from None
+
+    def _checksum(self, sha256: str | None) -> dict:
+        if not (sha256 and self.send_checksums):
+            return {}
+        return {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64_sha256(sha256)}
+
+    def put_bytes(self, key, data, *, create_only=False, sha256=None):
+        extra = {"IfNoneMatch": "*"} if create_only else {}
+        self._put(key, data, extra, sha256)
+
+    def _put(self, key, body, extra, sha256):
+        try:
+            self.call("put_object", key, Body=body, **extra, **self._checksum(sha256))
+        except StoreError as exc:
+            # Some S3-compatible stores reject checksum headers: remember that and send without them.
+            if sha256 and self.send_checksums and exc.reason == "invalid-request":
+                self.send_checksums = False
+                if hasattr(body, "seek"):
+                    body.seek(0)
+                self.call("put_object", key, Body=body, **extra)
+            else:
+                raise
+
+    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+        extra = {"IfNoneMatch": "*"} if create_only else {}
+        if size < self.multipart_threshold:
+            with open(path, "rb") as f:
+                self._put(key, f, extra, sha256)
+            if progress:
+                progress(size)
+            return
+        self._put_multipart(key, path, size, extra, progress)
+
+    def _put_multipart(self, key, path, size, extra, progress):
+        algo = {"ChecksumAlgorithm": "SHA256"} if self.send_checksums else {}
+        upload = self.call("create_multipart_upload", key, **algo)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            with open(path, "rb") as f:
+                number = 1
+                while chunk := f.read(self.part_size):
+                    part_sha = {"ChecksumSHA256": base64.b64encode(hashlib.sha256(chunk).digest()).decode()} \
+                        if self.send_checksums else {}
+                    r = self.call("upload_part", key, UploadId=upload_id, PartNumber=number, Body=chunk, **part_sha)
+                    parts.append({"PartNumber": number, "ETag": r["ETag"], **part_sha})
+                    if progress:
+                        progress(len(chunk))
+                    number += 1
+            self.call("complete_multipart_upload", key, UploadId=upload_id,
+                      MultipartUpload={"Parts": parts}, **extra)
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                pass
+            raise
+
+    def stream(self, key, chunk_size=CHUNK):
+        body = self.call("get_object", key)["Body"]
+        try:
+            while True:
+                try:
+                    chunk = body.read(chunk_size)
+                except Exception as exc:
+                    raise self.translate(exc, "get_object", key) from None
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            body.close()
+
+    def head(self, key):
+        try:
+            r = self.call("head_object", key)
+        except NotFound:
+            return None
+        return ObjectInfo(key, r["ContentLength"])
+
+    def list(self, prefix):
+        token = None
+        while True:
+            kwargs = {"Prefix": prefix, **({"ContinuationToken": token} if token else {})}
+            page = self.call("list_objects_v2", **kwargs)
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(obj["Key"], obj["Size"])
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def list_prefixes(self, prefix):
+        out, token = [], None
+        while True:
+            kwargs = {"Prefix": prefix, "Delimiter": "/", **({"ContinuationToken": token} if token else {})}
+            page = self.call("list_objects_v2", **kwargs)
+            out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return sorted(out)
+            token = page["NextContinuationToken"]
+
+    def delete(self, keys):
+        keys = list(keys)
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i:i + 1000]]
+            r = self.call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            errors = [e for e in r.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                raise StoreError(f"Could not delete {len(errors)} object(s), e.g. {errors[0].get('Key')!r}: "
+                                 f"{errors[0].get('Code')}.")
+
+    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
+        return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
+                                                  ExpiresIn=expires)
+
+
+def copy_stream_atomically(chunks: Iterable[bytes], dest: Path) -> None:
+    """Write chunks to a temporary file next to `dest`, then rename: no partial file is ever visible."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".gradient-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+__all__ = ["Store", "LocalStore", "S3Store", "ObjectInfo", "sha256_file", "human_bytes", "copy_stream_atomically"]

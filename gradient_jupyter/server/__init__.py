@@ -1,0 +1,1 @@
+"""The Jupyter server door: the REST API of SPEC section 5."""

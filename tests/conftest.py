@@ -1,0 +1,72 @@
+"""Shared fixtures: a private data home, dummy AWS credentials, moto in-process and over real HTTP."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+SECRET = "s3cr3t-DO-NOT-LEAK-7f9a2b"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch, tmp_path):
+    """Dummy AWS variables so boto3 never looks for real credentials; a fresh data home per test."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    home = tmp_path / "gradient-home"
+    monkeypatch.setenv("GRADIENT_JUPYTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto S3/IAM/STS server over real HTTP on 127.0.0.1; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server):
+    """A fresh bucket on the moto server; yields (endpoint, bucket)."""
+    import uuid
+
+    import boto3
+
+    name = "bucket-" + uuid.uuid4().hex[:12]
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
+    return moto_server, name
+
+
+@pytest.fixture
+def engine(aws_env):
+    from gradient_jupyter.engine import Engine, GradientStorage
+
+    return Engine(GradientStorage())
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("GRADIENT_SKIP_BROWSER"):
+        skip = pytest.mark.skip(reason="GRADIENT_SKIP_BROWSER is set")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)

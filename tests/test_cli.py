@@ -1,0 +1,91 @@
+"""The console script speaks the Gradient CLI's words; usage errors change nothing."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gradient_jupyter.cli import Context, HelpRequested, UsageError, run
+from gradient_jupyter.engine import Engine, GradientStorage
+
+from .conftest import SECRET
+
+
+def cli(*words, input=None):
+    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
+                          input=input, env=os.environ.copy(), timeout=120)
+
+
+def test_seed_line_creates_a_provider():
+    r = cli("storageProviders", "create", "s3", "--name", "test", "--bucket", "my-bucket",
+            "--accessKey=access-key", f"--secretAccessKey={SECRET}")
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"Created storage provider: sp[a-z0-9]{13}\n", r.stdout)
+    pid = r.stdout.split(": ")[1].strip()
+    listing = cli("storageProviders", "list")
+    assert listing.returncode == 0 and pid in listing.stdout and "Gradient Managed" in listing.stdout
+    details = cli("storageProviders", "details", "--id", pid)
+    assert "my-bucket" in details.stdout and "********" in details.stdout
+    assert all(SECRET not in x for x in (r.stdout, r.stderr, listing.stdout, details.stdout))
+    upd = cli("storageProviders", "update", "s3", "--id", pid, "--region", "eu-west-1", "--isTeamDefault")
+    assert upd.returncode == 0 and f"Updated storage provider: {pid}" in upd.stdout
+    assert "eu-west-1" in cli("storageProviders", "details", "--id", "test").stdout
+    refused = cli("storageProviders", "delete", "--id", pid)
+    assert refused.returncode == 1 and "team default" in refused.stderr
+
+
+def test_the_console_script_is_installed():
+    r = subprocess.run(["gradient-jupyter", "storageProviders", "list"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Gradient Managed" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "words, fragment",
+    [
+        ([], "a command is required"),
+        (["storageProviders"], "a command is required"),
+        (["storageProviders", "create", "s3", "--bucket", "b"], "the following arguments are required: --name"),
+        (["storageProviders", "frobnicate"], "invalid choice"),
+        (["storageProviders", "details"], "--id"),
+    ],
+)
+def test_usage_errors_exit_2_with_usage_and_change_nothing(words, fragment):
+    r = cli(*words)
+    assert r.returncode == 2
+    assert "usage:" in r.stderr and fragment in r.stderr
+    assert len(Engine(GradientStorage()).registry.list()) == 1
+
+
+def test_bad_values_exit_1_with_a_plain_message():
+    r = cli("storageProviders", "create", "s3", "--name", "x", "--bucket", "Bad_Bucket", "--accessKey", "k",
+            "--secretAccessKey", SECRET)
+    assert r.returncode == 1 and r.stderr.startswith("Error: Invalid bucket name") and "Traceback" not in r.stderr
+    assert SECRET not in r.stderr
+
+
+@pytest.mark.parametrize("words", [["--help"], ["storageProviders", "--help"], ["storageProviders", "create", "s3", "-h"]])
+def test_help_at_every_level(words):
+    r = cli(*words)
+    assert r.returncode == 0 and r.stdout.startswith("usage: gradient-jupyter")
+
+
+def test_hidden_prompt_asks_for_the_secret_when_not_on_the_line():
+    asked = []
+    ctx = Context(prompt_secret=lambda prompt: asked.append(prompt) or SECRET)
+    out = run(["storageProviders", "create", "s3", "--name", "p", "--bucket", "bkt", "--accessKey", "AK"], ctx)
+    assert asked == ["Secret access key for AK: "]
+    assert ctx.engine.registry.get("p").config["secretAccessKey"] == SECRET
+    assert SECRET not in str(out)
+    empty = Context(prompt_secret=lambda prompt: "")
+    with pytest.raises(Exception, match="secret access key is empty"):
+        run(["storageProviders", "create", "s3", "--name", "q", "--bucket", "bkt", "--accessKey", "AK"], empty)
+
+
+def test_run_raises_instead_of_exiting():
+    with pytest.raises(HelpRequested):
+        run(["--help"])
+    with pytest.raises(UsageError):
+        run(["nope"])

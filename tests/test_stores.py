@@ -1,0 +1,118 @@
+"""Both stores honour one contract: create-only writes, checksums, listing, deletes, quota."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from gradient_jupyter.engine import Conflict, IntegrityError, LocalStore, NotFound, QuotaExceeded, S3Store, StoreError
+
+from .conftest import free_port
+
+
+@pytest.fixture(params=["local", "moto-http", "mock_aws"])
+def store(request, tmp_path):
+    if request.param == "local":
+        yield LocalStore(tmp_path / "managed")
+    elif request.param == "moto-http":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        yield S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing",
+                      multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
+    else:
+        from moto import mock_aws
+
+        with mock_aws():
+            s = S3Store("mock-bucket", region="us-east-1", multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
+            s.client.create_bucket(Bucket="mock-bucket")
+            yield s
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_put_get_head_list_delete(store):
+    store.put_bytes("te1/a/b.txt", b"hello", sha256=sha(b"hello"))
+    store.put_bytes("te1/a/c/d.txt", b"")
+    store.put_bytes("te1/z.txt", b"zz")
+    assert store.get_bytes("te1/a/b.txt") == b"hello"
+    assert store.head("te1/a/c/d.txt").size == 0
+    assert store.head("te1/missing") is None
+    assert [o.key for o in store.list("te1/a/")] == ["te1/a/b.txt", "te1/a/c/d.txt"]
+    assert store.list_prefixes("te1/") == ["te1/a/"]
+    assert store.used_bytes("te1/") == 7
+    store.delete(["te1/a/b.txt", "te1/never-there"])
+    with pytest.raises(NotFound):
+        store.get_bytes("te1/a/b.txt")
+
+
+def test_create_only_write_lets_exactly_one_win(store):
+    store.put_bytes("te1/manifest.json", b"first", create_only=True)
+    with pytest.raises(Conflict):
+        store.put_bytes("te1/manifest.json", b"second", create_only=True)
+    assert store.get_bytes("te1/manifest.json") == b"first"
+
+
+def test_local_store_refuses_a_wrong_checksum(tmp_path):
+    store = LocalStore(tmp_path / "m")
+    with pytest.raises(IntegrityError):
+        store.put_bytes("te1/bad", b"payload", sha256=sha(b"other"))
+    assert store.head("te1/bad") is None
+
+
+def test_s3_uploads_carry_their_sha256(store, tmp_path):
+    """The store receives and records our SHA-256 (moto records it; AWS also verifies it and refuses a mismatch)."""
+    if not isinstance(store, S3Store):
+        pytest.skip("S3 checksum headers")
+    import base64
+
+    store.put_bytes("te1/sum", b"payload", sha256=sha(b"payload"))
+    head = store.client.head_object(Bucket=store.bucket, Key="te1/sum", ChecksumMode="ENABLED")
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha(b"payload")
+
+
+def test_put_file_small_and_multipart(store, tmp_path):
+    for name, size in (("small.bin", 1000), ("big.bin", 13 * 1024**2)):
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        path = tmp_path / name
+        path.write_bytes(data)
+        sent = []
+        store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), progress=sent.append, create_only=True)
+        assert sum(sent) == size
+        assert sha(store.get_bytes(f"te1/{name}")) == sha(data)
+        with pytest.raises(Conflict):
+            store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), create_only=True)
+
+
+def test_quota_is_checked_before_sending(tmp_path):
+    store = LocalStore(tmp_path / "m", quota=100)
+    store.put_bytes("te1/x", b"a" * 60)
+    store.check_quota(40)
+    with pytest.raises(QuotaExceeded) as info:
+        store.check_quota(41)
+    assert "used 60 B (60 bytes)" in info.value.message and "(100 bytes)" in info.value.message
+    assert "(41 bytes)" in info.value.message
+
+
+def test_local_store_refuses_hostile_keys(tmp_path):
+    store = LocalStore(tmp_path / "m")
+    for key in ("../escape", "/abs", "a//b", "a\\b", "a/./b", ""):
+        with pytest.raises(Exception, match="Invalid object key"):
+            store.put_bytes(key, b"x")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_unreachable_endpoint_is_a_plain_store_error():
+    store = S3Store("b-unreachable", endpoint=f"http://127.0.0.1:{free_port()}", region="us-east-1",
+                    access_key="a", secret_key="b", timeout=2)
+    with pytest.raises(StoreError, match="Cannot connect to the storage endpoint") as info:
+        store.head("x")
+    assert info.value.reason == "unreachable"
+
+
+def test_missing_bucket_and_wrong_key_are_named(s3_bucket):
+    endpoint, bucket = s3_bucket
+    store = S3Store("no-such-bucket-here", endpoint=endpoint, region="us-east-1", access_key="a", secret_key="b")
+    with pytest.raises(StoreError) as info:
+        store.put_bytes("k", b"x")
+    assert info.value.reason == "no-such-bucket"
