@@ -1,0 +1,104 @@
+"""What the engine hands the doors: datasets, versions, files, tags, and the results of save and load."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .stores import human_bytes
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    description: str
+    storage_provider_id: str
+    dt_created: str
+    dt_modified: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "description": self.description,
+                "storageProviderId": self.storage_provider_id, "dtCreated": self.dt_created,
+                "dtModified": self.dt_modified}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    size: int
+    sha256: str | None = None
+    key: str | None = None  # the object key holding the bytes (manifest entries)
+
+    def to_json(self) -> dict:
+        out = {"path": self.path, "size": self.size}
+        if self.sha256:
+            out["sha256"] = self.sha256
+        return out
+
+
+@dataclass(frozen=True)
+class Version:
+    dataset_id: str
+    version: str
+    message: str
+    is_committed: bool
+    tags: tuple[str, ...]
+    file_count: int
+    size: int
+    dt_created: str
+    dt_committed: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset_id}:{self.version}"
+
+    def to_json(self) -> dict:
+        return {"datasetId": self.dataset_id, "version": self.version, "message": self.message,
+                "isCommitted": self.is_committed, "tags": list(self.tags), "fileCount": self.file_count,
+                "size": self.size, "dtCreated": self.dt_created, "dtCommitted": self.dt_committed}
+
+    def __repr__(self) -> str:
+        state = "committed" if self.is_committed else "uncommitted"
+        tags = f", tags {', '.join(self.tags)}" if self.tags else ""
+        return f"<Version {self.ref} ({state}): {self.file_count} files, {human_bytes(self.size)}{tags}>"
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    version: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version}
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of a save or load: `phase` is 'hash', 'upload', 'download' or 'verify'."""
+
+    phase: str
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+@dataclass
+class TransferSummary:
+    """What a save or load did. Bytes 'copied' were copied inside the store; 'skipped' were not moved at all."""
+
+    dataset: Dataset
+    version: Version
+    files: int = 0
+    bytes_sent: int = 0
+    bytes_copied: int = 0
+    bytes_skipped: int = 0
+    files_skipped: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    destination: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        moved = "received" if self.destination else "sent"
+        return (f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_copied)} "
+                f"copied in the store, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s")
