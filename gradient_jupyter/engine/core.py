@@ -22,6 +22,16 @@ class Engine:
         self.team_id = self.registry.team_id
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()
+        self._datasets = None
+
+    @property
+    def datasets(self):
+        """The datasets of this team (engine/datasets.py)."""
+        if self._datasets is None:
+            from .datasets import Datasets
+
+            self._datasets = Datasets(self)
+        return self._datasets
 
     @property
     def home(self):

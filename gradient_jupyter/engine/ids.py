@@ -106,3 +106,25 @@ def check_endpoint(value) -> str:
         raise BadInput("Invalid endpoint: do not put credentials in the URL; use accessKey and secretAccessKey.",
                        reason="invalid-endpoint")
     return value.strip().rstrip("/")
+
+
+def check_file_path(value) -> str:
+    """A dataset file path: relative, '/'-separated, no '..', '.', empty parts, backslash or NUL."""
+    bad = (not isinstance(value, str) or not value or len(value) > 1024 or value.startswith("/")
+           or "\\" in value or "\x00" in value or any(p in ("", ".", "..") for p in value.split("/")))
+    if bad or (len(value) > 1 and value[1] == ":"):
+        raise BadInput(f"Invalid file path {value!r}: use a relative path like 'a/b.csv' with no '..', '.', "
+                       "empty parts, backslashes or NUL characters.", reason="invalid-path")
+    return value
+
+
+def parse_ref(ref) -> tuple[str, str]:
+    """'<dataset name or id>[:<version | tag | latest>]' -> (dataset, selector); no ':' means latest."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadInput("Give a dataset ref: <dataset name or id>[:<version | tag | latest>].", reason="invalid-ref")
+    dataset, _, selector = ref.strip().partition(":")
+    if not dataset or (":" in ref and not selector) or ":" in selector:
+        raise BadInput(f"Invalid ref {ref!r}: expected <dataset name or id>[:<version | tag | latest>].",
+                       reason="invalid-ref")
+    check_dataset_name(dataset)
+    return dataset, selector or "latest"

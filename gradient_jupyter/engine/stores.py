@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,14 @@ class Store:
 
     def delete(self, keys: Iterable[str]) -> None:
         raise NotImplementedError
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy an object inside the store (no bytes through this machine)."""
+        raise NotImplementedError
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The SHA-256 recorded with the object at upload, if the store keeps one (None: hash the bytes)."""
+        return None
 
     def used_bytes(self, prefix: str = "") -> int:
         return sum(o.size for o in self.list(prefix))
@@ -216,8 +225,13 @@ class LocalStore(Store):
                     break
                 parent = parent.parent
 
-    def used_bytes(self, prefix=""):
-        return sum(o.size for o in self.list(prefix))
+    def copy(self, src, dst):
+        source, target = self._path(src), self._path(dst)
+        if not source.is_file():
+            raise NotFound(f"Object {src!r} does not exist in the store.", reason="no-such-key")
+        tmp = str(self.tmp / f"copy-{uuid.uuid4().hex}")
+        os.link(source, tmp)  # objects are never modified in place, so sharing the inode is safe
+        self._publish(tmp, target, False)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -348,9 +362,12 @@ class S3Store(Store):
             raise self.translate(exc, op, key) from None
 
     def _checksum(self, sha256: str | None) -> dict:
-        if not (sha256 and self.send_checksums):
+        if not sha256:
             return {}
-        return {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64_sha256(sha256)}
+        meta = {"Metadata": {"sha256": sha256}}
+        if not self.send_checksums:
+            return meta
+        return {**meta, "ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64_sha256(sha256)}
 
     def put_bytes(self, key, data, *, create_only=False, sha256=None):
         extra = {"IfNoneMatch": "*"} if create_only else {}
@@ -365,7 +382,7 @@ class S3Store(Store):
                 self.send_checksums = False
                 if hasattr(body, "seek"):
                     body.seek(0)
-                self.call("put_object", key, Body=body, **extra)
+                self.call("put_object", key, Body=body, **extra, **self._checksum(sha256))
             else:
                 raise
 
@@ -377,11 +394,11 @@ class S3Store(Store):
             if progress:
                 progress(size)
             return
-        self._put_multipart(key, path, size, extra, progress)
+        self._put_multipart(key, path, sha256, extra, progress)
 
-    def _put_multipart(self, key, path, size, extra, progress):
+    def _put_multipart(self, key, path, sha256, extra, progress):
         algo = {"ChecksumAlgorithm": "SHA256"} if self.send_checksums else {}
-        upload = self.call("create_multipart_upload", key, **algo)
+        upload = self.call("create_multipart_upload", key, Metadata={"sha256": sha256}, **algo)
         upload_id = upload["UploadId"]
         parts = []
         try:
@@ -455,6 +472,21 @@ class S3Store(Store):
             if errors:
                 raise StoreError(f"Could not delete {len(errors)} object(s), e.g. {errors[0].get('Key')!r}: "
                                  f"{errors[0].get('Code')}.")
+
+    def copy(self, src, dst):
+        size = self.call("head_object", src)["ContentLength"]
+        if size < 5 * 1024**3:
+            self.call("copy_object", dst, CopySource={"Bucket": self.bucket, "Key": src}, MetadataDirective="COPY")
+            return
+        try:  # over 5 GiB S3 needs a multipart copy, which s3transfer does for us
+            self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
+        except Exception as exc:
+            raise self.translate(exc, "copy", dst) from None
+
+    def stored_sha256(self, key):
+        meta = self.call("head_object", key).get("Metadata", {})
+        value = meta.get("sha256", "")
+        return value if len(value) == 64 else None
 
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
         return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},

@@ -1,0 +1,351 @@
+"""save, load and open: folders to verified dataset versions and back, in parallel."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .datasets import manifest_entries, verified_chunks
+from .errors import BadInput, Conflict, NotFound
+from .ids import check_file_path
+from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
+from .stores import CHUNK, sha256_file
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class _Progress:
+    """Thread-safe counters that report to the door's callback."""
+
+    def __init__(self, callback: ProgressCallback | None, phase: str, files_total: int, bytes_total: int):
+        self.callback, self.phase = callback, phase
+        self.files_total, self.bytes_total = files_total, bytes_total
+        self.files = self.bytes = 0
+        self._lock = threading.Lock()
+        self._emit()
+
+    def _emit(self):
+        if self.callback:
+            self.callback(ProgressEvent(self.phase, self.files, self.files_total, self.bytes, self.bytes_total))
+
+    def add(self, files: int = 0, nbytes: int = 0):
+        with self._lock:
+            self.files += files
+            self.bytes += nbytes
+            self._emit()
+
+
+def _run_all(fn, items: Iterable, workers: int) -> list:
+    """Run fn over items in threads; on the first error, stop starting new work and raise it."""
+    items = list(items)
+    if not items:
+        return []
+    failed = threading.Event()
+
+    def guarded(item):
+        if failed.is_set():
+            return None
+        try:
+            return fn(item)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max(1, min(workers, len(items)))) as pool:
+        futures = [pool.submit(guarded, i) for i in items]
+        results, error = [], None
+        for f in futures:
+            try:
+                results.append(f.result())
+            except BaseException as exc:  # keep the first error; let the rest finish or skip
+                error = error or exc
+        if error:
+            raise error
+        return results
+
+
+def scan_folder(folder: Path) -> list[tuple[str, Path]]:
+    """(dataset path, local path) of every file below `folder`, sorted; names we cannot store are refused."""
+    if not folder.is_dir():
+        raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in filenames:
+            local = Path(dirpath) / name
+            if name.startswith(".gradient-") and name.endswith(".part") or not local.is_file():
+                continue
+            rel = local.relative_to(folder).as_posix()
+            try:
+                check_file_path(rel)
+            except BadInput:
+                raise BadInput(f"Cannot save {str(local)!r}: its name has characters a dataset path cannot hold "
+                               "(backslash or NUL). Rename it first.", reason="invalid-path") from None
+            found.append((rel, local))
+    return sorted(found)
+
+
+def save(engine, name: str, folder, *, message: str = "", provider=None, tag: str | None = None,
+         progress: ProgressCallback | None = None) -> TransferSummary:
+    """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent."""
+    started = time.monotonic()
+    folder = Path(folder).expanduser()
+    files = scan_folder(folder)
+    if tag is not None:
+        from .ids import check_tag_name
+
+        check_tag_name(tag)
+    ds = _dataset_for_save(engine, name, provider)
+    store = engine.store(ds.storage_provider_id)
+    workers = engine.settings.max_concurrency
+
+    hashing = _Progress(progress, "hash", len(files), sum(p.stat().st_size for _, p in files))
+
+    def hash_one(item):
+        rel, local = item
+        sha, size = sha256_file(local)
+        hashing.add(1, size)
+        return FileEntry(rel, size, sha)
+
+    entries = _run_all(hash_one, files, workers)
+    known = engine.datasets.committed_index(ds)
+    arrived = _arrived(engine, ds)  # bytes an interrupted save already put in the store
+    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
+    to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
+    to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
+    store.check_quota(sum(e.size for e in to_send + to_copy), f"{engine.team_id}/")
+
+    version = engine.datasets.create_version(ds, message=message, pending=entries)
+    final, locals_ = [], dict(files)
+    for e in entries:
+        key = known.get((e.sha256, e.size)) or version_key(version.version, e)
+        final.append(FileEntry(e.path, e.size, e.sha256, key))
+    sending = _Progress(progress, "upload", len(to_send) + len(to_copy),
+                        sum(e.size for e in to_send + to_copy))
+
+    def send(e: FileEntry):
+        key = version_key(version.version, e)
+        store.put_file(key, locals_[e.path], size=e.size, sha256=e.sha256,
+                       progress=lambda n: sending.add(0, n))
+        sending.add(1, 0)
+
+    def copy(e: FileEntry):
+        store.copy(arrived[(e.sha256, e.size)], version_key(version.version, e))
+        sending.add(1, e.size)
+
+    _run_all(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
+    committed = engine.datasets.write_manifest(ds, version.version, final, message=message)
+    if tag:
+        engine.datasets.set_tag(ds, tag, version.version)
+        committed = engine.datasets.get_version(ds, version.version)
+    return TransferSummary(
+        dataset=ds, version=committed, files=len(entries), bytes_sent=sum(e.size for e in to_send),
+        bytes_copied=sum(e.size for e in to_copy),
+        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
+        files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
+        seconds=time.monotonic() - started)
+
+
+def _dataset_for_save(engine, name: str, provider) -> Dataset:
+    try:
+        ds = engine.datasets.get(name)
+    except NotFound:
+        try:
+            return engine.datasets.create(name, provider=provider)
+        except Conflict:  # another writer created it a moment ago: use theirs
+            return engine.datasets.get(name)
+    if provider and engine.registry.get(provider).id != ds.storage_provider_id:
+        where = engine.registry.get(ds.storage_provider_id).name
+        raise BadInput(f"Dataset {ds.name!r} lives in storage provider {where!r}, not {provider!r}: "
+                       "save without --provider, or choose another dataset name.", reason="wrong-provider")
+    return ds
+
+
+def _arrived(engine, ds: Dataset, recent: int = 5) -> dict[tuple[str, int], str]:
+    """(sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely."""
+    found: dict[tuple[str, int], str] = {}
+    store = engine.store(ds.storage_provider_id)
+    for v in engine.datasets.list_versions(ds, committed=False)[:recent]:
+        pending = engine.datasets._read_json(store, engine.datasets._v(ds.id, v.version) + "pending.json")
+        if not pending:
+            continue
+        present = {o.key: o.size for o in store.list(engine.datasets._v(ds.id, v.version) + "data/")}
+        for f in pending.get("files", []):
+            key = engine.datasets.data_key(ds.id, v.version, f["path"])
+            if present.get(key) == f["size"]:  # objects only appear once fully uploaded and checksummed
+                found.setdefault((f["sha256"], f["size"]), key)
+    return found
+
+
+def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    include, exclude = list(include or ()), list(exclude or ())
+    if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
+        return False
+    return not any(fnmatch.fnmatchcase(path, g) for g in exclude)
+
+
+def _target(dest: Path, path: str) -> Path:
+    """Where a manifest path lands; hostile paths (absolute, '..', backslash, NUL, escaping dest) are refused."""
+    try:
+        check_file_path(path)
+    except BadInput:
+        raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
+                       "so it could write outside the destination. The manifest was forged or damaged.",
+                       reason="hostile-path") from None
+    target = dest / path
+    real_dest = os.path.realpath(dest)
+    if os.path.commonpath([real_dest, os.path.realpath(target)]) != real_dest:
+        raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
+                       reason="hostile-path")
+    return target
+
+
+def _same_file(target: Path, entry: FileEntry) -> bool:
+    try:
+        if not target.is_file() or target.stat().st_size != entry.size:
+            return False
+    except OSError:
+        return False
+    return sha256_file(target)[0] == entry.sha256
+
+
+def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
+         progress: ProgressCallback | None = None) -> TransferSummary:
+    """Load a committed version into `dest` (default ./<dataset name>), verifying every byte.
+
+    All or nothing: files are written under temporary names and renamed only once every file is verified."""
+    started = time.monotonic()
+    ds, version = engine.datasets.resolve(ref)
+    if not version.is_committed:
+        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.",
+                       reason="not-committed")
+    manifest = engine.datasets._manifest(ds, version.version) or {}
+    entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
+    dest = Path(dest if dest is not None else Path.cwd() / ds.name).expanduser().absolute()
+    targets = {e.path: _target(dest, e.path) for e in entries}
+    checking = _Progress(progress, "verify", len(entries), sum(e.size for e in entries))
+
+    def check(e: FileEntry):
+        same = _same_file(targets[e.path], e)
+        checking.add(1, e.size)
+        return same
+
+    same = _run_all(check, entries, engine.settings.max_concurrency)
+    todo = [e for e, s in zip(entries, same) if not s]
+    store = engine.store(ds.storage_provider_id)
+    created_dirs = _missing_dirs(dest, [targets[e.path] for e in todo])
+    parts: dict[str, str] = {}
+    parts_lock = threading.Lock()
+    receiving = _Progress(progress, "download", len(todo), sum(e.size for e in todo))
+
+    def fetch(e: FileEntry):
+        target = targets[e.path]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=".gradient-", suffix=".part")
+        with parts_lock:
+            parts[e.path] = part
+        with os.fdopen(fd, "wb") as f:
+            for chunk in verified_chunks(store.stream(e.key, CHUNK), e, f"Loading {ds.name}:{version.version}"):
+                f.write(chunk)
+                receiving.add(0, len(chunk))
+        receiving.add(1, 0)
+
+    try:
+        _run_all(fetch, todo, engine.settings.max_concurrency)
+        for e in todo:
+            os.replace(parts.pop(e.path), targets[e.path])
+    except BaseException:
+        for part in parts.values():
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+        for folder in sorted(created_dirs, key=lambda p: len(p.parts), reverse=True):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    return TransferSummary(
+        dataset=ds, version=version, files=len(entries), bytes_sent=sum(e.size for e in todo),
+        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in todo),
+        files_skipped=len(entries) - len(todo), requests=len(todo), seconds=time.monotonic() - started,
+        destination=str(dest))
+
+
+def _missing_dirs(dest: Path, targets: list[Path]) -> set[Path]:
+    missing = set()
+    for t in targets:
+        p = t.parent
+        while not p.exists() and p not in missing:
+            missing.add(p)
+            if p == dest or p.parent == p:
+                break
+            p = p.parent
+    if not dest.exists():
+        missing.add(dest)
+    return missing
+
+
+class VersionReader:
+    """One committed version, readable file by file without downloading the rest; every read is verified."""
+
+    def __init__(self, engine, ds: Dataset, version: Version):
+        self.engine, self.dataset, self.version = engine, ds, version
+        manifest = engine.datasets._manifest(ds, version.version) or {}
+        self._entries = {e.path: e for e in manifest_entries(manifest)}
+
+    @property
+    def files(self) -> dict[str, int]:
+        """path -> size of every file of the version."""
+        return {p: e.size for p, e in sorted(self._entries.items())}
+
+    def _entry(self, path: str) -> FileEntry:
+        if path not in self._entries:
+            raise NotFound(f"{self.version.ref} has no file {path!r}.", reason="unknown-file")
+        return self._entries[path]
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole file, verified against the manifest."""
+        return b"".join(self._chunks(path))
+
+    def _chunks(self, path: str):
+        e = self._entry(path)
+        store = self.engine.store(self.dataset.storage_provider_id)
+        return verified_chunks(store.stream(e.key, CHUNK), e, f"Reading {self.version.ref}")
+
+    def open(self, path: str):
+        """A binary file object of one verified file (spooled to disk when large)."""
+        spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024**2, dir=self.engine.home)
+        try:
+            for chunk in self._chunks(path):
+                spool.write(chunk)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    def __repr__(self) -> str:
+        return f"<VersionReader {self.version!r}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(p)}</td><td>{s}</td></tr>" for p, s in self.files.items())
+        return (f"<b>{html.escape(self.dataset.name)} {html.escape(self.version.ref)}</b>"
+                f"<table><tr><th>path</th><th>size</th></tr>{rows}</table>")
+
+
+def open_version(engine, ref: str) -> VersionReader:
+    ds, version = engine.datasets.resolve(ref)
+    if not version.is_committed:
+        raise Conflict(f"Version {version.ref} is not committed yet.", reason="not-committed")
+    return VersionReader(engine, ds, version)
+
+

@@ -1,0 +1,318 @@
+"""Versioned datasets over a real S3 protocol (moto over HTTP) and the embedded store."""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+
+import pytest
+
+from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, Immutable, IntegrityError, NotFound
+from gradient_jupyter.engine.ids import DATASET_ID, VERSION_ID
+from gradient_jupyter.engine.transfer import load, open_version, save
+
+
+class Counter:
+    """Counts the S3 requests and bytes our client really sends (botocore events on the real client)."""
+
+    def __init__(self, store):
+        self.calls: list[str] = []
+        self.bytes = 0
+        store.client.meta.events.register("before-call.s3", self._count)
+
+    def _count(self, model, params, **_):
+        self.calls.append(model.name)
+        body = params.get("body")
+        if hasattr(body, "__len__"):
+            self.bytes += len(body)
+        elif hasattr(body, "seek"):
+            pos = body.tell()
+            self.bytes += body.seek(0, 2) - pos
+            body.seek(pos)
+
+    def writes(self):
+        return [c for c in self.calls if c in ("PutObject", "UploadPart", "CopyObject", "CreateMultipartUpload")]
+
+
+@pytest.fixture(params=["s3", "embedded"])
+def where(request, engine):
+    """(engine, provider id) for a moto bucket over HTTP, or the embedded Gradient Managed store."""
+    if request.param == "embedded":
+        return engine, engine.registry.managed().id
+    endpoint, bucket = request.getfixturevalue("s3_bucket")
+    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                                        "accessKey": "testing", "secretAccessKey": "testing"})
+    return engine, p.id
+
+
+def make_folder(root, files):
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def read_folder(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+FILES = {
+    "a.csv": b"x,y\n1,2\n",
+    "empty.txt": b"",
+    "nested/deeper/still/b.bin": os.urandom(70_000),
+    "ünïcödé/名前.txt": "héllo wörld".encode(),
+    "spaces in name/c d.txt": b"spaced",
+}
+
+
+def test_round_trip_nested_empty_unicode(where, tmp_path):
+    engine, pid = where
+    src = make_folder(tmp_path / "src", FILES)
+    summary = save(engine, "round-trip", src, message="first", provider=pid)
+    assert DATASET_ID.fullmatch(summary.dataset.id) and VERSION_ID.fullmatch(summary.version.version)
+    assert summary.files == 5 and summary.bytes_sent == sum(map(len, FILES.values()))
+    assert summary.version.is_committed and summary.version.file_count == 5
+    out = load(engine, "round-trip", tmp_path / "out")
+    assert read_folder(tmp_path / "out") == FILES
+    assert out.bytes_sent == summary.bytes_sent
+    again = load(engine, f"round-trip:{summary.version.version}", tmp_path / "out")
+    assert again.files_skipped == 5 and again.bytes_sent == 0
+
+
+def test_large_file_goes_multipart_and_round_trips(where, tmp_path):
+    engine, pid = where
+    big = tmp_path / "src" / "big.bin"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        for _ in range(101):
+            f.write(os.urandom(1024 * 1024))
+    (tmp_path / "src" / "zero").write_bytes(b"")
+    store = engine.store(pid)
+    counter = Counter(store) if hasattr(store, "client") else None
+    save(engine, "big", tmp_path / "src", provider=pid)
+    if counter:
+        assert "CreateMultipartUpload" in counter.calls and counter.calls.count("UploadPart") >= 7
+    load(engine, "big", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == big.read_bytes()
+    assert (tmp_path / "out" / "zero").read_bytes() == b""
+
+
+def test_resave_with_one_change_sends_only_that_file(engine, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
+                                        "secretAccessKey": "testing"})
+    files = {f"dir{i % 7}/file{i}.bin": os.urandom(4096 + i) for i in range(100)}
+    src = make_folder(tmp_path / "src", files)
+    store = engine.store(p)
+    counter = Counter(store)
+    first = save(engine, "dedupe", src, provider=p.id)
+    first_writes, first_bytes = len(counter.writes()), counter.bytes
+    assert first_writes >= 100
+    (src / "dir3/file10.bin").write_bytes(b"changed")
+    counter.calls.clear()
+    counter.bytes = 0
+    second = save(engine, "dedupe", src)
+    uploads = [c for c in counter.writes()]
+    # one data object, plus version.json, pending.json and the manifest: 4 writes against 100+ the first time
+    assert uploads.count("PutObject") == 4 and len(uploads) == 4
+    assert second.bytes_sent == len(b"changed") and second.files_skipped == 99
+    assert counter.bytes < first_bytes / 10
+    manifest = json.loads(store.get_bytes(f"{engine.team_id}/datasets/{second.dataset.id}/versions/"
+                                          f"{second.version.version}/manifest.json"))
+    keys = {f["path"]: f["key"] for f in manifest["files"]}
+    assert keys["dir3/file10.bin"].startswith(f"{engine.team_id}/datasets/{second.dataset.id}/versions/"
+                                              f"{second.version.version}/data/")
+    assert keys["dir0/file0.bin"].split("/versions/")[1].startswith(first.version.version + "/data/")
+
+
+def test_bucket_layout_is_the_spec_layout(engine, s3_bucket, tmp_path):
+    import boto3
+
+    endpoint, bucket = s3_bucket
+    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint})
+    s = save(engine, "layout", make_folder(tmp_path / "src", {"a/b.csv": b"1,2"}), provider=p.id, message="m")
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    base = f"{engine.team_id}/datasets/{s.dataset.id}/versions/{s.version.version}/"
+    assert base + "data/a/b.csv" in keys and base + "manifest.json" in keys
+    assert all(k.startswith(engine.team_id + "/") for k in keys)
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=base + "manifest.json")["Body"].read())
+    assert manifest["format"] == "gradient-jupyter/manifest@1" and manifest["message"] == "m"
+    assert manifest["dataset"] == s.dataset.id and manifest["version"] == s.version.version
+    [entry] = manifest["files"]
+    assert entry == {"path": "a/b.csv", "size": 3, "key": base + "data/a/b.csv",
+                     "sha256": hashlib.sha256(b"1,2").hexdigest()}
+
+
+def test_flipped_byte_in_bucket_fails_load_naming_the_file(where, tmp_path):
+    engine, pid = where
+    s = save(engine, "tamper", make_folder(tmp_path / "src", {"ok.txt": b"fine", "bad.txt": b"precious bytes"}),
+             provider=pid)
+    store = engine.store(pid)
+    key = engine.datasets.data_key(s.dataset.id, s.version.version, "bad.txt")
+    store.put_bytes(key, b"precioUs bytes")
+    dest = tmp_path / "dest"
+    with pytest.raises(IntegrityError, match="'bad.txt'"):
+        load(engine, "tamper", dest)
+    assert not dest.exists() or list(dest.rglob("*")) == []
+    with pytest.raises(IntegrityError, match="bad.txt"):
+        open_version(engine, "tamper").read_bytes("bad.txt")
+    assert open_version(engine, "tamper").read_bytes("ok.txt") == b"fine"
+
+
+def test_versions_tags_refs_and_immutability(where, tmp_path):
+    engine, pid = where
+    d = engine.datasets
+    ds = d.create("manual", provider=pid, description="by hand")
+    with pytest.raises(Conflict, match="exists already"):
+        d.create("MANUAL", provider=pid)
+    v = d.create_version(ds, message="v1")
+    d.put_file(ds, v.version, "x/y.txt", b"hello")
+    d.put_file(ds, v.version, "gone.txt", b"bye")
+    d.put_file(ds, v.version, "x/y.txt", b"hello again")  # replace
+    d.delete_file(ds, v.version, "gone.txt")
+    assert [(f.path, f.size) for f in d.list_files(ds, v.version)] == [("x/y.txt", 11)]
+    assert d.list_versions(ds) == [] and len(d.list_versions(ds, committed=False)) == 1
+    with pytest.raises(NotFound):
+        d.resolve("manual")
+    with pytest.raises(Conflict, match="not committed"):
+        d.set_tag(ds, "prod", v.version)
+    c = d.commit(ds, v.version)
+    assert c.is_committed and c.file_count == 1 and c.size == 11
+    assert d.commit(ds, v.version) == c  # committing twice answers the committed version unchanged
+    for change in (lambda: d.put_file(ds, v.version, "new.txt", b"no"),
+                   lambda: d.delete_file(ds, v.version, "x/y.txt")):
+        with pytest.raises(Immutable):
+            change()
+    v2 = d.create_version(ds, message="v2")
+    ref = d.put_file(ds, v2.version, "x/y.txt", b"hello again")  # identical: points at v1's object
+    assert ref.key == d.data_key(ds.id, v.version, "x/y.txt")
+    d.put_file(ds, v2.version, "z.txt", b"zzz")
+    d.commit(ds, v2.version)
+    d.set_tag(ds, "prod", v.version)
+    assert d.resolve("manual")[1].version == v2.version
+    assert d.resolve("manual:latest")[1].version == v2.version
+    assert d.resolve("manual:prod")[1].version == v.version
+    assert d.resolve(f"{ds.id}:{v.version}")[1].tags == ("prod",)
+    d.set_tag(ds, "prod", v2.version)  # moves
+    assert [(t.name, t.version) for t in d.list_tags(ds)] == [("prod", v2.version)]
+    with pytest.raises(BadInput, match="reserved"):
+        d.set_tag(ds, "latest", v.version)
+    assert [x.version for x in d.list_versions(ds)] == [v2.version, v.version]
+    d.delete_version(ds, v.version)  # v2 still references v1's x/y.txt object
+    load(engine, "manual", tmp_path / "out")
+    assert read_folder(tmp_path / "out") == {"x/y.txt": b"hello again", "z.txt": b"zzz"}
+    d.update(ds, name="renamed", description="new")
+    assert d.get("renamed").description == "new"
+    with pytest.raises(NotFound):
+        d.get("manual")
+    d.delete("renamed")
+    assert d.list() == []
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../up", "a/../../b", "a\\b", "a\x00b", "C:/x"])
+def test_hostile_manifest_paths_are_refused(engine, tmp_path, bad):
+    s = save(engine, "hostile", make_folder(tmp_path / "src", {"ok": b"1"}))
+    store = engine.store(engine.registry.managed())
+    key = engine.datasets.manifest_key(s.dataset.id, s.version.version)
+    manifest = json.loads(store.get_bytes(key))
+    manifest["files"][0]["path"] = bad
+    v = engine.datasets.create_version(s.dataset)
+    forged = {**manifest, "version": v.version}
+    store.put_bytes(engine.datasets.manifest_key(s.dataset.id, v.version), json.dumps(forged).encode())
+    with pytest.raises(BadInput, match="Refusing manifest path"):
+        load(engine, f"hostile:{v.version}", tmp_path / "dest")
+    assert not (tmp_path / "up").exists() and not (tmp_path / "dest").exists()
+
+
+def test_load_subset_and_skip_identical(engine, tmp_path):
+    save(engine, "subset", make_folder(tmp_path / "src", {"a.csv": b"1", "b.txt": b"2", "d/c.csv": b"3"}))
+    r = load(engine, "subset", tmp_path / "out", include=["*.csv"], exclude=["d/*"])
+    assert read_folder(tmp_path / "out") == {"a.csv": b"1"} and r.files == 1
+
+
+def test_quota_fails_before_sending(aws_env, tmp_path):
+    engine = Engine(GradientStorage(managed_quota=1000))
+    make_folder(tmp_path / "src", {"a": b"x" * 600})
+    save(engine, "q", tmp_path / "src")
+    (tmp_path / "src" / "b").write_bytes(b"y" * 500)
+    before = engine.store(engine.registry.managed()).used_bytes()
+    with pytest.raises(Exception, match=r"used .*\(\d+ bytes\) of .*\(1000 bytes\); this needs .*\(500 bytes\)"):
+        save(engine, "q", tmp_path / "src")
+    assert engine.store(engine.registry.managed()).used_bytes() == before
+    assert len(engine.datasets.list_versions("q", committed=None)) == 1
+
+
+def test_interrupted_save_commits_nothing_and_rerun_reuses_what_arrived(engine, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint})
+    src = make_folder(tmp_path / "src", {f"f{i}": os.urandom(2000) for i in range(40)})
+
+    def interrupt(event):
+        if event.phase == "upload" and event.files_done >= 10:
+            raise KeyboardInterrupt
+
+    engine.settings.max_concurrency = 2
+    with pytest.raises(KeyboardInterrupt):
+        save(engine, "resume", src, provider=p.id, progress=interrupt)
+    assert engine.datasets.list_versions("resume") == []
+    again = save(engine, "resume", src)
+    assert again.bytes_copied >= 10 * 2000 and again.bytes_sent <= 30 * 2000
+    assert again.bytes_sent + again.bytes_copied == 40 * 2000
+    load(engine, "resume", tmp_path / "out")
+    assert read_folder(tmp_path / "out") == read_folder(src)
+
+
+def _save_worker(home, endpoint, bucket, worker, queue):
+    os.environ["GRADIENT_JUPYTER_HOME"] = home
+    engine = Engine(GradientStorage())
+    folder = os.path.join(home, f"src{worker}")
+    os.makedirs(folder)
+    for i in range(20):
+        with open(os.path.join(folder, f"f{i}"), "wb") as f:
+            f.write(f"{worker}-{i}".encode() * 100)
+    s = save(engine, "shared", folder, message=f"worker {worker}", provider="moto")
+    queue.put(s.version.version)
+
+
+def test_two_processes_save_concurrently_as_distinct_versions(engine, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint})
+    engine.datasets.create("shared", provider="moto")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_save_worker, args=(str(engine.home), endpoint, bucket, w, queue)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    made = {queue.get(timeout=5) for _ in procs}
+    versions = engine.datasets.list_versions("shared")
+    assert {v.version for v in versions} == made and len(made) == 2
+    assert engine.datasets.resolve("shared")[1].version == versions[0].version
+    assert versions[0].dt_committed >= versions[1].dt_committed
+
+
+def test_committing_one_version_twice_lets_exactly_one_win(engine, s3_bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    endpoint, bucket = s3_bucket
+    engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint})
+    ds = engine.datasets.create("race", provider="moto")
+    v = engine.datasets.create_version(ds)
+    engine.datasets.put_file(ds, v.version, "f", b"data")
+    others = [Engine(GradientStorage()) for _ in range(4)]
+
+    def commit(e):
+        try:
+            e.datasets.write_manifest(ds, v.version, e.datasets.list_files(ds, v.version), message="")
+            return "won"
+        except Conflict:
+            return "lost"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(commit, others))
+    assert results.count("won") == 1 and results.count("lost") == 3
