@@ -316,3 +316,17 @@ def test_committing_one_version_twice_lets_exactly_one_win(engine, s3_bucket):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(commit, others))
     assert results.count("won") == 1 and results.count("lost") == 3
+
+
+def test_unchanged_files_are_not_rehashed_but_changed_ones_are(engine, tmp_path):
+    src = make_folder(tmp_path / "src", {"a": b"one", "b": b"two"})
+    for p in src.iterdir():
+        os.utime(p, (1_600_000_000, 1_600_000_000))  # old enough not to be "racy"
+    save(engine, "cached", src)
+    rows = engine.hash_cache._db.execute("SELECT path FROM hashes").fetchall()
+    assert {os.path.basename(r[0]) for r in rows} == {"a", "b"}
+    (src / "a").write_bytes(b"ONE")  # same size, new content, new mtime
+    s = save(engine, "cached", src)
+    assert s.bytes_sent == 3 and s.files_skipped == 1
+    load(engine, "cached", tmp_path / "out")
+    assert (tmp_path / "out" / "a").read_bytes() == b"ONE"

@@ -23,6 +23,7 @@ class Engine:
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()
         self._datasets = None
+        self._hash_cache = None
 
     @property
     def datasets(self):
@@ -32,6 +33,16 @@ class Engine:
 
             self._datasets = Datasets(self)
         return self._datasets
+
+    @property
+    def hash_cache(self):
+        """SHA-256s of local files, kept while their size, mtime and inode are unchanged."""
+        with self._lock:
+            if self._hash_cache is None:
+                from .hashcache import HashCache
+
+                self._hash_cache = HashCache(self.home / "cache" / "hashes.sqlite3")
+        return self._hash_cache
 
     @property
     def home(self):

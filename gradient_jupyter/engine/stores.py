@@ -8,6 +8,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,10 @@ class LocalStore(Store):
             f = open(self._path(key), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
+        return self._read_file(f, chunk_size)
+
+    @staticmethod
+    def _read_file(f, chunk_size):
         with f:
             while chunk := f.read(chunk_size):
                 yield chunk
@@ -289,6 +294,7 @@ class S3Store(Store):
         self._timeout = timeout
         self._max_pool = max_pool
         self._client = None
+        self._part_pool = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -398,20 +404,24 @@ class S3Store(Store):
 
     def _put_multipart(self, key, path, sha256, extra, progress):
         algo = {"ChecksumAlgorithm": "SHA256"} if self.send_checksums else {}
-        upload = self.call("create_multipart_upload", key, Metadata={"sha256": sha256}, **algo)
-        upload_id = upload["UploadId"]
-        parts = []
-        try:
+        upload_id = self.call("create_multipart_upload", key, Metadata={"sha256": sha256}, **algo)["UploadId"]
+        size = os.path.getsize(path)
+        offsets = range(0, size, self.part_size)
+
+        def send_part(number_offset):
+            number, offset = number_offset
             with open(path, "rb") as f:
-                number = 1
-                while chunk := f.read(self.part_size):
-                    part_sha = {"ChecksumSHA256": base64.b64encode(hashlib.sha256(chunk).digest()).decode()} \
-                        if self.send_checksums else {}
-                    r = self.call("upload_part", key, UploadId=upload_id, PartNumber=number, Body=chunk, **part_sha)
-                    parts.append({"PartNumber": number, "ETag": r["ETag"], **part_sha})
-                    if progress:
-                        progress(len(chunk))
-                    number += 1
+                f.seek(offset)
+                chunk = f.read(self.part_size)
+            part_sum = {"ChecksumSHA256": base64.b64encode(hashlib.sha256(chunk).digest()).decode()} \
+                if self.send_checksums else {}
+            r = self.call("upload_part", key, UploadId=upload_id, PartNumber=number, Body=chunk, **part_sum)
+            if progress:
+                progress(len(chunk))
+            return {"PartNumber": number, "ETag": r["ETag"], **part_sum}
+
+        try:
+            parts = list(self.part_pool.map(send_part, enumerate(offsets, start=1)))
             self.call("complete_multipart_upload", key, UploadId=upload_id,
                       MultipartUpload={"Parts": parts}, **extra)
         except BaseException:
@@ -421,8 +431,25 @@ class S3Store(Store):
                 pass
             raise
 
+    @property
+    def part_pool(self) -> ThreadPoolExecutor:
+        """Threads for the parts of large files, apart from the per-file pool so neither waits on the other."""
+        if self._part_pool is None:
+            with self._lock:
+                if self._part_pool is None:
+                    self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
+        return self._part_pool
+
+    def stream_range(self, key: str, start: int, end: int, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """Bytes start..end-1 of an object."""
+        body = self.call("get_object", key, Range=f"bytes={start}-{end - 1}")["Body"]
+        return self._read_body(body, key, chunk_size)
+
     def stream(self, key, chunk_size=CHUNK):
         body = self.call("get_object", key)["Body"]
+        return self._read_body(body, key, chunk_size)
+
+    def _read_body(self, body, key, chunk_size):
         try:
             while True:
                 try:
