@@ -308,7 +308,8 @@ def test_committing_one_version_twice_lets_exactly_one_win(engine, s3_bucket):
 
     def commit(e):
         try:
-            e.datasets.write_manifest(ds, v.version, e.datasets.list_files(ds, v.version), message="")
+            staged = e.datasets._staged(ds, v.version, with_hashes=True)
+            e.datasets.write_manifest(ds, v.version, list(staged.values()), message="")
             return "won"
         except Conflict:
             return "lost"
@@ -316,6 +317,7 @@ def test_committing_one_version_twice_lets_exactly_one_win(engine, s3_bucket):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(commit, others))
     assert results.count("won") == 1 and results.count("lost") == 3
+    assert engine.datasets.commit(ds, v.version).file_count == 1  # committing again answers it unchanged
 
 
 def test_unchanged_files_are_not_rehashed_but_changed_ones_are(engine, tmp_path):

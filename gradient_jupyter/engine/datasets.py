@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -32,10 +33,21 @@ from .stores import CHUNK, Store
 
 log = logging.getLogger("gradient_jupyter")
 MANIFEST_FORMAT = "gradient-jupyter/manifest@1"
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def manifest_entries(manifest: dict) -> list[FileEntry]:
     return [FileEntry(f["path"], f["size"], f["sha256"], f["key"]) for f in manifest.get("files", [])]
+
+
+def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes]:
+    """The bytes of one manifest entry, checked while they stream; a missing object is named by its path."""
+    try:
+        chunks = store.stream(entry.key, CHUNK)
+    except NotFound:
+        raise IntegrityError(f"{what}: the bytes of {entry.path!r} are missing from the store (object "
+                             f"{entry.key!r} was deleted behind our back).") from None
+    return verified_chunks(chunks, entry, what)
 
 
 def verified_chunks(chunks, entry: FileEntry, what: str) -> Iterator[bytes]:
@@ -235,15 +247,33 @@ class Datasets:
             return None
         manifest = self._read_json(store, key)
         if manifest is not None:
-            if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != version \
-                    or manifest.get("dataset") != ds.id or not isinstance(manifest.get("files"), list):
-                raise IntegrityError(f"The manifest of {ds.id}:{version} is not a valid manifest of that version: "
-                                     "it was forged or changed behind our back.")
+            problem = self._manifest_problem(ds, version, manifest)
+            if problem:
+                raise IntegrityError(f"The manifest of {ds.id}:{version} is not a valid manifest of that version "
+                                     f"({problem}): it was forged or changed behind our back.")
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(manifest))
             os.replace(tmp, cache)
         return manifest
+
+    def _manifest_problem(self, ds: Dataset, version: str, manifest) -> str | None:
+        """Why a manifest cannot be trusted, or None. Paths are checked again where files land (load)."""
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            return "unknown format"
+        if manifest.get("version") != version or manifest.get("dataset") != ds.id:
+            return "it names another dataset or version"
+        if not isinstance(manifest.get("files"), list) or not isinstance(manifest.get("committedAt"), str):
+            return "no file list or commit time"
+        own = self._ds(ds.id) + "versions/"
+        for f in manifest["files"]:
+            if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("key"), str):
+                return "a file entry without path or key"
+            if not isinstance(f.get("size"), int) or f["size"] < 0 or not SHA256.fullmatch(str(f.get("sha256"))):
+                return f"bad size or SHA-256 for {f['path']!r}"
+            if not f["key"].startswith(own) or "/../" in f["key"]:
+                return f"{f['path']!r} points outside this dataset ({f['key']!r})"
+        return None
 
     def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None) -> Version | None:
         store = self._store_of(ds)
@@ -454,8 +484,7 @@ class Datasets:
         """One file's bytes, checked against the manifest while they stream (IntegrityError at the end if not)."""
         ds = self.get(ds)
         entry = self.file_entry(ds, version, path)
-        chunks = self._store_of(ds).stream(entry.key, CHUNK)
-        return entry, verified_chunks(chunks, entry, f"Reading {ds.name}:{version}")
+        return entry, verified_stream(self._store_of(ds), entry, f"Reading {ds.name}:{version}")
 
     # -- tags and refs -----------------------------------------------------------------------------------------
     def _tag_key(self, ds: Dataset, name: str) -> str:

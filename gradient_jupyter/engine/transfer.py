@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .datasets import manifest_entries, verified_chunks
+from .datasets import manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, NotFound
 from .ids import check_file_path
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -263,7 +263,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
                     pass
         else:
             with os.fdopen(fd, "wb") as f:
-                for chunk in verified_chunks(store.stream(e.key, CHUNK), e, what):
+                for chunk in verified_stream(store, e, what):
                     f.write(chunk)
                     receiving.add(0, len(chunk))
         receiving.add(1, 0)
@@ -345,7 +345,7 @@ class VersionReader:
     def _chunks(self, path: str):
         e = self._entry(path)
         store = self.engine.store(self.dataset.storage_provider_id)
-        return verified_chunks(store.stream(e.key, CHUNK), e, f"Reading {self.version.ref}")
+        return verified_stream(store, e, f"Reading {self.version.ref}")
 
     def open(self, path: str):
         """A binary file object of one verified file (spooled to disk when large)."""
