@@ -99,7 +99,7 @@ class Datasets:
         except NotFound:
             return None
         except ValueError:
-            raise IntegrityError(f"Object {key!r} is not valid JSON: it was changed behind our back.") from None
+            raise IntegrityError(f"Object {key!r} is not valid JSON: it was forged or changed behind our back.") from None
 
     @staticmethod
     def _write_json(store: Store, key: str, value: dict, *, create_only: bool = False) -> None:
@@ -144,6 +144,7 @@ class Datasets:
         providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
+        unsearched = None
         for provider in providers:
             store = self.engine.store(provider)
             try:
@@ -161,7 +162,11 @@ class Datasets:
             except GradientError as exc:
                 if isinstance(exc, (BadInput, IntegrityError)):
                     raise
-                log.warning("Cannot look for dataset %r in provider %s: %s", ds, provider.name, exc.message)
+                unsearched = unsearched or (provider, exc)
+        if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
+            provider, exc = unsearched
+            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider.name!r} could not be "
+                            f"searched: {exc.message}", reason=exc.reason)
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
 
     def _remember(self, data: dict, provider: Provider) -> Dataset:

@@ -268,6 +268,15 @@ _CLIENT_ERRORS = {
     "BadDigest": (IntegrityError, "integrity", "The store refused {key!r}: the bytes did not match their checksum."),
     "XAmzContentChecksumMismatch": (IntegrityError, "integrity",
                                     "The store refused {key!r}: the bytes did not match their checksum."),
+    "SlowDown": (StoreError, "unavailable", "The store kept answering 'SlowDown' (overloaded) to {op} after retries: "
+                                            "try again later."),
+    "503": (StoreError, "unavailable", "The store was unavailable (HTTP 503) for {op} after retries: try again later."),
+    "ServiceUnavailable": (StoreError, "unavailable",
+                           "The store was unavailable (HTTP 503) for {op} after retries: try again later."),
+    "InternalError": (StoreError, "unavailable",
+                      "The store had an internal error (HTTP 500) for {op} after retries: try again later."),
+    "500": (StoreError, "unavailable",
+            "The store had an internal error (HTTP 500) for {op} after retries: try again later."),
     "InvalidRequest": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
 }
 
@@ -276,6 +285,7 @@ class S3Store(Store):
     """An S3-compatible bucket. One boto3 client per store, shared by threads (boto3 clients are thread-safe)."""
 
     supports_presign = True
+    max_attempts = 5  # standard retry mode: 500/503/SlowDown/resets retried with backoff, then reported
 
     def __init__(self, bucket: str, *, endpoint: str | None = None, region: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
@@ -315,7 +325,7 @@ class S3Store(Store):
         access_key, secret_key, profile = self._creds
         session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
         config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
             max_pool_connections=self._max_pool,
             connect_timeout=min(self._timeout, 10),
             read_timeout=self._timeout,
@@ -348,7 +358,7 @@ class S3Store(Store):
         if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
-        if isinstance(exc, bx.EndpointConnectionError):
+        if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
             return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
                               "is running, and the network.", reason="unreachable")
         if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .datasets import manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, NotFound
-from .ids import check_file_path
+from .ids import check_dataset_name, check_file_path
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .stores import CHUNK
 
@@ -94,6 +94,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
          progress: ProgressCallback | None = None) -> TransferSummary:
     """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent."""
     started = time.monotonic()
+    check_dataset_name(name)
     folder = Path(folder).expanduser()
     files = scan_folder(folder)
     if tag is not None:

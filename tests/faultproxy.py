@@ -1,0 +1,90 @@
+"""A small HTTP forwarder on 127.0.0.1 that can inject faults (S3 error replies, connection resets) between our
+client and a moto server. Run in-process (FaultProxy) or as a subprocess (`python -m tests.faultproxy PORT UPSTREAM`)
+that a test can kill -9 to make "the server" die mid-transfer."""
+from __future__ import annotations
+
+import http.client
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, port: int = 0):
+        self.upstream = urlsplit(upstream)
+        self.lock = threading.Lock()
+        self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset"
+        self.injected: list[str] = []
+        self.requests = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                with proxy.lock:
+                    proxy.requests += 1
+                    fault = proxy.plan.pop(0) if proxy.plan else None
+                    if fault:
+                        proxy.injected.append(fault)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if fault == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault:
+                    code = "SlowDown" if fault == "503" else "InternalError"
+                    payload = (f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message>"
+                               "</Error>").encode()
+                    self.send_response(int(fault))
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def inject(self, *faults: str):
+        with self.lock:
+            self.plan.extend(faults)
+
+
+if __name__ == "__main__":
+    proxy = FaultProxy(sys.argv[2], int(sys.argv[1]))
+    print("ready", flush=True)
+    proxy.server.serve_forever()
