@@ -1,7 +1,20 @@
-"""gradient-jupyter: storage providers and versioned datasets on S3-compatible stores, for Jupyter."""
+"""gradient-jupyter: storage providers and versioned datasets on S3-compatible stores, for Jupyter.
+
+In a notebook: `%load_ext gradient_jupyter`, then `%gradient_storage --help`. From Python: `save`, `load`, `open`.
+"""
 from __future__ import annotations
 
+from .api import default_engine, load, open, save
+
 __version__ = "0.1.0"
+__all__ = ["save", "load", "open", "default_engine", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext gradient_jupyter`: registers the `%gradient_storage` line and cell magic."""
+    from .notebook.magics import GradientStorageMagics
+
+    ipython.register_magics(GradientStorageMagics)
 
 
 def _jupyter_server_extension_points():

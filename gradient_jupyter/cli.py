@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .engine import Engine, GradientError
+from .progress import text_bar
 
 PROG = "gradient-jupyter"
 
@@ -42,6 +43,7 @@ class Context:
     warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
     in_notebook: bool = False
     progress: Callable | None = None  # makes a progress bar: progress(total=, unit=, desc=) -> tqdm-like
+    prog: str = PROG  # the name usage lines start with: the script's, or the magic's
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
@@ -51,33 +53,39 @@ class Context:
         return self._engine
 
 
-def build_parser() -> Parser:
+def build_parser(prog: str = PROG) -> Parser:
     """The whole grammar; each command group adds its words in `gradient_jupyter/commands/`."""
     from .commands import register_all
 
-    parser = Parser(prog=PROG, description="Storage providers and versioned datasets on S3-compatible stores.")
+    parser = Parser(prog=prog, description="Storage providers and versioned datasets on S3-compatible stores.")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     register_all(groups)
     return parser
 
 
-def run(words: list[str], ctx: Context | None = None):
-    """Parse `words` and run the command; returns its output object. Raises UsageError, HelpRequested, GradientError."""
-    parser = build_parser()
+def parse(words: list[str], prog: str = PROG) -> argparse.Namespace:
+    """Parse `words` into a command's arguments (`.handler` runs it). Raises UsageError, HelpRequested."""
+    parser = build_parser(prog)
     args = parser.parse_args(words)
-    handler = getattr(args, "handler", None)
-    if handler is None:
+    if getattr(args, "handler", None) is None:
         # A group or subgroup without its command word: show what can follow it.
         sub = getattr(args, "usage_parser", parser)
         raise UsageError(f"{sub.format_usage().rstrip()}\n{sub.prog}: error: a command is required")
-    return handler(ctx or Context(), args)
+    return args
+
+
+def run(words: list[str], ctx: Context | None = None):
+    """Parse `words` and run the command; returns its output object. Raises UsageError, HelpRequested, GradientError."""
+    ctx = ctx or Context()
+    args = parse(words, ctx.prog)
+    return args.handler(ctx, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console script: exit 0 on success, 1 on an engine error, 2 on a usage error."""
     words = sys.argv[1:] if argv is None else argv
     try:
-        result = run(words, Context(progress=_text_progress))
+        result = run(words, Context(progress=text_bar))
     except HelpRequested as exc:
         print(str(exc).rstrip())
         return 0
@@ -93,12 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     if result is not None:
         print(str(result))
     return 0
-
-
-def _text_progress(**kwargs):
-    from tqdm import tqdm
-
-    return tqdm(file=sys.stderr, unit_scale=True, unit_divisor=1024, **kwargs)
 
 
 if __name__ == "__main__":  # pragma: no cover

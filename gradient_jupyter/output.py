@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from .engine.stores import human_bytes
+
 
 class Message:
     """One or more lines of text."""
@@ -59,3 +61,83 @@ class Table:
 def details(title: str, fields: dict, data=None) -> Table:
     """A two-column table of field: value, for one object."""
     return Table(["field", "value"], [[k, v] for k, v in fields.items()], title=title, data=data)
+
+
+def _version_fields(dataset, version) -> dict:
+    return {"ref": version.ref, "dataset": dataset.name, "message": version.message,
+            "committed": "yes" if version.is_committed else "no", "tags": ", ".join(version.tags),
+            "files": version.file_count, "size": human_bytes(version.size)}
+
+
+class TransferView:
+    """What `save` or `load` did: the version's ref, files, size and tags, and the transfer's summary line.
+
+    Other attributes are the engine's TransferSummary's (`files`, `bytes_sent`, `seconds`, ...).
+    """
+
+    def __init__(self, summary, verb: str):
+        self.summary = summary
+        self.verb = verb
+        self.data = {"dataset": summary.dataset.to_json(), "version": summary.version.to_json()}
+
+    @property
+    def ref(self) -> str:
+        return self.summary.version.ref
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.summary, name)
+
+    def headline(self) -> str:
+        s = self.summary
+        tags = f", tags {', '.join(s.version.tags)}" if s.version.tags else ""
+        into = f" into {s.destination}" if s.destination else ""
+        return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
+
+    def __str__(self) -> str:
+        return f"{self.headline()}\n{self.summary.line()}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        s = self.summary
+        fields = _version_fields(s.dataset, s.version)
+        if s.destination:
+            fields["destination"] = s.destination
+        table = details(self.headline(), fields)._repr_html_()
+        return f"{table}<p>{html.escape(s.line())}</p>"
+
+
+class OpenVersion:
+    """A version opened for reading (`gradient_jupyter.open`): `.files`, `.read_bytes(path)`, `.open(path)`."""
+
+    def __init__(self, reader, shown: int = 50):
+        self.reader = reader
+        self.shown = shown
+
+    @property
+    def ref(self) -> str:
+        return self.reader.version.ref
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.reader, name)
+
+    def _files_table(self) -> Table:
+        files = list(self.reader.files)
+        rows = [[f.path, human_bytes(f.size)] for f in files[:self.shown]]
+        if len(files) > self.shown:
+            rows.append([f"... and {len(files) - self.shown} more", ""])
+        return Table(["path", "size"], rows, title="Files")
+
+    def __str__(self) -> str:
+        head = details(f"Version {self.ref}", _version_fields(self.reader.dataset, self.reader.version))
+        return f"{head}\n\n{self._files_table()}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        head = details(f"Version {self.ref}", _version_fields(self.reader.dataset, self.reader.version))
+        return head._repr_html_() + self._files_table()._repr_html_()

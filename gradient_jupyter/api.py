@@ -1,0 +1,68 @@
+"""The Python API for notebooks and scripts: save a folder as a version, load a ref, open a version's files."""
+from __future__ import annotations
+
+import os
+import threading
+
+from .progress import ProgressBars, auto_bar
+
+_lock = threading.Lock()
+_engine = None
+_engine_home = None
+
+
+def default_engine():
+    """The process's Engine, made on first use and reused (a new one if GRADIENT_JUPYTER_HOME changes)."""
+    global _engine, _engine_home
+    from .engine import Engine
+
+    home = os.environ.get("GRADIENT_JUPYTER_HOME")
+    with _lock:
+        if _engine is None or home != _engine_home:
+            _engine, _engine_home = Engine(), home
+        return _engine
+
+
+def save(name: str, path, *, message: str = "", provider: str | None = None, tag: str | None = None,
+         progress: bool = True):
+    """Save the folder `path` as a new committed version of dataset `name` (created if needed); returns the version.
+
+    Only files that changed since the dataset's earlier versions are sent. `provider` (id or name) is where a new
+    dataset lives (default: the team default); `tag` names the new version. Shows a progress bar unless
+    `progress=False`. The result shows the new ref `<datasetId>:<version>`, its files, size and tags.
+    """
+    from .engine import transfer
+    from .output import TransferView
+
+    with ProgressBars(auto_bar if progress else None) as bars:
+        summary = transfer.save(default_engine(), name, os.fspath(path), message=message, provider=provider, tag=tag,
+                                progress=bars)
+    return TransferView(summary, "Saved")
+
+
+def load(ref: str, dest=None, *, include=(), exclude=(), progress: bool = True):
+    """Load the version `ref` (`name[:version|tag|latest]`) into the folder `dest` (default `./<dataset name>`).
+
+    Every file is verified against the version's SHA-256 while it streams; files already present and identical
+    are skipped. `include`/`exclude` are glob patterns (one string or several) choosing a subset of the files.
+    """
+    from .engine import transfer
+    from .output import TransferView
+
+    include = (include,) if isinstance(include, str) else tuple(include)
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    with ProgressBars(auto_bar if progress else None) as bars:
+        summary = transfer.load(default_engine(), ref, None if dest is None else os.fspath(dest), include=include,
+                                exclude=exclude, progress=bars)
+    return TransferView(summary, "Loaded")
+
+
+def open(ref: str):  # noqa: A001 - the public name SPEC gives it
+    """Open the version `ref` for reading without copying it: `.files`, `.read_bytes(path)`, `.open(path)`.
+
+    Bytes read are verified against the version's SHA-256; a mismatch raises IntegrityError.
+    """
+    from .engine import transfer
+    from .output import OpenVersion
+
+    return OpenVersion(transfer.open_version(default_engine(), ref))

@@ -1,0 +1,1 @@
+"""The notebook doors: the `%gradient_storage` magic and the panel."""

@@ -1,0 +1,101 @@
+"""`%gradient_storage`: the command grammar of the console script, as an IPython line and cell magic."""
+from __future__ import annotations
+
+import getpass
+import shlex
+import sys
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from ..cli import Context, HelpRequested, UsageError, build_parser, parse
+from ..engine import GradientError
+from ..progress import auto_bar
+
+PROG = "%gradient_storage"
+
+
+class CommandFailed(Exception):
+    """The engine refused a command. IPython shows `_render_traceback_` instead of a traceback; the cell fails."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"Error: {self.message}"]
+
+
+def split_words(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # an unclosed quote
+        raise IPythonUsageError(f"{PROG}: cannot split the words: {exc}.") from None
+
+
+def cell_commands(line: str, cell: str) -> list[list[str]]:
+    """The words of each command in a cell: one per non-empty line (a trailing backslash continues it; lines starting
+    with # are comments), each after the words of the magic's own line, so `%%gradient_storage datasets` can hold
+    `list` and `details --id X`."""
+    prefix = split_words(line)
+    commands, pending = [], ""
+    for text in cell.splitlines():
+        if not pending and text.lstrip().startswith("#"):
+            continue
+        if text.rstrip().endswith("\\"):
+            pending += text.rstrip()[:-1] + " "
+            continue
+        words = split_words(pending + text)
+        pending = ""
+        if words:
+            commands.append(prefix + words)
+    if pending.strip():
+        commands.append(prefix + split_words(pending))
+    return commands
+
+
+def notebook_context() -> Context:
+    """A Context for commands run in a kernel or IPython shell."""
+    from ..api import default_engine
+
+    return Context(engine_factory=default_engine, prompt_secret=getpass.getpass,
+                   warn=lambda text: print(text, file=sys.stderr), in_notebook=True, progress=auto_bar, prog=PROG)
+
+
+@magics_class
+class GradientStorageMagics(Magics):
+    @line_cell_magic
+    def gradient_storage(self, line: str, cell: str | None = None):
+        """Storage providers and versioned datasets, with the Gradient CLI's words.
+
+        %gradient_storage storageProviders list
+        %gradient_storage save NAME PATH [-m MESSAGE] [--tag T]
+        %gradient_storage load REF [DEST]
+        %gradient_storage --help            (every word takes --help)
+
+        As a cell magic, each non-empty line of the cell is one command (after the words on the %%gradient_storage
+        line, if any). Every line is checked before any runs, so a usage error anywhere runs nothing.
+        """
+        commands = [split_words(line)] if cell is None else cell_commands(line, cell)
+        if not any(commands):
+            # Until the panel lands, no words show what the words are.
+            print(build_parser(PROG).format_help().rstrip())
+            return None
+        try:
+            parsed = [parse(words, PROG) for words in commands]
+        except HelpRequested as exc:
+            print(str(exc).rstrip())
+            return None
+        except UsageError as exc:
+            raise IPythonUsageError(str(exc).rstrip()) from None
+        ctx = notebook_context()
+        results = []
+        for args in parsed:
+            try:
+                results.append(args.handler(ctx, args))
+            except GradientError as exc:
+                raise CommandFailed(exc.message) from None
+            if cell is not None and results[-1] is not None:
+                display(results[-1])
+        return results[0] if cell is None else None

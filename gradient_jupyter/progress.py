@@ -1,0 +1,61 @@
+"""Progress bars for the doors: the engine reports ProgressEvents, a door draws them with tqdm."""
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+PHASES = {"hash": "Hashing", "upload": "Uploading", "download": "Downloading", "verify": "Verifying"}
+
+
+def text_bar(**kwargs):
+    """A text bar on stderr (the console script)."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, unit_scale=True, unit_divisor=1024, **kwargs)
+
+
+def auto_bar(**kwargs):
+    """A widget bar in a notebook kernel, a text bar elsewhere (tqdm.auto decides)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(unit_scale=True, unit_divisor=1024, **kwargs)
+
+
+class ProgressBars:
+    """A ProgressEvent callback drawing one byte bar per phase; use it as a context manager so bars always close.
+
+    `make_bar(total=, unit=, desc=)` returns a tqdm-like bar. Events may come from worker threads.
+    """
+
+    def __init__(self, make_bar: Callable | None):
+        self.make_bar = make_bar
+        self.bar = None
+        self.phase = None
+        self.lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        if self.make_bar is None:
+            return
+        with self.lock:
+            if event.phase != self.phase:
+                self._close()
+                self.phase = event.phase
+                self.bar = self.make_bar(total=event.bytes_total, unit="B", desc=PHASES.get(event.phase, event.phase))
+            bar = self.bar
+            if bar.total != event.bytes_total:
+                bar.total = event.bytes_total
+            bar.set_postfix_str(f"{event.files_done}/{event.files_total} files", refresh=False)
+            bar.update(event.bytes_done - bar.n)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self._close()
