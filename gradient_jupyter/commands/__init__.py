@@ -5,9 +5,11 @@ import argparse
 
 
 def register_all(groups) -> None:
-    from . import providers
+    from . import datasets, providers, transfer
 
     providers.register(groups)
+    datasets.register(groups)
+    transfer.register(groups)
 
 
 def add_group(groups, name: str, help: str, **kwargs) -> argparse._SubParsersAction:

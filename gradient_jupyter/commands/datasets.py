@@ -1,0 +1,373 @@
+"""`datasets` words: datasets, their versions, tags and files (the Gradient CLI's grammar)."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import os
+from pathlib import Path
+
+from ..engine import BadInput, GradientError, NotFound
+from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID
+from ..engine.stores import human_bytes
+from ..output import Message, Table, details
+from ..progress import ProgressBars
+from . import add_command, add_group
+
+EXAMPLE = "mydata"
+
+
+# -- argument types: the shape of --id is checked while parsing, so a malformed one is a usage error ----------------
+def dataset_arg(text: str) -> str:
+    if not DATASET_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected a dataset name or id, e.g. {EXAMPLE}, not {text!r}")
+    return text
+
+
+def ref_arg(text: str) -> str:
+    name, sep, rest = text.partition(":")
+    dataset_arg(name)
+    if sep and not rest:
+        raise argparse.ArgumentTypeError(f"expected DATASET[:VERSION|TAG|latest], e.g. {EXAMPLE}:latest, not {text!r}")
+    return text
+
+
+def version_arg(text: str) -> tuple[str, str]:
+    name, _, version = text.partition(":")
+    if not DATASET_NAME.fullmatch(name) or not VERSION_ID.fullmatch(version):
+        raise argparse.ArgumentTypeError(f"expected DATASET:VERSION (a 7-character version id), e.g. {EXAMPLE}:"
+                                         f"abc1234, not {text!r}")
+    return name, version
+
+
+def tag_ref_arg(text: str) -> tuple[str, str]:
+    name, _, tag = text.partition(":")
+    if not DATASET_NAME.fullmatch(name) or not TAG_NAME.fullmatch(tag):
+        raise argparse.ArgumentTypeError(f"expected DATASET:TAG, e.g. {EXAMPLE}:prod, not {text!r}")
+    return name, tag
+
+
+def bool_arg(text: str) -> bool:
+    value = text.lower()
+    if value not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return value == "true"
+
+
+def committed_arg(text: str) -> bool | None:
+    return None if text.lower() == "all" else bool_arg(text)
+
+
+def register(groups) -> None:
+    ds = add_group(groups, "datasets", "Manage versioned datasets: datasets, versions, tags and files.")
+    add_command(ds, "list", "List datasets.", list_datasets)
+    p = add_command(ds, "details", "Show one dataset.", show_dataset)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p = add_command(ds, "create", "Create a dataset.", create_dataset)
+    p.add_argument("--name", required=True, help="dataset name: letters, digits, '.', '_', '-'")
+    p.add_argument("--storageProviderId", help="storage provider id or name (default: the team's default provider)")
+    p.add_argument("--description", default="", help="description")
+    p = add_command(ds, "update", "Update a dataset's name or description.", update_dataset)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p.add_argument("--name", help="new name")
+    p.add_argument("--description", help="new description")
+    p = add_command(ds, "delete", "Delete a dataset with all its versions and files.", delete_dataset)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    _register_versions(add_group(ds, "versions", "Manage versions of a dataset."))
+    _register_tags(add_group(ds, "tags", "Manage tags: named pointers to committed versions."))
+    _register_files(add_group(ds, "files", "Manage the files of a version."))
+
+
+def _register_versions(versions) -> None:
+    p = add_command(versions, "list", "List versions of a dataset, newest first.", list_versions)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p.add_argument("--isCommitted", type=committed_arg, default=True, metavar="{true,false,all}",
+                   help="committed versions (true, the default), uncommitted ones (false) or all")
+    p = add_command(versions, "details", "Show one version.", show_version)
+    p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
+    p = add_command(versions, "create", "Create a version; with --source-path, upload those files and commit it.",
+                    create_version)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p.add_argument("--message", default="", help="version message")
+    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", default=[], metavar="P",
+                   help="files or folders to put into the version (setting this commits the version)")
+    p = add_command(versions, "update", "Change a version's message.", update_version)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
+    p.add_argument("--message", required=True, help="new message")
+    p = add_command(versions, "commit", "Commit a version: its files never change again.", commit_version)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
+    p = add_command(versions, "delete", "Delete a version (files other versions use are kept).", delete_version)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
+
+
+def _register_tags(tags) -> None:
+    p = add_command(tags, "list", "List a dataset's tags.", list_tags)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p = add_command(tags, "set", "Point a tag at a committed version (moves it if it exists).", set_tag)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
+    p.add_argument("--name", required=True, help="tag name: lowercase letters, digits, '.', '_', '-'")
+    p = add_command(tags, "delete", "Delete a tag (the version stays).", delete_tag)
+    p.add_argument("--id", required=True, type=tag_ref_arg, help="DATASET:TAG")
+
+
+def _register_files(files) -> None:
+    p = add_command(files, "list", "List the files of a version.", list_files)
+    p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
+    p.add_argument("--path", default="", help="folder to list (default: the top)")
+    p.add_argument("--recursive", nargs="?", const=True, default=False, type=bool_arg, metavar="true|false",
+                   help="list every file below the folder, not just its top level")
+    p = add_command(files, "get", "Download files of a version into a folder (verified).", get_files)
+    p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
+    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", default=[], metavar="P",
+                   help="files or folders of the version to get (default: all)")
+    p.add_argument("--target-path", required=True, help="local folder; files keep their paths in the version below it")
+    p = add_command(files, "put", "Upload local files or folders into an uncommitted version.", put_files)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
+    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", required=True, metavar="P",
+                   help="local files or folders (a folder named with a trailing / puts only its contents)")
+    p.add_argument("--target-path", default="", help="folder in the version to put them in (default: the top)")
+    p = add_command(files, "delete", "Delete files or folders from an uncommitted version.", delete_files)
+    p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
+    p.add_argument("--path", dest="paths", nargs="+", action="extend", required=True, metavar="P",
+                   help="files or folders of the version to delete")
+
+
+# -- datasets ---------------------------------------------------------------------------------------------------------
+def list_datasets(ctx, args):
+    found = ctx.engine.datasets.list()
+    names = _provider_names(ctx)
+    rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description] for d in found]
+    return Table(["Name", "ID", "Storage provider", "Description"], rows, title="Datasets",
+                 data=[d.to_json() for d in found])
+
+
+def _provider_names(ctx) -> dict:
+    return {p.id: p.name for p in ctx.engine.registry.list()}
+
+
+def show_dataset(ctx, args):
+    d = ctx.engine.datasets.get(args.id)
+    provider = _provider_names(ctx).get(d.storage_provider_id, "")
+    fields = {"name": d.name, "id": d.id, "description": d.description,
+              "storageProvider": f"{provider} ({d.storage_provider_id})" if provider else d.storage_provider_id,
+              "dtCreated": d.dt_created, "dtModified": d.dt_modified}
+    return details(f"Dataset {d.name}", fields, data=d.to_json())
+
+
+def create_dataset(ctx, args):
+    d = ctx.engine.datasets.create(args.name, provider=args.storageProviderId, description=args.description)
+    return Message(f"Created dataset: {d.id}", data=d.to_json())
+
+
+def update_dataset(ctx, args):
+    if args.name is None and args.description is None:
+        raise BadInput("Nothing to update: give --name or --description.", reason="nothing-to-update")
+    d = ctx.engine.datasets.update(args.id, name=args.name, description=args.description)
+    return Message(f"Updated dataset: {d.id}", data=d.to_json())
+
+
+def delete_dataset(ctx, args):
+    d = ctx.engine.datasets.get(args.id)
+    ctx.engine.datasets.delete(d)
+    return Message(f"Deleted dataset: {d.id}", data=d.to_json())
+
+
+# -- versions ---------------------------------------------------------------------------------------------------------
+def version_row(v) -> list:
+    return [v.ref, v.message, ", ".join(v.tags), "yes" if v.is_committed else "no", v.file_count,
+            human_bytes(v.size), v.dt_committed or v.dt_created]
+
+
+VERSION_COLUMNS = ["ID", "Message", "Tags", "Committed", "Files", "Size", "Date"]
+
+
+def list_versions(ctx, args):
+    d = ctx.engine.datasets.get(args.id)
+    found = ctx.engine.datasets.list_versions(d, committed=args.isCommitted)
+    title = f"Versions of {d.name}" + {True: "", False: " (uncommitted)", None: " (all)"}[args.isCommitted]
+    return Table(VERSION_COLUMNS, [version_row(v) for v in found], title=title, data=[v.to_json() for v in found])
+
+
+def show_version(ctx, args):
+    d, v = ctx.engine.datasets.resolve(args.id)
+    fields = {"id": v.ref, "dataset": d.name, "message": v.message, "committed": str(v.is_committed).lower(),
+              "tags": ", ".join(v.tags), "files": v.file_count, "size": human_bytes(v.size),
+              "dtCreated": v.dt_created, "dtCommitted": v.dt_committed or ""}
+    return details(f"Version {v.ref}", fields, data=v.to_json())
+
+
+def create_version(ctx, args):
+    pairs = local_files(args.source_paths, "") if args.source_paths else []
+    datasets = ctx.engine.datasets
+    d = datasets.get(args.id)
+    v = datasets.create_version(d, message=args.message)
+    lines = [f"Created dataset version: {v.ref}"]
+    if pairs:
+        try:
+            count, size = _put(ctx, d, v, pairs)
+            v = datasets.commit(d, v.version)
+        except BaseException:
+            # A half-filled version is of no use to anyone: leave things as they were.
+            with contextlib.suppress(GradientError):
+                datasets.delete_version(d, v.version)
+            raise
+        lines += [f"Put {count} files ({human_bytes(size)})", f"Committed dataset version: {v.ref}"]
+    return Message("\n".join(lines), data=v.to_json())
+
+
+def update_version(ctx, args):
+    name, version = args.id
+    v = ctx.engine.datasets.update_version(name, version, message=args.message)
+    return Message(f"Updated dataset version: {v.ref}", data=v.to_json())
+
+
+def commit_version(ctx, args):
+    name, version = args.id
+    before = ctx.engine.datasets.get_version(name, version)
+    v = ctx.engine.datasets.commit(name, version)
+    text = "Dataset version already committed" if before.is_committed else f"Committed dataset version: {v.ref}"
+    return Message(text, data=v.to_json())
+
+
+def delete_version(ctx, args):
+    name, version = args.id
+    v = ctx.engine.datasets.get_version(name, version)
+    ctx.engine.datasets.delete_version(name, version)
+    return Message(f"Deleted dataset version: {v.ref}", data=v.to_json())
+
+
+# -- tags -------------------------------------------------------------------------------------------------------------
+def list_tags(ctx, args):
+    d = ctx.engine.datasets.get(args.id)
+    found = ctx.engine.datasets.list_tags(d)
+    return Table(["Name", "ID"], [[t.name, f"{d.id}:{t.version}"] for t in found], title=f"Tags of {d.name}",
+                 data=[t.to_json() for t in found])
+
+
+def set_tag(ctx, args):
+    name, version = args.id
+    d = ctx.engine.datasets.get(name)
+    t = ctx.engine.datasets.set_tag(d, args.name, version)
+    return Message(f"Set dataset tag: {d.id}:{t.name} -> {t.version}", data=t.to_json())
+
+
+def delete_tag(ctx, args):
+    name, tag = args.id
+    d = ctx.engine.datasets.get(name)
+    ctx.engine.datasets.delete_tag(d, tag)
+    return Message(f"Deleted dataset tag: {d.id}:{tag}")
+
+
+# -- files ------------------------------------------------------------------------------------------------------------
+def folder(path: str) -> str:
+    """A path inside a version as a folder prefix: no leading slash, one trailing slash ('' for the top)."""
+    path = "/".join(part for part in path.replace("\\", "/").split("/") if part)
+    return path + "/" if path else ""
+
+
+def select(entries, paths: list[str]) -> list:
+    """The entries each path names (a file, or every file below a folder); NotFound for a path naming nothing."""
+    chosen: dict[str, object] = {}
+    for path in paths:
+        prefix = folder(path)
+        hits = [e for e in entries if e.path == prefix[:-1] or e.path.startswith(prefix)]
+        if not hits:
+            raise NotFound(f"No file or folder {path!r} in this version: see 'datasets files list'.",
+                           reason="no-such-path")
+        chosen.update((e.path, e) for e in hits)
+    return list(chosen.values())
+
+
+def list_files(ctx, args):
+    d, v = ctx.engine.datasets.resolve(args.id)
+    prefix = folder(args.path)
+    entries = ctx.engine.datasets.list_files(d, v.version, prefix=prefix)
+    entries = [e for e in entries if e.path.startswith(prefix) or e.path == prefix[:-1]]
+    if args.path and not entries:
+        raise NotFound(f"No file or folder {args.path!r} in {v.ref}: see 'datasets files list --id {args.id}'.",
+                       reason="no-such-path")
+    rows, folders = [], {}
+    for e in entries:
+        rest = e.path[len(prefix):] if e.path.startswith(prefix) else e.path
+        if args.recursive or "/" not in rest:
+            rows.append([e.path, human_bytes(e.size), e.size])
+        else:
+            sub = prefix + rest.split("/", 1)[0] + "/"
+            count, size = folders.get(sub, (0, 0))
+            folders[sub] = (count + 1, size + e.size)
+    rows += [[sub, f"{human_bytes(size)} in {count} files", size] for sub, (count, size) in folders.items()]
+    rows.sort(key=lambda r: r[0])
+    return Table(["Name", "Size"], [r[:2] for r in rows], title=f"Files of {v.ref}" + (f" in {prefix}" if prefix else ""),
+                 data=[e.to_json() for e in entries])
+
+
+def get_files(ctx, args):
+    from ..engine import transfer
+    from ..output import TransferView
+
+    d, v = ctx.engine.datasets.resolve(args.id)
+    include = ()
+    if args.source_paths:
+        entries = ctx.engine.datasets.list_files(d, v.version)
+        include = tuple(glob.escape(e.path) for e in select(entries, args.source_paths))
+    with ProgressBars(ctx.progress) as bars:
+        summary = transfer.load(ctx.engine, f"{d.id}:{v.version}", args.target_path, include=include, progress=bars)
+    return TransferView(summary, "Downloaded")
+
+
+def local_files(sources: list[str], target: str) -> list[tuple[Path, str]]:
+    """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
+    a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent."""
+    base = folder(target)
+    pairs = []
+    for source in sources:
+        local = Path(source).expanduser()
+        if local.is_file():
+            pairs.append((local, base + local.name))
+        elif local.is_dir():
+            under = base if source.endswith(("/", os.sep)) else base + local.resolve().name + "/"
+            for dirpath, dirnames, filenames in os.walk(local):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    file = Path(dirpath) / name
+                    if file.is_file():
+                        pairs.append((file, under + file.relative_to(local).as_posix()))
+        else:
+            raise BadInput(f"Source path not found: {source!r} is not a file or folder.", reason="no-source-path")
+    if not pairs:
+        raise BadInput(f"No files to put: {', '.join(map(repr, sources))} holds no files.", reason="no-files")
+    return pairs
+
+
+def _put(ctx, d, v, pairs) -> tuple[int, int]:
+    total = sum(p.stat().st_size for p, _ in pairs)
+    bar = ctx.progress(total=total, unit="B", desc="Uploading") if ctx.progress else None
+    try:
+        for local, path in pairs:
+            ctx.engine.datasets.put_file(d, v.version, path, local)
+            if bar is not None:
+                bar.update(local.stat().st_size)
+    finally:
+        if bar is not None:
+            bar.close()
+    return len(pairs), total
+
+
+def put_files(ctx, args):
+    name, version = args.id
+    pairs = local_files(args.source_paths, args.target_path)
+    d = ctx.engine.datasets.get(name)
+    v = ctx.engine.datasets.get_version(d, version)
+    count, size = _put(ctx, d, v, pairs)
+    return Message(f"Put {count} files ({human_bytes(size)}) into {v.ref}",
+                   data=[{"path": path, "source": str(local)} for local, path in pairs])
+
+
+def delete_files(ctx, args):
+    name, version = args.id
+    d = ctx.engine.datasets.get(name)
+    v = ctx.engine.datasets.get_version(d, version)
+    doomed = select(ctx.engine.datasets.list_files(d, v.version), args.paths)
+    for e in doomed:
+        ctx.engine.datasets.delete_file(d, v.version, e.path)
+    return Message(f"Deleted {len(doomed)} files from {v.ref}", data=[e.to_json() for e in doomed])

@@ -1,0 +1,40 @@
+"""`save` and `load`: a folder to a new committed version and back, with a progress bar and a summary."""
+from __future__ import annotations
+
+from ..output import TransferView
+from ..progress import ProgressBars
+from . import add_command
+from .datasets import ref_arg
+
+
+def register(groups) -> None:
+    p = add_command(groups, "save", "Save a folder as a new committed version of a dataset (created if needed).",
+                    save)
+    p.add_argument("name", metavar="NAME", help="dataset name or id")
+    p.add_argument("path", metavar="PATH", help="local folder to save")
+    p.add_argument("-m", "--message", default="", help="version message")
+    p.add_argument("--provider", help="storage provider id or name for a new dataset (default: the team default)")
+    p.add_argument("--tag", help="tag the new version")
+    p = add_command(groups, "load", "Load a version into a folder; identical files already there are skipped.", load)
+    p.add_argument("ref", metavar="REF", type=ref_arg, help="DATASET[:VERSION|TAG|latest]")
+    p.add_argument("dest", metavar="DEST", nargs="?", help="local folder (default: ./<dataset name>)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB", help="load only matching paths")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching paths")
+
+
+def save(ctx, args):
+    from ..engine import transfer
+
+    with ProgressBars(ctx.progress) as bars:
+        summary = transfer.save(ctx.engine, args.name, args.path, message=args.message, provider=args.provider,
+                                tag=args.tag, progress=bars)
+    return TransferView(summary, "Saved")
+
+
+def load(ctx, args):
+    from ..engine import transfer
+
+    with ProgressBars(ctx.progress) as bars:
+        summary = transfer.load(ctx.engine, args.ref, args.dest, include=tuple(args.include),
+                                exclude=tuple(args.exclude), progress=bars)
+    return TransferView(summary, "Loaded")
