@@ -91,7 +91,8 @@ class TransferView:
 
     def headline(self) -> str:
         s = self.summary
-        tags = f", tags {', '.join(s.version.tags)}" if s.version.tags else ""
+        tags = s.version.tags
+        tags = f", tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}" if tags else ""
         into = f" into {s.destination}" if s.destination else ""
         return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
 
@@ -126,8 +127,8 @@ class OpenVersion:
         return getattr(self.reader, name)
 
     def _files_table(self) -> Table:
-        files = list(self.reader.files)
-        rows = [[f.path, human_bytes(f.size)] for f in files[:self.shown]]
+        files = list(self.reader.files.items())
+        rows = [[path, human_bytes(size)] for path, size in files[:self.shown]]
         if len(files) > self.shown:
             rows.append([f"... and {len(files) - self.shown} more", ""])
         return Table(["path", "size"], rows, title="Files")

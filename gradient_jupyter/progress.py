@@ -5,7 +5,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-PHASES = {"hash": "Hashing", "upload": "Uploading", "download": "Downloading", "verify": "Verifying"}
+PHASES = {"hash": "Hashing", "upload": "Uploading", "download": "Downloading", "verify": "Checking"}
 
 
 def text_bar(**kwargs):

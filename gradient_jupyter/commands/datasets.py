@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
-from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID
+from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..engine.stores import human_bytes
 from ..output import Message, Table, details
 from ..progress import ProgressBars
@@ -25,10 +25,10 @@ def dataset_arg(text: str) -> str:
 
 
 def ref_arg(text: str) -> str:
-    name, sep, rest = text.partition(":")
-    dataset_arg(name)
-    if sep and not rest:
-        raise argparse.ArgumentTypeError(f"expected DATASET[:VERSION|TAG|latest], e.g. {EXAMPLE}:latest, not {text!r}")
+    try:
+        parse_ref(text)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
     return text
 
 
@@ -295,7 +295,7 @@ def list_files(ctx, args):
             sub = prefix + rest.split("/", 1)[0] + "/"
             count, size = folders.get(sub, (0, 0))
             folders[sub] = (count + 1, size + e.size)
-    rows += [[sub, f"{human_bytes(size)} in {count} files", size] for sub, (count, size) in folders.items()]
+    rows += [[sub, f"{human_bytes(size)} in {count} file{'s' if count > 1 else ''}", size] for sub, (count, size) in folders.items()]
     rows.sort(key=lambda r: r[0])
     return Table(["Name", "Size"], [r[:2] for r in rows], title=f"Files of {v.ref}" + (f" in {prefix}" if prefix else ""),
                  data=[e.to_json() for e in entries])
