@@ -66,11 +66,13 @@ def build_parser(prog: str = PROG) -> Parser:
 def parse(words: list[str], prog: str = PROG) -> argparse.Namespace:
     """Parse `words` into a command's arguments (`.handler` runs it). Raises UsageError, HelpRequested."""
     parser = build_parser(prog)
-    args = parser.parse_args(words)
+    args, extra = parser.parse_known_args(words)
+    sub = getattr(args, "usage_parser", parser)  # the command the words were meant for
+    if extra:
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "handler", None) is None:
         # A group or subgroup without its command word: show what can follow it.
-        sub = getattr(args, "usage_parser", parser)
-        raise UsageError(f"{sub.format_usage().rstrip()}\n{sub.prog}: error: a command is required")
+        sub.error("a command is required")
     return args
 
 
