@@ -161,3 +161,36 @@ def test_a_cell_stops_at_the_first_refusal(ip):
     result, cap = run(ip, "%%gradient_storage\n" + cell)
     assert not result.success and "Unknown storage provider 'nope'" in cap.stdout
     assert providers() == ["Gradient Managed"]
+
+
+def test_save_and_load_round_trip_through_the_magic(ip, tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_bytes(b"x,y\n")
+    (data / "sub" / "b.bin").write_bytes(bytes(range(256)) * 8)
+    ip.user_ns["folder"] = str(data)
+    result, cap = run(ip, "saved = %gradient_storage save flowers $folder -m 'first cut' --tag v1")
+    assert result.success, cap.stdout + cap.stderr
+    saved = ip.user_ns["saved"]
+    assert re.fullmatch(r"ds[a-z0-9]{13}:[a-z0-9]{7}", saved.ref)
+    assert str(saved).splitlines()[0] == f"Saved {saved.ref} (dataset flowers, tag v1)"
+    assert str(saved).splitlines()[1].startswith("2 files, 2.0 KiB sent")
+    html = saved._repr_html_()
+    assert saved.ref in html and "flowers" in html and "v1" in html and "2.0 KiB" in html and "first cut" in html
+    assert "Hashing" in cap.stderr and "Uploading" in cap.stderr  # tqdm.auto outside a kernel: text bars
+
+    dest = tmp_path / "restored"
+    loaded = ip.run_line_magic("gradient_storage", f"load flowers:v1 {dest}")
+    assert str(loaded).startswith(f"Loaded {saved.ref} (dataset flowers, tag v1) into {dest}")
+    assert (dest / "a.csv").read_bytes() == b"x,y\n" and (dest / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 8
+
+    with capture_output() as cap:
+        ip.run_cell_magic("gradient_storage", "datasets", "versions list --id flowers\ntags list --id flowers\n")
+    versions, tags = (o.data["text/plain"] for o in cap.outputs)
+    assert saved.ref in versions and "first cut" in versions and "v1" in tags
+
+
+def test_refused_load_leaves_no_folder(ip, tmp_path):
+    result, cap = run(ip, f"%gradient_storage load nothing-here {tmp_path / 'dest'}")
+    assert not result.success and cap.stdout.startswith("Error: Unknown dataset 'nothing-here'")
+    assert not (tmp_path / "dest").exists()
