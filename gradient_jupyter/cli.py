@@ -83,6 +83,15 @@ def run(words: list[str], ctx: Context | None = None):
     return args.handler(ctx, args)
 
 
+def failure(exc: GradientError | OSError) -> str:
+    """The one line a door shows for a refused command: the engine's message, or the local file problem."""
+    if isinstance(exc, GradientError):
+        return exc.message
+    if exc.strerror and exc.filename:  # e.g. a destination folder that cannot be made or written
+        return f"{exc.strerror}: {str(exc.filename)!r}"
+    return exc.strerror or str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console script: exit 0 on success, 1 on an engine error, 2 on a usage error."""
     words = sys.argv[1:] if argv is None else argv
@@ -94,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(str(exc).rstrip(), file=sys.stderr)
         return 2
-    except GradientError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
+    except (GradientError, OSError) as exc:
+        print(f"Error: {failure(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -93,6 +93,15 @@ def test_engine_refusals_exit_1_and_usage_errors_exit_2(tmp_path):
     assert listing.returncode == 0 and "(none)" in listing.stdout
 
 
+def test_a_destination_that_cannot_be_written_is_a_plain_error(tmp_path):
+    make_folder(tmp_path / "d", {"f": b"1"})
+    assert cli("save", "one", str(tmp_path / "d")).returncode == 0
+    (tmp_path / "occupied").write_bytes(b"mine")
+    r = cli("load", "one", str(tmp_path / "occupied"))
+    assert r.returncode == 1 and f"Error: File exists: '{tmp_path / 'occupied'}'" in r.stderr
+    assert "Traceback" not in r.stderr and (tmp_path / "occupied").read_bytes() == b"mine"
+
+
 def test_save_to_a_named_s3_provider_and_load_back(tmp_path, s3_bucket):
     endpoint, bucket = s3_bucket
     created = cli("storageProviders", "create", "s3", "--name", "moto", "--bucket", bucket, "--endpoint", endpoint,

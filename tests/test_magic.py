@@ -194,3 +194,12 @@ def test_refused_load_leaves_no_folder(ip, tmp_path):
     result, cap = run(ip, f"%gradient_storage load nothing-here {tmp_path / 'dest'}")
     assert not result.success and cap.stdout.startswith("Error: Unknown dataset 'nothing-here'")
     assert not (tmp_path / "dest").exists()
+
+
+def test_local_file_problems_are_plain_errors_too(ip, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"1")
+    ip.run_line_magic("gradient_storage", f"save one {tmp_path / 'd'}")
+    (tmp_path / "occupied").write_bytes(b"mine")
+    result, cap = run(ip, f"%gradient_storage load one {tmp_path / 'occupied'}")
+    assert not result.success and cap.stdout.strip() == f"Error: File exists: '{tmp_path / 'occupied'}'"

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-from ..cli import Context, HelpRequested, UsageError, build_parser, parse
+from ..cli import Context, HelpRequested, UsageError, build_parser, failure, parse
 from ..engine import GradientError
 from ..progress import auto_bar
 
@@ -94,8 +94,8 @@ class GradientStorageMagics(Magics):
         for args in parsed:
             try:
                 results.append(args.handler(ctx, args))
-            except GradientError as exc:
-                raise CommandFailed(exc.message) from None
+            except (GradientError, OSError) as exc:
+                raise CommandFailed(failure(exc)) from None
             if cell is not None and results[-1] is not None:
                 display(results[-1])
         return results[0] if cell is None else None
