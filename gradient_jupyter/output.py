@@ -85,7 +85,7 @@ class TransferView:
         return self.summary.version.ref
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("_"):  # IPython's display hooks and copy/pickle probes are not delegated
             raise AttributeError(name)
         return getattr(self.summary, name)
 
@@ -122,7 +122,7 @@ class OpenVersion:
         return self.reader.version.ref
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("_"):  # IPython's display hooks and copy/pickle probes are not delegated
             raise AttributeError(name)
         return getattr(self.reader, name)
 
