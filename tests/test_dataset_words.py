@@ -159,6 +159,9 @@ def test_versions_and_files_words(words, engine, tmp_path):
     assert top.rows == [["in/", "11 B in 5 files"], ["loose.txt", "1 B"]]
     folder = words("datasets", "files", "list", "--id", vid, "--path", "/in/folder")
     assert folder.rows == [["in/folder/b.txt", "2 B"], ["in/folder/deep/", "3 B in 1 file"]]
+    assert words("datasets", "files", "list", "--id", vid, "--path", "in/a.csv").rows == [["in/a.csv", "1 B"]]
+    with pytest.raises(NotFound, match="No file or folder 'in/a'"):
+        words("datasets", "files", "list", "--id", vid, "--path", "in/a")
     everything = words("datasets", "files", "list", "--id", vid, "--recursive")
     assert [r[0] for r in everything.rows] == paths
     assert words("datasets", "files", "list", "--id", vid, "--recursive", "false").rows == top.rows

@@ -281,23 +281,24 @@ def select(entries, paths: list[str]) -> list:
 def list_files(ctx, args):
     d, v = ctx.engine.datasets.resolve(args.id)
     prefix = folder(args.path)
-    entries = ctx.engine.datasets.list_files(d, v.version, prefix=prefix)
+    entries = ctx.engine.datasets.list_files(d, v.version, prefix=prefix[:-1])  # --path may name a file
     entries = [e for e in entries if e.path.startswith(prefix) or e.path == prefix[:-1]]
     if args.path and not entries:
         raise NotFound(f"No file or folder {args.path!r} in {v.ref}: see 'datasets files list --id {args.id}'.",
                        reason="no-such-path")
     rows, folders = [], {}
     for e in entries:
-        rest = e.path[len(prefix):] if e.path.startswith(prefix) else e.path
-        if args.recursive or "/" not in rest:
-            rows.append([e.path, human_bytes(e.size), e.size])
+        rest = e.path[len(prefix):]
+        if args.recursive or e.path == prefix[:-1] or "/" not in rest:
+            rows.append([e.path, human_bytes(e.size)])
         else:
             sub = prefix + rest.split("/", 1)[0] + "/"
             count, size = folders.get(sub, (0, 0))
             folders[sub] = (count + 1, size + e.size)
-    rows += [[sub, f"{human_bytes(size)} in {count} file{'s' if count > 1 else ''}", size] for sub, (count, size) in folders.items()]
-    rows.sort(key=lambda r: r[0])
-    return Table(["Name", "Size"], [r[:2] for r in rows], title=f"Files of {v.ref}" + (f" in {prefix}" if prefix else ""),
+    for sub, (count, size) in folders.items():
+        rows.append([sub, f"{human_bytes(size)} in {count} file{'s' if count > 1 else ''}"])
+    title = f"Files of {v.ref}" + (f" in {prefix}" if prefix else "")
+    return Table(["Name", "Size"], sorted(rows), title=title,
                  data=[e.to_json() for e in entries])
 
 
