@@ -301,3 +301,13 @@ def test_help_at_every_level_of_the_grammar():
 def test_help_from_the_shell(path):
     r = cli(*path)
     assert r.returncode == 0 and r.stdout.startswith("usage: gradient-jupyter") and r.stderr == ""
+
+
+def test_the_installed_console_script_saves_and_loads(tmp_path):
+    make_folder(tmp_path / "d", {"f.txt": b"installed"})
+    script = lambda *w: subprocess.run(["gradient-jupyter", *w], capture_output=True, text=True, timeout=120)  # noqa: E731
+    saved = script("save", "inst", str(tmp_path / "d"))
+    assert saved.returncode == 0 and saved.stdout.startswith("Saved ds"), saved.stderr
+    assert script("load", "inst", str(tmp_path / "back")).returncode == 0
+    assert (tmp_path / "back" / "f.txt").read_bytes() == b"installed"
+    assert script("datasets", "files", "--help").stdout.startswith("usage: gradient-jupyter datasets files")
