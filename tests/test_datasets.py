@@ -332,3 +332,15 @@ def test_unchanged_files_are_not_rehashed_but_changed_ones_are(engine, tmp_path)
     assert s.bytes_sent == 3 and s.files_skipped == 1
     load(engine, "cached", tmp_path / "out")
     assert (tmp_path / "out" / "a").read_bytes() == b"ONE"
+
+
+def test_load_onto_files_in_the_way_is_a_clear_error(engine, tmp_path):
+    save(engine, "inway", make_folder(tmp_path / "src", {"d/f.txt": b"1"}))
+    (tmp_path / "afile").write_bytes(b"mine")
+    with pytest.raises(BadInput, match="exists and is not a folder"):
+        load(engine, "inway", tmp_path / "afile")
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "d").write_bytes(b"mine too")
+    with pytest.raises(BadInput, match="exists and is not a folder"):
+        load(engine, "inway", tmp_path / "dest")
+    assert (tmp_path / "afile").read_bytes() == b"mine" and (tmp_path / "dest" / "d").read_bytes() == b"mine too"

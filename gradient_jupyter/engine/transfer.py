@@ -202,6 +202,12 @@ def _target(dest: Path, path: str) -> Path:
                        "so it could write outside the destination. The manifest was forged or damaged.",
                        reason="hostile-path") from None
     target = dest / path
+    for folder in [dest, *list(target.parents)[: len(Path(path).parts) - 1]]:
+        if folder.exists() and not folder.is_dir():
+            raise BadInput(f"Cannot load {path!r}: {str(folder)!r} exists and is not a folder. Move it away or "
+                           "load into another folder.", reason="not-a-folder")
+    if target.is_dir():
+        raise BadInput(f"Cannot load {path!r}: {str(target)!r} is a folder.", reason="not-a-file")
     real_dest = os.path.realpath(dest)
     if os.path.commonpath([real_dest, os.path.realpath(target)]) != real_dest:
         raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
