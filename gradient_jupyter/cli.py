@@ -74,7 +74,7 @@ def run(words: list[str], ctx: Context | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script: exit 0 on success, 1 on an engine error, 2 on a usage error."""
+    """Console script: exit 0 on success, 1 on an engine error or a failing report, 2 on a usage error."""
     words = sys.argv[1:] if argv is None else argv
     try:
         result = run(words, Context(progress=_text_progress))
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if result is not None:
         print(str(result))
-    return 0
+    return 0 if getattr(result, "ok", True) else 1  # e.g. a bucket check with a failing check
 
 
 def _text_progress(**kwargs):
