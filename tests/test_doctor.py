@@ -384,7 +384,10 @@ def test_origins_are_validated_and_settings_origins_are_added(aws_env):
     engine = Engine(GradientStorage(cors_origins=["https://console.paperspace.com"]))
     assert doctor.resolve_origins(engine, ["http://127.0.0.1:8888/lab?token=x"]) == [
         "http://127.0.0.1:8888", "https://console.paperspace.com"]
-    for bad in (["javascript:alert(1)"], ["not a url"], "http://127.0.0.1:8888", [42]):
+    assert doctor.resolve_origins(engine, ["HTTP://[::1]:8888", "https://Lab.Example.com:443/"])[:2] == [
+        "http://[::1]:8888", "https://lab.example.com"]
+    for bad in (["javascript:alert(1)"], ["not a url"], "http://127.0.0.1:8888", [42], ["http://a'b.com"],
+                ["http://user:pw@host"], ["http://h:99999"], 8888):
         with pytest.raises(BadInput):
             doctor.check(engine, "Gradient Managed", origins=bad)
     plain = Engine(GradientStorage())

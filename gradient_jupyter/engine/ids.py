@@ -140,8 +140,10 @@ def check_origin(value) -> str:
         parts = None
     if parts and (parts.username or parts.password):
         raise BadInput("Invalid origin: an origin has no user name or password in it.", reason="invalid-origin")
-    if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
+    host = parts.hostname if parts else None
+    if (not parts or parts.scheme not in ("http", "https") or not host
+            or not (re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or ":" in host and _is_ip(host))):
         raise BadInput(f"Invalid origin {value!r}: {hint}.", reason="invalid-origin")
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    host = f"[{host}]" if ":" in host else host
     default = {"http": 80, "https": 443}[parts.scheme]
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
