@@ -93,7 +93,7 @@ def failure(exc: GradientError | OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script: exit 0 on success, 1 on an engine error, 2 on a usage error."""
+    """Console script: exit 0 on success, 1 on an engine error or a failing report, 2 on a usage error."""
     words = sys.argv[1:] if argv is None else argv
     try:
         result = run(words, Context(progress=text_bar))
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if result is not None:
         print(str(result))
-    return 0
+    return 0 if getattr(result, "ok", True) else 1  # e.g. a bucket check with a failing check
 
 
 if __name__ == "__main__":  # pragma: no cover

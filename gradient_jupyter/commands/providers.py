@@ -1,7 +1,12 @@
-"""`storageProviders` words: list, details, create s3, update s3, delete."""
+"""`storageProviders` words: list, details, create s3, update s3, delete, check, policy."""
 from __future__ import annotations
 
-from ..engine import BadInput
+import glob
+import json
+import os
+
+from ..engine import BadInput, doctor
+from ..engine.ids import check_origin
 from ..engine.providers import Provider
 from ..output import Message, Table, details
 from . import add_command, add_group
@@ -25,6 +30,18 @@ def register(groups) -> None:
     p = add_command(sp, "delete", "Delete a storage provider (its bucket is not touched).", delete_provider)
     p.add_argument("--id", required=True, help="provider id or name")
     p.add_argument("--force", action="store_true", help="delete even while datasets use it")
+
+    p = add_command(sp, "check", "Check a provider's bucket setup: credentials, permissions, conditional writes, "
+                    "CORS.", check_provider)
+    p.add_argument("--id", required=True, help="provider id or name")
+    p.add_argument("--origin", action="append", metavar="URL",
+                   help="browser origin to check CORS for, repeatable (default: the running Jupyter servers' "
+                   "origins; c.GradientStorage.cors_origins are always added)")
+    p.add_argument("--fix", action="store_true",
+                   help="first merge the recommended CORS rules into the bucket's own (never drops a rule)")
+    p = add_command(sp, "policy", "Print the least-privilege IAM policy for a provider's bucket.", show_policy)
+    p.add_argument("--id", required=True, help="provider id or name")
+    p.add_argument("--team-only", action="store_true", help="narrow the policy to this team's folder")
 
     create = add_group(sp, "create", "Create a storage provider.")
     p = add_command(create, "s3", "Create an S3-compatible storage provider.", create_provider)
@@ -97,3 +114,41 @@ def update_provider(ctx, args):
 def delete_provider(ctx, args):
     p = ctx.engine.delete_provider(args.id, force=args.force)
     return Message(f"Deleted storage provider: {p.id}", data=p.to_json())
+
+
+def check_provider(ctx, args):
+    origins = args.origin or jupyter_server_origins()
+    if args.fix:
+        return doctor.apply_cors(ctx.engine, args.id, origins)
+    return doctor.check(ctx.engine, args.id, origins=origins)
+
+
+def show_policy(ctx, args):
+    document = doctor.policy(ctx.engine, args.id, team_only=args.team_only)
+    return Message(json.dumps(document, indent=2), data=document)
+
+
+def jupyter_server_origins() -> list[str]:
+    """Origins of the Jupyter servers running on this machine (from their runtime files): what a browser uses."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    origins = []
+    for path in sorted(glob.glob(os.path.join(jupyter_runtime_dir(), "jpserver-*.json"))):
+        try:
+            with open(path) as f:
+                info = json.load(f)
+            if _alive(int(info["pid"])):
+                origins.append(check_origin(info["url"]))
+        except (OSError, ValueError, KeyError, TypeError, BadInput):
+            continue  # a stale or foreign runtime file is no origin
+    return list(dict.fromkeys(origins))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True

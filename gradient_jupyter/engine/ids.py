@@ -128,3 +128,22 @@ def parse_ref(ref) -> tuple[str, str]:
                        reason="invalid-ref")
     check_dataset_name(dataset)
     return dataset, selector or "latest"
+
+
+def check_origin(value) -> str:
+    """A browser origin (scheme://host[:port]), as browsers send it in the Origin header; a path is dropped."""
+    hint = "expected a browser origin such as http://127.0.0.1:8888 or https://jupyter.example.com"
+    try:
+        parts = urlsplit(value.strip()) if isinstance(value, str) else None
+        port = parts.port if parts else None
+    except ValueError:
+        parts = None
+    if parts and (parts.username or parts.password):
+        raise BadInput("Invalid origin: an origin has no user name or password in it.", reason="invalid-origin")
+    host = parts.hostname if parts else None
+    if (not parts or parts.scheme not in ("http", "https") or not host
+            or not (re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or ":" in host and _is_ip(host))):
+        raise BadInput(f"Invalid origin {value!r}: {hint}.", reason="invalid-origin")
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")

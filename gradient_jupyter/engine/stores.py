@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import BadInput, Conflict, IntegrityError, NotFound, QuotaExceeded, StoreError
 
@@ -257,6 +258,8 @@ _CLIENT_ERRORS = {
                            "The store does not know this access key: check accessKey."),
     "SignatureDoesNotMatch": (StoreError, "signature-mismatch",
                               "The store rejected the request signature: check secretAccessKey (and signatureVersion)."),
+    "InvalidClientTokenId": (StoreError, "invalid-credentials",
+                             "The store does not know this access key: check accessKey."),
     "InvalidToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
     "ExpiredToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
     "AuthorizationHeaderMalformed": (StoreError, "wrong-region",
@@ -265,6 +268,8 @@ _CLIENT_ERRORS = {
                           "The bucket is in another region than the one configured: set the right region."),
     "301": (StoreError, "wrong-region",
             "The bucket is in another region than the one configured: set the right region."),
+    "NoSuchCORSConfiguration": (NotFound, "no-cors", "Bucket {bucket!r} has no CORS rules."),
+    "NotImplemented": (StoreError, "not-implemented", "The store does not implement {op}: {detail}"),
     "BadDigest": (IntegrityError, "integrity", "The store refused {key!r}: the bytes did not match their checksum."),
     "XAmzContentChecksumMismatch": (IntegrityError, "integrity",
                                     "The store refused {key!r}: the bytes did not match their checksum."),
@@ -291,7 +296,8 @@ class S3Store(Store):
                  access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
                  signature_version: str | None = None, timeout: float = 15.0, max_pool: int = 64,
                  send_checksums: bool = True, quota: int | None = None, part_size: int = 16 * 1024**2,
-                 multipart_threshold: int = 64 * 1024**2):
+                 multipart_threshold: int = 64 * 1024**2, attempts: int | None = None):
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "bucket", "__class__")}
         self.bucket = bucket
         self.endpoint = endpoint
         self.region = region
@@ -303,9 +309,13 @@ class S3Store(Store):
         self._signature_version = {"v4": "s3v4", "v2": "s3"}.get(signature_version or "", signature_version)
         self._timeout = timeout
         self._max_pool = max_pool
+        if attempts:
+            self.max_attempts = attempts
         self._client = None
         self._part_pool = None
         self._lock = threading.Lock()
+        self._variants: dict[tuple, S3Store] = {}
+        self._other_clients: dict[str, object] = {}
 
     def __repr__(self) -> str:
         return f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, region={self.region!r})"
@@ -318,12 +328,43 @@ class S3Store(Store):
                     self._client = self._make_client()
         return self._client
 
-    def _make_client(self):
+    def variant(self, **options) -> S3Store:
+        """The same bucket and credentials with some options changed (e.g. timeout, attempts); made once, kept."""
+        key = tuple(sorted(options.items()))
+        with self._lock:
+            if key not in self._variants:
+                self._variants[key] = S3Store(self.bucket, **{**self._options, **options})
+            return self._variants[key]
+
+    def _session(self):
         import boto3
+
+        profile = self._creds[2]
+        return boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+
+    def client_for(self, service: str):
+        """A client of another service (e.g. 'sts') with this store's credentials, endpoint, region and timeouts."""
+        with self._lock:
+            if service not in self._other_clients:
+                self._other_clients[service] = self._make_other_client(service)
+            return self._other_clients[service]
+
+    def _make_other_client(self, service: str):
         from botocore.config import Config
 
-        access_key, secret_key, profile = self._creds
-        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        access_key, secret_key, _ = self._creds
+        config = Config(retries={"mode": "standard", "max_attempts": self.max_attempts},
+                        connect_timeout=min(self._timeout, 10), read_timeout=self._timeout)
+        kwargs = {"config": config, "endpoint_url": self.endpoint, "region_name": self.region or "us-east-1"}
+        if access_key:
+            kwargs.update(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+        return self._session().client(service, **kwargs)
+
+    def _make_client(self):
+        from botocore.config import Config
+
+        access_key, secret_key, _ = self._creds
+        session = self._session()
         config = Config(
             retries={"mode": "standard", "max_attempts": self.max_attempts},
             max_pool_connections=self._max_pool,
@@ -347,7 +388,15 @@ class S3Store(Store):
 
         if isinstance(exc, bx.ClientError):
             err = exc.response.get("Error", {})
-            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            meta = exc.response.get("ResponseMetadata", {})
+            code = str(err.get("Code") or meta.get("HTTPStatusCode", ""))
+            if op == "head_bucket" and code in ("404", "NotFound"):  # HEAD has no body: 404 means no bucket here
+                code = "NoSuchBucket"
+            actual = (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region")
+            if actual and actual != (self.region or "us-east-1") and code in ("301", "400", "PermanentRedirect",
+                                                                              "AuthorizationHeaderMalformed"):
+                return StoreError(f"Bucket {self.bucket!r} is in region {actual!r}, not {self.region or 'us-east-1'!r}:"
+                                  f" set the region to {actual}.", reason="wrong-region")
             if code in _CLIENT_ERRORS:
                 cls, reason, text = _CLIENT_ERRORS[code]
                 return cls(text.format(key=key, bucket=self.bucket, op=op, detail=err.get("Message", "")),
@@ -358,6 +407,10 @@ class S3Store(Store):
         if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
+        if isinstance(exc, bx.EndpointConnectionError) and _is_dns_failure(exc):
+            host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
+            return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
+                              "endpoint URL's spelling and this machine's network.", reason="dns")
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
             return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
                               "is running, and the network.", reason="unreachable")
@@ -528,6 +581,17 @@ class S3Store(Store):
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
         return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
                                                   ExpiresIn=expires)
+
+
+def _is_dns_failure(exc: Exception) -> bool:
+    error = getattr(exc, "kwargs", {}).get("error")
+    try:
+        from urllib3.exceptions import NameResolutionError
+    except ImportError:  # urllib3 < 2
+        NameResolutionError = ()  # noqa: N806
+    return isinstance(error, NameResolutionError) or "Name or service not known" in str(error) \
+        or "nodename nor servname" in str(error) or "getaddrinfo failed" in str(error) \
+        or "name resolution" in str(error)
 
 
 def copy_stream_atomically(chunks: Iterable[bytes], dest: Path) -> None:

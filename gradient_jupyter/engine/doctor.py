@@ -1,0 +1,700 @@
+"""The bucket-setup doctor (SPEC section 7): check a provider's bucket, say what is wrong and exactly how to fix it.
+
+Plain Python: the doors (REST, magic, console script, panel) call `check`, `apply_cors` and `policy` and render the
+`Report`. Nothing in the bucket changes except a probe object under `<teamId>/`, always removed, and the CORS rules
+when `apply_cors` is asked for explicitly.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import secrets
+import shlex
+import socket
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from .errors import BadInput, Conflict, GradientError, NotFound, StoreError
+from .ids import check_origin
+from .providers import Provider
+from .stores import S3Store
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+CORS_RULE_ID = "gradient-jupyter"
+CORS_METHODS = ("GET", "PUT")
+
+TITLES = {
+    "credentials": "Credentials",
+    "bucket": "Bucket",
+    "list": "Listing (s3:ListBucket)",
+    "read-write": "Write, read back and delete",
+    "conditional-writes": "Conditional writes (If-None-Match)",
+    "cors": "CORS rules",
+    "preflight": "CORS preflight",
+    "generated-urls": "Generated URLs (sts:GetFederationToken)",
+    "apply-cors": "Apply CORS rules",
+}
+ORDER = ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls")
+# A check runs only when the checks it builds on did not fail.
+NEEDS = {"bucket": ("credentials",), "list": ("bucket",), "read-write": ("bucket",),
+         "conditional-writes": ("read-write",), "cors": ("bucket",), "preflight": ("bucket",),
+         "generated-urls": ("credentials",)}
+EMBEDDED_SKIPS = {
+    "credentials": "Embedded store: it lives in the data home and needs no credentials.",
+    "cors": "Embedded store: no CORS needed. Files go through the Jupyter server, never from the browser straight "
+            "to a bucket.",
+    "preflight": "Embedded store: no CORS needed, so there is no preflight to test.",
+    "generated-urls": "Embedded store: no federation tokens needed. Files go through the Jupyter server.",
+}
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One finding: `status` is pass, warn, fail or skip; `fix` says exactly what to do when it is not pass."""
+
+    id: str
+    status: str
+    detail: str
+    fix: str = ""
+    reason: str = ""
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.id, self.id)
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Report:
+    """The doctor's report on one provider: text for a terminal, HTML for a notebook, JSON for REST."""
+
+    provider: Provider
+    checks: list[Check]
+    origins: list[str] = field(default_factory=list)
+    action: Check | None = None  # what `apply_cors` did, when it was asked
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (warnings and skips do not count)."""
+        return not any(c.status == FAIL for c in self.checks)
+
+    def __getitem__(self, check_id: str) -> Check:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def _where(self) -> str:
+        p = self.provider
+        if p.embedded:
+            return "the embedded Gradient Managed store"
+        return f"bucket {p.bucket!r} at {p.endpoint or 'AWS S3'}" + (f" ({p.config['region']})"
+                                                                   if p.config.get("region") else "")
+
+    def _summary(self) -> str:
+        counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, WARN, FAIL, SKIP)}
+        if counts[FAIL]:
+            return f"{counts[FAIL]} check(s) failed: follow the fixes above."
+        extra = f" ({counts[WARN]} warning(s))" if counts[WARN] else ""
+        return f"No check failed{extra}: the bucket is set up."
+
+    def to_json(self) -> dict:
+        out = {"storageProviderId": self.provider.id, "storageProviderName": self.provider.name,
+               "origins": list(self.origins), "checks": [c.to_json() for c in self.checks], "ok": self.ok}
+        if self.action:
+            out["action"] = self.action.to_json()
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"Bucket setup of storage provider {self.provider.name!r} ({self.provider.id}): {self._where()}"]
+        if self.origins:
+            lines.append("Browser origins: " + ", ".join(self.origins))
+        if self.action:
+            lines += ["", *_text_check(self.action)]
+        lines.append("")
+        for c in self.checks:
+            lines += _text_check(c)
+        lines += [*(f"Note: {n}" for n in self.notes), "", self._summary()]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = (f"<b>Bucket setup of storage provider {e(self.provider.name)} ({e(self.provider.id)})</b>: "
+                f"{e(self._where())}")
+        if self.origins:
+            head += "<br>Browser origins: " + e(", ".join(self.origins))
+        rows = [self.action] if self.action else []
+        body = "".join(_html_row(c) for c in rows + self.checks)
+        notes = "".join(f"<p>Note: {e(n)}</p>" for n in self.notes)
+        return (f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
+                "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
+                f"<tbody>{body}</tbody></table>{notes}<p>{e(self._summary())}</p></div>")
+
+
+def _text_check(c: Check) -> list[str]:
+    lines = [f"[{c.status.upper()}] {c.id}: {c.title}"]
+    lines += ["       " + line for line in c.detail.splitlines()]
+    if c.fix and c.status != PASS:
+        fix = c.fix.splitlines()
+        lines += ["       Fix: " + fix[0]] + ["         " + line for line in fix[1:]]
+    return lines
+
+
+_COLOURS = {PASS: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e", SKIP: "#6e7781"}
+
+
+def _html_row(c: Check) -> str:
+    e = html.escape
+    badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
+    fix = f"<pre style='white-space:pre-wrap'>{e(c.fix)}</pre>" if c.fix and c.status != PASS else ""
+    return (f"<tr data-check='{e(c.id)}'><td style='text-align:left'>{badge}</td>"
+            f"<td style='text-align:left'>{e(c.title)}</td><td style='text-align:left'>{e(c.detail)}{fix}</td></tr>")
+
+
+# -- the API the doors call ----------------------------------------------------------------------------------
+def check(engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
+    """Run the checks of SPEC section 7 on a provider's bucket, in order; each is bounded by `timeout` seconds.
+
+    `origins`: browser origins to check CORS for (the door passes the Jupyter server's own); the settings'
+    `cors_origins` are always added.
+    """
+    return _Doctor(engine, provider, origins, timeout).run()
+
+
+def apply_cors(engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
+    """Merge the recommended CORS rules into the bucket's own (never dropping one), then check again.
+
+    The report's `action` says what was done; when the credentials may not change the rules it is a `fail` whose
+    fix is the `aws s3api put-bucket-cors` command an administrator runs.
+    """
+    doctor = _Doctor(engine, provider, origins, timeout)
+    if doctor.embedded:
+        raise BadInput("Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
+                       "has no CORS rules to apply.", reason="embedded-store")
+    if not doctor.origins:
+        raise BadInput("No origin to allow: give the address you open Jupyter at, e.g. --origin "
+                       "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.", reason="no-origin")
+    doctor.warm_up("apply-cors")
+    action = doctor.bounded("apply-cors", doctor.apply_cors)
+    report = doctor.run()
+    report.action = action
+    return report
+
+
+def policy(engine, provider: Provider | str, *, team_only: bool = False) -> dict:
+    """The least-privilege IAM policy for the provider's bucket; `team_only` narrows it to this team's folder."""
+    provider = engine.registry.get(provider) if isinstance(provider, str) else provider
+    if provider.embedded:
+        raise BadInput("Gradient Managed is embedded in this installation: it has no bucket and needs no IAM policy.",
+                       reason="embedded-store")
+    return seed_policy(provider.bucket, team_id=engine.team_id if team_only else None,
+                       region=provider.config.get("region"))
+
+
+def seed_policy(bucket: str, *, team_id: str | None = None, region: str | None = None) -> dict:
+    """The seed document's policy: sts:GetFederationToken, s3:ListBucket on the bucket, s3:* on its objects."""
+    bucket_arn = f"arn:{_partition(region)}:s3:::{bucket}"
+    listing = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
+    if team_id:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [team_id, f"{team_id}/*"]}}
+    objects = f"{bucket_arn}/{team_id}/*" if team_id else f"{bucket_arn}/*"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
+        listing,
+        {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": objects},
+    ]}
+
+
+def _partition(region: str | None) -> str:
+    region = region or ""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def cors_rules(origins) -> list[dict]:
+    """The CORS rules gradient-jupyter recommends: GET and PUT from the given browser origins."""
+    return [{"ID": CORS_RULE_ID, "AllowedHeaders": ["*"], "AllowedMethods": list(CORS_METHODS),
+             "AllowedOrigins": [check_origin(o) for o in origins], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}]
+
+
+def merge_cors_rules(existing: list[dict], origins) -> list[dict]:
+    """The bucket's rules plus what `origins` still lack; existing rules are kept as they are (ours may grow)."""
+    rules = json.loads(json.dumps(existing))
+    missing = [o for o, gaps in cors_gaps(rules, origins).items() if gaps]
+    if not missing:
+        return rules
+    ours = next((r for r in rules if r.get("ID") == CORS_RULE_ID), None)
+    if ours is None:
+        return rules + cors_rules(missing)
+    ours["AllowedOrigins"] = list(dict.fromkeys([*ours.get("AllowedOrigins", []), *missing]))
+    ours["AllowedMethods"] = list(dict.fromkeys([*ours.get("AllowedMethods", []), *CORS_METHODS]))
+    return rules
+
+
+def cors_gaps(rules: list[dict], origins) -> dict[str, list[str]]:
+    """For each origin, the methods of GET and PUT that no rule allows from it."""
+    gaps = {}
+    for origin in origins:
+        allowed = set()
+        for rule in rules:
+            if any(_origin_matches(pattern, origin) for pattern in rule.get("AllowedOrigins", [])):
+                allowed |= {m.upper() for m in rule.get("AllowedMethods", [])}
+        gaps[origin] = [m for m in CORS_METHODS if m not in allowed]
+    return gaps
+
+
+def _origin_matches(pattern: str, origin: str) -> bool:
+    # S3 allows one '*' wildcard in an AllowedOrigin.
+    regex = ".*".join(re.escape(part) for part in pattern.lower().split("*"))
+    return re.fullmatch(regex, origin.lower()) is not None
+
+
+def resolve_origins(engine, origins) -> list[str]:
+    """The origins to check: those given plus c.GradientStorage.cors_origins, validated, without duplicates."""
+    if origins is None:
+        origins = []
+    if not isinstance(origins, (list, tuple)) or not all(isinstance(o, str) for o in origins):
+        raise BadInput("'origins' must be a list of browser origins such as [\"http://127.0.0.1:8888\"].",
+                       reason="invalid-origin")
+    return list(dict.fromkeys(check_origin(o) for o in [*origins, *engine.settings.cors_origins]))
+
+
+# -- the checks ---------------------------------------------------------------------------------------------
+class _Doctor:
+    def __init__(self, engine, provider, origins, timeout):
+        self.engine = engine
+        self.provider = engine.registry.get(provider) if isinstance(provider, str) else provider
+        self.origins = resolve_origins(engine, origins)
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise BadInput(f"Invalid timeout {timeout!r}: give a number of seconds above 0.")
+        self.timeout = float(timeout or min(engine.settings.store_timeout, 10.0))
+        base = engine.store(self.provider)
+        self.embedded = not isinstance(base, S3Store)
+        # The doctor's own client: one attempt and a short timeout, so a dead endpoint is reported, not retried.
+        self.store = base if self.embedded else base.variant(timeout=self.timeout, attempts=1)
+        self.where = "the embedded store" if self.embedded else (self.provider.endpoint or "AWS S3")
+        self.team = engine.team_id
+        self.probes: set[str] = set()
+        self.rules: list[dict] | None = None  # the bucket's CORS rules, once read
+        self._lock = threading.Lock()
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def run(self) -> Report:
+        checks: list[Check] = []
+        failed: dict[str, str] = {}  # check id -> the failed check that stopped it
+        try:
+            for cid in ORDER:
+                root = next((failed[d] for d in NEEDS.get(cid, ()) if d in failed), None)
+                if root:
+                    c = Check(cid, SKIP, f"Not run: the '{root}' check failed.", reason="blocked")
+                    failed[cid] = root
+                elif self.embedded and cid in EMBEDDED_SKIPS:
+                    c = Check(cid, SKIP, EMBEDDED_SKIPS[cid], reason="embedded-store")
+                else:
+                    self.warm_up(cid)
+                    c = self.bounded(cid, getattr(self, "check_" + cid.replace("-", "_")))
+                    if c.status == FAIL:
+                        failed[cid] = cid
+                checks.append(c)
+        finally:
+            notes = self._remove_leftover_probes()
+        return Report(self.provider, checks, self.origins, notes=notes)
+
+    def warm_up(self, cid: str) -> None:
+        """Make the clients a check needs before its time bound starts: that is local work, not the store's."""
+        if self.embedded:
+            return
+        try:
+            self.store.client  # noqa: B018
+            if cid == "generated-urls" or (cid == "credentials" and not self.provider.endpoint):
+                self.store.client_for("sts")
+        except Exception:  # e.g. an unknown profile: the check meets it again and reports it
+            pass
+
+    def bounded(self, cid: str, method) -> Check:
+        """Run one check in a worker thread and give up waiting after the time bound."""
+        box: dict[str, Check] = {}
+
+        def work():
+            try:
+                box["check"] = method()
+            except Exception as exc:  # every failure becomes a finding, never a traceback
+                box["check"] = self.failure(cid, self.translate(exc, cid))
+
+        worker = threading.Thread(target=work, name=f"gradient-doctor-{cid}", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive() or "check" not in box:
+            return Check(cid, FAIL, f"No answer from {self.where} within {self.timeout:g} s.",
+                         self.fix_for(cid, "timeout"), reason="timeout")
+        return box["check"]
+
+    def translate(self, exc: Exception, op: str) -> GradientError:
+        if isinstance(exc, GradientError):
+            return exc
+        if not self.embedded:
+            exc = self.store.translate(exc, op)
+        if isinstance(exc, GradientError):
+            return exc
+        return StoreError(f"Unexpected error during {op}: {type(exc).__name__}: {exc}", reason="unexpected")
+
+    def failure(self, cid: str, err: GradientError, prefix: str = "") -> Check:
+        return Check(cid, FAIL, prefix + err.message, self.fix_for(cid, err.reason), reason=err.reason)
+
+    def s3(self, op: str, **kwargs):
+        """One call on the doctor's S3 client (bucket-less calls too), translating errors."""
+        try:
+            return getattr(self.store.client, op)(**kwargs)
+        except Exception as exc:
+            raise self.translate(exc, op) from None
+
+    # -- credentials, bucket, list -----------------------------------------------------------------------------
+    def check_credentials(self) -> Check:
+        if not self.provider.endpoint:
+            # On AWS, STS names the identity; fall back to S3 when STS is out of reach (e.g. a VPC without it).
+            try:
+                arn = self.store.client_for("sts").get_caller_identity()["Arn"]
+                return Check("credentials", PASS, f"AWS accepts the credentials (identity {arn}).")
+            except Exception as exc:
+                err = self.translate(exc, "get_caller_identity")
+                if err.reason in ("invalid-credentials", "signature-mismatch", "no-credentials"):
+                    return self.failure("credentials", err)
+        try:
+            self.s3("list_buckets")
+        except StoreError as err:
+            if err.reason == "access-denied":
+                return Check("credentials", PASS, "The store accepts the access key and its signature (it may not "
+                             "list all buckets, which is not needed).")
+            if err.reason in ("store-error", "no-such-key", "not-found", "invalid-request"):
+                return Check("credentials", FAIL, f"{self.where} answered, but not like an S3 store ({err.message}).",
+                             self.fix_for("credentials", "not-s3"), reason="not-s3")
+            raise
+        except NotFound as err:
+            return Check("credentials", FAIL, f"{self.where} answered, but not like an S3 store ({err.message}).",
+                         self.fix_for("credentials", "not-s3"), reason="not-s3")
+        return Check("credentials", PASS, "The store accepts the access key and its signature.")
+
+    def check_bucket(self) -> Check:
+        b = self.provider.bucket
+        if self.embedded:
+            return Check("bucket", PASS, f"The embedded store is the folder {self.store.root}.")
+        try:
+            headers = self.s3("head_bucket", Bucket=b)["ResponseMetadata"].get("HTTPHeaders", {})
+        except StoreError as err:
+            if err.reason != "access-denied":
+                raise
+            # HeadBucket refused: list to tell a missing bucket from one these credentials may not inspect.
+            try:
+                self.s3("list_objects_v2", Bucket=b, Prefix=self.team, MaxKeys=1)
+            except StoreError as err2:
+                if err2.reason != "access-denied":
+                    raise
+                return Check("bucket", PASS, f"Bucket {b!r} answers at {self.where}, but these credentials may "
+                             "neither read its metadata nor list it (see the 'list' check).")
+            return Check("bucket", PASS, f"Bucket {b!r} exists at {self.where}.")
+        actual, configured = headers.get("x-amz-bucket-region"), self.provider.config.get("region")
+        if actual and not self.provider.endpoint and actual != (configured or "us-east-1"):
+            return Check("bucket", WARN, f"Bucket {b!r} is in region {actual}, but the provider says "
+                         f"{configured or 'nothing (us-east-1)'}: requests are redirected, but URLs generated for "
+                         "browsers would be signed for the wrong region.",
+                         f"storageProviders update s3 --id {self.provider.id} --region {actual}",
+                         reason="wrong-region")
+        return Check("bucket", PASS, f"Bucket {b!r} exists at {self.where}" + (f" (region {actual})." if actual
+                                                                              else "."))
+
+    def check_list(self) -> Check:
+        try:
+            if self.embedded:
+                next(iter(self.store.list(self.team + "/")), None)
+            else:
+                # Prefix without '/': some S3 emulators mis-sign an encoded slash in the query.
+                self.s3("list_objects_v2", Bucket=self.provider.bucket, Prefix=self.team, MaxKeys=1)
+        except StoreError as err:
+            if err.reason == "access-denied":
+                return Check("list", FAIL, f"Listing the bucket is denied for these credentials (s3:ListBucket), "
+                             "so datasets, versions and files cannot be found.", self.fix_for("list", err.reason),
+                             reason=err.reason)
+            raise
+        if self.embedded:
+            return Check("list", PASS, f"The embedded store lists {self.team}/.")
+        return Check("list", PASS, f"Listing {self.team}/ is allowed.")
+
+    # -- writes ------------------------------------------------------------------------------------------------
+    def probe_key(self) -> str:
+        key = f"{self.team}/.gradient-doctor/probe-{secrets.token_hex(8)}"
+        with self._lock:
+            self.probes.add(key)
+        return key
+
+    def remove_probe(self, key: str) -> GradientError | None:
+        """Delete a probe object; returns the error instead of raising so the check can report it."""
+        try:
+            if self.embedded:
+                self.store.delete([key])
+            else:
+                self.store.call("delete_object", key)
+        except Exception as exc:
+            return self.translate(exc, "delete_object")
+        with self._lock:
+            self.probes.discard(key)
+        return None
+
+    def _remove_leftover_probes(self) -> list[str]:
+        notes = []
+        for key in sorted(self.probes):
+            box = {}
+            worker = threading.Thread(target=lambda k=key: box.update(err=self.remove_probe(k)), daemon=True)
+            worker.start()
+            worker.join(self.timeout)
+            if worker.is_alive() or box.get("err"):
+                notes.append(f"The probe object {key!r} could not be removed; delete it with "
+                             f"`aws s3 rm s3://{self.provider.bucket}/{key}{self._cli_where()}`.")
+        return notes
+
+    def check_read_write(self) -> Check:
+        key = self.probe_key()
+        data = b"gradient-jupyter bucket check " + secrets.token_bytes(32)
+        step = "write"
+        try:
+            self.store.put_bytes(key, data, sha256=hashlib.sha256(data).hexdigest())
+            step = "read back"
+            same = self.store.get_bytes(key) == data
+        except GradientError as err:
+            self.remove_probe(key)
+            return self.failure("read-write", err, f"Could not {step} a probe object under {self.team}/: ")
+        err = self.remove_probe(key)
+        if not same:
+            return Check("read-write", FAIL, "The probe object read back differs from what was written: the store "
+                         "or something between (a proxy) changes data.", "Check the endpoint URL and any proxy in "
+                         "between; gradient-jupyter verifies every byte, so loads from this store would fail.",
+                         reason="integrity")
+        if err:
+            return self.failure("read-write", err, f"Wrote and read back the probe object {key!r}, but could not "
+                                "delete it: ")
+        return Check("read-write", PASS, f"Wrote a probe object under {self.team}/, read it back byte-exact and "
+                     "deleted it.")
+
+    def check_conditional_writes(self) -> Check:
+        key = self.probe_key()
+        try:
+            self.store.put_bytes(key, b"first", create_only=True)
+            try:
+                self.store.put_bytes(key, b"second", create_only=True)
+            except Conflict:
+                return Check("conditional-writes", PASS, "A second create-only write (If-None-Match: *) of the same "
+                             "key was refused, so only one of two writers can commit a version.")
+            return Check("conditional-writes", FAIL, "The store accepted a second create-only write of the same key: "
+                         "it ignores If-None-Match: *, so two people committing the same version at once could "
+                         "both succeed and one commit would be lost.", self.fix_for("conditional-writes",
+                                                                                  "no-conditional-writes"),
+                         reason="no-conditional-writes")
+        except StoreError as err:
+            if err.reason in ("invalid-request", "not-implemented", "store-error"):
+                return Check("conditional-writes", FAIL, f"The store refused a create-only write (If-None-Match: *):"
+                             f" {err.message}", self.fix_for("conditional-writes", "no-conditional-writes"),
+                             reason="no-conditional-writes")
+            raise
+        finally:
+            self.remove_probe(key)
+
+    # -- CORS --------------------------------------------------------------------------------------------------
+    def check_cors(self) -> Check:
+        if not self.origins:
+            return Check("cors", SKIP, NO_ORIGIN, reason="no-origin")
+        try:
+            rules = self.store.call("get_bucket_cors").get("CORSRules", [])
+        except NotFound as err:
+            if err.reason != "no-cors":
+                raise
+            self.rules = []
+            return Check("cors", FAIL, f"The bucket has no CORS rules: browsers at {', '.join(self.origins)} "
+                         "cannot GET or PUT its objects.", self.cors_fix([]), reason="no-cors")
+        except StoreError as err:
+            if err.reason == "access-denied":
+                return Check("cors", WARN, "These credentials may not read the bucket's CORS rules (GetBucketCors is "
+                             "denied, as expected with the least-privilege policy, which allows listing and object "
+                             "actions only). The 'preflight' check tests from the browser's side whether CORS works.",
+                             "Nothing to do if 'preflight' passes. Otherwise: " + self.cors_fix(None),
+                             reason="access-denied")
+            if err.reason == "not-implemented":
+                return Check("cors", WARN, "This store does not keep per-bucket CORS rules in the S3 API (MinIO, for "
+                             "one, sets CORS for the whole server). The 'preflight' check tests whether CORS works.",
+                             STORE_CORS_HINT, reason="not-implemented")
+            raise
+        self.rules = rules
+        gaps = {o: g for o, g in cors_gaps(rules, self.origins).items() if g}
+        if gaps:
+            detail = "; ".join(f"no rule allows {' and '.join(g)} from {o}" for o, g in gaps.items())
+            return Check("cors", FAIL, f"The bucket's CORS rules ({len(rules)}) fall short: {detail}.",
+                         self.cors_fix(rules), reason="cors-incomplete")
+        return Check("cors", PASS, f"The CORS rules allow GET and PUT from {', '.join(self.origins)}.")
+
+    def check_preflight(self) -> Check:
+        if not self.origins:
+            return Check("preflight", SKIP, NO_ORIGIN, reason="no-origin")
+        # A presigned URL of a key that is never written: OPTIONS changes nothing.
+        url = self.store.presign("put_object", f"{self.team}/.gradient-doctor/preflight", expires=300)
+        problems = []
+        for origin in self.origins:
+            status, headers = self.options(url, origin)
+            allow_origin = headers.get("access-control-allow-origin")
+            methods = {m.strip().upper() for m in headers.get("access-control-allow-methods", "").split(",")}
+            if not 200 <= status < 300:
+                problems.append(f"{origin}: HTTP {status}")
+            elif allow_origin not in (origin, "*"):
+                problems.append(f"{origin}: HTTP {status} without Access-Control-Allow-Origin for it")
+            elif not methods & {"PUT", "*"}:
+                problems.append(f"{origin}: PUT is not in Access-Control-Allow-Methods")
+        if problems:
+            return Check("preflight", FAIL, "A browser's preflight (OPTIONS with Origin and Access-Control-Request-"
+                         f"Method: PUT) to a presigned URL of the bucket was refused: {'; '.join(problems)}.",
+                         self.cors_fix(self.rules) + "\n" + STORE_CORS_HINT, reason="preflight-refused")
+        return Check("preflight", PASS, f"The store answers a browser's preflight for PUT to a presigned URL from "
+                     f"{', '.join(self.origins)}.")
+
+    def options(self, url: str, origin: str) -> tuple[int, dict]:
+        request = urllib.request.Request(url, method="OPTIONS", headers={
+            "Origin": origin, "Access-Control-Request-Method": "PUT"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+                return response.status, {k.lower(): v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, {k.lower(): v for k, v in exc.headers.items()}
+        except (urllib.error.URLError, socket.timeout, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise StoreError(f"No answer from {self.where} within {self.timeout:g} s (preflight).",
+                                 reason="timeout") from None
+            raise StoreError(f"Cannot connect to {self.where} for the preflight: {reason}.",
+                             reason="unreachable") from None
+
+    def apply_cors(self) -> Check:
+        try:
+            existing = self.store.call("get_bucket_cors").get("CORSRules", [])
+        except NotFound as err:
+            if err.reason != "no-cors":
+                raise
+            existing = []
+        except StoreError as err:
+            if err.reason == "access-denied":
+                return Check("apply-cors", FAIL, "Nothing changed: these credentials may not read the bucket's CORS "
+                             "rules (GetBucketCors is denied), and writing new ones blind would drop the rules it has.",
+                             self.cors_fix(None, admin_only=True), reason="access-denied")
+            if err.reason == "not-implemented":
+                return Check("apply-cors", FAIL, "Nothing changed: this store does not keep per-bucket CORS rules in "
+                             "the S3 API.", STORE_CORS_HINT, reason="not-implemented")
+            raise
+        merged = merge_cors_rules(existing, self.origins)
+        if merged == existing:
+            return Check("apply-cors", PASS, f"The CORS rules already allow GET and PUT from "
+                         f"{', '.join(self.origins)}; nothing changed.")
+        try:
+            self.store.call("put_bucket_cors", CORSConfiguration={"CORSRules": merged})
+        except StoreError as err:
+            if err.reason == "access-denied":
+                return Check("apply-cors", FAIL, "Nothing changed: these credentials may not change the bucket's CORS "
+                             "rules (PutBucketCors is denied, as expected with the least-privilege policy).",
+                             self.cors_fix(existing, admin_only=True), reason="access-denied")
+            raise
+        kept = len(existing)
+        return Check("apply-cors", PASS, f"Allowed GET and PUT from {', '.join(self.origins)} (rule "
+                     f"{CORS_RULE_ID!r}); kept the bucket's {kept} other rule(s).")
+
+    def cors_fix(self, existing: list[dict] | None, *, admin_only: bool = False) -> str:
+        """The exact fix: our own --fix, or the rules and the command an administrator runs."""
+        rules = merge_cors_rules(existing or [], self.origins)
+        command = (f"aws s3api put-bucket-cors --bucket {self.provider.bucket}{self._cli_where()} "
+                   f"--cors-configuration {shlex.quote(json.dumps({'CORSRules': rules}))}")
+        lines = [] if admin_only else [
+            f"Apply the recommended rules, keeping the bucket's own: `storageProviders check --id {self.provider.id} "
+            + " ".join(f"--origin {o}" for o in self.origins) + " --fix` (or the panel's apply-CORS button).",
+            "Or, where these credentials may not change CORS rules, an administrator sets them:"]
+        if admin_only:
+            lines.append("An administrator sets these CORS rules:")
+        if existing is None:
+            lines.append(f"(first look at the rules the bucket has, `aws s3api get-bucket-cors --bucket "
+                         f"{self.provider.bucket}{self._cli_where()}`, and keep them in the list)")
+        lines += [command, "or pastes this JSON in the bucket's CORS settings:",
+                  "[\n  " + ",\n  ".join(json.dumps(r) for r in rules) + "\n]"]
+        return "\n".join(lines)
+
+    def _cli_where(self) -> str:
+        out = f" --endpoint-url {self.provider.endpoint}" if self.provider.endpoint else ""
+        region = self.provider.config.get("region")
+        return out + (f" --region {region}" if region else "")
+
+    # -- generated URLs --------------------------------------------------------------------------------------
+    def check_generated_urls(self) -> Check:
+        try:
+            self.store.client_for("sts").get_federation_token(Name="gradient-doctor", DurationSeconds=900)
+        except Exception as exc:
+            err = self.translate(exc, "get_federation_token")
+            if err.reason == "access-denied":
+                return Check("generated-urls", WARN, "sts:GetFederationToken is denied for these credentials, so no "
+                             "short-lived credentials can be handed to browsers. Saving and loading do not need it: "
+                             "gradient-jupyter signs URLs with the access key itself.",
+                             self.fix_for("generated-urls", "access-denied"), reason=err.reason)
+            return Check("generated-urls", WARN, f"sts:GetFederationToken did not work here ({err.message}). Most "
+                         "S3-compatible stores (MinIO, R2, Ceph) have no STS; saving and loading do not need it: "
+                         "gradient-jupyter signs URLs with the access key itself.", "Nothing to do unless you need "
+                         "federation tokens.", reason=err.reason)
+        return Check("generated-urls", PASS, "sts:GetFederationToken is allowed: short-lived credentials can be "
+                     "generated for browsers.")
+
+    # -- fixes ---------------------------------------------------------------------------------------------------
+    def fix_for(self, cid: str, reason: str) -> str:
+        p = self.provider
+        update = f"storageProviders update s3 --id {p.id}"
+        if reason == "access-denied":
+            sid = {"list": "ListBucket", "generated-urls": "GenerateUrls"}.get(cid, "ReadWriteObjects")
+            statement = next(s for s in policy(self.engine, p)["Statement"] if s["Sid"] == sid)
+            return (f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
+                    f"{sid!r} of the least-privilege policy (all of it: `storageProviders policy --id {p.id}`):\n"
+                    + json.dumps(statement, indent=2))
+        return {
+            "unreachable": f"Check the endpoint URL (scheme, host and port) and that the store is running and "
+                           f"reachable from this machine; change it with `{update} --endpoint URL`.",
+            "dns": f"Correct the host name in the endpoint URL: `{update} --endpoint URL`.",
+            "timeout": "Check the endpoint URL and the network (a firewall that drops packets looks like this); for "
+                       "a slow store raise c.GradientStorage.store_timeout.",
+            "invalid-credentials": f"Give an access key this store knows: `{update} --accessKey KEY` (it then asks "
+                                   "for the secret with a hidden prompt).",
+            "signature-mismatch": f"Give the secret that belongs to the access key: `{update} --accessKey "
+                                  f"{p.config.get('accessKey') or 'KEY'}` asks for it with a hidden prompt. If the "
+                                  "secret is right, try `--signatureVersion v4`.",
+            "no-credentials": f"Give the provider credentials: `{update} --accessKey KEY` (asks for the secret) or "
+                              f"`{update} --profile NAME`.",
+            "wrong-region": f"Set the bucket's region: `{update} --region REGION`.",
+            "no-such-bucket": f"Check the bucket name (`{update} --bucket NAME`) and region, or create the bucket: "
+                              f"`aws s3api create-bucket --bucket {p.bucket}{self._cli_where()}`.",
+            "not-s3": f"Give the store's base URL as the endpoint, without the bucket name or a path (e.g. "
+                      f"http://127.0.0.1:9000): `{update} --endpoint URL`.",
+            "no-conditional-writes": "Use a store that honours create-only writes (If-None-Match: *), such as AWS S3, "
+                                     "a recent MinIO or Cloudflare R2; without them concurrent commits are not safe.",
+            "integrity": "Check the endpoint URL and any proxy in between.",
+        }.get(reason, "")
+
+
+NO_ORIGIN = ("Not checked: no browser origin given. Give the address you open Jupyter at (e.g. "
+             "--origin http://127.0.0.1:8888), or set c.GradientStorage.cors_origins.")
+STORE_CORS_HINT = ("Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "
+                   "Cloudflare R2 in the bucket's settings in its dashboard. A proxy in front of the store can also "
+                   "drop the CORS headers.")
+
+__all__ = ["check", "apply_cors", "policy", "seed_policy", "cors_rules", "merge_cors_rules", "cors_gaps", "Report",
+           "Check", "resolve_origins"]
