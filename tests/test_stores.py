@@ -104,7 +104,7 @@ def test_local_store_refuses_hostile_keys(tmp_path):
 
 def test_unreachable_endpoint_is_a_plain_store_error():
     store = S3Store("b-unreachable", endpoint=f"http://127.0.0.1:{free_port()}", region="us-east-1",
-                    access_key="a", secret_key="b", timeout=2)
+                    access_key="a", secret_key="b", timeout=2, attempts=2)
     with pytest.raises(StoreError, match="Cannot connect to the storage endpoint") as info:
         store.head("x")
     assert info.value.reason == "unreachable"
