@@ -41,6 +41,9 @@ def test_walkthrough_runs_against_a_local_s3_endpoint(moto_server, tmp_path, mon
     created = texts(by_source["%gradient_storage storageProviders create s3 --name demo --bucket $bucket "
                               "--endpoint $endpoint --region us-east-1"])
     assert re.search(r"Created storage provider: sp[a-z0-9]{13}", created)
+    report = texts(by_source["%gradient_storage storageProviders check --id demo --origin http://127.0.0.1:8888 --fix"])
+    for check in ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight"):
+        assert f"[PASS] {check}:" in report, (check, report)
 
     save = by_source['saved = %gradient_storage save flowers $data --provider demo -m "first cut"']
     ref = re.search(r"Saved (ds[a-z0-9]{13}:[a-z0-9]{7}) \(dataset flowers\)", texts(save)).group(1)
