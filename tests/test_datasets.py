@@ -344,3 +344,17 @@ def test_load_onto_files_in_the_way_is_a_clear_error(engine, tmp_path):
     with pytest.raises(BadInput, match="exists and is not a folder"):
         load(engine, "inway", tmp_path / "dest")
     assert (tmp_path / "afile").read_bytes() == b"mine" and (tmp_path / "dest" / "d").read_bytes() == b"mine too"
+
+
+def test_gradient_managed_can_point_at_a_real_s3_endpoint_with_its_quota(aws_env, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    engine = Engine(GradientStorage(managed_endpoint=endpoint, managed_bucket=bucket, managed_quota=10_000,
+                                    managed_access_key="testing", managed_secret_key="testing"))
+    managed = engine.registry.managed()
+    assert not managed.embedded and managed.to_json()["config"]["secretAccessKey"] == "********"
+    s = save(engine, "on-s3", make_folder(tmp_path / "src", {"a": b"x" * 6000}))
+    assert s.dataset.storage_provider_id == managed.id
+    assert engine.store(managed).head(engine.datasets.manifest_key(s.dataset.id, s.version.version))
+    (tmp_path / "src" / "b").write_bytes(b"y" * 5000)
+    with pytest.raises(Exception, match=r"quota exceeded.*\(10000 bytes\)"):
+        save(engine, "on-s3", tmp_path / "src")
