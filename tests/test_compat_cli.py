@@ -217,6 +217,19 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
     assert summary.version.version == version and summary.files == len(files)
     assert tree(tmp_path / "loaded") == {f"folder/{p}": d for p, d in files.items()}
 
+    # And through the magic, in an IPython shell on the same data home.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "gradient_jupyter")
+        loaded = shell.run_line_magic("gradient_storage", f"load mnist:prod {tmp_path / 'magic'}")
+    finally:
+        InteractiveShell.clear_instance()
+    assert str(loaded).startswith(f"Loaded {ds}:{version} (dataset mnist, tag prod) into {tmp_path / 'magic'}")
+    assert tree(tmp_path / "magic") == {f"folder/{p}": d for p, d in files.items()}
+
     # A committed version refuses writes, and nothing reaches the bucket.
     before = [o["Key"] for o in bucket.list_objects_v2(Bucket="my-bucket", Prefix=prefix)["Contents"]]
     out, err = gradient("datasets", "files", "put", "--id", f"{ds}:{version}", "--source-path", str(folder / "a.csv"))
@@ -334,3 +347,9 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
         assert r.status_code == 409 and "is committed" in r.text
         listing = presign(api, ds, v2, {"method": "listObjectsV2", "params": {"Prefix": "/"}}).json()[0]["url"]
         assert "<Key>/z</Key><Size>1</Size>" in requests.get(listing).text
+
+        if provider == managed:  # bytes the extension streams itself are checked against the manifest first
+            stored = server["home"] / "managed" / engine.team_id / "datasets" / ds / "versions" / v1 / "data/a/b.csv"
+            stored.write_bytes(b"1,3\n")
+            r = requests.get(get)
+            assert r.status_code == 502 and "does not match its manifest" in r.text and b"1,3" not in r.content

@@ -33,7 +33,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 
 from ..engine import BadInput, Engine, GradientError, Immutable, NotFound
-from ..engine.datasets import verified_chunks
+from ..engine.datasets import verified_stream
 from ..engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ..engine.models import FileEntry
 from ..engine.stores import CHUNK
@@ -687,18 +687,22 @@ class SignedS3Handler(JupyterHandler):
         if not embedded:  # the bytes come straight from the bucket, under whichever version's key holds them
             self.redirect(await self.call(store.presign, "get_object", entry.key, S3_READ_SECONDS))
             return
-        chunks = store.stream(entry.key, CHUNK)
-        if committed:  # checked against the manifest while it streams (nothing to check before a commit)
-            chunks = verified_chunks(chunks, entry, f"Reading {self.grant['ds']}:{self.grant['v']}")
+        # Checked against the manifest while it streams (before a commit there is nothing to check against).
+        what = f"Reading {self.grant['ds']}:{self.grant['v']}"
+        chunks = iter(verified_stream(store, entry, what) if committed else store.stream(entry.key, CHUNK))
+        # Each chunk goes out only once the next one is read, so the last goes out only after the check passed:
+        # an error before the first byte is an S3 error answer; a later one cuts the response short.
+        chunk = await self.call(next, chunks, None)
+        following = await self.call(next, chunks, None) if chunk is not None else None
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", str(entry.size))
-        chunks = iter(chunks)
         try:
-            while (chunk := await self.call(next, chunks, None)) is not None:
+            while chunk is not None:
                 self.write(chunk)
                 await self.flush()
+                chunk, following = following, await self.call(next, chunks, None) if following is not None else None
         except GradientError as exc:
-            # Headers are gone: cut the connection so the client cannot take a short or corrupt file as whole.
+            # The status is sent: cut the connection so the client cannot take a short or corrupt file as whole.
             self.log.error("gradient compat: %s", exc.message)
             self.request.connection.close()
             return
