@@ -178,7 +178,8 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
 
     folder = tmp_path / "folder"
     files = make_folder(folder)
-    out, err = gradient("datasets", "versions", "create", "--id", ds, "--message", "first", "--source-path", str(folder))
+    out, err = gradient("datasets", "versions", "create", "--id", ds, "--message", "first",
+                        "--source-path", str(folder))
     version = only(rf"Created dataset version: {ds}:([a-z0-9]{{7}})", out)
     assert f"Committed dataset version: {ds}:{version}" in out, out + err
     out, _ = gradient("datasets", "versions", "details", "--id", f"{ds}:{version}")
@@ -270,8 +271,9 @@ def test_embedded_managed_round_trip(gradient, server, api, tmp_path, monkeypatc
     assert "x/new.csv" in gradient("datasets", "files", "list", "--id", f"{ds}:{v2}", "--recursive", "true")[0]
     gradient("datasets", "files", "delete", "--id", f"{ds}:{v2}", "--path", "/a.csv")
     out, _ = gradient("datasets", "versions", "list", "--id", ds, "--isCommitted", "false")
-    assert f"{ds}:{v2} | second" in out
-    assert f"Committed dataset version: {ds}:{v2}" in gradient("datasets", "versions", "commit", "--id", f"{ds}:{v2}")[0]
+    assert re.search(rf"{ds}:{v2} +\| second", out)
+    out, _ = gradient("datasets", "versions", "commit", "--id", f"{ds}:{v2}")
+    assert f"Committed dataset version: {ds}:{v2}" in out
     assert "already committed" in gradient("datasets", "versions", "commit", "--id", f"{ds}:{v2}")[0]
 
     gradient("datasets", "files", "get", "--id", f"local:{v1}", "--target-path", str(tmp_path / "got"))
@@ -297,9 +299,21 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
     sp = engine.registry.create("refusals", {"bucket": "my-bucket", "endpoint": moto_server, "accessKey": "k",
                                              "secretAccessKey": SECRET}).id
     head = {"X-API-Key": TOKEN}
+    listing = requests.get(f"{api}/storageProviders?filter[order][]=name%20ASC", headers=head)
+    assert SECRET not in listing.text and "********" in listing.text
+    # Bad input: a clear error naming the problem, and nothing changes.
+    before = requests.get(f"{api}/datasets", headers=head).json()
+    r = requests.post(f"{api}/datasets", headers=head, json={"name": "x", "colour": "red"})
+    assert r.status_code == 400 and "colour" in r.json()["error"]["message"]
+    r = requests.post(f"{api}/datasets", headers=head, json={"name": "bad name"})
+    assert r.status_code == 400 and "Invalid dataset name 'bad name'" in r.json()["error"]["message"]
+    assert requests.get(f"{api}/datasets?filter[limit]=many", headers=head).status_code == 400
+    assert requests.get(f"{api}/datasets", headers=head).json() == before
+    r = requests.get(f"{api}/projects", headers=head)
+    assert r.status_code == 404 and "not part of the Gradient API" in r.json()["error"]["message"]
     for provider in (managed, sp):
-        ds = requests.post(f"{api}/datasets", headers=head, json={"name": f"r-{provider}", "storageProviderId": provider})
-        ds = ds.json()["id"]
+        ds = requests.post(f"{api}/datasets", headers=head,
+                           json={"name": f"r-{provider}", "storageProviderId": provider}).json()["id"]
         other = requests.post(f"{api}/datasets", headers=head, json={"name": f"o-{provider}"}).json()["id"]
         v1 = requests.post(f"{api}/datasets/{ds}/versions", headers=head, json={}).json()["version"]
         v2 = requests.post(f"{api}/datasets/{ds}/versions", headers=head, json={}).json()["version"]

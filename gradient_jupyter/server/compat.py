@@ -481,11 +481,13 @@ class Presigner:
         self.version = datasets.get_version(self.ds, version)
         self.provider = self.engine.registry.get(self.ds.storage_provider_id)
         self.store = self.engine.store(self.provider)
+        self.embedded = not getattr(self.store, "supports_presign", False)
         if any(CALLS[c["method"]][1] for c in calls):
             if self.version.is_committed:
                 raise Immutable(f"Version {self.version.ref} is committed and cannot change: create a new version "
                                 "(datasets versions create) to add, replace or delete files.")
-            if self.store.quota is not None:  # refuse new writes once Gradient Managed is full
+            if self.store.quota is not None and not self.embedded:
+                # Presigned writes bypass the engine's quota check: at least refuse them once Gradient Managed is full.
                 self.store.check_quota(1, self.engine.team_prefix())
         return [self.one(c["method"], c.get("params") or {}) for c in calls]
 
@@ -516,15 +518,14 @@ class Presigner:
             return self.own(method, {"Key": path})
         key = self.engine.datasets.data_key(self.ds.id, self.version.version, path)
         content = {"ContentType": params["ContentType"]} if isinstance(params.get("ContentType"), str) else {}
-        embedded = not getattr(self.store, "supports_presign", False)
         if method == "putObject":
-            if embedded:
+            if self.embedded:
                 return self.own(method, {"Key": path})
             return self.answer(self.store.presign("put_object", key, S3_WRITE_SECONDS, **content), S3_WRITE_SECONDS)
         upload_id = params.get("UploadId")
         if method != "createMultipartUpload" and (not isinstance(upload_id, str) or not upload_id):
             raise BadInput(f"{method} needs the UploadId that createMultipartUpload answered.")
-        if embedded:
+        if self.embedded:
             return self.embedded_multipart(method, path, params, upload_id)
         if method == "createMultipartUpload":
             return self.answer({"UploadId": self.store.call("create_multipart_upload", key, **content)["UploadId"]})
@@ -562,7 +563,8 @@ class Presigner:
                     for part in parts:
                         chunk_path = folder / str(part["PartNumber"])
                         data = chunk_path.read_bytes() if chunk_path.is_file() else None
-                        if data is None or hashlib.md5(data).hexdigest() != part["ETag"].strip('"'):
+                        etag = hashlib.md5(data, usedforsecurity=False).hexdigest() if data is not None else None
+                        if etag != part["ETag"].strip('"'):
                             raise BadInput(f"Part {part['PartNumber']} of upload {upload_id} was not uploaded "
                                            "or its ETag differs: upload it again.", reason="invalid-part")
                         out.write(data)
@@ -765,7 +767,7 @@ class SignedS3Handler(JupyterHandler):
             (folder / str(p["PartNumber"])).write_bytes(data)
 
         await self.call(write)
-        self.set_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
+        self.set_header("ETag", f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"')
         self.finish()
 
     @tornado.web.authenticated
