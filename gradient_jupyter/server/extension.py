@@ -17,6 +17,8 @@ class GradientExtension(ExtensionApp):
         self.log.info("gradient-jupyter: data home %s, team %s", self.engine.home, self.engine.team_id)
 
     def initialize_handlers(self):
+        from .compat import compat_handlers
         from .handlers import default_handlers
 
         self.handlers.extend(default_handlers)
+        self.handlers.extend(compat_handlers)
