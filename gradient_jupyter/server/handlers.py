@@ -12,6 +12,7 @@ import tempfile
 from functools import partial
 from http.client import responses
 from importlib.resources import files as package_files
+from urllib.parse import quote as url_quote
 
 import tornado.web
 from jupyter_core.utils import ensure_async
@@ -20,6 +21,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.iostream import StreamClosedError
 
 from ..engine import BadInput, Engine, GradientError, NotFound
+from ..engine.ids import check_file_path
 
 AUTH_RESOURCE = "gradient"
 API = "/gradient/api"
@@ -209,6 +211,126 @@ class PolicyHandler(GradientHandler):
         self.reply(await self.call(doctor.policy, self.engine, provider, team_only=team_only))
 
 
+# -- datasets ----------------------------------------------------------------------------------------------------
+class DatasetsHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self):
+        datasets = await self.call(self.engine.datasets.list)
+        self.reply({"datasets": [d.to_json() for d in datasets]})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self):
+        body = self.json_body({"name": str, "storageProviderId": str, "description": str}, required=("name",))
+        ds = await self.call(self.engine.datasets.create, body["name"], provider=body.get("storageProviderId"),
+                             description=body.get("description", ""))
+        self.reply(ds.to_json(), 201)
+
+
+class DatasetHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset):
+        self.reply((await self.call(self.engine.datasets.get, dataset)).to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def patch(self, dataset):
+        body = self.json_body({"name": str, "description": str})
+        ds = await self.call(self.engine.datasets.update, dataset, name=body.get("name"),
+                             description=body.get("description"))
+        self.reply(ds.to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, dataset):
+        await self.call(self.engine.datasets.delete, dataset)
+        self.reply(None, 204)
+
+
+class RefHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, ref):
+        ds, version = await self.call(self.engine.datasets.resolve, ref)
+        self.reply({"dataset": ds.to_json(), "version": version.to_json()})
+
+
+class VersionsHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset):
+        committed = self.query_bool("isCommitted", True, allow_all=True)
+        versions = await self.call(self.engine.datasets.list_versions, dataset, committed=committed)
+        self.reply({"versions": [v.to_json() for v in versions]})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, dataset):
+        body = self.json_body({"message": str})
+        version = await self.call(self.engine.datasets.create_version, dataset, message=body.get("message", ""))
+        self.reply(version.to_json(), 201)
+
+
+class VersionHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset, version):
+        self.reply((await self.call(self.engine.datasets.get_version, dataset, version)).to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def patch(self, dataset, version):
+        body = self.json_body({"message": str}, required=("message",))
+        updated = await self.call(self.engine.datasets.update_version, dataset, version, message=body["message"])
+        self.reply(updated.to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, dataset, version):
+        await self.call(self.engine.datasets.delete_version, dataset, version)
+        self.reply(None, 204)
+
+
+class CommitHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, dataset, version):
+        self.json_body({})
+        self.reply((await self.call(self.engine.datasets.commit, dataset, version)).to_json())
+
+
+class FilesHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset, version):
+        prefix = self.get_query_argument("path", "")
+        files = await self.call(self.engine.datasets.list_files, dataset, version, prefix=prefix)
+        self.reply({"files": [f.to_json() for f in files]})
+
+
+class TagsHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset):
+        self.reply({"tags": [t.to_json() for t in await self.call(self.engine.datasets.list_tags, dataset)]})
+
+
+class TagHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def put(self, dataset, tag):
+        body = self.json_body({"version": str}, required=("version",))
+        self.reply((await self.call(self.engine.datasets.set_tag, dataset, tag, body["version"])).to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, dataset, tag):
+        await self.call(self.engine.datasets.delete_tag, dataset, tag)
+        self.reply(None, 204)
+
+
 # -- the API's own description and unknown paths ---------------------------------------------------------------
 class OpenAPIHandler(GradientHandler):
     _document: bytes | None = None
@@ -253,14 +375,14 @@ class StreamingUploadHandler(GradientHandler):
         await self.check_upload()
         self.request.connection.set_max_body_size(MAX_UPLOAD)
         self._buffer = bytearray()
-        self._spool = await self.call(self._open_spool, self.engine.home / "uploads")
+        self._spool = await self.call(self._open_spool, self.engine.home / "tmp")
 
     async def check_upload(self) -> None:
         """Refuse a bad upload before its body is read (subclasses check their path arguments)."""
 
     @staticmethod
     def _open_spool(folder):
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return tempfile.NamedTemporaryFile(dir=folder, prefix="upload-", delete=False)
 
     async def data_received(self, chunk: bytes):
@@ -291,6 +413,60 @@ class StreamingUploadHandler(GradientHandler):
         super().on_connection_close()
 
 
+class FileHandler(StreamingUploadHandler):
+    """One file of a version: upload (streamed to a spool file, then to the store), verified download, delete."""
+
+    async def check_upload(self) -> None:
+        check_file_path(self.path_kwargs["path"])
+
+    @tornado.web.authenticated
+    @authorized
+    async def put(self, dataset, version, path):
+        entry = await self.call(self.engine.datasets.put_file, dataset, version, path, await self.spooled())
+        self.reply(entry.to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, dataset, version, path):
+        await self.call(self.engine.datasets.delete_file, dataset, version, path)
+        self.reply(None, 204)
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset, version, path):
+        entry, chunks = await self.call(self.engine.datasets.read_file, dataset, version, path)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", entry.size)
+        self.set_header("Content-Disposition", "attachment; filename*=UTF-8''" + url_quote(path.rsplit("/", 1)[-1]))
+        if entry.sha256:
+            self.set_header("X-Gradient-SHA256", entry.sha256)
+        read = partial(next, chunks, None)
+        try:
+            # One chunk of look-ahead: the last bytes go out only after the engine verified the whole file, so a
+            # client never receives a complete body of bad bytes.
+            pending = await self.call(read)
+            while pending is not None:
+                following = await self.call(read)
+                if following is None:
+                    break
+                self.write(pending)
+                await self.flush()
+                pending = following
+        except GradientError as exc:
+            if not self._headers_written:
+                raise  # nothing sent yet: a normal JSON error
+            self.log.error("Download of %s aborted: %s", self.request.path, exc.message)
+            self.request.connection.close()  # no clean end: the client sees a truncated body, not a file
+            return
+        except StreamClosedError:
+            return  # the client went away
+        finally:
+            await self.call(chunks.close)
+        if pending:
+            self.write(pending)
+        self.finish(set_content_type="application/octet-stream")
+
+
 def _remove(spool) -> None:
     spool.close()
     try:
@@ -302,6 +478,8 @@ def _remove(spool) -> None:
 # -- routes -----------------------------------------------------------------------------------------------------
 _ID = r"(?P<{}>[^/]+)"
 SP = f"{API}/storage-providers/{_ID.format('provider_id')}"
+DS = f"{API}/datasets/{_ID.format('dataset')}"
+V = f"{DS}/versions/{_ID.format('version')}"
 
 default_handlers = [
     (f"{API}/storage-providers", ProvidersHandler),
@@ -310,6 +488,16 @@ default_handlers = [
     (f"{SP}/check", CheckHandler),
     (f"{SP}/cors", CorsHandler),
     (f"{SP}/policy", PolicyHandler),
+    (f"{API}/datasets", DatasetsHandler),
+    (f"{API}/datasets/ref/{_ID.format('ref')}", RefHandler),
+    (DS, DatasetHandler),
+    (f"{DS}/versions", VersionsHandler),
+    (V, VersionHandler),
+    (f"{V}/commit", CommitHandler),
+    (f"{V}/files", FilesHandler),
+    (f"{V}/files/(?P<path>.+)", FileHandler),
+    (f"{DS}/tags", TagsHandler),
+    (f"{DS}/tags/{_ID.format('tag')}", TagHandler),
     (f"{API}/openapi.json", OpenAPIHandler),
     (f"{API}/(?P<rest>.*)", UnknownHandler),
 ]
