@@ -11,7 +11,7 @@ import pytest
 import tornado.httpserver
 from tornado.httpclient import HTTPClientError
 
-from .conftest import SECRET, free_port
+from .conftest import SECRET
 from .server_api import Api
 
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
@@ -196,12 +196,11 @@ async def test_the_managed_quota_is_a_413_before_any_byte_is_stored(api, engine_
     assert (await api("PUT", f"{base}/small.bin", data=b"ok"))[0] == 200
 
 
-async def test_an_unreachable_store_is_a_502(api):
-    dead = f"http://127.0.0.1:{free_port()}"
-    _, p = await api("POST", "storage-providers", {"name": "dead", "config": {**S3, "bucket": "b-dead",
-                                                                            "endpoint": dead}})
+async def test_a_store_error_is_a_502(api, moto_server):
+    _, p = await api("POST", "storage-providers", {"name": "gone", "config": {**S3, "bucket": "no-such-bucket-here",
+                                                                            "endpoint": moto_server}})
     code, err = await api("POST", "datasets", {"name": "x", "storageProviderId": p["id"]})
-    assert code == 502 and err["reason"] == "unreachable" and "127.0.0.1" in err["message"]
+    assert code == 502 and err["reason"] == "no-such-bucket" and "no-such-bucket-here" in err["message"]
     assert SECRET not in err["message"]
 
 
