@@ -129,10 +129,11 @@ async def test_the_secret_never_comes_back(api, jp_fetch, caplog):
                await jp_fetch("gradient", "api", "storage-providers", p["id"]),
                await jp_fetch("gradient", "api", "storage-providers", p["id"], method="PATCH",
                               body=json.dumps({"config": {"secretAccessKey": SECRET + "2"}}))]
-    bad = await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False,
-                         body=json.dumps({"name": "t", "config": {**S3, "bucket": "Bad_Bucket"}}))
-    assert bad.code == 400
-    for r in answers + [bad]:
+    bad = [await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False, body=json.dumps(body))
+           for body in ({"name": "t", "config": {**S3, "bucket": "Bad_Bucket"}}, {"name": "t", "config": SECRET},
+                        {"name": SECRET[:3], "config": S3, "isTeamDefault": SECRET})]
+    assert [r.code for r in bad] == [400, 400, 400]
+    for r in answers + bad:
         assert SECRET.encode() not in r.body
     assert SECRET not in caplog.text
 

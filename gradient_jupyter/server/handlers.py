@@ -30,6 +30,14 @@ MAX_UPLOAD = 5 * 1024**4  # S3's largest object; the server's max_body_size woul
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "an array"}
 
 
+def _json_type(value) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return next(name for kind, name in _TYPE_NAMES.items() if isinstance(value, kind))
+
+
 class GradientHandler(APIHandler):
     """Base of every gradient API handler: the engine, threads, JSON in and out, and the error mapping."""
 
@@ -71,7 +79,8 @@ class GradientHandler(APIHandler):
         for name, value in data.items():
             kind = fields[name]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-                raise BadInput(f"Field '{name}' must be {_TYPE_NAMES[kind]}, not {json.dumps(value)[:60]}.",
+                # Name the type, never echo the value: it could be a secret in the wrong place.
+                raise BadInput(f"Field '{name}' must be {_TYPE_NAMES[kind]}, not {_json_type(value)}.",
                                reason="wrong-type")
         return data
 
@@ -390,12 +399,15 @@ class StreamingUploadHandler(GradientHandler):
             data, self._buffer = bytes(self._buffer), bytearray()
             await self.call(self._spool.write, data)
 
-    async def spooled(self) -> str:
-        """Flush what is left of the body; returns the spool file's path."""
-        data, self._buffer = bytes(self._buffer), bytearray()
-        await self.call(self._spool.write, data)
-        await self.call(self._spool.close)
-        return self._spool.name
+    async def spooled(self, use) -> object:
+        """Flush what is left of the body, then `use(path)` in a thread; the spool file is removed afterwards."""
+        spool, self._spool = self._spool, None  # ours now: a client hanging up must not pull it from under `use`
+        try:
+            await self.call(spool.write, bytes(self._buffer))
+            await self.call(spool.close)
+            return await self.call(use, spool.name)
+        finally:
+            await self.call(_remove, spool)
 
     def _discard_spool(self) -> None:
         spool, self._spool = self._spool, None
@@ -419,7 +431,7 @@ class FileHandler(StreamingUploadHandler):
     @tornado.web.authenticated
     @authorized
     async def put(self, dataset, version, path):
-        entry = await self.call(self.engine.datasets.put_file, dataset, version, path, await self.spooled())
+        entry = await self.spooled(partial(self.engine.datasets.put_file, dataset, version, path))
         self.reply(entry.to_json())
 
     @tornado.web.authenticated
