@@ -1,7 +1,10 @@
 """The Jupyter server extension: routes under <base_url>gradient/api/, configured by `c.GradientStorage.*`."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int
 
 from ..engine import Engine, GradientStorage
 
@@ -10,10 +13,17 @@ class GradientExtension(ExtensionApp):
     name = "gradient_jupyter"
     classes = [GradientStorage]
 
+    api_threads = Int(16, help="Threads that run the REST API's store and registry calls off the event loop.").tag(
+        config=True
+    )
+
     def initialize_settings(self):
         settings = GradientStorage(parent=self.serverapp, config=self.serverapp.config)
         self.engine = Engine(settings)
+        # A pool of our own, so slow stores never starve the server's default executor (contents, kernels).
+        self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="gradient-api")
         self.settings["gradient_engine"] = self.engine
+        self.settings["gradient_executor"] = self.executor
         self.log.info("gradient-jupyter: data home %s, team %s", self.engine.home, self.engine.team_id)
 
     def initialize_handlers(self):
@@ -22,3 +32,6 @@ class GradientExtension(ExtensionApp):
 
         self.handlers.extend(default_handlers)
         self.handlers.extend(compat_handlers)
+
+    async def stop_extension(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
