@@ -56,15 +56,16 @@ def test_the_wheel_ships_the_config_that_enables_it_and_the_openapi_document(tmp
 class Server:
     """A real `jupyter server` subprocess on 127.0.0.1 with a token."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, *extra: str):
+        self.env = jupyter_env(tmp_path)
         self.port, self.token = free_port(), "t0k3n-" + os.urandom(6).hex()
         self.url = f"http://127.0.0.1:{self.port}/gradient/api/"
         self.log = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--allow-root", "--ServerApp.ip=127.0.0.1",
              f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp_path}"],
-            env=jupyter_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp_path}", *extra],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for line in self.proc.stderr:  # wait for the server to say it is up...
             self.log.append(line)
             if "is running at" in line:

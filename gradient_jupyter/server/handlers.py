@@ -362,11 +362,15 @@ class UnknownHandler(GradientHandler):
 
 
 # -- file upload plumbing ----------------------------------------------------------------------------------------
+DRAIN_LIMIT = 1024 * 1024  # a refused upload body up to this size is read first, so the client gets the answer
+
+
 @tornado.web.stream_request_body
 class StreamingUploadHandler(GradientHandler):
     """Receives a PUT body chunk by chunk into a spool file in the data home, never whole in memory."""
 
     _spool = None
+    _refusal: GradientError | None = None
 
     async def prepare(self):
         await super().prepare()
@@ -378,7 +382,16 @@ class StreamingUploadHandler(GradientHandler):
             raise tornado.web.HTTPError(403)
         if not await ensure_async(self.authorizer.is_authorized(self, user, "write", AUTH_RESOURCE)):
             raise tornado.web.HTTPError(403, f"User is not authorized to write on resource: {AUTH_RESOURCE}.")
-        await self.check_upload()
+        try:
+            await self.check_upload()
+        except GradientError as exc:
+            # Answering before reading a body the client already sent resets the connection, and the client never
+            # sees why: drain a small body first, then refuse. Large ones (or Expect: 100-continue) go now.
+            small = int(self.request.headers.get("Content-Length") or 0) <= DRAIN_LIMIT
+            if not small or "100-continue" in self.request.headers.get("Expect", "").lower():
+                raise
+            self._refusal = exc
+            return
         self.request.connection.set_max_body_size(MAX_UPLOAD)
         self._buffer = bytearray()
         self._spool = await self.call(self._open_spool, self.engine.home / "tmp")
@@ -401,6 +414,8 @@ class StreamingUploadHandler(GradientHandler):
 
     async def spooled(self, use) -> object:
         """Flush what is left of the body, then `use(path)` in a thread; the spool file is removed afterwards."""
+        if self._refusal is not None:
+            raise self._refusal
         spool, self._spool = self._spool, None  # ours now: a client hanging up must not pull it from under `use`
         try:
             await self.call(spool.write, bytes(self._buffer))
