@@ -98,7 +98,7 @@ def test_a_destination_that_cannot_be_written_is_a_plain_error(tmp_path):
     assert cli("save", "one", str(tmp_path / "d")).returncode == 0
     (tmp_path / "occupied").write_bytes(b"mine")
     r = cli("load", "one", str(tmp_path / "occupied"))
-    assert r.returncode == 1 and f"Error: File exists: '{tmp_path / 'occupied'}'" in r.stderr
+    assert r.returncode == 1 and f"'{tmp_path / 'occupied'}' exists and is not a folder" in r.stderr
     assert "Traceback" not in r.stderr and (tmp_path / "occupied").read_bytes() == b"mine"
 
 

@@ -202,4 +202,6 @@ def test_local_file_problems_are_plain_errors_too(ip, tmp_path):
     ip.run_line_magic("gradient_storage", f"save one {tmp_path / 'd'}")
     (tmp_path / "occupied").write_bytes(b"mine")
     result, cap = run(ip, f"%gradient_storage load one {tmp_path / 'occupied'}")
-    assert not result.success and cap.stdout.strip() == f"Error: File exists: '{tmp_path / 'occupied'}'"
+    assert not result.success and cap.stdout.strip() == (
+        f"Error: Cannot load 'f': '{tmp_path / 'occupied'}' exists and is not a folder. Move it away or load into "
+        "another folder.")
