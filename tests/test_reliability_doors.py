@@ -1,7 +1,6 @@
 """Through every door: committed versions refuse change, secrets never leak, hostile input never gets a 500."""
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
@@ -84,7 +83,7 @@ def test_secrets_never_leak_through_any_door(server, s3_bucket, tmp_path):
         "%gradient_storage storageProviders list",
         "import gradient_jupyter\ngradient_jupyter.default_engine().registry.get('nb')",
         "gradient_jupyter.default_engine().registry.get('nb').to_json()",
-        f"%gradient_storage storageProviders update s3 --id nb --endpoint bad-url --secretAccessKey $secret",
+        "%gradient_storage storageProviders update s3 --id nb --endpoint bad-url --secretAccessKey $secret",
     )]
     env = {**server.env, "NB_SECRET": SECRETS["nb"]}
     old = os.environ.copy()

@@ -18,9 +18,7 @@ import re
 import secrets
 import shutil
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.client import responses
 from urllib.parse import urlencode
@@ -29,7 +27,7 @@ from xml.sax.saxutils import escape
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.identity import User
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 
 from ..engine import BadInput, Engine, GradientError, Immutable, NotFound
@@ -37,8 +35,8 @@ from ..engine.datasets import verified_stream
 from ..engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ..engine.models import FileEntry
 from ..engine.stores import CHUNK
+from .handlers import AUTH_RESOURCE, GradientHandler
 
-AUTH_RESOURCE = "gradient"
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 OWN_URL_SECONDS = 15 * 60  # URLs this extension serves
 S3_WRITE_SECONDS = 60 * 60  # presigned writes: the CLI signs a batch, then uploads it through a worker pool
@@ -59,21 +57,6 @@ CALLS = {
 }
 HTTP_OF = {"headObject": "HEAD", "getObject": "GET", "listObjectsV2": "GET", "putObject": "PUT",
            "deleteObject": "DELETE", "uploadPart": "PUT"}
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor(settings) -> ThreadPoolExecutor:
-    """The server API's pool when it has one, else ours: blocking store calls never run on the event loop."""
-    global _pool
-    if settings.get("gradient_executor"):
-        return settings["gradient_executor"]
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gradient-compat")
-    return _pool
-
 
 def key_path(key) -> str:
     """A Gradient S3 key ('/folder/a.csv', as the CLI sends it) -> the dataset path 'folder/a.csv'."""
@@ -171,10 +154,9 @@ def _int_arg(handler, name: str, default):
 
 
 # -- the API the CLI talks to -------------------------------------------------------------------------------------
-class CompatHandler(APIHandler):
-    """Base of the Gradient API handlers: X-API-Key as the Jupyter token, threads, and Gradient's error JSON."""
-
-    auth_resource = AUTH_RESOURCE
+class CompatHandler(GradientHandler):
+    """Base of the Gradient API handlers: the REST API's plumbing, X-API-Key as the Jupyter token, and Gradient's
+    error JSON."""
 
     async def prepare(self):
         # The CLI's only credential is X-API-Key. Hand it to Jupyter's identity provider as the token it reads
@@ -183,42 +165,6 @@ class CompatHandler(APIHandler):
         if key and "Authorization" not in self.request.headers:
             self.request.headers["Authorization"] = f"token {key}"
         return await super().prepare()
-
-    @property
-    def engine(self) -> Engine:
-        return self.settings["gradient_engine"]
-
-    async def call(self, fn, *args, **kwargs):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_executor(self.settings), partial(fn, *args, **kwargs))
-
-    def reply(self, data, status: int = 200) -> None:
-        self.set_status(status)
-        if status == 204:
-            self.finish()
-        else:
-            self.finish(json.dumps(data))
-
-    def body(self, fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
-        """The JSON object sent, with only `fields` (name -> type); null means not given."""
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise BadInput("The request body is not valid JSON: send a JSON object.", reason="invalid-json") from None
-        if not isinstance(data, dict):
-            raise BadInput("The request body must be a JSON object.", reason="invalid-json")
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise BadInput(f"Unknown field(s): {', '.join(unknown)}. This endpoint takes: {', '.join(fields)}.",
-                           reason="unknown-field")
-        data = {k: v for k, v in data.items() if v is not None}
-        missing = [f for f in required if f not in data]
-        if missing:
-            raise BadInput(f"Missing field(s): {', '.join(missing)}.", reason="missing-field")
-        for name, value in data.items():
-            if not isinstance(value, fields[name]) or (isinstance(value, bool) and fields[name] is not bool):
-                raise BadInput(f"Field '{name}' has the wrong type: {json.dumps(value)[:60]}.", reason="wrong-type")
-        return data
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """Gradient's error JSON: the CLI prints `error.message`."""
@@ -239,12 +185,6 @@ class CompatHandler(APIHandler):
                      "message": "Unexpected server error; the Jupyter server log has the details."}
         self.finish(json.dumps({"error": error}))
 
-    def log_exception(self, typ, value, tb) -> None:
-        if isinstance(value, GradientError):  # an expected refusal: a line, not a traceback
-            self.log.warning("%s %s -> %s %s", self.request.method, self.request.path, value.status, value.reason)
-        else:
-            super().log_exception(typ, value, tb)
-
 
 class ProvidersHandler(CompatHandler):
     @tornado.web.authenticated
@@ -256,7 +196,7 @@ class ProvidersHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self):
-        body = self.body({"name": str, "type": str, "config": dict, "isTeamDefault": bool}, ("name", "config"))
+        body = self.json_body({"name": str, "type": str, "config": dict, "isTeamDefault": bool}, ("name", "config"))
         provider = await self.call(self.engine.registry.create, body["name"], body["config"],
                                    is_team_default=body.get("isTeamDefault", False), type=body.get("type", "s3"))
         self.reply(provider_json(provider))
@@ -271,7 +211,7 @@ class ProviderHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, provider_id):  # Gradient's updates are POSTs
-        body = self.body({"name": str, "type": str, "config": dict, "isTeamDefault": bool})
+        body = self.json_body({"name": str, "type": str, "config": dict, "isTeamDefault": bool})
         if body.get("type", "s3") != "s3":
             raise BadInput(f"Unknown storage provider type {body['type']!r}: the only type is 's3'.")
         provider = await self.call(self.engine.registry.update, provider_id, name=body.get("name"),
@@ -298,7 +238,7 @@ class DatasetsHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self):
-        body = self.body({"name": str, "storageProviderId": str, "description": str}, ("name",))
+        body = self.json_body({"name": str, "storageProviderId": str, "description": str}, ("name",))
 
         def create():
             ds = self.engine.datasets.create(body["name"], provider=body.get("storageProviderId"),
@@ -317,7 +257,7 @@ class DatasetHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, dataset):
-        body = self.body({"name": str, "description": str})
+        body = self.json_body({"name": str, "description": str})
 
         def update():
             ds = self.engine.datasets.update(dataset, name=body.get("name"), description=body.get("description"))
@@ -356,7 +296,7 @@ class VersionsHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, dataset):
-        body = self.body({"message": str})
+        body = self.json_body({"message": str})
         v = await self.call(self.engine.datasets.create_version, dataset, message=body.get("message", ""))
         self.reply(version_json(v))
 
@@ -371,7 +311,7 @@ class VersionHandler(CompatHandler):
     @authorized
     async def post(self, dataset, version):
         """Update the message and/or commit (`{"isCommitted": true}`, how the CLI commits)."""
-        body = self.body({"message": str, "isCommitted": bool})
+        body = self.json_body({"message": str, "isCommitted": bool})
 
         def update():
             datasets = self.engine.datasets
@@ -425,7 +365,7 @@ class TagHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def put(self, dataset, name):
-        body = self.body({"version": str}, ("version",))
+        body = self.json_body({"version": str}, ("version",))
 
         def set_tag():
             tag = self.engine.datasets.set_tag(dataset, name, body["version"])
@@ -447,7 +387,7 @@ class PresignHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, dataset, version):
-        body = self.body({"calls": list, "datasetId": str, "version": str}, ("calls",))
+        body = self.json_body({"calls": list, "datasetId": str, "version": str}, ("calls",))
         if body.get("version", version) != version:
             raise BadInput(f"The body names version {body['version']!r} but the URL names {version!r}.")
         calls = body["calls"]
@@ -639,7 +579,7 @@ class SignedS3Handler(JupyterHandler):
 
     async def call(self, fn, *args, **kwargs):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_executor(self.settings), partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self.settings["gradient_executor"], partial(fn, *args, **kwargs))
 
     def _target(self, *, write: bool = False):
         """(dataset, version) of the grant, looked up now; writes only while the version is uncommitted."""
