@@ -25,3 +25,10 @@ def _extension_app():
     from .server.extension import GradientExtension
 
     return GradientExtension
+
+
+def panel(engine=None):
+    """The storage panel: providers and datasets as ipywidgets (what `%gradient_storage` alone shows)."""
+    from .notebook.panel import panel as make_panel
+
+    return make_panel(engine)
