@@ -54,7 +54,7 @@ def test_panel_lists_gradient_managed_first_with_its_quota(aws_env):
     assert tab.table.value.index("Gradient Managed") < tab.table.value.index("</tbody>")
     assert tab.quota.value == pytest.approx(0.25)
     assert tab.quota_label.value == "1000 B used of 3.9 KiB (25.0%)"
-    assert tab.choice.options[0][1] == engine.registry.managed().id
+    assert tab.choice.value == engine.registry.managed().id
     assert "gj-error" not in tab.status.value
 
 

@@ -53,7 +53,7 @@ def text(description: str, placeholder: str = "", css: str = "", cls=W.Text) -> 
 
 
 def button(description: str, css: str, style: str = "") -> W.Button:
-    widget = W.Button(description=description, button_style=style, layout={"width": "auto"})
+    widget = W.Button(description=description, button_style=style, layout={"width": "fit-content"})
     widget.add_class(css)
     return widget
 
@@ -239,8 +239,7 @@ class ProvidersTab:
                                       f"({100 * used_bytes / quota:.1f}%)")
         keep = self.choice.value
         self.choice.options = [(f"{p.name} ({p.id})", p.id) for p in providers]
-        if keep in {p.id for p in providers}:
-            self.choice.value = keep
+        self.choice.value = keep if keep in {p.id for p in providers} else providers[0].id
 
     # -- actions --------------------------------------------------------------------------------------------
     def add(self, _=None) -> None:
@@ -380,6 +379,7 @@ class DatasetsTab:
                                     title=f"Versions of {dataset.name}", empty="(no committed version)")._repr_html_()
         self.version.options = [(f"{v.version}{' (' + ', '.join(v.tags) + ')' if v.tags else ''}",
                                  f"{dataset.id}:{v.version}") for v in versions]
+        self.version.value = self.version.options[0][1] if versions else None
         if not self.name.value:
             self.name.value = dataset.name
 

@@ -1,0 +1,203 @@
+"""The panel in a real JupyterLab (and Notebook 7), driven in Debian's chromium with Playwright."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from .conftest import SECRET, free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+WAIT = 120_000  # ms; a cold JupyterLab on a busy 2-core machine is slow, and this is a ceiling, not a timing
+
+
+class Lab:
+    """A `jupyter lab` subprocess on 127.0.0.1 with its own data home, Jupyter dirs and settings."""
+
+    def __init__(self, base: Path):
+        self.root = base / "notebooks"
+        self.home = base / "gradient-home"
+        self.port = free_port()
+        self.token = "tok-" + os.urandom(8).hex()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = base / "lab-settings"
+        self.root.mkdir()
+        # Keep widget state in saved notebooks, so "no secret in the saved notebook" covers widget state too.
+        for plugin, values in {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
+                               "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                                             "checkForUpdates": False}}.items():
+            path = settings / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JUPYTER", "GRADIENT_"))}
+        env.update(
+            GRADIENT_JUPYTER_HOME=str(self.home), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(base / "aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(base / "aws-credentials"),
+            JUPYTER_CONFIG_DIR=str(base / "jupyter-config"), JUPYTER_DATA_DIR=str(base / "jupyter-data"),
+            JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
+            PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        )
+        self.log: list[str] = []
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
+             f"--port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
+             "--LabApp.expose_app_in_browser=True",
+             "--JupyterNotebookApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={base / 'workspaces'}"],
+            cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if "is running at" in line:
+                self.ready.set()
+        self.ready.set()  # the server ended: let the waiter see it
+
+    def wait_ready(self):
+        assert self.ready.wait(180) and self.proc.poll() is None, "jupyter lab did not start:\n" + "".join(self.log)
+
+    def notebook(self, name: str, *sources: str) -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                     "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+        path = self.root / name
+        nbformat.write(nb, path)
+        return path
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    server = Lab(tmp_path_factory.mktemp("lab"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(lab, tmp_path):
+    """A fresh chromium page. Playwright starts inside the test, after pytest-jupyter has set up its event loop."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_timeout(WAIT)
+        try:
+            yield page
+        finally:
+            page.screenshot(path=str(tmp_path / "last-seen.png"), full_page=True)  # evidence when a step failed
+            (tmp_path / "jupyter-lab.log").write_text("".join(lab.log))
+            browser.close()
+
+
+KERNEL_READY = """() => {
+    if (document.querySelector('.jp-Dialog')) return true;
+    const session = window.jupyterapp?.shell?.currentWidget?.sessionContext;
+    return !!session && !session.hasNoKernel && session.kernelDisplayStatus === 'idle'
+        && session.session?.kernel?.connectionStatus === 'connected';
+}"""
+
+
+def open_and_run_first_cell(page, url: str) -> None:
+    """Open a notebook, wait for its kernel, run its first cell and wait for the panel.
+
+    JupyterLab may ask which kernel to use: accept the proposed one."""
+    dialog = ".jp-Dialog:has-text('Select Kernel')"
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    for _ in range(3):
+        page.wait_for_function(KERNEL_READY)
+        if page.locator(dialog).count():
+            page.click(f"{dialog} .jp-mod-accept")
+            page.wait_for_selector(dialog, state="detached")
+            continue
+        page.locator(".jp-Cell .cm-content").first.click()
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(f".gj-panel, {dialog}")
+        if page.locator(".gj-panel").count():
+            return
+    raise AssertionError("the notebook never ran its first cell")
+
+
+def assert_rendered(page) -> None:
+    page.wait_for_selector(".gj-providers:has-text('Gradient Managed')")
+    body = page.inner_text("body")
+    assert "Error displaying widget" not in body and "Traceback" not in body
+
+
+def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(lab, page, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    folder = tmp_path / "e2e-folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("x,y\n1,2\n")
+    (folder / "sub" / "b.bin").write_bytes(os.urandom(50_000))
+    path = lab.notebook("panel.ipynb", "import gradient_jupyter\ngradient_jupyter.panel()")
+
+    open_and_run_first_cell(page, f"{lab.url}/lab/tree/{path.name}?token={lab.token}")
+    assert_rendered(page)
+
+    # Add a provider through the form, against the moto server over HTTP.
+    for css, value in [("name", "moto-e2e"), ("bucket", bucket), ("endpoint", endpoint), ("region", "us-east-1"),
+                       ("access-key", "testing"), ("secret", SECRET)]:
+        page.fill(f".gj-add-{css} input", value)
+    page.click(".gj-add-button")
+    page.wait_for_selector(".gj-providers-status:has-text('Created storage provider: sp')")
+    page.wait_for_selector(f".gj-providers:has-text('moto-e2e'):has-text('{bucket}')")
+    assert page.input_value(".gj-add-secret input") == ""
+
+    # Save a folder as a new version in the Datasets tab and see the version listed.
+    page.click(".gj-panel .lm-TabBar-tab:has-text('Datasets')")
+    page.fill(".gj-save-folder input", str(folder))
+    page.fill(".gj-save-name input", "e2e-data")
+    page.fill(".gj-save-message input", "first save from the browser")
+    page.fill(".gj-save-tag input", "first")
+    page.click(".gj-save-button")
+    page.wait_for_selector(".gj-datasets-status:has-text('Saved ds')")
+    page.wait_for_selector(".gj-versions:has-text('first save from the browser'):has-text('first')")
+    page.wait_for_selector(".gj-datasets:has-text('e2e-data')")
+    assert "Error displaying widget" not in page.inner_text("body")
+    shot = tmp_path / "panel-jupyterlab.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+
+    # Save the notebook (widget state included) and look for the secret in the file.
+    page.locator(".jp-Notebook").first.click()
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)")
+    saved = path.read_text()
+    assert "application/vnd.jupyter.widget-view+json" in saved
+    assert "application/vnd.jupyter.widget-state+json" in saved and "moto-e2e" in saved
+    assert SECRET not in saved
+
+
+def test_panel_renders_in_notebook_7(lab, page, tmp_path):
+    path = lab.notebook("panel7.ipynb", "import gradient_jupyter\ngradient_jupyter.panel()")
+    open_and_run_first_cell(page, f"{lab.url}/notebooks/{path.name}?token={lab.token}")
+    assert_rendered(page)
+    page.screenshot(path=str(tmp_path / "panel-notebook7.png"), full_page=True)
