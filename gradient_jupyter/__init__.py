@@ -7,7 +7,7 @@ from __future__ import annotations
 from .api import default_engine, load, open, save
 
 __version__ = "0.1.0"
-__all__ = ["save", "load", "open", "default_engine", "load_ipython_extension"]
+__all__ = ["save", "load", "open", "panel", "default_engine", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython) -> None:

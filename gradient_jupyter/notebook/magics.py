@@ -69,6 +69,7 @@ class GradientStorageMagics(Magics):
     def gradient_storage(self, line: str, cell: str | None = None):
         """Storage providers and versioned datasets, with the Gradient CLI's words.
 
+        %gradient_storage                   (no words, in a notebook: the panel)
         %gradient_storage storageProviders list
         %gradient_storage save NAME PATH [-m MESSAGE] [--tag T]
         %gradient_storage load REF [DEST]
@@ -79,8 +80,12 @@ class GradientStorageMagics(Magics):
         """
         commands = [split_words(line)] if cell is None else cell_commands(line, cell)
         if not any(commands):
-            # Until the panel lands, no words show what the words are.
-            print(build_parser(PROG).format_help().rstrip())
+            if getattr(self.shell, "kernel", None) is not None:  # a notebook: no words show the panel
+                from .. import panel
+
+                display(panel())
+                return None
+            print(build_parser(PROG).format_help().rstrip())  # a terminal cannot draw widgets: show the words
             return None
         try:
             parsed = [parse(words, PROG) for words in commands]

@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 import ipywidgets as W
 
+from ..cli import failure
 from ..engine import Engine, GradientError
 from ..engine.models import ProgressEvent
 from ..engine.stores import human_bytes
 from ..output import Table
+from ..progress import PHASES
 
 WIDE = {"width": "34em"}
 LABELS = {"description_width": "8em"}
@@ -23,9 +25,11 @@ COLORS = {"info": "inherit", "busy": "var(--jp-ui-font-color2, #616161)",
 
 
 def panel(engine: Engine | None = None) -> W.Widget:
-    """The storage panel for `engine` (default: this installation's, from the Jupyter config)."""
+    """The storage panel for `engine` (default: the one the magic and the Python API use in this kernel)."""
+    from ..api import default_engine
+
     try:
-        engine = engine or Engine()
+        engine = engine or default_engine()
     except GradientError as exc:
         return W.HTML(note(exc.message, "error"))
     return Panel(engine)
@@ -38,8 +42,8 @@ def note(text: str, kind: str = "info") -> str:
 
 def plain_words(exc: BaseException) -> str:
     """What to tell the user about an error: the engine's message, never a traceback."""
-    if isinstance(exc, GradientError):
-        return exc.message
+    if isinstance(exc, (GradientError, OSError)):
+        return failure(exc)
     return f"Unexpected error ({type(exc).__name__}): {exc}"
 
 
@@ -143,7 +147,7 @@ class ProgressBar:
 
     def start(self, what: str) -> None:
         self._last = None
-        self.bar.value, self.bar.bar_style, self.bar.description = 0.0, "info", what
+        self.bar.value, self.bar.bar_style, self.bar.description = 0.0, "info", PHASES.get(what, what)
         self.label.value = ""
         self.box.layout.display = None
 
@@ -158,7 +162,7 @@ class ProgressBar:
                 return
             self._last = step
             self.bar.value = min(1.0, fraction)
-            self.bar.description = event.phase
+            self.bar.description = PHASES.get(event.phase, event.phase)
             self.label.value = (f"{event.files_done}/{event.files_total} files, {human_bytes(event.bytes_done)} "
                                 f"of {human_bytes(event.bytes_total)}")
 
@@ -194,7 +198,7 @@ class ProvidersTab:
 
         self.choice = W.Dropdown(description="Provider", style=LABELS, layout=WIDE)
         self.choice.add_class("gj-check-provider")
-        self.origins = text("Origins", "browser origins, comma-separated (default: the doctor's)", "gj-origins")
+        self.origins = text("Origins", "comma-separated (default: this machine's Jupyter servers)", "gj-origins")
         self.check_button = button("Check setup", "gj-check-button")
         self.check_button.on_click(self.check)
         self.cors_button = button("Apply CORS fix", "gj-cors-button", "warning")
@@ -264,8 +268,11 @@ class ProvidersTab:
 
         self.panel.run(self.status, f"Adding storage provider {name!r}...", work)
 
-    def _origins(self) -> list[str] | None:
-        return csv_words(self.origins.value) or None
+    def _origins(self) -> list[str]:
+        from ..commands.providers import jupyter_server_origins
+
+        # Like `storageProviders check` without --origin: the Jupyter servers of this machine are what browsers use.
+        return csv_words(self.origins.value) or jupyter_server_origins()
 
     def check(self, _=None) -> None:
         """Run the bucket doctor on the chosen provider and show its report."""
