@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+import boto3
 import nbformat
 import pytest
 
@@ -19,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
+SHOW_PANEL = "%load_ext gradient_jupyter\n%gradient_storage"
 WAIT = 120_000  # ms; a cold JupyterLab on a busy 2-core machine is slow, and this is a ceiling, not a timing
 
 
@@ -157,7 +159,7 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
     (folder / "sub").mkdir(parents=True)
     (folder / "a.csv").write_text("x,y\n1,2\n")
     (folder / "sub" / "b.bin").write_bytes(os.urandom(50_000))
-    path = lab.notebook("panel.ipynb", "import gradient_jupyter\ngradient_jupyter.panel()")
+    path = lab.notebook("panel.ipynb", SHOW_PANEL)
 
     open_and_run_first_cell(page, f"{lab.url}/lab/tree/{path.name}?token={lab.token}")
     assert_rendered(page)
@@ -177,19 +179,23 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
     page.fill(".gj-save-name input", "e2e-data")
     page.fill(".gj-save-message input", "first save from the browser")
     page.fill(".gj-save-tag input", "first")
+    page.select_option(".gj-save-provider select", label="moto-e2e")
     page.click(".gj-save-button")
     page.wait_for_selector(".gj-datasets-status:has-text('Saved ds')")
     page.wait_for_selector(".gj-versions:has-text('first save from the browser'):has-text('first')")
-    page.wait_for_selector(".gj-datasets:has-text('e2e-data')")
+    page.wait_for_selector(".gj-datasets:has-text('e2e-data'):has-text('moto-e2e')")
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+            .list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert any(k.endswith("/manifest.json") for k in keys)  # the version lives in the bucket added in the form
     assert "Error displaying widget" not in page.inner_text("body")
     shot = tmp_path / "panel-jupyterlab.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
 
     # Save the notebook (widget state included) and look for the secret in the file.
-    page.locator(".jp-Notebook").first.click()
-    page.keyboard.press("Control+s")
-    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)")
+    with page.expect_response(lambda r: r.request.method == "PUT" and f"/api/contents/{path.name}" in r.url) as put:
+        page.click(".jp-NotebookPanel-toolbar [data-command='docmanager:save']")
+    assert put.value.ok
     saved = path.read_text()
     assert "application/vnd.jupyter.widget-view+json" in saved
     assert "application/vnd.jupyter.widget-state+json" in saved and "moto-e2e" in saved
@@ -197,7 +203,7 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
 
 
 def test_panel_renders_in_notebook_7(lab, page, tmp_path):
-    path = lab.notebook("panel7.ipynb", "import gradient_jupyter\ngradient_jupyter.panel()")
+    path = lab.notebook("panel7.ipynb", SHOW_PANEL)
     open_and_run_first_cell(page, f"{lab.url}/notebooks/{path.name}?token={lab.token}")
     assert_rendered(page)
     page.screenshot(path=str(tmp_path / "panel-notebook7.png"), full_page=True)

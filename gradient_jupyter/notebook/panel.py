@@ -241,6 +241,7 @@ class ProvidersTab:
             self.quota.bar_style = "danger" if used_bytes >= quota * 0.9 else "info"
             self.quota_label.value = (f"{human_bytes(used_bytes)} used of {human_bytes(quota)} "
                                       f"({100 * used_bytes / quota:.1f}%)")
+        self.panel.datasets.show_providers(providers)
         keep = self.choice.value
         self.choice.options = [(f"{p.name} ({p.id})", p.id) for p in providers]
         self.choice.value = keep if keep in {p.id for p in providers} else providers[0].id
@@ -366,14 +367,18 @@ class DatasetsTab:
             self.choice.options = [(d.name, d.id) for d in datasets]
             self.choice.value = selected
             self.name.options = tuple(d.name for d in datasets)
-            keep = self.provider.value
-            self.provider.options = [("the dataset's own, or the team default", "")] + [
-                (f"{p.name}{' (team default)' if p.is_team_default else ''}", p.id) for p in providers]
-            self.provider.value = keep if keep in names else ""
         finally:
             self._quiet = False
+        self.show_providers(providers)
         chosen = next((d for d in datasets if d.id == selected), None)
         self.show_versions(chosen, versions)
+
+    def show_providers(self, providers) -> None:
+        """The choices of where a new dataset lives (the providers tab calls this too, after an add)."""
+        keep = self.provider.value
+        self.provider.options = [("the dataset's own, or the team default", "")] + [
+            (f"{p.name}{' (team default)' if p.is_team_default else ''}", p.id) for p in providers]
+        self.provider.value = keep if keep in {p.id for p in providers} else ""
 
     def show_versions(self, dataset, versions) -> None:
         if dataset is None:
