@@ -82,6 +82,9 @@ class Panel(W.VBox):
         self.add_class("gj-panel")
         self.refresh()
 
+    def __repr__(self) -> str:  # the text/plain a notebook keeps next to the widget
+        return "<Gradient storage panel: storage providers and datasets>"
+
     def refresh(self) -> None:
         """Reload providers, usage and datasets from the engine (in a thread)."""
 
