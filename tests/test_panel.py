@@ -1,8 +1,10 @@
 """The panel's widgets, driven as a user would (set values, click), against moto and the embedded store."""
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 
 import ipywidgets
 import pytest
@@ -113,6 +115,47 @@ def test_an_unreachable_bucket_does_not_hide_the_others(engine, s3_bucket):
     p.wait()
     assert "gone" in p.providers.table.value and "unreachable" in p.providers.table.value
     assert "Gradient Managed" in p.providers.table.value
+
+
+class HeldBucket(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint that holds every request until `release` is set, then says the bucket does not exist."""
+
+    release = threading.Event()
+
+    def do_GET(self):
+        self.release.wait(120)
+        body = b"<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>"
+        self.send_response(404)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_panel_returns_at_once_while_a_bucket_holds_its_answer(aws_env):
+    engine = Engine(GradientStorage(store_timeout=300))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HeldBucket)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    HeldBucket.release.clear()
+    try:
+        engine.registry.create("held", {"bucket": "quiet", "endpoint": f"http://127.0.0.1:{server.server_port}"})
+        p = panel(engine)  # the first load waits on the held bucket, in the panel's thread
+        assert "Loading" in p.providers.status.value and p.providers.add_button.disabled
+        p.providers.check_button.click()
+        assert "Wait: the panel is still working" in p.providers.status.value
+        HeldBucket.release.set()
+        p.wait()
+    finally:
+        HeldBucket.release.set()
+        server.shutdown()
+        server.server_close()
+    assert "held" in p.providers.table.value and "unreachable" in p.providers.table.value
+    assert not p.providers.add_button.disabled
 
 
 # -- the bucket-setup check --------------------------------------------------------------------------------------

@@ -62,6 +62,11 @@ def button(description: str, css: str, style: str = "") -> W.Button:
     return widget
 
 
+def table_html(table: Table) -> str:
+    # Widget HTML is not styled like notebook output: give the columns room.
+    return table._repr_html_().replace("<table>", "<table style='border-spacing:1em 0.15em; margin-left:-1em'>")
+
+
 def csv_words(value: str) -> list[str]:
     return [w.strip() for w in value.split(",") if w.strip()]
 
@@ -235,8 +240,8 @@ class ProvidersTab:
             size = "unreachable" if row.get("error") else human_bytes(row.get("usedBytes") or 0)
             rows.append([p.name, p.id, p.bucket or "", p.endpoint or ("embedded" if p.embedded else "AWS"),
                          "yes" if p.is_team_default else "", size])
-        self.table.value = Table(["Name", "ID", "Bucket", "Endpoint", "Default", "Used"], rows,
-                                 title="Storage providers")._repr_html_()
+        self.table.value = table_html(Table(["Name", "ID", "Bucket", "Endpoint", "Default", "Used"], rows,
+                                            title="Storage providers"))
         managed = usage.get("managed") or {}
         if managed.get("quotaBytes"):
             used_bytes, quota = managed.get("usedBytes") or 0, managed["quotaBytes"]
@@ -361,10 +366,10 @@ class DatasetsTab:
     def show(self, data: tuple) -> None:
         datasets, providers, selected, versions = data
         names = {p.id: p.name for p in providers}
-        self.table.value = Table(
+        self.table.value = table_html(Table(
             ["Name", "ID", "Provider", "Description"],
             [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description] for d in datasets],
-            title="Datasets", empty="(none yet: save a folder below)")._repr_html_()
+            title="Datasets", empty="(none yet: save a folder below)"))
         self._quiet = True
         try:
             self.choice.options = [(d.name, d.id) for d in datasets]
@@ -390,8 +395,8 @@ class DatasetsTab:
             return
         rows = [[v.version, ", ".join(v.tags), v.file_count, human_bytes(v.size), (v.dt_committed or "")[:19],
                  v.message] for v in versions]
-        self.versions.value = Table(["Version", "Tags", "Files", "Size", "Committed", "Message"], rows,
-                                    title=f"Versions of {dataset.name}", empty="(no committed version)")._repr_html_()
+        self.versions.value = table_html(Table(["Version", "Tags", "Files", "Size", "Committed", "Message"], rows,
+                                               title=f"Versions of {dataset.name}", empty="(no committed version)"))
         self.version.options = [(f"{v.version}{' (' + ', '.join(v.tags) + ')' if v.tags else ''}",
                                  f"{dataset.id}:{v.version}") for v in versions]
         self.version.value = self.version.options[0][1] if versions else None
