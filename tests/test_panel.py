@@ -237,6 +237,16 @@ def test_save_a_folder_see_the_new_version_and_load_it(engine, shown, tmp_path):
     assert tab.load_progress.bar.bar_style == "success"
 
 
+def test_refresh_shows_what_other_doors_did(engine, shown, tmp_path, s3_bucket):
+    from gradient_jupyter.engine import transfer
+
+    engine.registry.create("elsewhere", {"bucket": s3_bucket[1], "endpoint": s3_bucket[0]})
+    transfer.save(engine, "from-the-magic", make_folder(tmp_path / "data"))
+    shown.refresh_button.click()
+    shown.wait()
+    assert "elsewhere" in shown.providers.table.value and "from-the-magic" in shown.datasets.table.value
+
+
 def test_a_second_version_lists_first_and_the_chosen_dataset_switches(engine, shown, tmp_path):
     folder = make_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", message="one")

@@ -83,7 +83,12 @@ class Panel(W.VBox):
         self.providers = ProvidersTab(self)
         self.datasets = DatasetsTab(self)
         self.tabs = W.Tab(children=[self.providers.box, self.datasets.box], titles=["Storage providers", "Datasets"])
-        self.children = [W.HTML("<b>Gradient storage</b> &middot; team " + html.escape(engine.team_id)), self.tabs]
+        self.refresh_button = button("Refresh", "gj-refresh")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.buttons(self.refresh_button)
+        title = W.HTML("<b>Gradient storage</b> &middot; team " + html.escape(engine.team_id))
+        self.children = [W.HBox([title, self.refresh_button], layout={"align_items": "center", "gap": "1em"}),
+                         self.tabs]
         self.add_class("gj-panel")
         self.refresh()
 
@@ -416,9 +421,9 @@ class DatasetsTab:
         folder, name, provider = self.folder.value.strip(), self.name.value.strip(), self.provider.value or None
         message, tag = self.message.value, self.tag.value.strip() or None
         progress = self.save_progress
-        progress.start("hash")
 
         def work():
+            progress.start("hash")
             summary = transfer.save(self.engine, name, folder, message=message, provider=provider, tag=tag,
                                     progress=progress)
             progress.finish(True)
@@ -437,9 +442,9 @@ class DatasetsTab:
             self.status.value = note("Choose a dataset and a version to load first.", "error")
             return
         progress = self.load_progress
-        progress.start("download")
 
         def work():
+            progress.start("verify")
             summary = transfer.load(self.engine, ref, dest, progress=progress)
             progress.finish(True)
             return note(f"Loaded {summary.version.ref} into {summary.destination}: {summary.line()}", "ok")
