@@ -87,7 +87,8 @@ class Panel(W.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.buttons(self.refresh_button)
         title = W.HTML("<b>Gradient storage</b> &middot; team " + html.escape(engine.team_id))
-        self.children = [W.HBox([title, self.refresh_button], layout={"align_items": "center", "gap": "1em"}),
+        title.layout.margin = "0 1em 0 0"
+        self.children = [W.HBox([title, self.refresh_button], layout={"align_items": "center"}),
                          self.tabs]
         self.add_class("gj-panel")
         self.refresh()
