@@ -60,15 +60,16 @@ def test_local_store_refuses_a_wrong_checksum(tmp_path):
     assert store.head("te1/bad") is None
 
 
-def test_s3_uploads_carry_their_sha256(store, tmp_path):
+def test_s3_uploads_carry_their_sha256(s3_bucket):
     """The store receives and records our SHA-256 (moto records it; AWS also verifies it and refuses a mismatch)."""
-    if not isinstance(store, S3Store):
-        pytest.skip("S3 checksum headers")
     import base64
 
+    endpoint, bucket = s3_bucket
+    store = S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing")
     store.put_bytes("te1/sum", b"payload", sha256=sha(b"payload"))
     head = store.client.head_object(Bucket=store.bucket, Key="te1/sum", ChecksumMode="ENABLED")
     assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha(b"payload")
+    assert store.stored_sha256("te1/sum") == sha(b"payload")
 
 
 def test_put_file_small_and_multipart(store, tmp_path):
