@@ -1,0 +1,578 @@
+"""Benchmark gradient-jupyter's save and load against the tools users would pick instead, in one run on one machine.
+
+    python benchmarks/run.py [--quick] [--files 20000] [--runs 3] [--workloads small,large] [--tools ours,aws]
+
+Starts a moto S3 server on 127.0.0.1 and a latency proxy in front of it (20 ms added to every HTTP request), makes
+the data in a temporary folder, runs every workload straight to the server ("local") and through the proxy
+("proxy"), and prints the median of the runs, the ratio of each baseline to ours, and the targets of issue 8.
+Baselines: `aws s3 sync`, `s5cmd cp`, a plain sequential boto3 loop, and `sha256sum` for the hashing floor.
+Ours and the boto3 loop run in fresh processes (benchmarks/worker.py), so their times include interpreter start and
+imports as the command line tools' do, and ours' peak RSS is that process's ru_maxrss.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MIB = 1024**2
+
+WORKLOADS = ("small", "large", "change", "reload", "hash")
+TOOLS = ("ours", "aws", "s5cmd", "boto3", "sha256sum")
+TOOL_NAMES = {"ours": "ours", "aws": "aws s3 sync", "s5cmd": "s5cmd cp", "boto3": "boto3 loop",
+              "sha256sum": "sha256sum", "aws-incr": "aws s3 sync (incremental)"}
+
+
+# -- results -----------------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    workload: str  # e.g. "small save"
+    mode: str  # "local", "proxy" or "-"
+    tool: str
+    seconds: list[float] = field(default_factory=list)  # what the ratios use: a command's whole run
+    call: list[float] = field(default_factory=list)  # ours: the save/load call alone, without start-up
+    rss: list[int] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def call_median(self) -> float | None:
+        return statistics.median(self.call) if self.call else None
+
+
+class Failed(Exception):
+    pass
+
+
+# -- data --------------------------------------------------------------------------------------------------------
+@dataclass
+class Data:
+    small: Path
+    changed: Path
+    large: Path
+    small_bytes: int
+    changed_bytes: int  # bytes of the changed files in `changed`
+    changed_files: int
+    large_bytes: int
+
+
+def generate(root: Path, files: int, large_count: int, large_mib: int, seed: int = 8) -> Data:
+    """Incompressible files: `files` of 4-64 KiB in nested folders, a copy with 1% changed, and large ones."""
+    rng = random.Random(seed)
+    small, changed, large = root / "small", root / "changed", root / "large"
+    small_bytes = 0
+    for i in range(files):
+        path = small / f"d{i % 8}" / f"e{(i // 8) % 16:02d}" / f"part-{i:05d}.bin"
+        if i % 50 == 0:
+            path = small / f"top-{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = rng.randint(4 * 1024, 64 * 1024)
+        path.write_bytes(os.urandom(size))
+        small_bytes += size
+    # A copy with fresh modification times (copyfile, not copy2), then 1% of it rewritten with a new size, so that
+    # size-and-time tools (aws s3 sync) see the change too.
+    shutil.copytree(small, changed, copy_function=shutil.copyfile)
+    paths = sorted(p for p in changed.rglob("*") if p.is_file())
+    picked = rng.sample(paths, max(1, len(paths) // 100))
+    changed_bytes = 0
+    for p in picked:
+        old = p.stat().st_size
+        size = rng.choice([s for s in (rng.randint(4 * 1024, 64 * 1024), old + 1) if s != old])
+        p.write_bytes(os.urandom(size))
+        changed_bytes += size
+    large.mkdir(parents=True)
+    for i in range(large_count):
+        with open(large / f"large-{i}.bin", "wb") as f:
+            for _ in range(large_mib):
+                f.write(os.urandom(MIB))
+    return Data(small, changed, large, small_bytes, changed_bytes, len(picked), large_count * large_mib * MIB)
+
+
+def fresh_copy(src: Path, dest: Path) -> Path:
+    """A copy with new modification times: a folder 'already holding the same files'."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest, copy_function=shutil.copyfile)
+    return dest
+
+
+# -- servers -----------------------------------------------------------------------------------------------------
+def start_moto(speedups: bool):
+    """A ThreadedMotoServer on 127.0.0.1 in this process; returns (server, url)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    if speedups:
+        # moto lists its own package folder on every request (under a global lock) to route it; the answer never
+        # changes, so remember it. This only makes the local server less of a bottleneck, for every client alike.
+        from moto import backends
+
+        backends.list_of_moto_modules = functools.cache(lambda f=backends.list_of_moto_modules: tuple(f()))
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://127.0.0.1:{port}"
+
+
+class ProxyProcess:
+    """benchmarks/latency_proxy.py in its own process (its own GIL); it stops when we close its stdin."""
+
+    def __init__(self, target: str, delay_ms: float):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "latency_proxy.py"), "--target", target, "--delay-ms", str(delay_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise Failed(f"latency proxy did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def stop(self) -> str:
+        self.proc.stdin.close()
+        try:
+            out = self.proc.stdout.read()
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out = ""
+        return out.strip()
+
+
+# -- the bench ---------------------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args, work: Path, data: Data, server_url: str):
+        self.args = args
+        self.work = work
+        self.data = data
+        self.server_url = server_url
+        self.results: dict[tuple[str, str, str], Result] = {}
+        self.env = bench_env(work)
+        self.ours_ok = True
+        self.counter = 0
+
+    # -- running one thing ---------------------------------------------------------------------------------------
+    def result(self, workload: str, mode: str, tool: str) -> Result:
+        key = (workload, mode, tool)
+        if key not in self.results:
+            self.results[key] = Result(workload, mode, tool)
+        return self.results[key]
+
+    def command(self, argv: list[str]) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode:
+            raise Failed(f"{' '.join(argv[:4])}... exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        return seconds
+
+    def worker(self, spec: dict, mode: str) -> dict:
+        spec = {"bucket": bucket(mode), "endpoint": self.endpoint(mode), **spec, "t0": time.time(),
+                "engine_options": self.args.engine_options}
+        env = {**self.env, "GRADIENT_JUPYTER_HOME": str(self.work / f"home-{mode}")}
+        proc = subprocess.run([sys.executable, str(HERE / "worker.py"), json.dumps(spec)], env=env,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise Failed(f"worker {spec['kind']} failed: {proc.stderr.strip()[-1500:]}")
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        if "error" in out:
+            raise Failed(out["error"])
+        return out
+
+    def endpoint(self, mode: str) -> str:
+        return self.server_url if mode == "local" else self.proxy_url
+
+    def measure(self, workload: str, mode: str, tool: str, fn, *, cleanup=None, needs_transfer=True) -> None:
+        """One run of one tool: fn() returns seconds or a worker's dict; errors are recorded, not raised."""
+        if {"aws-incr": "aws"}.get(tool, tool) not in self.args.tools:
+            return
+        r = self.result(workload, mode, tool)
+        if r.error or (tool == "ours" and needs_transfer and not self.ours_ok):
+            return
+        try:
+            out = fn()
+        except Failed as exc:
+            r.error = str(exc)
+            if tool == "ours" and "not available" in str(exc):
+                self.ours_ok = False
+            print(f"  {workload:14} {mode:5} {TOOL_NAMES.get(tool, tool):26} FAILED: {exc}", flush=True)
+            return
+        finally:
+            if cleanup:
+                cleanup()
+        if isinstance(out, dict):
+            r.seconds.append(out["startup"] + out["seconds"])
+            r.call.append(out["seconds"])
+            if tool == "ours":
+                r.rss.append(out["maxrss"])
+            for k, v in out.get("summary", {}).items():
+                r.extra.setdefault(k, []).append(v)
+            shown = f"{out['startup'] + out['seconds']:8.2f} s (call {out['seconds']:.2f} s)"
+        else:
+            r.seconds.append(out)
+            shown = f"{out:8.2f} s"
+        print(f"  {workload:14} {mode:5} {TOOL_NAMES.get(tool, tool):26} {shown}", flush=True)
+
+    def name(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}-{self.counter}"
+
+    def s3(self, mode: str, prefix: str) -> str:
+        return f"s3://{bucket(mode)}/{prefix}"
+
+    def aws(self, mode: str, src: str, dst: str) -> list[str]:
+        return ["aws", "--endpoint-url", self.endpoint(mode), "s3", "sync", src, dst, "--only-show-errors",
+                "--no-progress"]
+
+    def s5cmd(self, mode: str, src: str, dst: str) -> list[str]:
+        return ["s5cmd", "--endpoint-url", self.endpoint(mode), "--log", "error", "cp", src, dst]
+
+    def delete_prefix(self, mode: str, prefix: str) -> None:
+        client = self.client
+        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket(mode),
+                                                                                      Prefix=prefix)
+                for o in page.get("Contents", [])]
+        for i in range(0, len(keys), 1000):
+            client.delete_objects(Bucket=bucket(mode), Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
+                                                               "Quiet": True})
+
+    def delete_datasets(self, mode: str, names: list[str]) -> None:
+        if names and self.ours_ok:
+            try:
+                self.worker({"kind": "delete-datasets", "names": names}, mode)
+            except Failed as exc:
+                print(f"  (cleanup of datasets failed: {exc})")
+
+    def tmpdir(self, stem: str) -> Path:
+        path = self.work / "out" / self.name(stem)
+        if path.exists():
+            shutil.rmtree(path)
+        return path
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+    def setup(self, modes: list[str]) -> None:
+        import boto3
+
+        self.client = boto3.client("s3", endpoint_url=self.server_url, region_name="us-east-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+        for mode in modes:
+            self.client.create_bucket(Bucket=bucket(mode))
+            # Fixtures the baselines load from (the same bytes as ours loads), sent straight to the server.
+            for kind in ("small", "large"):
+                if kind in self.args.needs:
+                    folder = getattr(self.data, kind)
+                    self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": f"fixture/{kind}/",
+                                 "endpoint": self.server_url}, mode)
+                    if "ours" in self.args.tools and self.ours_ok:
+                        try:
+                            self.worker({"kind": "ours", "op": "save", "name": f"fixture-{kind}",
+                                         "folder": str(folder)}, mode)
+                        except Failed as exc:
+                            print(f"  ours is not measured: {exc}")
+                            self.ours_ok = False
+
+    # -- workloads -------------------------------------------------------------------------------------------------
+    def transfer(self, kind: str, mode: str) -> None:
+        """Save and load of (1) or (2): upload the folder to a fresh place, download the fixture to an empty one."""
+        folder = getattr(self.data, kind)
+        for _ in range(self.args.runs):
+            names = []
+
+            def ours_save():
+                names.append(self.name(f"{kind}-save"))
+                return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode)
+
+            self.measure(f"{kind} save", mode, "ours", ours_save,
+                         cleanup=lambda: self.delete_datasets(mode, names))
+            for tool, argv in (("aws", self.aws), ("s5cmd", self.s5cmd)):
+                prefix = self.name(f"{tool}/{kind}-save") + "/"
+                src = str(folder) + ("/" if tool == "s5cmd" else "")
+                self.measure(f"{kind} save", mode, tool, lambda: self.command(argv(mode, src, self.s3(mode, prefix))),
+                             cleanup=functools.partial(self.delete_prefix, mode, prefix))
+            prefix = self.name(f"boto3/{kind}-save") + "/"
+            self.measure(f"{kind} save", mode, "boto3",
+                         lambda: self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix}, mode),
+                         cleanup=functools.partial(self.delete_prefix, mode, prefix))
+
+            fixture = f"fixture/{kind}/"
+            for tool in ("ours", "aws", "s5cmd", "boto3"):
+                dest = self.tmpdir(f"{tool}-{kind}-load")
+                run = {
+                    "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
+                                                 "dest": str(dest)}, mode),
+                    "aws": lambda: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
+                    "s5cmd": lambda: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")),
+                    "boto3": lambda: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode),
+                }[tool]
+                self.measure(f"{kind} load", mode, tool, run, cleanup=lambda d=dest: shutil.rmtree(d, True))
+
+    def reload(self, kind: str, mode: str) -> None:
+        """(4): load again into a folder already holding the same files; compared with ours' full load."""
+        src = getattr(self.data, kind)
+        ours_dest = fresh_copy(src, self.work / "out" / f"ours-{kind}-{mode}-held")
+        aws_dest = fresh_copy(src, self.work / "out" / f"aws-{kind}-{mode}-held")
+        for _ in range(self.args.runs):
+            self.measure(f"{kind} reload", mode, "ours", lambda: self.worker(
+                {"kind": "ours", "op": "load", "ref": f"fixture-{kind}", "dest": str(ours_dest)}, mode))
+            self.measure(f"{kind} reload", mode, "aws-incr", lambda: self.command(
+                self.aws(mode, self.s3(mode, f"fixture/{kind}/"), str(aws_dest))))
+        for d in (ours_dest, aws_dest):
+            shutil.rmtree(d, True)
+
+    def change(self, mode: str) -> None:
+        """(3): a new version of (1) with 1% of the files changed."""
+        for _ in range(self.args.runs):
+            names = []
+
+            def ours_change():
+                names.append(self.name("change"))
+                return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(self.data.changed),
+                                    "before": [{"op": "save", "name": names[-1], "folder": str(self.data.small)}]},
+                                   mode)
+
+            self.measure("change save", mode, "ours", ours_change, cleanup=lambda: self.delete_datasets(mode, names))
+            prefix = self.name("aws/change-new") + "/"
+            self.measure("change save", mode, "aws", lambda: self.command(
+                self.aws(mode, str(self.data.changed), self.s3(mode, prefix))),
+                cleanup=functools.partial(self.delete_prefix, mode, prefix))
+            # aws s3 sync onto a prefix holding the first version: what a user of plain tools would do.
+            prefix = self.name("aws/change-incr") + "/"
+            if "aws" in self.args.tools:
+                self.worker({"kind": "boto3-put", "folder": str(self.data.small), "prefix": prefix,
+                             "endpoint": self.server_url}, mode)
+            self.measure("change save", mode, "aws-incr", lambda: self.command(
+                self.aws(mode, str(self.data.changed), self.s3(mode, prefix))),
+                cleanup=functools.partial(self.delete_prefix, mode, prefix))
+
+    def hashing(self) -> None:
+        files = sorted(str(p) for p in self.data.large.iterdir())
+        for _ in range(self.args.runs):
+            self.measure("large hash", "-", "ours", lambda: self.worker({"kind": "hash", "files": files}, "local"),
+                         needs_transfer=False)
+            self.measure("large hash", "-", "sha256sum", lambda: self.command(["sha256sum", *files]))
+            self.measure("small hash", "-", "sha256sum", lambda: self.command(
+                ["sh", "-c", 'find "$0" -type f -print0 | xargs -0 sha256sum', str(self.data.small)]))
+
+
+def bucket(mode: str) -> str:
+    return f"bench-{mode}"
+
+
+def bench_env(work: Path) -> dict:
+    """Dummy credentials and empty AWS config files, our worktree first on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k not in ("GRADIENT_JUPYTER_HOME",)}
+    (work / "aws-config").write_text("")
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               AWS_REGION="us-east-1", AWS_CONFIG_FILE=str(work / "aws-config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-config"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    return env
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+def rate(r: Result, data: Data, files: int) -> str:
+    if r.median is None:
+        return ""
+    size = {"small": data.small_bytes, "large": data.large_bytes, "change": data.small_bytes}[r.workload.split()[0]]
+    if r.workload.startswith("large"):
+        return f"{size / MIB / r.median:7.1f} MiB/s"
+    return f"{files / r.median:7.0f} files/s"
+
+
+def table(bench: Bench, files: int) -> list[str]:
+    rows = []
+    ours = {(r.workload, r.mode): r for r in bench.results.values() if r.tool == "ours"}
+    head = (f"| {'workload':14} | {'mode':5} | {'tool':26} | {'median s':>9} | {'min-max s':>13} | {'rate':>16} | "
+            f"{'ours x faster':>13} | {'ours call s':>11} | {'ours peak RSS':>13} |")
+    rows += [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
+    for r in bench.results.values():
+        o = ours.get((r.workload, r.mode))
+        if r.error or r.median is None:
+            cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool), "failed" if r.error else "n/a", "", "", "",
+                     "", ""]
+        else:
+            ratio = f"{r.median / o.median:.2f}x" if (o and o.median and r.tool != "ours") else ""
+            if r.tool == "sha256sum" and r.workload == "large hash" and o and o.median:
+                ratio = f"{r.median / o.call_median:.2f}x"  # the hashing alone, without start-up
+            cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool), f"{r.median:.2f}",
+                     f"{min(r.seconds):.2f}-{max(r.seconds):.2f}", rate(r, bench.data, files) if "hash" not in
+                     r.workload else "", ratio, f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
+                     f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
+        widths = (14, 5, 26, 9, 13, 16, 13, 11, 13)
+        rows.append("| " + " | ".join(
+            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |")
+    return rows
+
+
+def targets(bench: Bench, files: int) -> list[str]:
+    """Issue 8's targets, each with what was measured: | target | measured | goal | met |."""
+    R = bench.results
+    out = ["| target | measured | goal | |", "|---|---|---|---|"]
+
+    def row(text: str, value: float | None, goal: str, met, fmt: str = "{:.2f}x") -> None:
+        shown = "n/a" if value is None else fmt.format(value)
+        verdict = "not measured" if value is None else ("met" if met(value) else "**MISSED**")
+        out.append(f"| {text} | {shown} | {goal} | {verdict} |")
+
+    def ratio(workload: str, mode: str, base: str) -> float | None:
+        o, b = R.get((workload, mode, "ours")), R.get((workload, mode, base))
+        return b.median / o.median if o and b and o.median and b.median else None
+
+    def at_least(goal: float):
+        return lambda v: v >= goal
+
+    for op in ("save", "load"):
+        row(f"small {op}, proxy: aws s3 sync / ours", ratio(f"small {op}", "proxy", "aws"), ">= 2x", at_least(2))
+        row(f"small {op}, proxy: s5cmd / ours", ratio(f"small {op}", "proxy", "s5cmd"), ">= 1x", at_least(1))
+        row(f"small {op}, local: aws s3 sync / ours", ratio(f"small {op}", "local", "aws"), ">= 1.2x",
+            at_least(1.2))
+    for op in ("save", "load"):
+        for mode in ("local", "proxy"):
+            row(f"large {op}, {mode}: aws s3 sync / ours", ratio(f"large {op}", mode, "aws"), ">= 1x", at_least(1))
+    for mode in ("local", "proxy"):
+        row(f"1% change, {mode}: aws s3 sync to a new prefix / ours", ratio("change save", mode, "aws"), ">= 10x",
+            at_least(10))
+        o = R.get(("change save", mode, "ours"))
+        sent = max(o.extra["bytes_sent"]) if o and o.extra.get("bytes_sent") else None
+        row(f"1% change, {mode}: bytes sent (changed files hold {bench.data.changed_bytes})", sent,
+            f"= {bench.data.changed_bytes}", lambda v: v == bench.data.changed_bytes, "{:d}")
+    for kind in ("small", "large"):
+        for mode in ("local", "proxy"):
+            full, held = R.get((f"{kind} load", mode, "ours")), R.get((f"{kind} reload", mode, "ours"))
+            value = full.call_median / held.call_median if full and held and full.call and held.call else None
+            row(f"{kind} load into a folder holding the files, {mode}: ours full load / ours reload (calls)",
+                value, ">= 20x", at_least(20))
+    o, s = R.get(("large hash", "-", "ours")), R.get(("large hash", "-", "sha256sum"))
+    row("hashing (2): ours throughput / sha256sum's", s.median / o.call_median if o and s and o.call and s.median
+        else None, ">= 0.85x", at_least(0.85))
+    rss = [max(r.rss) for r in R.values() if r.tool == "ours" and r.workload == "small save" and r.rss]
+    row(f"peak RSS of ours saving {files} files (the target is for 20,000)", max(rss) / MIB if rss else None,
+        "< 300 MiB", lambda v: v < 300, "{:.0f} MiB")
+    return out
+
+
+# -- main --------------------------------------------------------------------------------------------------------
+def parse(argv: list[str] | None = None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes and 1 run, to check the harness end to end")
+    p.add_argument("--files", type=int, help="files in workload (1) (default 2000; the opt-in size is 20000)")
+    p.add_argument("--large-files", type=int, help="files in workload (2) (default 4)")
+    p.add_argument("--large-mib", type=int, help="MiB per large file (default 128)")
+    p.add_argument("--runs", type=int, help="runs per measurement; the median is reported (default 3)")
+    p.add_argument("--latency-ms", type=float, default=20.0, help="delay the proxy adds to every request")
+    p.add_argument("--modes", default="local,proxy", help="local, proxy or both (default)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}")
+    p.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
+    p.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a GradientStorage setting for ours, e.g. max_concurrency=64 (repeatable)")
+    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (data and downloads)")
+    p.add_argument("--no-moto-speedups", action="store_true", help="leave moto's per-request folder scan as it is")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.files = args.files or (60 if quick else 2000)
+    args.large_files = args.large_files or (2 if quick else 4)
+    args.large_mib = args.large_mib or (6 if quick else 128)
+    args.runs = args.runs or (1 if quick else 3)
+    args.modes = [m for m in args.modes.split(",") if m]
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.tools = [t for t in args.tools.split(",") if t]
+    for name, values, known in (("mode", args.modes, ("local", "proxy")), ("workload", args.workloads, WORKLOADS),
+                                ("tool", args.tools, TOOLS)):
+        bad = [v for v in values if v not in known]
+        if bad:
+            p.error(f"unknown {name}(s) {', '.join(bad)}: choose from {', '.join(known)}")
+    args.engine_options = {}
+    for item in args.engine_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--engine-option {item!r}: expected NAME=VALUE")
+        args.engine_options[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
+    args.needs = {w for w in args.workloads if w in ("small", "large")}
+    args.needs |= {"small"} if {"change", "reload"} & set(args.workloads) else set()
+    args.needs |= {"large"} if "reload" in args.workloads else set()
+    return args
+
+
+def check_tools(args) -> None:
+    missing = {"aws": "awscli", "s5cmd": "s5cmd", "sha256sum": "coreutils"}
+    for tool in list(args.tools):
+        if tool in missing and not shutil.which(tool):
+            print(f"note: {tool} is not installed (pip install -r benchmarks/requirements.txt); skipping it")
+            args.tools.remove(tool)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    check_tools(args)
+    work = Path(tempfile.mkdtemp(prefix="gradient-bench-"))
+    started = time.time()
+    server = proxy = None
+    try:
+        print(f"data: {args.files} files of 4-64 KiB, {args.large_files} x {args.large_mib} MiB, in {work}", flush=True)
+        data = generate(work / "data", args.files, args.large_files, args.large_mib)
+        server, server_url = start_moto(not args.no_moto_speedups)
+        bench = Bench(args, work, data, server_url)
+        if "proxy" in args.modes:
+            proxy = ProxyProcess(server_url, args.latency_ms)
+            bench.proxy_url = proxy.url
+        print(f"moto at {server_url}" + (f", latency proxy (+{args.latency_ms:g} ms per request) at {proxy.url}"
+                                         if proxy else ""), flush=True)
+        bench.setup(args.modes)
+        for mode in args.modes:
+            for kind in ("small", "large"):
+                if kind in args.workloads:
+                    bench.transfer(kind, mode)
+            if "change" in args.workloads:
+                bench.change(mode)
+            if "reload" in args.workloads:
+                for kind in ("small", "large"):
+                    bench.reload(kind, mode)
+        if "hash" in args.workloads:
+            bench.hashing()
+        if proxy:
+            stats = proxy.stop()
+            proxy = None
+            if stats:
+                print(f"latency proxy: {stats}")
+        minutes = (time.time() - started) / 60
+        command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        lines = [f"`{command.strip()}`: {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
+                 f"{args.large_files} x {args.large_mib} MiB, {data.changed_files} files changed "
+                 f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
+                 f"{os.cpu_count()} CPUs", "", *table(bench, args.files), "", *targets(bench, args.files)]
+        print("\n" + "\n".join(lines))
+        if args.json:
+            args.json.write_text(json.dumps({"command": command, "results": [vars(r) for r in bench.results.values()],
+                                             "table": lines}, indent=1))
+        return 0
+    finally:
+        if proxy:
+            proxy.stop()
+        if server:
+            server.stop()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
