@@ -7,7 +7,7 @@ the data in a temporary folder, runs every workload straight to the server ("loc
 ("proxy"), and prints the median of the runs, the ratio of each baseline to ours, and the targets of issue 8.
 Baselines: `aws s3 sync`, `s5cmd cp`, a plain sequential boto3 loop, and `sha256sum` for the hashing floor.
 Ours and the boto3 loop run in fresh processes (benchmarks/worker.py), so their times include interpreter start and
-imports as the command line tools' do, and ours' peak RSS is that process's ru_maxrss.
+imports as the command line tools' do, and ours' peak RSS is that process's high-water mark (VmHWM).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 ROOT = HERE.parent
 MIB = 1024**2
 
@@ -45,6 +46,7 @@ class Result:
     seconds: list[float] = field(default_factory=list)  # what the ratios use: a command's whole run
     call: list[float] = field(default_factory=list)  # ours: the save/load call alone, without start-up
     rss: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the tool's processes
     extra: dict = field(default_factory=dict)
     error: str = ""
 
@@ -166,6 +168,7 @@ class Bench:
         self.env = bench_env(work)
         self.ours_ok = True
         self.counter = 0
+        self.tools = find_tools()
 
     # -- running one thing ---------------------------------------------------------------------------------------
     def result(self, workload: str, mode: str, tool: str) -> Result:
@@ -174,26 +177,38 @@ class Bench:
             self.results[key] = Result(workload, mode, tool)
         return self.results[key]
 
-    def command(self, argv: list[str]) -> float:
+    def command(self, argv: list[str]) -> dict:
+        argv = [self.tools.get(argv[0], argv[0]), *argv[1:]]
+        cpu = children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
         if proc.returncode:
             raise Failed(f"{' '.join(argv[:4])}... exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
-        return seconds
+        return {"total": seconds, "cpu": children_cpu() - cpu}
 
-    def worker(self, spec: dict, mode: str) -> dict:
+    def worker(self, spec: dict, mode: str, profile_label: str = "") -> dict:
         spec = {"bucket": bucket(mode), "endpoint": self.endpoint(mode), **spec, "t0": time.time(),
                 "engine_options": self.args.engine_options}
         env = {**self.env, "GRADIENT_JUPYTER_HOME": str(self.work / f"home-{mode}")}
-        proc = subprocess.run([sys.executable, str(HERE / "worker.py"), json.dumps(spec)], env=env,
-                              capture_output=True, text=True)
+        argv = [sys.executable, str(HERE / "worker.py"), json.dumps(spec)]
+        if self.args.profile and spec["kind"] == "ours" and profile_label:
+            self.args.profile.mkdir(parents=True, exist_ok=True)
+            out = self.args.profile / f"{profile_label}-{mode}-{self.name('p')}.txt"
+            argv = ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "100", "--output", str(out), "--", *argv]
+        cpu = children_cpu()
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        total, cpu = time.perf_counter() - start, children_cpu() - cpu
         if proc.returncode:
             raise Failed(f"worker {spec['kind']} failed: {proc.stderr.strip()[-1500:]}")
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]  # py-spy talks too
+        if not lines:
+            raise Failed(f"worker {spec['kind']} printed no result: {proc.stdout[-500:]} {proc.stderr[-500:]}")
+        out = json.loads(lines[-1])
         if "error" in out:
             raise Failed(out["error"])
-        return out
+        return {**out, "total": total, "cpu": cpu}
 
     def endpoint(self, mode: str) -> str:
         return self.server_url if mode == "local" else self.proxy_url
@@ -216,17 +231,18 @@ class Bench:
         finally:
             if cleanup:
                 cleanup()
-        if isinstance(out, dict):
+        r.cpu.append(out["cpu"])
+        if "seconds" in out:  # a worker: its start-up plus the call; not the clean-up after it
             r.seconds.append(out["startup"] + out["seconds"])
             r.call.append(out["seconds"])
             if tool == "ours":
                 r.rss.append(out["maxrss"])
             for k, v in out.get("summary", {}).items():
                 r.extra.setdefault(k, []).append(v)
-            shown = f"{out['startup'] + out['seconds']:8.2f} s (call {out['seconds']:.2f} s)"
+            shown = f"{r.seconds[-1]:8.2f} s (call {out['seconds']:.2f} s), cpu {out['cpu']:.2f} s"
         else:
-            r.seconds.append(out)
-            shown = f"{out:8.2f} s"
+            r.seconds.append(out["total"])
+            shown = f"{out['total']:8.2f} s, cpu {out['cpu']:.2f} s"
         print(f"  {workload:14} {mode:5} {TOOL_NAMES.get(tool, tool):26} {shown}", flush=True)
 
     def name(self, stem: str) -> str:
@@ -296,7 +312,8 @@ class Bench:
 
             def ours_save():
                 names.append(self.name(f"{kind}-save"))
-                return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode)
+                return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode,
+                                   f"{kind}-save")
 
             self.measure(f"{kind} save", mode, "ours", ours_save,
                          cleanup=lambda: self.delete_datasets(mode, names))
@@ -315,7 +332,7 @@ class Bench:
                 dest = self.tmpdir(f"{tool}-{kind}-load")
                 run = {
                     "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
-                                                 "dest": str(dest)}, mode),
+                                                 "dest": str(dest)}, mode, f"{kind}-load"),
                     "aws": lambda: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
                     "s5cmd": lambda: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")),
                     "boto3": lambda: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode),
@@ -329,7 +346,8 @@ class Bench:
         aws_dest = fresh_copy(src, self.work / "out" / f"aws-{kind}-{mode}-held")
         for _ in range(self.args.runs):
             self.measure(f"{kind} reload", mode, "ours", lambda: self.worker(
-                {"kind": "ours", "op": "load", "ref": f"fixture-{kind}", "dest": str(ours_dest)}, mode))
+                {"kind": "ours", "op": "load", "ref": f"fixture-{kind}", "dest": str(ours_dest)}, mode,
+                f"{kind}-reload"))
             self.measure(f"{kind} reload", mode, "aws-incr", lambda: self.command(
                 self.aws(mode, self.s3(mode, f"fixture/{kind}/"), str(aws_dest))))
         for d in (ours_dest, aws_dest):
@@ -344,7 +362,7 @@ class Bench:
                 names.append(self.name("change"))
                 return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(self.data.changed),
                                     "before": [{"op": "save", "name": names[-1], "folder": str(self.data.small)}]},
-                                   mode)
+                                   mode, "change-save")
 
             self.measure("change save", mode, "ours", ours_change, cleanup=lambda: self.delete_datasets(mode, names))
             prefix = self.name("aws/change-new") + "/"
@@ -370,6 +388,23 @@ class Bench:
                 ["sh", "-c", 'find "$0" -type f -print0 | xargs -0 sha256sum', str(self.data.small)]))
 
 
+def children_cpu() -> float:
+    """User + system seconds of the child processes waited for so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def find_tools() -> dict[str, str]:
+    """The real aws and s5cmd next to this Python if there, not a version manager's shim that costs a start-up."""
+    found = {}
+    for name in ("aws", "s5cmd"):
+        beside = Path(sys.executable).parent / name
+        found[name] = str(beside) if beside.exists() else (shutil.which(name) or name)
+    return found
+
+
 def bucket(mode: str) -> str:
     return f"bench-{mode}"
 
@@ -392,32 +427,35 @@ def rate(r: Result, data: Data, files: int) -> str:
         return ""
     size = {"small": data.small_bytes, "large": data.large_bytes, "change": data.small_bytes}[r.workload.split()[0]]
     if r.workload.startswith("large"):
-        return f"{size / MIB / r.median:7.1f} MiB/s"
-    return f"{files / r.median:7.0f} files/s"
+        return f"{size / MIB / r.median:.1f} MiB/s"
+    return f"{files / r.median:.0f} files/s"
 
 
 def table(bench: Bench, files: int) -> list[str]:
-    rows = []
+    """One row per workload, mode and tool: medians, and how many times faster ours is than each baseline."""
     ours = {(r.workload, r.mode): r for r in bench.results.values() if r.tool == "ours"}
-    head = (f"| {'workload':14} | {'mode':5} | {'tool':26} | {'median s':>9} | {'min-max s':>13} | {'rate':>16} | "
-            f"{'ours x faster':>13} | {'ours call s':>11} | {'ours peak RSS':>13} |")
-    rows += [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
+    columns = [("workload", 14), ("mode", 5), ("tool", 26), ("median s", 9), ("min-max s", 11), ("rate", 14),
+               ("CPU s", 6), ("ours x faster", 13), ("ours call s", 11), ("ours peak RSS", 13)]
+    rows = ["| " + " | ".join(name.ljust(w) if i < 3 else name.rjust(w) for i, (name, w) in enumerate(columns))
+            + " |", "|" + "|".join("-" * (w + 2) for _, w in columns) + "|"]
     for r in bench.results.values():
         o = ours.get((r.workload, r.mode))
+        cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool)]
         if r.error or r.median is None:
-            cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool), "failed" if r.error else "n/a", "", "", "",
-                     "", ""]
+            cells += ["failed" if r.error else "n/a"] + [""] * 6
         else:
-            ratio = f"{r.median / o.median:.2f}x" if (o and o.median and r.tool != "ours") else ""
-            if r.tool == "sha256sum" and r.workload == "large hash" and o and o.median:
-                ratio = f"{r.median / o.call_median:.2f}x"  # the hashing alone, without start-up
-            cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool), f"{r.median:.2f}",
-                     f"{min(r.seconds):.2f}-{max(r.seconds):.2f}", rate(r, bench.data, files) if "hash" not in
-                     r.workload else "", ratio, f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
-                     f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
-        widths = (14, 5, 26, 9, 13, 16, 13, 11, 13)
-        rows.append("| " + " | ".join(
-            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |")
+            ratio = ""
+            if r.tool != "ours" and o and o.median:
+                # hashing compares the work alone; everything else compares whole commands
+                mine = o.call_median if r.workload == "large hash" else o.median
+                ratio = f"{r.median / mine:.2f}x"
+            cells += [f"{r.median:.2f}", f"{min(r.seconds):.2f}-{max(r.seconds):.2f}",
+                      "" if "hash" in r.workload else rate(r, bench.data, files),
+                      f"{statistics.median(r.cpu):.1f}" if r.cpu else "", ratio,
+                      f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
+                      f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
+        rows.append("| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                                      for i, (c, (_, w)) in enumerate(zip(cells, columns))) + " |")
     return rows
 
 
@@ -483,6 +521,9 @@ def parse(argv: list[str] | None = None):
     p.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
                    help="a GradientStorage setting for ours, e.g. max_concurrency=64 (repeatable)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="record ours' runs with py-spy (collapsed stacks in DIR) and print where the time goes; "
+                        "profiled times are slower, not for the table")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (data and downloads)")
     p.add_argument("--no-moto-speedups", action="store_true", help="leave moto's per-request folder scan as it is")
     args = p.parse_args(argv)
@@ -526,8 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     server = proxy = None
     try:
-        print(f"data: {args.files} files of 4-64 KiB, {args.large_files} x {args.large_mib} MiB, in {work}", flush=True)
-        data = generate(work / "data", args.files, args.large_files, args.large_mib)
+        large = args.large_files if "large" in args.needs or "hash" in args.workloads else 0
+        print(f"data: {args.files} files of 4-64 KiB, {large} x {args.large_mib} MiB, in {work}", flush=True)
+        data = generate(work / "data", args.files, large, args.large_mib)
         server, server_url = start_moto(not args.no_moto_speedups)
         bench = Bench(args, work, data, server_url)
         if "proxy" in args.modes:
@@ -559,6 +601,11 @@ def main(argv: list[str] | None = None) -> int:
                  f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
                  f"{os.cpu_count()} CPUs", "", *table(bench, args.files), "", *targets(bench, args.files)]
         print("\n" + "\n".join(lines))
+        if args.profile:
+            from profile_summary import summarize
+
+            for path in sorted(args.profile.glob("*.txt")):
+                print("\n" + "\n".join(summarize(path)))
         if args.json:
             args.json.write_text(json.dumps({"command": command, "results": [vars(r) for r in bench.results.values()],
                                              "table": lines}, indent=1))

@@ -43,12 +43,14 @@ def ours(spec: dict, t0: float) -> dict:
     except ImportError as exc:
         return {"error": f"gradient_jupyter.engine.transfer is not available yet ({exc})"}
     eng = engine(spec)
+    eng.store("bench").client  # noqa: B018 - a kernel keeps its engine: the call is timed with a ready client
+    ready = time.time()
     for step in spec.get("before", []):  # untimed set-up in the same process, e.g. the first version
         _step(transfer, eng, step)
     start = time.time()
     summary = _step(transfer, eng, spec)
     end = time.time()
-    return {"startup": start - t0, "seconds": end - start, "summary": summary_json(summary)}
+    return {"startup": ready - t0, "seconds": end - start, "summary": summary_json(summary)}
 
 
 def _step(transfer, eng, step: dict):
@@ -118,6 +120,16 @@ def hash_files(spec: dict, t0: float) -> dict:
     return {"startup": start - t0, "seconds": time.time() - start, "bytes": total}
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes. Not ru_maxrss: Linux carries that over from the parent
+    across fork and exec, so a child of a big parent would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: KiB or bytes, good enough
+
+
 OPS = {"ours": ours, "delete-datasets": delete_datasets, "boto3-put": boto3_put, "boto3-get": boto3_get,
        "hash": hash_files}
 
@@ -125,7 +137,7 @@ OPS = {"ours": ours, "delete-datasets": delete_datasets, "boto3-put": boto3_put,
 def main() -> None:
     spec = json.loads(sys.argv[1])
     result = OPS[spec["kind"]](spec, spec.get("t0", time.time()))
-    result["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    result["maxrss"] = peak_rss()
     print(json.dumps(result), flush=True)
 
 
