@@ -316,36 +316,43 @@ class Bench:
         """Save and load of (1) or (2): upload the folder to a fresh place, download the fixture to an empty one."""
         folder = getattr(self.data, kind)
         for _ in range(self.args.runs):
-            names = []
+            if "save" in self.args.ops:
+                self.save_once(kind, folder, mode)
+            if "load" in self.args.ops:
+                self.load_once(kind, mode)
 
-            def ours_save():
-                names.append(self.name(f"{kind}-save"))
-                return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode,
-                                   f"{kind}-save")
+    def save_once(self, kind: str, folder: Path, mode: str) -> None:
+        names = []  # ours' datasets of this run, deleted after it
 
-            self.measure(f"{kind} save", mode, "ours", ours_save,
-                         cleanup=lambda: self.delete_datasets(mode, names))
-            for tool, argv in (("aws", self.aws), ("s5cmd", self.s5cmd)):
-                prefix = self.name(f"{tool}/{kind}-save") + "/"
-                src = str(folder) + ("/" if tool == "s5cmd" else "")
-                self.measure(f"{kind} save", mode, tool, lambda: self.command(argv(mode, src, self.s3(mode, prefix))),
-                             cleanup=functools.partial(self.delete_prefix, mode, prefix))
-            prefix = self.name(f"boto3/{kind}-save") + "/"
-            self.measure(f"{kind} save", mode, "boto3",
-                         lambda: self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix}, mode),
+        def ours_save():
+            names.append(self.name(f"{kind}-save"))
+            return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode,
+                               f"{kind}-save")
+
+        self.measure(f"{kind} save", mode, "ours", ours_save,
+                     cleanup=lambda: self.delete_datasets(mode, names))
+        for tool, argv in (("aws", self.aws), ("s5cmd", self.s5cmd)):
+            prefix = self.name(f"{tool}/{kind}-save") + "/"
+            src = str(folder) + ("/" if tool == "s5cmd" else "")
+            self.measure(f"{kind} save", mode, tool, lambda: self.command(argv(mode, src, self.s3(mode, prefix))),
                          cleanup=functools.partial(self.delete_prefix, mode, prefix))
+        prefix = self.name(f"boto3/{kind}-save") + "/"
+        self.measure(f"{kind} save", mode, "boto3",
+                     lambda: self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix}, mode),
+                     cleanup=functools.partial(self.delete_prefix, mode, prefix))
 
-            fixture = f"fixture/{kind}/"
-            for tool in ("ours", "aws", "s5cmd", "boto3"):
-                dest = self.tmpdir(f"{tool}-{kind}-load")
-                run = {
-                    "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
-                                                 "dest": str(dest)}, mode, f"{kind}-load"),
-                    "aws": lambda: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
-                    "s5cmd": lambda: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")),
-                    "boto3": lambda: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode),
-                }[tool]
-                self.measure(f"{kind} load", mode, tool, run, cleanup=lambda d=dest: shutil.rmtree(d, True))
+    def load_once(self, kind: str, mode: str) -> None:
+        fixture = f"fixture/{kind}/"
+        for tool in ("ours", "aws", "s5cmd", "boto3"):
+            dest = self.tmpdir(f"{tool}-{kind}-load")
+            run = {
+                "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
+                                             "dest": str(dest)}, mode, f"{kind}-load"),
+                "aws": lambda: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
+                "s5cmd": lambda: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")),
+                "boto3": lambda: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode),
+            }[tool]
+            self.measure(f"{kind} load", mode, tool, run, cleanup=lambda d=dest: shutil.rmtree(d, True))
 
     def reload(self, kind: str, mode: str) -> None:
         """(4): load again into a folder already holding the same files; compared with ours' full load."""
@@ -531,6 +538,7 @@ def parse(argv: list[str] | None = None):
     p.add_argument("--modes", default="local,proxy", help="local, proxy or both (default)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
+    p.add_argument("--ops", default="save,load", help="save, load or both (default), for the small and large workloads")
     p.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
                    help="a GradientStorage setting for ours, e.g. max_concurrency=64 (repeatable)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -548,8 +556,9 @@ def parse(argv: list[str] | None = None):
     args.modes = [m for m in args.modes.split(",") if m]
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.tools = [t for t in args.tools.split(",") if t]
+    args.ops = [o for o in args.ops.split(",") if o]
     for name, values, known in (("mode", args.modes, ("local", "proxy")), ("workload", args.workloads, WORKLOADS),
-                                ("tool", args.tools, TOOLS)):
+                                ("tool", args.tools, TOOLS), ("op", args.ops, ("save", "load"))):
         bad = [v for v in values if v not in known]
         if bad:
             p.error(f"unknown {name}(s) {', '.join(bad)}: choose from {', '.join(known)}")
@@ -559,9 +568,9 @@ def parse(argv: list[str] | None = None):
         if not sep:
             p.error(f"--engine-option {item!r}: expected NAME=VALUE")
         args.engine_options[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
-    args.needs = {w for w in args.workloads if w in ("small", "large")}
-    args.needs |= {"small"} if {"change", "reload"} & set(args.workloads) else set()
-    args.needs |= {"large"} if "reload" in args.workloads else set()
+    # which fixtures (uploaded before the measurements) the loads need
+    args.needs = {w for w in args.workloads if w in ("small", "large")} if "load" in args.ops else set()
+    args.needs |= {"small", "large"} if "reload" in args.workloads else set()
     return args
 
 
@@ -581,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[1]
     server = proxy = None
     try:
-        large = args.large_files if "large" in args.needs or "hash" in args.workloads else 0
+        large = args.large_files if {"large", "reload", "hash"} & set(args.workloads) else 0
         print(f"data: {args.files} files of 4-64 KiB, {large} x {args.large_mib} MiB, in {work}", flush=True)
         data = generate(work / "data", args.files, large, args.large_mib)
         server, server_url = start_moto(not args.no_moto_speedups)
