@@ -211,7 +211,9 @@ class Bench:
         if self.args.profile and spec["kind"] == "ours" and profile_label:
             self.args.profile.mkdir(parents=True, exist_ok=True)
             out = self.args.profile / f"{profile_label}-{mode}-{self.name('p')}.txt"
-            argv = ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "100", "--output", str(out), "--", *argv]
+            # Blocking sampling (py-spy pauses the process for each sample) is slower but attributes time to the
+            # right frames; --nonblocking was seen to blame functions that did not run.
+            argv = ["py-spy", "record", "--format", "raw", "--rate", "50", "--output", str(out), "--", *argv]
         cpu = children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)
