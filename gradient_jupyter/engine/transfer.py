@@ -193,7 +193,13 @@ def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
     return not any(fnmatch.fnmatchcase(path, g) for g in exclude)
 
 
-def _target(dest: Path, path: str) -> Path:
+def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
+    """Where each manifest path lands (see _target); each folder is checked and resolved once."""
+    real_dest, folders = os.path.realpath(dest), {}
+    return {path: _target(dest, path, real_dest, folders) for path in paths}
+
+
+def _target(dest: Path, path: str, real_dest: str, folders: dict[Path, str]) -> Path:
     """Where a manifest path lands; hostile paths (absolute, '..', backslash, NUL, escaping dest) are refused."""
     try:
         check_file_path(path)
@@ -201,15 +207,21 @@ def _target(dest: Path, path: str) -> Path:
         raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
                        "so it could write outside the destination. The manifest was forged or damaged.",
                        reason="hostile-path") from None
-    target = dest / path
-    for folder in [dest, *list(target.parents)[: len(Path(path).parts) - 1]]:
+    target, folder = dest / path, dest
+    for name in ["", *path.split("/")[:-1]]:  # dest, then each folder of path below it
+        folder = folder / name if name else folder
+        if folder in folders:
+            continue
         if folder.exists() and not folder.is_dir():
             raise BadInput(f"Cannot load {path!r}: {str(folder)!r} exists and is not a folder. Move it away or "
                            "load into another folder.", reason="not-a-folder")
+        folders[folder] = os.path.realpath(folder)  # realpath of a folder does not depend on what is below it
     if target.is_dir():
         raise BadInput(f"Cannot load {path!r}: {str(target)!r} is a folder.", reason="not-a-file")
-    real_dest = os.path.realpath(dest)
-    if os.path.commonpath([real_dest, os.path.realpath(target)]) != real_dest:
+    real = os.path.join(folders[target.parent], target.name)
+    if os.path.islink(real):
+        real = os.path.realpath(real)
+    if os.path.commonpath([real_dest, real]) != real_dest:
         raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
                        reason="hostile-path")
     return target
@@ -237,7 +249,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
     manifest = engine.datasets._manifest(ds, version.version) or {}
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
     dest = Path(dest if dest is not None else Path.cwd() / ds.name).expanduser().absolute()
-    targets = {e.path: _target(dest, e.path) for e in entries}
+    targets = _targets(dest, [e.path for e in entries])
     checking = _Progress(progress, "verify", len(entries), sum(e.size for e in entries))
 
     def check(e: FileEntry):
