@@ -358,3 +358,19 @@ def test_gradient_managed_can_point_at_a_real_s3_endpoint_with_its_quota(aws_env
     (tmp_path / "src" / "b").write_bytes(b"y" * 5000)
     with pytest.raises(Exception, match=r"quota exceeded.*\(10000 bytes\)"):
         save(engine, "on-s3", tmp_path / "src")
+
+
+def test_reload_with_a_warm_hash_cache_reads_no_file_and_still_notices_changes(engine, tmp_path):
+    save(engine, "warm", make_folder(tmp_path / "src", {"a": b"one", "b/c": b"two"}))
+    load(engine, "warm", tmp_path / "out")
+    for p in (tmp_path / "out").rglob("*"):
+        if p.is_file():
+            os.utime(p, (1_600_000_000, 1_600_000_000))
+    again = load(engine, "warm", tmp_path / "out")  # hashes them once (cold), then the cache knows them
+    assert again.files_skipped == 2
+    assert set(engine.hash_cache.known([tmp_path / "out" / "a", tmp_path / "out" / "b" / "c"])) == {
+        str(tmp_path / "out" / "a"), str(tmp_path / "out" / "b" / "c")}
+    assert load(engine, "warm", tmp_path / "out").files_skipped == 2
+    (tmp_path / "out" / "a").write_bytes(b"ONE")  # same size, new mtime: the cache must not vouch for it
+    fixed = load(engine, "warm", tmp_path / "out")
+    assert fixed.files_skipped == 1 and (tmp_path / "out" / "a").read_bytes() == b"one"

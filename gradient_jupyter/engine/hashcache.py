@@ -41,6 +41,28 @@ class HashCache:
                 self._pending.append((path, size, st.st_mtime_ns, st.st_ino, sha))
         return sha, size
 
+    def known(self, paths) -> dict[str, tuple[str, int]]:
+        """abspath -> (SHA-256, size) for the files among `paths` whose size, mtime and inode are as cached."""
+        stats = {}
+        for path in paths:
+            path = os.path.abspath(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        found = {}
+        names = list(stats)
+        for i in range(0, len(names), 500):  # one query per 500 files, not one per file
+            batch = names[i:i + 500]
+            with self._lock:
+                rows = self._db.execute(f"SELECT path, size, mtime_ns, ino, sha256 FROM hashes WHERE path IN "
+                                        f"({','.join('?' * len(batch))})", batch).fetchall()
+            for path, size, mtime_ns, ino, sha in rows:
+                if stats[path] == (size, mtime_ns, ino):
+                    found[path] = (sha, size)
+        return found
+
     def flush(self) -> None:
         """Write what was learned, in one transaction."""
         with self._lock:

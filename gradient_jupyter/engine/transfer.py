@@ -113,10 +113,17 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         hashing.add(1, size)
         return FileEntry(rel, size, sha)
 
+    cached = engine.hash_cache.known(local for _, local in files)  # unchanged files: no read, no thread
     try:
-        entries = _run_all(hash_one, files, workers)
+        entries = _run_all(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached], workers)
     finally:
         engine.hash_cache.flush()
+    for rel, local in files:
+        if os.path.abspath(local) in cached:
+            sha, size = cached[os.path.abspath(local)]
+            entries.append(FileEntry(rel, size, sha))
+            hashing.add(1, size)
+    entries.sort(key=lambda e: e.path)
     known = engine.datasets.committed_index(ds)
     arrived = _arrived(engine, ds)  # bytes an interrupted save already put in the store
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
@@ -257,11 +264,17 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         checking.add(1, e.size)
         return same
 
+    cached = engine.hash_cache.known(targets[e.path] for e in entries)
+    unknown = [e for e in entries if os.path.abspath(targets[e.path]) not in cached]
     try:
-        same = _run_all(check, entries, engine.settings.max_concurrency)
+        same = dict(zip((e.path for e in unknown), _run_all(check, unknown, engine.settings.max_concurrency)))
     finally:
         engine.hash_cache.flush()
-    todo = [e for e, s in zip(entries, same) if not s]
+    for e in entries:
+        if e.path not in same:  # unchanged since we last hashed it: the cached SHA-256 decides
+            same[e.path] = cached[os.path.abspath(targets[e.path])] == (e.sha256, e.size)
+            checking.add(1, e.size)
+    todo = [e for e in entries if not same[e.path]]
     store = engine.store(ds.storage_provider_id)
     created_dirs = _missing_dirs(dest, [targets[e.path] for e in todo])
     parts: dict[str, str] = {}
