@@ -662,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes = (time.time() - started) / 60
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
         lines = [f"`{command.strip()}`: {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
-                 f"{args.large_files} x {args.large_mib} MiB, {data.changed_files} files changed "
+                 f"{large} x {args.large_mib} MiB, {data.changed_files} files changed "
                  f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
                  f"{os.cpu_count()} CPUs, load average {load_start:.1f} at the start and {os.getloadavg()[1]:.1f} "
                  "(5 min) at the end", "", *table(bench, args.files), "", *targets(bench, args.files)]
