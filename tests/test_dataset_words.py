@@ -13,6 +13,8 @@ import pytest
 from gradient_jupyter.cli import Context, HelpRequested, UsageError, build_parser, run
 from gradient_jupyter.engine import Conflict, GradientError, Immutable, NotFound
 
+from .test_datasets import make_folder, read_folder
+
 REF = re.compile(r"ds[a-z0-9]{13}:[a-z0-9]{7}")
 SUMMARY = re.compile(r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) copied in the store, "
                      r"[\d.]+ (B|KiB|MiB) skipped, in [\d.]+ s")
@@ -21,18 +23,6 @@ SUMMARY = re.compile(r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|
 def cli(*words, cwd=None):
     return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
                           env=os.environ.copy(), timeout=120, cwd=cwd)
-
-
-def make_folder(root, files):
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def read_folder(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
