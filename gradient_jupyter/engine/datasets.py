@@ -299,13 +299,16 @@ class Datasets:
         return Version(ds.id, version, info.get("message", ""), False, (), len(files),
                        sum(f.size for f in files.values()), info.get("dtCreated", ""), None)
 
+    def _version_ids(self, ds: Dataset) -> list[str]:
+        prefixes = self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/")
+        return [p.rstrip("/").rsplit("/", 1)[1] for p in prefixes]
+
     def list_versions(self, ds, *, committed: bool | None = True) -> list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all."""
         ds = self.get(ds)
-        store = self._store_of(ds)
-        ids = [p.rstrip("/").rsplit("/", 1)[1] for p in store.list_prefixes(self._ds(ds.id) + "versions/")]
         tags = self._tags_by_version(ds)
-        versions = [v for v in _parallel(lambda v: self._version(ds, v, tags), ids) if v is not None]
+        versions = [v for v in _parallel(lambda v: self._version(ds, v, tags), self._version_ids(ds))
+                    if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
@@ -394,11 +397,17 @@ class Datasets:
         return self.get_version(ds, version)
 
     # -- files -------------------------------------------------------------------------------------------------
-    def committed_index(self, ds: Dataset) -> dict[tuple[str, int], str]:
+    def manifests(self, ds: Dataset) -> dict[str, dict | None]:
+        """Version id -> its manifest, or None while uncommitted: one listing, then one request per version."""
+        ids = self._version_ids(ds)
+        return dict(zip(ids, _parallel(lambda v: self._manifest(ds, v), ids)))
+
+    def committed_index(self, ds: Dataset, manifests: dict[str, dict | None] | None = None) \
+            -> dict[tuple[str, int], str]:
         """(sha256, size) -> object key, over every committed version: what never needs sending again."""
         index = {}
-        for v in self.list_versions(ds, committed=True):
-            for e in manifest_entries(self._manifest(ds, v.version) or {}):
+        for manifest in (self.manifests(ds) if manifests is None else manifests).values():
+            for e in manifest_entries(manifest or {}):
                 index.setdefault((e.sha256, e.size), e.key)
         return index
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .datasets import manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, NotFound
-from .ids import check_dataset_name, check_file_path
+from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .stores import CHUNK
 
@@ -98,8 +98,6 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     folder = Path(folder).expanduser()
     files = scan_folder(folder)
     if tag is not None:
-        from .ids import check_tag_name
-
         check_tag_name(tag)
     ds = _dataset_for_save(engine, name, provider)
     store = engine.store(ds.storage_provider_id)
@@ -124,8 +122,9 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
             entries.append(FileEntry(rel, size, sha))
             hashing.add(1, size)
     entries.sort(key=lambda e: e.path)
-    known = engine.datasets.committed_index(ds)
-    arrived = _arrived(engine, ds)  # bytes an interrupted save already put in the store
+    manifests = engine.datasets.manifests(ds)
+    known = engine.datasets.committed_index(ds, manifests)
+    arrived = _arrived(engine, ds, manifests)  # bytes an interrupted save already put in the store
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
     to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
     to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
@@ -177,17 +176,17 @@ def _dataset_for_save(engine, name: str, provider) -> Dataset:
     return ds
 
 
-def _arrived(engine, ds: Dataset, recent: int = 5) -> dict[tuple[str, int], str]:
+def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tuple[str, int], str]:
     """(sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely."""
     found: dict[tuple[str, int], str] = {}
     store = engine.store(ds.storage_provider_id)
-    for v in engine.datasets.list_versions(ds, committed=False)[:recent]:
-        pending = engine.datasets._read_json(store, engine.datasets._v(ds.id, v.version) + "pending.json")
+    for version in (v for v, manifest in manifests.items() if manifest is None):
+        pending = engine.datasets._read_json(store, engine.datasets._v(ds.id, version) + "pending.json")
         if not pending:
             continue
-        present = {o.key: o.size for o in store.list(engine.datasets._v(ds.id, v.version) + "data/")}
+        present = {o.key: o.size for o in store.list(engine.datasets._v(ds.id, version) + "data/")}
         for f in pending.get("files", []):
-            key = engine.datasets.data_key(ds.id, v.version, f["path"])
+            key = engine.datasets.data_key(ds.id, version, f["path"])
             if present.get(key) == f["size"]:  # objects only appear once fully uploaded and checksummed
                 found.setdefault((f["sha256"], f["size"]), key)
     return found
