@@ -14,16 +14,17 @@ from gradient_jupyter.engine.transfer import load, open_version, save
 
 
 class Counter:
-    """Counts the S3 requests and bytes our client really sends (botocore events on the real client)."""
+    """Counts the S3 requests and bytes our client really sends: the event fired just before each request goes on
+    the wire, by the client and by the store's direct requests alike."""
 
     def __init__(self, store):
         self.calls: list[str] = []
         self.bytes = 0
-        store.client.meta.events.register("before-call.s3", self._count)
+        store.client.meta.events.register("before-send.s3", self._count)
 
-    def _count(self, model, params, **_):
-        self.calls.append(model.name)
-        body = params.get("body")
+    def _count(self, request, event_name, **_):
+        self.calls.append(event_name.rsplit(".", 1)[-1])
+        body = request.body
         if hasattr(body, "__len__"):
             self.bytes += len(body)
         elif hasattr(body, "seek"):

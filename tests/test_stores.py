@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -117,3 +118,78 @@ def test_missing_bucket_and_wrong_key_are_named(s3_bucket):
     with pytest.raises(StoreError) as info:
         store.put_bytes("k", b"x")
     assert info.value.reason == "no-such-bucket"
+
+
+# -- direct requests: small objects and parts skip botocore's API layer, signed by botocore's own signer ----------------
+from .test_doctor import iam, iam_endpoint  # noqa: E402,F401  (moto that checks every signature)
+
+TRICKY_KEYS = ["te1/with space/and+plus=eq.bin", "te1/ünïcødé/日本語.txt", "te1/odd~chars(1)&;,$@!'*.bin",
+               "te1/percent%41/semi;colon?#.bin"]
+
+
+def api_calls(store) -> list[str]:
+    """Operations that went through the client's API layer (the direct ones do not)."""
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def sent_urls(store) -> list[str]:
+    urls: list[str] = []
+    store.client.meta.events.register("before-send.s3", lambda request, **_: urls.append(request.url))
+    return urls
+
+
+def test_direct_requests_pass_a_server_that_checks_every_signature(iam, tmp_path):
+    bucket = iam.bucket()
+    store = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
+                    secret_key=iam.admin_keys[1], multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
+    calls = api_calls(store)
+    data = b"small file" * 100
+    (tmp_path / "small").write_bytes(data)
+    store.put_file("te1/a/small-1_2.bin", tmp_path / "small", size=len(data), sha256=sha(data), create_only=True)
+    assert store.get_bytes("te1/a/small-1_2.bin") == data and store.stored_sha256("te1/a/small-1_2.bin") == sha(data)
+    big = os.urandom(11 * 1024**2)
+    (tmp_path / "big").write_bytes(big)
+    store.put_file("te1/big.bin", tmp_path / "big", size=len(big), sha256=sha(big))
+    assert b"".join(store.stream_range("te1/big.bin", 5, 6 * 1024**2)) == big[5:6 * 1024**2]
+    assert store.get_bytes("te1/big.bin") == big
+    # the data went direct: the client's API layer saw only the calls that have no direct form
+    assert calls == ["HeadObject", "CreateMultipartUpload", "CompleteMultipartUpload"]
+
+
+def test_direct_requests_address_any_key_as_the_client_does(s3_bucket, tmp_path):
+    """moto's signature check itself fails on percent-encoded keys (even the client's), so for these keys the
+    direct request is held to the client's: the same URL, signed by the same botocore signer."""
+    endpoint, bucket = s3_bucket
+    store = S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing")
+    urls, calls = sent_urls(store), api_calls(store)
+    for i, key in enumerate(TRICKY_KEYS):
+        data = f"file {i}".encode()
+        (tmp_path / "f").write_bytes(data)
+        store.put_file(key, tmp_path / "f", size=len(data), sha256=sha(data))
+        store.client.put_object(Bucket=bucket, Key=key, Body=data)  # the same object again, by the client
+        assert urls[-2] == urls[-1]
+        assert store.get_bytes(key) == data
+    assert sorted(o.key for o in store.list("te1/")) == sorted(TRICKY_KEYS)
+    assert calls.count("PutObject") == len(TRICKY_KEYS) and "GetObject" not in calls
+
+
+def test_a_refused_direct_request_falls_back_to_the_client_and_its_plain_errors(iam, tmp_path):
+    bucket = iam.bucket()
+    good = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
+                   secret_key=iam.admin_keys[1])
+    (tmp_path / "f").write_bytes(b"first")
+    good.put_file("te1/f", tmp_path / "f", size=5, sha256=sha(b"first"), create_only=True)
+    calls = api_calls(good)
+    with pytest.raises(Conflict):  # If-None-Match refused the direct PUT; the client's retry says why
+        good.put_file("te1/f", tmp_path / "f", size=5, sha256=sha(b"first"), create_only=True)
+    with pytest.raises(NotFound):
+        good.get_bytes("te1/missing")
+    assert calls == ["PutObject", "GetObject"]
+    wrong = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
+                    secret_key="not-the-secret", attempts=1)
+    with pytest.raises(StoreError) as info:
+        wrong.put_file("te1/g", tmp_path / "f", size=5, sha256=sha(b"first"))
+    assert info.value.reason == "signature-mismatch" and "not-the-secret" not in str(info.value)
+    assert good.get_bytes("te1/f") == b"first" and good.head("te1/g") is None
