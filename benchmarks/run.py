@@ -213,7 +213,7 @@ class Bench:
             out = self.args.profile / f"{profile_label}-{mode}-{self.name('p')}.txt"
             # Blocking sampling (py-spy pauses the process for each sample) is slower but attributes time to the
             # right frames; --nonblocking was seen to blame functions that did not run.
-            argv = ["py-spy", "record", "--format", "raw", "--rate", "50", "--output", str(out), "--", *argv]
+            argv = ["py-spy", "record", "--gil", "--format", "raw", "--rate", "50", "--output", str(out), "--", *argv]
         cpu = children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)

@@ -134,6 +134,11 @@ def api_calls(store) -> list[str]:
     return calls
 
 
+def read(store, key: str) -> bytes:
+    """A whole object the way load reads data (stream; get_bytes is for small records and uses the client)."""
+    return b"".join(store.stream(key))
+
+
 def sent_urls(store) -> list[str]:
     urls: list[str] = []
     store.client.meta.events.register("before-send.s3", lambda request, **_: urls.append(request.url))
@@ -148,12 +153,12 @@ def test_direct_requests_pass_a_server_that_checks_every_signature(iam, tmp_path
     data = b"small file" * 100
     (tmp_path / "small").write_bytes(data)
     store.put_file("te1/a/small-1_2.bin", tmp_path / "small", size=len(data), sha256=sha(data), create_only=True)
-    assert store.get_bytes("te1/a/small-1_2.bin") == data and store.stored_sha256("te1/a/small-1_2.bin") == sha(data)
+    assert read(store, "te1/a/small-1_2.bin") == data and store.stored_sha256("te1/a/small-1_2.bin") == sha(data)
     big = os.urandom(11 * 1024**2)
     (tmp_path / "big").write_bytes(big)
     store.put_file("te1/big.bin", tmp_path / "big", size=len(big), sha256=sha(big))
     assert b"".join(store.stream_range("te1/big.bin", 5, 6 * 1024**2)) == big[5:6 * 1024**2]
-    assert store.get_bytes("te1/big.bin") == big
+    assert read(store, "te1/big.bin") == big
     # the data went direct: the client's API layer saw only the calls that have no direct form
     assert calls == ["HeadObject", "CreateMultipartUpload", "CompleteMultipartUpload"]
 
@@ -170,7 +175,7 @@ def test_direct_requests_address_any_key_as_the_client_does(s3_bucket, tmp_path)
         store.put_file(key, tmp_path / "f", size=len(data), sha256=sha(data))
         store.client.put_object(Bucket=bucket, Key=key, Body=data)  # the same object again, by the client
         assert urls[-2] == urls[-1]
-        assert store.get_bytes(key) == data
+        assert read(store, key) == data
     assert sorted(o.key for o in store.list("te1/")) == sorted(TRICKY_KEYS)
     assert calls.count("PutObject") == len(TRICKY_KEYS) and "GetObject" not in calls
 
@@ -185,7 +190,7 @@ def test_a_refused_direct_request_falls_back_to_the_client_and_its_plain_errors(
     with pytest.raises(Conflict):  # If-None-Match refused the direct PUT; the client's retry says why
         good.put_file("te1/f", tmp_path / "f", size=5, sha256=sha(b"first"), create_only=True)
     with pytest.raises(NotFound):
-        good.get_bytes("te1/missing")
+        read(good, "te1/missing")
     assert calls == ["PutObject", "GetObject"]
     wrong = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
                     secret_key="not-the-secret", attempts=1)

@@ -280,17 +280,22 @@ class Datasets:
                 return f"{f['path']!r} points outside this dataset ({f['key']!r})"
         return None
 
-    def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None) -> Version | None:
+    def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None,
+                 manifests: dict[str, dict] | None = None) -> Version | None:
+        """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
         store = self._store_of(ds)
-        manifest = self._manifest(ds, version)
-        info = self._read_json(store, self._v(ds.id, version) + "version.json")
+        base = self._v(ds.id, version)
+        manifest, info, override = _parallel(lambda read: read(), [
+            lambda: self._manifest(ds, version), lambda: self._read_json(store, base + "version.json"),
+            lambda: self._read_json(store, base + "message.json")])
         if manifest is None and info is None:
             return None
         info = info or {}
         if tags is None:
             tags = self._tags_by_version(ds)
         if manifest is not None:
-            override = self._read_json(store, self._v(ds.id, version) + "message.json")
+            if manifests is not None:
+                manifests[version] = manifest
             files = manifest["files"]
             return Version(ds.id, version, (override or manifest).get("message", ""), True,
                            tuple(sorted(tags.get(version, []))), len(files), sum(f["size"] for f in files),
@@ -303,12 +308,13 @@ class Datasets:
         prefixes = self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/")
         return [p.rstrip("/").rsplit("/", 1)[1] for p in prefixes]
 
-    def list_versions(self, ds, *, committed: bool | None = True) -> list[Version]:
-        """Versions newest first; committed=True (default) only committed, False only uncommitted, None all."""
+    def list_versions(self, ds, *, committed: bool | None = True,
+                      manifests: dict[str, dict] | None = None) -> list[Version]:
+        """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
+        The manifests read on the way are put in `manifests` if given."""
         ds = self.get(ds)
-        tags = self._tags_by_version(ds)
-        versions = [v for v in _parallel(lambda v: self._version(ds, v, tags), self._version_ids(ds))
-                    if v is not None]
+        tags, ids = _parallel(lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)])
+        versions = [v for v in _parallel(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
@@ -514,9 +520,9 @@ class Datasets:
                 tags.append(Tag(key.rsplit("/", 1)[1][:-5], data["version"]))
         return sorted(tags, key=lambda t: t.name)
 
-    def _tags_by_version(self, ds: Dataset) -> dict[str, list[str]]:
+    def _tags_by_version(self, ds: Dataset, tags: list[Tag] | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for t in self.list_tags(ds):
+        for t in self.list_tags(ds) if tags is None else tags:
             out.setdefault(t.version, []).append(t.name)
         return out
 
@@ -537,21 +543,24 @@ class Datasets:
             raise NotFound(f"Dataset {ds.name!r} has no tag {name!r}.", reason="unknown-tag")
         self._store_of(ds).delete([self._tag_key(ds, name)])
 
-    def resolve(self, ref: str) -> tuple[Dataset, Version]:
-        """'<dataset>[:<version | tag | latest>]' -> (dataset, version)."""
+    def resolve(self, ref: str, *, manifests: dict[str, dict] | None = None) -> tuple[Dataset, Version]:
+        """'<dataset>[:<version | tag | latest>]' -> (dataset, version). The manifest read on the way is put in
+        `manifests` if given, so a caller about to read it (load) need not ask the store again."""
         name, selector = parse_ref(ref)
         ds = self.get(name)
         if selector == "latest":
-            versions = self.list_versions(ds, committed=True)
+            versions = self.list_versions(ds, committed=True, manifests=manifests)
             if not versions:
                 raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
             return ds, versions[0]
-        for tag in self.list_tags(ds):
-            if tag.name == selector:
-                return ds, self.get_version(ds, tag.version)
-        if VERSION_ID.fullmatch(selector):
-            return ds, self.get_version(ds, selector)
-        raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
+        tags = self.list_tags(ds)
+        version = next((t.version for t in tags if t.name == selector), None)
+        if version is None and not VERSION_ID.fullmatch(selector):
+            raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
+        found = self._version(ds, version or selector, self._tags_by_version(ds, tags), manifests)
+        if found is None:
+            raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
+        return ds, found
 
 
 def _parallel(fn, items, workers: int = 16) -> list:

@@ -33,6 +33,12 @@ class HashCache:
             row = self._db.execute("SELECT size, mtime_ns, ino, sha256 FROM hashes WHERE path = ?", (path,)).fetchone()
         if row and row[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
             return row[3], st.st_size
+        return self.fresh(path, st)
+
+    def fresh(self, path, st: os.stat_result | None = None) -> tuple[str, int]:
+        """(SHA-256, size) of a file read now (for files `known` did not find), remembered for next time."""
+        path = os.path.abspath(path)
+        st = st or os.stat(path)
         sha, size = sha256_file(path)
         after = os.stat(path)
         same = (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)

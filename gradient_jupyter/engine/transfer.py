@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -69,6 +70,22 @@ def _run_all(fn, items: Iterable, workers: int) -> list:
         return results
 
 
+def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, batch_bytes: int = 8 * CHUNK) -> list:
+    """_run_all for local reads (hashing): small items are grouped so that each task reads about `batch_bytes`.
+    Thousands of tiny tasks cost more in thread hand-offs than the reads themselves; a few big ones still use
+    every core (hashlib works without the GIL)."""
+    batches, batch, total = [], [], 0
+    for item in items:
+        batch.append(item)
+        total += size(item)
+        if total >= batch_bytes:
+            batches.append(batch)
+            batch, total = [], 0
+    if batch:
+        batches.append(batch)
+    return [r for done in _run_all(lambda b: [fn(i) for i in b], batches, workers) for r in done]
+
+
 def scan_folder(folder: Path) -> list[tuple[str, Path]]:
     """(dataset path, local path) of every file below `folder`, sorted; names we cannot store are refused."""
     if not folder.is_dir():
@@ -103,17 +120,19 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
-    hashing = _Progress(progress, "hash", len(files), sum(p.stat().st_size for _, p in files))
+    sizes = {local: local.stat().st_size for _, local in files}
+    hashing = _Progress(progress, "hash", len(files), sum(sizes.values()))
 
     def hash_one(item):
         rel, local = item
-        sha, size = engine.hash_cache.sha256(local)
+        sha, size = engine.hash_cache.fresh(local)
         hashing.add(1, size)
         return FileEntry(rel, size, sha)
 
     cached = engine.hash_cache.known(local for _, local in files)  # unchanged files: no read, no thread
     try:
-        entries = _run_all(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached], workers)
+        entries = _run_batched(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
+                               lambda f: sizes[f[1]], workers)
     finally:
         engine.hash_cache.flush()
     for rel, local in files:
@@ -200,44 +219,56 @@ def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
 
 
 def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
-    """Where each manifest path lands (see _target); each folder is checked and resolved once."""
-    real_dest, folders = os.path.realpath(dest), {}
-    return {path: _target(dest, path, real_dest, folders) for path in paths}
+    """Where each manifest path lands. Hostile paths (absolute, '..', backslash, NUL, or escaping dest through a
+    link) are refused. Plain strings and one lstat per file: this runs for every file of every load."""
+    real_dest = os.path.realpath(dest)
+    folders: dict[str, str] = {}  # folder of the manifest ("" is dest) -> where it really is
+    out = {}
+    for path in paths:
+        try:
+            check_file_path(path)
+        except BadInput:
+            raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
+                           "so it could write outside the destination. The manifest was forged or damaged.",
+                           reason="hostile-path") from None
+        folder, _, name = path.rpartition("/")
+        real = os.path.join(_real_folder(dest, folder, folders, path), name)
+        try:
+            mode = os.lstat(real).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISLNK(mode):
+            real = os.path.realpath(real)
+        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode) and os.path.isdir(real):
+            raise BadInput(f"Cannot load {path!r}: {str(dest / path)!r} is a folder.", reason="not-a-file")
+        if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
+            raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
+                           reason="hostile-path")
+        out[path] = dest / path
+    return out
 
 
-def _target(dest: Path, path: str, real_dest: str, folders: dict[Path, str]) -> Path:
-    """Where a manifest path lands; hostile paths (absolute, '..', backslash, NUL, escaping dest) are refused."""
-    try:
-        check_file_path(path)
-    except BadInput:
-        raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
-                       "so it could write outside the destination. The manifest was forged or damaged.",
-                       reason="hostile-path") from None
-    target, folder = dest / path, dest
-    for name in ["", *path.split("/")[:-1]]:  # dest, then each folder of path below it
-        folder = folder / name if name else folder
-        if folder in folders:
-            continue
-        if folder.exists() and not folder.is_dir():
-            raise BadInput(f"Cannot load {path!r}: {str(folder)!r} exists and is not a folder. Move it away or "
-                           "load into another folder.", reason="not-a-folder")
-        folders[folder] = os.path.realpath(folder)  # realpath of a folder does not depend on what is below it
-    if target.is_dir():
-        raise BadInput(f"Cannot load {path!r}: {str(target)!r} is a folder.", reason="not-a-file")
-    real = os.path.join(folders[target.parent], target.name)
-    if os.path.islink(real):
-        real = os.path.realpath(real)
-    if os.path.commonpath([real_dest, real]) != real_dest:
-        raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
-                       reason="hostile-path")
-    return target
+def _real_folder(dest: Path, folder: str, folders: dict[str, str], path: str) -> str:
+    """The real location of a folder of the manifest (below dest), each folder checked once."""
+    if folder not in folders:
+        parent, _, name = folder.rpartition("/")
+        real = os.path.join(_real_folder(dest, parent, folders, path), name) if folder else os.path.realpath(dest)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
+        if os.path.lexists(real) and not os.path.isdir(real):
+            raise BadInput(f"Cannot load {path!r}: {str(dest / folder)!r} exists and is not a folder. Move it away "
+                           "or load into another folder.", reason="not-a-folder")
+        folders[folder] = real
+    return folders[folder]
 
 
 def _same_file(engine, target: Path, entry: FileEntry) -> bool:
+    """Whether a file that the hash cache does not know already holds the entry's bytes."""
     try:
-        if not target.is_file() or target.stat().st_size != entry.size:
+        st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
             return False
-        return engine.hash_cache.sha256(target)[0] == entry.sha256
+        return engine.hash_cache.fresh(target, st)[0] == entry.sha256
     except OSError:
         return False
 
@@ -248,11 +279,12 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
 
     All or nothing: files are written under temporary names and renamed only once every file is verified."""
     started = time.monotonic()
-    ds, version = engine.datasets.resolve(ref)
+    manifests: dict[str, dict] = {}
+    ds, version = engine.datasets.resolve(ref, manifests=manifests)
     if not version.is_committed:
         raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.",
                        reason="not-committed")
-    manifest = engine.datasets._manifest(ds, version.version) or {}
+    manifest = manifests.get(version.version) or engine.datasets._manifest(ds, version.version) or {}
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
     dest = Path(dest if dest is not None else Path.cwd() / ds.name).expanduser().absolute()
     targets = _targets(dest, [e.path for e in entries])
@@ -266,7 +298,8 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
     cached = engine.hash_cache.known(targets[e.path] for e in entries)
     unknown = [e for e in entries if os.path.abspath(targets[e.path]) not in cached]
     try:
-        same = dict(zip((e.path for e in unknown), _run_all(check, unknown, engine.settings.max_concurrency)))
+        same = dict(zip((e.path for e in unknown),
+                        _run_batched(check, unknown, lambda e: e.size, engine.settings.max_concurrency)))
     finally:
         engine.hash_cache.flush()
     for e in entries:
