@@ -335,11 +335,12 @@ class Datasets:
         if not isinstance(message, str):
             raise BadInput("'message' must be a string.")
         store = self._store_of(ds)
+        created = now_iso()
         for _ in range(5):
             version = new_version_id()
             try:
                 self._write_json(store, self._v(ds.id, version) + "version.json",
-                                 {"version": version, "message": message, "dtCreated": now_iso()}, create_only=True)
+                                 {"version": version, "message": message, "dtCreated": created}, create_only=True)
                 break
             except Conflict:
                 continue
@@ -349,7 +350,7 @@ class Datasets:
             self._write_json(store, self._v(ds.id, version) + "pending.json",
                              {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, "key": e.key}
                                         for e in pending]})
-        return Version(ds.id, version, message, False, (), 0, 0, now_iso(), None)
+        return Version(ds.id, version, message, False, (), 0, 0, created, None)
 
     def update_version(self, ds, version: str, *, message: str) -> Version:
         ds = self.get(ds)
@@ -386,8 +387,11 @@ class Datasets:
         staged = self._staged(ds, version, with_hashes=True)
         return self.write_manifest(ds, version, list(staged.values()), message=current.message)
 
-    def write_manifest(self, ds: Dataset, version: str, files: list[FileEntry], *, message: str) -> Version:
-        """The commit point. If another writer committed this version first, theirs stands and this one fails."""
+    def write_manifest(self, ds: Dataset, version: str, files: list[FileEntry], *, message: str,
+                       created: str | None = None) -> Version:
+        """The commit point. If another writer committed this version first, theirs stands and this one fails.
+
+        `created` (the version's dtCreated, known to save) spares reading the committed version back."""
         store = self._store_of(ds)
         manifest = {"format": MANIFEST_FORMAT, "dataset": ds.id, "version": version, "message": message,
                     "committedAt": now_iso(),
@@ -400,7 +404,11 @@ class Datasets:
                            "theirs stands.", reason="already-committed") from None
         store.delete([self._v(ds.id, version) + "pending.json"]
                      + [o.key for o in store.list(self._v(ds.id, version) + "refs/")])
-        return self.get_version(ds, version)
+        if created is None:
+            return self.get_version(ds, version)
+        # only committed versions can be tagged, so a version committed just now has no tags
+        return Version(ds.id, version, message, True, (), len(files), sum(f.size for f in files), created,
+                       manifest["committedAt"])
 
     # -- files -------------------------------------------------------------------------------------------------
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:

@@ -120,31 +120,16 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
-    sizes = {local: local.stat().st_size for _, local in files}
-    hashing = _Progress(progress, "hash", len(files), sum(sizes.values()))
+    def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
+        manifests = engine.datasets.manifests(ds)
+        return engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests)
 
-    def hash_one(item):
-        rel, local = item
-        sha, size = engine.hash_cache.fresh(local)
-        hashing.add(1, size)
-        return FileEntry(rel, size, sha)
-
-    cached = engine.hash_cache.known(local for _, local in files)  # unchanged files: no read, no thread
-    try:
-        entries = _run_batched(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
-                               lambda f: sizes[f[1]], workers)
-    finally:
-        engine.hash_cache.flush()
-    for rel, local in files:
-        if os.path.abspath(local) in cached:
-            sha, size = cached[os.path.abspath(local)]
-            entries.append(FileEntry(rel, size, sha))
-            hashing.add(1, size)
-    entries.sort(key=lambda e: e.path)
-    manifests = engine.datasets.manifests(ds)
-    known = engine.datasets.committed_index(ds, manifests)
-    arrived = _arrived(engine, ds, manifests)  # bytes an interrupted save already put in the store
+    with ThreadPoolExecutor(1, thread_name_prefix="gradient-lookup") as side:
+        asking = side.submit(what_the_store_has)
+        entries = _hash_files(engine, files, progress, workers)
+        known, arrived = asking.result()  # what the store has: never sent again, or copied from an interrupted save
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
+
     to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
     to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
     store.check_quota(sum(e.size for e in to_send + to_copy), f"{engine.team_id}/")
@@ -168,7 +153,8 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         sending.add(1, e.size)
 
     _run_all(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
-    committed = engine.datasets.write_manifest(ds, version.version, final, message=message)
+    committed = engine.datasets.write_manifest(ds, version.version, final, message=message,
+                                               created=version.dt_created)
     if tag:
         engine.datasets.set_tag(ds, tag, version.version)
         committed = engine.datasets.get_version(ds, version.version)
@@ -178,6 +164,31 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
         seconds=time.monotonic() - started)
+
+
+def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:
+    """FileEntry (path, size, SHA-256) of each file, sorted; files the hash cache knows unchanged are not read."""
+    sizes = {local: local.stat().st_size for _, local in files}
+    hashing = _Progress(progress, "hash", len(files), sum(sizes.values()))
+
+    def hash_one(item):
+        rel, local = item
+        sha, size = engine.hash_cache.fresh(local)
+        hashing.add(1, size)
+        return FileEntry(rel, size, sha)
+
+    cached = engine.hash_cache.known(local for _, local in files)
+    try:
+        entries = _run_batched(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
+                               lambda f: sizes[f[1]], workers)
+    finally:
+        engine.hash_cache.flush()
+    for rel, local in files:
+        if os.path.abspath(local) in cached:
+            sha, size = cached[os.path.abspath(local)]
+            entries.append(FileEntry(rel, size, sha))
+            hashing.add(1, size)
+    return sorted(entries, key=lambda e: e.path)
 
 
 def _dataset_for_save(engine, name: str, provider) -> Dataset:
