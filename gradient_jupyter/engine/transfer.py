@@ -70,10 +70,12 @@ def _run_all(fn, items: Iterable, workers: int) -> list:
         return results
 
 
-def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, batch_bytes: int = 8 * CHUNK) -> list:
-    """_run_all for local reads (hashing): small items are grouped so that each task reads about `batch_bytes`.
-    Thousands of tiny tasks cost more in thread hand-offs than the reads themselves; a few big ones still use
-    every core (hashlib works without the GIL)."""
+def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, batch_bytes: int = 64 * CHUNK) -> list:
+    """_run_all for local reads (hashing), with items grouped so that each task reads about `batch_bytes`.
+
+    Small files cost more Python than hashing, and threads fighting over the GIL for them are slower than one
+    thread (2,000 files of 4-64 KiB: 0.15 s in one thread, 0.21 s in 2, 0.57 s in 32 threads a file); large files
+    are hashed outside the GIL, so they still use every core."""
     batches, batch, total = [], [], 0
     for item in items:
         batch.append(item)
