@@ -197,8 +197,15 @@ def test_versions_tags_refs_and_immutability(where, tmp_path):
     assert d.resolve("manual:latest")[1].version == v2.version
     assert d.resolve("manual:prod")[1].version == v.version
     assert d.resolve(f"{ds.id}:{v.version}")[1].tags == ("prod",)
+    d.set_tag(ds, v2.version, v.version)  # a tag named like a version id wins over that version
+    assert d.resolve(f"manual:{v2.version}")[1].version == v.version
+    d.delete_tag(ds, v2.version)
+    assert d.resolve(f"manual:{v2.version}")[1].version == v2.version
     d.set_tag(ds, "prod", v2.version)  # moves
     assert [(t.name, t.version) for t in d.list_tags(ds)] == [("prod", v2.version)]
+    assert d.resolve(f"manual:{v2.version}")[1].tags == ("prod",)
+    with pytest.raises(NotFound, match="no version"):
+        d.resolve("manual:zzzzzzz")
     with pytest.raises(BadInput, match="reserved"):
         d.set_tag(ds, "latest", v.version)
     assert [x.version for x in d.list_versions(ds)] == [v2.version, v.version]

@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import BadInput, Conflict, GradientError, Immutable, IntegrityError, NotFound
@@ -561,8 +562,17 @@ class Datasets:
             if not versions:
                 raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
             return ds, versions[0]
-        tags = self.list_tags(ds)
+        # A tag of that name wins over a version id; a selector shaped like a version id is read at the same time
+        # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
+        guessed: dict[str, dict] = {}
+        tags, guess = _parallel(lambda read: read(), [
+            lambda: self.list_tags(ds),
+            lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None])
         version = next((t.version for t in tags if t.name == selector), None)
+        if version is None and guess is not None:
+            if manifests is not None:
+                manifests.update(guessed)
+            return ds, replace(guess, tags=tuple(sorted(self._tags_by_version(ds, tags).get(selector, []))))
         if version is None and not VERSION_ID.fullmatch(selector):
             raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
         found = self._version(ds, version or selector, self._tags_by_version(ds, tags), manifests)
