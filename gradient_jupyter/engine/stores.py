@@ -480,8 +480,8 @@ class S3Store(Store):
             pass
         if response is not None and 200 <= response.status_code < 300:
             return response
-        if response is not None and response.raw is not None and hasattr(response.raw, "release_conn"):
-            response.raw.release_conn()
+        if response is not None and hasattr(response.raw, "drain_conn"):
+            response.raw.drain_conn()  # read the (small) error body, so the connection can serve another request
         if hasattr(body, "seek"):
             body.seek(0)
         return None
