@@ -382,3 +382,24 @@ def test_reload_with_a_warm_hash_cache_reads_no_file_and_still_notices_changes(e
     (tmp_path / "out" / "a").write_bytes(b"ONE")  # same size, new mtime: the cache must not vouch for it
     fixed = load(engine, "warm", tmp_path / "out")
     assert fixed.files_skipped == 1 and (tmp_path / "out" / "a").read_bytes() == b"one"
+
+
+def test_a_known_name_costs_one_request_and_is_never_trusted_blindly(engine, s3_bucket):
+    endpoint, bucket = s3_bucket
+    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint})
+    d = engine.datasets
+    first = d.create("alpha", provider=p.id)
+    assert d.get("alpha").id == first.id  # the name's id is learned here
+    counter = Counter(engine.store(p.id))
+    assert d.get("ALPHA").id == first.id and counter.calls == ["GetObject"]  # dataset.json only, not the claim too
+    d.update(first, name="beta")  # the id alpha had now has another name: the full search decides
+    with pytest.raises(NotFound):
+        d.get("alpha")
+    second = d.create("alpha", provider=p.id)
+    assert d.get("alpha").id == second.id != first.id and d.get("beta").id == first.id
+    d.delete("alpha")  # dataset.json goes first: the remembered id finds nothing
+    with pytest.raises(NotFound):
+        d.get("alpha")
+    third = d.create("alpha", provider=p.id)
+    (engine.home / "cache" / "dataset-names.json").write_text("{not json")  # a damaged file is only forgotten
+    assert d.get("alpha").id == third.id and d.get("alpha").id == third.id

@@ -142,6 +142,8 @@ class Datasets:
         if not isinstance(ds, str) or not ds:
             raise BadInput("Give a dataset id (ds...) or name.")
         check_dataset_name(ds)
+        if not DATASET_ID.fullmatch(ds) and (found := self._by_remembered_name(ds)):
+            return found
         providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
@@ -159,6 +161,7 @@ class Datasets:
                     if data is None:  # a create interrupted after its claim: finish it from the claim
                         data = claim
                         self._write_json(store, self._ds(claim["id"]) + "dataset.json", data)
+                    self._remember_name(ds, provider.id, data["id"])
                     return self._remember(data, provider)
             except GradientError as exc:
                 if isinstance(exc, (BadInput, IntegrityError)):
@@ -169,6 +172,43 @@ class Datasets:
             raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider.name!r} could not be "
                             f"searched: {exc.message}", reason=exc.reason)
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
+
+    # A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
+    # in the data home, so the next lookup reads dataset.json directly and believes it only if it still has that
+    # name: a rename changes the name there, and a delete removes dataset.json first. Anything else: full search.
+    def _names_file(self) -> Path:
+        return self.engine.home / "cache" / "dataset-names.json"
+
+    def _remembered_names(self) -> dict[str, list[str]]:
+        try:
+            names = json.loads(self._names_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return names if isinstance(names, dict) else {}
+
+    def _remember_name(self, name: str, provider_id: str, ds_id: str) -> None:
+        names = self._remembered_names()
+        if names.get(name.lower()) == [provider_id, ds_id]:
+            return
+        names[name.lower()] = [provider_id, ds_id]
+        path = self._names_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(names))
+        os.replace(tmp, path)  # two processes at once: one entry may be lost, which costs a lookup, nothing more
+
+    def _by_remembered_name(self, name: str) -> Dataset | None:
+        hint = self._remembered_names().get(name.lower())
+        if not (isinstance(hint, list) and len(hint) == 2 and DATASET_ID.fullmatch(str(hint[1]))):
+            return None
+        try:
+            provider = self.engine.registry.get(hint[0])
+            data = self._read_json(self.engine.store(provider), self._ds(hint[1]) + "dataset.json")
+        except GradientError:
+            return None
+        if isinstance(data, dict) and str(data.get("name", "")).lower() == name.lower() and data.get("id") == hint[1]:
+            return self._remember(data, provider)
+        return None
 
     def _remember(self, data: dict, provider: Provider) -> Dataset:
         self._where[data["id"]] = provider.id

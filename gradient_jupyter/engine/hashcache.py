@@ -25,16 +25,6 @@ class HashCache:
                          " ino INTEGER, sha256 TEXT)")
         self._pending: list[tuple] = []
 
-    def sha256(self, path: Path) -> tuple[str, int]:
-        """(SHA-256, size) of a file, from the cache when its size, mtime and inode are unchanged."""
-        path = os.path.abspath(path)
-        st = os.stat(path)
-        with self._lock:
-            row = self._db.execute("SELECT size, mtime_ns, ino, sha256 FROM hashes WHERE path = ?", (path,)).fetchone()
-        if row and row[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
-            return row[3], st.st_size
-        return self.fresh(path, st)
-
     def fresh(self, path, st: os.stat_result | None = None) -> tuple[str, int]:
         """(SHA-256, size) of a file read now (for files `known` did not find), remembered for next time."""
         path = os.path.abspath(path)

@@ -148,19 +148,6 @@ class LocalStore(Store):
     def _tmp_file(self):
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False)
 
-    def _direct_headers(self, sha256: str, extra: dict, size: int, *, metadata: bool = True) -> dict:
-        """The headers the full client would send for these parameters (see _checksum)."""
-        headers = {"Content-Length": str(size)}
-        if "IfNoneMatch" in extra:
-            headers["If-None-Match"] = extra["IfNoneMatch"]
-        if metadata:
-            headers["x-amz-meta-sha256"] = sha256
-        if self.send_checksums:
-            headers.update({"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": b64_sha256(sha256)})
-        if size >= 1024**2:  # as botocore does: let the store refuse (exists, denied) before the body is sent
-            headers["Expect"] = "100-continue"
-        return headers
-
     def put_bytes(self, key, data, *, create_only=False, sha256=None):
         target = self._path(key)
         if sha256 and hashlib.sha256(data).hexdigest() != sha256:
