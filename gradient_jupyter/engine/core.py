@@ -1,12 +1,18 @@
 """The engine: settings, the provider registry and one store per provider, for every door to share."""
 from __future__ import annotations
 
+import inspect
+import logging
 import threading
+import weakref
+from collections.abc import Callable
 
 from .errors import Conflict
 from .providers import Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -14,11 +20,13 @@ class Engine:
 
     def __init__(self, settings: GradientStorage | None = None):
         self.settings = settings or GradientStorage.from_jupyter_config()
+        self._listeners: list[Callable[[], Callable | None]] = []
+        self._listeners_lock = threading.Lock()
         s = self.settings
         managed = {"bucket": s.managed_bucket if s.managed_endpoint else "gradient-managed",
                    "endpoint": s.managed_endpoint or None, "region": s.managed_region or None,
                    "accessKey": s.managed_access_key or None, "secretAccessKey": s.managed_secret_key or None}
-        self.registry = ProviderRegistry(s.home, team_id=s.team_id, managed_config=managed)
+        self.registry = ProviderRegistry(s.home, team_id=s.team_id, managed_config=managed, on_change=self.changed)
         self.team_id = self.registry.team_id
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()
@@ -72,6 +80,29 @@ class Engine:
             max_pool=max(10, s.max_concurrency + 4), send_checksums=s.send_checksums, quota=quota,
             part_size=s.part_size, multipart_threshold=s.multipart_threshold,
         )
+
+    # -- change events: every door of this process (the panel) hears what the others changed -----------------
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(what)` after each change this engine makes; `what` is "providers" or "datasets".
+
+        A bound method is held weakly (a panel that is gone is forgotten); listeners run in the thread that made
+        the change, so they must return quickly."""
+        ref = weakref.WeakMethod(listener) if inspect.ismethod(listener) else (lambda: listener)
+        with self._listeners_lock:
+            self._listeners.append(ref)
+
+    def changed(self, what: str) -> None:
+        """Tell the listeners that providers or datasets changed (called by the engine's own operations)."""
+        with self._listeners_lock:
+            self._listeners = [ref for ref in self._listeners if ref() is not None]
+            listeners = [ref() for ref in self._listeners]
+        for listener in listeners:
+            if listener is None:
+                continue
+            try:
+                listener(what)
+            except Exception:  # a listener's failure is its own: the change itself succeeded
+                log.exception("A change listener failed")
 
     def team_prefix(self) -> str:
         return f"{self.team_id}/"

@@ -239,6 +239,7 @@ class Datasets:
             raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
                            reason="duplicate-name") from None
         self._write_json(store, self._ds(data["id"]) + "dataset.json", data)
+        self.engine.changed("datasets")
         return self._remember(data, target)
 
     def update(self, ds, *, name: str | None = None, description: str | None = None) -> Dataset:
@@ -268,6 +269,7 @@ class Datasets:
         self._write_json(store, self._ds(current.id) + "dataset.json", data)
         if renamed and name.lower() != current.name.lower():
             store.delete([self._claim(current.name)])
+        self.engine.changed("datasets")
         return self._record(data, self.engine.registry.get(current.storage_provider_id))
 
     def delete(self, ds) -> None:
@@ -278,6 +280,7 @@ class Datasets:
         store.delete(o.key for o in store.list(self._ds(current.id)))
         store.delete([self._claim(current.name)])
         self._where.pop(current.id, None)
+        self.engine.changed("datasets")
 
     # -- versions ----------------------------------------------------------------------------------------------
     def _manifest(self, ds: Dataset, version: str) -> dict | None:
@@ -404,6 +407,7 @@ class Datasets:
         else:
             info = self._read_json(store, self._v(ds.id, version) + "version.json") or {"version": version}
             self._write_json(store, self._v(ds.id, version) + "version.json", {**info, "message": message})
+        self.engine.changed("datasets")
         return self.get_version(ds, version)
 
     def delete_version(self, ds, version: str) -> None:
@@ -418,6 +422,7 @@ class Datasets:
         keep = {e.key for v in self.list_versions(ds, committed=True) if v.version != version
                 for e in manifest_entries(self._manifest(ds, v.version) or {})}
         store.delete(o.key for o in store.list(self._v(ds.id, version)) if o.key not in keep)
+        self.engine.changed("datasets")
 
     def commit(self, ds, version: str) -> Version:
         """Write the manifest (create-only): the commit point. Committing a committed version answers it unchanged."""
@@ -445,6 +450,7 @@ class Datasets:
                            "theirs stands.", reason="already-committed") from None
         store.delete([self._v(ds.id, version) + "pending.json"]
                      + [o.key for o in store.list(self._v(ds.id, version) + "refs/")])
+        self.engine.changed("datasets")
         if created is None:
             return self.get_version(ds, version)
         # only committed versions can be tagged, so a version committed just now has no tags
@@ -583,6 +589,7 @@ class Datasets:
             raise Conflict(f"Version {ds.id}:{version} is not committed: commit it before tagging it.",
                            reason="not-committed")
         self._write_json(self._store_of(ds), self._tag_key(ds, name), {"version": version, "dtModified": now_iso()})
+        self.engine.changed("datasets")
         return Tag(name, version)
 
     def delete_tag(self, ds, name: str) -> None:
@@ -591,6 +598,7 @@ class Datasets:
         if not any(t.name == name for t in self.list_tags(ds)):
             raise NotFound(f"Dataset {ds.name!r} has no tag {name!r}.", reason="unknown-tag")
         self._store_of(ds).delete([self._tag_key(ds, name)])
+        self.engine.changed("datasets")
 
     def resolve(self, ref: str, *, manifests: dict[str, dict] | None = None) -> tuple[Dataset, Version]:
         """'<dataset>[:<version | tag | latest>]' -> (dataset, version). The manifest read on the way is put in

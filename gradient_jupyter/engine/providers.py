@@ -5,6 +5,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -117,8 +118,10 @@ def private_dir(path: Path) -> Path:
 class ProviderRegistry:
     """Providers and installation settings in `<home>/registry.sqlite3` (0600), safe across processes."""
 
-    def __init__(self, home: Path, *, team_id: str = "", managed_config: dict | None = None):
+    def __init__(self, home: Path, *, team_id: str = "", managed_config: dict | None = None,
+                 on_change: Callable[[str], None] | None = None):
         self.home = private_dir(Path(home))
+        self._on_change = on_change or (lambda what: None)
         self.path = self.home / "registry.sqlite3"
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -214,6 +217,7 @@ class ProviderRegistry:
                 "INSERT INTO providers VALUES (?, ?, ?, ?, 0, ?, ?)",
                 (pid, name, json.dumps(config), int(is_team_default), stamp, stamp),
             )
+        self._on_change("providers")
         return self.get(pid)
 
     def update(self, id_or_name: str, *, name: str | None = None, config: dict | None = None,
@@ -246,6 +250,7 @@ class ProviderRegistry:
                 (new_name, "{}" if current.is_gradient_managed else json.dumps(new_config),
                  int(bool(is_team_default) or current.is_team_default), now_iso(), current.id),
             )
+        self._on_change("providers")
         return self.get(current.id)
 
     def delete(self, id_or_name: str) -> Provider:
@@ -258,6 +263,7 @@ class ProviderRegistry:
                            "(storageProviders update s3 --id ID --isTeamDefault).", reason="default-provider")
         with self._tx() as db:
             db.execute("DELETE FROM providers WHERE id = ?", (current.id,))
+        self._on_change("providers")
         return current
 
     @staticmethod
