@@ -24,19 +24,24 @@ def default_engine():
 
 
 def save(name: str, path, *, message: str = "", provider: str | None = None, tag: str | None = None,
-         progress: bool = True):
+         move_tag: bool = False, exclude=(), progress: bool = True):
     """Save the folder `path` as a new committed version of dataset `name` (created if needed); returns the version.
 
     Only files that changed since the dataset's earlier versions are sent. `provider` (id or name) is where a new
-    dataset lives (default: the team default); `tag` names the new version. Shows a progress bar unless
-    `progress=False`. The result shows the new ref `<datasetId>:<version>`, its files, size and tags.
+    dataset lives (default: the team default); `tag` names the new version, and is refused (TagInUse) if it names
+    another version unless `move_tag=True`. `.git`, `.ipynb_checkpoints`, `__pycache__` and `.gradient` are left
+    out, and so is what `.gradientignore` (gitignore syntax) or `exclude` (patterns, one string or several) name.
+    If the files are exactly those of the latest version, nothing is committed and the result is that version
+    with `unchanged` true. Shows a progress bar unless `progress=False`. The result shows the ref
+    `<datasetId>:<version>`, its files, size and tags.
     """
     from .engine import transfer
     from .output import TransferView
 
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     with ProgressBars(auto_bar if progress else None) as bars:
-        summary = transfer.save(default_engine(), name, os.fspath(path), message=message, provider=provider, tag=tag,
-                                progress=bars)
+        summary = transfer.save(default_engine(), name, path if path is None else os.fspath(path), message=message,
+                                provider=provider, tag=tag, move_tag=move_tag, exclude=exclude, progress=bars)
     return TransferView(summary, "Saved")
 
 

@@ -94,6 +94,9 @@ class TransferView:
         tags = s.version.tags
         tags = f", tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}" if tags else ""
         into = f" into {s.destination}" if s.destination else ""
+        if s.unchanged:  # save found nothing new: the answer is the latest version, and nothing was committed
+            return (f"Unchanged: {self.ref} (dataset {s.dataset.name}{tags}) already holds these files; "
+                    "no new version was made")
         return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
 
     def __str__(self) -> str:

@@ -276,7 +276,7 @@ def test_interrupted_save_commits_nothing_and_rerun_reuses_what_arrived(engine, 
 def _save_worker(home, endpoint, bucket, worker, queue):
     os.environ["GRADIENT_JUPYTER_HOME"] = home
     engine = Engine(GradientStorage())
-    folder = os.path.join(home, f"src{worker}")
+    folder = os.path.join(os.path.dirname(home), f"src{worker}")  # not in the data home: save refuses that
     os.makedirs(folder)
     for i in range(20):
         with open(os.path.join(folder, f"f{i}"), "wb") as f:

@@ -46,6 +46,6 @@ def test_quickstart_saves_lists_and_loads_back_on_gradient_managed(tmp_path):
     assert ds.storage_provider_id == managed.id and managed.embedded
     assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]  # nothing to configure
 
-    again = run_notebook(tmp_path)  # a second run is safe: unchanged files are not sent again
-    assert "0 B sent" in text(again[3]) and "58.8 KiB skipped" in text(again[3])
-    assert len(engine.datasets.list_versions(ds)) == 2
+    again = run_notebook(tmp_path)  # a second run is safe: nothing is sent and no second version is made
+    assert f"Unchanged: {ref} (dataset quickstart, tag first)" in text(again[3]) and "0 B sent" in text(again[3])
+    assert len(engine.datasets.list_versions(ds)) == 1

@@ -170,7 +170,7 @@ def _writer(home, endpoint, bucket, worker, queue):
     os.environ["GRADIENT_JUPYTER_HOME"] = home
     engine = Engine(GradientStorage())
     out = {"worker": worker}
-    folder = os.path.join(home, f"w{worker}")
+    folder = os.path.join(os.path.dirname(home), f"w{worker}")  # not in the data home: save refuses that
     os.makedirs(folder)
     for i in range(10):
         with open(os.path.join(folder, f"f{i}.txt"), "wb") as f:

@@ -14,7 +14,10 @@ def register(groups) -> None:
     p.add_argument("path", metavar="PATH", help="local folder to save")
     p.add_argument("-m", "--message", default="", help="version message")
     p.add_argument("--provider", help="storage provider id or name for a new dataset (default: the team default)")
-    p.add_argument("--tag", help="tag the new version")
+    p.add_argument("--tag", help="tag the new version (refused if the tag names another version)")
+    p.add_argument("--move-tag", action="store_true", help="move --tag to this version if it names another one")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out matching paths (.gitignore syntax), repeatable; .gradientignore is read too")
     p = add_command(groups, "load", "Load a version into a folder; identical files already there are skipped.", load)
     p.add_argument("ref", metavar="REF", type=ref_arg, help="DATASET[:VERSION|TAG|latest]")
     p.add_argument("dest", metavar="DEST", nargs="?", help="local folder (default: ./<dataset name>)")
@@ -27,7 +30,7 @@ def save(ctx, args):
 
     with ProgressBars(ctx.progress) as bars:
         summary = transfer.save(ctx.engine, args.name, args.path, message=args.message, provider=args.provider,
-                                tag=args.tag, progress=bars)
+                                tag=args.tag, move_tag=args.move_tag, exclude=tuple(args.exclude), progress=bars)
     return TransferView(summary, "Saved")
 
 

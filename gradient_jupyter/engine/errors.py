@@ -30,6 +30,12 @@ class Conflict(GradientError):
     status, reason = 409, "conflict"
 
 
+class TagInUse(Conflict):
+    """`save --tag T` where T names another version: tags move only when asked (`--move-tag`, `move_tag=True`)."""
+
+    reason = "tag-in-use"
+
+
 class Immutable(Conflict):
     reason = "immutable"
 

@@ -96,6 +96,7 @@ class TransferSummary:
     requests: int = 0
     seconds: float = 0.0
     destination: str | None = None
+    unchanged: bool = False  # save: the files were those of the latest version, which is the answer
     extra: dict = field(default_factory=dict)
 
     def line(self) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .datasets import manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, NotFound
+from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
+from .errors import BadInput, Conflict, NotFound, TagInUse
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .stores import CHUNK
@@ -88,18 +88,65 @@ def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, b
     return [r for done in _run_all(lambda b: [fn(i) for i in b], batches, workers) for r in done]
 
 
-def scan_folder(folder: Path) -> list[tuple[str, Path]]:
-    """(dataset path, local path) of every file below `folder`, sorted; names we cannot store are refused."""
+ALWAYS_LEFT_OUT = (".git", ".ipynb_checkpoints", "__pycache__", ".gradient")
+IGNORE_FILE = ".gradientignore"
+
+
+def save_folder(engine, folder) -> Path:
+    """The folder `save` may version: refuses an empty PATH, a missing one, a file, and the data home itself."""
+    if folder is None or not str(folder).strip():
+        raise BadInput("Give the folder to save: an empty PATH would save the whole working directory.",
+                       reason="no-path")
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise BadInput(f"{str(folder)!r} is not a folder (it does not exist): give the folder to save.",
+                       reason="not-a-folder")
     if not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
+    real, home = folder.resolve(), Path(engine.home).resolve()
+    if real == home or home in real.parents:
+        raise BadInput(f"{str(folder)!r} is gradient-jupyter's data home (provider registry, caches, Gradient "
+                       "Managed's store): it cannot be saved as a dataset.", reason="data-home")
+    return folder
+
+
+def ignore_spec(folder: Path, exclude: Iterable[str] = ()):
+    """What `save` leaves out besides ALWAYS_LEFT_OUT: `.gradientignore` at the folder's top (gitignore syntax,
+    matched by pathspec) and the `--exclude` patterns (same syntax)."""
+    import pathspec
+
+    lines = []
+    ignore = folder / IGNORE_FILE
+    if ignore.is_file():
+        try:
+            lines += ignore.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"Cannot read {str(ignore)!r}: {exc}.", reason="bad-ignore-file") from None
+    lines += [g for g in exclude or () if g]
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Path] = ()) -> list[tuple[str, Path]]:
+    """(dataset path, local path) of every file below `folder` that save versions, sorted. Left out: the folders of
+    ALWAYS_LEFT_OUT, what `.gradientignore` or `exclude` names, and the folders in `skip` (the data home)."""
+    if not folder.is_dir():
+        raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
+    spec = ignore_spec(folder, exclude)
+    skip = {os.path.realpath(p) for p in skip}
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
+        top = Path(dirpath).relative_to(folder).as_posix()
+        prefix = "" if top == "." else top + "/"
+        dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_LEFT_OUT
+                             and not spec.match_file(prefix + d + "/")
+                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
         for name in filenames:
             local = Path(dirpath) / name
             if name.startswith(".gradient-") and name.endswith(".part") or not local.is_file():
                 continue
-            rel = local.relative_to(folder).as_posix()
+            rel = prefix + name
+            if spec.match_file(rel):
+                continue
             try:
                 check_file_path(rel)
             except BadInput:
@@ -110,26 +157,47 @@ def scan_folder(folder: Path) -> list[tuple[str, Path]]:
 
 
 def save(engine, name: str, folder, *, message: str = "", provider=None, tag: str | None = None,
-         progress: ProgressCallback | None = None) -> TransferSummary:
-    """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent."""
+         move_tag: bool = False, exclude: Iterable[str] = (), progress: ProgressCallback | None = None) \
+        -> TransferSummary:
+    """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent.
+
+    When the files are exactly those of the latest committed version, nothing is committed and that version is the
+    answer (`summary.unchanged`). `tag` must be free or name the answered version, unless `move_tag` (TagInUse)."""
     started = time.monotonic()
     check_dataset_name(name)
-    folder = Path(folder).expanduser()
-    files = scan_folder(folder)
+    folder = save_folder(engine, folder)
     if tag is not None:
         check_tag_name(tag)
+    files = scan_folder(folder, exclude, skip=[engine.home])
+    if not files:
+        raise BadInput(f"{str(folder)!r} holds no files to save (after leaving out .git, .ipynb_checkpoints, "
+                       "__pycache__, .gradient and what .gradientignore or --exclude name).", reason="no-files")
     ds = _dataset_for_save(engine, name, provider)
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
     def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
-        manifests = engine.datasets.manifests(ds)
-        return engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests)
+        manifests, tags = _parallel(lambda read: read(), [lambda: engine.datasets.manifests(ds),
+                                                          lambda: engine.datasets.list_tags(ds) if tag else []])
+        return (engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests), manifests,
+                {t.name: t.version for t in tags})
 
     with ThreadPoolExecutor(1, thread_name_prefix="gradient-lookup") as side:
         asking = side.submit(what_the_store_has)
         entries = _hash_files(engine, files, progress, workers)
-        known, arrived = asking.result()  # what the store has: never sent again, or copied from an interrupted save
+        # what the store has: never sent again, or copied from an interrupted save
+        known, arrived, manifests, tags = asking.result()
+    latest = latest_committed(manifests)
+    same = latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
+    if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
+        raise TagInUse(f"Tag {tag!r} already names version {ds.id}:{tags[tag]}: give --move-tag (Python: "
+                       "move_tag=True) to move it, or choose another tag. Nothing was saved.")
+    if same:
+        if tag and tags.get(tag) != latest:
+            engine.datasets.set_tag(ds, tag, latest)
+        return TransferSummary(dataset=ds, version=engine.datasets.get_version(ds, latest), files=len(entries),
+                               bytes_skipped=sum(e.size for e in entries), files_skipped=len(entries),
+                               seconds=time.monotonic() - started, unchanged=True)
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
     to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
@@ -166,6 +234,16 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
         seconds=time.monotonic() - started)
+
+
+def latest_committed(manifests: dict[str, dict | None]) -> str | None:
+    """The version id of the most recently committed manifest among `manifests` (None: nothing committed)."""
+    committed = [(m["committedAt"], v) for v, m in manifests.items() if m is not None]
+    return max(committed)[1] if committed else None
+
+
+def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
+    return {(e.path, e.size, e.sha256) for e in entries} == {(e.path, e.size, e.sha256) for e in committed}
 
 
 def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:
