@@ -24,7 +24,7 @@ def default_engine():
 
 
 def save(name: str, path, *, message: str = "", provider: str | None = None, tag: str | None = None,
-         move_tag: bool = False, exclude=(), progress: bool = True):
+         move_tag: bool = False, exclude=(), dry_run: bool = False, progress: bool = True):
     """Save the folder `path` as a new committed version of dataset `name` (created if needed); returns the version.
 
     Only files that changed since the dataset's earlier versions are sent. `provider` (id or name) is where a new
@@ -32,13 +32,21 @@ def save(name: str, path, *, message: str = "", provider: str | None = None, tag
     another version unless `move_tag=True`. `.git`, `.ipynb_checkpoints`, `__pycache__` and `.gradient` are left
     out, and so is what `.gradientignore` (gitignore syntax) or `exclude` (patterns, one string or several) name.
     If the files are exactly those of the latest version, nothing is committed and the result is that version
-    with `unchanged` true. Shows a progress bar unless `progress=False`. The result shows the ref
-    `<datasetId>:<version>`, its files, size and tags.
+    with `unchanged` true. `dry_run=True` sends nothing and returns what would be added, changed and removed
+    against the latest version (`.added`, `.removed`, `.modified`, `.renamed`). Shows a progress bar unless
+    `progress=False`. The result shows the ref `<datasetId>:<version>`, its files, size and tags.
     """
     from .engine import transfer
     from .output import TransferView
 
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    if dry_run:
+        from .output import DryRunView
+
+        with ProgressBars(auto_bar if progress else None) as bars:
+            diff = transfer.preview_save(default_engine(), name, path if path is None else os.fspath(path),
+                                         exclude=exclude, progress=bars)
+        return DryRunView(diff, name)
     with ProgressBars(auto_bar if progress else None) as bars:
         summary = transfer.save(default_engine(), name, path if path is None else os.fspath(path), message=message,
                                 provider=provider, tag=tag, move_tag=move_tag, exclude=exclude, progress=bars)
@@ -56,6 +64,13 @@ def load(ref: str, dest=None, *, include=(), exclude=(), progress: bool = True):
 
     include = (include,) if isinstance(include, str) else tuple(include)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    if dry_run:
+        from .output import DryRunView
+
+        with ProgressBars(auto_bar if progress else None) as bars:
+            diff = transfer.preview_save(default_engine(), name, path if path is None else os.fspath(path),
+                                         exclude=exclude, progress=bars)
+        return DryRunView(diff, name)
     with ProgressBars(auto_bar if progress else None) as bars:
         summary = transfer.load(default_engine(), ref, None if dest is None else os.fspath(dest), include=include,
                                 exclude=exclude, progress=bars)

@@ -145,3 +145,30 @@ class OpenVersion:
     def _repr_html_(self) -> str:
         head = details(f"Version {self.ref}", _version_fields(self.reader.dataset, self.reader.version))
         return head._repr_html_() + self._files_table()._repr_html_()
+
+
+class DryRunView:
+    """What `save --dry-run` found: the changes against the latest version, one line each, and nothing sent."""
+
+    def __init__(self, diff, name: str):
+        self.diff = diff
+        self.name = name
+        self.data = diff.to_json()
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.diff, name)
+
+    def headline(self) -> str:
+        against = f"the latest version {self.diff.before_ref}" if self.diff.before_ref else "nothing (a new dataset)"
+        verdict = "would make a new version" if self.diff.changed else "would change nothing (unchanged)"
+        return f"Dry run: saving {self.diff.after_ref} as {self.name} {verdict}; against {against}. Nothing was sent."
+
+    def __str__(self) -> str:
+        return "\n".join([self.headline(), *self.diff.lines()])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 import gradient_jupyter
-from gradient_jupyter.engine import Engine, GradientStorage, TagInUse
+from gradient_jupyter.engine import Engine, GradientStorage, NotFound, TagInUse
 
 from .test_datasets import make_folder
 
@@ -94,7 +94,7 @@ def test_save_refuses_an_empty_missing_or_non_folder_path_and_the_data_home(tmp_
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.stderr
     assert {"": "empty PATH", "missing": "does not exist", "file.txt": "is not a folder",
             "HOME": "data home"}[path] in r.stderr
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):  # not even the dataset was made
         versions("oops")
 
 
@@ -120,3 +120,23 @@ def test_the_magic_refuses_an_empty_path_and_a_tag_in_use_in_a_real_kernel(tmp_p
     assert len(errors) == 2, errors
     assert "empty PATH" in errors[0] and "Tag 'v1' already names version" in errors[1]
     assert [v.tags for v in versions("nb")] == [("v1",), ()]
+
+
+def test_dry_run_lists_what_would_change_and_sends_nothing(tmp_path):
+    data = make_folder(tmp_path / "data", {"a.csv": b"1", "b.csv": b"2", "c.csv": b"3"})
+    new = cli("save", "dry", data, "--dry-run")
+    assert new.returncode == 0, new.stderr
+    assert "A a.csv\nA b.csv\nA c.csv\n3 added" in new.stdout and "Nothing was sent" in new.stdout
+    with pytest.raises(NotFound):  # not even the dataset was made
+        versions("dry")
+    first = cli("save", "dry", data)
+    (data / "a.csv").write_bytes(b"changed")
+    (data / "b.csv").unlink()
+    (data / "d.csv").write_bytes(b"new")
+    r = cli("save", "dry", data, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert f"against the latest version {ref_of(first.stdout)}" in r.stdout
+    assert "M a.csv\nD b.csv\nA d.csv\n1 added, 1 removed, 1 modified, 0 renamed, 1 unchanged" in r.stdout
+    assert len(versions("dry")) == 1 and versions("dry", committed=False) == []
+    preview = gradient_jupyter.save("dry", data, dry_run=True, progress=False)
+    assert [f.path for f in preview.added] == ["d.csv"] and [m.path for m in preview.modified] == ["a.csv"]

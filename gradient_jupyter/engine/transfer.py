@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, NotFound, TagInUse
+from .history import Diff, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .stores import CHUNK
@@ -198,7 +199,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         return TransferSummary(dataset=ds, version=engine.datasets.get_version(ds, latest), files=len(entries),
                                bytes_skipped=sum(e.size for e in entries), files_skipped=len(entries),
                                seconds=time.monotonic() - started, unchanged=True)
-    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
+    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)
 
     to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
     to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
@@ -234,6 +235,24 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
         seconds=time.monotonic() - started)
+
+
+def preview_save(engine, name: str, folder, *, exclude: Iterable[str] = (),
+                 progress: ProgressCallback | None = None) -> Diff:
+    """`save --dry-run`: what saving `folder` as `name` would add, change and remove against the dataset's latest
+    committed version (everything is added for a new dataset). Reads the folder and the store, sends nothing."""
+    check_dataset_name(name)
+    folder = save_folder(engine, folder)
+    files = scan_folder(folder, exclude, skip=[engine.home])
+    entries = _hash_files(engine, files, progress, engine.settings.max_concurrency)
+    try:
+        ds = engine.datasets.get(name)
+    except NotFound:
+        return diff_files([], entries, after_ref=str(folder))
+    manifests = engine.datasets.manifests(ds)
+    latest = latest_committed(manifests)
+    before = manifest_entries(manifests[latest]) if latest else []
+    return diff_files(before, entries, before_ref=f"{ds.id}:{latest}" if latest else None, after_ref=str(folder))
 
 
 def latest_committed(manifests: dict[str, dict | None]) -> str | None:
