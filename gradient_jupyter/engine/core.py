@@ -32,6 +32,7 @@ class Engine:
         self._lock = threading.Lock()
         self._datasets = None
         self._hash_cache = None
+        self._content_cache = None
 
     @property
     def datasets(self):
@@ -51,6 +52,22 @@ class Engine:
 
                 self._hash_cache = HashCache(self.home / "cache" / "hashes.sqlite3")
         return self._hash_cache
+
+    @property
+    def content_cache(self):
+        """Verified file bytes by SHA-256, shared by reading in place, mount and load (engine/cache.py)."""
+        with self._lock:
+            if self._content_cache is None:
+                from .cache import ContentCache
+
+                self._content_cache = ContentCache(self.home / "cache" / "content", self.settings.cache_size)
+        return self._content_cache
+
+    def reader(self, ds, version: str, entry):
+        """A verified reader of one file of a committed version, through the content cache (engine/reading.py)."""
+        from .reading import FileReader
+
+        return FileReader(self.content_cache, self.store(ds.storage_provider_id), entry, f"{ds.name}:{version}")
 
     @property
     def home(self):

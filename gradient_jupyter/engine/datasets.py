@@ -38,7 +38,28 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def manifest_entries(manifest: dict) -> list[FileEntry]:
-    return [FileEntry(f["path"], f["size"], f["sha256"], f["key"]) for f in manifest.get("files", [])]
+    return [FileEntry(f["path"], f["size"], f["sha256"], f["key"], f.get("blockSize"), tuple(f.get("blocks", ())))
+            for f in manifest.get("files", [])]
+
+
+def manifest_file(f: FileEntry) -> dict:
+    """One file of a manifest: path, size, SHA-256, object key, and for large files the block SHA-256s."""
+    out = {"path": f.path, "size": f.size, "sha256": f.sha256, "key": f.key}
+    if f.blocks:
+        out.update(blockSize=f.block_size, blocks=list(f.blocks))
+    return out
+
+
+def blocks_problem(f: dict) -> str | None:
+    """Why a manifest file's `blockSize`/`blocks` cannot be used, or None (absent is fine: read whole)."""
+    if "blocks" not in f and "blockSize" not in f:
+        return None
+    size, block_size, blocks = f["size"], f.get("blockSize"), f.get("blocks")
+    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size <= 0 \
+            or not isinstance(blocks, list) or len(blocks) != -(-size // block_size) \
+            or not all(isinstance(b, str) and SHA256.fullmatch(b) for b in blocks):
+        return f"bad blockSize or blocks for {f['path']!r}"
+    return None
 
 
 def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes]:
@@ -322,6 +343,8 @@ class Datasets:
                 return f"bad size or SHA-256 for {f['path']!r}"
             if not f["key"].startswith(own) or "/../" in f["key"]:
                 return f"{f['path']!r} points outside this dataset ({f['key']!r})"
+            if problem := blocks_problem(f):
+                return problem
         return None
 
     def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None,
@@ -441,8 +464,7 @@ class Datasets:
         store = self._store_of(ds)
         manifest = {"format": MANIFEST_FORMAT, "dataset": ds.id, "version": version, "message": message,
                     "committedAt": now_iso(),
-                    "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "key": f.key}
-                              for f in sorted(files, key=lambda f: f.path)]}
+                    "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)]}
         try:
             self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
         except Conflict:

@@ -1,12 +1,14 @@
 """A cache of file SHA-256s keyed by (path, size, mtime, inode), like git's index: unchanged files are not re-read."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+from .reading import block_hashes
 from .stores import sha256_file
 
 RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never cache it
@@ -23,13 +25,23 @@ class HashCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
                          " ino INTEGER, sha256 TEXT)")
+        # Block SHA-256s belong to the bytes, not to a path: kept by the file's SHA-256 (see reading.py).
+        self._db.execute("CREATE TABLE IF NOT EXISTS blocks (sha256 TEXT, block_size INTEGER, blocks TEXT,"
+                         " PRIMARY KEY (sha256, block_size))")
         self._pending: list[tuple] = []
+        self._pending_blocks: list[tuple] = []
 
-    def fresh(self, path, st: os.stat_result | None = None) -> tuple[str, int]:
-        """(SHA-256, size) of a file read now (for files `known` did not find), remembered for next time."""
+    def fresh(self, path, st: os.stat_result | None = None, block_size: int | None = None) -> tuple[str, int]:
+        """(SHA-256, size) of a file read now (for files `known` did not find), remembered for next time.
+        With `block_size`, the block SHA-256s are computed in the same read and kept (see `blocks`)."""
         path = os.path.abspath(path)
         st = st or os.stat(path)
-        sha, size = sha256_file(path)
+        if block_size:
+            sha, size, blocks = block_hashes(path, block_size)
+            with self._lock:
+                self._pending_blocks.append((sha, block_size, json.dumps(blocks)))
+        else:
+            sha, size = sha256_file(path)
         after = os.stat(path)
         same = (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
         if same and size == st.st_size and time.time() - st.st_mtime > RACY_SECONDS:
@@ -59,13 +71,25 @@ class HashCache:
                     found[path] = (sha, size)
         return found
 
+    def blocks(self, sha256: str, block_size: int) -> list[str] | None:
+        """The block SHA-256s of the bytes with this SHA-256, if a `fresh` with `block_size` computed them."""
+        with self._lock:
+            for sha, size, blocks in self._pending_blocks:
+                if (sha, size) == (sha256, block_size):
+                    return json.loads(blocks)
+            row = self._db.execute("SELECT blocks FROM blocks WHERE sha256 = ? AND block_size = ?",
+                                   (sha256, block_size)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def flush(self) -> None:
         """Write what was learned, in one transaction."""
         with self._lock:
             rows, self._pending = self._pending, []
-            if rows:
+            blocks, self._pending_blocks = self._pending_blocks, []
+            if rows or blocks:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)", blocks)
                 self._db.execute("COMMIT")
 
     def close(self) -> None:

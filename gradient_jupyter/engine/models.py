@@ -27,6 +27,8 @@ class FileEntry:
     size: int
     sha256: str | None = None
     key: str | None = None  # the object key holding the bytes (manifest entries)
+    block_size: int | None = None  # large files: the SHA-256 of each block of this size, in order (reading.py)
+    blocks: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         out = {"path": self.path, "size": self.size}

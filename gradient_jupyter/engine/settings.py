@@ -42,6 +42,15 @@ class GradientStorage(Configurable):
     part_size = Int(16 * 1024**2, help="Part size for multipart uploads (>= 5 MiB).").tag(config=True)
     store_timeout = Float(15.0, help="Seconds to wait on one store request before it counts as failed.").tag(config=True)
     send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(config=True)
+    cache_size = Int(
+        10 * GIB, help="Size limit of the local content cache (verified file bytes read in place, mounted or loaded); "
+        "least recently used entries are evicted beyond it."
+    ).tag(config=True)
+    block_size = Int(
+        8 * 1024**2, help="Block size of the block SHA-256s a save records for large files, so a ranged read "
+        "(e.g. one Parquet row group) fetches and verifies only the blocks it needs."
+    ).tag(config=True)
+    block_threshold = Int(16 * 1024**2, help="Files at least this large get block SHA-256s at save.").tag(config=True)
 
     @validate("team_id")
     def _valid_team(self, proposal):
@@ -55,6 +64,12 @@ class GradientStorage(Configurable):
     def _valid_part(self, proposal):
         if proposal["value"] < 5 * 1024**2:
             raise BadInput("part_size must be at least 5 MiB (the S3 minimum).")
+        return proposal["value"]
+
+    @validate("block_size")
+    def _valid_block(self, proposal):
+        if proposal["value"] < 4096:
+            raise BadInput("block_size must be at least 4096 bytes.")
         return proposal["value"]
 
     @property

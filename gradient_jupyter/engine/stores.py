@@ -180,10 +180,22 @@ class LocalStore(Store):
             raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
         return self._read_file(f, chunk_size)
 
+    def stream_range(self, key, start, end, chunk_size=CHUNK):
+        """Bytes start..end-1 of an object."""
+        try:
+            f = open(self._path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
+        f.seek(start)
+        return self._read_file(f, chunk_size, end - start)
+
     @staticmethod
-    def _read_file(f, chunk_size):
+    def _read_file(f, chunk_size, limit=None):
         with f:
-            while chunk := f.read(chunk_size):
+            left = limit
+            while chunk := f.read(chunk_size if left is None else min(chunk_size, left)):
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
     def head(self, key):

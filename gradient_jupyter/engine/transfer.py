@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
@@ -16,6 +17,7 @@ from .errors import BadInput, Conflict, NotFound, TagInUse
 from .history import Diff, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
+from .reading import block_hashes
 from .stores import CHUNK
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -209,7 +211,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     final, locals_ = [], dict(files)
     for e in entries:
         key = known.get((e.sha256, e.size)) or version_key(version.version, e)
-        final.append(FileEntry(e.path, e.size, e.sha256, key))
+        final.append(replace(e, key=key))
     sending = _Progress(progress, "upload", len(to_send) + len(to_copy),
                         sum(e.size for e in to_send + to_copy))
 
@@ -268,11 +270,12 @@ def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
 def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:
     """FileEntry (path, size, SHA-256) of each file, sorted; files the hash cache knows unchanged are not read."""
     sizes = {local: local.stat().st_size for _, local in files}
+    block_size, threshold = engine.settings.block_size, engine.settings.block_threshold  # see reading.py
     hashing = _Progress(progress, "hash", len(files), sum(sizes.values()))
 
     def hash_one(item):
         rel, local = item
-        sha, size = engine.hash_cache.fresh(local)
+        sha, size = engine.hash_cache.fresh(local, block_size=block_size if sizes[local] >= threshold else None)
         hashing.add(1, size)
         return FileEntry(rel, size, sha)
 
@@ -287,7 +290,19 @@ def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -
             sha, size = cached[os.path.abspath(local)]
             entries.append(FileEntry(rel, size, sha))
             hashing.add(1, size)
-    return sorted(entries, key=lambda e: e.path)
+    where = dict(files)
+    return sorted((_with_blocks(engine, e, where[e.path], block_size) if e.size >= threshold else e
+                   for e in entries), key=lambda e: e.path)
+
+
+def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntry:
+    """The entry with its block SHA-256s: computed with the file's hash, or now for a file hashed before blocks."""
+    blocks = engine.hash_cache.blocks(e.sha256, block_size)
+    if blocks is None:
+        sha, _, blocks = block_hashes(local, block_size)
+        if sha != e.sha256:
+            raise BadInput(f"{str(local)!r} changed while it was being saved: save again.", reason="changed")
+    return replace(e, block_size=block_size, blocks=tuple(blocks))
 
 
 def _dataset_for_save(engine, name: str, provider) -> Dataset:
@@ -430,7 +445,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         with parts_lock:
             parts[e.path] = part
         what = f"Loading {ds.name}:{version.version}"
-        if hasattr(store, "stream_range") and e.size >= engine.settings.multipart_threshold:
+        if hasattr(store, "part_pool") and e.size >= engine.settings.multipart_threshold:
             _fetch_ranges(store, e, fd, engine.settings.part_size, receiving)
             with open(part, "rb") as f:  # verify the assembled file in order, from the page cache
                 for _ in verified_chunks(iter(lambda: f.read(CHUNK), b""), e, what):

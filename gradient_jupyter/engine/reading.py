@@ -1,0 +1,143 @@
+"""Verified reads of one file of a committed version, in place: any byte range, or the whole file, through the
+content cache (engine/cache.py). No byte is returned before it matched the manifest.
+
+A file whose manifest entry has block SHA-256s (`blockSize`, `blocks`: recorded at save for large files) is read in
+aligned blocks: a range costs the blocks it touches, each verified on arrival, and a sequential reader gets the next
+blocks fetched ahead of it in parallel. Any other file is fetched whole and verified once. Either way the verified
+bytes are kept in the cache, so no version fetches them again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+from .cache import ContentCache
+from .errors import IntegrityError, NotFound
+from .models import FileEntry
+from .stores import CHUNK, Store
+
+READ_AHEAD_BYTES = 64 * 1024**2  # what a sequential reader has in flight ahead of it
+
+
+class FileReader:
+    """One manifest entry of a version, read through the cache. Thread-safe."""
+
+    def __init__(self, cache: ContentCache, store: Store, entry: FileEntry, where: str):
+        self.cache, self.store, self.entry = cache, store, entry
+        self.name = f"{where}: {entry.path!r}"  # what errors say: which version, which file
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._next = -1  # where a sequential reader would read next
+        self._streak = 0  # consecutive sequential reads: read-ahead grows with it, as a reader proves sequential
+
+    @property
+    def size(self) -> int:
+        return self.entry.size
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes start..end-1 (clipped to the file), verified."""
+        start, end = max(0, start), min(end, self.entry.size)
+        if start >= end:
+            return b""
+        whole = self.cache.get(self.entry.sha256, self.entry.size)
+        if whole is None and not self.entry.blocks:
+            whole = self.local_file()
+        if whole is not None:
+            return _pread(whole, start, end)
+        bs = self.entry.block_size
+        first, last = start // bs, (end - 1) // bs
+        self._streak = self._streak + 1 if start == self._next else 0
+        self._next = end
+        for attempt in range(2):
+            paths = self._blocks(range(first, last + 1), ahead=self._streak)
+            try:
+                return b"".join(_pread(path, max(start, i * bs) - i * bs, min(end, (i + 1) * bs) - i * bs)
+                                for i, path in zip(range(first, last + 1), paths))
+            except FileNotFoundError:  # evicted (or joined into its whole file) between fetch and read: once more
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _blocks(self, indexes: range, ahead: int = 0) -> list[Path]:
+        """The cache files of the blocks at `indexes`, fetched in parallel where missing, and up to `ahead` blocks
+        after them fetched in the background (bounded by READ_AHEAD_BYTES)."""
+        wanted = {i: self._submit(i) for i in indexes}
+        ahead = min(ahead, max(1, READ_AHEAD_BYTES // self.entry.block_size))
+        for i in range(indexes.stop, min(len(self.entry.blocks), indexes.stop + ahead)):
+            self._submit(i)
+        return [wanted[i].result() for i in indexes]
+
+    def _submit(self, i: int) -> Future:
+        with self._lock:
+            future = self._pending.get(i)
+            if future is not None and not (future.done() and (future.exception() or not future.result().exists())):
+                return future
+            sha, size = self.entry.blocks[i], self._block_len(i)
+            found = self.cache.get(sha, size)
+            if found is not None:
+                future = Future()
+                future.set_result(found)
+            else:
+                future = self.cache.pool.submit(self._fetch_block, i)
+            self._pending[i] = future
+            return future
+
+    def _block_len(self, i: int) -> int:
+        return min(self.entry.block_size, self.entry.size - i * self.entry.block_size)
+
+    def _fetch_block(self, i: int) -> Path:
+        start = i * self.entry.block_size
+        return self.cache.fill(self.entry.blocks[i], self._block_len(i),
+                               lambda: self._stream(start, start + self._block_len(i)),
+                               f"{self.name} (block {i + 1} of {len(self.entry.blocks)})")
+
+    def _stream(self, start: int, end: int):
+        try:
+            if start == 0 and end == self.entry.size:
+                return self.store.stream(self.entry.key, CHUNK)
+            return self.store.stream_range(self.entry.key, start, end, CHUNK)
+        except NotFound:
+            raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.entry.key!r} "
+                                 "was deleted behind our back).") from None
+
+    def local_file(self) -> Path:
+        """The whole file in the cache (fetched and verified if it is not there): what mount links and load copies."""
+        e = self.entry
+        found = self.cache.get(e.sha256, e.size)
+        if found is not None:
+            return found
+        if not e.blocks:
+            return self.cache.fill(e.sha256, e.size, lambda: self._stream(0, e.size), self.name)
+        # Fetch the blocks in parallel, then check the file's own SHA-256 as they are joined, before it enters the
+        # cache under that name: blocks prove only what the manifest's block list says.
+        paths = self._blocks(range(len(e.blocks)))
+        try:
+            return self.cache.fill(e.sha256, e.size, lambda: (c for p in paths for c in _chunks(p)), self.name)
+        finally:
+            for sha in e.blocks:  # the whole file serves every range now: keep one copy, not two
+                self.cache.discard(sha)
+
+
+def _pread(path: Path, start: int, end: int) -> bytes:
+    with open(path, "rb") as f:
+        return os.pread(f.fileno(), end - start, start)
+
+
+def _chunks(path):
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:
+    """(SHA-256, size, block SHA-256s) of a local file in one read pass."""
+    h, size, blocks = hashlib.sha256(), 0, []
+    with open(path, "rb") as f:
+        while block := f.read(block_size):
+            h.update(block)
+            blocks.append(hashlib.sha256(block).hexdigest())
+            size += len(block)
+    return h.hexdigest(), size, blocks
