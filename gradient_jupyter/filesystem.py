@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import datetime
 from dataclasses import dataclass, field
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
@@ -166,6 +167,16 @@ class GradientFileSystem(AbstractFileSystem):
                          else {"name": f"{ref}/{c}", "size": 0, "type": "directory"}
                          for c in resolved.children.get(inner, [])]
         return found if detail else [f["name"] for f in found]
+
+    def modified(self, path):
+        """When the version was committed: its files never change after that."""
+        ref, _ = self._split(path)
+        self.info(path)
+        with _as_os_errors(path):
+            committed = self._resolve(ref).version.dt_committed
+        return datetime.fromisoformat(committed.replace("Z", "+00:00"))
+
+    created = modified
 
     def ukey(self, path):
         return self._entry(path)[1].sha256
