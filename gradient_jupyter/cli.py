@@ -85,11 +85,13 @@ def run(words: list[str], ctx: Context | None = None):
 
 def failure(exc: GradientError | OSError) -> str:
     """The one line a door shows for a refused command: the engine's message, or the local file problem."""
+    from .output import printable
+
     if isinstance(exc, GradientError):
-        return exc.message
+        return printable(exc.message)
     if exc.strerror and exc.filename:  # e.g. a destination folder that cannot be made or written
-        return f"{exc.strerror}: {str(exc.filename)!r}"
-    return exc.strerror or str(exc)
+        return printable(f"{exc.strerror}: {str(exc.filename)!r}")
+    return printable(exc.strerror or str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:

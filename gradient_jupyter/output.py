@@ -2,16 +2,38 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 from .engine.stores import human_bytes
+
+# Control characters (ANSI escapes start with ESC) and bidirectional overrides can rewrite a terminal or reorder a
+# line: names, messages and paths come from users and buckets, so they are shown escaped, never obeyed.
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_CELL = re.compile(f"[{_UNSAFE}\t\n]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters and bidi overrides escaped (\\x1b, \\u202e); line breaks and tabs kept."""
+    return _UNSAFE_TEXT.sub(_escape, text)
+
+
+def cell(value) -> str:
+    """One line of a table: like `printable`, and line breaks and tabs escaped too, so no value forges a row."""
+    return _UNSAFE_CELL.sub(_escape, "" if value is None else str(value))
 
 
 class Message:
     """One or more lines of text."""
 
     def __init__(self, text: str, data=None):
-        self.text = text
+        self.text = printable(text)
         self.data = data
 
     def __str__(self) -> str:
@@ -30,8 +52,8 @@ class Table:
     def __init__(self, columns: Sequence[str], rows: Sequence[Sequence], title: str = "", data=None,
                  empty: str = "(none)"):
         self.columns = list(columns)
-        self.rows = [["" if v is None else str(v) for v in row] for row in rows]
-        self.title = title
+        self.rows = [[cell(v) for v in row] for row in rows]
+        self.title = cell(title)
         self.data = data
         self.empty = empty
 
@@ -100,7 +122,7 @@ class TransferView:
         return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
 
     def __str__(self) -> str:
-        return f"{self.headline()}\n{self.summary.line()}"
+        return printable(f"{self.headline()}\n{self.summary.line()}")
 
     __repr__ = __str__
 
@@ -166,7 +188,7 @@ class DryRunView:
         return f"Dry run: saving {self.diff.after_ref} as {self.name} {verdict}; against {against}. Nothing was sent."
 
     def __str__(self) -> str:
-        return "\n".join([self.headline(), *self.diff.lines()])
+        return printable("\n".join([self.headline(), *self.diff.lines()]))
 
     __repr__ = __str__
 

@@ -132,7 +132,8 @@ class Engine:
             count = self.dataset_count(provider)
             if count:
                 raise Conflict(f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
-                               "delete with force (their data stays in the bucket).", reason="provider-in-use")
+                               "delete the provider anyway with --force (REST: ?force=true); their data stays in "
+                               "the bucket.", reason="provider-in-use")
         return self.registry.delete(provider.id)
 
     def dataset_count(self, provider: Provider) -> int:

@@ -40,10 +40,17 @@ def new_version_id() -> str:
     return random_id("", 7)
 
 
+def quoted(value, limit: int = 60) -> str:
+    """`repr` of a value for an error message, cut short: a 10 MB bad name must not come back as a 10 MB error."""
+    if not isinstance(value, str):
+        return f"(a {type(value).__name__})"
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def check(pattern: re.Pattern, value, what: str, rule: str) -> str:
     """Return `value` if it fully matches `pattern`, else raise BadInput naming the rule."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise BadInput(f"Invalid {what} {value!r}: {rule}.", reason="invalid-" + what.replace(" ", "-"))
+        raise BadInput(f"Invalid {what} {quoted(value)}: {rule}.", reason="invalid-" + what.replace(" ", "-"))
     return value
 
 
@@ -67,7 +74,7 @@ def check_tag_name(value) -> str:
 
 def check_provider_name(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
-        raise BadInput(f"Invalid storage provider name {value!r}: use 1-100 printable characters.",
+        raise BadInput(f"Invalid storage provider name {quoted(value)}: use 1-100 printable characters.",
                        reason="invalid-provider-name")
     return value.strip()
 
@@ -77,7 +84,7 @@ def check_bucket_name(value) -> str:
             "starting and ending with a letter or digit")
     check(BUCKET_NAME, value, "bucket name", rule)
     if ".." in value or value.startswith("xn--") or _is_ip(value):
-        raise BadInput(f"Invalid bucket name {value!r}: {rule}, with no '..' and not an IP address.",
+        raise BadInput(f"Invalid bucket name {quoted(value)}: {rule}, with no '..' and not an IP address.",
                        reason="invalid-bucket-name")
     return value
 
@@ -94,14 +101,14 @@ def check_endpoint(value) -> str:
     """An S3 endpoint is an http(s) URL with a host and no query, credentials or fragment."""
     hint = "expected a URL such as https://s3.example.com or http://127.0.0.1:9000"
     if not isinstance(value, str):
-        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint")
+        raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint")
     try:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint") from None
+        raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise BadInput(f"Invalid endpoint {value!r}: {hint}.", reason="invalid-endpoint")
+        raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint")
     if parts.username or parts.password:
         raise BadInput("Invalid endpoint: do not put credentials in the URL; use accessKey and secretAccessKey.",
                        reason="invalid-endpoint")
@@ -113,8 +120,12 @@ def check_file_path(value) -> str:
     bad = (not isinstance(value, str) or not value or len(value) > 1024 or value.startswith("/")
            or "\\" in value or "\x00" in value or any(p in ("", ".", "..") for p in value.split("/")))
     if bad or (len(value) > 1 and value[1] == ":"):
-        raise BadInput(f"Invalid file path {value!r}: use a relative path like 'a/b.csv' with no '..', '.', "
+        raise BadInput(f"Invalid file path {quoted(value)}: use a relative path like 'a/b.csv' with no '..', '.', "
                        "empty parts, backslashes or NUL characters.", reason="invalid-path")
+    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in value.split("/")):
+        # no common file system holds a longer name: such a file could be saved but never loaded
+        raise BadInput(f"Invalid file path {quoted(value)}: a folder or file name is longer than 255 bytes.",
+                       reason="invalid-path")
     return value
 
 
@@ -124,7 +135,7 @@ def parse_ref(ref) -> tuple[str, str]:
         raise BadInput("Give a dataset ref: <dataset name or id>[:<version | tag | latest>].", reason="invalid-ref")
     dataset, _, selector = ref.strip().partition(":")
     if not dataset or (":" in ref and not selector) or ":" in selector:
-        raise BadInput(f"Invalid ref {ref!r}: expected <dataset name or id>[:<version | tag | latest>].",
+        raise BadInput(f"Invalid ref {quoted(ref)}: expected <dataset name or id>[:<version | tag | latest>].",
                        reason="invalid-ref")
     check_dataset_name(dataset)
     return dataset, selector or "latest"
@@ -143,7 +154,7 @@ def check_origin(value) -> str:
     host = parts.hostname if parts else None
     if (not parts or parts.scheme not in ("http", "https") or not host
             or not (re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or ":" in host and _is_ip(host))):
-        raise BadInput(f"Invalid origin {value!r}: {hint}.", reason="invalid-origin")
+        raise BadInput(f"Invalid origin {quoted(value)}: {hint}.", reason="invalid-origin")
     host = f"[{host}]" if ":" in host else host
     default = {"http": 80, "https": 443}[parts.scheme]
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")

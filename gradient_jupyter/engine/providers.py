@@ -206,6 +206,9 @@ class ProviderRegistry:
         if type != "s3":
             raise BadInput(f"Unknown storage provider type {type!r}: the only type is 's3'.")
         name = check_provider_name(name)
+        if isinstance(config, dict) and config.get("secretAccessKey") == MASK:
+            raise BadInput(f"{MASK} is how a secret is shown, not a secret: give the real secret access key.",
+                           reason="masked-secret")
         config = clean_config(config)
         stamp = now_iso()
         pid = new_provider_id()
@@ -232,6 +235,9 @@ class ProviderRegistry:
                            reason="default-provider")
         new_name = check_provider_name(name) if name is not None else current.name
         new_config = current.config
+        if isinstance(config, dict) and config.get("secretAccessKey") == MASK:
+            # The secret as every door shows it: a form or a GET sent back unchanged keeps the real one.
+            config = {k: v for k, v in config.items() if k != "secretAccessKey"}
         if config:
             patch = clean_config(config, partial=True)
             if patch.get("profile"):

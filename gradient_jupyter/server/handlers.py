@@ -26,6 +26,7 @@ from ..engine.ids import check_file_path
 AUTH_RESOURCE = "gradient"
 API = "/gradient/api"
 SPOOL_CHUNK = 1024 * 1024  # upload bytes gathered in memory before they go to the spool file
+MAX_JSON = 256 * 1024  # far above any real request body; larger ones are refused before parsing
 MAX_UPLOAD = 5 * 1024**4  # S3's largest object; the server's max_body_size would stop big uploads otherwise
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "an array"}
 
@@ -62,10 +63,14 @@ class GradientHandler(APIHandler):
     def json_body(self, fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
         """The request body as a JSON object with only `fields` (name -> type); null means not given."""
         raw = self.request.body or b"{}"
+        if len(raw) > MAX_JSON:
+            raise BadInput(f"The request body is larger than {MAX_JSON // 1024} KiB: no request of this API needs "
+                           "that much JSON.", reason="invalid-json")
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise BadInput("The request body is not valid JSON: send a JSON object.", reason="invalid-json") from None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadInput("The request body is not valid JSON (or nested too deeply): send a JSON object.",
+                           reason="invalid-json") from None
         if not isinstance(data, dict):
             raise BadInput("The request body must be a JSON object.", reason="invalid-json")
         unknown = sorted(set(data) - set(fields))
