@@ -64,13 +64,6 @@ def load(ref: str, dest=None, *, include=(), exclude=(), progress: bool = True):
 
     include = (include,) if isinstance(include, str) else tuple(include)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    if dry_run:
-        from .output import DryRunView
-
-        with ProgressBars(auto_bar if progress else None) as bars:
-            diff = transfer.preview_save(default_engine(), name, path if path is None else os.fspath(path),
-                                         exclude=exclude, progress=bars)
-        return DryRunView(diff, name)
     with ProgressBars(auto_bar if progress else None) as bars:
         summary = transfer.load(default_engine(), ref, None if dest is None else os.fspath(dest), include=include,
                                 exclude=exclude, progress=bars)

@@ -34,6 +34,18 @@ class Parser(argparse.ArgumentParser):
         raise HelpRequested(self.format_help())
 
 
+class VersionAction(argparse.Action):
+    """`--version`: answered like `--help` (printed, exit 0), without argparse's own exit."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        raise HelpRequested(f"gradient-jupyter {__version__}")
+
+
 @dataclass
 class Context:
     """What commands need from the door they run behind."""
@@ -58,6 +70,7 @@ def build_parser(prog: str = PROG) -> Parser:
     from .commands import register_all
 
     parser = Parser(prog=prog, description="Storage providers and versioned datasets on S3-compatible stores.")
+    parser.add_argument("--version", action=VersionAction, help="print the version of gradient-jupyter and exit")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
     register_all(groups)
     return parser

@@ -27,9 +27,27 @@ class CommandFailed(Exception):
         return [f"Error: {self.message}"]
 
 
+def without_comment(text: str) -> str:
+    """`text` up to a `#` that starts a word outside quotes, as a shell reads it (`a#b` and `"#3"` stay whole)."""
+    quote, escaped = None, False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1].isspace()):
+            return text[:i]
+    return text
+
+
 def split_words(text: str) -> list[str]:
+    """The words of a command line, split as a shell would: quotes, backslashes, and a trailing `# comment` dropped."""
     try:
-        return shlex.split(text)
+        return shlex.split(without_comment(text))
     except ValueError as exc:  # an unclosed quote
         raise IPythonUsageError(f"{PROG}: cannot split the words: {exc}.") from None
 
@@ -43,6 +61,7 @@ def cell_commands(line: str, cell: str) -> list[list[str]]:
     for text in cell.splitlines():
         if not pending and text.lstrip().startswith("#"):
             continue
+        text = without_comment(text)
         if text.rstrip().endswith("\\"):
             pending += text.rstrip()[:-1] + " "
             continue
