@@ -79,3 +79,20 @@ def open(ref: str):  # noqa: A001 - the public name SPEC gives it
     from .output import OpenVersion
 
     return OpenVersion(transfer.open_version(default_engine(), ref))
+
+
+def mount(ref: str, dir=None):  # noqa: A002 - the word users know from `mount REF [DIR]`
+    """Make `dir` (default `./datasets/<dataset name>`) a read-only folder of the version `ref`, like Gradient's
+    `/datasets/<name>`: files are verified into the content cache and linked from it. Mounting another version at
+    `dir` replaces it at once."""
+    from .commands.mounts import mount_message
+    from .engine.mount import mount as do_mount
+
+    return mount_message(do_mount(default_engine(), ref, None if dir is None else os.fspath(dir)))
+
+
+def unmount(dir):  # noqa: A002
+    """Remove a folder made by `mount` (only what the mount made; anything else in it is kept and named)."""
+    from .engine.mount import unmount as do_unmount
+
+    return do_unmount(os.fspath(dir))

@@ -5,11 +5,12 @@ import argparse
 
 
 def register_all(groups) -> None:
-    from . import datasets, providers, transfer
+    from . import datasets, mounts, providers, transfer
 
     providers.register(groups)
     datasets.register(groups)
     transfer.register(groups)
+    mounts.register(groups)
 
 
 def add_group(groups, name: str, help: str, **kwargs) -> argparse._SubParsersAction:

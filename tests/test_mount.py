@@ -1,0 +1,178 @@
+"""mount and unmount (Python, console script, magic), and `load` sharing the content cache with reading in place."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import fsspec
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import gradient_jupyter
+from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, IntegrityError, transfer
+
+from .countingproxy import CountingProxy
+
+
+@pytest.fixture
+def engine(aws_env):
+    return Engine(GradientStorage())
+
+
+def make(folder, files):
+    for path, data in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(data)
+    return folder
+
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".gradient" not in p.parts}
+
+
+@pytest.fixture
+def two_versions(engine, tmp_path):
+    folder = make(tmp_path / "src", {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"})
+    transfer.save(engine, "mnist", folder, tag="v1")
+    (folder / "a.txt").write_bytes(b"two")
+    (folder / "sub" / "c.txt").write_bytes(b"new")
+    transfer.save(engine, "mnist", folder, tag="v2")
+    return folder
+
+
+def test_mount_makes_a_read_only_folder_linked_from_the_cache(engine, two_versions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = gradient_jupyter.mount("mnist:v1")
+    folder = tmp_path / "datasets" / "mnist"
+    assert "Mounted mnist" in str(result) and str(folder) in str(result)
+    assert tree(folder) == {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"}
+    for path in (folder / "a.txt", folder / "sub" / "b.csv"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+        cached = engine.content_cache.get(__import__("hashlib").sha256(path.read_bytes()).hexdigest(),
+                                          path.stat().st_size)
+        assert cached is not None and os.path.samefile(cached, path)  # a hard link, not a copy
+    for path in (folder, folder / "sub"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o555
+
+
+def test_mounting_another_version_replaces_it_and_unmount_removes_only_what_it_made(engine, two_versions, tmp_path):
+    folder = tmp_path / "mnt" / "data"
+    gradient_jupyter.mount("mnist:v1", folder)
+    inode = folder.stat().st_ino
+    gradient_jupyter.mount("mnist:v2", folder)
+    assert tree(folder) == {"a.txt": b"two", "sub/b.csv": b"x,y\n1,2\n", "sub/c.txt": b"new"}
+    assert folder.stat().st_ino != inode  # a new folder swapped in, not the old one edited
+    assert [p.name for p in folder.parent.iterdir()] == ["data"]  # nothing left beside it
+    os.chmod(folder / "sub", 0o755)
+    (folder / "sub" / "mine.txt").write_text("my notes")
+    assert gradient_jupyter.unmount(folder) == ["sub/mine.txt"]
+    assert tree(folder) == {"sub/mine.txt": b"my notes"}
+    with pytest.raises(BadInput, match="is not a mount"):
+        gradient_jupyter.unmount(folder)
+
+
+def test_mount_refuses_what_it_must_not_touch(engine, two_versions, tmp_path):
+    mine = make(tmp_path / "mine", {"keep.txt": b"mine"})
+    with pytest.raises(BadInput, match="exists and is not a mount"):
+        gradient_jupyter.mount("mnist", mine)
+    assert tree(mine) == {"keep.txt": b"mine"}
+    draft = engine.datasets.create_version(engine.datasets.get("mnist"))
+    with pytest.raises(Conflict, match="not committed"):
+        gradient_jupyter.mount(f"mnist:{draft.version}", tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    (tmp_path / "empty").mkdir()
+    gradient_jupyter.mount("mnist:v1", tmp_path / "empty")  # an empty mount point is taken over
+    assert tree(tmp_path / "empty")["a.txt"] == b"one"
+
+
+def test_a_tampered_file_fails_the_mount_and_leaves_the_old_one(engine, two_versions, tmp_path):
+    folder = tmp_path / "m"
+    gradient_jupyter.mount("mnist:v1", folder)
+    ds, version = engine.datasets.resolve("mnist:v2")
+    key = next(f["key"] for f in engine.datasets._manifest(ds, version.version)["files"] if f["path"] == "sub/c.txt")
+    target = engine.home / "managed" / key
+    os.chmod(target, 0o600)
+    target.write_bytes(b"bad")
+    with pytest.raises(IntegrityError, match="sub/c.txt"):
+        gradient_jupyter.mount("mnist:v2", folder)
+    assert tree(folder) == {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradient-home", "m", "src"]  # no side folder left
+
+
+def test_hostile_manifest_paths_are_refused(engine, tmp_path):
+    transfer.save(engine, "evil", make(tmp_path / "src", {"a.txt": b"a"}))
+    ds, version = engine.datasets.resolve("evil")
+    key = engine.datasets.manifest_key(ds.id, version.version)
+    manifest = json.loads((engine.home / "managed" / key).read_text())
+    manifest["files"][0]["path"] = "../escaped.txt"
+    os.chmod(engine.home / "managed" / key, 0o600)
+    (engine.home / "managed" / key).write_text(json.dumps(manifest))
+    for cached in (engine.home / "cache" / "manifests").rglob("*.json"):
+        cached.unlink()
+    with pytest.raises((BadInput, IntegrityError)):
+        gradient_jupyter.mount("evil", tmp_path / "m" / "evil")
+    assert not (tmp_path / "m" / "escaped.txt").exists() and not (tmp_path / "m" / "evil").exists()
+
+
+def test_console_script_mount_unmount_and_cache(engine, two_versions, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+
+    def cli(*words):
+        return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    done = cli("mount", "mnist:v2")
+    assert done.returncode == 0 and "Mounted mnist" in done.stdout, done.stderr
+    assert tree(tmp_path / "datasets" / "mnist")["sub/c.txt"] == b"new"
+    info = cli("cache", "info")
+    assert info.returncode == 0 and "3 entries" in info.stdout and "cache_size" in info.stdout
+    assert cli("unmount", "datasets/mnist").returncode == 0
+    assert not (tmp_path / "datasets" / "mnist").exists()
+    cleared = cli("cache", "clear")
+    assert cleared.returncode == 0 and "removed 3 entries" in cleared.stdout
+    assert engine.content_cache.info()["entries"] == 0
+    bad = cli("unmount", "src")
+    assert bad.returncode == 1 and "is not a mount" in bad.stderr
+    assert cli("mount").returncode == 2
+
+
+def test_magic_mounts(engine, two_versions, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "gradient_jupyter")
+        with capture_output():
+            result = shell.run_cell("%gradient_storage mount mnist:v1 here")
+        assert result.success and "Mounted mnist" in str(result.result)
+        assert tree(tmp_path / "here")["a.txt"] == b"one"
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_load_and_read_in_place_share_the_cache(engine, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    proxy = CountingProxy(endpoint)
+    try:
+        engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
+        data = os.urandom(200_000)
+        transfer.save(engine, "shared", make(tmp_path / "src", {"big.bin": data, "small.txt": b"s"}),
+                      provider="moto")
+        proxy.reset()
+        transfer.load(engine, "shared", tmp_path / "loaded")
+        assert proxy.reset() > len(data)
+        assert fsspec.filesystem("gradient", skip_instance_cache=True).cat("gradient://shared/big.bin") == data
+        assert proxy.reset() < 8192  # the version's records only: the bytes came from the cache load filled
+        transfer.load(engine, "shared", tmp_path / "again")
+        assert proxy.reset() < 8192
+        assert tree(tmp_path / "again") == {"big.bin": data, "small.txt": b"s"}
+        os.chmod(tmp_path / "again" / "big.bin", 0o644)
+        (tmp_path / "again" / "big.bin").write_bytes(b"edited")  # loaded files are the user's own, not the cache's
+        assert fsspec.filesystem("gradient", skip_instance_cache=True).cat("gradient://shared/big.bin") == data
+    finally:
+        proxy.close()
