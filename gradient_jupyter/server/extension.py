@@ -25,6 +25,10 @@ class GradientExtension(ExtensionApp):
         self.settings["gradient_engine"] = self.engine
         self.settings["gradient_executor"] = self.executor
         self.log.info("gradient-jupyter: data home %s, team %s", self.engine.home, self.engine.team_id)
+        # Gradient's .gradient/settings.yaml: its datasets are mounted in the background, never delaying the start.
+        from ..engine.integrations import mount_integrations
+
+        self.integrations = self.executor.submit(mount_integrations, self.engine, self.serverapp.root_dir, self.log)
 
     def initialize_handlers(self):
         from .compat import compat_handlers

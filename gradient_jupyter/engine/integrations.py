@@ -1,0 +1,88 @@
+"""Gradient's `.gradient/settings.yaml` in the Jupyter root: dataset integrations mounted at `datasets/<name>`.
+
+    integrations:
+      mnist:    {type: dataset, ref: "mnist:v1"}
+      images:   {type: dataset, id: dsabc..., version: abc1234}
+      raw:      {type: s3, ...}          # not mounted: the log says what to do instead
+
+The server mounts them when it starts, in the background; each failure is logged and never stops the server.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .errors import BadInput, GradientError
+from .ids import DATASET_NAME, parse_ref
+
+SETTINGS = Path(".gradient") / "settings.yaml"
+log = logging.getLogger("gradient_jupyter")
+
+
+def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str]]:
+    """(name, ref) of each dataset integration in `<root>/.gradient/settings.yaml`; other entries are logged."""
+    import yaml
+
+    path = Path(root) / SETTINGS
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    try:
+        settings = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML ({exc.__class__.__name__}): fix it and restart the server.",
+                       reason="bad-settings") from None
+    integrations = settings.get("integrations") if isinstance(settings, dict) else None
+    if not isinstance(integrations, dict):
+        if integrations is not None:
+            log.warning("%s: 'integrations' must be a mapping of names to settings; ignored.", path)
+        return []
+    found = []
+    for name, spec in integrations.items():
+        if not isinstance(name, str) or not DATASET_NAME.fullmatch(name) or not isinstance(spec, dict):
+            log.warning("%s: integration %r ignored: a name is letters, digits, '.', '_', '-' and its settings a "
+                        "mapping with a 'type'.", path, name)
+            continue
+        kind = spec.get("type")
+        if kind == "s3":
+            log.warning("%s: integration %r is a bucket (type: s3), which gradient-jupyter does not mount. Add it "
+                        "as a storage provider (gradient-jupyter storageProviders create s3 --name %s --bucket ...), "
+                        "then save its data as a dataset and list that here as type: dataset.", path, name, name)
+            continue
+        if kind != "dataset":
+            log.warning("%s: integration %r has type %r; only 'dataset' integrations are mounted.", path, name, kind)
+            continue
+        ref = spec.get("ref")
+        if ref is None and spec.get("id"):
+            ref = f"{spec['id']}:{spec['version']}" if spec.get("version") else str(spec["id"])
+        try:
+            parse_ref(str(ref) if ref is not None else "")
+        except BadInput as exc:
+            log.warning("%s: integration %r needs 'ref: <dataset>[:<version|tag>]' or 'id:' and 'version:' (%s)",
+                        path, name, exc.message)
+            continue
+        found.append((name, str(ref)))
+    return found
+
+
+def mount_integrations(engine, root, log: logging.Logger = log) -> dict[str, str]:
+    """Mount each dataset integration at `<root>/datasets/<name>`; name -> "mounted <ref>" or the error, logged
+    (to `log`: the server's own, so they show where its messages do)."""
+    from .mount import mount
+
+    outcome = {}
+    try:
+        integrations = dataset_integrations(root, log)
+    except BadInput as exc:
+        log.error("gradient-jupyter: %s", exc.message)
+        return {}
+    for name, ref in integrations:
+        try:
+            result = mount(engine, ref, Path(root) / "datasets" / name)
+            outcome[name] = f"mounted {result.version.ref}"
+            log.info("gradient-jupyter: integration %r mounted %s at %s", name, result.version.ref, result.folder)
+        except (GradientError, OSError) as exc:
+            outcome[name] = getattr(exc, "message", None) or str(exc)
+            log.error("gradient-jupyter: integration %r (%s) was not mounted: %s", name, ref, outcome[name])
+    return outcome

@@ -1,0 +1,88 @@
+"""Gradient's `.gradient/settings.yaml`: dataset integrations mounted at `datasets/<name>` when the server starts."""
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from gradient_jupyter.engine import BadInput, Engine, GradientStorage, transfer
+from gradient_jupyter.engine.integrations import dataset_integrations
+
+SETTINGS = """
+integrations:
+  pets:
+    type: dataset
+    ref: pets:v1
+  pets-by-id:
+    type: dataset
+    id: {ds_id}
+    version: {version}
+  missing:
+    type: dataset
+    ref: no-such-dataset
+  raw-bucket:
+    type: s3
+    url: s3://somewhere/raw
+"""
+
+
+@pytest.fixture
+def engine(aws_env):
+    return Engine(GradientStorage())
+
+
+@pytest.fixture
+def settings_yaml(engine, jp_root_dir, tmp_path):
+    """A dataset `pets` and a settings.yaml in the Jupyter root, written before the server starts."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cat.txt").write_text("meow")
+    saved = transfer.save(engine, "pets", src, tag="v1")
+    (jp_root_dir / ".gradient").mkdir()
+    (jp_root_dir / ".gradient" / "settings.yaml").write_text(
+        SETTINGS.format(ds_id=saved.dataset.id, version=saved.version.version))
+    return jp_root_dir
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
+
+
+def test_parsing_says_what_each_entry_is(tmp_path, caplog):
+    (tmp_path / ".gradient").mkdir()
+    (tmp_path / ".gradient" / "settings.yaml").write_text(
+        SETTINGS.format(ds_id="dsabcdefghijklm", version="abc1234")
+        + "  ../escape:\n    type: dataset\n    ref: pets\n  odd:\n    type: machine\n")
+    with caplog.at_level(logging.WARNING, logger="gradient_jupyter"):
+        found = dataset_integrations(tmp_path)
+    assert found == [("pets", "pets:v1"), ("pets-by-id", "dsabcdefghijklm:abc1234"),
+                     ("missing", "no-such-dataset")]
+    assert "'raw-bucket' is a bucket (type: s3)" in caplog.text and "storageProviders create s3" in caplog.text
+    assert "'../escape' ignored" in caplog.text and "'odd' has type 'machine'" in caplog.text
+    assert dataset_integrations(tmp_path / "nowhere") == []
+    (tmp_path / ".gradient" / "settings.yaml").write_text("integrations: [unclosed")
+    with pytest.raises(BadInput, match="not valid YAML"):
+        dataset_integrations(tmp_path)
+
+
+async def test_the_server_mounts_integrations_in_the_background(settings_yaml, jp_serverapp, jp_fetch):
+    ext = jp_serverapp.extension_manager.extension_apps["gradient_jupyter"]
+    (app,) = ext
+    for _ in range(600):  # a ceiling, not a timing: the mounts run on the extension's threads
+        if app.integrations.done():
+            break
+        time.sleep(0.1)
+    outcome = app.integrations.result()
+    assert outcome["pets"].startswith("mounted ") and outcome["pets-by-id"].startswith("mounted ")
+    assert "Unknown dataset 'no-such-dataset'" in outcome["missing"]
+    assert "raw-bucket" not in outcome
+    assert (settings_yaml / "datasets" / "pets" / "cat.txt").read_text() == "meow"
+    assert (settings_yaml / "datasets" / "pets-by-id" / "cat.txt").read_text() == "meow"
+    # the file browser's own API lists the mount like any folder
+    listing = await jp_fetch("api", "contents", "datasets", method="GET")
+    import json
+
+    names = sorted(c["name"] for c in json.loads(listing.body)["content"])
+    assert names == ["pets", "pets-by-id"]
