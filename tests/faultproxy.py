@@ -16,9 +16,11 @@ class FaultProxy:
     def __init__(self, upstream: str, port: int = 0):
         self.upstream = urlsplit(upstream)
         self.lock = threading.Lock()
-        self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset"
+        self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset", "lose-answer"
+        self.refuse_checksums = False  # answer 400 InvalidRequest to requests with x-amz-checksum-* headers
         self.injected: list[str] = []
         self.requests = 0
+        self.seen: list[tuple[str, int]] = []  # (S3 operation, request body bytes) of every request, in order
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,12 +37,16 @@ class FaultProxy:
                         proxy.injected.append(fault)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                with proxy.lock:
+                    proxy.seen.append((operation(self.command, self.path, self.headers), len(body)))
+                if proxy.refuse_checksums and any(k.lower().startswith("x-amz-checksum-") for k in self.headers):
+                    fault = "400"
                 if fault == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                if fault:
-                    code = "SlowDown" if fault == "503" else "InternalError"
+                if fault and fault != "lose-answer":
+                    code = {"503": "SlowDown", "500": "InternalError", "400": "InvalidRequest"}[fault]
                     payload = (f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message>"
                                "</Error>").encode()
                     self.send_response(int(fault))
@@ -54,6 +60,11 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                conn.close()
+                if fault == "lose-answer":  # the store did the work, but its answer never arrives
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in HOP and k.lower() != "content-length":
@@ -62,7 +73,6 @@ class FaultProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                conn.close()
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = _any
 
@@ -82,6 +92,25 @@ class FaultProxy:
     def inject(self, *faults: str):
         with self.lock:
             self.plan.extend(faults)
+
+
+def operation(method: str, path: str, headers) -> str:
+    """The S3 operation name of a request (enough of them for counting what a client sends)."""
+    query = urlsplit(path).query
+    bucket_only = urlsplit(path).path.strip("/").count("/") == 0
+    if method == "PUT":
+        if "x-amz-copy-source" in {k.lower() for k in headers}:
+            return "CopyObject"
+        return "UploadPart" if "partNumber=" in query else "CreateBucket" if bucket_only else "PutObject"
+    if method == "POST":
+        return ("CreateMultipartUpload" if "uploads" in query.split("&") or "uploads=" in query
+                else "CompleteMultipartUpload" if "uploadId=" in query else "DeleteObjects" if "delete" in query
+                else "POST")
+    if method == "GET":
+        return "ListObjectsV2" if bucket_only else "GetObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId=" in query else "DeleteObject"
+    return {"HEAD": "HeadObject"}.get(method, method)
 
 
 if __name__ == "__main__":

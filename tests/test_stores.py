@@ -1,31 +1,35 @@
-"""Both stores honour one contract: create-only writes, checksums, listing, deletes, quota."""
+"""One Store contract, honoured by the embedded store and by S3Store on moto and on SeaweedFS over real HTTP."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 
 import pytest
 
-from gradient_jupyter.engine import Conflict, IntegrityError, LocalStore, NotFound, QuotaExceeded, S3Store, StoreError
+from gradient_jupyter.engine import (BadInput, Conflict, IntegrityError, LocalStore, NotFound, QuotaExceeded, S3Store,
+                                     StoreError)
 
 from .conftest import free_port
+from .faultproxy import FaultProxy
+
+PARTS = {"multipart_threshold": 6 * 1024**2, "part_size": 5 * 1024**2}
 
 
-@pytest.fixture(params=["local", "moto-http", "mock_aws"])
+def seaweed_store(seaweed, bucket, **options) -> S3Store:
+    return S3Store(bucket, **{"endpoint": seaweed.endpoint, "access_key": seaweed.access_key,
+                              "secret_key": seaweed.secret_key, **PARTS, **options})
+
+
+@pytest.fixture(params=["embedded", "moto-http", "seaweed"])
 def store(request, tmp_path):
-    if request.param == "local":
-        yield LocalStore(tmp_path / "managed")
-    elif request.param == "moto-http":
+    if request.param == "embedded":
+        return LocalStore(tmp_path / "managed")
+    if request.param == "moto-http":
         endpoint, bucket = request.getfixturevalue("s3_bucket")
-        yield S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing",
-                      multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
-    else:
-        from moto import mock_aws
-
-        with mock_aws():
-            s = S3Store("mock-bucket", region="us-east-1", multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
-            s.client.create_bucket(Bucket="mock-bucket")
-            yield s
+        return S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing",
+                       **PARTS)
+    return seaweed_store(*request.getfixturevalue("seaweed_bucket"))
 
 
 def sha(data: bytes) -> str:
@@ -33,62 +37,119 @@ def sha(data: bytes) -> str:
 
 
 def test_put_get_head_list_delete(store):
-    store.put_bytes("te1/a/b.txt", b"hello", sha256=sha(b"hello"))
-    store.put_bytes("te1/a/c/d.txt", b"")
-    store.put_bytes("te1/z.txt", b"zz")
-    assert store.get_bytes("te1/a/b.txt") == b"hello"
-    assert store.head("te1/a/c/d.txt").size == 0
+    store.put("te1/a/b.txt", b"hello", sha256=sha(b"hello"))
+    store.put("te1/a/c/d.txt", b"")
+    store.put("te1/z.txt", b"zz")
+    store.put("te1/ab.txt", b"ab")
+    assert store.get("te1/a/b.txt") == b"hello" and store.get_bytes("te1/a/b.txt") == b"hello"
+    assert store.head("te1/a/c/d.txt").size == 0 and store.get("te1/a/c/d.txt") == b""
     assert store.head("te1/missing") is None
     assert [o.key for o in store.list("te1/a/")] == ["te1/a/b.txt", "te1/a/c/d.txt"]
-    assert store.list_prefixes("te1/") == ["te1/a/"]
-    assert store.used_bytes("te1/") == 7
+    assert [o.key for o in store.list("te1/a")] == ["te1/a/b.txt", "te1/a/c/d.txt", "te1/ab.txt"]  # any prefix
+    assert store.list_prefixes("te1/") == ["te1/a/"] and store.list_prefixes("") == ["te1/"]
+    assert store.used_bytes("te1/") == 9
+    assert store.stored_sha256("te1/a/b.txt") in (None, sha(b"hello"))
     store.delete(["te1/a/b.txt", "te1/never-there"])
     with pytest.raises(NotFound):
-        store.get_bytes("te1/a/b.txt")
+        store.get("te1/a/b.txt")
+    with pytest.raises(NotFound):
+        list(store.stream("te1/a/b.txt"))
 
 
-def test_create_only_write_lets_exactly_one_win(store):
-    store.put_bytes("te1/manifest.json", b"first", create_only=True)
+def test_overwrite_replaces_and_create_lets_exactly_one_win(store):
+    store.put("te1/record.json", b"one")
+    store.put("te1/record.json", b"two", mode="overwrite")
+    assert store.get("te1/record.json") == b"two"
+    store.put("te1/manifest.json", b"first", mode="create")
+    with pytest.raises(Conflict) as info:
+        store.put("te1/manifest.json", b"second", mode="create")
+    assert info.value.reason == "exists"
     with pytest.raises(Conflict):
-        store.put_bytes("te1/manifest.json", b"second", create_only=True)
-    assert store.get_bytes("te1/manifest.json") == b"first"
+        store.put_bytes("te1/manifest.json", b"third", create_only=True)
+    assert store.get("te1/manifest.json") == b"first"
+    with pytest.raises(ValueError, match="mode"):
+        store.put("te1/x", b"x", mode="append")
 
 
-def test_local_store_refuses_a_wrong_checksum(tmp_path):
-    store = LocalStore(tmp_path / "m")
+def test_ranged_reads(store):
+    data = bytes(range(256)) * 40
+    store.put("te1/r.bin", data)
+    assert store.get_range("te1/r.bin", 0, 10) == data[:10]
+    assert store.get_range("te1/r.bin", 5000, 6000) == data[5000:6000]
+    assert store.get_range("te1/r.bin", 10000, 20000) == data[10000:]  # past the end: what there is
+    assert store.get_range("te1/r.bin", 7, 7) == b""
+    assert store.get_ranges("te1/r.bin", [(0, 3), (9000, 9100), (1, 2)]) == [data[:3], data[9000:9100], data[1:2]]
+    assert b"".join(store.stream_range("te1/r.bin", 100, 9000, chunk_size=1000)) == data[100:9000]
+    assert b"".join(store.stream("te1/r.bin", chunk_size=1000)) == data
+    with pytest.raises(NotFound):
+        store.get_range("te1/missing", 0, 1)
+    with pytest.raises(ValueError, match="byte range"):
+        store.get_range("te1/r.bin", 5, 1)
+
+
+def test_copy_keeps_bytes_and_sha256(store):
+    store.put("te1/src", b"payload", sha256=sha(b"payload"))
+    store.copy("te1/src", "te1/v2/dst")
+    assert store.get("te1/v2/dst") == b"payload"
+    assert store.stored_sha256("te1/v2/dst") == store.stored_sha256("te1/src")
+    with pytest.raises(NotFound):
+        store.copy("te1/nothing", "te1/dst2")
+
+
+def test_wrong_sha256_is_refused_and_nothing_is_written(store, tmp_path):
     with pytest.raises(IntegrityError):
-        store.put_bytes("te1/bad", b"payload", sha256=sha(b"other"))
+        store.put("te1/bad", b"payload", sha256=sha(b"other"))
+    big = os.urandom(13 * 1024**2)
+    for name, data in (("small", b"small file"), ("big", big)):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(IntegrityError, match="changed while it was being saved"):
+            # the file is not what was hashed (it changed since): refused before the upload completes
+            store.put_file(f"te1/{name}", tmp_path / name, size=len(data), sha256=sha(data + b"!"))
+        assert store.head(f"te1/{name}") is None
     assert store.head("te1/bad") is None
-
-
-def test_s3_uploads_carry_their_sha256(s3_bucket):
-    """The store receives and records our SHA-256 (moto records it; AWS also verifies it and refuses a mismatch)."""
-    import base64
-
-    endpoint, bucket = s3_bucket
-    store = S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing")
-    store.put_bytes("te1/sum", b"payload", sha256=sha(b"payload"))
-    head = store.client.head_object(Bucket=store.bucket, Key="te1/sum", ChecksumMode="ENABLED")
-    assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha(b"payload")
-    assert store.stored_sha256("te1/sum") == sha(b"payload")
 
 
 def test_put_file_small_and_multipart(store, tmp_path):
     for name, size in (("small.bin", 1000), ("big.bin", 13 * 1024**2)):
-        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        data = os.urandom(size)
         path = tmp_path / name
         path.write_bytes(data)
         sent = []
         store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), progress=sent.append, create_only=True)
         assert sum(sent) == size
-        assert sha(store.get_bytes(f"te1/{name}")) == sha(data)
+        assert sha(store.get(f"te1/{name}")) == sha(data)
+        assert store.stored_sha256(f"te1/{name}") in (None, sha(data))
         with pytest.raises(Conflict):
             store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), create_only=True)
+        store.put_file(f"te1/v/{name}", path, size=size, sha256=sha(data))
+        assert b"".join(store.get_ranges(f"te1/v/{name}", [(0, size // 2), (size // 2, size)])) == data
+
+
+TRICKY_KEYS = ["te1/with space/and+plus=eq.bin", "te1/ünïcødé/日本語.txt", "te1/odd~chars(1)&;,$@!'*.bin",
+               "te1/percent%41/semi;colon?#.bin"]
+
+
+def test_any_key_a_dataset_path_can_make_round_trips(store):
+    for i, key in enumerate(TRICKY_KEYS):
+        store.put(key, f"file {i}".encode(), sha256=sha(f"file {i}".encode()))
+    assert sorted(o.key for o in store.list("te1/")) == sorted(TRICKY_KEYS)
+    for i, key in enumerate(TRICKY_KEYS):
+        assert store.get(key) == f"file {i}".encode() and store.head(key).size == len(f"file {i}")
+
+
+def test_capabilities_are_properties_not_classes(store):
+    assert store.embedded == isinstance(store, LocalStore)
+    assert store.supports_presign == store.parallel_ranges == (not store.embedded)
+    if store.supports_presign:
+        assert store.presign("get_object", "te1/x").startswith(store.endpoint)
+    else:
+        with pytest.raises(NotImplementedError):
+            store.presign("get_object", "te1/x")
 
 
 def test_quota_is_checked_before_sending(tmp_path):
     store = LocalStore(tmp_path / "m", quota=100)
-    store.put_bytes("te1/x", b"a" * 60)
+    store.put("te1/x", b"a" * 60)
     store.check_quota(40)
     with pytest.raises(QuotaExceeded) as info:
         store.check_quota(41)
@@ -100,8 +161,78 @@ def test_local_store_refuses_hostile_keys(tmp_path):
     store = LocalStore(tmp_path / "m")
     for key in ("../escape", "/abs", "a//b", "a\\b", "a/./b", ""):
         with pytest.raises(Exception, match="Invalid object key"):
-            store.put_bytes(key, b"x")
+            store.put(key, b"x")
     assert not (tmp_path / "escape").exists()
+
+
+# -- S3 over real HTTP: checksums, errors, lost answers, credentials ------------------------------------------------
+def test_uploads_carry_their_sha256_and_seaweed_verifies_it(seaweed_bucket, tmp_path):
+    seaweed, bucket = seaweed_bucket
+    import base64
+
+    store = seaweed_store(seaweed, bucket)
+    assert store.verifies_checksums is None  # decided by the first upload
+    store.put("te1/sum", b"payload", sha256=sha(b"payload"))
+    assert store.verifies_checksums is True
+    head = seaweed.client().head_object(Bucket=bucket, Key="te1/sum", ChecksumMode="ENABLED")
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha(b"payload")
+    assert store.stored_sha256("te1/sum") == sha(b"payload")
+    # the server checks the header: bytes that do not match it are refused (BadDigest)
+    with pytest.raises(Exception, match="BadDigest"):
+        seaweed.client().put_object(Bucket=bucket, Key="te1/forged", Body=b"payload",
+                                    ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
+
+
+def test_a_store_refusing_checksum_headers_is_detected_once(s3_bucket, tmp_path, caplog):
+    from concurrent.futures import ThreadPoolExecutor
+
+    endpoint, bucket = s3_bucket
+    proxy = FaultProxy(endpoint).start()
+    proxy.refuse_checksums = True
+    try:
+        store = S3Store(bucket, endpoint=proxy.url, access_key="testing", secret_key="testing")
+        with caplog.at_level(logging.WARNING, logger="gradient_jupyter"), ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: store.put(f"te1/f{i}", b"x" * i, sha256=sha(b"x" * i)), range(16)))
+        assert store.verifies_checksums is False
+        assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
+        assert "refused SHA-256 checksum headers" in caplog.records[0].getMessage() and len(caplog.records) == 1
+        assert [store.get(f"te1/f{i}") for i in range(16)] == [b"x" * i for i in range(16)]
+    finally:
+        proxy.stop()
+
+
+def test_a_lost_answer_to_a_create_only_write_is_not_a_conflict(seaweed_bucket):
+    seaweed, bucket = seaweed_bucket
+    proxy = FaultProxy(seaweed.endpoint).start()
+    try:
+        store = seaweed_store(seaweed, bucket, endpoint=proxy.url)
+        store.put("te1/warm", b"x")  # decides checksums first
+        proxy.inject("lose-answer")
+        store.put("te1/manifest.json", b"mine", mode="create")  # written, answer lost, retried: 412 for our own
+        assert proxy.injected == ["lose-answer"] and store.get("te1/manifest.json") == b"mine"
+        proxy.inject("lose-answer")
+        with pytest.raises(Conflict):  # someone else's object is still a conflict
+            store.put("te1/manifest.json", b"theirs", mode="create")
+        assert store.get("te1/manifest.json") == b"mine"
+    finally:
+        proxy.stop()
+
+
+def test_transient_errors_are_retried_and_persistent_ones_reported(s3_bucket):
+    endpoint, bucket = s3_bucket
+    proxy = FaultProxy(endpoint).start()
+    try:
+        store = S3Store(bucket, endpoint=proxy.url, access_key="testing", secret_key="testing", attempts=3)
+        proxy.inject("503", "reset")
+        store.put("te1/a", b"a")
+        proxy.inject("500")
+        assert store.get("te1/a") == b"a" and proxy.injected == ["503", "reset", "500"]
+        proxy.inject(*["503"] * 10)
+        with pytest.raises(StoreError, match="SlowDown.*after retries") as info:
+            store.get("te1/a")
+        assert info.value.reason == "unavailable" and len(proxy.injected) == 3 + 3  # 3 attempts
+    finally:
+        proxy.stop()
 
 
 def test_unreachable_endpoint_is_a_plain_store_error():
@@ -112,89 +243,56 @@ def test_unreachable_endpoint_is_a_plain_store_error():
     assert info.value.reason == "unreachable"
 
 
-def test_missing_bucket_and_wrong_key_are_named(s3_bucket):
+def test_unknown_host_is_named():
+    store = S3Store("b", endpoint="http://no-such-host.invalid", access_key="a", secret_key="b", attempts=1)
+    with pytest.raises(StoreError) as info:
+        store.get("x")
+    assert info.value.reason == "dns" and "'no-such-host.invalid'" in info.value.message
+
+
+def test_missing_bucket_wrong_secret_and_unknown_key_are_named(s3_bucket, seaweed_bucket):
+    seaweed, bucket = seaweed_bucket
     endpoint, bucket = s3_bucket
     store = S3Store("no-such-bucket-here", endpoint=endpoint, region="us-east-1", access_key="a", secret_key="b")
     with pytest.raises(StoreError) as info:
-        store.put_bytes("k", b"x")
+        store.put("k", b"x")
     assert info.value.reason == "no-such-bucket"
-
-
-# -- direct requests: small objects and parts skip botocore's API layer, signed by botocore's own signer ----------------
-from .test_doctor import iam, iam_endpoint  # noqa: E402,F401  (moto that checks every signature)
-
-TRICKY_KEYS = ["te1/with space/and+plus=eq.bin", "te1/ünïcødé/日本語.txt", "te1/odd~chars(1)&;,$@!'*.bin",
-               "te1/percent%41/semi;colon?#.bin"]
-
-
-def api_calls(store) -> list[str]:
-    """Operations that went through the client's API layer (the direct ones do not)."""
-    calls: list[str] = []
-    store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
-    return calls
-
-
-def read(store, key: str) -> bytes:
-    """A whole object the way load reads data (stream; get_bytes is for small records and uses the client)."""
-    return b"".join(store.stream(key))
-
-
-def sent_urls(store) -> list[str]:
-    urls: list[str] = []
-    store.client.meta.events.register("before-send.s3", lambda request, **_: urls.append(request.url))
-    return urls
-
-
-def test_direct_requests_pass_a_server_that_checks_every_signature(iam, tmp_path):
-    bucket = iam.bucket()
-    store = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
-                    secret_key=iam.admin_keys[1], multipart_threshold=6 * 1024**2, part_size=5 * 1024**2)
-    calls = api_calls(store)
-    data = b"small file" * 100
-    (tmp_path / "small").write_bytes(data)
-    store.put_file("te1/a/small-1_2.bin", tmp_path / "small", size=len(data), sha256=sha(data), create_only=True)
-    assert read(store, "te1/a/small-1_2.bin") == data and store.stored_sha256("te1/a/small-1_2.bin") == sha(data)
-    big = os.urandom(11 * 1024**2)
-    (tmp_path / "big").write_bytes(big)
-    store.put_file("te1/big.bin", tmp_path / "big", size=len(big), sha256=sha(big))
-    assert b"".join(store.stream_range("te1/big.bin", 5, 6 * 1024**2)) == big[5:6 * 1024**2]
-    assert read(store, "te1/big.bin") == big
-    # the data went direct: the client's API layer saw only the calls that have no direct form
-    assert calls == ["HeadObject", "CreateMultipartUpload", "CompleteMultipartUpload"]
-
-
-def test_direct_requests_address_any_key_as_the_client_does(s3_bucket, tmp_path):
-    """moto's signature check itself fails on percent-encoded keys (even the client's), so for these keys the
-    direct request is held to the client's: the same URL, signed by the same botocore signer."""
-    endpoint, bucket = s3_bucket
-    store = S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing")
-    urls, calls = sent_urls(store), api_calls(store)
-    for i, key in enumerate(TRICKY_KEYS):
-        data = f"file {i}".encode()
-        (tmp_path / "f").write_bytes(data)
-        store.put_file(key, tmp_path / "f", size=len(data), sha256=sha(data))
-        store.client.put_object(Bucket=bucket, Key=key, Body=data)  # the same object again, by the client
-        assert urls[-2] == urls[-1]
-        assert read(store, key) == data
-    assert sorted(o.key for o in store.list("te1/")) == sorted(TRICKY_KEYS)
-    assert calls.count("PutObject") == len(TRICKY_KEYS) and "GetObject" not in calls
-
-
-def test_a_refused_direct_request_falls_back_to_the_client_and_its_plain_errors(iam, tmp_path):
-    bucket = iam.bucket()
-    good = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
-                   secret_key=iam.admin_keys[1])
-    (tmp_path / "f").write_bytes(b"first")
-    good.put_file("te1/f", tmp_path / "f", size=5, sha256=sha(b"first"), create_only=True)
-    calls = api_calls(good)
-    with pytest.raises(Conflict):  # If-None-Match refused the direct PUT; the client's retry says why
-        good.put_file("te1/f", tmp_path / "f", size=5, sha256=sha(b"first"), create_only=True)
-    with pytest.raises(NotFound):
-        read(good, "te1/missing")
-    assert calls == ["PutObject", "GetObject"]
-    wrong = S3Store(bucket, endpoint=iam.endpoint, region="us-east-1", access_key=iam.admin_keys[0],
-                    secret_key="not-the-secret", attempts=1)
+    wrong = seaweed_store(seaweed, bucket, secret_key="not-the-secret", attempts=1)
     with pytest.raises(StoreError) as info:
-        wrong.put_file("te1/g", tmp_path / "f", size=5, sha256=sha(b"first"))
+        wrong.put("te1/g", b"x")
     assert info.value.reason == "signature-mismatch" and "not-the-secret" not in str(info.value)
-    assert good.get_bytes("te1/f") == b"first" and good.head("te1/g") is None
+    unknown = seaweed_store(seaweed, bucket, access_key="nobody", attempts=1)
+    with pytest.raises(StoreError) as info:
+        unknown.get("te1/g")
+    assert info.value.reason in ("invalid-credentials", "access-denied")
+    assert seaweed_store(seaweed, bucket).head("te1/g") is None
+
+
+def test_credentials_from_a_profile_and_from_the_default_chain(seaweed_bucket, tmp_path, monkeypatch):
+    seaweed, bucket = seaweed_bucket
+    (tmp_path / "aws-credentials").write_text(
+        f"[weedy]\naws_access_key_id = {seaweed.access_key}\naws_secret_access_key = {seaweed.secret_key}\n")
+    by_profile = S3Store(bucket, endpoint=seaweed.endpoint, profile="weedy")
+    by_profile.put("te1/p", b"profile")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    by_chain = S3Store(bucket, endpoint=seaweed.endpoint)
+    assert by_chain.get("te1/p") == b"profile"
+    with pytest.raises(StoreError) as info:
+        S3Store(bucket, endpoint=seaweed.endpoint, profile="nobody-has-this").get("te1/p")
+    assert info.value.reason == "no-credentials" and "nobody-has-this" in info.value.message
+
+
+def test_keys_others_wrote_that_obstore_cannot_name_still_list(s3_bucket, caplog):
+    endpoint, bucket = s3_bucket
+    store = S3Store(bucket, endpoint=endpoint, access_key="testing", secret_key="testing")
+    store.put("te1/ok", b"ok")
+    store.client.put_object(Bucket=bucket, Key="te1/bad//double", Body=b"x")
+    with caplog.at_level(logging.WARNING, logger="gradient_jupyter"):
+        assert [o.key for o in store.list("te1/")] == ["te1/bad//double", "te1/ok"]
+        assert store.list_prefixes("te1/") == ["te1/bad/"]
+    assert "listed through boto3" in caplog.text
+    with pytest.raises(BadInput, match="te1/bad//double"):
+        store.get("te1/bad//double")
+    store.delete(["te1/bad//double", "te1/ok"])
+    assert list(store.list("te1/")) == []

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from .errors import BadInput, Conflict, GradientError, NotFound, StoreError
 from .ids import check_origin
 from .providers import Provider
-from .stores import S3Store
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 CORS_RULE_ID = "gradient-jupyter"
@@ -283,7 +282,7 @@ class _Doctor:
             raise BadInput(f"Invalid timeout {timeout!r}: give a number of seconds above 0.")
         self.timeout = float(timeout or min(engine.settings.store_timeout, 10.0))
         base = engine.store(self.provider)
-        self.embedded = not isinstance(base, S3Store)
+        self.embedded = base.embedded
         # The doctor's own client: one attempt and a short timeout, so a dead endpoint is reported, not retried.
         self.store = base if self.embedded else base.variant(timeout=self.timeout, attempts=1)
         self.where = "the embedded store" if self.embedded else (self.provider.endpoint or "AWS S3")

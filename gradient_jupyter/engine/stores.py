@@ -1,24 +1,28 @@
-"""Stores: one small interface over an S3 bucket (boto3) or the embedded folder laid out like a bucket."""
+"""Stores: one contract over an S3 bucket (bytes through obstore, boto3 for the control plane) or the embedded
+folder laid out like a bucket. The contract is described in README.md, "Stores"."""
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
+import logging
 import os
+import re
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from .errors import BadInput, Conflict, IntegrityError, NotFound, QuotaExceeded, StoreError
+from .errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, QuotaExceeded, StoreError
 
 CHUNK = 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 Progress = Callable[[int], None]
+log = logging.getLogger("gradient_jupyter")
 
 
 @dataclass(frozen=True)
@@ -37,45 +41,104 @@ def human_bytes(n: int) -> str:
 
 
 class Store:
-    """What the engine needs of a bucket. Keys are full object keys; missing objects raise NotFound."""
+    """What the engine needs of a bucket; the embedded store and S3Store implement all of it.
+
+    Keys are full object keys. A missing object raises NotFound (head answers None). Ranges are [start, end):
+    `end` is exclusive, as in Python slices. Listing takes a prefix ending with "/" (a folder) or "" (the bucket);
+    other prefixes work but read the whole folder they are in. What a store can do beyond the contract is said by
+    its capability properties, never by its class."""
 
     bucket: str
     quota: int | None = None
-    supports_presign = False
+
+    # -- capabilities ---------------------------------------------------------------------------------------------
+    embedded = False  # the store is a folder on this machine (no endpoint, no credentials, no CORS)
+    supports_presign = False  # can hand out presigned URLs a browser or another tool can use (`presign`)
+    parallel_ranges = False  # a large object comes faster as parallel `get_range` calls than as one `stream`
+
+    @property
+    def verifies_checksums(self) -> bool:
+        """True if the store refuses an upload whose bytes do not match the SHA-256 sent with it."""
+        return True
+
+    # -- writes ---------------------------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes, *, mode: str = "overwrite", sha256: str | None = None) -> None:
+        """Write a whole object. mode "create" writes only if the key is free (else Conflict, reason "exists"),
+        atomically: of two writers exactly one wins. With `sha256`, bytes that do not match are refused
+        (IntegrityError) and the digest is kept with the object (`stored_sha256`)."""
+        raise NotImplementedError
 
     def put_bytes(self, key: str, data: bytes, *, create_only: bool = False, sha256: str | None = None) -> None:
-        raise NotImplementedError
+        self.put(key, data, mode="create" if create_only else "overwrite", sha256=sha256)
 
     def put_file(self, key: str, path: str | os.PathLike, *, size: int, sha256: str, create_only: bool = False,
                  progress: Progress | None = None) -> None:
+        """Upload a local file whose size and SHA-256 are known; a file that changed since is refused
+        (IntegrityError) and nothing is written."""
         raise NotImplementedError
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        """A whole (small) object."""
+        return b"".join(self.stream(key))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.get(key)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (fewer at its end; NotFound if it does not exist)."""
+        raise NotImplementedError
+
+    def get_ranges(self, key: str, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
+        """Several [start, end) ranges of one object, in the order asked (a store may merge nearby ranges)."""
+        return [self.get_range(key, start, end) for start, end in ranges]
 
     def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         raise NotImplementedError
 
-    def get_bytes(self, key: str) -> bytes:
-        return b"".join(self.stream(key))
+    def stream_range(self, key: str, start: int, end: int, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, in chunks."""
+        yield self.get_range(key, start, end)
 
     def head(self, key: str) -> ObjectInfo | None:
-        raise NotImplementedError
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        raise NotImplementedError
-
-    def list_prefixes(self, prefix: str) -> list[str]:
-        """The 'folders' directly under `prefix` (which ends with '/'), each ending with '/'."""
-        raise NotImplementedError
-
-    def delete(self, keys: Iterable[str]) -> None:
-        raise NotImplementedError
-
-    def copy(self, src: str, dst: str) -> None:
-        """Copy an object inside the store (no bytes through this machine)."""
         raise NotImplementedError
 
     def stored_sha256(self, key: str) -> str | None:
         """The SHA-256 recorded with the object at upload, if the store keeps one (None: hash the bytes)."""
         return None
+
+    # -- listing, copies, deletes ---------------------------------------------------------------------------------
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in key order."""
+        raise NotImplementedError
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The 'folders' directly under `prefix` (which ends with '/'), each ending with '/' (a delimiter listing)."""
+        raise NotImplementedError
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete objects; keys that do not exist are fine."""
+        raise NotImplementedError
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy an object inside the store (no bytes through this machine), overwriting `dst`."""
+        raise NotImplementedError
+
+    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
+        raise NotImplementedError(f"{type(self).__name__} cannot presign URLs (see supports_presign).")
+
+    # -- helpers every store shares -------------------------------------------------------------------------------
+    _part_pool: ThreadPoolExecutor | None = None
+    _pool_lock = threading.Lock()
+
+    @property
+    def part_pool(self) -> ThreadPoolExecutor:
+        """Threads for the parts of large objects, apart from the per-file pool so neither waits on the other."""
+        if self._part_pool is None:
+            with self._pool_lock:
+                if self._part_pool is None:
+                    self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
+        return self._part_pool
 
     def used_bytes(self, prefix: str = "") -> int:
         return sum(o.size for o in self.list(prefix))
@@ -110,9 +173,16 @@ def b64_sha256(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
+def _changed(key: str, path) -> IntegrityError:
+    return IntegrityError(f"Upload of {key!r} refused: {path} changed while it was being saved "
+                          "(its SHA-256 or size differs). Save again.")
+
+
 # --------------------------------------------------------------------------------------------------------------
 class LocalStore(Store):
     """The embedded Gradient Managed store: `<root>/<key>` files; create-only writes are atomic (link, not rename)."""
+
+    embedded = True
 
     def __init__(self, root: Path, *, quota: int | None = None, bucket: str = "gradient-managed"):
         self.root = Path(root)
@@ -148,8 +218,9 @@ class LocalStore(Store):
     def _tmp_file(self):
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False)
 
-    def put_bytes(self, key, data, *, create_only=False, sha256=None):
+    def put(self, key, data, *, mode="overwrite", sha256=None):
         target = self._path(key)
+        create_only = _create_only(mode)
         if sha256 and hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError(f"Upload of {key!r} refused: the bytes do not match their SHA-256.")
         with self._tmp_file() as f:
@@ -169,23 +240,26 @@ class LocalStore(Store):
                     progress(len(chunk))
         if h.hexdigest() != sha256 or written != size:
             os.unlink(f.name)
-            raise IntegrityError(f"Upload of {key!r} refused: {path} changed while it was being saved "
-                                 "(its SHA-256 or size differs). Save again.")
+            raise _changed(key, path)
         self._publish(f.name, target, create_only)
 
-    def stream(self, key, chunk_size=CHUNK):
+    def _open(self, key):
         try:
-            f = open(self._path(key), "rb")
+            return open(self._path(key), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
-        return self._read_file(f, chunk_size)
+
+    def stream(self, key, chunk_size=CHUNK):
+        return self._read_file(self._open(key), chunk_size)
+
+    def get_range(self, key, start, end):
+        _check_range(start, end)
+        with self._open(key) as f:
+            return os.pread(f.fileno(), end - start, start) if end > start else b""
 
     def stream_range(self, key, start, end, chunk_size=CHUNK):
-        """Bytes start..end-1 of an object."""
-        try:
-            f = open(self._path(key), "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
+        _check_range(start, end)
+        f = self._open(key)
         f.seek(start)
         return self._read_file(f, chunk_size, end - start)
 
@@ -209,19 +283,18 @@ class LocalStore(Store):
         # Walk only below the deepest folder the prefix names, so listing one version stays cheap.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self.root.joinpath(*folder.split("/")) if folder else self.root
-        if not start.is_dir():
-            return
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
+        found = []
+        for dirpath, _, filenames in os.walk(start):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             base = "" if rel == "." else rel + "/"
-            for name in sorted(filenames):
+            for name in filenames:
                 key = base + name
                 if key.startswith(prefix):
                     try:
-                        yield ObjectInfo(key, os.stat(os.path.join(dirpath, name)).st_size)
+                        found.append(ObjectInfo(key, os.stat(os.path.join(dirpath, name)).st_size))
                     except FileNotFoundError:  # deleted while we walked
                         continue
+        return iter(sorted(found, key=lambda o: o.key))  # key order, as a bucket lists
 
     def list_prefixes(self, prefix):
         folder = self.root.joinpath(*prefix.strip("/").split("/")) if prefix.strip("/") else self.root
@@ -300,11 +373,38 @@ _CLIENT_ERRORS = {
 }
 
 
+def _create_only(mode: str) -> bool:
+    if mode not in ("create", "overwrite"):
+        raise ValueError(f"mode must be 'create' or 'overwrite', not {mode!r}.")
+    return mode == "create"
+
+
+def _check_range(start: int, end: int) -> None:
+    if start < 0 or end < start:
+        raise ValueError(f"Invalid byte range [{start}, {end}): give 0 <= start <= end.")
+
+
+def _addressable(key: str) -> bool:
+    """Whether obstore can name this key: it refuses empty, '.' and '..' segments (such keys come only from others
+    writing to the bucket; the engine never makes them)."""
+    return bool(key) and not any(part in ("", ".", "..") for part in key.split("/"))
+
+
+_XML_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{0,300})</Message>")
+_XML_REGION = re.compile(r"<Region>([a-z0-9-]{1,32})</Region>")
+_HTTP_STATUS = re.compile(r"non-2xx status code: (\d{3})")
+
+
 class S3Store(Store):
-    """An S3-compatible bucket. One boto3 client per store, shared by threads (boto3 clients are thread-safe)."""
+    """An S3-compatible bucket, AWS included. Object bytes and listings go through obstore (Apache Arrow's Rust
+    `object_store`: its own connection pool, SigV4 signing, retries with backoff, no GIL while it works); boto3 is
+    the control plane: presigned URLs, CORS, STS and the doctor (`client`, `call`, `client_for`)."""
 
     supports_presign = True
-    max_attempts = 5  # standard retry mode: 500/503/SlowDown/resets retried with backoff, then reported
+    parallel_ranges = True
+    max_attempts = 5  # a request is tried at most this often (5xx, SlowDown, resets: with backoff), then reported
+    WRITE_TOKEN = "gradient-write"  # user metadata naming one create-only write, to recognise it after a lost answer
 
     def __init__(self, bucket: str, *, endpoint: str | None = None, region: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
@@ -316,26 +416,414 @@ class S3Store(Store):
         self.endpoint = endpoint
         self.region = region
         self.quota = quota
-        self.send_checksums = send_checksums
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
         self._creds = (access_key, secret_key, profile)
+        # SigV2 applies to the boto3 control plane only (presigned URLs, the doctor); obstore signs with SigV4.
         self._signature_version = {"v4": "s3v4", "v2": "s3"}.get(signature_version or "", signature_version)
         self._timeout = timeout
         self._max_pool = max_pool
         if attempts:
             self.max_attempts = attempts
+        self._checksums: bool | None = None if send_checksums else False  # decided by the first upload
+        self._deciding = threading.Lock()
         self._client = None
-        self._part_pool = None
         self._lock = threading.Lock()
+        self._obstores: dict[bool, object] = {}
         self._variants: dict[tuple, S3Store] = {}
         self._other_clients: dict[str, object] = {}
+        self._resolved_region: str | None = None
+        self._warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, region={self.region!r})"
 
     @property
+    def verifies_checksums(self) -> bool | None:
+        """True if uploads carry their SHA-256 (`x-amz-checksum-sha256`), False if this store refused those headers
+        or they are turned off (`send_checksums`), None until the first upload has decided."""
+        return self._checksums
+
+    # -- the data plane: obstore ------------------------------------------------------------------------------------
+    def _obstore(self, checksums: bool):
+        store = self._obstores.get(checksums)
+        if store is None:
+            with self._lock:
+                if checksums not in self._obstores:
+                    self._obstores[checksums] = self._make_obstore(checksums)
+                store = self._obstores[checksums]
+        return store
+
+    def _make_obstore(self, checksums: bool):
+        from obstore.store import S3Store as ObjectStore
+
+        config: dict = {"region": self._region(), "virtual_hosted_style_request": not self.endpoint,
+                        "conditional_put": "etag"}
+        if self.endpoint:
+            config["endpoint"] = self.endpoint
+        if checksums:
+            config["checksum_algorithm"] = "sha256"
+        client = {
+            "allow_http": bool(self.endpoint and self.endpoint.lower().startswith("http://")),
+            "connect_timeout": timedelta(seconds=min(self._timeout, 10)),
+            "read_timeout": timedelta(seconds=self._timeout),  # a stalled transfer; a slow but moving one goes on
+            "timeout": timedelta(hours=1),
+            "pool_max_idle_per_host": str(self._max_pool),
+        }
+        retry = {"max_retries": max(0, self.max_attempts - 1), "retry_timeout": timedelta(minutes=2),
+                 "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5),
+                             "base": 2}}
+        return ObjectStore(self.bucket, config=config, client_options=client, retry_config=retry,
+                           credential_provider=self._credential_provider())
+
+    def _credential_provider(self):
+        """Access key and secret as given; else a profile or the default chain (environment, config files, SSO,
+        container and instance roles) through boto3's public Session.get_credentials(), refreshed as they expire."""
+        access_key, secret_key, _ = self._creds
+        if access_key:
+            static = {"access_key_id": access_key, "secret_access_key": secret_key or "", "token": None,
+                      "expires_at": None}
+            return lambda: static
+        from obstore.auth.boto3 import Boto3CredentialProvider
+
+        try:
+            return Boto3CredentialProvider(self._session())
+        except ValueError:  # the chain found nothing
+            raise StoreError("No credentials found: give accessKey and secretAccessKey, or a profile.",
+                             reason="no-credentials") from None
+        except Exception as exc:
+            raise self.translate(exc, "credentials") from None
+
+    def _region(self) -> str:
+        if self.region:
+            return self.region
+        if self.endpoint:
+            return "us-east-1"  # what S3-compatible stores expect when they have no regions
+        if self._resolved_region is None:
+            self._resolved_region = self._bucket_region()
+        return self._resolved_region
+
+    def _bucket_region(self) -> str:
+        """An AWS bucket's own region, asked once: HEAD bucket answers it, even when it refuses access."""
+        from botocore.exceptions import ClientError
+
+        session = self._session()
+        if session.region_name:
+            return session.region_name
+        try:
+            meta = self.client.head_bucket(Bucket=self.bucket)["ResponseMetadata"]
+        except ClientError as exc:
+            meta = exc.response.get("ResponseMetadata", {})
+        except Exception as exc:
+            raise self.translate(exc, "head_bucket") from None
+        return (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or "us-east-1"
+
+    def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
+        """work(obstore store), its errors translated."""
+        try:
+            return work(self._obstore(self._checksums is not False if checksums is None else checksums))
+        except (GradientError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self.translate_obstore(exc, op, key) from None
+
+    def _upload(self, op: str, key: str, work: Callable):
+        """An upload; the first one decides whether this store takes SHA-256 checksum headers (some S3-compatible
+        stores refuse them): decided once, under a lock, logged once."""
+        if self._checksums is not None:
+            return self._run(op, key, work, self._checksums)
+        with self._deciding:
+            if self._checksums is not None:
+                return self._run(op, key, work, self._checksums)
+            try:
+                result = self._run(op, key, work, True)
+            except StoreError as exc:
+                if exc.reason not in ("invalid-request", "not-implemented"):
+                    raise
+                result = self._run(op, key, work, False)  # if this fails too, the checksums were not the cause
+                log.warning("The store at %s refused SHA-256 checksum headers (%s): uploads to bucket %s go without "
+                            "them. Loads still verify every byte against its SHA-256.", self.endpoint or "AWS S3",
+                            exc.message, self.bucket)
+                self._checksums = False
+                return result
+            self._checksums = True
+            return result
+
+    def translate_obstore(self, exc: Exception, op: str, key: str = "") -> Exception:
+        """Turn an obstore exception into an engine error with a plain-language message (never a secret)."""
+        if isinstance(exc, GradientError):
+            return exc
+        text = str(exc)
+        where = self.endpoint or "AWS S3"
+        name = type(exc).__name__
+        if name == "InvalidPathError" or isinstance(exc, ValueError) and "parse path" in text:
+            bad = re.search(r'Path "([^"]*)"', text)
+            return BadInput(f"Object key {bad.group(1) if bad else key!r} cannot be used: it has an empty, '.' or "
+                            "'..' segment.", reason="invalid-key")
+        code_match, status_match = _XML_CODE.search(text), _HTTP_STATUS.search(text)
+        code = code_match.group(1) if code_match else (status_match.group(1) if status_match else "")
+        if name in ("AlreadyExistsError", "PreconditionError") and code in ("", "412"):
+            code = "PreconditionFailed"
+        if isinstance(exc, FileNotFoundError) and not code:
+            code = "NoSuchKey"
+        if code:
+            region = _XML_REGION.search(text)
+            if region and region.group(1) != self._region() and code in ("AuthorizationHeaderMalformed",
+                                                                         "PermanentRedirect", "301", "400"):
+                return StoreError(f"Bucket {self.bucket!r} is in region {region.group(1)!r}, not {self._region()!r}:"
+                                  f" set the region to {region.group(1)}.", reason="wrong-region")
+            if code in _CLIENT_ERRORS:
+                cls, reason, message = _CLIENT_ERRORS[code]
+                detail = _XML_MESSAGE.search(text)
+                return cls(message.format(key=key, bucket=self.bucket, op=op,
+                                          detail=detail.group(1) if detail else code), reason=reason)
+            detail = _XML_MESSAGE.search(text)
+            return StoreError(f"The store refused {op} on {self.bucket!r}: {code} "
+                              f"{detail.group(1) if detail else ''}".strip(), reason="store-error")
+        lowered = text.lower()
+        if "dns error" in lowered or "failed to lookup address" in lowered:
+            host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
+            return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
+                              "endpoint URL's spelling and this machine's network.", reason="dns")
+        if "timed out" in lowered or "kind: timeout" in lowered:
+            return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
+                              reason="timeout")
+        if "error sending request" in lowered or "kind: connect" in lowered or "connection" in lowered:
+            return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
+                              "is running, and the network.", reason="unreachable")
+        first_line = text.splitlines()[0][:300] if text else ""
+        return StoreError(f"Storage request {op} failed: {name}: {first_line}", reason="store-error")
+
+    # -- writes -------------------------------------------------------------------------------------------------------
+    def put(self, key, data, *, mode="overwrite", sha256=None):
+        create_only = _create_only(mode)
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(f"Upload of {key!r} refused: the bytes do not match their SHA-256.")
+        self._put_object(key, data, create_only, sha256)
+
+    def _put_object(self, key: str, data, create_only: bool, sha256: str | None) -> None:
+        import obstore
+
+        self._addressed(key)
+        attributes = {"sha256": sha256} if sha256 else {}
+        token = uuid.uuid4().hex
+        if create_only:
+            attributes[self.WRITE_TOKEN] = token
+        try:
+            self._upload("put_object", key, lambda store: obstore.put(
+                store, key, data, mode="create" if create_only else "overwrite", attributes=attributes or None,
+                use_multipart=False))
+        except Conflict:
+            # A retry after a lost answer finds the object its first attempt wrote: that write is ours, not a loss.
+            if create_only and self._write_token(key) == token:
+                return
+            raise
+
+    def _write_token(self, key: str) -> str | None:
+        import obstore
+
+        try:
+            attributes = self._run("head_object", key, lambda s: obstore.get(s, key, options={"head": True}).attributes)
+        except NotFound:
+            return None
+        return attributes.get(self.WRITE_TOKEN)
+
+    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+        if size < self.multipart_threshold or create_only:  # create-only is one PUT (S3 has no create-only parts)
+            with open(path, "rb") as f:
+                data = f.read()
+            if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+                raise _changed(key, path)
+            self._put_object(key, data, create_only, sha256)
+            if progress:
+                progress(size)
+            return
+        self._put_multipart(key, path, size, sha256, progress)
+
+    def _put_multipart(self, key, path, size, sha256, progress):
+        """Parts of `part_size` sent in parallel by obstore; the file is hashed as it is read and a change since it
+        was hashed stops the upload before it completes (obstore then aborts it)."""
+        import obstore
+
+        part_size = self.part_size
+
+        def parts():
+            h, total = hashlib.sha256(), 0
+            with open(path, "rb") as f:
+                chunk = f.read(part_size)
+                while chunk:
+                    h.update(chunk)
+                    total += len(chunk)
+                    following = f.read(part_size)
+                    if not following and (total != size or h.hexdigest() != sha256):
+                        raise _changed(key, path)
+                    yield chunk
+                    if progress:
+                        progress(len(chunk))
+                    chunk = following
+            if total != size:
+                raise _changed(key, path)
+
+        self._addressed(key)
+        self._upload("upload_part", key, lambda store: obstore.put(
+            store, key, parts(), attributes={"sha256": sha256}, use_multipart=True, chunk_size=part_size,
+            max_concurrency=8))
+
+    # -- reads --------------------------------------------------------------------------------------------------------
+    def get(self, key):
+        import obstore
+
+        self._addressed(key)
+        return bytes(self._run("get_object", key, lambda s: obstore.get(s, key).bytes()))
+
+    def get_range(self, key, start, end):
+        import obstore
+
+        _check_range(start, end)
+        self._addressed(key)
+        if end == start:
+            return b""
+        return bytes(self._run("get_object", key, lambda s: obstore.get_range(s, key, start=start, end=end)))
+
+    def get_ranges(self, key, ranges):
+        import obstore
+
+        ranges = list(ranges)
+        for start, end in ranges:
+            _check_range(start, end)
+        self._addressed(key)
+        if not ranges:
+            return []
+        got = self._run("get_object", key, lambda s: obstore.get_ranges(
+            s, key, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]))
+        return [bytes(b) for b in got]
+
+    def stream(self, key, chunk_size=CHUNK):
+        return self._stream(key, None, chunk_size)
+
+    def stream_range(self, key, start, end, chunk_size=CHUNK):
+        _check_range(start, end)
+        return self._stream(key, (start, end), chunk_size) if end > start else iter(())
+
+    def _stream(self, key, byte_range, chunk_size):
+        import obstore
+
+        self._addressed(key)
+        options = {"range": byte_range} if byte_range else None
+        result = self._run("get_object", key, lambda s: obstore.get(s, key, options=options))
+        return self._chunks(iter(result.stream(min_chunk_size=chunk_size)), key)
+
+    def _chunks(self, chunks, key):
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self.translate_obstore(exc, "get_object", key) from None
+            yield bytes(chunk)
+
+    def head(self, key):
+        import obstore
+
+        self._addressed(key)
+        try:
+            meta = self._run("head_object", key, lambda s: obstore.head(s, key))
+        except NotFound:
+            return None
+        return ObjectInfo(key, meta["size"])
+
+    def stored_sha256(self, key):
+        import obstore
+
+        self._addressed(key)
+        attributes = self._run("head_object", key, lambda s: obstore.get(s, key, options={"head": True}).attributes)
+        value = str(attributes.get("sha256", ""))
+        return value if len(value) == 64 else None
+
+    def _addressed(self, key: str) -> None:
+        if not _addressable(key):
+            raise BadInput(f"Object key {key!r} cannot be used: it has an empty, '.' or '..' segment.",
+                           reason="invalid-key")
+
+    # -- listing, copies, deletes -------------------------------------------------------------------------------------
+    def list(self, prefix):
+        import obstore
+
+        folder = prefix if not prefix or prefix.endswith("/") else prefix.rpartition("/")[0] + "/"
+        folder = "" if folder == "/" else folder
+        try:
+            # Read whole before yielding: a key obstore cannot name fails the listing, which boto3 then makes again.
+            found = self._run("list_objects_v2", prefix, lambda s: [
+                (m["path"], m["size"]) for batch in obstore.list(s, folder or None, chunk_size=1000) for m in batch])
+        except BadInput:
+            found = self._list_others("list", folder)
+        return iter([ObjectInfo(k, size) for k, size in found if k.startswith(prefix)])
+
+    def list_prefixes(self, prefix):
+        import obstore
+
+        try:
+            listing = self._run("list_objects_v2", prefix,
+                                lambda s: obstore.list_with_delimiter(s, prefix.rstrip("/") or None))
+            return sorted(p.rstrip("/") + "/" for p in listing["common_prefixes"])
+        except BadInput:
+            return sorted(self._list_others("prefixes", prefix))
+
+    def _list_others(self, what: str, prefix: str) -> list:
+        """A listing through boto3, for a bucket holding keys obstore cannot name (written by someone else)."""
+        if prefix not in self._warned:
+            self._warned.add(prefix)
+            log.warning("Bucket %s holds object keys under %r with an empty, '.' or '..' segment (not written by "
+                        "gradient-jupyter): listed through boto3.", self.bucket, prefix)
+        out, token = [], None
+        while True:
+            kwargs = {"Prefix": prefix, **({"Delimiter": "/"} if what == "prefixes" else {}),
+                      **({"ContinuationToken": token} if token else {})}
+            page = self.call("list_objects_v2", **kwargs)
+            if what == "prefixes":
+                out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            else:
+                out += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return out
+            token = page["NextContinuationToken"]
+
+    def delete(self, keys):
+        import obstore
+
+        keys = list(keys)
+        others = [k for k in keys if not _addressable(k)]
+        keys = [k for k in keys if _addressable(k)]
+        for i in range(0, len(keys), 1000):
+            batch = keys[i:i + 1000]
+            self._run("delete_objects", batch[0], lambda s, batch=batch: obstore.delete(s, batch))
+        for key in others:  # keys obstore cannot name (see _addressable)
+            self.call("delete_object", key)
+
+    def copy(self, src, dst):
+        import obstore
+
+        info = self.head(src)
+        if info is None:
+            raise NotFound(f"Object {src!r} does not exist in the bucket.", reason="no-such-key")
+        self._addressed(dst)
+        if info.size < 5 * 1024**3:
+            self._run("copy_object", dst, lambda s: obstore.copy(s, src, dst, overwrite=True))
+            return
+        try:  # over 5 GiB S3 needs a multipart copy, which s3transfer does for us
+            self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
+        except Exception as exc:
+            raise self.translate(exc, "copy", dst) from None
+
+    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
+        return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
+                                                  ExpiresIn=expires)
+
+    # -- the control plane: boto3 -------------------------------------------------------------------------------------
+    @property
     def client(self):
+        """A boto3 S3 client, for what obstore does not do: presigned URLs, CORS, the doctor's probes."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -437,260 +925,12 @@ class S3Store(Store):
             return StoreError(f"Storage request {op} failed: {type(exc).__name__}: {exc}", reason="store-error")
         return exc
 
-    def _direct_ready(self):
-        """(credentials, HTTP session) for direct requests, or None where they do not apply."""
-        if not self.endpoint or self._signature_version not in (None, "s3v4"):
-            return None  # AWS's own endpoints (virtual hosts, redirects) and SigV2 stay with the full client
-        client = self.client
-        credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
-        session = getattr(getattr(client, "_endpoint", None), "http_session", None)
-        return (credentials, session) if credentials is not None and session is not None else None
-
-    def _direct(self, method: str, key: str, operation: str, *, body=None, sha256: str = EMPTY_SHA256,
-                headers: dict | None = None, query: str = "", stream: bool = False):
-        """One signed request to a custom endpoint through the client's own connection pool, without botocore's API
-        layer (parameter checks, endpoint rules, hooks, XML parsing: most of its CPU per small object).
-
-        The payload is signed with the SHA-256 we already know instead of hashing the body again. Returns the
-        response if it succeeded, else None, and the caller makes the same call through the full client, which
-        retries and explains the error; so a failure here costs one request, never a different outcome."""
-        ready = self._direct_ready()
-        if ready is None:
-            return None
-        from botocore.awsrequest import AWSRequest
-        from botocore.hooks import first_non_none_response
-        from botocore.utils import percent_encode
-
-        credentials, session = ready
-        url = f"{self.endpoint.rstrip('/')}/{self.bucket}/{percent_encode(key, safe='/~')}" + \
-              (f"?{query}" if query else "")
-        request = AWSRequest(method, url, data=body, headers=headers or {}, stream_output=stream)
-        request.context["sha256"] = sha256
-        response = None
-        try:
-            signer = _known_payload_signer()(credentials.get_frozen_credentials(), "s3", self.region or "us-east-1")
-            signer.add_auth(request)
-            prepared = request.prepare()
-            # moto's mock_aws and any other before-send hook answer here, as they do for the client's own calls
-            response = first_non_none_response(
-                self.client.meta.events.emit(f"before-send.s3.{operation}", request=prepared)) \
-                or session.send(prepared)
-        except Exception:
-            pass
-        if response is not None and 200 <= response.status_code < 300:
-            return response
-        if response is not None and hasattr(response.raw, "drain_conn"):
-            response.raw.drain_conn()  # read the (small) error body, so the connection can serve another request
-        if hasattr(body, "seek"):
-            body.seek(0)
-        return None
-
     def call(self, op: str, key: str = "", **kwargs):
         """Run one client operation, translating its errors."""
         try:
             return getattr(self.client, op)(Bucket=self.bucket, **({"Key": key} if key else {}), **kwargs)
         except Exception as exc:
             raise self.translate(exc, op, key) from None
-
-    def _checksum(self, sha256: str | None) -> dict:
-        if not sha256:
-            return {}
-        meta = {"Metadata": {"sha256": sha256}}
-        if not self.send_checksums:
-            return meta
-        return {**meta, "ChecksumAlgorithm": "SHA256", "ChecksumSHA256": b64_sha256(sha256)}
-
-    def _direct_headers(self, sha256: str, extra: dict, size: int, *, metadata: bool = True) -> dict:
-        """The headers the full client would send for these parameters (see _checksum)."""
-        headers = {"Content-Length": str(size)}
-        if "IfNoneMatch" in extra:
-            headers["If-None-Match"] = extra["IfNoneMatch"]
-        if metadata:
-            headers["x-amz-meta-sha256"] = sha256
-        if self.send_checksums:
-            headers.update({"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": b64_sha256(sha256)})
-        if size >= 1024**2:  # as botocore does: let the store refuse (exists, denied) before the body is sent
-            headers["Expect"] = "100-continue"
-        return headers
-
-    def put_bytes(self, key, data, *, create_only=False, sha256=None):
-        extra = {"IfNoneMatch": "*"} if create_only else {}
-        self._put(key, data, extra, sha256)
-
-    def _put(self, key, body, extra, sha256, size=None):
-        if sha256 and size is not None and self._direct("PUT", key, "PutObject", body=body, sha256=sha256,
-                                                        headers=self._direct_headers(sha256, extra, size)):
-            return
-        try:
-            self.call("put_object", key, Body=body, **extra, **self._checksum(sha256))
-        except StoreError as exc:
-            # Some S3-compatible stores reject checksum headers: remember that and send without them.
-            if sha256 and self.send_checksums and exc.reason == "invalid-request":
-                self.send_checksums = False
-                if hasattr(body, "seek"):
-                    body.seek(0)
-                self.call("put_object", key, Body=body, **extra, **self._checksum(sha256))
-            else:
-                raise
-
-    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
-        extra = {"IfNoneMatch": "*"} if create_only else {}
-        if size < self.multipart_threshold:
-            with open(path, "rb") as f:
-                self._put(key, f, extra, sha256, size)
-            if progress:
-                progress(size)
-            return
-        self._put_multipart(key, path, sha256, extra, progress)
-
-    def _put_multipart(self, key, path, sha256, extra, progress):
-        algo = {"ChecksumAlgorithm": "SHA256"} if self.send_checksums else {}
-        upload_id = self.call("create_multipart_upload", key, Metadata={"sha256": sha256}, **algo)["UploadId"]
-        size = os.path.getsize(path)
-        offsets = range(0, size, self.part_size)
-
-        def send_part(number_offset):
-            number, offset = number_offset
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read(self.part_size)
-            part_sha = hashlib.sha256(chunk).hexdigest()
-            part_sum = {"ChecksumSHA256": b64_sha256(part_sha)} if self.send_checksums else {}
-            direct = self._direct("PUT", key, "UploadPart", body=chunk, sha256=part_sha,
-                                  query=f"partNumber={number}&uploadId={quote(upload_id, safe='')}",
-                                  headers=self._direct_headers(part_sha, {}, len(chunk), metadata=False))
-            if direct is not None:
-                etag = direct.headers["ETag"]
-            else:
-                etag = self.call("upload_part", key, UploadId=upload_id, PartNumber=number, Body=chunk,
-                                 **part_sum)["ETag"]
-            if progress:
-                progress(len(chunk))
-            return {"PartNumber": number, "ETag": etag, **part_sum}
-
-        try:
-            parts = list(self.part_pool.map(send_part, enumerate(offsets, start=1)))
-            self.call("complete_multipart_upload", key, UploadId=upload_id,
-                      MultipartUpload={"Parts": parts}, **extra)
-        except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                pass
-            raise
-
-    @property
-    def part_pool(self) -> ThreadPoolExecutor:
-        """Threads for the parts of large files, apart from the per-file pool so neither waits on the other."""
-        if self._part_pool is None:
-            with self._lock:
-                if self._part_pool is None:
-                    self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
-        return self._part_pool
-
-    def stream_range(self, key: str, start: int, end: int, chunk_size: int = CHUNK) -> Iterator[bytes]:
-        """Bytes start..end-1 of an object."""
-        return self._read_body(self._get(key, f"bytes={start}-{end - 1}"), key, chunk_size)
-
-    def stream(self, key, chunk_size=CHUNK):
-        return self._read_body(self._get(key), key, chunk_size)
-
-    def get_bytes(self, key):
-        # Small records, often absent (a 404 is an answer): through the client, not direct and then again.
-        return b"".join(self._read_body(self.call("get_object", key)["Body"], key, CHUNK))
-
-    def _get(self, key: str, byte_range: str | None = None):
-        """The body of a GET, direct where it can be (see _direct), else through the client."""
-        from botocore.response import StreamingBody
-
-        r = self._direct("GET", key, "GetObject", headers={"Range": byte_range} if byte_range else {}, stream=True)
-        if r is not None:
-            length = r.headers.get("content-length")
-            return StreamingBody(r.raw, int(length) if length else None)
-        return self.call("get_object", key, **({"Range": byte_range} if byte_range else {}))["Body"]
-
-    def _read_body(self, body, key, chunk_size):
-        try:
-            while True:
-                try:
-                    chunk = body.read(chunk_size)
-                except Exception as exc:
-                    raise self.translate(exc, "get_object", key) from None
-                if not chunk:
-                    break
-                yield chunk
-        finally:
-            body.close()
-
-    def head(self, key):
-        try:
-            r = self.call("head_object", key)
-        except NotFound:
-            return None
-        return ObjectInfo(key, r["ContentLength"])
-
-    def list(self, prefix):
-        token = None
-        while True:
-            kwargs = {"Prefix": prefix, **({"ContinuationToken": token} if token else {})}
-            page = self.call("list_objects_v2", **kwargs)
-            for obj in page.get("Contents", []):
-                yield ObjectInfo(obj["Key"], obj["Size"])
-            if not page.get("IsTruncated"):
-                return
-            token = page["NextContinuationToken"]
-
-    def list_prefixes(self, prefix):
-        out, token = [], None
-        while True:
-            kwargs = {"Prefix": prefix, "Delimiter": "/", **({"ContinuationToken": token} if token else {})}
-            page = self.call("list_objects_v2", **kwargs)
-            out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-            if not page.get("IsTruncated"):
-                return sorted(out)
-            token = page["NextContinuationToken"]
-
-    def delete(self, keys):
-        keys = list(keys)
-        for i in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[i:i + 1000]]
-            r = self.call("delete_objects", Delete={"Objects": batch, "Quiet": True})
-            errors = [e for e in r.get("Errors", []) if e.get("Code") != "NoSuchKey"]
-            if errors:
-                raise StoreError(f"Could not delete {len(errors)} object(s), e.g. {errors[0].get('Key')!r}: "
-                                 f"{errors[0].get('Code')}.")
-
-    def copy(self, src, dst):
-        size = self.call("head_object", src)["ContentLength"]
-        if size < 5 * 1024**3:
-            self.call("copy_object", dst, CopySource={"Bucket": self.bucket, "Key": src}, MetadataDirective="COPY")
-            return
-        try:  # over 5 GiB S3 needs a multipart copy, which s3transfer does for us
-            self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
-        except Exception as exc:
-            raise self.translate(exc, "copy", dst) from None
-
-    def stored_sha256(self, key):
-        meta = self.call("head_object", key).get("Metadata", {})
-        value = meta.get("sha256", "")
-        return value if len(value) == 64 else None
-
-    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
-        return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
-                                                  ExpiresIn=expires)
-
-
-@functools.cache
-def _known_payload_signer():
-    """botocore's S3 SigV4 signer, given the payload's SHA-256 instead of hashing the body again (made on first
-    use: botocore is imported only when a bucket is used)."""
-    from botocore.auth import S3SigV4Auth
-
-    class KnownPayloadSigV4(S3SigV4Auth):
-        def payload(self, request):
-            return request.context["sha256"]
-
-    return KnownPayloadSigV4
 
 
 def _is_dns_failure(exc: Exception) -> bool:

@@ -452,7 +452,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
             shutil.copyfile(cached, part)
             receiving.add(1, e.size)
             return
-        if hasattr(store, "part_pool") and e.size >= engine.settings.multipart_threshold:
+        if store.parallel_ranges and e.size >= engine.settings.multipart_threshold:
             _fetch_ranges(store, e, fd, engine.settings.part_size, receiving)
             with open(part, "rb") as f:  # verify the assembled file in order, from the page cache
                 for _ in verified_chunks(iter(lambda: f.read(CHUNK), b""), e, what):

@@ -421,7 +421,7 @@ class Presigner:
         self.version = datasets.get_version(self.ds, version)
         self.provider = self.engine.registry.get(self.ds.storage_provider_id)
         self.store = self.engine.store(self.provider)
-        self.embedded = not getattr(self.store, "supports_presign", False)
+        self.embedded = not self.store.supports_presign
         if any(CALLS[c["method"]][1] for c in calls):
             if self.version.is_committed:
                 raise Immutable(f"Version {self.version.ref} is committed and cannot change: create a new version "
@@ -605,7 +605,7 @@ class SignedS3Handler(JupyterHandler):
 
     def _store(self):
         store = self.engine.store(self.grant["sp"])
-        return store, not getattr(store, "supports_presign", False)
+        return store, not store.supports_presign
 
     @tornado.web.authenticated
     @authorized
