@@ -1,12 +1,14 @@
 """Reading versions in place through `gradient://`: verified ranges, the content cache, bad input, no secrets.
 
-Stores: the embedded Gradient Managed store, and moto over real HTTP behind a proxy that counts the bytes fetched."""
+Stores: the embedded Gradient Managed store, and moto and SeaweedFS over real HTTP behind a proxy that counts the
+bytes fetched."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import pickle
+from types import SimpleNamespace
 
 import boto3
 import fsspec
@@ -27,21 +29,24 @@ def engine(aws_env):
     return Engine(GradientStorage(block_size=BLOCK, block_threshold=2 * BLOCK))
 
 
-@pytest.fixture
-def proxy(s3_bucket):
-    endpoint, bucket = s3_bucket
-    p = CountingProxy(endpoint)
-    yield p, bucket
-    p.close()
+@pytest.fixture(params=["moto", "seaweed"])
+def remote(request, engine):
+    """Provider `remote`: moto or SeaweedFS over HTTP, through a proxy counting the bytes it fetches."""
+    if request.param == "moto":
+        endpoint, bucket = request.getfixturevalue("s3_bucket")
+        access, secret = "testing", SECRET  # moto takes any key: the tests look for this secret
 
-
-@pytest.fixture
-def moto(engine, proxy):
-    """A provider on moto (through the counting proxy) whose secret the tests look for."""
-    p, bucket = proxy
-    engine.registry.create("moto", {"bucket": bucket, "endpoint": p.endpoint, "region": "us-east-1",
-                                    "accessKey": "testing", "secretAccessKey": SECRET})
-    return p, bucket
+        def client():
+            return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access,
+                                aws_secret_access_key="testing")
+    else:
+        server, bucket = request.getfixturevalue("seaweed_bucket")
+        endpoint, access, secret, client = server.endpoint, server.access_key, server.secret_key, server.client
+    proxy = CountingProxy(endpoint)
+    engine.registry.create("remote", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1",
+                                      "accessKey": access, "secretAccessKey": secret})
+    yield SimpleNamespace(proxy=proxy, bucket=bucket, client=client, secret=secret)
+    proxy.close()
 
 
 def fs():
@@ -108,10 +113,10 @@ def test_latest_is_resolved_once_per_instance_until_invalidated(engine, tmp_path
     assert f.cat("gradient://moving/a.txt") == b"two"
 
 
-def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, moto, tmp_path):
-    p, _ = moto
+def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, remote, tmp_path):
+    p = remote.proxy
     big = os.urandom(64 * BLOCK)  # 4 MiB in 64 blocks
-    transfer.save(engine, "ranged", make(tmp_path / "d", {"big.bin": big}), provider="moto")
+    transfer.save(engine, "ranged", make(tmp_path / "d", {"big.bin": big}), provider="remote")
     f = fs()
     f.info("gradient://ranged/big.bin")
     p.reset()
@@ -128,10 +133,10 @@ def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, moto, tmp_path)
     assert 61 * BLOCK <= p.reset() < 62 * BLOCK
 
 
-def test_small_files_and_files_without_blocks_are_fetched_whole_once(engine, moto, tmp_path):
-    p, _ = moto
+def test_small_files_and_files_without_blocks_are_fetched_whole_once(engine, remote, tmp_path):
+    p = remote.proxy
     data = os.urandom(BLOCK)  # below the threshold: no blocks
-    transfer.save(engine, "whole", make(tmp_path / "d", {"f.bin": data}), provider="moto")
+    transfer.save(engine, "whole", make(tmp_path / "d", {"f.bin": data}), provider="remote")
     p.reset()
     assert fs().cat_file("gradient://whole/f.bin", start=100, end=200) == data[100:200]
     assert BLOCK <= p.reset() < 2 * BLOCK
@@ -139,11 +144,11 @@ def test_small_files_and_files_without_blocks_are_fetched_whole_once(engine, mot
     assert p.reset() < 8192  # the version's records: no file bytes
 
 
-def test_bytes_fetched_for_one_version_are_not_fetched_for_another(engine, moto, tmp_path):
-    p, _ = moto
+def test_bytes_fetched_for_one_version_are_not_fetched_for_another(engine, remote, tmp_path):
+    p = remote.proxy
     data = os.urandom(3 * BLOCK)
     folder = make(tmp_path / "d", {"same.bin": data})
-    transfer.save(engine, "shared", folder, provider="moto", tag="one")
+    transfer.save(engine, "shared", folder, provider="remote", tag="one")
     (folder / "other.txt").write_text("new")
     transfer.save(engine, "shared", folder, tag="two")
     assert fs().cat("gradient://shared:one/same.bin") == data
@@ -152,23 +157,26 @@ def test_bytes_fetched_for_one_version_are_not_fetched_for_another(engine, moto,
     assert p.reset() < 8192  # the version's records only: no file bytes
 
 
-@pytest.mark.parametrize("where", ["embedded", "moto"])
-def test_tampered_bytes_raise_an_error_naming_the_file(engine, moto, tmp_path, where):
-    _, bucket = moto
+def test_tampered_bytes_in_a_bucket_raise_an_error_naming_the_file(engine, remote, tmp_path):
+    tamper_and_read(engine, tmp_path, "remote",
+                    lambda key, data: remote.client().put_object(Bucket=remote.bucket, Key=key, Body=data))
+
+
+def test_tampered_bytes_in_the_embedded_store_raise_an_error_naming_the_file(engine, tmp_path):
+    def write(key, data):
+        os.chmod(engine.home / "managed" / key, 0o600)
+        (engine.home / "managed" / key).write_bytes(data)
+
+    tamper_and_read(engine, tmp_path, None, write)
+
+
+def tamper_and_read(engine, tmp_path, provider, write):
     big, small = os.urandom(4 * BLOCK), b"a,b\n1,2\n"
     transfer.save(engine, "tampered", make(tmp_path / "d", {"data/big.bin": big, "small.csv": small}),
-                  provider=None if where == "embedded" else "moto")
+                  provider=provider)
     files = manifest_of(engine, "tampered")
-    evil = {"data/big.bin": big[:BLOCK] + b"X" + big[BLOCK + 1:], "small.csv": b"a,b\n6,6\n"}
-    for path, data in evil.items():
-        key = files[path]["key"]
-        if where == "embedded":
-            target = engine.home / "managed" / key
-            os.chmod(target, 0o600)
-            target.write_bytes(data)
-        else:
-            boto3.client("s3", endpoint_url=moto[0].endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                         aws_secret_access_key="testing").put_object(Bucket=bucket, Key=key, Body=data)
+    write(files["data/big.bin"]["key"], big[:BLOCK] + b"X" + big[BLOCK + 1:])
+    write(files["small.csv"]["key"], b"a,b\n6,6\n")
     f = fs()
     assert f.cat_file("gradient://tampered/data/big.bin", start=0, end=100) == big[:100]  # block 1 is intact
     with pytest.raises(IntegrityError, match=r"'data/big\.bin' \(block 2 of 4\).*does not match"):
@@ -208,12 +216,12 @@ def test_bad_input_gets_a_clear_error(engine, tmp_path):
         f.cat(f"gradient://bad:{draft.version}/a.txt")
 
 
-def test_the_filesystem_pickles_without_secrets(engine, moto, tmp_path):
-    transfer.save(engine, "pickled", make(tmp_path / "d", {"a.txt": b"payload"}), provider="moto")
+def test_the_filesystem_pickles_without_secrets(engine, remote, tmp_path):
+    transfer.save(engine, "pickled", make(tmp_path / "d", {"a.txt": b"payload"}), provider="remote")
     f = fs()
     assert f.cat("gradient://pickled/a.txt") == b"payload"  # the registry, with its secret, has been read
     blob = pickle.dumps(f)
-    assert SECRET.encode() not in blob and b"testing" not in blob
+    assert remote.secret.encode() not in blob and b"testing" not in blob
     assert pickle.loads(blob).cat("gradient://pickled/a.txt") == b"payload"
 
 
