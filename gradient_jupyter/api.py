@@ -53,11 +53,13 @@ def save(name: str, path, *, message: str = "", provider: str | None = None, tag
     return TransferView(summary, "Saved")
 
 
-def load(ref: str, dest=None, *, include=(), exclude=(), progress: bool = True):
+def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False, progress: bool = True):
     """Load the version `ref` (`name[:version|tag|latest]`) into the folder `dest` (default `./<dataset name>`).
 
     Every file is verified against the version's SHA-256 while it streams; files already present and identical
     are skipped. `include`/`exclude` are glob patterns (one string or several) choosing a subset of the files.
+    Files of `dest` changed since a load wrote them (or that no load wrote) are never replaced silently: the load
+    is refused before writing anything (LocalChanges, listing them in `.paths`) unless `overwrite=True`.
     """
     from .engine import transfer
     from .output import TransferView
@@ -66,7 +68,7 @@ def load(ref: str, dest=None, *, include=(), exclude=(), progress: bool = True):
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     with ProgressBars(auto_bar if progress else None) as bars:
         summary = transfer.load(default_engine(), ref, None if dest is None else os.fspath(dest), include=include,
-                                exclude=exclude, progress=bars)
+                                exclude=exclude, overwrite=overwrite, progress=bars)
     return TransferView(summary, "Loaded")
 
 

@@ -33,7 +33,7 @@ def test_save_load_open(folder, tmp_path, monkeypatch, capsys):
     assert loaded.destination == str(tmp_path / "pets")
     assert (tmp_path / "pets" / "images" / "1.png").read_bytes() == (folder / "images" / "1.png").read_bytes()
     subset = gradient_jupyter.load(saved.ref, tmp_path / "only", include="*.csv", progress=False)
-    assert subset.files == 1 and [p.name for p in (tmp_path / "only").iterdir()] == ["labels.csv"]
+    assert subset.files == 1 and sorted(p.name for p in (tmp_path / "only").iterdir()) == [".gradient", "labels.csv"]
 
     opened = gradient_jupyter.open("pets")
     assert opened.ref == saved.ref and opened.files == {"images/1.png": 5004, "labels.csv": 15}

@@ -121,6 +121,8 @@ def _register_files(files) -> None:
     p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", default=[], metavar="P",
                    help="files or folders of the version to get (default: all)")
     p.add_argument("--target-path", required=True, help="local folder; files keep their paths in the version below it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace local files changed since they were downloaded (refused without it)")
     p = add_command(files, "put", "Upload local files or folders into an uncommitted version.", put_files)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
     p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", required=True, metavar="P",
@@ -312,7 +314,8 @@ def get_files(ctx, args):
         entries = ctx.engine.datasets.list_files(d, v.version)
         include = tuple(glob.escape(e.path) for e in select(entries, args.source_paths))
     with ProgressBars(ctx.progress) as bars:
-        summary = transfer.load(ctx.engine, f"{d.id}:{v.version}", args.target_path, include=include, progress=bars)
+        summary = transfer.load(ctx.engine, f"{d.id}:{v.version}", args.target_path, include=include,
+                                overwrite=args.overwrite, progress=bars)
     return TransferView(summary, "Downloaded")
 
 

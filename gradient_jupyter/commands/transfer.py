@@ -25,6 +25,8 @@ def register(groups) -> None:
     p.add_argument("dest", metavar="DEST", nargs="?", help="local folder (default: ./<dataset name>)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="load only matching paths")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching paths")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files of DEST changed since they were loaded (refused without it)")
 
 
 def save(ctx, args):
@@ -45,5 +47,5 @@ def load(ctx, args):
 
     with ProgressBars(ctx.progress) as bars:
         summary = transfer.load(ctx.engine, args.ref, args.dest, include=tuple(args.include),
-                                exclude=tuple(args.exclude), progress=bars)
+                                exclude=tuple(args.exclude), overwrite=args.overwrite, progress=bars)
     return TransferView(summary, "Loaded")

@@ -36,6 +36,16 @@ class TagInUse(Conflict):
     reason = "tag-in-use"
 
 
+class LocalChanges(Conflict):
+    """`load` found files in the destination that neither the version nor an earlier load put there (`paths`)."""
+
+    reason = "local-changes"
+
+    def __init__(self, message: str, paths: list[str]):
+        super().__init__(message)
+        self.paths = paths
+
+
 class Immutable(Conflict):
     reason = "immutable"
 

@@ -1,4 +1,5 @@
-"""A cache of file SHA-256s keyed by (path, size, mtime, inode), like git's index: unchanged files are not re-read."""
+"""A cache of file SHA-256s keyed by (path, size, mtime, ctime, inode), like git's index: unchanged files are not
+re-read. The ctime is what makes it safe: a user can restore a file's mtime (touch -r, cp -p, tar), never its ctime."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,10 @@ from .stores import sha256_file
 RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never cache it
 
 
+def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 class HashCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,8 +28,11 @@ class HashCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(hashes)")]
+        if columns and "ctime_ns" not in columns:  # a cache from before ctime was part of the key: start afresh
+            self._db.execute("DROP TABLE hashes")
         self._db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                         " ino INTEGER, sha256 TEXT)")
+                         " ctime_ns INTEGER, ino INTEGER, sha256 TEXT)")
         # Block SHA-256s belong to the bytes, not to a path: kept by the file's SHA-256 (see reading.py).
         self._db.execute("CREATE TABLE IF NOT EXISTS blocks (sha256 TEXT, block_size INTEGER, blocks TEXT,"
                          " PRIMARY KEY (sha256, block_size))")
@@ -43,14 +51,14 @@ class HashCache:
         else:
             sha, size = sha256_file(path)
         after = os.stat(path)
-        same = (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+        same = _key(after) == _key(st)
         if same and size == st.st_size and time.time() - st.st_mtime > RACY_SECONDS:
             with self._lock:
-                self._pending.append((path, size, st.st_mtime_ns, st.st_ino, sha))
+                self._pending.append((path, size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha))
         return sha, size
 
     def known(self, paths) -> dict[str, tuple[str, int]]:
-        """abspath -> (SHA-256, size) for the files among `paths` whose size, mtime and inode are as cached."""
+        """abspath -> (SHA-256, size) for the files among `paths` whose size, mtime, ctime and inode are as cached."""
         stats = {}
         for path in paths:
             path = os.path.abspath(path)
@@ -58,16 +66,16 @@ class HashCache:
                 st = os.stat(path)
             except OSError:
                 continue
-            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            stats[path] = _key(st)
         found = {}
         names = list(stats)
         for i in range(0, len(names), 500):  # one query per 500 files, not one per file
             batch = names[i:i + 500]
             with self._lock:
-                rows = self._db.execute(f"SELECT path, size, mtime_ns, ino, sha256 FROM hashes WHERE path IN "
-                                        f"({','.join('?' * len(batch))})", batch).fetchall()
-            for path, size, mtime_ns, ino, sha in rows:
-                if stats[path] == (size, mtime_ns, ino):
+                rows = self._db.execute(f"SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM hashes WHERE path "
+                                        f"IN ({','.join('?' * len(batch))})", batch).fetchall()
+            for path, size, mtime_ns, ctime_ns, ino, sha in rows:
+                if stats[path] == (size, mtime_ns, ctime_ns, ino):
                     found[path] = (sha, size)
         return found
 
@@ -88,7 +96,7 @@ class HashCache:
             blocks, self._pending_blocks = self._pending_blocks, []
             if rows or blocks:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)", rows)
                 self._db.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)", blocks)
                 self._db.execute("COMMIT")
 

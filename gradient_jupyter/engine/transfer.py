@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import stat
@@ -14,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, NotFound, TagInUse
+from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
 from .history import Diff, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -388,22 +389,87 @@ def _real_folder(dest: Path, folder: str, folders: dict[str, str], path: str) ->
     return folders[folder]
 
 
-def _same_file(engine, target: Path, entry: FileEntry) -> bool:
-    """Whether a file that the hash cache does not know already holds the entry's bytes."""
+RECORD = ".gradient/loaded.json"  # inside DEST: what loads wrote there, path -> [SHA-256, size]
+
+
+def read_record(dest: Path) -> dict[str, tuple[str, int]]:
+    """What earlier loads wrote into `dest` (empty if nothing, or if the record is not ours to trust)."""
     try:
-        st = os.stat(target)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
-            return False
-        return engine.hash_cache.fresh(target, st)[0] == entry.sha256
+        files = json.loads((dest / RECORD).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {p: (v[0], v[1]) for p, v in files.items()
+            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int)}
+
+
+def write_record(dest: Path, entries: list[FileEntry]) -> None:
+    """Remember that `dest` now holds these entries' bytes (merged with what earlier loads wrote)."""
+    files = {p: list(v) for p, v in read_record(dest).items()}
+    files.update({e.path: [e.sha256, e.size] for e in entries})
+    folder = dest / ".gradient"
+    folder.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".loaded-", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"format": "gradient-jupyter/loaded@1", "files": files}, f)
+    os.replace(tmp, dest / RECORD)
+
+
+def _local_state(engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None,
+                 cached: tuple[str, int] | None) -> tuple[bool, bool]:
+    """(same, changed) for one file of DEST: it already holds the entry's bytes; it holds bytes that neither the
+    version nor the last load there wrote (a local change, which load never overwrites silently)."""
+    if cached is None:
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            return False, False
+        if not stat.S_ISREG(st.st_mode):
+            return False, True
+        if st.st_size != entry.size and (recorded is None or recorded[1] != st.st_size):
+            return False, True  # neither size matches: no need to read it
+        cached = engine.hash_cache.fresh(target, st)
+    same = cached == (entry.sha256, entry.size)
+    return same, not same and cached != recorded
+
+
+def _remove_leftover_parts(folders: Iterable[Path]) -> None:
+    """Temporary files a killed load left behind (their process is gone): the next load into DEST removes them."""
+    for folder in folders:
+        try:
+            names = [d.name for d in os.scandir(folder) if d.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+        for name in names:
+            if not (name.startswith(".gradient-") and name.endswith(".part")):
+                continue
+            pid = name.split("-")[1]
+            if pid.isdigit() and _alive(int(pid)):
+                continue  # another load is writing it right now
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
     except OSError:
         return False
+    return True
 
 
 def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
-         progress: ProgressCallback | None = None) -> TransferSummary:
+         overwrite: bool = False, progress: ProgressCallback | None = None) -> TransferSummary:
     """Load a committed version into `dest` (default ./<dataset name>), verifying every byte.
 
-    All or nothing: files are written under temporary names and renamed only once every file is verified."""
+    All or nothing: files are written under temporary names and renamed only once every file is verified. A file of
+    DEST that differs from the version and from what an earlier load wrote there is a local change: the load is
+    refused before writing anything (LocalChanges), unless `overwrite`. Files the version does not have stay."""
     started = time.monotonic()
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
@@ -414,24 +480,30 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
     dest = Path(dest if dest is not None else Path.cwd() / ds.name).expanduser().absolute()
     targets = _targets(dest, [e.path for e in entries])
+    _remove_leftover_parts({targets[e.path].parent for e in entries})
+    recorded = read_record(dest)
     checking = _Progress(progress, "verify", len(entries), sum(e.size for e in entries))
+    cached = engine.hash_cache.known(targets[e.path] for e in entries)
 
     def check(e: FileEntry):
-        same = _same_file(engine, targets[e.path], e)
+        state = _local_state(engine, targets[e.path], e, recorded.get(e.path),
+                             cached.get(os.path.abspath(targets[e.path])))
         checking.add(1, e.size)
-        return same
+        return state
 
-    cached = engine.hash_cache.known(targets[e.path] for e in entries)
-    unknown = [e for e in entries if os.path.abspath(targets[e.path]) not in cached]
     try:
-        same = dict(zip((e.path for e in unknown),
-                        _run_batched(check, unknown, lambda e: e.size, engine.settings.max_concurrency)))
+        states = dict(zip((e.path for e in entries),
+                          _run_batched(check, entries, lambda e: 0 if os.path.abspath(targets[e.path]) in cached
+                                       else e.size, engine.settings.max_concurrency)))
     finally:
         engine.hash_cache.flush()
-    for e in entries:
-        if e.path not in same:  # unchanged since we last hashed it: the cached SHA-256 decides
-            same[e.path] = cached[os.path.abspath(targets[e.path])] == (e.sha256, e.size)
-            checking.add(1, e.size)
+    same = {path: state[0] for path, state in states.items()}
+    changed = [path for path, state in states.items() if state[1]]
+    if changed and not overwrite:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise LocalChanges(f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
+                           "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
+                           "load into another folder.", changed)
     todo = [e for e in entries if not same[e.path]]
     store = engine.store(ds.storage_provider_id)
     created_dirs = _missing_dirs(dest, [targets[e.path] for e in todo])
@@ -442,7 +514,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
     def fetch(e: FileEntry):
         target = targets[e.path]
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=target.parent, prefix=".gradient-", suffix=".part")
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".gradient-{os.getpid()}-", suffix=".part")
         with parts_lock:
             parts[e.path] = part
         what = f"Loading {ds.name}:{version.version}"
@@ -481,6 +553,8 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
             except OSError:
                 pass
         raise
+    if entries:
+        write_record(dest, entries)
     return TransferSummary(
         dataset=ds, version=version, files=len(entries), bytes_sent=sum(e.size for e in todo),
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in todo),
