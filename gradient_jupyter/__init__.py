@@ -4,10 +4,10 @@ In a notebook: `%load_ext gradient_jupyter`, then `%gradient_storage --help`. Fr
 """
 from __future__ import annotations
 
-from .api import default_engine, load, mount, open, save, unmount
+from .api import default_engine, diff, load, mount, open, save, unmount
 
 __version__ = "0.1.0"
-__all__ = ["save", "load", "open", "mount", "unmount", "panel", "default_engine", "load_ipython_extension"]
+__all__ = ["save", "load", "open", "diff", "mount", "unmount", "panel", "default_engine", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython) -> None:

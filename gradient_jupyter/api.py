@@ -98,3 +98,18 @@ def unmount(dir):  # noqa: A002
     from .engine.mount import unmount as do_unmount
 
     return do_unmount(os.fspath(dir))
+
+
+def diff(a: str, b: str | None = None, *, include=(), exclude=()):
+    """What changed from version `a` to version `b` of one dataset; without `b`, what changed in `a` since its
+    parent. Read from the two manifests only (no file bytes).
+
+    The result shows one line per change in a notebook and has plain attributes: `added`, `removed` (file entries
+    with `path`, `size`, `sha256`), `modified` (`path`, `before`, `after`), `renamed` (`from_path`, `to_path`,
+    `size`), `unchanged`, `bytes_added`, `bytes_removed`, and `to_json()`. `include`/`exclude` are glob patterns
+    (one string or several) choosing the paths compared.
+    """
+    from .engine import history
+    from .output import DiffView
+
+    return DiffView(history.diff(default_engine(), a, b, include=include, exclude=exclude))

@@ -194,3 +194,44 @@ class DryRunView:
 
     def _repr_html_(self) -> str:
         return f"<pre>{html.escape(str(self))}</pre>"
+
+
+class DiffView:
+    """What changed between two versions (`gradient_jupyter.diff`, `datasets versions diff`): one line per change
+    (`A path`, `D path`, `M path`, `R old -> new`), then a summary.
+
+    Other attributes are the engine's Diff's (engine/history.py): `added`, `removed`, `modified`, `renamed`,
+    `unchanged`, `bytes_added`, `bytes_removed`, `to_json()`.
+    """
+
+    def __init__(self, diff, shown: int = 500):
+        self.diff = diff
+        self.shown = shown
+        self.data = diff.to_json()
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # IPython's display hooks and copy/pickle probes are not delegated
+            raise AttributeError(name)
+        return getattr(self.diff, name)
+
+    def headline(self) -> str:
+        d = self.diff
+        before = d.before_ref or "nothing (the dataset's first version)"
+        return f"Changes from {before} to {d.after_ref}"
+
+    def __str__(self) -> str:
+        return printable(f"{self.headline()}\n{self.diff}")
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        changes = self.diff.changes()
+        names = {"A": "added", "D": "removed", "M": "modified", "R": "renamed"}
+        rows = "".join(f"<tr><td>{status}</td><td style='text-align:left'>{html.escape(names[status])}</td>"
+                       f"<td style='text-align:left'><code>{html.escape(text)}</code></td></tr>"
+                       for status, text in changes[:self.shown])
+        if len(changes) > self.shown:
+            rows += f"<tr><td></td><td colspan='2'>... and {len(changes) - self.shown} more</td></tr>"
+        table = f"<table><tbody>{rows}</tbody></table>" if rows else "<p>No changes.</p>"
+        return (f"<b>{html.escape(self.headline())}</b>{table}"
+                f"<p>{html.escape(self.diff.summary())}</p>")

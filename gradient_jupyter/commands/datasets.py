@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import json
 import os
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
+from ..engine.history import shown, who
 from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..engine.stores import human_bytes
-from ..output import Message, Table, details
+from ..output import DiffView, Message, Table, details
 from ..progress import ProgressBars
 from . import add_command, add_group
 
@@ -83,6 +85,16 @@ def _register_versions(versions) -> None:
     p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
     p.add_argument("--isCommitted", type=committed_arg, default=True, metavar="{true,false,all}",
                    help="committed versions (true, the default), uncommitted ones (false) or all")
+    p = add_command(versions, "log", "Show a dataset's history, newest first: one line per committed version.",
+                    version_log)
+    p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
+    p = add_command(versions, "diff", "Show what changed from one version to another (from the manifests only).",
+                    diff_versions)
+    p.add_argument("--id", required=True, type=ref_arg,
+                   help="ref: DATASET[:VERSION|TAG|latest]; without --to, what changed in it since its parent")
+    p.add_argument("--to", type=ref_arg, help="ref of a version of the same dataset: what changed from --id to it")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB", help="compare only matching paths")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave matching paths out")
     p = add_command(versions, "details", "Show one version.", show_version)
     p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
     p = add_command(versions, "create", "Create a version; with --source-path, upload those files and commit it.",
@@ -194,8 +206,38 @@ def show_version(ctx, args):
     d, v = ctx.engine.datasets.resolve(args.id)
     fields = {"id": v.ref, "dataset": d.name, "message": v.message, "committed": str(v.is_committed).lower(),
               "tags": ", ".join(v.tags), "files": v.file_count, "size": human_bytes(v.size),
-              "dtCreated": v.dt_created, "dtCommitted": v.dt_committed or ""}
+              "dtCreated": v.dt_created, "dtCommitted": v.dt_committed or "",
+              "parent": f"{d.id}:{v.parent}" if v.parent else "", **created_by_fields(v.created_by)}
     return details(f"Version {v.ref}", fields, data=v.to_json())
+
+
+def created_by_fields(by: dict | None) -> dict:
+    """A version's createdBy as detail rows (checked when read: engine/history.py `check_lineage`)."""
+    by = by or {}
+    git = by.get("gitCommit", "")
+    if git and by.get("dirty"):
+        git += " (dirty)"
+    return {"createdBy": who(by), "tool": by.get("tool", ""), "notebook": by.get("notebook", ""), "gitCommit": git}
+
+
+def version_log(ctx, args):
+    d = ctx.engine.datasets.get(args.id)
+    found = ctx.engine.datasets.list_versions(d, committed=True)
+    lines = []
+    for v in found:
+        tags = f" ({', '.join(v.tags)})" if v.tags else ""
+        by = who(v.created_by)
+        lines.append(f"{v.ref}{tags}  {shown(v.dt_committed or v.dt_created)}  {by or '-'}  "
+                     f"{shown(json.dumps(v.message, ensure_ascii=False))}  {v.file_count} files, "
+                     f"{human_bytes(v.size)}")
+    text = "\n".join([f"History of {d.name}"] + (lines or ["(no committed version yet)"]))
+    return Message(text, data=[v.to_json() for v in found])
+
+
+def diff_versions(ctx, args):
+    from ..engine import history
+
+    return DiffView(history.diff(ctx.engine, args.id, args.to, include=args.include, exclude=args.exclude))
 
 
 def create_version(ctx, args):

@@ -25,7 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from . import history
 from .errors import BadInput, Conflict, GradientError, Immutable, IntegrityError, NotFound
+from .history import check_lineage
 from .ids import (DATASET_ID, VERSION_ID, check_dataset_name, check_file_path, check_tag_name, new_dataset_id,
                   new_version_id, parse_ref)
 from .models import Dataset, FileEntry, Tag, Version
@@ -35,6 +37,13 @@ from .stores import CHUNK, Store
 log = logging.getLogger("gradient_jupyter")
 MANIFEST_FORMAT = "gradient-jupyter/manifest@1"
 SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def latest_committed(manifests: dict[str, dict | None]) -> str | None:
+    """The version id of the most recently committed manifest among `manifests` (None: nothing committed), as
+    `latest` resolves it."""
+    committed = [(m["committedAt"], v) for v, m in manifests.items() if m is not None]
+    return max(committed)[1] if committed else None
 
 
 def manifest_entries(manifest: dict) -> list[FileEntry]:
@@ -366,10 +375,12 @@ class Datasets:
             files = manifest["files"]
             return Version(ds.id, version, (override or manifest).get("message", ""), True,
                            tuple(sorted(tags.get(version, []))), len(files), sum(f["size"] for f in files),
-                           info.get("dtCreated", manifest["committedAt"]), manifest["committedAt"])
+                           info.get("dtCreated", manifest["committedAt"]), manifest["committedAt"],
+                           *check_lineage(info, base + "version.json"))
         files = self._staged(ds, version)
         return Version(ds.id, version, info.get("message", ""), False, (), len(files),
-                       sum(f.size for f in files.values()), info.get("dtCreated", ""), None)
+                       sum(f.size for f in files.values()), info.get("dtCreated", ""), None,
+                       *check_lineage(info, base + "version.json"))
 
     def _version_ids(self, ds: Dataset) -> list[str]:
         prefixes = self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/")
@@ -396,18 +407,25 @@ class Datasets:
             raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
         return found
 
-    def create_version(self, ds, *, message: str = "", pending: list[FileEntry] | None = None) -> Version:
-        """A new uncommitted version. `pending` (used by save) records what is about to be uploaded."""
+    def create_version(self, ds, *, message: str = "", pending: list[FileEntry] | None = None,
+                       manifests: dict[str, dict | None] | None = None, created_by: dict | None = None) -> Version:
+        """A new uncommitted version. `pending` (used by save) records what is about to be uploaded.
+
+        Its lineage is recorded with it: `parent`, the latest committed version (found in `manifests` when the
+        caller has read them), and `createdBy` (default: this process, see engine/history.py `created_by`)."""
         ds = self.get(ds)
         if not isinstance(message, str):
             raise BadInput("'message' must be a string.")
         store = self._store_of(ds)
+        parent = latest_committed(self.manifests(ds) if manifests is None else manifests)
+        created_by = history.created_by() if created_by is None else created_by
         created = now_iso()
         for _ in range(5):
             version = new_version_id()
             try:
                 self._write_json(store, self._v(ds.id, version) + "version.json",
-                                 {"version": version, "message": message, "dtCreated": created}, create_only=True)
+                                 {"version": version, "message": message, "dtCreated": created, "parent": parent,
+                                  "createdBy": created_by}, create_only=True)
                 break
             except Conflict:
                 continue
@@ -417,7 +435,7 @@ class Datasets:
             self._write_json(store, self._v(ds.id, version) + "pending.json",
                              {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, "key": e.key}
                                         for e in pending]})
-        return Version(ds.id, version, message, False, (), 0, 0, created, None)
+        return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
 
     def update_version(self, ds, version: str, *, message: str) -> Version:
         ds = self.get(ds)
@@ -457,10 +475,11 @@ class Datasets:
         return self.write_manifest(ds, version, list(staged.values()), message=current.message)
 
     def write_manifest(self, ds: Dataset, version: str, files: list[FileEntry], *, message: str,
-                       created: str | None = None) -> Version:
+                       uncommitted: Version | None = None) -> Version:
         """The commit point. If another writer committed this version first, theirs stands and this one fails.
 
-        `created` (the version's dtCreated, known to save) spares reading the committed version back."""
+        `uncommitted` (the version as create_version answered it, known to save) spares reading the committed
+        version back."""
         store = self._store_of(ds)
         manifest = {"format": MANIFEST_FORMAT, "dataset": ds.id, "version": version, "message": message,
                     "committedAt": now_iso(),
@@ -473,11 +492,11 @@ class Datasets:
         store.delete([self._v(ds.id, version) + "pending.json"]
                      + [o.key for o in store.list(self._v(ds.id, version) + "refs/")])
         self.engine.changed("datasets")
-        if created is None:
+        if uncommitted is None:
             return self.get_version(ds, version)
         # only committed versions can be tagged, so a version committed just now has no tags
-        return Version(ds.id, version, message, True, (), len(files), sum(f.size for f in files), created,
-                       manifest["committedAt"])
+        return replace(uncommitted, message=message, is_committed=True, tags=(), file_count=len(files),
+                       size=sum(f.size for f in files), dt_committed=manifest["committedAt"])
 
     # -- files -------------------------------------------------------------------------------------------------
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:

@@ -1,16 +1,28 @@
-"""What changed between two file lists: the diff behind `datasets versions diff`, `save --dry-run` and the panel.
+"""History: what changed between two file lists, and where each version came from (its lineage).
 
-Pure and fast: no store, no file bytes, linear in the number of files. See README.md, "History".
+`diff_files` is the diff behind `datasets versions diff`, `save --dry-run` and the panel: pure and fast (no store,
+no file bytes, linear in the number of files). `diff` compares two committed versions from their manifests.
+`created_by` and `check_lineage` make and check a version's `parent`/`createdBy`. See README.md, "History".
 """
 from __future__ import annotations
 
 import fnmatch
+import getpass
+import logging
+import os
 import re
+import shutil
+import socket
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .errors import BadInput, Conflict, NotFound
+from .ids import VERSION_ID
 from .models import FileEntry
 from .stores import human_bytes
+
+log = logging.getLogger("gradient_jupyter")
 
 
 @dataclass(frozen=True)
@@ -168,3 +180,155 @@ def diff_files(before: Iterable, after: Iterable, *, include: Iterable[str] = ()
     out.bytes_added = sum(e.size for e in out.added) + sum(m.after.size for m in out.modified)
     out.bytes_removed = sum(e.size for e in out.removed) + sum(m.before.size for m in out.modified)
     return out
+
+
+# -- lineage: where a version came from ---------------------------------------------------------------------------
+GIT_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256 object names
+_TEXT_FIELDS = {"user": 256, "host": 256, "tool": 256, "notebook": 4096}  # field -> longest value believed
+
+
+def created_by(path=None) -> dict:
+    """`createdBy` of a new version: user, host, tool, the notebook when run in a kernel Jupyter started (it sets
+    `JPY_SESSION_NAME` to the notebook's path), and `gitCommit` + `dirty` when `path` is inside a git work tree."""
+    from .. import __version__
+
+    out = {"user": _user(), "host": socket.gethostname(), "tool": f"gradient-jupyter {__version__}"}
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook:
+        out["notebook"] = notebook
+    if path is not None:
+        out.update(git_state(path))
+    return check_created_by(out, "this process")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a passwd entry (some containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def git_state(path) -> dict:
+    """{"gitCommit", "dirty"} of the git work tree holding `path` (dirty: changes under `path`, untracked files
+    included), asked of the `git` executable; {} when there is no git, no work tree or no commit yet."""
+    git = shutil.which("git")
+    if git is None or not os.path.isdir(path):
+        return {}
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # a status never takes the index lock
+
+    def ask(*words) -> str | None:
+        done = subprocess.run([git, *words], cwd=path, capture_output=True, text=True, timeout=60, env=env)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    try:
+        commit = ask("rev-parse", "--verify", "--quiet", "HEAD")
+        if not commit or not GIT_COMMIT.fullmatch(commit):
+            return {}
+        status = ask("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("git could not tell the commit of %s: %s", path, exc)
+        return {}
+    return {"gitCommit": commit} if status is None else {"gitCommit": commit, "dirty": bool(status)}
+
+
+def check_lineage(info: dict, where: str) -> tuple[str | None, dict | None]:
+    """`parent` and `createdBy` of a version record, as far as they can be believed: bucket data is untrusted, so
+    a field of the wrong shape is dropped with a warning naming `where` (the record's key); the rest still shows."""
+    parent = info.get("parent")
+    if parent is not None and not (isinstance(parent, str) and VERSION_ID.fullmatch(parent)):
+        log.warning("Ignoring the parent recorded in %s: %r is not a version id.", where, parent)
+        parent = None
+    by = info.get("createdBy")
+    return parent, None if by is None else check_created_by(by, where)
+
+
+def check_created_by(by, where: str) -> dict | None:
+    if not isinstance(by, dict):
+        log.warning("Ignoring createdBy in %s: it is not an object.", where)
+        return None
+    out, bad = {}, []
+    for name, limit in _TEXT_FIELDS.items():
+        value = by.get(name)
+        if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable():
+            out[name] = value
+        elif value is not None:
+            bad.append(name)
+    commit, dirty = by.get("gitCommit"), by.get("dirty")
+    if isinstance(commit, str) and GIT_COMMIT.fullmatch(commit):
+        out["gitCommit"] = commit
+        if isinstance(dirty, bool):
+            out["dirty"] = dirty
+        elif dirty is not None:
+            bad.append("dirty")
+    elif commit is not None:
+        bad.append("gitCommit")
+    if bad:
+        log.warning("Ignoring createdBy field(s) %s in %s: not of the expected shape.", ", ".join(bad), where)
+    return out
+
+
+def who(by: dict | None) -> str:
+    """`user@host` of a createdBy, for one-line listings ('' when not recorded)."""
+    if not by:
+        return ""
+    return "@".join(part for part in (by.get("user"), by.get("host")) if part)
+
+
+# -- the diff of two versions ------------------------------------------------------------------------------------
+def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str] = (),
+         exclude: Iterable[str] = ()) -> Diff:
+    """What changed from version `ref_a` to version `ref_b` of one dataset; without `ref_b`, what changed in
+    `ref_a` since its parent (for versions made before parents were recorded: the committed version before it).
+    Read from the two manifests only: no file bytes. Both versions must be committed."""
+    from .datasets import manifest_entries
+
+    datasets = engine.datasets
+    manifests: dict[str, dict] = {}
+    ds, a = datasets.resolve(ref_a, manifests=manifests)
+    _must_be_committed(a)
+    if ref_b is not None:
+        ds_b, b = datasets.resolve(ref_b, manifests=manifests)
+        if ds_b.id != ds.id:
+            raise BadInput(f"{ref_a!r} and {ref_b!r} are versions of two datasets ({ds.name} and {ds_b.name}): "
+                           f"compare versions of one dataset, e.g. --to {ds.name}:<version or tag>.",
+                           reason="two-datasets")
+        _must_be_committed(b)
+        before, after = a, b
+    else:
+        before, after = _parent_of(datasets, ds, a, manifests), a
+
+    def files(v) -> list[FileEntry]:
+        if v is None:
+            return []
+        manifest = manifests.get(v.version) or datasets._manifest(ds, v.version)
+        if manifest is None:
+            raise NotFound(f"Version {v.ref} was deleted while being compared.", reason="unknown-version")
+        return manifest_entries(manifest)
+
+    return diff_files(files(before), files(after), include=include, exclude=exclude,
+                      before_ref=before.ref if before else None, after_ref=after.ref)
+
+
+def _must_be_committed(v) -> None:
+    if not v.is_committed:
+        raise Conflict(f"Version {v.ref} is not committed: only committed versions can be compared. Commit it "
+                       f"first (datasets versions commit --id {v.ref}), or see its files with "
+                       f"'datasets files list --id {v.ref}'.", reason="not-committed")
+
+
+def _parent_of(datasets, ds, v, manifests: dict):
+    """The version `v` was made from: its recorded parent, nothing for a first version, or (when it predates
+    recorded lineage) the committed version just before it."""
+    if v.parent is not None:
+        try:
+            parent = datasets.get_version(ds, v.parent)
+        except NotFound:
+            raise NotFound(f"The parent of {v.ref}, version {v.parent}, no longer exists (it was deleted): "
+                           f"compare with another version instead, with --to.", reason="unknown-parent") from None
+        _must_be_committed(parent)
+        return parent
+    if v.created_by is not None:  # lineage recorded, no parent: the dataset's first version
+        return None
+    older = [o for o in datasets.list_versions(ds, committed=True, manifests=manifests)
+             if (o.dt_committed, o.version) < (v.dt_committed, v.version)]
+    return older[0] if older else None

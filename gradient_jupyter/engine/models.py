@@ -48,6 +48,8 @@ class Version:
     size: int
     dt_created: str
     dt_committed: str | None
+    parent: str | None = None  # the version that was latest when this one was created
+    created_by: dict | None = None  # where it came from (engine/history.py `created_by`); None for old versions
 
     @property
     def ref(self) -> str:
@@ -56,7 +58,8 @@ class Version:
     def to_json(self) -> dict:
         return {"datasetId": self.dataset_id, "version": self.version, "message": self.message,
                 "isCommitted": self.is_committed, "tags": list(self.tags), "fileCount": self.file_count,
-                "size": self.size, "dtCreated": self.dt_created, "dtCommitted": self.dt_committed}
+                "size": self.size, "dtCreated": self.dt_created, "dtCommitted": self.dt_committed,
+                "parent": self.parent, "createdBy": self.created_by}
 
     def __repr__(self) -> str:
         state = "committed" if self.is_committed else "uncommitted"

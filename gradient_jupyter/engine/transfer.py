@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
-from .history import Diff, diff_files
+from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .reading import block_hashes
@@ -187,8 +187,9 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         return (engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests), manifests,
                 {t.name: t.version for t in tags})
 
-    with ThreadPoolExecutor(1, thread_name_prefix="gradient-lookup") as side:
+    with ThreadPoolExecutor(2, thread_name_prefix="gradient-lookup") as side:
         asking = side.submit(what_the_store_has)
+        origin = side.submit(created_by, folder)  # git, when the folder is in a work tree
         entries = _hash_files(engine, files, progress, workers)
         # what the store has: never sent again, or copied from an interrupted save
         known, arrived, manifests, tags = asking.result()
@@ -209,7 +210,8 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
     store.check_quota(sum(e.size for e in to_send + to_copy), f"{engine.team_id}/")
 
-    version = engine.datasets.create_version(ds, message=message, pending=entries)
+    version = engine.datasets.create_version(ds, message=message, pending=entries, manifests=manifests,
+                                             created_by=origin.result())
     final, locals_ = [], dict(files)
     for e in entries:
         key = known.get((e.sha256, e.size)) or version_key(version.version, e)
@@ -228,8 +230,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         sending.add(1, e.size)
 
     _run_all(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
-    committed = engine.datasets.write_manifest(ds, version.version, final, message=message,
-                                               created=version.dt_created)
+    committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
     if tag:
         engine.datasets.set_tag(ds, tag, version.version)
         committed = engine.datasets.get_version(ds, version.version)
@@ -257,12 +258,6 @@ def preview_save(engine, name: str, folder, *, exclude: Iterable[str] = (),
     latest = latest_committed(manifests)
     before = manifest_entries(manifests[latest]) if latest else []
     return diff_files(before, entries, before_ref=f"{ds.id}:{latest}" if latest else None, after_ref=str(folder))
-
-
-def latest_committed(manifests: dict[str, dict | None]) -> str | None:
-    """The version id of the most recently committed manifest among `manifests` (None: nothing committed)."""
-    committed = [(m["committedAt"], v) for v, m in manifests.items() if m is not None]
-    return max(committed)[1] if committed else None
 
 
 def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:

@@ -321,6 +321,21 @@ class FilesHandler(GradientHandler):
         self.reply({"files": [f.to_json() for f in files]})
 
 
+class DiffHandler(GradientHandler):
+    """What changed from this version to `?to=REF` (a ref of the same dataset), or since its parent without it."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset, version):
+        from ..engine import history
+
+        to = self.get_query_argument("to", None)
+        include, exclude = self.get_query_arguments("include"), self.get_query_arguments("exclude")
+        found = await self.call(history.diff, self.engine, f"{dataset}:{version}", to or None, include=include,
+                                exclude=exclude)
+        self.reply(found.to_json())
+
+
 class TagsHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
@@ -524,6 +539,7 @@ default_handlers = [
     (V, VersionHandler),
     (f"{V}/commit", CommitHandler),
     (f"{V}/files", FilesHandler),
+    (f"{V}/diff", DiffHandler),
     (f"{V}/files/(?P<path>.+)", FileHandler),
     (f"{DS}/tags", TagsHandler),
     (f"{DS}/tags/{_ID.format('tag')}", TagHandler),
