@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from .datasets import _parallel, manifest_entries, verified_chunks, verified_stream
+from .datasets import _parallel, latest_committed, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
