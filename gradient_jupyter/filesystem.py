@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
@@ -173,7 +173,8 @@ class GradientFileSystem(AbstractFileSystem):
         ref, _ = self._split(path)
         self.info(path)
         with _as_os_errors(path):
-            committed = self._resolve(ref).version.dt_committed
+            version = self._resolve(ref).version
+        committed = version.dt_committed or version.dt_created  # _resolve serves committed versions only
         return datetime.fromisoformat(committed.replace("Z", "+00:00"))
 
     created = modified

@@ -1,9 +1,10 @@
-"""Progress bars for the doors: the engine reports ProgressEvents, a door draws them with tqdm."""
+"""Progress bars for the front ends: the engine reports ProgressEvents, a front end draws them with tqdm."""
 from __future__ import annotations
 
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 PHASES = {"hash": "Hashing", "upload": "Uploading", "download": "Downloading", "verify": "Checking"}
 
@@ -30,8 +31,8 @@ class ProgressBars:
 
     def __init__(self, make_bar: Callable | None):
         self.make_bar = make_bar
-        self.bar = None
-        self.phase = None
+        self.bar: Any = None
+        self.phase: str | None = None
         self.lock = threading.Lock()
 
     def __call__(self, event) -> None:

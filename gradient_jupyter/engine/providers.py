@@ -81,7 +81,7 @@ def clean_config(config: dict, *, partial: bool = False) -> dict:
     unknown = sorted(set(config) - set(CONFIG_FIELDS))
     if unknown:
         raise BadInput(f"Unknown config field(s): {', '.join(unknown)}. Known: {', '.join(CONFIG_FIELDS)}.")
-    out = {}
+    out: dict[str, str | None] = {}
     for key, value in config.items():
         if value is None or value == "" and key not in ("secretAccessKey", "accessKey"):
             out[key] = None

@@ -28,6 +28,11 @@ class FileReader:
     def __init__(self, cache: ContentCache, store: Store, entry: FileEntry, where: str):
         self.cache, self.store, self.entry = cache, store, entry
         self.name = f"{where}: {entry.path!r}"  # what errors say: which version, which file
+        if entry.sha256 is None or entry.key is None or (entry.blocks and not entry.block_size):
+            raise IntegrityError(f"{self.name}: its manifest entry lacks the sha256, key or blockSize to read it by.")
+        self.sha256: str = entry.sha256
+        self.key: str = entry.key
+        self.block_size: int = entry.block_size or entry.size
         self._lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._next = -1  # where a sequential reader would read next
@@ -42,12 +47,12 @@ class FileReader:
         start, end = max(0, start), min(end, self.entry.size)
         if start >= end:
             return b""
-        whole = self.cache.get(self.entry.sha256, self.entry.size)
+        whole = self.cache.get(self.sha256, self.entry.size)
         if whole is None and not self.entry.blocks:
             whole = self.local_file()
         if whole is not None:
             return _pread(whole, start, end)
-        bs = self.entry.block_size
+        bs = self.block_size
         first, last = start // bs, (end - 1) // bs
         self._streak = self._streak + 1 if start == self._next else 0
         self._next = end
@@ -55,7 +60,7 @@ class FileReader:
             paths = self._blocks(range(first, last + 1), ahead=self._streak)
             try:
                 return b"".join(_pread(path, max(start, i * bs) - i * bs, min(end, (i + 1) * bs) - i * bs)
-                                for i, path in zip(range(first, last + 1), paths))
+                                for i, path in zip(range(first, last + 1), paths, strict=True))
             except FileNotFoundError:  # evicted (or joined into its whole file) between fetch and read: once more
                 if attempt:
                     raise
@@ -65,7 +70,7 @@ class FileReader:
         """The cache files of the blocks at `indexes`, fetched in parallel where missing, and up to `ahead` blocks
         after them fetched in the background (bounded by READ_AHEAD_BYTES)."""
         wanted = {i: self._submit(i) for i in indexes}
-        ahead = min(ahead, max(1, READ_AHEAD_BYTES // self.entry.block_size))
+        ahead = min(ahead, max(1, READ_AHEAD_BYTES // self.block_size))
         for i in range(indexes.stop, min(len(self.entry.blocks), indexes.stop + ahead)):
             self._submit(i)
         return [wanted[i].result() for i in indexes]
@@ -86,10 +91,10 @@ class FileReader:
             return future
 
     def _block_len(self, i: int) -> int:
-        return min(self.entry.block_size, self.entry.size - i * self.entry.block_size)
+        return min(self.block_size, self.entry.size - i * self.block_size)
 
     def _fetch_block(self, i: int) -> Path:
-        start = i * self.entry.block_size
+        start = i * self.block_size
         return self.cache.fill(self.entry.blocks[i], self._block_len(i),
                                lambda: self._stream(start, start + self._block_len(i)),
                                f"{self.name} (block {i + 1} of {len(self.entry.blocks)})")
@@ -97,25 +102,25 @@ class FileReader:
     def _stream(self, start: int, end: int):
         try:
             if start == 0 and end == self.entry.size:
-                return self.store.stream(self.entry.key, CHUNK)
-            return self.store.stream_range(self.entry.key, start, end, CHUNK)
+                return self.store.stream(self.key, CHUNK)
+            return self.store.stream_range(self.key, start, end, CHUNK)
         except NotFound:
-            raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.entry.key!r} "
+            raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.key!r} "
                                  "was deleted behind our back).") from None
 
     def local_file(self) -> Path:
         """The whole file in the cache (fetched and verified if it is not there): what mount links and load copies."""
         e = self.entry
-        found = self.cache.get(e.sha256, e.size)
+        found = self.cache.get(self.sha256, e.size)
         if found is not None:
             return found
         if not e.blocks:
-            return self.cache.fill(e.sha256, e.size, lambda: self._stream(0, e.size), self.name)
+            return self.cache.fill(self.sha256, e.size, lambda: self._stream(0, e.size), self.name)
         # Fetch the blocks in parallel, then check the file's own SHA-256 as they are joined, before it enters the
         # cache under that name: blocks prove only what the manifest's block list says.
         paths = self._blocks(range(len(e.blocks)))
         try:
-            return self.cache.fill(e.sha256, e.size, lambda: (c for p in paths for c in _chunks(p)), self.name)
+            return self.cache.fill(self.sha256, e.size, lambda: (c for p in paths for c in _chunks(p)), self.name)
         finally:
             for sha in e.blocks:  # the whole file serves every range now: keep one copy, not two
                 self.cache.discard(sha)
