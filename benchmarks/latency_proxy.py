@@ -1,15 +1,15 @@
-"""A small HTTP forwarder on 127.0.0.1 that adds a fixed delay to every HTTP request, to play a distant S3.
+"""A TCP forwarder on 127.0.0.1 that plays a distant S3: every chunk of bytes arrives RTT/2 later in each direction.
 
-Real S3 is tens of milliseconds away; a local moto server is microseconds away. Put this proxy in front of it and
-every request (not every connection: keep-alive connections carry many requests) waits `delay` seconds before it
-is forwarded, so clients that overlap requests win, as they do against real S3.
+Real S3 is tens of milliseconds away; a local server is microseconds away. This proxy works on TCP, not HTTP: it
+parses nothing (so it costs little CPU and keeps every keep-alive connection as the client made it), delivers each
+chunk it reads `rtt / 2` seconds after it arrived, in order, in both directions, and charges one round trip for each
+new connection (the TCP handshake). A request and its answer therefore cost one RTT, as across a real network.
 
-Bounded: one thread runs an asyncio loop for all connections (no thread per connection), at most `max_connections`
-connections are open at once (more are refused), and each direction of a connection buffers at most `CHUNK` bytes
-beyond the socket buffers (writes wait for the peer to drain). Run as a process it stops itself when its standard
-input closes (its parent is gone) or after `--max-seconds`:
+Bounded: one thread runs an asyncio loop for all connections, at most `max_connections` are open at once (more are
+refused), and each direction of a connection holds at most `WINDOW` bytes in flight (a TCP window). Run as a
+process it stops itself when its standard input closes (its parent is gone) or after `--max-seconds`:
 
-    python benchmarks/latency_proxy.py --target http://127.0.0.1:5000 --delay-ms 20   # prints "PORT <n>"
+    python benchmarks/latency_proxy.py --target http://127.0.0.1:8333 --rtt-ms 20   # prints "PORT <n>"
 """
 from __future__ import annotations
 
@@ -21,20 +21,21 @@ import threading
 from urllib.parse import urlsplit
 
 CHUNK = 256 * 1024
-MAX_HEAD = 64 * 1024
+WINDOW = 8 * 1024 * 1024
 
 
 class LatencyProxy:
-    """Forward 127.0.0.1:<port> to `target` (host, port), delaying each HTTP request head by `delay` seconds."""
+    """Forward 127.0.0.1:<port> to `target` (host, port), each chunk delayed rtt/2 in each direction."""
 
-    def __init__(self, target: tuple[str, int], delay: float = 0.02, *, port: int = 0, max_connections: int = 1024):
+    def __init__(self, target: tuple[str, int], rtt: float = 0.02, *, port: int = 0, max_connections: int = 1024):
         self.target = target
-        self.delay = delay
+        self.rtt = rtt
         self.port = port
         self.max_connections = max_connections
-        self.requests = 0
         self.connections = 0
         self.refused = 0
+        self.bytes_up = 0  # client to server
+        self.bytes_down = 0
         self._open = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -42,7 +43,7 @@ class LatencyProxy:
 
     # -- running ---------------------------------------------------------------------------------------------
     async def start_async(self) -> None:
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port, limit=MAX_HEAD)
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port, limit=CHUNK)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def start(self) -> LatencyProxy:
@@ -70,6 +71,11 @@ class LatencyProxy:
     async def _close(self) -> None:
         if self._server:
             self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:  # open connections: end them, so nothing is left pending
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server:
             await self._server.wait_closed()
 
     def __enter__(self) -> LatencyProxy:
@@ -92,14 +98,9 @@ class LatencyProxy:
         self.connections += 1
         s_writer = None
         try:
-            s_reader, s_writer = await asyncio.open_connection(*self.target, limit=MAX_HEAD)
-            up = asyncio.ensure_future(self._requests(c_reader, s_writer))
-            down = asyncio.ensure_future(self._pipe(s_reader, c_writer))
-            # Either side ending ends the connection (HTTP/1.1 has no half-open use here).
-            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (up, down):
-                task.cancel()
-            await asyncio.gather(up, down, return_exceptions=True)
+            await asyncio.sleep(self.rtt)  # the handshake's round trip
+            s_reader, s_writer = await asyncio.open_connection(*self.target, limit=CHUNK)
+            await asyncio.gather(self._pipe(c_reader, s_writer, "up"), self._pipe(s_reader, c_writer, "down"))
         except OSError:
             pass
         finally:
@@ -108,64 +109,51 @@ class LatencyProxy:
                 if w is not None:
                     w.close()
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Client to server: wait `delay` before each request head, then forward head and body as they come."""
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                return
-            self.requests += 1
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            writer.write(head)
-            length, chunked = _body_framing(head)
-            if chunked:
-                await self._chunked(reader, writer)
-            else:
-                await _copy(reader, writer, length)
-            await writer.drain()
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str) -> None:
+        """Bytes from reader to writer, each chunk delivered rtt/2 after it arrived, in order; end of stream too."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        room = asyncio.Semaphore(WINDOW // CHUNK)  # chunks in flight: at most WINDOW bytes
 
-    async def _chunked(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            line = await reader.readuntil(b"\r\n")
-            writer.write(line)
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while True:  # trailers, up to the empty line
-                    trailer = await reader.readuntil(b"\r\n")
-                    writer.write(trailer)
-                    if trailer == b"\r\n":
-                        return
-            await _copy(reader, writer, size + 2)
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if data is None:
+                    with contextlib.suppress(OSError, RuntimeError):
+                        writer.write_eof()
+                    return
+                room.release()
+                writer.write(data)
+                await writer.drain()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Server to client: bytes as they come."""
-        while data := await reader.read(CHUNK):
-            writer.write(data)
-            await writer.drain()
+        delivering = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                await room.acquire()
+                try:
+                    data = await reader.read(CHUNK)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    break
+                if direction == "up":
+                    self.bytes_up += len(data)
+                else:
+                    self.bytes_down += len(data)
+                queue.put_nowait((loop.time() + self.rtt / 2, data))
+            queue.put_nowait((loop.time() + self.rtt / 2, None))
+            await delivering
+        except (ConnectionError, OSError):
+            delivering.cancel()
+            writer.close()
 
-
-def _body_framing(head: bytes) -> tuple[int, bool]:
-    length, chunked = 0, False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value.strip())
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    return length, chunked
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-    while n > 0:
-        data = await reader.read(min(n, CHUNK))
-        if not data:
-            raise ConnectionError("peer closed inside a request body")
-        n -= len(data)
-        writer.write(data)
-        await writer.drain()
+    def stats(self) -> str:
+        return (f"{self.connections} connections delayed {self.rtt * 1000:g} ms each round trip, "
+                f"{self.bytes_up / 1024**2:.1f} MiB up, {self.bytes_down / 1024**2:.1f} MiB down"
+                + (f", {self.refused} connections refused" if self.refused else ""))
 
 
 async def _serve_until_stdin_closes(proxy: LatencyProxy, max_seconds: float) -> None:
@@ -178,20 +166,19 @@ async def _serve_until_stdin_closes(proxy: LatencyProxy, max_seconds: float) -> 
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(done, max_seconds)
     await proxy._close()
-    print(f"{proxy.requests} requests delayed over {proxy.connections} connections"
-          + (f", {proxy.refused} connections refused" if proxy.refused else ""), flush=True)
+    print(proxy.stats(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--target", required=True, help="URL of the server to forward to, e.g. http://127.0.0.1:5000")
-    p.add_argument("--delay-ms", type=float, default=20.0, help="delay added to every HTTP request (default 20)")
+    p.add_argument("--target", required=True, help="URL of the server to forward to, e.g. http://127.0.0.1:8333")
+    p.add_argument("--rtt-ms", type=float, default=20.0, help="round trip time to add (default 20)")
     p.add_argument("--port", type=int, default=0, help="port to listen on, on 127.0.0.1 (default: a free one)")
     p.add_argument("--max-connections", type=int, default=1024)
     p.add_argument("--max-seconds", type=float, default=6 * 3600, help="stop after this long in any case")
     args = p.parse_args(argv)
     target = urlsplit(args.target)
-    proxy = LatencyProxy((target.hostname, target.port or 80), args.delay_ms / 1000, port=args.port,
+    proxy = LatencyProxy((target.hostname, target.port or 80), args.rtt_ms / 1000, port=args.port,
                          max_connections=args.max_connections)
     asyncio.run(_serve_until_stdin_closes(proxy, args.max_seconds))
 

