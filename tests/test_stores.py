@@ -7,8 +7,16 @@ import os
 
 import pytest
 
-from gradient_jupyter.engine import (BadInput, Conflict, IntegrityError, LocalStore, NotFound, QuotaExceeded, S3Store,
-                                     StoreError)
+from gradient_jupyter.engine import (
+    BadInput,
+    Conflict,
+    IntegrityError,
+    LocalStore,
+    NotFound,
+    QuotaExceeded,
+    S3Store,
+    StoreError,
+)
 
 from .conftest import free_port
 from .faultproxy import FaultProxy

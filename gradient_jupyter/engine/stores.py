@@ -3,6 +3,7 @@ folder laid out like a bucket. The contract is described in README.md, "Stores".
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import logging
 import os
@@ -15,9 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, QuotaExceeded, StoreError
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 CHUNK = 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -57,7 +63,7 @@ class Store:
     parallel_ranges = False  # a large object comes faster as parallel `get_range` calls than as one `stream`
 
     @property
-    def verifies_checksums(self) -> bool:
+    def verifies_checksums(self) -> bool | None:
         """True if the store refuses an upload whose bytes do not match the SHA-256 sent with it."""
         return True
 
@@ -89,7 +95,7 @@ class Store:
         """Bytes [start, end) of an object (fewer at its end; NotFound if it does not exist)."""
         raise NotImplementedError
 
-    def get_ranges(self, key: str, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
+    def get_ranges(self, key: str, ranges: Iterable[tuple[int, int]]) -> builtins.list[bytes]:
         """Several [start, end) ranges of one object, in the order asked (a store may merge nearby ranges)."""
         return [self.get_range(key, start, end) for start, end in ranges]
 
@@ -112,7 +118,7 @@ class Store:
         """Every object whose key starts with `prefix`, in key order."""
         raise NotImplementedError
 
-    def list_prefixes(self, prefix: str) -> list[str]:
+    def list_prefixes(self, prefix: str) -> builtins.list[str]:
         """The 'folders' directly under `prefix` (which ends with '/'), each ending with '/' (a delimiter listing)."""
         raise NotImplementedError
 
@@ -328,6 +334,7 @@ class LocalStore(Store):
 
 
 # --------------------------------------------------------------------------------------------------------------
+_DENIED = "Access denied to {bucket!r} ({op}): the credentials lack permission; see 'storageProviders policy'."
 _CLIENT_ERRORS = {
     "NoSuchKey": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
     "404": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
@@ -337,14 +344,12 @@ _CLIENT_ERRORS = {
     "PreconditionFailed": (Conflict, "exists", "Object {key!r} exists already."),
     "412": (Conflict, "exists", "Object {key!r} exists already."),
     "ConditionalRequestConflict": (Conflict, "exists", "Object {key!r} is being written by someone else."),
-    "AccessDenied": (StoreError, "access-denied",
-                     "Access denied to {bucket!r} ({op}): the credentials lack permission; see 'storageProviders policy'."),
-    "403": (StoreError, "access-denied",
-            "Access denied to {bucket!r} ({op}): the credentials lack permission; see 'storageProviders policy'."),
+    "AccessDenied": (StoreError, "access-denied", _DENIED),
+    "403": (StoreError, "access-denied", _DENIED),
     "InvalidAccessKeyId": (StoreError, "invalid-credentials",
                            "The store does not know this access key: check accessKey."),
-    "SignatureDoesNotMatch": (StoreError, "signature-mismatch",
-                              "The store rejected the request signature: check secretAccessKey (and signatureVersion)."),
+    "SignatureDoesNotMatch": (StoreError, "signature-mismatch", "The store rejected the request signature: check "
+                              "secretAccessKey (and signatureVersion)."),
     "InvalidClientTokenId": (StoreError, "invalid-credentials",
                              "The store does not know this access key: check accessKey."),
     "InvalidToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
@@ -457,20 +462,20 @@ class S3Store(Store):
     def _make_obstore(self, checksums: bool):
         from obstore.store import S3Store as ObjectStore
 
-        config: dict = {"region": self._region(), "virtual_hosted_style_request": not self.endpoint,
-                        "conditional_put": "etag"}
+        config: S3Config = {"region": self._region(), "virtual_hosted_style_request": not self.endpoint,
+                            "conditional_put": "etag"}
         if self.endpoint:
             config["endpoint"] = self.endpoint
         if checksums:
             config["checksum_algorithm"] = "sha256"
-        client = {
+        client: ClientConfig = {
             "allow_http": bool(self.endpoint and self.endpoint.lower().startswith("http://")),
             "connect_timeout": timedelta(seconds=min(self._timeout, 10)),
             "read_timeout": timedelta(seconds=self._timeout),  # a stalled transfer; a slow but moving one goes on
             "timeout": timedelta(hours=1),
             "pool_max_idle_per_host": str(self._max_pool),
         }
-        retry = {"max_retries": max(0, self.max_attempts - 1), "retry_timeout": timedelta(minutes=2),
+        retry: RetryConfig = {"max_retries": max(0, self.max_attempts - 1), "retry_timeout": timedelta(minutes=2),
                  "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5),
                              "base": 2}}
         return ObjectStore(self.bucket, config=config, client_options=client, retry_config=retry,
@@ -709,7 +714,7 @@ class S3Store(Store):
         import obstore
 
         self._addressed(key)
-        options = {"range": byte_range} if byte_range else None
+        options: GetOptions | None = {"range": byte_range} if byte_range else None
         result = self._run("get_object", key, lambda s: obstore.get(s, key, options=options))
         return self._chunks(iter(result.stream(min_chunk_size=chunk_size)), key)
 
@@ -770,7 +775,7 @@ class S3Store(Store):
         except BadInput:
             return sorted(self._list_others("prefixes", prefix))
 
-    def _list_others(self, what: str, prefix: str) -> list:
+    def _list_others(self, what: str, prefix: str) -> builtins.list:
         """A listing through boto3, for a bucket holding keys obstore cannot name (written by someone else)."""
         if prefix not in self._warned:
             self._warned.add(prefix)
@@ -935,11 +940,10 @@ class S3Store(Store):
 
 def _is_dns_failure(exc: Exception) -> bool:
     error = getattr(exc, "kwargs", {}).get("error")
-    try:
-        from urllib3.exceptions import NameResolutionError
-    except ImportError:  # urllib3 < 2
-        NameResolutionError = ()  # noqa: N806
-    return isinstance(error, NameResolutionError) or "Name or service not known" in str(error) \
+    import urllib3.exceptions
+
+    resolution = getattr(urllib3.exceptions, "NameResolutionError", ())  # urllib3 >= 2
+    return isinstance(error, resolution) or "Name or service not known" in str(error) \
         or "nodename nor servname" in str(error) or "getaddrinfo failed" in str(error) \
         or "name resolution" in str(error)
 
