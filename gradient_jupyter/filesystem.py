@@ -194,9 +194,14 @@ class GradientFileSystem(AbstractFileSystem):
         if mode != "rb":
             raise PermissionError(READ_ONLY)
         reader = self._reader(path)
+        # Reads in aligned blocks of the manifest's block size, the last two kept in memory: each fetch is then one
+        # verified block of the content cache (engine/reading.py), read without joining pieces.
         block = reader.entry.block_size or 8 * 1024**2
+        cache_type = kwargs.get("cache_type") or "blockcache"
+        if cache_options is None:
+            cache_options = {"maxblocks": 2} if cache_type == "blockcache" else {}
         return GradientFile(self, self._strip_protocol(path), reader, block_size=block_size or block,
-                            cache_options=cache_options)
+                            cache_type=cache_type, cache_options=cache_options)
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         reader = self._reader(path)

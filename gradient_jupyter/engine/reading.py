@@ -36,7 +36,8 @@ class FileReader:
         self._lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._next = -1  # where a sequential reader would read next
-        self._streak = 0  # consecutive sequential reads: read-ahead grows with it, as a reader proves sequential
+        self._streak = 0  # consecutive sequential reads: read-ahead starts at 3 and grows with it (a column chunk of
+        # a few blocks is read without fetching past it; a scan soon has many blocks in flight)
 
     @property
     def size(self) -> int:
@@ -57,8 +58,10 @@ class FileReader:
         self._streak = self._streak + 1 if start == self._next else 0
         self._next = end
         for attempt in range(2):
-            paths = self._blocks(range(first, last + 1), ahead=self._streak)
+            paths = self._blocks(range(first, last + 1), ahead=self._streak - 2)
             try:
+                if first == last:  # one block: no pieces to join
+                    return _pread(paths[0], start - first * bs, end - first * bs)
                 return b"".join(_pread(path, max(start, i * bs) - i * bs, min(end, (i + 1) * bs) - i * bs)
                                 for i, path in zip(range(first, last + 1), paths, strict=True))
             except FileNotFoundError:  # evicted (or joined into its whole file) between fetch and read: once more
