@@ -253,9 +253,10 @@ def test_unreachable_endpoint_is_a_plain_store_error():
 
 def test_unknown_host_is_named():
     store = S3Store("b", endpoint="http://no-such-host.invalid", access_key="a", secret_key="b", attempts=1)
-    with pytest.raises(StoreError) as info:
-        store.get("x")
-    assert info.value.reason == "dns" and "'no-such-host.invalid'" in info.value.message
+    for through in (lambda: store.get("x"), lambda: store.call("get_bucket_cors")):  # obstore, then boto3
+        with pytest.raises(StoreError) as info:
+            through()
+        assert info.value.reason == "dns" and "'no-such-host.invalid'" in info.value.message
 
 
 def test_missing_bucket_wrong_secret_and_unknown_key_are_named(s3_bucket, seaweed_bucket):
@@ -274,6 +275,24 @@ def test_missing_bucket_wrong_secret_and_unknown_key_are_named(s3_bucket, seawee
         unknown.get("te1/g")
     assert info.value.reason in ("invalid-credentials", "access-denied")
     assert seaweed_store(seaweed, bucket).head("te1/g") is None
+
+
+def test_store_errors_keep_their_cause_and_the_stores_request_id(seaweed_bucket, s3_bucket, caplog):
+    seaweed, bucket = seaweed_bucket
+    wrong = seaweed_store(seaweed, bucket, secret_key="not-the-secret", attempts=1)
+    endpoint, moto_bucket = s3_bucket
+    moto = S3Store(moto_bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing")
+    with caplog.at_level(logging.DEBUG, logger="gradient_jupyter"):
+        with pytest.raises(StoreError) as refused:  # through obstore (the data plane)
+            wrong.put("te1/g", b"x")
+        with pytest.raises(NotFound) as missing:  # through obstore
+            moto.get("te1/none")
+        with pytest.raises(StoreError) as control:  # through boto3 (the control plane)
+            wrong.call("get_bucket_cors")
+    for info in (refused, missing, control):
+        assert info.value.__cause__ is not None and info.value.request_id
+        assert info.value.request_id in caplog.text
+    assert "not-the-secret" not in caplog.text
 
 
 def test_credentials_from_a_profile_and_from_the_default_chain(seaweed_bucket, tmp_path, monkeypatch):

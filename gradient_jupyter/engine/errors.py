@@ -7,7 +7,7 @@ class GradientError(Exception):
 
     status = 500
     reason = "error"
-
+    request_id: str | None = None  # the store's id of the failed request (StoreError), for its operator
     def __init__(self, message: str, *, reason: str | None = None):
         super().__init__(message)
         self.message = message

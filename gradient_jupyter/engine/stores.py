@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import tempfile
 import threading
 import uuid
@@ -64,7 +65,8 @@ class Store:
 
     @property
     def verifies_checksums(self) -> bool | None:
-        """True if the store refuses an upload whose bytes do not match the SHA-256 sent with it."""
+        """True if the store refuses an upload whose bytes do not match the SHA-256 sent with it (None: not known
+        until the first upload)."""
         return True
 
     # -- writes ---------------------------------------------------------------------------------------------------
@@ -212,9 +214,9 @@ class LocalStore(Store):
             if create_only:
                 try:
                     os.link(tmp_path, target)  # fails if target exists: an atomic create-only write
-                except FileExistsError:
+                except FileExistsError as exc:
                     raise Conflict(f"Object {target.relative_to(self.root).as_posix()!r} exists already.",
-                                   reason="exists") from None
+                                   reason="exists") from exc
             else:
                 os.replace(tmp_path, target)
         finally:
@@ -252,8 +254,8 @@ class LocalStore(Store):
     def _open(self, key):
         try:
             return open(self._path(key), "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NotFound(f"Object {key!r} does not exist in the store.", reason="no-such-key") from exc
 
     def stream(self, key, chunk_size=CHUNK):
         return self._read_file(self._open(key), chunk_size)
@@ -397,6 +399,7 @@ def _addressable(key: str) -> bool:
 
 _XML_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]{0,300})</Message>")
+_XML_REQUEST_ID = re.compile(r"<RequestId>([^<]{1,128})</RequestId>")
 _XML_REGION = re.compile(r"<Region>([a-z0-9-]{1,32})</Region>")
 _HTTP_STATUS = re.compile(r"non-2xx status code: (\d{3})")
 
@@ -493,11 +496,11 @@ class S3Store(Store):
 
         try:
             return Boto3CredentialProvider(self._session())
-        except ValueError:  # the chain found nothing
+        except ValueError as exc:  # the chain found nothing
             raise StoreError("No credentials found: give accessKey and secretAccessKey, or a profile.",
-                             reason="no-credentials") from None
+                             reason="no-credentials") from exc
         except Exception as exc:
-            raise self.translate(exc, "credentials") from None
+            raise self.translate(exc, "credentials") from exc
 
     def _region(self) -> str:
         if self.region:
@@ -520,7 +523,7 @@ class S3Store(Store):
         except ClientError as exc:
             meta = exc.response.get("ResponseMetadata", {})
         except Exception as exc:
-            raise self.translate(exc, "head_bucket") from None
+            raise self.translate(exc, "head_bucket") from exc
         return (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or "us-east-1"
 
     def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
@@ -530,7 +533,7 @@ class S3Store(Store):
         except (GradientError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            raise self.translate_obstore(exc, op, key) from None
+            raise self.translate_obstore(exc, op, key) from exc
 
     def _upload(self, op: str, key: str, work: Callable):
         """An upload; the first one decides whether this store takes SHA-256 checksum headers (some S3-compatible
@@ -554,10 +557,23 @@ class S3Store(Store):
             self._checksums = True
             return result
 
+    def _traced(self, err: Exception, exc: Exception, op: str, key: str, request_id: str | None) -> Exception:
+        """The store's request id goes on the engine error (to quote to the store's operator); the store's own
+        words go to the debug log. The caller raises `err from exc`, so the cause stays in tracebacks too."""
+        if isinstance(err, GradientError) and err is not exc:
+            err.request_id = request_id or None
+            log.debug("%s %r on bucket %s failed (request id %s): %s: %s", op, key, self.bucket, request_id or "-",
+                      type(exc).__name__, exc)
+        return err
+
     def translate_obstore(self, exc: Exception, op: str, key: str = "") -> Exception:
         """Turn an obstore exception into an engine error with a plain-language message (never a secret)."""
         if isinstance(exc, GradientError):
             return exc
+        request_id = _XML_REQUEST_ID.search(str(exc))
+        return self._traced(self._from_obstore(exc, op, key), exc, op, key, request_id and request_id.group(1))
+
+    def _from_obstore(self, exc: Exception, op: str, key: str) -> Exception:
         text = str(exc)
         where = self.endpoint or "AWS S3"
         name = type(exc).__name__
@@ -725,7 +741,7 @@ class S3Store(Store):
             except StopIteration:
                 return
             except Exception as exc:
-                raise self.translate_obstore(exc, "get_object", key) from None
+                raise self.translate_obstore(exc, "get_object", key) from exc
             yield bytes(chunk)
 
     def head(self, key):
@@ -819,7 +835,7 @@ class S3Store(Store):
         try:  # over 5 GiB S3 needs a multipart copy, which s3transfer does for us
             self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
         except Exception as exc:
-            raise self.translate(exc, "copy", dst) from None
+            raise self.translate(exc, "copy", dst) from exc
 
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
         return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
@@ -891,6 +907,13 @@ class S3Store(Store):
 
     def translate(self, exc: Exception, op: str, key: str = "") -> Exception:
         """Turn a botocore exception into an engine error with a plain-language message (never a secret)."""
+        meta = getattr(exc, "response", None) or {}
+        meta = meta.get("ResponseMetadata", {}) if isinstance(meta, dict) else {}
+        headers = meta.get("HTTPHeaders") or {}
+        request_id = meta.get("RequestId") or headers.get("x-amz-request-id") or headers.get("x-amzn-requestid")
+        return self._traced(self._from_botocore(exc, op, key), exc, op, key, request_id)
+
+    def _from_botocore(self, exc: Exception, op: str, key: str) -> Exception:
         from botocore import exceptions as bx
 
         if isinstance(exc, bx.ClientError):
@@ -914,7 +937,7 @@ class S3Store(Store):
         if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
-        if isinstance(exc, bx.EndpointConnectionError) and _is_dns_failure(exc):
+        if isinstance(exc, bx.EndpointConnectionError) and _caused_by(exc, socket.gaierror):
             host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
             return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
                               "endpoint URL's spelling and this machine's network.", reason="dns")
@@ -935,17 +958,20 @@ class S3Store(Store):
         try:
             return getattr(self.client, op)(Bucket=self.bucket, **({"Key": key} if key else {}), **kwargs)
         except Exception as exc:
-            raise self.translate(exc, op, key) from None
+            raise self.translate(exc, op, key) from exc
 
 
-def _is_dns_failure(exc: Exception) -> bool:
-    error = getattr(exc, "kwargs", {}).get("error")
-    import urllib3.exceptions
-
-    resolution = getattr(urllib3.exceptions, "NameResolutionError", ())  # urllib3 >= 2
-    return isinstance(error, resolution) or "Name or service not known" in str(error) \
-        or "nodename nor servname" in str(error) or "getaddrinfo failed" in str(error) \
-        or "name resolution" in str(error)
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `kind` is in exc's chain of causes (a failed DNS lookup is a socket.gaierror under botocore's and
+    urllib3's wrappers)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def copy_stream_atomically(chunks: Iterable[bytes], dest: Path) -> None:
