@@ -185,6 +185,9 @@ async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(ap
                              "print(d.bytes_added, [f.path for f in d.added], d.unchanged)\nd")
         printed = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         api_html = [m["content"]["data"]["text/html"] for m in messages if m["msg_type"] == "execute_result"]
+        await run('%gradient_storage datasets update --id nb --description "made in a notebook"')
+        messages = await run("%gradient_storage datasets versions log --id nb")
+        log = [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "execute_result"]
     finally:
         kc.stop_channels()
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
@@ -192,6 +195,10 @@ async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(ap
         assert "&lt;img src=x onerror=alert(1)&gt;.csv" in shown and "<img" not in shown
     assert f"A {EVIL}" in plain[0]
     assert printed.strip() == f"4 ['{EVIL}', 'twin.csv'] 1"
+    assert log[0].splitlines()[0] == "History of nb" and '"two"' in log[0].splitlines()[1]
+    assert '"one"' in log[0].splitlines()[2] and len(log[0].splitlines()) == 3
+    code, ds = await api("GET", "datasets/nb")
+    assert ds["description"] == "made in a notebook"
     code, listing = await api("GET", "datasets/nb/versions")
     assert all(v["createdBy"]["notebook"] == os.path.join(str(jp_root_dir), "work", "analysis.ipynb")
                for v in listing["versions"])

@@ -134,6 +134,21 @@ def _entry(item) -> FileEntry:
     return FileEntry(path, size, sha256)
 
 
+def _index(items: Iterable, keep) -> dict:
+    """path -> ((size, sha256), item). Entries are made only for what changed: most files of a diff do not."""
+    out = {}
+    for item in items:
+        if isinstance(item, dict):
+            path, same = item["path"], (item["size"], item.get("sha256"))
+        elif isinstance(item, FileEntry):
+            path, same = item.path, (item.size, item.sha256)
+        else:
+            path, same = item[0], (item[1], item[2])
+        if keep is None or keep(path):
+            out[path] = (same, item)
+    return out
+
+
 def diff_files(before: Iterable, after: Iterable, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
                before_ref: str | None = None, after_ref: str | None = None) -> Diff:
     """What changed from the file list `before` to `after`.
@@ -145,19 +160,18 @@ def diff_files(before: Iterable, after: Iterable, *, include: Iterable[str] = ()
     depends on input order. Only entries whose path passes `include`/`exclude` (see `path_filter`) are compared.
     """
     keep = path_filter(include, exclude) if include or exclude else None
-    old = {e.path: e for e in map(_entry, before) if keep is None or keep(e.path)}
-    new = {e.path: e for e in map(_entry, after) if keep is None or keep(e.path)}
+    old, new = _index(before, keep), _index(after, keep)
     out = Diff(before_ref=before_ref, after_ref=after_ref)
     gone = []
-    for path, a in old.items():
+    for path, (same, a) in old.items():
         b = new.get(path)
         if b is None:
-            gone.append(a)
-        elif a.size == b.size and a.sha256 == b.sha256:
+            gone.append(_entry(a))
+        elif same == b[0]:
             out.unchanged += 1
         else:
-            out.modified.append(Modified(path, a, b))
-    came = [b for path, b in new.items() if path not in old]
+            out.modified.append(Modified(path, _entry(a), _entry(b[1])))
+    came = [_entry(b) for path, (_, b) in new.items() if path not in old]
     gone.sort(key=lambda e: e.path)
     came.sort(key=lambda e: e.path)
     # renames: pair removed and added paths holding the same bytes, in path order
@@ -280,8 +294,6 @@ def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str]
     """What changed from version `ref_a` to version `ref_b` of one dataset; without `ref_b`, what changed in
     `ref_a` since its parent (for versions made before parents were recorded: the committed version before it).
     Read from the two manifests only: no file bytes. Both versions must be committed."""
-    from .datasets import manifest_entries
-
     datasets = engine.datasets
     manifests: dict[str, dict] = {}
     ds, a = datasets.resolve(ref_a, manifests=manifests)
@@ -297,13 +309,13 @@ def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str]
     else:
         before, after = _parent_of(datasets, ds, a, manifests), a
 
-    def files(v) -> list[FileEntry]:
+    def files(v) -> list[dict]:  # the manifest's entries as they are: diff_files reads dicts without copying
         if v is None:
             return []
         manifest = manifests.get(v.version) or datasets._manifest(ds, v.version)
         if manifest is None:
             raise NotFound(f"Version {v.ref} was deleted while being compared.", reason="unknown-version")
-        return manifest_entries(manifest)
+        return manifest["files"]
 
     return diff_files(files(before), files(after), include=include, exclude=exclude,
                       before_ref=before.ref if before else None, after_ref=after.ref)
