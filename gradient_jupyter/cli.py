@@ -1,4 +1,5 @@
-"""The one command grammar (Gradient CLI words) behind the `%gradient_storage` magic and the `gradient-jupyter` script."""
+"""The one command grammar (Gradient CLI words) behind the `%gradient_storage` magic and the `gradient-jupyter`
+script."""
 from __future__ import annotations
 
 import argparse

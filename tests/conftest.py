@@ -122,7 +122,8 @@ def seaweed(tmp_path_factory):
                    f"-s3.port={ports[0]}", f"-s3.config={folder / 'identities.json'}",
                    f"-master.port={ports[1]}", f"-volume.port={ports[2]}", f"-filer.port={ports[3]}",
                    "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=64",
-                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]  # their fixed default ports clash between servers
+                   # their fixed default ports clash between servers
+                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]
     server.start()
     yield server
     server.stop()

@@ -66,7 +66,8 @@ def test_bad_values_exit_1_with_a_plain_message():
     assert SECRET not in r.stderr
 
 
-@pytest.mark.parametrize("words", [["--help"], ["storageProviders", "--help"], ["storageProviders", "create", "s3", "-h"]])
+@pytest.mark.parametrize("words", [["--help"], ["storageProviders", "--help"],
+                                   ["storageProviders", "create", "s3", "-h"]])
 def test_help_at_every_level(words):
     r = cli(*words)
     assert r.returncode == 0 and r.stdout.startswith("usage: gradient-jupyter")

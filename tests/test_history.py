@@ -1,4 +1,5 @@
-"""The diff of two file lists (engine/history.py): what `datasets versions diff`, `save --dry-run` and the panel show."""
+"""The diff of two file lists (engine/history.py): what `datasets versions diff`, `save --dry-run` and the panel
+show."""
 from __future__ import annotations
 
 import hashlib

@@ -14,8 +14,7 @@ import boto3
 import fsspec
 import pytest
 
-from gradient_jupyter.engine import Engine, GradientStorage, IntegrityError
-from gradient_jupyter.engine import transfer
+from gradient_jupyter.engine import Engine, GradientStorage, IntegrityError, transfer
 
 from .conftest import SECRET
 from .countingproxy import CountingProxy
@@ -231,7 +230,7 @@ def test_the_cache_evicts_least_recently_used_entries(engine, tmp_path):
     cache = ContentCache(tmp_path / "cache", limit=3 * BLOCK)
     blobs = [os.urandom(BLOCK) for _ in range(4)]
     shas = [hashlib.sha256(b).hexdigest() for b in blobs]
-    for sha, blob in zip(shas[:3], blobs):
+    for sha, blob in zip(shas[:3], blobs[:3], strict=True):
         cache.fill(sha, BLOCK, lambda blob=blob: [blob], "test")
     os.utime(cache.path(shas[0]), (1, 1))  # long ago...
     os.utime(cache.path(shas[1]), (2, 2))

@@ -11,8 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradient_jupyter.engine import (BadInput, Conflict, Engine, GradientError, GradientStorage, IntegrityError,
-                                     StoreError)
+from gradient_jupyter.engine import (
+    BadInput,
+    Conflict,
+    Engine,
+    GradientError,
+    GradientStorage,
+    IntegrityError,
+    StoreError,
+)
 from gradient_jupyter.engine.transfer import load, open_version, save
 
 from .conftest import free_port

@@ -110,7 +110,8 @@ async def test_provider_create_details_update_delete(api, caplog):
     assert code == 200 and same == p
     assert (await api("GET", "storage-providers/TEST"))[1]["id"] == p["id"]  # names work where ids do
     code, upd = await api("PATCH", f"storage-providers/{p['id']}",
-                          {"config": {"region": "eu-west-1", "endpoint": "http://127.0.0.1:9000"}, "isTeamDefault": True})
+                          {"config": {"region": "eu-west-1", "endpoint": "http://127.0.0.1:9000"},
+                           "isTeamDefault": True})
     assert code == 200 and upd["config"]["region"] == "eu-west-1" and upd["isTeamDefault"]
     code, listing = await api("GET", "storage-providers")
     assert [x["isTeamDefault"] for x in listing["storageProviders"]] == [False, True]
@@ -129,7 +130,8 @@ async def test_the_secret_never_comes_back(api, jp_fetch, caplog):
                await jp_fetch("gradient", "api", "storage-providers", p["id"]),
                await jp_fetch("gradient", "api", "storage-providers", p["id"], method="PATCH",
                               body=json.dumps({"config": {"secretAccessKey": SECRET + "2"}}))]
-    bad = [await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False, body=json.dumps(body))
+    bad = [await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False,
+                          body=json.dumps(body))
            for body in ({"name": "t", "config": {**S3, "bucket": "Bad_Bucket"}}, {"name": "t", "config": SECRET},
                         {"name": SECRET[:3], "config": S3, "isTeamDefault": SECRET})]
     assert [r.code for r in bad] == [400, 400, 400]
