@@ -6,11 +6,16 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import Conflict
 from .providers import Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store
+
+if TYPE_CHECKING:
+    from .cache import ContentCache
+    from .reading import FileReader
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ class Engine:
         self._lock = threading.Lock()
         self._datasets = None
         self._hash_cache = None
-        self._content_cache = None
+        self._content_cache: ContentCache | None = None
 
     @property
     def datasets(self):
@@ -54,7 +59,7 @@ class Engine:
         return self._hash_cache
 
     @property
-    def content_cache(self):
+    def content_cache(self) -> ContentCache:
         """Verified file bytes by SHA-256, shared by reading in place, mount and load (engine/cache.py)."""
         with self._lock:
             if self._content_cache is None:
@@ -63,7 +68,7 @@ class Engine:
                 self._content_cache = ContentCache(self.home / "cache" / "content", self.settings.cache_size)
         return self._content_cache
 
-    def reader(self, ds, version: str, entry):
+    def reader(self, ds, version: str, entry) -> FileReader:
         """A verified reader of one file of a committed version, through the content cache (engine/reading.py)."""
         from .reading import FileReader
 
