@@ -605,25 +605,13 @@ class VersionReader:
         return self._entries[path]
 
     def read_bytes(self, path: str) -> bytes:
-        """The whole file, verified against the manifest."""
-        return b"".join(self._chunks(path))
-
-    def _chunks(self, path: str):
+        """The whole file, verified against the manifest (through the content cache, engine/cache.py)."""
         e = self._entry(path)
-        store = self.engine.store(self.dataset.storage_provider_id)
-        return verified_stream(store, e, f"Reading {self.version.ref}")
+        return self.engine.reader(self.dataset, self.version.version, e).read(0, e.size)
 
     def open(self, path: str):
-        """A binary file object of one verified file (spooled to disk when large)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024**2, dir=self.engine.home)
-        try:
-            for chunk in self._chunks(path):
-                spool.write(chunk)
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool
+        """A binary file object of one verified file: its entry in the content cache, opened read-only."""
+        return open(self.engine.reader(self.dataset, self.version.version, self._entry(path)).local_file(), "rb")
 
     def __repr__(self) -> str:
         return f"<VersionReader {self.version!r}>"
