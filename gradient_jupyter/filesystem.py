@@ -102,8 +102,16 @@ class GradientFileSystem(AbstractFileSystem):
 
             found = _Resolved(ds, version, {e.path: e for e in manifest_entries(manifest)})
             with self._lock:
+                if not any(k[0] == key[0] for k in self._resolved):  # first use of this engine: hear its saves
+                    engine.on_change(self._changed)
                 self._resolved[key] = found
         return found
+
+    def _changed(self, what: str) -> None:
+        """A save, commit, tag or delete in this process: `latest` and tags may name another version now."""
+        if what == "datasets":
+            with self._lock:
+                self._resolved.clear()
 
     def invalidate_cache(self, path=None):
         """Forget resolved refs (all, or the ref of `path`): the next access resolves `latest` and tags again."""

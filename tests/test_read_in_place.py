@@ -112,6 +112,18 @@ def test_latest_is_resolved_once_per_instance_until_invalidated(engine, tmp_path
     assert f.cat("gradient://moving/a.txt") == b"two"
 
 
+def test_a_save_in_the_same_process_is_seen_at_once(engine, tmp_path):
+    import gradient_jupyter
+
+    folder = make(tmp_path / "d", {"a.txt": b"one"})
+    gradient_jupyter.save("notebook", folder, progress=False)
+    f = fs()
+    assert f.cat("gradient://notebook/a.txt") == b"one"
+    (folder / "a.txt").write_bytes(b"two")
+    gradient_jupyter.save("notebook", folder, progress=False)  # the same engine as gradient:// in this process
+    assert f.cat("gradient://notebook/a.txt") == b"two"
+
+
 def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, remote, tmp_path):
     p = remote.proxy
     big = os.urandom(64 * BLOCK)  # 4 MiB in 64 blocks

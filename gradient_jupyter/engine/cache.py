@@ -117,7 +117,7 @@ class ContentCache:
     def _install(self, tmp: str, sha256: str) -> Path:
         os.chmod(tmp, 0o444)
         path = self.path(sha256)
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)  # parents: a `cache clear` may have just run elsewhere
         try:
             os.link(tmp, path)  # never replaces: an entry another process filled first stands (same bytes)
         except FileExistsError:
