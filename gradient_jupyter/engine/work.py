@@ -1,0 +1,74 @@
+"""The engine's one thread pool: every parallel step (reading records, hashing, uploads, downloads) runs on it.
+
+Threads are made once per engine, not per call, so a server answering many requests holds a bounded number of
+threads. `map` lets its calling thread work too: a map running inside another map's item (listing versions while
+saving) never waits for a free thread, so nesting cannot deadlock even when every pool thread is busy. For the
+same reason there is no `submit`: a task waiting on a queued task of the same pool is how pools deadlock.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Workers:
+    """A lazily started pool of `threads` threads, shared by every call of one engine."""
+
+    def __init__(self, threads: int, name: str = "gradient-engine"):
+        self.threads = max(1, threads)
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self._name)
+            return self._pool
+
+    def map(self, fn: Callable[[Any], T], items: Iterable, limit: int | None = None) -> list[T]:
+        """fn(item) for every item, results in the items' order, at most `limit` at once (default: the pool's size).
+
+        On the first error no further item starts; items already running finish, then that error is raised."""
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        results: list[Any] = [None] * len(items)
+        errors: list[BaseException] = []
+        taken = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if errors:
+                        return
+                    i = next(taken, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = fn(items[i])
+                except BaseException as exc:  # handed to the caller below, KeyboardInterrupt included
+                    with lock:
+                        errors.append(exc)
+                    return
+
+        helpers = [self.pool.submit(work) for _ in range(min(limit or self.threads, len(items)) - 1)]
+        work()
+        for helper in helpers:
+            if not helper.cancel():  # a helper that never started is dropped; a running one is waited for
+                helper.result()
+        if errors:
+            raise errors[0]
+        return results
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
