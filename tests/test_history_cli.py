@@ -148,6 +148,19 @@ def test_an_uncommitted_version_records_its_parent_and_creator_too(history):
     assert d["parent"] == v2 and d["tool"] == "gradient-jupyter 0.1.0"
 
 
+def test_versions_create_from_one_folder_records_its_git_commit(history, tmp_path):
+    repo = tmp_path / "repo"
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "second")
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    words = ("datasets", "versions", "create", "--id", "hist", "--source-path", str(repo / "data"))
+    ref = ok(*words).splitlines()[-1].split(": ")[1]
+    assert details(ref)["gitCommit"] == commit
+    (repo / "data" / "keep.csv").write_text("edited")
+    ref = ok(*words).splitlines()[-1].split(": ")[1]
+    assert details(ref)["gitCommit"] == f"{commit} (dirty)"
+
+
 def test_a_folder_outside_git_records_no_commit(tmp_path):
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "f.txt").write_text("x")

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
-from ..engine.history import shown, who
+from ..engine.history import created_by, shown, who
 from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..engine.stores import human_bytes
 from ..output import DiffView, Message, Table, details
@@ -90,9 +90,10 @@ def _register_versions(versions) -> None:
     p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
     p = add_command(versions, "diff", "Show what changed from one version to another (from the manifests only).",
                     diff_versions)
-    p.add_argument("--id", required=True, type=ref_arg,
+    p.add_argument("--id", required=True, type=ref_arg, metavar="REF",
                    help="ref: DATASET[:VERSION|TAG|latest]; without --to, what changed in it since its parent")
-    p.add_argument("--to", type=ref_arg, help="ref of a version of the same dataset: what changed from --id to it")
+    p.add_argument("--to", type=ref_arg, metavar="REF",
+                   help="ref of a version of the same dataset: what changed from --id to it")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="compare only matching paths")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave matching paths out")
     p = add_command(versions, "details", "Show one version.", show_version)
@@ -244,7 +245,10 @@ def create_version(ctx, args):
     pairs = local_files(args.source_paths, "") if args.source_paths else []
     datasets = ctx.engine.datasets
     d = datasets.get(args.id)
-    v = datasets.create_version(d, message=args.message)
+    folders = [p for p in args.source_paths if os.path.isdir(p)]
+    # one folder put in whole is what `save` versions: record its git commit the same way
+    origin = created_by(folders[0]) if len(folders) == 1 and len(args.source_paths) == 1 else None
+    v = datasets.create_version(d, message=args.message, created_by=origin)
     lines = [f"Created dataset version: {v.ref}"]
     if pairs:
         try:
