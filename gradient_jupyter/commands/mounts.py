@@ -1,7 +1,7 @@
 """`mount`, `unmount` and `cache`: read-only folders of versions, and the local content cache behind them."""
 from __future__ import annotations
 
-from ..engine.stores import human_bytes
+from ..engine.formatting import human_bytes
 from ..output import Message
 from . import add_command, add_group
 from .datasets import ref_arg

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .stores import human_bytes
+from .formatting import human_bytes
 
 
 @dataclass(frozen=True)

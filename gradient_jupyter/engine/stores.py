@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, QuotaExceeded, StoreError
+from .formatting import human_bytes
 
 if TYPE_CHECKING:
     from obstore import GetOptions
@@ -36,15 +37,6 @@ log = logging.getLogger("gradient_jupyter")
 class ObjectInfo:
     key: str
     size: int
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 class Store:
@@ -988,4 +980,4 @@ def copy_stream_atomically(chunks: Iterable[bytes], dest: Path) -> None:
         raise
 
 
-__all__ = ["Store", "LocalStore", "S3Store", "ObjectInfo", "sha256_file", "human_bytes", "copy_stream_atomically"]
+__all__ = ["Store", "LocalStore", "S3Store", "ObjectInfo", "sha256_file", "copy_stream_atomically"]
