@@ -76,6 +76,22 @@ def test_mounting_another_version_replaces_it_and_unmount_removes_only_what_it_m
         gradient_jupyter.unmount(folder)
 
 
+@pytest.mark.skipif(not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev,
+                    reason="needs /dev/shm on another file system than /tmp")
+def test_across_file_systems_files_are_copied(tmp_path, monkeypatch):
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as home:
+        monkeypatch.setenv("GRADIENT_JUPYTER_HOME", home)
+        engine = Engine(GradientStorage())
+        transfer.save(engine, "far", make(tmp_path / "src", {"a.txt": b"one", "b/c.txt": b"two"}))
+        result = gradient_jupyter.mount("far", tmp_path / "m")
+        assert "1 linked" not in str(result) and "2 copied" in str(result)
+        assert tree(tmp_path / "m") == {"a.txt": b"one", "b/c.txt": b"two"}
+        assert stat.S_IMODE((tmp_path / "m" / "b" / "c.txt").stat().st_mode) == 0o444
+        assert (tmp_path / "m" / "a.txt").stat().st_nlink == 1
+
+
 def test_mount_refuses_what_it_must_not_touch(engine, two_versions, tmp_path):
     mine = make(tmp_path / "mine", {"keep.txt": b"mine"})
     with pytest.raises(BadInput, match="exists and is not a mount"):
