@@ -348,6 +348,11 @@ class Bench:
             client.delete_objects(Bucket=bucket(mode), Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
                                                                "Quiet": True})
 
+    def forget_content(self, mode: str) -> None:
+        """Empty ours' content cache (engine/cache.py: verified file bytes by SHA-256, which load fills and copies
+        from) in the data home of `mode`: a first load fetches every byte from the store."""
+        shutil.rmtree(self.work / f"home-{mode}" / "cache" / "content", ignore_errors=True)
+
     def forget_hashes(self, mode: str) -> None:
         """Empty ours' cache of file hashes (engine/hashcache.py) in the data home of `mode`."""
         for p in (self.work / f"home-{mode}" / "cache").glob("hashes.sqlite3*"):
@@ -437,6 +442,8 @@ class Bench:
         fixture = f"fixture/{kind}/"
         for tool in ("ours", "aws", "s5cmd", "boto3"):
             dest = self.tmpdir(f"{tool}-{kind}-load")
+            if tool == "ours":
+                self.forget_content(mode)
             run = {
                 "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
                                              "dest": str(dest)}, mode, f"{kind}-load"),

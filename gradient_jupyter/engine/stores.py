@@ -405,6 +405,7 @@ class S3Store(Store):
     parallel_ranges = True
     max_attempts = 5  # a request is tried at most this often (5xx, SlowDown, resets: with backoff), then reported
     WRITE_TOKEN = "gradient-write"  # user metadata naming one create-only write, to recognise it after a lost answer
+    PARTS_IN_FLIGHT = 4  # parts of one file sent at once: 4 x part_size of memory per large file
 
     def __init__(self, bucket: str, *, endpoint: str | None = None, region: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
@@ -654,8 +655,9 @@ class S3Store(Store):
         self._put_multipart(key, path, size, sha256, progress)
 
     def _put_multipart(self, key, path, size, sha256, progress):
-        """Parts of `part_size` sent in parallel by obstore; the file is hashed as it is read and a change since it
-        was hashed stops the upload before it completes (obstore then aborts it)."""
+        """Parts of `part_size` sent in parallel by obstore (at most `PARTS_IN_FLIGHT` per file, which bounds memory);
+        the file is hashed as it is read, and a change since it was hashed stops the upload before its last part, so
+        it never completes (obstore then aborts it)."""
         import obstore
 
         part_size = self.part_size
@@ -663,24 +665,21 @@ class S3Store(Store):
         def parts():
             h, total = hashlib.sha256(), 0
             with open(path, "rb") as f:
-                chunk = f.read(part_size)
-                while chunk:
+                while chunk := f.read(part_size):
                     h.update(chunk)
                     total += len(chunk)
-                    following = f.read(part_size)
-                    if not following and (total != size or h.hexdigest() != sha256):
+                    if total > size or total == size and h.hexdigest() != sha256:
                         raise _changed(key, path)
                     yield chunk
                     if progress:
                         progress(len(chunk))
-                    chunk = following
             if total != size:
                 raise _changed(key, path)
 
         self._addressed(key)
         self._upload("upload_part", key, lambda store: obstore.put(
             store, key, parts(), attributes={"sha256": sha256}, use_multipart=True, chunk_size=part_size,
-            max_concurrency=8))
+            max_concurrency=self.PARTS_IN_FLIGHT))
 
     # -- reads --------------------------------------------------------------------------------------------------------
     def get(self, key):
