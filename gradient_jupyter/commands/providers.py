@@ -1,9 +1,7 @@
 """`storageProviders` words: list, details, create s3, update s3, delete, check, policy."""
 from __future__ import annotations
 
-import glob
 import json
-import os
 
 from ..engine import BadInput, doctor
 from ..engine.ids import check_origin
@@ -79,7 +77,8 @@ def _config(ctx, args, *, creating: bool) -> dict:
 def provider_fields(p: Provider) -> dict:
     c = p.public_config()
     return {"id": p.id, "name": p.name, "type": p.type, "bucket": c["bucket"], "endpoint": c["endpoint"] or "",
-            "region": c["region"] or "", "accessKey": c["accessKey"] or "", "secretAccessKey": c["secretAccessKey"] or "",
+            "region": c["region"] or "", "accessKey": c["accessKey"] or "",
+            "secretAccessKey": c["secretAccessKey"] or "",
             "signatureVersion": c["signatureVersion"] or "", "profile": c["profile"] or "",
             "isTeamDefault": p.is_team_default, "isGradientManaged": p.is_gradient_managed,
             "dtCreated": p.dt_created, "dtModified": p.dt_modified}
@@ -129,26 +128,13 @@ def show_policy(ctx, args):
 
 
 def jupyter_server_origins() -> list[str]:
-    """Origins of the Jupyter servers running on this machine (from their runtime files): what a browser uses."""
-    from jupyter_core.paths import jupyter_runtime_dir
+    """Origins of the Jupyter servers running on this machine (Jupyter's own list of them): what a browser uses."""
+    from jupyter_server.serverapp import list_running_servers
 
     origins = []
-    for path in sorted(glob.glob(os.path.join(jupyter_runtime_dir(), "jpserver-*.json"))):
+    for info in list_running_servers():
         try:
-            with open(path) as f:
-                info = json.load(f)
-            if _alive(int(info["pid"])):
-                origins.append(check_origin(info["url"]))
-        except (OSError, ValueError, KeyError, TypeError, BadInput):
-            continue  # a stale or foreign runtime file is no origin
-    return list(dict.fromkeys(origins))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+            origins.append(check_origin(info["url"]))
+        except (KeyError, TypeError, BadInput):
+            continue  # a foreign or damaged runtime file is no origin
+    return sorted(set(origins))
