@@ -323,3 +323,18 @@ def test_keys_others_wrote_that_obstore_cannot_name_still_list(s3_bucket, caplog
         store.get("te1/bad//double")
     store.delete(["te1/bad//double", "te1/ok"])
     assert list(store.list("te1/")) == []
+
+
+def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch):
+    """obstore does not follow S3's region redirects: the store asks the bucket (HEAD bucket, through boto3: moto's
+    in-process mock answers it) rather than trusting the default region, which may be another bucket's."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3", region_name="eu-west-1").create_bucket(
+            Bucket="far-away-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        store = S3Store("far-away-bucket", access_key="testing", secret_key="testing")
+        assert store._region() == "eu-west-1"
+        assert S3Store("far-away-bucket", region="eu-west-1")._region() == "eu-west-1"

@@ -505,19 +505,19 @@ class S3Store(Store):
         return self._resolved_region
 
     def _bucket_region(self) -> str:
-        """An AWS bucket's own region, asked once: HEAD bucket answers it, even when it refuses access."""
+        """An AWS bucket's own region, asked once: HEAD bucket answers it (`x-amz-bucket-region`), even when it refuses
+        access. obstore does not follow S3's region redirects as boto3 does, so the configured default region (which
+        may be another bucket's) is only the answer when the bucket does not say."""
         from botocore.exceptions import ClientError
 
-        session = self._session()
-        if session.region_name:
-            return session.region_name
         try:
             meta = self.client.head_bucket(Bucket=self.bucket)["ResponseMetadata"]
         except ClientError as exc:
             meta = exc.response.get("ResponseMetadata", {})
         except Exception as exc:
-            raise self.translate(exc, "head_bucket") from exc
-        return (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or "us-east-1"
+            raise self.translate(exc, "head_bucket") from None
+        return ((meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or self._session().region_name
+                or "us-east-1")
 
     def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
         """work(obstore store), its errors translated."""
