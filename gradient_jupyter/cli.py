@@ -49,7 +49,7 @@ class VersionAction(argparse.Action):
 
 @dataclass
 class Context:
-    """What commands need from the door they run behind."""
+    """What commands need from the front end they run behind."""
 
     engine_factory: Callable[[], Engine] = Engine
     prompt_secret: Callable[[str], str] = getpass.getpass
@@ -98,7 +98,7 @@ def run(words: list[str], ctx: Context | None = None):
 
 
 def failure(exc: GradientError | OSError) -> str:
-    """The one line a door shows for a refused command: the engine's message, or the local file problem."""
+    """The one line a front end shows for a refused command: the engine's message, or the local file problem."""
     from .output import printable
 
     if isinstance(exc, GradientError):

@@ -1,4 +1,4 @@
-"""One exception hierarchy for the engine; each door maps it once (HTTP status, UsageError, exit code)."""
+"""One exception hierarchy for the engine; each front end maps it once (HTTP status, UsageError, exit code)."""
 from __future__ import annotations
 
 

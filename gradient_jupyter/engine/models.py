@@ -1,4 +1,4 @@
-"""What the engine hands the doors: datasets, versions, files, tags, and the results of save and load."""
+"""What the engine hands the front ends: datasets, versions, files, tags, and the results of save and load."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -236,7 +236,7 @@ class ProviderRegistry:
         new_name = check_provider_name(name) if name is not None else current.name
         new_config = current.config
         if isinstance(config, dict) and config.get("secretAccessKey") == MASK:
-            # The secret as every door shows it: a form or a GET sent back unchanged keeps the real one.
+            # The secret as every front end shows it: a form or a GET sent back unchanged keeps the real one.
             config = {k: v for k, v in config.items() if k != "secretAccessKey"}
         if config:
             patch = clean_config(config, partial=True)

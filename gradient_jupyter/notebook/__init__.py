@@ -1,1 +1,1 @@
-"""The notebook doors: the `%gradient_storage` magic and the panel."""
+"""The notebook front ends: the `%gradient_storage` magic and the panel."""

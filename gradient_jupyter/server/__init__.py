@@ -1,1 +1,1 @@
-"""The Jupyter server door: the REST API of SPEC section 5."""
+"""The Jupyter server extension: the REST API (openapi.json) and Gradient's compat API."""
