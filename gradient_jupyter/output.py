@@ -69,14 +69,26 @@ class Table:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, hover: dict[str, str] | None = None) -> str:
+        """The table as HTML. `hover` maps a shown column to one that is left out and shown on hover instead
+        (the panel's names before ids: {"Name": "ID"})."""
+        hover = hover or {}
         title = f"<b>{html.escape(self.title)}</b>" if self.title else ""
         if not self.rows:
             return f"{title}<p>{html.escape(self.empty)}</p>"
-        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in r) + "</tr>"
-            for r in self.rows
-        )
+        hidden = {self.columns.index(c) for c in hover.values() if c in self.columns}
+        tips = {self.columns.index(c): self.columns.index(t) for c, t in hover.items()
+                if c in self.columns and t in self.columns}
+        shown = [i for i in range(len(self.columns)) if i not in hidden]
+        head = "".join(f"<th style='text-align:left'>{html.escape(self.columns[i])}</th>" for i in shown)
+
+        def cell(row, i):
+            tip = f" title='{html.escape(row[tips[i]])}'" if i in tips else ""
+            return f"<td style='text-align:left'{tip}>{html.escape(row[i])}</td>"
+
+        body = "".join("<tr>" + "".join(cell(r, i) for i in shown) + "</tr>" for r in self.rows)
         return f"{title}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

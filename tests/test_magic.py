@@ -60,7 +60,7 @@ def test_line_magic_creates_and_lists_with_the_seed_words(ip):
     assert re.fullmatch(r"Created storage provider: sp[a-z0-9]{13}", str(result.result))
     listing = ip.run_line_magic("gradient_storage", "storageProviders list")
     assert "<table>" in listing._repr_html_() and "my-bucket" in listing._repr_html_()
-    assert [r[1] for r in listing.rows] == ["Gradient Managed", "test"]
+    assert [r[0] for r in listing.rows] == ["Gradient Managed", "test"]
     assert default_engine().registry.get("test").config["secretAccessKey"] == SECRET
     assert SECRET not in cap.stdout + cap.stderr
 

@@ -1,18 +1,20 @@
-"""The panel's widgets, driven as a user would (set values, click), against moto and the embedded store."""
+"""The panel's widgets, driven as a user would (type, blur, click), against moto and the embedded store."""
 from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
 
+import boto3
 import ipywidgets
 import pytest
 
 from gradient_jupyter import panel
-from gradient_jupyter.engine import Engine, GradientStorage
+from gradient_jupyter.engine import Engine, GradientStorage, transfer
 
 from .conftest import SECRET
+
+DEAD = "http://127.0.0.1:1"  # refuses connections at once: a provider nobody can reach, quickly
 
 
 def widget_tree(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
@@ -34,87 +36,169 @@ def state_text(root) -> str:
     return "\n".join(json.dumps(w.get_state(), default=str) for w in widget_tree(root))
 
 
+def typed(widget, value) -> None:
+    """What the browser does when a user types into a field and leaves it: one update from the front end."""
+    widget.set_state({"value": value})
+
+
 def fill_provider_form(tab, endpoint, bucket, *, name="moto", secret=SECRET):
-    tab.name.value, tab.bucket.value, tab.endpoint.value = name, bucket, endpoint
-    tab.region.value, tab.access_key.value, tab.secret.value = "us-east-1", "testing", secret
+    for key, value in {"name": name, "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                       "accessKey": "testing", "secretAccessKey": secret}.items():
+        typed(tab.fields[key], value)
 
 
-@pytest.fixture
-def shown(engine):
-    """The panel as `panel()` shows it, once its first load has finished."""
+def shown_panel(engine):
     p = panel(engine)
     p.wait()
     return p
 
 
-def test_panel_lists_gradient_managed_first_with_its_quota(aws_env):
+@pytest.fixture
+def shown(engine):
+    """The panel as `panel()` shows it, once its first reading has finished."""
+    return shown_panel(engine)
+
+
+def click(p, button) -> None:
+    button.click()
+    p.wait()
+
+
+def make_folder(path, files=None):
+    files = files or {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deep/c.txt": b"deep\n"}
+    for rel, data in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_bytes(data)
+    return path
+
+
+# -- providers ---------------------------------------------------------------------------------------------------
+def test_gradient_managed_first_with_its_quota_and_usage(aws_env):
     engine = Engine(GradientStorage(managed_quota=4000))
     engine.store(engine.registry.managed()).put_bytes(f"{engine.team_id}/probe", b"x" * 1000)
-    p = panel(engine)
-    p.wait()
+    p = shown_panel(engine)
     tab = p.providers
     assert "gj-panel" in p._dom_classes
     assert tab.table.value.index("Gradient Managed") < tab.table.value.index("</tbody>")
+    assert f"title='{engine.registry.managed().id}'" in tab.table.value  # the id on hover, the name shown
+    assert "1000 B" in tab.table.value and ">ok<" in tab.table.value
     assert tab.quota.value == pytest.approx(0.25)
     assert tab.quota_label.value == "1000 B used of 3.9 KiB (25.0%)"
     assert tab.choice.value == engine.registry.managed().id
-    assert "gj-error" not in tab.status.value
+    assert tab.edit_button.disabled and tab.delete_button.disabled  # built in
+    assert p.refresh_result.value == ""
 
 
-def test_add_provider_via_the_form_clears_the_secret(engine, shown, s3_bucket):
+def test_the_secret_leaves_widget_state_the_moment_it_is_typed(engine, shown):
+    tab = shown.providers
+    typed(tab.secret, SECRET)
+    assert tab.secret.value == "" and SECRET not in state_text(shown)  # what a notebook saved now would keep
+    assert "kernel's memory" in tab.secret.hint.value
+    assert tab.secret.trait_metadata("value", "echo_update") is False  # never sent back to the browser
+
+
+def test_add_provider_via_the_form(engine, shown, s3_bucket):
     endpoint, bucket = s3_bucket
     tab = shown.providers
     fill_provider_form(tab, endpoint, bucket)
-    tab.add_button.click()
-    assert tab.secret.value == ""  # cleared at once, before the work even runs
-    shown.wait()
+    click(shown, tab.add_button)
     provider = engine.registry.get("moto")
-    assert tab.status.value.endswith(f"Created storage provider: {provider.id}</span>")
+    assert f"Created storage provider moto ({provider.id})" in tab.form_result.value
     assert provider.config == {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
                                "accessKey": "testing", "secretAccessKey": SECRET}
     assert "moto" in tab.table.value and bucket in tab.table.value and endpoint in tab.table.value
-    assert tab.choice.value == provider.id
+    assert tab.choice.value == provider.id and not tab.edit_button.disabled
     assert ("moto", provider.id) in shown.datasets.provider.options  # a new dataset may go there now
-    assert tab.name.value == tab.bucket.value == tab.access_key.value == ""
+    assert all(field.value == "" for field in tab.fields.values()) and tab.secret.held == ""
     assert SECRET not in state_text(shown)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"bucket": "Bad_Bucket"}, "Invalid bucket name"),
-    ({"secret": ""}, "secret access key is empty"),
-    ({"endpoint": "ftp://example.com"}, "endpoint"),
+@pytest.mark.parametrize("change, field, words", [
+    ({"bucket": "MyBucket"}, "bucket", "Invalid bucket name"),
+    ({"secretAccessKey": ""}, "secretAccessKey", "secret access key is empty"),
+    ({"endpoint": "ftp://example.com"}, "endpoint", "Invalid endpoint"),
 ])
-def test_bad_form_input_shows_plain_words_and_adds_nothing(engine, shown, s3_bucket, change, words):
+def test_a_failed_validation_keeps_the_form_except_the_secret_and_names_the_field(engine, shown, s3_bucket, change,
+                                                                                   field, words):
     endpoint, bucket = s3_bucket
     tab = shown.providers
     fill_provider_form(tab, change.get("endpoint", endpoint), change.get("bucket", bucket),
-                       secret=change.get("secret", SECRET))
-    tab.add_button.click()
-    shown.wait()
-    assert "gj-error" in tab.status.value and words in tab.status.value
-    assert "Traceback" not in tab.status.value and SECRET not in tab.status.value
+                       secret=change.get("secretAccessKey", SECRET))
+    click(shown, tab.add_button)
+    assert "gj-error" in tab.form_result.value and words in tab.form_result.value
+    assert words in tab.field_hints[field].value and tab.field_hints[field].layout.display is None
+    assert all(tab.field_hints[k].layout.display == "none" for k in tab.field_hints if k != field)
+    assert "Traceback" not in tab.form_result.value and SECRET not in state_text(shown)
     assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
-    assert tab.secret.value == "" and SECRET not in state_text(shown)
-    assert tab.bucket.value  # the rest of the form stays, to be corrected
+    assert tab.fields["name"].value == "moto" and tab.fields["bucket"].value == change.get("bucket", bucket)
+    assert tab.secret.held == ""  # used once: typed again for the next try
     assert not tab.add_button.disabled
 
 
-def test_duplicate_name_is_refused_in_plain_words(engine, shown, s3_bucket):
+def test_add_and_check_keeps_a_provider_only_when_its_bucket_answers(engine, shown, s3_bucket, monkeypatch,
+                                                                     tmp_path):
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "no-servers"))
     endpoint, bucket = s3_bucket
-    engine.registry.create("moto", {"bucket": bucket})
-    fill_provider_form(shown.providers, endpoint, bucket, name="MOTO")
-    shown.providers.add_button.click()
+    tab = shown.providers
+    fill_provider_form(tab, DEAD, bucket, name="dead")
+    click(shown, tab.add_check_button)
+    assert "Not added" in tab.form_result.value and "credentials" in tab.form_result.value
+    assert "gradient-doctor" in tab.form_report.value  # the report says why, next to the form
+    assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
+    assert tab.fields["endpoint"].value == DEAD  # kept, to be corrected
+
+    fill_provider_form(tab, endpoint, bucket, name="alive")
+    click(shown, tab.add_check_button)
+    assert "its bucket answers as it should" in tab.form_result.value, tab.form_result.value
+    assert engine.registry.get("alive").config["secretAccessKey"] == SECRET
+
+
+def test_edit_a_provider_keeps_the_secret_unless_a_new_one_is_typed(engine, shown, s3_bucket):
+    endpoint, bucket = s3_bucket
+    provider = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
+                                               "secretAccessKey": SECRET})
+    shown.wait()  # the registry's change event brought it in
+    tab = shown.providers
+    tab.choice.value = provider.id
+    tab.edit_button.click()
+    assert tab.fields["bucket"].value == bucket and tab.fields["name"].value == "moto"
+    assert SECRET not in state_text(shown) and "keep the current secret" in tab.secret.placeholder
+    assert tab.add_button.layout.display == "none" and tab.save_button.layout.display is None
+    typed(tab.fields["region"], "eu-west-1")
+    typed(tab.fields["name"], "moto-eu")
+    click(shown, tab.save_button)
+    assert "Updated storage provider moto-eu" in tab.form_result.value, tab.form_result.value
+    updated = engine.registry.get(provider.id)
+    assert updated.name == "moto-eu" and updated.config["region"] == "eu-west-1"
+    assert updated.config["secretAccessKey"] == SECRET
+    assert "moto-eu" in tab.table.value and tab.add_button.layout.display is None
+
+    tab.edit_button.click()
+    typed(tab.secret, "a-new-secret")
+    click(shown, tab.save_button)
+    assert engine.registry.get(provider.id).config["secretAccessKey"] == "a-new-secret"
+
+
+def test_delete_a_provider_after_confirming(engine, shown, moto_server):
+    provider = engine.registry.create("doomed", {"bucket": "no-such-bucket", "endpoint": moto_server})
     shown.wait()
-    assert "exists already" in shown.providers.status.value
-    assert len(engine.registry.list()) == 2
+    tab = shown.providers
+    tab.choice.value = provider.id
+    tab.delete_button.click()
+    assert tab.confirm.box.layout.display == "flex" and "doomed" in tab.confirm.question.value
+    click(shown, tab.confirm.no)
+    assert engine.registry.get(provider.id) and tab.confirm.box.layout.display == "none"
+    tab.delete_button.click()
+    click(shown, tab.confirm.yes)
+    assert "Deleted storage provider doomed" in tab.provider_result.value
+    assert "doomed" not in tab.table.value and provider.id not in dict(shown.datasets.provider.options).values()
 
 
-def test_an_unreachable_bucket_does_not_hide_the_others(engine, s3_bucket):
+def test_an_unreachable_bucket_says_so_and_does_not_hide_the_others(engine, s3_bucket):
     engine.registry.create("gone", {"bucket": "no-such-bucket-here", "endpoint": s3_bucket[0]})
-    p = panel(engine)
-    p.wait()
-    assert "gone" in p.providers.table.value and "unreachable" in p.providers.table.value
-    assert "Gradient Managed" in p.providers.table.value
+    p = shown_panel(engine)
+    assert "gone" in p.providers.table.value and "unreachable: " in p.providers.table.value
+    assert "Gradient Managed" in p.providers.table.value and ">ok<" in p.providers.table.value
 
 
 class HeldBucket(http.server.BaseHTTPRequestHandler):
@@ -137,139 +221,220 @@ class HeldBucket(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_panel_returns_at_once_while_a_bucket_holds_its_answer(aws_env):
+def test_a_bucket_that_holds_its_answer_blocks_no_control(aws_env, tmp_path, monkeypatch, moto_server):
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "no-servers"))
     engine = Engine(GradientStorage(store_timeout=300))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HeldBucket)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     HeldBucket.release.clear()
     try:
         engine.registry.create("held", {"bucket": "quiet", "endpoint": f"http://127.0.0.1:{server.server_port}"})
-        p = panel(engine)  # the first load waits on the held bucket, in the panel's thread
-        assert "Loading" in p.providers.status.value and p.providers.add_button.disabled
-        p.providers.check_button.click()
-        assert "Wait: the panel is still working" in p.providers.status.value
-        HeldBucket.release.set()
-        p.wait()
+        p = panel(engine)  # its reading waits on the held bucket, in the panel's thread
+        assert "Reading" in p.refresh_result.value and not p.providers.add_button.disabled
+        typed(p.providers.fields["name"], "meanwhile")
+        typed(p.providers.fields["bucket"], "another-bucket")
+        typed(p.providers.fields["endpoint"], moto_server)
+        p.providers.add(check=False).join()  # what the Add button does, joined while the bucket still holds
+        assert "Created storage provider meanwhile" in p.providers.form_result.value
+        assert "Reading" in p.refresh_result.value
     finally:
         HeldBucket.release.set()
+        p.wait()
         server.shutdown()
         server.server_close()
     assert "held" in p.providers.table.value and "unreachable" in p.providers.table.value
-    assert not p.providers.add_button.disabled
+    assert "meanwhile" in p.providers.table.value
 
 
 # -- the bucket-setup check --------------------------------------------------------------------------------------
 def test_check_setup_shows_the_report_and_applies_the_cors_fix(engine, shown, s3_bucket):
-    import boto3
-
     endpoint, bucket = s3_bucket
     provider = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1"})
-    shown.refresh()
     shown.wait()
     tab = shown.providers
     tab.choice.value = provider.id
-    tab.origins.value = "http://127.0.0.1:8888"
+    typed(tab.origins, "http://127.0.0.1:8888")
     tab.check_button.click()
+    assert "Checking the bucket's setup of moto" in tab.check_result.value and tab.check_button.disabled
     shown.wait()
     assert "gradient-doctor" in tab.report.value and "data-check='cors'" in tab.report.value
-    assert "put-bucket-cors" in tab.report.value  # the fix, in the doctor's words
+    assert "<code>" in tab.report.value and "`" not in tab.report.value  # commands shown as code, not backticks
+    assert "gj-error" in tab.check_result.value and "check(s) failed" in tab.check_result.value
     assert tab.cors_button.layout.display is None  # offered, because the CORS checks fail
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     with pytest.raises(s3.exceptions.ClientError):
         s3.get_bucket_cors(Bucket=bucket)  # checking changed nothing
 
     tab.cors_button.click()
+    assert tab.report.value == ""  # the old report goes while the new one is made
     shown.wait()
     rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
     assert any("http://127.0.0.1:8888" in r["AllowedOrigins"] for r in rules)
-    assert "No check failed" in tab.report.value
+    assert "No check failed" in tab.report.value and "gj-ok" in tab.check_result.value
     assert tab.cors_button.layout.display == "none"
 
 
 def test_check_setup_of_the_embedded_store_offers_no_cors_fix(engine, shown, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "no-servers"))
-    shown.providers.check_button.click()
-    shown.wait()
+    click(shown, shown.providers.check_button)
     assert "embedded Gradient Managed store" in shown.providers.report.value
     assert shown.providers.cors_button.layout.display == "none"
-    assert "gj-error" not in shown.providers.status.value
+    assert "gj-ok" in shown.providers.check_result.value
 
 
 # -- datasets ----------------------------------------------------------------------------------------------------
-def make_folder(path, files=None):
-    files = files or {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 40}
-    for rel, data in files.items():
-        (path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (path / rel).write_bytes(data)
-    return path
-
-
 def save_with_panel(p, folder, name, *, message="", tag="", provider=""):
     tab = p.datasets
-    tab.folder.value, tab.name.value, tab.message.value, tab.tag.value = str(folder), name, message, tag
+    for key, value in {"folder": str(folder), "name": name, "message": message, "tag": tag}.items():
+        typed(tab.save_fields[key], value)
     tab.provider.value = provider
-    tab.save_button.click()
-    p.wait()
+    click(p, tab.save_button)
 
 
-def test_save_a_folder_see_the_new_version_and_load_it(engine, shown, tmp_path):
+def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, shown, tmp_path):
     folder = make_folder(tmp_path / "data")
     tab = shown.datasets
-    assert "none yet" in tab.table.value and tab.version.options == ()
+    assert "none yet" in tab.table.value and tab.dataset_box.layout.display == "none"
     save_with_panel(shown, folder, "flowers", message="first cut", tag="v1")
-    assert "gj-ok" in tab.status.value, tab.status.value
     ds = engine.datasets.get("flowers")
     (version,) = engine.datasets.list_versions(ds)
-    assert f"Saved {ds.id}:{version.version}: 2 files" in tab.status.value
+    assert f"Saved flowers:{version.version} ({ds.id}:{version.version}): 3 files" in tab.save_result.value
     assert ds.storage_provider_id == engine.registry.managed().id  # the team default
     assert "flowers" in tab.table.value and tab.choice.value == ds.id
-    for cell in (version.version, "v1", "first cut", "10.0 KiB", "<td style='text-align:left'>2</td>"):
-        assert cell in tab.versions.value
-    assert tab.version.value == f"{ds.id}:{version.version}"
+    for cell in (version.version, "v1", "first cut", "10.0 KiB"):
+        assert cell in tab.versions_table.value
+    assert tab.version.value == version.ref and "(v1)" in tab.version.options[0][0]
     assert tab.save_progress.bar.value == 1.0 and tab.save_progress.bar.bar_style == "success"
 
-    tab.dest.value = str(tmp_path / "restored")
-    tab.load_button.click()
+    assert [v for _, v in tab.files.options] == ["a.csv", "sub/"]
+    assert "10.0 KiB in 2 files" in tab.files.options[1][0]
+    tab.files.value = "sub/"
+    assert [v for _, v in tab.files.options] == ["..", "sub/b.bin", "sub/deep/"] and "in /sub/" in tab.files_title.value
+    tab.files.value = ".."
+    tab.files.value = "a.csv"
     shown.wait()
-    assert "gj-ok" in tab.status.value and f"Loaded {ds.id}:{version.version} into" in tab.status.value
-    for rel in ("a.csv", "sub/b.bin"):
+    assert "x,y\n1,2" in tab.preview.value  # a small text file, read verified
+
+    typed(tab.dest, str(tmp_path / "restored"))
+    click(shown, tab.load_button)
+    assert f"Loaded flowers:{version.version} into" in tab.load_result.value, tab.load_result.value
+    for rel in ("a.csv", "sub/b.bin", "sub/deep/c.txt"):
         assert (tmp_path / "restored" / rel).read_bytes() == (folder / rel).read_bytes()
     assert tab.load_progress.bar.bar_style == "success"
 
 
-def test_refresh_shows_what_other_doors_did(engine, shown, tmp_path, s3_bucket):
-    from gradient_jupyter.engine import transfer
-
+def test_changes_made_in_this_kernel_show_in_every_panel_at_once(engine, tmp_path, s3_bucket):
+    first, second = shown_panel(engine), shown_panel(engine)
     engine.registry.create("elsewhere", {"bucket": s3_bucket[1], "endpoint": s3_bucket[0]})
-    transfer.save(engine, "from-the-magic", make_folder(tmp_path / "data"))
-    shown.refresh_button.click()
+    transfer.save(engine, "from-the-api", make_folder(tmp_path / "data"))  # as the magic or Python API would
+    for p in (first, second):
+        p.wait()
+        assert "elsewhere" in p.providers.table.value and "from-the-api" in p.datasets.table.value
+        assert "elsewhere" in [label for label, _ in p.providers.choice.options]
+
+
+def test_changes_made_elsewhere_show_after_an_action_and_when_shown_again(engine, tmp_path, moto_server):
+    p = shown_panel(engine)
+    p._repr_mimebundle_()  # shown in a notebook
+    p.wait()
+    other = Engine(GradientStorage())  # another process's engine: no event reaches this panel
+    transfer.save(other, "from-elsewhere", make_folder(tmp_path / "data"))
+    assert "from-elsewhere" not in p.datasets.table.value
+    p._repr_mimebundle_()  # shown again
+    p.wait()
+    assert "from-elsewhere" in p.datasets.table.value
+    other.registry.create("elsewhere", {"bucket": "no-such-bucket", "endpoint": moto_server})
+    click(p, p.providers.check_button)  # any action of the panel's own
+    assert "elsewhere" in p.providers.table.value
+
+
+def test_the_save_form_follows_the_chosen_dataset(engine, shown, tmp_path):
+    save_with_panel(shown, make_folder(tmp_path / "one"), "one")
+    save_with_panel(shown, make_folder(tmp_path / "two"), "two")
+    tab = shown.datasets
+    tab.choice.value = engine.datasets.get("one").id
     shown.wait()
-    assert "elsewhere" in shown.providers.table.value and "from-the-magic" in shown.datasets.table.value
+    assert tab.save_fields["name"].value == "one" and "Versions of one" in tab.versions_table.value
 
 
-def test_a_second_version_lists_first_and_the_chosen_dataset_switches(engine, shown, tmp_path):
+def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown, tmp_path):
     folder = make_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", message="one")
     (folder / "c.txt").write_text("new file\n")
     save_with_panel(shown, folder, "flowers", message="two", tag="best")
-    assert ": 3 files, 9 B sent" in shown.datasets.status.value  # only the new file travelled
-    save_with_panel(shown, make_folder(tmp_path / "other", {"x": b"1"}), "other")
+    assert ": 4 files, 9 B sent" in shown.datasets.save_result.value
+    html = shown.datasets.versions_table.value
+    assert html.index("two") < html.index("one") and "(best)" in shown.datasets.version.options[0][0]
+
+
+def test_set_move_and_delete_tags(engine, shown, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    save_with_panel(shown, folder, "flowers", tag="v1")
+    (folder / "c.txt").write_text("more\n")
+    save_with_panel(shown, folder, "flowers")
     tab = shown.datasets
-    assert "Versions of other" in tab.versions.value
-    tab.choice.value = engine.datasets.get("flowers").id
-    shown.wait()
-    html = tab.versions.value
-    assert "Versions of flowers" in html and html.index("two") < html.index("one")
-    assert "(best" in tab.version.options[0][0]
+    first, latest = [v.version for v in reversed(engine.datasets.list_versions("flowers"))]
+    assert tab.version.value.endswith(latest)
+    typed(tab.tag, "v1")
+    click(shown, tab.set_tag_button)  # v1 names the first version: asked, not moved
+    assert tab.tag_confirm.box.layout.display == "flex" and f"is on version {first}" in tab.tag_confirm.question.value
+    assert {t.name: t.version for t in engine.datasets.list_tags("flowers")} == {"v1": first}
+    click(shown, tab.tag_confirm.yes)
+    assert f"Tag v1 now names version {latest}" in tab.tag_result.value
+    assert {t.name: t.version for t in engine.datasets.list_tags("flowers")} == {"v1": latest}
+    assert "(v1)" in tab.version.options[0][0]
+
+    typed(tab.tag, "prod")
+    click(shown, tab.set_tag_button)
+    assert {t.name for t in engine.datasets.list_tags("flowers")} == {"v1", "prod"}
+    click(shown, tab.delete_tag_button)
+    assert "Deleted tag prod" in tab.tag_result.value
+    assert {t.name for t in engine.datasets.list_tags("flowers")} == {"v1"}
+    typed(tab.tag, "Bad Tag")
+    click(shown, tab.set_tag_button)
+    assert "gj-error" in tab.tag_result.value and "Invalid tag name" in tab.tag_result.value
+
+
+def test_delete_a_version_and_a_dataset_only_after_confirming(engine, shown, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    save_with_panel(shown, folder, "flowers")
+    (folder / "c.txt").write_text("more\n")
+    save_with_panel(shown, folder, "flowers")
+    tab = shown.datasets
+    latest = tab.chosen_version()
+    tab.delete_version_button.click()
+    assert latest.version in tab.version_confirm.question.value and len(engine.datasets.list_versions("flowers")) == 2
+    click(shown, tab.version_confirm.yes)
+    assert f"Deleted version {latest.version}" in tab.version_result.value
+    assert [v.version for v in engine.datasets.list_versions("flowers")] != [latest.version]
+    assert latest.version not in tab.versions_table.value
+
+    tab.delete_dataset_button.click()
+    assert "flowers" in tab.dataset_confirm.question.value and "1 version" in tab.dataset_confirm.question.value
+    click(shown, tab.dataset_confirm.no)
+    assert engine.datasets.list()
+    tab.delete_dataset_button.click()
+    click(shown, tab.dataset_confirm.yes)
+    assert "Deleted dataset flowers" in tab.dataset_result.value and engine.datasets.list() == []
+    assert "none yet" in tab.table.value and tab.dataset_box.layout.display == "none"
+
+
+def test_edit_the_description(engine, shown, tmp_path):
+    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    tab = shown.datasets
+    typed(tab.description, "petals, by colour")
+    click(shown, tab.description_button)
+    assert "Saved the description of flowers" in tab.dataset_result.value
+    assert engine.datasets.get("flowers").description == "petals, by colour"
+    assert "petals, by colour" in tab.table.value
 
 
 def test_save_into_an_s3_provider_chosen_in_the_form(engine, shown, s3_bucket, tmp_path):
     endpoint, bucket = s3_bucket
     provider = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1"})
-    shown.refresh()
     shown.wait()
     save_with_panel(shown, make_folder(tmp_path / "data"), "in-s3", provider=provider.id)
-    assert "gj-ok" in shown.datasets.status.value, shown.datasets.status.value
+    assert "gj-ok" in shown.datasets.save_result.value, shown.datasets.save_result.value
     assert engine.datasets.get("in-s3").storage_provider_id == provider.id
 
 
@@ -278,10 +443,11 @@ def test_save_into_an_s3_provider_chosen_in_the_form(engine, shown, s3_bucket, t
     ("bad name!", "data", "", "invalid dataset name"),
     ("flowers", "data", "Bad Tag", "invalid tag name"),
 ])
-def test_bad_save_input_shows_plain_words_and_saves_nothing(engine, shown, tmp_path, name, folder, tag, words):
+def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(engine, shown, tmp_path, name, folder, tag,
+                                                                         words):
     make_folder(tmp_path / "data")
     save_with_panel(shown, tmp_path / folder, name, tag=tag)
-    status = shown.datasets.status.value
+    status = shown.datasets.save_result.value
     assert "gj-error" in status and words in status.lower() and "Traceback" not in status
     assert engine.datasets.list() == []
     assert shown.datasets.save_progress.bar.bar_style == "danger"
@@ -289,32 +455,52 @@ def test_bad_save_input_shows_plain_words_and_saves_nothing(engine, shown, tmp_p
 
 
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
-    engine = Engine(GradientStorage(managed_quota=1000))
-    p = panel(engine)
-    p.wait()
+    p = shown_panel(Engine(GradientStorage(managed_quota=1000)))
     save_with_panel(p, make_folder(tmp_path / "data"), "big")
-    assert "quota exceeded" in p.datasets.status.value and "needs" in p.datasets.status.value
+    assert "quota exceeded" in p.datasets.save_result.value and "needs" in p.datasets.save_result.value
 
 
 def test_load_without_a_version_says_what_to_do(shown):
     shown.datasets.load_button.click()
-    shown.wait()
-    assert "Choose a dataset and a version" in shown.datasets.status.value
+    assert "Choose a dataset with a committed version first" in shown.datasets.load_result.value
 
 
 # -- in a real kernel ---------------------------------------------------------------------------------------------
-def test_the_magic_without_words_shows_the_panel_in_a_kernel(tmp_path):
+def run_in_kernel(cwd, *cells) -> list[list[dict]]:
+    """Run each cell in a fresh ipykernel; the iopub messages of each cell."""
+    import os
+
     from jupyter_client.manager import start_new_kernel
 
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=os.environ.copy())
     outputs = []
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=os.environ.copy())
     try:
-        reply = kc.execute_interactive("%load_ext gradient_jupyter\n%gradient_storage", timeout=120,
-                                       output_hook=outputs.append)
+        for cell in cells:
+            seen = []
+            reply = kc.execute_interactive(cell, timeout=120, output_hook=seen.append)
+            assert reply["content"]["status"] == "ok", seen
+            outputs.append(seen)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    assert reply["content"]["status"] == "ok"
-    shown = [o["content"]["data"] for o in outputs if o["msg_type"] == "display_data"]
-    assert shown and "application/vnd.jupyter.widget-view+json" in shown[0]
-    assert not [o for o in outputs if o["msg_type"] == "error" or o["msg_type"] == "stream"]
+    return outputs
+
+
+def test_the_magic_without_words_shows_the_panel_in_a_kernel(tmp_path):
+    (shown,) = run_in_kernel(tmp_path, "%load_ext gradient_jupyter\n%gradient_storage")
+    data = [o["content"]["data"] for o in shown if o["msg_type"] == "display_data"]
+    assert data and "application/vnd.jupyter.widget-view+json" in data[0]
+    assert not [o for o in shown if o["msg_type"] in ("error", "stream")]
+
+
+def test_what_the_magic_changes_reaches_the_shown_panel_in_the_browser_s_messages(tmp_path):
+    shown, changed, checked = run_in_kernel(
+        tmp_path,
+        "%load_ext gradient_jupyter\nimport gradient_jupyter\np = gradient_jupyter.panel()\ndisplay(p)\np.wait()",
+        "%gradient_storage datasets create --name from-the-magic --description 'made by a magic'",
+        "p.wait()\nprint([label for label, _ in p.datasets.choice.options])",
+    )
+    updates = [json.dumps(o["content"]["data"]) for o in changed + checked if o["msg_type"] == "comm_msg"]
+    assert any("from-the-magic" in u and "made by a magic" in u for u in updates)  # the table, sent to the browser
+    printed = "".join(o["content"].get("text", "") for o in checked if o["msg_type"] == "stream")
+    assert "['from-the-magic']" in printed

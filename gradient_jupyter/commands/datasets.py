@@ -148,12 +148,17 @@ def _register_files(files) -> None:
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------------
-def list_datasets(ctx, args):
-    found = ctx.engine.datasets.list()
-    names = _provider_names(ctx)
-    rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description] for d in found]
+def datasets_table(datasets, providers, empty: str = "(none)") -> Table:
+    """The datasets as the console and the panel show them, with their providers' names."""
+    names = {p.id: p.name for p in providers}
+    rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description]
+            for d in datasets]
     return Table(["Name", "ID", "Storage provider", "Description"], rows, title="Datasets",
-                 data=[d.to_json() for d in found])
+                 data=[d.to_json() for d in datasets], empty=empty)
+
+
+def list_datasets(ctx, args):
+    return datasets_table(ctx.engine.datasets.list(), ctx.engine.registry.list())
 
 
 def _provider_names(ctx) -> dict:
@@ -196,11 +201,16 @@ def version_row(v) -> list:
 VERSION_COLUMNS = ["ID", "Message", "Tags", "Committed", "Files", "Size", "Date"]
 
 
+def versions_table(d, versions, committed: bool | None = True) -> Table:
+    """A dataset's versions as the console and the panel show them, newest first."""
+    title = f"Versions of {d.name}" + {True: "", False: " (uncommitted)", None: " (all)"}[committed]
+    return Table(VERSION_COLUMNS, [version_row(v) for v in versions], title=title,
+                 data=[v.to_json() for v in versions], empty="(no committed version yet)" if committed else "(none)")
+
+
 def list_versions(ctx, args):
     d = ctx.engine.datasets.get(args.id)
-    found = ctx.engine.datasets.list_versions(d, committed=args.isCommitted)
-    title = f"Versions of {d.name}" + {True: "", False: " (uncommitted)", None: " (all)"}[args.isCommitted]
-    return Table(VERSION_COLUMNS, [version_row(v) for v in found], title=title, data=[v.to_json() for v in found])
+    return versions_table(d, ctx.engine.datasets.list_versions(d, committed=args.isCommitted), args.isCommitted)
 
 
 def show_version(ctx, args):
@@ -334,10 +344,20 @@ def list_files(ctx, args):
     if args.path and not entries:
         raise NotFound(f"No file or folder {args.path!r} in {v.ref}: see 'datasets files list --id {args.id}'.",
                        reason="no-such-path")
+    title = f"Files of {v.ref}" + (f" in {prefix}" if prefix else "")
+    return Table(["Name", "Size"], folder_rows(entries, prefix, recursive=args.recursive), title=title,
+                 data=[e.to_json() for e in entries])
+
+
+def folder_rows(entries, prefix: str, *, recursive: bool = False) -> list[list[str]]:
+    """[path, size] of the files in folder `prefix` (see `folder`), sorted; unless `recursive`, each sub-folder
+    is one row `path/` with its total size and file count (the console's listing and the panel's browser)."""
     rows, folders = [], {}
     for e in entries:
+        if not (e.path.startswith(prefix) or e.path == prefix[:-1]):
+            continue
         rest = e.path[len(prefix):]
-        if args.recursive or e.path == prefix[:-1] or "/" not in rest:
+        if recursive or e.path == prefix[:-1] or "/" not in rest:
             rows.append([e.path, human_bytes(e.size)])
         else:
             sub = prefix + rest.split("/", 1)[0] + "/"
@@ -345,9 +365,7 @@ def list_files(ctx, args):
             folders[sub] = (count + 1, size + e.size)
     for sub, (count, size) in folders.items():
         rows.append([sub, f"{human_bytes(size)} in {count} file{'s' if count > 1 else ''}"])
-    title = f"Files of {v.ref}" + (f" in {prefix}" if prefix else "")
-    return Table(["Name", "Size"], sorted(rows), title=title,
-                 data=[e.to_json() for e in entries])
+    return sorted(rows)
 
 
 def get_files(ctx, args):

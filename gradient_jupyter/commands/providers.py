@@ -6,6 +6,7 @@ import json
 from ..engine import BadInput, doctor
 from ..engine.ids import check_origin
 from ..engine.providers import Provider
+from ..engine.stores import human_bytes
 from ..output import Message, Table, details
 from . import add_command, add_group
 
@@ -84,12 +85,28 @@ def provider_fields(p: Provider) -> dict:
             "dtCreated": p.dt_created, "dtModified": p.dt_modified}
 
 
+def providers_table(providers: list[Provider], usage: dict | None = None) -> Table:
+    """The providers as the console and the panel show them; with `usage` (Engine.utilization), bytes used and
+    the state of each bucket (unreachable ones say why)."""
+    columns = ["Name", "ID", "Bucket", "Endpoint", "Default"]  # Gradient Managed says what it is by its name
+    rows = [[p.name, p.id, p.bucket, p.endpoint or ("embedded" if p.embedded else "AWS"),
+             "yes" if p.is_team_default else ""] for p in providers]
+    if usage is not None:
+        columns += ["Used", "State"]
+        used = {row["id"]: row for row in usage["storageProviders"]}
+        for p, row in zip(providers, rows):
+            u = used.get(p.id)
+            if u is None:
+                row += ["", "checking..."]
+            elif u.get("error"):
+                row += ["", f"unreachable: {u['error']}"]
+            else:
+                row += [human_bytes(u.get("usedBytes") or 0), "ok"]
+    return Table(columns, rows, title="Storage providers", data=[p.to_json() for p in providers])
+
+
 def list_providers(ctx, args):
-    providers = ctx.engine.registry.list()
-    rows = [[p.id, p.name, p.bucket, p.endpoint or ("embedded" if p.embedded else "AWS"),
-             "yes" if p.is_team_default else "", "yes" if p.is_gradient_managed else ""] for p in providers]
-    return Table(["ID", "Name", "Bucket", "Endpoint", "Default", "Managed"], rows, title="Storage providers",
-                 data=[p.to_json() for p in providers])
+    return providers_table(ctx.engine.registry.list())
 
 
 def show_provider(ctx, args):

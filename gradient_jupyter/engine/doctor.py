@@ -157,12 +157,25 @@ def _text_check(c: Check) -> list[str]:
 _COLOURS = {PASS: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e", SKIP: "#6e7781"}
 
 
+def _marked(text: str) -> str:
+    """Escaped text with its `commands` as <code>: backticks are how the fixes quote what to type."""
+    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(text))
+
+
+# Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
+# (a URL) may still break.
+_FIX_STYLE = ("white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0; "
+              "font-family:var(--jp-code-font-family, monospace); font-size:var(--jp-code-font-size, 0.9em)")
+
+
 def _html_row(c: Check) -> str:
     e = html.escape
     badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
-    fix = f"<pre style='white-space:pre-wrap'>{e(c.fix)}</pre>" if c.fix and c.status != PASS else ""
-    return (f"<tr data-check='{e(c.id)}'><td style='text-align:left'>{badge}</td>"
-            f"<td style='text-align:left'>{e(c.title)}</td><td style='text-align:left'>{e(c.detail)}{fix}</td></tr>")
+    fix = f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != PASS \
+        else ""
+    return (f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
+            f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
+            f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>")
 
 
 # -- the API the doors call ----------------------------------------------------------------------------------

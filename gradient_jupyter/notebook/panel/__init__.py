@@ -1,0 +1,154 @@
+"""The ipywidgets panel: a door onto the engine, like the magic and the REST API (README "The panel").
+
+Each control runs its engine call in a worker thread and shows its busy state, result or error in the line next
+to it, so the kernel stays free while a bucket answers and a slow provider blocks no other control; ipywidgets 8
+sends widget updates from any thread. The panel follows the engine's change events, so what the magic or the
+Python API change in this kernel shows at once; after each of its own actions, and whenever it is shown again,
+it reads everything again, so changes made elsewhere show too.
+"""
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+
+import ipywidgets as W
+
+from ...engine import Engine, GradientError
+from . import words
+from .datasets import DatasetsTab
+from .parts import STYLE, button, note, plain_words, result
+from .providers import ProvidersTab
+
+
+def panel(engine: Engine | None = None) -> W.Widget:
+    """The storage panel for `engine` (default: the one the magic and the Python API use in this kernel)."""
+    from ...api import default_engine
+
+    try:
+        engine = engine or default_engine()
+    except GradientError as exc:
+        return W.HTML(note(exc.message, "error"))
+    return Panel(engine)
+
+
+class Panel(W.VBox):
+    """Two tabs, storage providers and datasets, kept current with the engine."""
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._refreshing = self._again = False
+        self.providers = ProvidersTab(self)
+        self.datasets = DatasetsTab(self)
+        self.tabs = W.Tab(children=[self.providers.box, self.datasets.box], titles=list(words.TABS))
+        self.refresh_button = button(words.REFRESH, "gj-refresh")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.refresh_result = result("gj-refresh-result")
+        team = html.escape(engine.team_id)
+        title = W.HTML(f"{STYLE}<b>{html.escape(words.TITLE)}</b> &middot; <span title='"
+                       f"{html.escape(words.TEAM_HINT.format(team=engine.team_id))}'>"
+                       f"{html.escape(words.TEAM.format(team=''))}<code>{team}</code></span>")
+        title.layout.margin = "0 1em 0 0"
+        self.children = [W.HBox([title, self.refresh_button, self.refresh_result],
+                                layout={"align_items": "center", "flex_flow": "row wrap"}), self.tabs]
+        self.add_class("gj-panel")
+        engine.on_change(self._engine_changed)
+        self._shown = False
+        self.refresh()
+
+    def __repr__(self) -> str:  # the text/plain a notebook keeps next to the widget
+        return "<Gradient storage panel: storage providers and datasets>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        if self._shown:  # shown again: what changed elsewhere meanwhile shows too
+            self.refresh()
+        self._shown = True
+        return super()._repr_mimebundle_(**kwargs)
+
+    def _engine_changed(self, what: str) -> None:
+        self.refresh()
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read providers, datasets and usage again (in a thread). Calls while one runs make one more run."""
+        with self._lock:
+            if self._refreshing:
+                self._again = True
+                return
+            self._refreshing = True
+        self._start(self._refresh_loop)
+
+    def _refresh_loop(self) -> None:
+        while True:
+            self.refresh_result.value = note(words.REFRESHING, "busy")
+            try:
+                self._read_all()
+                self.refresh_result.value = ""
+            except Exception as exc:  # shown next to Refresh; the panel stays usable
+                self.refresh_result.value = note(plain_words(exc), "error")
+            with self._lock:
+                if not self._again:
+                    self._refreshing = False
+                    return
+                self._again = False
+
+    def _read_all(self) -> None:
+        providers = self.engine.registry.list()
+        self.providers.show(providers, {"storageProviders": [], "managed": {}})
+        try:
+            self.datasets.show(self.datasets.fetch(), providers)
+        except Exception as exc:  # the providers tab stays useful when datasets cannot be read
+            self.datasets.dataset_result.value = note(plain_words(exc), "error")
+        # Usage asks every bucket, the slowest of all: the lists show first.
+        self.providers.show(providers, self.engine.utilization())
+
+    # -- running actions ------------------------------------------------------------------------------------------
+    def run(self, where: W.HTML, busy: str, work: Callable[[], str | None], buttons=(),
+            on_error: Callable[[Exception], None] | None = None, refresh: bool = True) -> threading.Thread | None:
+        """Run `work()` in a thread; its busy state, then its result (returned HTML) or error show in `where`.
+
+        `buttons` (the control's own) wait meanwhile; other controls stay usable. Afterwards everything is read
+        again, so what changed elsewhere shows too. Returns the thread (None if the control was still busy)."""
+        buttons = list(buttons)
+        if any(b.disabled for b in buttons):
+            return None
+        for b in buttons:
+            b.disabled = True
+        where.value = note(busy, "busy") if busy else ""
+
+        def job():
+            try:
+                where.value = work() or ""
+            except Exception as exc:  # the panel is a door: every failure becomes words next to its control
+                where.value = note(plain_words(exc), "error")
+                if on_error is not None:
+                    on_error(exc)
+            finally:
+                for b in buttons:
+                    b.disabled = False
+            if refresh:
+                self.refresh()
+
+        return self._start(job)
+
+    def _start(self, target) -> threading.Thread:
+        thread = threading.Thread(target=target, name="gradient-panel", daemon=True)
+        thread.start()
+        with self._lock:
+            self._threads.add(thread)
+        return thread
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the panel's work (actions and reading) has finished; for scripts and tests."""
+        while True:
+            with self._lock:
+                # A job starts the reading that follows it before it ends, so the next round sees that one.
+                self._threads = {t for t in self._threads if t.is_alive()}
+                threads = list(self._threads)
+            if not threads:
+                return
+            for thread in threads:
+                thread.join(timeout)

@@ -1,0 +1,380 @@
+"""The datasets tab: the list, a dataset's versions, a version's files and tags, save, load, delete."""
+from __future__ import annotations
+
+import html
+from threading import Thread
+
+import ipywidgets as W
+
+from ...commands.datasets import datasets_table, folder, folder_rows, versions_table
+from ...engine import transfer
+from ...engine.stores import human_bytes
+from . import words
+from .parts import (
+    FIELD,
+    Confirm,
+    ProgressBar,
+    button,
+    dropdown,
+    heading,
+    note,
+    result,
+    row,
+    table,
+    text,
+    wide,
+)
+
+
+def when(stamp: str | None) -> str:
+    """An ISO time as the panel shows it: date and minute, in UTC like the store keeps it."""
+    return (stamp or "")[:16].replace("T", " ")
+
+
+class DatasetsTab:
+    def __init__(self, panel):
+        self.panel = panel
+        self.engine = panel.engine
+        self.datasets, self.providers, self.versions = [], [], []
+        self.entries, self.files_of, self.where = [], None, ""
+        self.want = None  # (dataset id, version) to choose once the lists show it (one just saved)
+        self._quiet = False  # set while the panel itself changes a selection
+
+        self.table = wide("gj-datasets")
+        self.choice = dropdown(words.DATASET, "gj-dataset")
+        self.choice.observe(self._dataset_chosen, "value")
+        self.description = text(*words.DESCRIPTION, "gj-description")
+        self.description_button = button(words.SAVE_DESCRIPTION, "gj-description-button")
+        self.description_button.on_click(lambda _: self.save_description())
+        self.delete_dataset_button = button(words.DELETE_DATASET, "gj-delete-dataset-button")
+        self.delete_dataset_button.on_click(lambda _: self.ask_delete_dataset())
+        self.dataset_confirm = Confirm("gj-confirm-dataset")
+        self.dataset_result = result("gj-dataset-result")
+
+        self.versions_table = wide("gj-versions")
+        self.version = dropdown(words.VERSION, "gj-version")
+        self.version.observe(self._version_chosen, "value")
+        self.delete_version_button = button(words.DELETE_VERSION, "gj-delete-version-button")
+        self.delete_version_button.on_click(lambda _: self.ask_delete_version())
+        self.version_confirm = Confirm("gj-confirm-version")
+        self.version_result = result("gj-version-result")
+
+        self.files_title = W.HTML()
+        self.files = W.Select(rows=8, layout=FIELD)
+        self.files.add_class("gj-files")
+        self.files.observe(self._file_chosen, "value")
+        self.preview = wide("gj-preview")
+        self.files_result = result("gj-files-result")
+
+        self.tag = text(*words.TAG, "gj-tag")
+        self.set_tag_button = button(words.SET_TAG, "gj-set-tag-button")
+        self.set_tag_button.on_click(lambda _: self.set_tag())
+        self.delete_tag_button = button(words.DELETE_TAG, "gj-delete-tag-button")
+        self.delete_tag_button.on_click(lambda _: self.delete_tag())
+        self.tag_confirm = Confirm("gj-confirm-tag")
+        self.tag_result = result("gj-tag-result")
+
+        self.dest = text(*words.DEST, "gj-load-dest")
+        self.load_button = button(words.LOAD, "gj-load-button", "primary")
+        self.load_button.on_click(lambda _: self.load())
+        self.load_progress = ProgressBar("gj-load-progress")
+        self.load_result = result("gj-load-result")
+
+        self.save_fields = {key: text(label, hint, f"gj-save-{key}", cls=W.Combobox if key == "name" else W.Text)
+                            for key, (label, hint) in words.SAVE_FIELDS.items()}
+        self.provider = dropdown(words.SAVE_PROVIDER, "gj-save-provider")
+        self.save_button = button(words.SAVE, "gj-save-button", "primary")
+        self.save_button.on_click(lambda _: self.save())
+        self.save_progress = ProgressBar("gj-save-progress")
+        self.save_result = result("gj-save-result")
+
+        self.version_parts = W.VBox([
+            row(self.delete_version_button), self.version_confirm.box, self.version_result,
+            heading(words.FILES_HEADING), self.files_title, self.files, self.files_result, self.preview,
+            heading(words.TAGS_HEADING), self.tag, row(self.set_tag_button, self.delete_tag_button),
+            self.tag_confirm.box, self.tag_result,
+            heading(words.LOAD_HEADING), self.dest, row(self.load_button), self.load_progress.box, self.load_result,
+        ])
+        self.dataset_box = W.VBox([
+            self.description, row(self.description_button, self.delete_dataset_button), self.dataset_confirm.box,
+            self.versions_table, self.version, self.version_parts,
+        ])
+        # The dataset's result line stays outside its box: it tells of a deleted dataset too.
+        self.box = W.VBox([
+            self.table, self.choice, self.dataset_result, self.dataset_box,
+            heading(words.SAVE_HEADING), *self.save_fields.values(), self.provider, row(self.save_button),
+            self.save_progress.box, self.save_result,
+        ])
+        self.show_providers([])
+        self._show_dataset()
+
+    # -- reading (in a worker thread) and showing ----------------------------------------------------------------
+    def fetch(self, selected: str | None = None):
+        """Datasets, the chosen one (kept while it exists) and its committed versions."""
+        datasets = self.engine.datasets.list()
+        ids = [d.id for d in datasets]
+        if self.want and self.want[0] in ids:
+            selected = self.want[0]
+        selected = selected or self.choice.value
+        if selected not in ids:
+            selected = ids[0] if ids else None
+        versions = self.engine.datasets.list_versions(selected) if selected else []
+        return datasets, selected, versions
+
+    def show(self, data, providers=None) -> None:
+        datasets, selected, versions = data
+        if providers is not None:
+            self.providers = providers
+            self.show_providers(providers)
+        self.datasets = datasets
+        self.table.value = table(datasets_table(datasets, self.providers, empty=words.NO_DATASETS),
+                                 "gj-datasets-table", hover={"Name": "ID"})
+        self._quiet = True
+        try:
+            self.choice.options = [(d.name, d.id) for d in datasets]
+            self.choice.value = selected
+            self.save_fields["name"].options = tuple(d.name for d in datasets)
+        finally:
+            self._quiet = False
+        self.show_versions(versions)
+
+    def dataset(self):
+        return next((d for d in self.datasets if d.id == self.choice.value), None)
+
+    def chosen_version(self):
+        return next((v for v in self.versions if v.ref == self.version.value), None)
+
+    def show_providers(self, providers) -> None:
+        keep = self.provider.value
+        self.provider.options = [(words.SAVE_PROVIDER_DEFAULT, "")] + [
+            (words.TEAM_DEFAULT.format(name=p.name) if p.is_team_default else p.name, p.id) for p in providers]
+        self.provider.value = keep if keep in {p.id for p in providers} else ""
+
+    def show_versions(self, versions) -> None:
+        d = self.dataset()
+        self.versions = versions if d else []
+        self._show_dataset()
+        if d is None:
+            return
+        self.versions_table.value = table(versions_table(d, versions), "gj-versions-table")
+        keep = self.version.value
+        if self.want and self.want[0] == d.id:
+            keep, self.want = f"{d.id}:{self.want[1]}", None
+        self._quiet = True
+        try:
+            self.version.options = [(self._version_label(v), v.ref) for v in versions]
+            refs = [v.ref for v in versions]
+            self.version.value = keep if keep in refs else (refs[0] if refs else None)
+        finally:
+            self._quiet = False
+        self._show_version()
+
+    @staticmethod
+    def _version_label(v) -> str:
+        tags = f" ({', '.join(v.tags)})" if v.tags else ""
+        message = f" · {v.message}" if v.message else ""
+        return words.VERSION_OPTION.format(version=v.version, tags=tags, when=when(v.dt_committed), message=message)
+
+    def _show_dataset(self) -> None:
+        d = self.dataset()
+        self.dataset_box.layout.display = "none" if d is None else None
+        if d is not None and self.description.value != d.description and not self.description_button.disabled:
+            self.description.value = d.description
+
+    def _show_version(self) -> None:
+        v = self.chosen_version()
+        self.version_parts.layout.display = "none" if v is None else None
+        self.version_confirm.close()
+        self.tag_confirm.close()
+        if v is not None and v.ref != self.files_of:
+            self.read_files(v)
+
+    def _dataset_chosen(self, change) -> Thread | None:
+        d = self.dataset()
+        if self._quiet or d is None:
+            return
+        self.save_fields["name"].value = d.name  # the save form follows the dataset chosen above it
+        self.description.value = d.description
+        self.dataset_confirm.close()
+        return self.panel.run(self.dataset_result, "", lambda: self.show_versions(self.engine.datasets.list_versions(d)),
+                       [], refresh=False)
+
+    def _version_chosen(self, change) -> None:
+        if not self._quiet:
+            self._show_version()
+
+    # -- files ---------------------------------------------------------------------------------------------------
+    def read_files(self, v) -> Thread | None:
+        d = self.dataset()
+
+        def work():
+            self.entries = self.engine.datasets.list_files(d, v.version)
+            self.files_of, self.where = v.ref, ""
+            self.preview.value = ""
+            self.show_folder()
+
+        return self.panel.run(self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [],
+                       refresh=False)
+
+    def show_folder(self) -> None:
+        d, v = self.dataset(), self.chosen_version()
+        options = [(words.FOLDER_UP, "..")] if self.where else []
+        for path, size in folder_rows(self.entries, self.where):
+            options.append((f"{path[len(self.where):]}   ·   {size}", path))
+        self.files_title.value = note(words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "",
+                                                            folder=self.where))
+        self._quiet = True
+        try:
+            self.files.options = options
+            self.files.value = None
+        finally:
+            self._quiet = False
+
+    def _file_chosen(self, change) -> None:
+        path = change["new"]
+        if self._quiet or not path:
+            return
+        if path == "..":
+            self.where = folder(self.where.rstrip("/").rpartition("/")[0])
+            self.show_folder()
+        elif path.endswith("/"):
+            self.where = path
+            self.show_folder()
+        else:
+            self.show_preview(path)
+
+    def show_preview(self, path: str) -> Thread | None:
+        d, v = self.dataset(), self.chosen_version()
+        entry = next(e for e in self.entries if e.path == path)
+
+        def work():
+            size = human_bytes(entry.size)
+            if entry.size > words.PREVIEW_LIMIT:
+                return note(words.PREVIEW_LARGE.format(path=path, size=size))
+            _, chunks = self.engine.datasets.read_file(d, v.version, path)
+            data = b"".join(chunks)
+            try:
+                shown = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return note(words.PREVIEW_BINARY.format(path=path, size=size))
+            self.preview.value = f"<b>{html.escape(path)}</b> · {size}<pre>{html.escape(shown)}</pre>"
+            return ""
+
+        self.preview.value = ""
+        return self.panel.run(self.files_result, words.PREVIEWING.format(path=path), work, [], refresh=False)
+
+    # -- dataset actions -------------------------------------------------------------------------------------------
+    def save_description(self) -> Thread | None:
+        d, description = self.dataset(), self.description.value
+
+        def work():
+            self.engine.datasets.update(d, description=description)
+            return note(words.SAVED_DESCRIPTION.format(name=d.name), "ok")
+
+        return self.panel.run(self.dataset_result, words.SAVING_DESCRIPTION.format(name=d.name), work,
+                       [self.description_button])
+
+    def ask_delete_dataset(self) -> None:
+        d = self.dataset()
+        if d is not None:
+            self.dataset_confirm.ask(words.CONFIRM_DELETE_DATASET.format(name=d.name, count=len(self.versions)),
+                                     words.DELETE_DATASET, lambda: self.delete_dataset(d))
+
+    def delete_dataset(self, d) -> Thread | None:
+        def work():
+            self.engine.datasets.delete(d)
+            return note(words.DELETED_DATASET.format(name=d.name), "ok")
+
+        return self.panel.run(self.dataset_result, words.DELETING_DATASET.format(name=d.name), work,
+                       [self.delete_dataset_button])
+
+    # -- version actions --------------------------------------------------------------------------------------------
+    def ask_delete_version(self) -> None:
+        d, v = self.dataset(), self.chosen_version()
+        if v is None:
+            return
+        tags = f" ({', '.join(v.tags)})" if v.tags else ""
+        self.version_confirm.ask(words.CONFIRM_DELETE_VERSION.format(version=v.version, tags=tags, name=d.name),
+                                 words.DELETE_VERSION, lambda: self.delete_version(d, v))
+
+    def delete_version(self, d, v) -> Thread | None:
+        def work():
+            self.engine.datasets.delete_version(d, v.version)
+            return note(words.DELETED_VERSION.format(version=v.version, name=d.name), "ok")
+
+        return self.panel.run(self.version_result, words.DELETING_VERSION.format(version=v.version), work,
+                       [self.delete_version_button])
+
+    def set_tag(self, *, move: bool = False) -> Thread | None:
+        d, v, tag = self.dataset(), self.chosen_version(), self.tag.value.strip()
+        if v is None or not tag:
+            self.tag_result.value = note(words.NO_TAG if v else words.NO_VERSION, "error")
+            return
+        other = next((o.version for o in self.versions if tag in o.tags), None)
+        if other is not None and other != v.version and not move:
+            # Nothing moves a tag silently: ask first.
+            self.tag_confirm.ask(words.CONFIRM_MOVE_TAG.format(tag=tag, other=other, version=v.version),
+                                 words.MOVE_TAG, lambda: self.set_tag(move=True))
+            return
+
+        def work():
+            self.engine.datasets.set_tag(d, tag, v.version)
+            self.want = (d.id, v.version)
+            return note(words.TAG_SET.format(tag=tag, version=v.version), "ok")
+
+        return self.panel.run(self.tag_result, words.SETTING_TAG.format(tag=tag, version=v.version), work,
+                       [self.set_tag_button, self.delete_tag_button])
+
+    def delete_tag(self) -> Thread | None:
+        d, tag = self.dataset(), self.tag.value.strip()
+        if d is None or not tag:
+            self.tag_result.value = note(words.NO_TAG, "error")
+            return
+        version = next((o.version for o in self.versions if tag in o.tags), "")
+
+        def work():
+            self.engine.datasets.delete_tag(d, tag)
+            return note(words.TAG_DELETED.format(tag=tag, version=version), "ok")
+
+        return self.panel.run(self.tag_result, words.DELETING_TAG.format(tag=tag), work,
+                       [self.set_tag_button, self.delete_tag_button])
+
+    # -- save and load ---------------------------------------------------------------------------------------------
+    def save(self) -> Thread | None:
+        """Save the folder as a new committed version of the named dataset (created if new)."""
+        f = {key: field.value.strip() for key, field in self.save_fields.items()}
+        provider, progress = self.provider.value or None, self.save_progress
+        progress.box.layout.display = "none"
+
+        def work():
+            progress.start("hash")
+            summary = transfer.save(self.engine, f["name"], f["folder"], message=self.save_fields["message"].value,
+                                    provider=provider, tag=f["tag"] or None, progress=progress)
+            progress.finish(True)
+            # A kept message or tag would describe, or try to move a tag to, the next save as well.
+            self.save_fields["message"].value = self.save_fields["tag"].value = ""
+            self.want = (summary.dataset.id, summary.version.version)
+            return note(words.SAVED.format(name=summary.dataset.name, version=summary.version.version,
+                                           ref=summary.version.ref, line=summary.line()), "ok")
+
+        return self.panel.run(self.save_result, words.SAVING.format(folder=f["folder"], name=f["name"]), work,
+                       [self.save_button], on_error=lambda exc: progress.finish(False))
+
+    def load(self) -> Thread | None:
+        """Load the chosen version into the folder (default ./<dataset name>)."""
+        d, v, dest = self.dataset(), self.chosen_version(), self.dest.value.strip() or None
+        if v is None:
+            self.load_result.value = note(words.NO_VERSION, "error")
+            return
+        progress = self.load_progress
+        progress.box.layout.display = "none"
+
+        def work():
+            progress.start("verify")
+            summary = transfer.load(self.engine, v.ref, dest, progress=progress)
+            progress.finish(True)
+            return note(words.LOADED.format(name=d.name, version=v.version, dest=summary.destination,
+                                            line=summary.line()), "ok")
+
+        return self.panel.run(self.load_result, words.LOADING.format(name=d.name, version=v.version), work,
+                       [self.load_button], on_error=lambda exc: progress.finish(False))

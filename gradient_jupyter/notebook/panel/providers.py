@@ -1,0 +1,289 @@
+"""The providers tab: the list with the managed quota, add / edit / delete, and the bucket-setup check."""
+from __future__ import annotations
+
+from threading import Thread
+
+import ipywidgets as W
+
+from ...commands.providers import jupyter_server_origins, providers_table
+from ...engine import doctor
+from ...engine.ids import check_provider_name
+from ...engine.providers import Provider, clean_config
+from ...engine.stores import human_bytes
+from . import words
+from .parts import (
+    LABELS,
+    Confirm,
+    SecretField,
+    button,
+    csv_words,
+    dropdown,
+    heading,
+    note,
+    result,
+    row,
+    table,
+    text,
+    wide,
+)
+
+# Which form field an engine refusal is about (its `reason`), so the panel can point at it.
+FIELD_OF_REASON = {"invalid-provider-name": "name", "duplicate-name": "name", "invalid-bucket-name": "bucket",
+                   "invalid-endpoint": "endpoint", "invalid-region": "region", "empty-secret": "secretAccessKey"}
+# The checks that say a provider cannot be used at all ("Add and check" keeps it only when they pass).
+ESSENTIAL = ("credentials", "bucket", "list", "read-write")
+
+
+class ProvidersTab:
+    def __init__(self, panel):
+        self.panel = panel
+        self.engine = panel.engine
+        self.providers = []
+        self.editing = None  # the provider the form edits, or None when it adds
+        self.want = None  # a provider to choose once the list shows it (one just added)
+
+        self.table = wide("gj-providers")
+        self.quota = W.FloatProgress(min=0.0, max=1.0, value=0.0, description=words.QUOTA, style=LABELS,
+                                     layout={"width": "100%", "max_width": "30em"})
+        self.quota_label = W.Label()
+        quota = W.HBox([self.quota, self.quota_label], layout={"flex_flow": "row wrap"})
+        quota.add_class("gj-quota")
+
+        # -- one provider: edit, delete, check ----------------------------------------------------------------
+        self.choice = dropdown(words.PROVIDER, "gj-provider")
+        self.choice.observe(lambda _: self._chosen(), "value")
+        self.edit_button = button(words.EDIT, "gj-edit-button")
+        self.edit_button.on_click(lambda _: self.start_edit())
+        self.delete_button = button(words.DELETE_PROVIDER, "gj-delete-provider-button")
+        self.delete_button.on_click(lambda _: self.ask_delete())
+        self.confirm = Confirm("gj-confirm-provider")
+        self.provider_result = result("gj-provider-result")
+
+        # -- add or edit form -------------------------------------------------------------------------------------
+        self.form_heading = heading(words.ADD_HEADING)
+        self.fields = {key: text(label, hint, f"gj-add-{key}") for key, (label, hint) in words.FIELDS.items()
+                       if key != "secretAccessKey"}
+        self.fields["secretAccessKey"] = SecretField(*words.FIELDS["secretAccessKey"], "gj-add-secret")
+        self.field_hints = {key: W.HTML(layout={"display": "none", "margin": "0 0 0 8.5em"})
+                            for key in self.fields}
+        for key, hint in self.field_hints.items():
+            hint.add_class(f"gj-hint-{key}")
+        self.secret = self.fields["secretAccessKey"]
+        self.add_button = button(words.ADD, "gj-add-button", "primary")
+        self.add_button.on_click(lambda _: self.add(check=False))
+        self.add_check_button = button(words.ADD_AND_CHECK, "gj-add-check-button")
+        self.add_check_button.on_click(lambda _: self.add(check=True))
+        self.save_button = button(words.SAVE_EDIT, "gj-save-edit-button", "primary")
+        self.save_button.on_click(lambda _: self.save_edit())
+        self.cancel_button = button(words.CANCEL, "gj-cancel-edit-button")
+        self.cancel_button.on_click(lambda _: self.stop_edit())
+        self.form_result = result("gj-form-result")
+        self.form_report = wide("gj-form-report")
+
+        # -- bucket check ---------------------------------------------------------------------------------------
+        self.origins = text(*words.ORIGINS, "gj-origins")
+        self.check_button = button(words.CHECK, "gj-check-button")
+        self.check_button.on_click(lambda _: self.check())
+        self.cors_button = button(words.APPLY_CORS, "gj-cors-button", "warning")
+        self.cors_button.on_click(lambda _: self.check(fix=True))
+        self.check_result = result("gj-check-result")
+        self.report = wide("gj-report")
+
+        form = []
+        for key, field in self.fields.items():
+            form += [field, self.field_hints[key]]
+        form.insert(form.index(self.field_hints["secretAccessKey"]) + 1, self.secret.hint)
+        self.box = W.VBox([
+            self.table, quota, self.choice,
+            row(self.edit_button, self.delete_button, self.check_button, self.cors_button), self.origins,
+            self.confirm.box, self.provider_result, self.check_result, self.report,
+            self.form_heading, *form, row(self.add_button, self.add_check_button, self.save_button,
+                                          self.cancel_button),
+            self.form_result, self.form_report,
+        ])
+        self.stop_edit()
+        self._chosen()
+
+    # -- showing (any thread) ----------------------------------------------------------------------------------
+    def show(self, providers, usage: dict | None = None) -> None:
+        self.providers = providers
+        self.table.value = table(providers_table(providers, usage), "gj-providers-table", hover={"Name": "ID"})
+        managed = (usage or {}).get("managed") or {}
+        if managed.get("quotaBytes") and managed.get("usedBytes") is not None:
+            used, quota = managed["usedBytes"], managed["quotaBytes"]
+            self.quota.value = min(1.0, used / quota)
+            self.quota.bar_style = "danger" if used >= quota * 0.9 else "info"
+            self.quota_label.value = words.QUOTA_USED.format(used=human_bytes(used), quota=human_bytes(quota),
+                                                             percent=100 * used / quota)
+        keep = self.choice.value
+        self.choice.options = [(words.PROVIDER_OPTION.format(name=p.name), p.id) for p in providers]
+        ids = [p.id for p in providers]
+        if self.want in ids:
+            keep, self.want = self.want, None
+        self.choice.value = keep if keep in ids else (ids[0] if ids else None)
+        if self.editing is not None and self.editing.id not in ids:
+            self.stop_edit()
+
+    def chosen(self):
+        return next((p for p in self.providers if p.id == self.choice.value), None)
+
+    def _chosen(self) -> None:
+        p = self.chosen()
+        built_in = p is None or p.is_gradient_managed
+        self.edit_button.disabled = built_in
+        self.delete_button.disabled = built_in
+        self.cors_button.layout.display = "none"
+        self.report.value = ""
+        self.check_result.value = ""
+        self.confirm.close()
+
+    # -- add and edit --------------------------------------------------------------------------------------------
+    def _form_config(self, secret: str) -> dict:
+        config = {k: self.fields[k].value.strip() for k in ("bucket", "endpoint", "region")}
+        access_key = self.fields["accessKey"].value.strip()
+        if self.editing is None:
+            if access_key or secret:
+                config.update(accessKey=access_key, secretAccessKey=secret)
+        else:
+            if access_key and access_key != (self.editing.config.get("accessKey") or ""):
+                config["accessKey"] = access_key
+            if secret:
+                config.update(accessKey=access_key, secretAccessKey=secret)
+        return config
+
+    def _clear_hints(self) -> None:
+        for hint in self.field_hints.values():
+            hint.value, hint.layout.display = "", "none"
+
+    def _point_at(self, exc: Exception) -> None:
+        key = FIELD_OF_REASON.get(getattr(exc, "reason", ""))
+        if key:
+            hint = self.field_hints[key]
+            hint.value, hint.layout.display = note(f"{words.FIELD_WRONG}: {exc.message}", "error"), None
+
+    def add(self, *, check: bool) -> Thread | None:
+        """Create the provider from the form; with `check`, only once its bucket answers as it should."""
+        name, secret = self.fields["name"].value.strip(), self.secret.take()
+        config = self._form_config(secret)
+        del secret
+        self._clear_hints()
+        self.form_report.value = ""
+
+        def work():
+            try:
+                if check:
+                    # The doctor checks the provider as it would be, before the registry (and every panel) has it.
+                    candidate = Provider(id=words.NOT_ADDED_ID, name=check_provider_name(name),
+                                         config=clean_config(config))
+                    report = doctor.check(self.engine, candidate, origins=self._origins())
+                    self.form_report.value = report._repr_html_()
+                    failed = [c.id for c in report.checks if c.id in ESSENTIAL and c.status == "fail"]
+                    if failed:
+                        return note(words.NOT_KEPT.format(checks=", ".join(failed)), "error")
+                provider = self.engine.registry.create(name, config)
+                self.form_report.value = ""  # it answers: Check setup tells the rest (CORS) for the provider added
+            finally:
+                config.clear()
+            for key in ("name", "bucket", "endpoint", "region", "accessKey"):
+                self.fields[key].value = ""
+            self.want = provider.id
+            done = words.ADDED_CHECKED if check else words.ADDED
+            return note(done.format(name=provider.name, id=provider.id), "ok")
+
+        busy = words.ADD_CHECKING if check else words.ADDING
+        return self.panel.run(self.form_result, busy.format(name=name), work,
+                              [self.add_button, self.add_check_button], on_error=self._point_at)
+
+    def start_edit(self) -> None:
+        p = self.chosen()
+        if p is None or p.is_gradient_managed:
+            return
+        self.editing = p
+        c = p.public_config()
+        for key in ("bucket", "endpoint", "region", "accessKey"):
+            self.fields[key].value = c.get(key) or ""
+        self.fields["name"].value = p.name
+        self.secret.take()
+        self.secret.placeholder = words.EDIT_PLACEHOLDERS["secretAccessKey"]
+        self.form_heading.value = f"<b>{note(words.EDIT_HEADING.format(name=p.name))}</b>"
+        self._form_mode(editing=True)
+
+    def stop_edit(self) -> None:
+        if self.editing is not None:
+            for field in self.fields.values():
+                field.value = ""
+        self.editing = None
+        self.secret.take()
+        self.secret.placeholder = words.FIELDS["secretAccessKey"][1]
+        self.form_heading.value = f"<b>{note(words.ADD_HEADING)}</b>"
+        self._clear_hints()
+        self._form_mode(editing=False)
+
+    def _form_mode(self, *, editing: bool) -> None:
+        for b in (self.add_button, self.add_check_button):
+            b.layout.display = "none" if editing else None
+        for b in (self.save_button, self.cancel_button):
+            b.layout.display = None if editing else "none"
+
+    def save_edit(self) -> Thread | None:
+        p, name, secret = self.editing, self.fields["name"].value.strip(), self.secret.take()
+        if p is None:
+            return
+        config = self._form_config(secret)
+        del secret
+        self._clear_hints()
+
+        def work():
+            try:
+                updated = self.engine.registry.update(p.id, name=name if name != p.name else None, config=config)
+            finally:
+                config.clear()
+            self.stop_edit()
+            return note(words.EDITED.format(name=updated.name), "ok")
+
+        return self.panel.run(self.form_result, words.SAVING_EDIT.format(name=p.name), work,
+                       [self.save_button, self.cancel_button], on_error=self._point_at)
+
+    # -- delete ----------------------------------------------------------------------------------------------
+    def ask_delete(self) -> None:
+        p = self.chosen()
+        if p is None:
+            return
+        self.confirm.ask(words.CONFIRM_DELETE_PROVIDER.format(name=p.name), words.DELETE_PROVIDER,
+                         lambda: self.delete(p))
+
+    def delete(self, p) -> Thread | None:
+        def work():
+            self.engine.delete_provider(p.id)
+            return note(words.DELETED_PROVIDER.format(name=p.name), "ok")
+
+        return self.panel.run(self.provider_result, words.DELETING_PROVIDER.format(name=p.name), work,
+                       [self.delete_button, self.edit_button])
+
+    # -- the bucket check ------------------------------------------------------------------------------------------
+    def _origins(self) -> list[str]:
+        # Like `storageProviders check` without --origin: the Jupyter servers of this machine are what browsers use.
+        return csv_words(self.origins.value) or jupyter_server_origins()
+
+    def check(self, *, fix: bool = False) -> Thread | None:
+        """Run the bucket doctor on the chosen provider (after applying the CORS rules, with `fix`)."""
+        p = self.chosen()
+        if p is None:
+            return
+        origins = self._origins()
+        self.report.value = ""
+        self.cors_button.layout.display = "none"
+
+        def work():
+            report = (doctor.apply_cors if fix else doctor.check)(self.engine, p, origins=origins)
+            self.report.value = f"<div class='gj-scroll-y'>{report._repr_html_()}</div>"
+            checks = report.to_json()["checks"]
+            fixable = any(c["id"] in ("cors", "preflight") and c["status"] == "fail" for c in checks)
+            self.cors_button.layout.display = None if fixable else "none"
+            failed = sum(c["status"] == "fail" for c in checks)
+            summary = words.CHECK_FAILED.format(count=failed) if failed else words.CHECK_OK
+            return note(words.CHECKED.format(name=p.name, summary=summary), "error" if failed else "ok")
+
+        busy = words.APPLYING_CORS if fix else words.CHECKING
+        return self.panel.run(self.check_result, busy.format(name=p.name), work, [self.check_button, self.cors_button])
+

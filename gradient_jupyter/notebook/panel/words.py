@@ -1,0 +1,118 @@
+"""Every word the panel shows, in one place (the engine's own messages are shown as the engine words them)."""
+from __future__ import annotations
+
+TITLE = "Gradient storage"
+TEAM = "team folder {team}"
+TEAM_HINT = ("Everything this installation writes in a bucket lives under the folder {team}/ (its team ID). "
+             "Teammates who share a bucket and want to see each other's datasets use the same team ID.")
+TABS = ("Storage providers", "Datasets")
+REFRESH = "Refresh"
+REFRESHING = "Reading providers and datasets..."
+REFRESHED = "Up to date"
+BUSY_ELSEWHERE = "Still working on the last request of this control..."
+UNEXPECTED = "Unexpected error ({kind}): {error}"
+
+# -- providers ---------------------------------------------------------------------------------------------------
+QUOTA = "Managed quota"
+QUOTA_USED = "{used} used of {quota} ({percent:.1f}%)"
+PROVIDER = "Provider"
+PROVIDER_OPTION = "{name}"
+ADD_HEADING = "Add an S3-compatible storage provider"
+EDIT_HEADING = "Edit storage provider {name}"
+FIELDS = {
+    "name": ("Name", "e.g. my-minio"),
+    "bucket": ("Bucket", "e.g. my-bucket"),
+    "endpoint": ("Endpoint", "empty for AWS, e.g. http://127.0.0.1:9000"),
+    "region": ("Region", "e.g. us-east-1"),
+    "accessKey": ("Access key", "empty: boto3's credential chain"),
+    "secretAccessKey": ("Secret key", "kept in the kernel's memory only, never in the notebook"),
+}
+EDIT_PLACEHOLDERS = {"secretAccessKey": "empty: keep the current secret"}
+SECRET_HELD = "secret held in the kernel's memory (not in the notebook); type again to replace it"
+ADD = "Add"
+ADD_AND_CHECK = "Add and check"
+SAVE_EDIT = "Save changes"
+CANCEL = "Cancel"
+EDIT = "Edit"
+DELETE_PROVIDER = "Delete provider"
+ADDING = "Adding storage provider {name}..."
+ADD_CHECKING = "Adding storage provider {name} and checking its bucket..."
+ADDED = "Created storage provider {name} ({id})."
+ADDED_CHECKED = "Created storage provider {name} ({id}); its bucket answers as it should."
+NOT_ADDED_ID = "new"
+NOT_KEPT = ("Not added: the bucket check failed ({checks}). See the report below, correct the form and try again "
+            "(type the secret again).")
+SAVING_EDIT = "Saving storage provider {name}..."
+EDITED = "Updated storage provider {name}."
+FIELD_WRONG = "Check this field"
+CONFIRM_DELETE_PROVIDER = ("Delete storage provider {name}? Its bucket and the data in it are not touched; datasets "
+                           "in it are no longer listed here.")
+DELETING_PROVIDER = "Deleting storage provider {name}..."
+DELETED_PROVIDER = "Deleted storage provider {name}."
+ORIGINS = ("Origins", "comma-separated (default: this machine's Jupyter servers)")
+CHECK = "Check setup"
+APPLY_CORS = "Apply CORS fix"
+CHECKING = "Checking the bucket's setup of {name}..."
+APPLYING_CORS = "Applying the CORS rules to {name}'s bucket..."
+CHECKED = "Checked {name}: {summary}"
+CHECK_OK = "no check failed"
+CHECK_FAILED = "{count} check(s) failed, see the fixes below"
+
+# -- datasets ----------------------------------------------------------------------------------------------------
+NO_DATASETS = "(none yet: save a folder below)"
+DATASET = "Dataset"
+DESCRIPTION = ("Description", "what this dataset holds")
+SAVE_DESCRIPTION = "Save description"
+SAVING_DESCRIPTION = "Saving the description of {name}..."
+SAVED_DESCRIPTION = "Saved the description of {name}."
+DELETE_DATASET = "Delete dataset"
+CONFIRM_DELETE_DATASET = ("Delete dataset {name} with all its {count} version(s) and their files? This cannot be "
+                          "undone.")
+DELETING_DATASET = "Deleting dataset {name}..."
+DELETED_DATASET = "Deleted dataset {name}."
+VERSION = "Version"
+VERSION_OPTION = "{version}{tags} · {when}{message}"
+NO_VERSION = "Choose a dataset with a committed version first."
+FILES_HEADING = "Files of the version"
+FOLDER_UP = ".. (up)"
+FILES_IN = "{ref} · in /{folder}"
+READING_FILES = "Reading the files of {ref}..."
+PREVIEW_LIMIT = 64 * 1024
+PREVIEWING = "Reading {path}..."
+PREVIEW_BINARY = "{path}: {size}, not text: load the version to open it."
+PREVIEW_LARGE = "{path}: {size}, too large to preview here: load the version to open it."
+TAGS_HEADING = "Tags"
+TAG = ("Tag", "e.g. v1 or prod")
+SET_TAG = "Set tag"
+DELETE_TAG = "Delete tag"
+CONFIRM_MOVE_TAG = "Tag {tag} is on version {other}: move it to {version}?"
+MOVE_TAG = "Move tag"
+SETTING_TAG = "Tagging {version} as {tag}..."
+TAG_SET = "Tag {tag} now names version {version}."
+DELETING_TAG = "Deleting tag {tag}..."
+TAG_DELETED = "Deleted tag {tag} (version {version} stays)."
+NO_TAG = "Give a tag name first."
+DELETE_VERSION = "Delete version"
+CONFIRM_DELETE_VERSION = ("Delete version {version}{tags} of {name}? Files that other versions use are kept. This "
+                          "cannot be undone.")
+DELETING_VERSION = "Deleting version {version}..."
+DELETED_VERSION = "Deleted version {version} of {name}."
+SAVE_HEADING = "Save a folder as a new version (the dataset is created if new)"
+SAVE_FIELDS = {
+    "folder": ("Folder", "folder to save, e.g. ./data"),
+    "name": ("Dataset", "existing or new dataset name"),
+    "message": ("Message", "what changed"),
+    "tag": ("Tag", "optional, e.g. v1"),
+}
+SAVE_PROVIDER = "Provider"
+SAVE_PROVIDER_DEFAULT = "the dataset's own, or the team default"
+TEAM_DEFAULT = "{name} (team default)"
+SAVE = "Save folder as new version"
+SAVING = "Saving {folder} as a new version of {name}..."
+SAVED = "Saved {name}:{version} ({ref}): {line}"
+LOAD_HEADING = "Load the version into a folder"
+DEST = ("Into folder", "default: ./<dataset name>")
+LOAD = "Load version into folder"
+LOADING = "Loading {name}:{version}..."
+LOADED = "Loaded {name}:{version} into {dest}: {line}"
+CONFIRM = "Yes, {action}"
