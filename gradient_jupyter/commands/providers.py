@@ -94,7 +94,7 @@ def providers_table(providers: list[Provider], usage: dict | None = None) -> Tab
     if usage is not None:
         columns += ["Used", "State"]
         used = {row["id"]: row for row in usage["storageProviders"]}
-        for p, row in zip(providers, rows):
+        for p, row in zip(providers, rows, strict=True):
             u = used.get(p.id)
             if u is None:
                 row += ["", "checking..."]

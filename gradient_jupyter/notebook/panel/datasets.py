@@ -196,8 +196,8 @@ class DatasetsTab:
         self.save_fields["name"].value = d.name  # the save form follows the dataset chosen above it
         self.description.value = d.description
         self.dataset_confirm.close()
-        return self.panel.run(self.dataset_result, "", lambda: self.show_versions(self.engine.datasets.list_versions(d)),
-                       [], refresh=False)
+        return self.panel.run(self.dataset_result, "",
+                              lambda: self.show_versions(self.engine.datasets.list_versions(d)), [], refresh=False)
 
     def _version_chosen(self, change) -> None:
         if not self._quiet:
