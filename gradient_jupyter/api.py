@@ -83,14 +83,16 @@ def open(ref: str):  # noqa: A001 - the public name SPEC gives it
     return OpenVersion(transfer.open_version(default_engine(), ref))
 
 
-def mount(ref: str, dir=None):  # noqa: A002 - the word users know from `mount REF [DIR]`
+def mount(ref: str, dir=None, *, progress: bool = True):  # noqa: A002 - the word users know from `mount REF [DIR]`
     """Make `dir` (default `./datasets/<dataset name>`) a read-only folder of the version `ref`, like Gradient's
     `/datasets/<name>`: files are verified into the content cache and linked from it. Mounting another version at
-    `dir` replaces it at once."""
+    `dir` replaces it at once. Shows a progress bar unless `progress=False`."""
     from .commands.mounts import mount_message
     from .engine.mount import mount as do_mount
 
-    return mount_message(do_mount(default_engine(), ref, None if dir is None else os.fspath(dir)))
+    with ProgressBars(auto_bar if progress else None) as bars:
+        result = do_mount(default_engine(), ref, None if dir is None else os.fspath(dir), progress=bars)
+    return mount_message(result)
 
 
 def unmount(dir):  # noqa: A002

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..engine.formatting import human_bytes
 from ..output import Message
+from ..progress import ProgressBars
 from . import add_command, add_group
 from .datasets import ref_arg
 
@@ -32,7 +33,8 @@ def mount_message(result) -> Message:
 def mount(ctx, args):
     from ..engine.mount import mount as do_mount
 
-    return mount_message(do_mount(ctx.engine, args.ref, args.dir))
+    with ProgressBars(ctx.progress) as bars:
+        return mount_message(do_mount(ctx.engine, args.ref, args.dir, progress=bars))
 
 
 def unmount(ctx, args):

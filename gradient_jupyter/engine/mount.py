@@ -39,9 +39,10 @@ def default_folder(ds: Dataset, root=None) -> Path:
     return Path(root or Path.cwd()) / "datasets" / ds.name
 
 
-def mount(engine, ref: str, folder=None) -> MountResult:
-    """Make `folder` (default ./datasets/<dataset name>) a read-only view of the committed version `ref`."""
-    from .transfer import _run_all, _targets
+def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
+    """Make `folder` (default ./datasets/<dataset name>) a read-only view of the committed version `ref`.
+    `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and linked."""
+    from .transfer import _Progress, _run_all, _targets
 
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
@@ -60,13 +61,16 @@ def mount(engine, ref: str, folder=None) -> MountResult:
     build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.gradient-mount-"))
     try:
         targets = _targets(build, [e.path for e in entries])
+        placing = _Progress(progress, "download", len(entries), sum(e.size for e in entries))
 
         def place(e):  # verified into the cache, then linked; all in the side folder, so a failure leaves DIR be
             reader = engine.reader(ds, version.version, e)
             try:
-                return _place(reader.local_file(), targets[e.path])
+                linked = _place(reader.local_file(), targets[e.path])
             except FileNotFoundError:  # evicted by another fill before we linked it: fetch it again
-                return _place(reader.local_file(), targets[e.path])
+                linked = _place(reader.local_file(), targets[e.path])
+            placing.add(1, e.size)
+            return linked
 
         linked = sum(_run_all(place, entries, engine.settings.max_concurrency))
         record = build / RECORD
