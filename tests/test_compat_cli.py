@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from .conftest import free_port
+from .test_datasets import read_folder as tree  # without the record loads keep in .gradient/
 
 pytestmark = pytest.mark.slow
 
@@ -135,10 +136,6 @@ def make_folder(root: Path) -> dict[str, bytes]:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     return files
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def only(pattern: str, text: str) -> str:
