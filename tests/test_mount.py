@@ -64,6 +64,8 @@ def test_mounting_another_version_replaces_it_and_unmount_removes_only_what_it_m
     folder = tmp_path / "mnt" / "data"
     gradient_jupyter.mount("mnist:v1", folder)
     inode = folder.stat().st_ino
+    assert "Already mounted" in str(gradient_jupyter.mount("mnist:v1", folder))  # the same version: left as it is
+    assert folder.stat().st_ino == inode
     gradient_jupyter.mount("mnist:v2", folder)
     assert tree(folder) == {"a.txt": b"two", "sub/b.csv": b"x,y\n1,2\n", "sub/c.txt": b"new"}
     assert folder.stat().st_ino != inode  # a new folder swapped in, not the old one edited

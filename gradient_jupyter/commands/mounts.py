@@ -22,12 +22,14 @@ def register(groups) -> None:
 
 
 def mount_message(result) -> Message:
+    data = {"folder": str(result.folder), "datasetId": result.dataset.id, "version": result.version.version,
+            "files": result.files, "size": result.size, "unchanged": result.unchanged}
+    if result.unchanged:
+        return Message(f"Already mounted: {result.dataset.name} ({result.version.ref}) at {result.folder}.", data=data)
     how = "linked from the cache" if result.linked == result.files else \
         f"{result.linked} linked from the cache, {result.files - result.linked} copied"
     return Message(f"Mounted {result.dataset.name} ({result.version.ref}) read-only at {result.folder}: "
-                   f"{result.files} files, {human_bytes(result.size)} ({how}).",
-                   data={"folder": str(result.folder), "datasetId": result.dataset.id,
-                         "version": result.version.version, "files": result.files, "size": result.size})
+                   f"{result.files} files, {human_bytes(result.size)} ({how}).", data=data)
 
 
 def mount(ctx, args):

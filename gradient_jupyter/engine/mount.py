@@ -32,6 +32,7 @@ class MountResult:
     files: int
     size: int
     linked: int  # files that share the cache's bytes (hard links) rather than copies
+    unchanged: bool = False  # that version was mounted there already: nothing was done
 
 
 def default_folder(ds: Dataset, root=None) -> Path:
@@ -57,6 +58,10 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
     if os.path.lexists(folder) and not is_mount(folder):
         raise BadInput(f"{str(folder)!r} exists and is not a mount: choose another folder, or move it away "
                        "(mount never replaces files it did not make).", reason="not-a-mount")
+    record = mounted(folder)
+    if record and (record.get("dataset"), record.get("version")) == (ds.id, version.version):
+        # e.g. the server mounting settings.yaml's integrations again at each start: no fetch, no rebuild
+        return MountResult(ds, version, folder, len(entries), sum(e.size for e in entries), 0, unchanged=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.gradient-mount-"))
     try:
