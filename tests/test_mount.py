@@ -137,6 +137,21 @@ def test_hostile_manifest_paths_are_refused(engine, tmp_path):
     assert not (tmp_path / "m" / "escaped.txt").exists() and not (tmp_path / "m" / "evil").exists()
 
 
+def test_a_forged_dataset_name_never_becomes_a_folder(engine, tmp_path, monkeypatch):
+    saved = transfer.save(engine, "named", make(tmp_path / "src", {"a.txt": b"a"}))
+    record = engine.home / "managed" / engine.team_prefix() / "datasets" / saved.dataset.id / "dataset.json"
+    data = json.loads(record.read_text())
+    data["name"] = "../../escaped"
+    os.chmod(record, 0o600)
+    record.write_text(json.dumps(data))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises((BadInput, IntegrityError), match="not a dataset name|Invalid dataset name"):
+        gradient_jupyter.mount(saved.dataset.id)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradient-home", "src", "work"]
+    assert not any((tmp_path / "work").rglob("*"))
+
+
 def test_console_script_mount_unmount_and_cache(engine, two_versions, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import manifest_entries
-from .errors import BadInput, Conflict
+from .errors import BadInput, Conflict, IntegrityError
+from .ids import DATASET_NAME
 from .models import Dataset, Version
 
 RECORD = Path(".gradient") / "mount.json"
@@ -36,7 +37,11 @@ class MountResult:
 
 
 def default_folder(ds: Dataset, root=None) -> Path:
-    """`<root or cwd>/datasets/<dataset name>`, as on Gradient."""
+    """`<root or cwd>/datasets/<dataset name>`, as on Gradient. The name comes from the bucket: it becomes a folder
+    name only if it has a dataset name's syntax (no '/', no '..')."""
+    if not isinstance(ds.name, str) or not DATASET_NAME.fullmatch(ds.name):
+        raise IntegrityError(f"Dataset {ds.id} has the name {ds.name!r}, which is not a dataset name: its record was "
+                             "forged or damaged. Give the folder to mount at.", reason="bad-record")
     return Path(root or Path.cwd()) / "datasets" / ds.name
 
 
