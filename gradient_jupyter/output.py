@@ -62,7 +62,7 @@ class Table:
         if not self.rows:
             return "\n".join(lines + [self.empty])
         widths = [max(len(c), *(len(r[i]) for r in self.rows)) for i, c in enumerate(self.columns)]
-        fmt = lambda row: "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip()  # noqa: E731
+        fmt = lambda row: "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
         lines += [fmt(self.columns), fmt(["-" * w for w in widths])] + [fmt(r) for r in self.rows]
         return "\n".join(lines)
 

@@ -70,7 +70,8 @@ async def test_diff_of_a_version_since_its_parent_and_to_another_ref(api, moto_p
         "renamed": [{"from": "old/name.bin", "to": "new/name.bin", "size": 10, "sha256": sha(b"same bytes")}],
         "unchanged": 1, "bytesAdded": 6, "bytesRemoved": 5,
         "from": f"{ds['id']}:{v1['version']}", "to": f"{ds['id']}:{v2['version']}"}
-    code, back = await api("GET", f"datasets/hist/versions/{v2['version']}/diff", params={"to": f"hist:{v1['version']}"})
+    code, back = await api("GET", f"datasets/hist/versions/{v2['version']}/diff",
+                           params={"to": f"hist:{v1['version']}"})
     assert code == 200 and back["from"] == d["to"] and back["to"] == d["from"]
     assert back["added"] == d["removed"] and back["removed"] == d["added"]
     assert back["renamed"] == [{"from": "new/name.bin", "to": "old/name.bin", "size": 10, "sha256": sha(b"same bytes")}]

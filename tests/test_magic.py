@@ -132,7 +132,7 @@ def test_engine_refusal_is_one_plain_error_line_and_fails_the_cell(ip):
 
 def test_cell_runs_each_line_after_the_prefix_and_displays_each_result(ip, monkeypatch):
     monkeypatch.setattr(getpass, "getpass", lambda prompt: SECRET)
-    cell = f"""
+    cell = """
 # lines starting with # are comments
 create s3 --name one --bucket bucket-one --accessKey AK
 create s3 --name two --bucket bucket-two \\

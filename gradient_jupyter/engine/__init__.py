@@ -1,7 +1,17 @@
 """The engine: providers, stores, datasets and the bucket doctor. Imports nothing from Jupyter."""
 from .core import Engine
-from .errors import (BadInput, Conflict, GradientError, Immutable, IntegrityError, NotFound, QuotaExceeded, StoreError,
-                     LocalChanges, TagInUse)
+from .errors import (
+    BadInput,
+    Conflict,
+    GradientError,
+    Immutable,
+    IntegrityError,
+    LocalChanges,
+    NotFound,
+    QuotaExceeded,
+    StoreError,
+    TagInUse,
+)
 from .providers import MASK, Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store

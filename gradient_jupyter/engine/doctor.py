@@ -221,7 +221,8 @@ def policy(engine, provider: Provider | str, *, team_only: bool = False) -> dict
 def seed_policy(bucket: str, *, team_id: str | None = None, region: str | None = None) -> dict:
     """The seed document's policy: sts:GetFederationToken, s3:ListBucket on the bucket, s3:* on its objects."""
     bucket_arn = f"arn:{_partition(region)}:s3:::{bucket}"
-    listing = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
+    listing: dict[str, object] = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket",
+                                  "Resource": bucket_arn}
     if team_id:
         listing["Condition"] = {"StringLike": {"s3:prefix": [team_id, f"{team_id}/*"]}}
     objects = f"{bucket_arn}/{team_id}/*" if team_id else f"{bucket_arn}/*"
@@ -437,7 +438,7 @@ class _Doctor:
                 self.s3("list_objects_v2", Bucket=self.provider.bucket, Prefix=self.team, MaxKeys=1)
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("list", FAIL, f"Listing the bucket is denied for these credentials (s3:ListBucket), "
+                return Check("list", FAIL, "Listing the bucket is denied for these credentials (s3:ListBucket), "
                              "so datasets, versions and files cannot be found.", self.fix_for("list", err.reason),
                              reason=err.reason)
             raise
@@ -468,8 +469,8 @@ class _Doctor:
     def _remove_leftover_probes(self) -> list[str]:
         notes = []
         for key in sorted(self.probes):
-            box = {}
-            worker = threading.Thread(target=lambda k=key: box.update(err=self.remove_probe(k)), daemon=True)
+            box: dict[str, object] = {}  # each thread its own box: one that outlives its join writes only there
+            worker = threading.Thread(target=lambda k=key, box=box: box.update(err=self.remove_probe(k)), daemon=True)
             worker.start()
             worker.join(self.timeout)
             if worker.is_alive() or box.get("err"):
@@ -488,14 +489,14 @@ class _Doctor:
         except GradientError as err:
             self.remove_probe(key)
             return self.failure("read-write", err, f"Could not {step} a probe object under {self.team}/: ")
-        err = self.remove_probe(key)
+        left = self.remove_probe(key)
         if not same:
             return Check("read-write", FAIL, "The probe object read back differs from what was written: the store "
                          "or something between (a proxy) changes data.", "Check the endpoint URL and any proxy in "
                          "between; gradient-jupyter verifies every byte, so loads from this store would fail.",
                          reason="integrity")
-        if err:
-            return self.failure("read-write", err, f"Wrote and read back the probe object {key!r}, but could not "
+        if left:
+            return self.failure("read-write", left, f"Wrote and read back the probe object {key!r}, but could not "
                                 "delete it: ")
         return Check("read-write", PASS, f"Wrote a probe object under {self.team}/, read it back byte-exact and "
                      "deleted it.")
@@ -587,7 +588,7 @@ class _Doctor:
         except urllib.error.HTTPError as exc:
             with exc:
                 return exc.code, {k.lower(): v for k, v in exc.headers.items()}
-        except (urllib.error.URLError, socket.timeout, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise StoreError(f"No answer from {self.where} within {self.timeout:g} s (preflight).",

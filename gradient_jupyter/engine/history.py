@@ -182,7 +182,7 @@ def diff_files(before: Iterable, after: Iterable, *, include: Iterable[str] = ()
     paired: set[str] = set()
     for e in gone:
         targets = by_bytes.get((e.sha256, e.size)) if e.sha256 else None
-        if targets:
+        if targets and e.sha256:
             t = targets.pop()
             paired.add(t.path)
             out.renamed.append(Renamed(e.path, t.path, e.size, e.sha256))
@@ -212,7 +212,9 @@ def created_by(path=None) -> dict:
         out["notebook"] = notebook
     if path is not None:
         out.update(git_state(path))
-    return check_created_by(out, "this process")
+    checked = check_created_by(out, "this process")
+    assert checked is not None  # it is a dict: made just above
+    return checked
 
 
 def _user() -> str:
@@ -260,7 +262,8 @@ def check_created_by(by, where: str) -> dict | None:
     if not isinstance(by, dict):
         log.warning("Ignoring createdBy in %s: it is not an object.", where)
         return None
-    out, bad = {}, []
+    out: dict[str, str | bool] = {}
+    bad: list[str] = []
     for name, limit in _TEXT_FIELDS.items():
         value = by.get(name)
         if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable():

@@ -928,7 +928,7 @@ class S3Store(Store):
         if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
-        if isinstance(exc, bx.EndpointConnectionError) and _caused_by(exc, socket.gaierror):
+        if isinstance(exc, bx.EndpointConnectionError) and _is_dns_failure(exc):
             host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
             return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
                               "endpoint URL's spelling and this machine's network.", reason="dns")
@@ -952,16 +952,24 @@ class S3Store(Store):
             raise self.translate(exc, op, key) from exc
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    """Whether `kind` is in exc's chain of causes (a failed DNS lookup is a socket.gaierror under botocore's and
-    urllib3's wrappers)."""
+def _is_dns_failure(exc: BaseException) -> bool:
+    """Whether a failed DNS lookup is among exc's causes: a socket.gaierror, or urllib3's NameResolutionError (which
+    botocore keeps as the `error` of its EndpointConnectionError). Types only, never the OS's wording."""
+    import urllib3.exceptions
+
+    kinds = (socket.gaierror, getattr(urllib3.exceptions, "NameResolutionError", socket.gaierror))  # urllib3 < 2
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, kinds):
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        wrapped = getattr(current, "kwargs", None)
+        pending += [current.__cause__, current.__context__,
+                    wrapped.get("error") if isinstance(wrapped, dict) else None]
     return False
 
 
