@@ -201,6 +201,18 @@ def tamper_and_read(engine, tmp_path, provider, write):
     assert engine.content_cache.info()["entries"] == 1  # only the intact block was kept
 
 
+def test_bytes_deleted_behind_our_back_are_named(engine, remote, tmp_path):
+    transfer.save(engine, "deleted", make(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK), "s.txt": b"s"}),
+                  provider="remote")
+    files = manifest_of(engine, "deleted")
+    remote.client().delete_objects(Bucket=remote.bucket, Delete={"Objects": [
+        {"Key": files["big.bin"]["key"]}, {"Key": files["s.txt"]["key"]}]})
+    with pytest.raises(IntegrityError, match=r"'big\.bin'.*missing from the store"):
+        fs().cat_file("gradient://deleted/big.bin", start=BLOCK, end=BLOCK + 1)
+    with pytest.raises(IntegrityError, match=r"'s\.txt'.*missing from the store"):
+        fs().cat("gradient://deleted/s.txt")
+
+
 def test_bad_input_gets_a_clear_error(engine, tmp_path):
     transfer.save(engine, "bad", make(tmp_path / "d", {"a.txt": b"a", "sub/b.txt": b"b"}))
     f = fs()

@@ -103,10 +103,11 @@ class FileReader:
                                f"{self.name} (block {i + 1} of {len(self.entry.blocks)})")
 
     def _stream(self, start: int, end: int):
-        try:
+        try:  # a store may find the object missing when asked or at the first chunk: either way, say which file
             if start == 0 and end == self.entry.size:
-                return self.store.stream(self.key, CHUNK)
-            return self.store.stream_range(self.key, start, end, CHUNK)
+                yield from self.store.stream(self.key, CHUNK)
+            else:
+                yield from self.store.stream_range(self.key, start, end, CHUNK)
         except NotFound:
             raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.key!r} "
                                  "was deleted behind our back).") from None
