@@ -12,7 +12,7 @@ from ..engine import BadInput, GradientError, NotFound
 from ..engine.history import created_by, shown, who
 from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..engine.stores import human_bytes
-from ..output import DiffView, Message, Table, details
+from ..output import DiffView, Message, Table, details, printable
 from ..progress import ProgressBars
 from . import add_command, add_group
 
@@ -158,7 +158,11 @@ def datasets_table(datasets, providers, empty: str = "(none)") -> Table:
 
 
 def list_datasets(ctx, args):
-    return datasets_table(ctx.engine.datasets.list(), ctx.engine.registry.list())
+    skipped: list = []
+    found = ctx.engine.datasets.list(skipped)
+    for warning in skipped:  # the datasets of a provider that did not answer are missing: say so, and why
+        ctx.warn(printable(str(warning)))
+    return datasets_table(found, ctx.engine.registry.list())
 
 
 def _provider_names(ctx) -> dict:

@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import history
@@ -148,60 +148,83 @@ class Datasets:
                        storage_provider_id=provider.id, dt_created=data["dtCreated"],
                        dt_modified=data.get("dtModified", data["dtCreated"]))
 
-    def list(self) -> list[Dataset]:
-        """Every dataset of the team, in every provider that can be read, by name."""
-        found = []
-        for provider in self._providers():
-            store = self.engine.store(provider)
+    def list(self, warnings: list | None = None) -> list[Dataset]:
+        """Every dataset of the team, by name, from every provider that answers. Providers are asked in parallel
+        with short timeouts (`lookup_timeout`); one that cannot be read is skipped, and a `Skipped` naming it and
+        why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once."""
+        def one(provider: Provider):
+            store = self.engine.lookup_store(provider)
             try:
                 prefixes = store.list_prefixes(f"{self.team}/datasets/")
-                records = _parallel(lambda p: self._read_json(store, p + "dataset.json"), prefixes)
+                return provider, _parallel(lambda p: self._read_json(store, p + "dataset.json"), prefixes), None
             except GradientError as exc:
-                log.warning("Cannot list datasets of provider %s: %s", provider.name, exc.message)
+                return provider, [], exc
+
+        found, seen = [], set()
+        for provider, records, exc in _parallel(one, self._providers()):
+            if exc is not None:
+                log.warning("Skipped storage provider %s while listing datasets: %s", provider.name, exc.message)
+                if warnings is not None:
+                    warnings.append(Skipped(provider.id, provider.name, exc.message, exc.reason))
                 continue
             for data in records:
-                if data:
+                if data and data["id"] not in seen:
+                    seen.add(data["id"])
                     found.append(self._record(data, provider))
-                    self._where[data["id"]] = provider.id
+                    self._where.setdefault(data["id"], provider.id)
         return sorted(found, key=lambda d: d.name.lower())
 
-    def get(self, ds) -> Dataset:
-        """A dataset by Dataset, id or name (names are case-insensitive)."""
+    def get(self, ds, *, provider=None) -> Dataset:
+        """A dataset by Dataset, id or name (names are case-insensitive, and unique per provider's team folder).
+
+        With `provider` (id or name), only that provider is searched. Otherwise every provider is, in parallel
+        with short timeouts; if none has it but one could not be searched, the error says which and why."""
         if isinstance(ds, Dataset):
             return ds
         if not isinstance(ds, str) or not ds:
             raise BadInput("Give a dataset id (ds...) or name.")
         check_dataset_name(ds)
-        if not DATASET_ID.fullmatch(ds) and (found := self._by_remembered_name(ds)):
-            return found
-        providers = self._providers()
+        if provider is not None:
+            providers = [self.engine.registry.get(provider)]
+        else:
+            if not DATASET_ID.fullmatch(ds) and (found := self._by_remembered_name(ds)):
+                return found
+            providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
-        unsearched = None
-        for provider in providers:
-            store = self.engine.store(provider)
-            try:
-                if DATASET_ID.fullmatch(ds):
-                    data = self._read_json(store, self._ds(ds) + "dataset.json")
-                    if data:
-                        return self._remember(data, provider)
-                claim = self._read_json(store, self._claim(ds))
-                if claim:
-                    data = self._read_json(store, self._ds(claim["id"]) + "dataset.json")
-                    if data is None:  # a create interrupted after its claim: finish it from the claim
-                        data = claim
-                        self._write_json(store, self._ds(claim["id"]) + "dataset.json", data)
-                    self._remember_name(ds, provider.id, data["id"])
-                    return self._remember(data, provider)
-            except GradientError as exc:
-                if isinstance(exc, (BadInput, IntegrityError)):
-                    raise
-                unsearched = unsearched or (provider, exc)
+        answers = _parallel(lambda p: self._find_in(p, ds), providers)
+        for provider_, (data, exc) in zip(providers, answers):
+            if data:
+                return self._remember(data, provider_)
+        unsearched = [(p, exc) for p, (_, exc) in zip(providers, answers) if exc is not None]
         if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
-            provider, exc = unsearched
-            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider.name!r} could not be "
-                            f"searched: {exc.message}", reason=exc.reason)
+            provider_, exc = unsearched[0]
+            hint = "" if provider is not None else (" To save a new dataset anyway, name the provider it goes to "
+                                                    "(--provider, or storageProviderId).")
+            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
+                            f"searched: {exc.message}{hint}", reason=exc.reason)
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
+
+    def _find_in(self, provider: Provider, ds: str) -> tuple[dict | None, GradientError | None]:
+        """(dataset.json, None) if `ds` (id or name) lives in this provider, (None, None) if not, (None, error) if the
+        provider could not be searched. Lookups use the short-timeout store."""
+        store = self.engine.lookup_store(provider)
+        try:
+            if DATASET_ID.fullmatch(ds):
+                return self._read_json(store, self._ds(ds) + "dataset.json"), None
+            claim = self._read_json(store, self._claim(ds))
+            if not claim:
+                return None, None
+            data = self._read_json(store, self._ds(claim["id"]) + "dataset.json")
+            if data is None:  # a create interrupted after its claim: finish it from the claim
+                data = claim
+                self._write_json(self.engine.store(provider), self._ds(claim["id"]) + "dataset.json", data)
+            self._remember_name(ds, provider.id, data["id"])
+            return data, None
+        except (BadInput, IntegrityError):
+            raise
+        except GradientError as exc:
+            return None, exc
 
     # A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
     # in the data home, so the next lookup reads dataset.json directly and believes it only if it still has that
@@ -233,7 +256,7 @@ class Datasets:
             return None
         try:
             provider = self.engine.registry.get(hint[0])
-            data = self._read_json(self.engine.store(provider), self._ds(hint[1]) + "dataset.json")
+            data = self._read_json(self.engine.lookup_store(provider), self._ds(hint[1]) + "dataset.json")
         except GradientError:
             return None
         if isinstance(data, dict) and str(data.get("name", "")).lower() == name.lower() and data.get("id") == hint[1]:
@@ -244,9 +267,11 @@ class Datasets:
         self._where[data["id"]] = provider.id
         return self._record(data, provider)
 
-    def _name_taken(self, name: str, *, skip: str | None = None) -> bool:
+    def _name_taken(self, name: str, provider: Provider, *, skip: str | None = None) -> bool:
+        """Whether `provider` holds a dataset of that name: names are unique per provider's team folder, so a new
+        name is checked only where it will live (another provider that cannot be reached blocks nothing)."""
         try:
-            found = self.get(name)
+            found = self.get(name, provider=provider.id)
         except NotFound:
             return False
         return found.id != skip
@@ -257,7 +282,7 @@ class Datasets:
         if not isinstance(description, str):
             raise BadInput("'description' must be a string.")
         target = self.engine.registry.get(provider) if provider else self.engine.registry.default()
-        if self._name_taken(name):
+        if self._name_taken(name, target):
             raise Conflict(f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name")
         stamp = now_iso()
         data = {"id": new_dataset_id(), "name": name, "description": description, "dtCreated": stamp,
@@ -283,7 +308,7 @@ class Datasets:
         renamed = name is not None and name != current.name
         if renamed:
             check_dataset_name(name)
-            if self._name_taken(name, skip=current.id):
+            if self._name_taken(name, self.engine.registry.get(current.storage_provider_id), skip=current.id):
                 raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
                                reason="duplicate-name")
             data["name"] = name
@@ -668,6 +693,23 @@ class Datasets:
         if found is None:
             raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
         return ds, found
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A provider a listing could not read: which one, and why (the store's words: credentials, DNS, timeout...)."""
+
+    provider_id: str
+    provider_name: str
+    message: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"Warning: storage provider {self.provider_name!r} was skipped: {self.message}"
+
+    def to_json(self) -> dict:
+        return {"storageProviderId": self.provider_id, "storageProviderName": self.provider_name,
+                "message": self.message, "reason": self.reason}
 
 
 def _parallel(fn, items, workers: int = 16) -> list:

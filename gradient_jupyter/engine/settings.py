@@ -41,6 +41,10 @@ class GradientStorage(Configurable):
     multipart_threshold = Int(64 * 1024**2, help="Files at least this large are sent in parts.").tag(config=True)
     part_size = Int(16 * 1024**2, help="Part size for multipart uploads (>= 5 MiB).").tag(config=True)
     store_timeout = Float(15.0, help="Seconds to wait on one store request before it counts as failed.").tag(config=True)
+    lookup_timeout = Float(
+        2.0, help="Seconds each try of a lookup across providers (finding or listing datasets) waits on one "
+        "provider's store before it counts as failed; a provider that fails is skipped with a warning naming it."
+    ).tag(config=True)
     send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(config=True)
     cache_size = Int(
         10 * GIB, help="Size limit of the local content cache (verified file bytes read in place, mounted or loaded); "

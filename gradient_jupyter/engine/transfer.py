@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .datasets import _parallel, latest_committed, manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
+from .errors import BadInput, Conflict, GradientError, LocalChanges, NotFound, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -303,18 +303,35 @@ def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntr
 
 
 def _dataset_for_save(engine, name: str, provider) -> Dataset:
-    try:
-        ds = engine.datasets.get(name)
-    except NotFound:
+    """The dataset a save adds a version to, created if needed. With `provider`, the name is looked up where the
+    dataset will live; the other providers are asked only so that a dataset of that name elsewhere is not split in
+    two, and one that cannot be reached blocks nothing."""
+    if not provider:
         try:
-            return engine.datasets.create(name, provider=provider)
-        except Conflict:  # another writer created it a moment ago: use theirs
             return engine.datasets.get(name)
-    if provider and engine.registry.get(provider).id != ds.storage_provider_id:
-        where = engine.registry.get(ds.storage_provider_id).name
-        raise BadInput(f"Dataset {ds.name!r} lives in storage provider {where!r}, not {provider!r}: "
+        except NotFound:
+            return _create_for_save(engine, name, None)
+    target = engine.registry.get(provider)
+    try:
+        return engine.datasets.get(name, provider=target.id)
+    except NotFound:
+        pass
+    try:
+        elsewhere = engine.datasets.get(name)
+    except GradientError:  # unknown, or only providers that did not answer could hold it
+        elsewhere = None
+    if elsewhere is not None and elsewhere.storage_provider_id != target.id:
+        where = engine.registry.get(elsewhere.storage_provider_id).name
+        raise BadInput(f"Dataset {elsewhere.name!r} lives in storage provider {where!r}, not {target.name!r}: "
                        "save without --provider, or choose another dataset name.", reason="wrong-provider")
-    return ds
+    return _create_for_save(engine, name, target.id)
+
+
+def _create_for_save(engine, name: str, provider) -> Dataset:
+    try:
+        return engine.datasets.create(name, provider=provider)
+    except Conflict:  # another writer created it a moment ago: use theirs
+        return engine.datasets.get(name, provider=provider or engine.registry.default().id)
 
 
 def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tuple[str, int], str]:

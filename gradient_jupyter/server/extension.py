@@ -24,6 +24,9 @@ class GradientExtension(ExtensionApp):
         self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="gradient-api")
         self.settings["gradient_engine"] = self.engine
         self.settings["gradient_executor"] = self.executor
+        # Registry reads (the provider list) never wait behind store calls stuck on a bucket that does not answer.
+        self.local_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gradient-local")
+        self.settings["gradient_local_executor"] = self.local_executor
         self.log.info("gradient-jupyter: data home %s, team %s", self.engine.home, self.engine.team_id)
         # Gradient's .gradient/settings.yaml: its datasets are mounted in the background, never delaying the start.
         from ..engine.integrations import mount_integrations
@@ -39,3 +42,4 @@ class GradientExtension(ExtensionApp):
 
     async def stop_extension(self):
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.local_executor.shutdown(wait=False, cancel_futures=True)

@@ -53,6 +53,12 @@ class GradientHandler(APIHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.settings["gradient_executor"], partial(fn, *args, **kwargs))
 
+    async def call_local(self, fn, *args, **kwargs):
+        """Run a call that touches only the data home (the registry), never a store, in a pool of its own: it
+        answers at once even while every store thread waits on a bucket that does not answer."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.settings["gradient_local_executor"], partial(fn, *args, **kwargs))
+
     def reply(self, data, status: int = 200) -> None:
         self.set_status(status)
         if status == 204:
@@ -136,7 +142,7 @@ class ProvidersHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self):
-        providers = await self.call(self.engine.registry.list)
+        providers = await self.call_local(self.engine.registry.list)
         self.reply({"storageProviders": [p.to_json() for p in providers]})
 
     @tornado.web.authenticated
@@ -152,7 +158,7 @@ class ProviderHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, provider_id):
-        provider = await self.call(self.engine.registry.get, provider_id)
+        provider = await self.call_local(self.engine.registry.get, provider_id)
         self.reply(provider.to_json())
 
     @tornado.web.authenticated
@@ -227,8 +233,10 @@ class DatasetsHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self):
-        datasets = await self.call(self.engine.datasets.list)
-        self.reply({"datasets": [d.to_json() for d in datasets]})
+        skipped: list = []
+        datasets = await self.call(self.engine.datasets.list, skipped)
+        self.reply({"datasets": [d.to_json() for d in datasets],
+                    **({"warnings": [w.to_json() for w in skipped]} if skipped else {})})
 
     @tornado.web.authenticated
     @authorized

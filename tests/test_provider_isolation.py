@@ -1,0 +1,118 @@
+"""One bad provider never blocks anyone's work: a wrong secret, a dead endpoint or a bucket that never answers
+only costs the listings a warning naming it, and never stalls the REST API."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from gradient_jupyter.engine import Engine, GradientStorage
+
+from .conftest import free_port
+from .test_datasets import make_folder
+
+
+def cli(*words):
+    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)], capture_output=True,
+                          text=True, env=os.environ.copy(), timeout=120)
+
+
+class BlackHole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers, until released."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def release(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; until then the port still listens
+        except OSError:
+            pass
+        self.sock.close()
+        for conn in self.accepted:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the client now; a bare close leaves it to its timeout
+            except OSError:
+                pass
+            conn.close()
+
+
+@pytest.fixture
+def black_hole():
+    hole = BlackHole()
+    yield hole
+    hole.release()
+
+
+def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them(seaweed_bucket, tmp_path):
+    server, bucket = seaweed_bucket
+    assert cli("storageProviders", "create", "s3", "--name", "typo-secret", "--bucket", bucket, "--endpoint",
+               server.endpoint, "--accessKey", server.access_key, "--secretAccessKey", "wrong").returncode == 0
+    assert cli("storageProviders", "create", "s3", "--name", "dead", "--bucket", "gone", "--endpoint",
+               f"http://127.0.0.1:{free_port()}", "--accessKey", "k", "--secretAccessKey", "s").returncode == 0
+    data = make_folder(tmp_path / "data", {"a.csv": b"1"})
+    saved = cli("save", "fresh", data, "--provider", "Gradient Managed")
+    assert saved.returncode == 0, saved.stderr
+    assert cli("save", "fresh", data).returncode == 0  # found where it lives, though the others cannot be read
+    listing = cli("datasets", "list")
+    assert listing.returncode == 0 and "fresh" in listing.stdout
+    warnings = [line for line in listing.stderr.splitlines() if line.startswith("Warning: storage provider")]
+    assert len(warnings) == 2, listing.stderr
+    typo = next(w for w in warnings if "'typo-secret'" in w)
+    dead = next(w for w in warnings if "'dead'" in w)
+    assert "unreachable" not in typo and ("secret" in typo.lower() or "signature" in typo.lower()), typo
+    assert "refused" in dead.lower() or "connect" in dead.lower(), dead
+
+
+EXTENSION = {"jpserver_extensions": {"gradient_jupyter": True}}
+
+
+@pytest.fixture
+def jp_server_config():
+    # the bucket that never answers is waited on for a minute: every request below stays in flight until released
+    return {"ServerApp": EXTENSION, "GradientStorage": {"lookup_timeout": 60.0}}
+
+
+async def test_the_provider_list_answers_while_16_requests_hang_on_a_black_hole(jp_serverapp, jp_fetch, black_hole):
+    engine = Engine(GradientStorage())
+    engine.registry.create("hole", {"bucket": "never", "endpoint": black_hole.endpoint, "accessKey": "k",
+                                    "secretAccessKey": "s"})
+    client = AsyncHTTPClient(force_instance=True, max_clients=32)  # the default client runs 10 at a time
+    url = f"{jp_serverapp.connection_url.rstrip('/')}/gradient/api/datasets"
+    headers = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    hanging = [asyncio.ensure_future(client.fetch(url, headers=headers, raise_error=False, request_timeout=300))
+               for _ in range(16)]
+    while len(black_hole.accepted) < 16:  # every one of them is waiting on the bucket
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    providers = await jp_fetch("gradient", "api", "storage-providers")
+    took = time.monotonic() - started
+    assert providers.code == 200 and not any(h.done() for h in hanging)  # answered while all 16 still hang
+    print(f"storage-providers answered in {took:.3f} s with 16 requests on a black-hole bucket")
+    black_hole.release()
+    answers = await asyncio.gather(*hanging)
+    client.close()
+    for r in answers:  # the bucket went away: each listing skips it, naming it
+        assert r.code == 200, r.body
+        assert [w["storageProviderName"] for w in json.loads(r.body)["warnings"]] == ["hole"]
