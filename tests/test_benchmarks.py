@@ -86,3 +86,16 @@ def test_latency_proxy_passes_bytes_intact_both_ways_on_keep_alive_connections()
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow
+def test_read_in_place_benchmark_runs_small(tmp_path):
+    """benchmarks/read_in_place.py end to end on a small file (its own SeaweedFS); the figures are not asserted."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "read_in_place.py"), "--size-mib", "16",
+                           "--block-mib", "4", "--runs", "1"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("ours cold", "s3fs", "ours warm", "local file"):
+        assert any(line.startswith(row) for line in proc.stdout.splitlines()), proc.stdout
+    assert "one 1 MiB range read cold: 4 MiB fetched" in proc.stdout  # one block, not the file
+    assert not list(tmp_path.glob("gj-read-bench-*"))  # its server and files are gone
