@@ -431,7 +431,8 @@ class Bench:
         for tool, argv in (("aws", self.aws), ("s5cmd", self.s5cmd)):
             prefix = self.name(f"{tool}/{kind}-save") + "/"
             src = str(folder) + ("/" if tool == "s5cmd" else "")
-            self.measure(f"{kind} save", mode, tool, lambda: self.command(argv(mode, src, self.s3(mode, prefix))),
+            self.measure(f"{kind} save", mode, tool, lambda argv=argv, src=src, prefix=prefix: self.command(
+                argv(mode, src, self.s3(mode, prefix))),
                          cleanup=functools.partial(self.delete_prefix, mode, prefix))
         prefix = self.name(f"boto3/{kind}-save") + "/"
         self.measure(f"{kind} save", mode, "boto3",
@@ -445,11 +446,13 @@ class Bench:
             if tool == "ours":
                 self.forget_content(mode)
             run = {
-                "ours": lambda: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
-                                             "dest": str(dest)}, mode, f"{kind}-load"),
-                "aws": lambda: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
-                "s5cmd": lambda: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")),
-                "boto3": lambda: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode),
+                "ours": lambda dest=dest: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
+                                                       "dest": str(dest)}, mode, f"{kind}-load"),
+                "aws": lambda dest=dest: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
+                "s5cmd": lambda dest=dest: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"),
+                                                                   str(dest) + "/")),
+                "boto3": lambda dest=dest: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)},
+                                                       mode),
             }[tool]
             self.measure(f"{kind} load", mode, tool, run, cleanup=lambda d=dest: shutil.rmtree(d, True))
 
@@ -492,18 +495,18 @@ class Bench:
             for rel in self.data.changed_paths:
                 shutil.copyfile(self.data.changed / rel, work / rel)
             if prepared:
-                self.measure("change save", mode, "ours", lambda: self.worker(
+                self.measure("change save", mode, "ours", lambda name=name, work=work: self.worker(
                     {"kind": "ours", "op": "save", "name": name, "folder": str(work)}, mode, "change-save"),
-                    cleanup=lambda: self.delete_datasets(mode, [name]))
+                    cleanup=lambda name=name: self.delete_datasets(mode, [name]))
             prefix = self.name("aws/change-new") + "/"
-            self.measure("change save", mode, "aws", lambda: self.command(
+            self.measure("change save", mode, "aws", lambda work=work, prefix=prefix: self.command(
                 self.aws(mode, str(work), self.s3(mode, prefix))),
                 cleanup=functools.partial(self.delete_prefix, mode, prefix))
             # aws s3 sync onto a prefix holding the first version: what a user of plain tools would do.
             prefix = self.name("aws/change-incr") + "/"
             if "aws" in self.args.tools:
                 self.upload(self.data.small, mode, prefix)
-            self.measure("change save", mode, "aws-incr", lambda: self.command(
+            self.measure("change save", mode, "aws-incr", lambda work=work, prefix=prefix: self.command(
                 self.aws(mode, str(work), self.s3(mode, prefix))),
                 cleanup=functools.partial(self.delete_prefix, mode, prefix))
             shutil.rmtree(work, True)
@@ -593,7 +596,7 @@ def table(bench: Bench, files: int) -> list[str]:
                       f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
                       f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
         rows.append("| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                                      for i, (c, (_, w)) in enumerate(zip(cells, columns))) + " |")
+                                      for i, (c, (_, w)) in enumerate(zip(cells, columns, strict=True))) + " |")
     return rows
 
 
