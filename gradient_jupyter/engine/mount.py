@@ -83,9 +83,9 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
             return linked
 
         linked = sum(_run_all(place, entries, engine.settings.max_concurrency))
-        record = build / RECORD
-        record.parent.mkdir()
-        record.write_text(json.dumps({"format": FORMAT, "dataset": ds.id, "name": ds.name,
+        made = build / RECORD
+        made.parent.mkdir()
+        made.write_text(json.dumps({"format": FORMAT, "dataset": ds.id, "name": ds.name,
                                       "version": version.version, "files": [e.path for e in entries]}))
         _set_modes(build, file_mode=0o444, dir_mode=0o555)
         if os.path.lexists(folder):
