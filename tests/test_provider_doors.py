@@ -107,3 +107,25 @@ def test_a_provider_in_use_names_force(s3_bucket, tmp_path):
     r = cli("storageProviders", "delete", "--id", "busy")
     assert r.returncode == 1 and "--force" in r.stderr
     assert cli("storageProviders", "delete", "--id", "busy", "--force").returncode == 0
+
+
+def test_two_providers_on_one_bucket_warn_at_create_and_list_each_dataset_once(s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    words = ["--bucket", bucket, "--endpoint", endpoint, "--accessKey", "testing", "--secretAccessKey", "testing"]
+    first = cli("storageProviders", "create", "s3", "--name", "one", *words)
+    assert first.returncode == 0 and "Warning" not in first.stderr
+    second = cli("storageProviders", "create", "s3", "--name", "two", *words[:3], endpoint + "/", *words[4:])
+    assert second.returncode == 0, second.stderr
+    assert f"storage provider 'one' already uses bucket '{bucket}'" in second.stderr
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a").write_bytes(b"1")
+    assert cli("save", "shared", tmp_path / "data", "--provider", "one").returncode == 0
+    listing = cli("datasets", "list")
+    assert listing.returncode == 0 and listing.stdout.count("shared") == 1, listing.stdout
+
+
+async def test_rest_create_on_a_bucket_in_use_answers_a_warning(api):
+    code, first = await api("POST", "storage-providers", {"name": "one", "type": "s3", "config": S3})
+    assert code == 201 and "warnings" not in first
+    code, second = await api("POST", "storage-providers", {"name": "two", "type": "s3", "config": S3})
+    assert code == 201 and "'one' already uses bucket 'my-bucket'" in second["warnings"][0]

@@ -117,6 +117,8 @@ def show_provider(ctx, args):
 def create_provider(ctx, args):
     config = _config(ctx, args, creating=True)
     p = ctx.engine.registry.create(args.name, config, is_team_default=args.isTeamDefault)
+    if warning := ctx.engine.registry.bucket_warning(p):
+        ctx.warn(warning)
     return Message(f"Created storage provider: {p.id}", data=p.to_json())
 
 
@@ -124,6 +126,9 @@ def update_provider(ctx, args):
     config = _config(ctx, args, creating=False)
     p = ctx.engine.registry.update(args.id, name=args.name, config=config or None,
                                    is_team_default=True if args.isTeamDefault else None)
+    if config.get("bucket") or config.get("endpoint"):
+        if warning := ctx.engine.registry.bucket_warning(p):
+            ctx.warn(warning)
     return Message(f"Updated storage provider: {p.id}", data=p.to_json())
 
 

@@ -194,6 +194,24 @@ class ProviderRegistry:
             raise NotFound(f"Unknown storage provider {id_or_name!r}: list them with 'storageProviders list'.")
         return self._row(row)
 
+    def sharing_bucket(self, provider: Provider) -> list[Provider]:
+        """The other providers on the same bucket at the same endpoint: they share this team's folder there, so
+        they reach the same datasets (listings show each once; one provider per bucket is enough)."""
+        def where(p: Provider):
+            return p.bucket, (p.endpoint or "").lower().rstrip("/")
+
+        return [p for p in self.list() if p.id != provider.id and where(p) == where(provider) and p.bucket]
+
+    def bucket_warning(self, provider: Provider) -> str | None:
+        """The warning to show when `provider` was made on a bucket another provider already uses, or None."""
+        others = self.sharing_bucket(provider)
+        if not others:
+            return None
+        names = ", ".join(repr(p.name) for p in others)
+        return (f"Warning: storage provider {names} already uses bucket {provider.bucket!r} at "
+                f"{provider.endpoint or 'AWS S3'}: both reach the same datasets (each is listed once). One provider "
+                "per bucket is enough; delete one with 'storageProviders delete --id ID'.")
+
     def managed(self) -> Provider:
         return self._row(self._db().execute("SELECT * FROM providers WHERE is_managed = 1").fetchone())
 

@@ -151,7 +151,8 @@ class ProvidersHandler(GradientHandler):
         body = self.json_body(PROVIDER_FIELDS, required=("name", "config"))
         provider = await self.call(self.engine.registry.create, body["name"], body["config"],
                                    is_team_default=body.get("isTeamDefault", False), type=body.get("type", "s3"))
-        self.reply(provider.to_json(), 201)
+        warning = await self.call_local(self.engine.registry.bucket_warning, provider)
+        self.reply({**provider.to_json(), **({"warnings": [warning]} if warning else {})}, 201)
 
 
 class ProviderHandler(GradientHandler):
