@@ -10,7 +10,7 @@ import ipywidgets
 import pytest
 
 from gradient_jupyter import panel
-from gradient_jupyter.engine import Engine, GradientStorage, transfer
+from gradient_jupyter.engine import Engine, GradientStorage, history, transfer
 
 from .conftest import SECRET
 
@@ -298,11 +298,13 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
     save_with_panel(shown, folder, "flowers", message="first cut", tag="v1")
     ds = engine.datasets.get("flowers")
     (version,) = engine.datasets.list_versions(ds)
-    assert f"Saved flowers:{version.version} ({ds.id}:{version.version}): 3 files" in tab.save_result.value
+    assert f"Saved {ds.id}:{version.version} (dataset flowers, tag v1). 3 files" in tab.save_result.value
+    assert tab.save_fields["tag"].value == tab.save_fields["message"].value == ""  # not carried to the next save
     assert ds.storage_provider_id == engine.registry.managed().id  # the team default
     assert "flowers" in tab.table.value and tab.choice.value == ds.id
-    for cell in (version.version, "v1", "first cut", "10.0 KiB"):
+    for cell in (version.version, "v1", "first cut", "10.0 KiB", history.who(version.created_by)):
         assert cell in tab.versions_table.value
+    assert "Changes from nothing" in tab.changes.value and "3 added" in tab.changes.value
     assert tab.version.value == version.ref and "(v1)" in tab.version.options[0][0]
     assert tab.save_progress.bar.value == 1.0 and tab.save_progress.bar.bar_style == "success"
 
@@ -317,7 +319,7 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
 
     typed(tab.dest, str(tmp_path / "restored"))
     click(shown, tab.load_button)
-    assert f"Loaded flowers:{version.version} into" in tab.load_result.value, tab.load_result.value
+    assert f"Loaded {ds.id}:{version.version} (dataset flowers, tag v1) into" in tab.load_result.value
     for rel in ("a.csv", "sub/b.bin", "sub/deep/c.txt"):
         assert (tmp_path / "restored" / rel).read_bytes() == (folder / rel).read_bytes()
     assert tab.load_progress.bar.bar_style == "success"
@@ -362,9 +364,11 @@ def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown,
     save_with_panel(shown, folder, "flowers", message="one")
     (folder / "c.txt").write_text("new file\n")
     save_with_panel(shown, folder, "flowers", message="two", tag="best")
-    assert ": 4 files, 9 B sent" in shown.datasets.save_result.value
+    assert ". 4 files, 9 B sent" in shown.datasets.save_result.value
     html = shown.datasets.versions_table.value
     assert html.index("two") < html.index("one") and "(best)" in shown.datasets.version.options[0][0]
+    assert ">A<" in shown.datasets.changes.value and "c.txt" in shown.datasets.changes.value  # since the one before
+    assert "1 added, 0 removed" in shown.datasets.changes.value
 
 
 def test_set_move_and_delete_tags(engine, shown, tmp_path):
@@ -452,6 +456,65 @@ def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(engine,
     assert engine.datasets.list() == []
     assert shown.datasets.save_progress.bar.bar_style == "danger"
     assert not shown.datasets.save_button.disabled
+
+
+def test_save_refuses_an_empty_folder_field_as_the_console_does(engine, shown, tmp_path, monkeypatch):
+    monkeypatch.chdir(make_folder(tmp_path / "cwd"))  # what an empty field used to save
+    save_with_panel(shown, "", "flowers")
+    assert "Give the folder to save" in shown.datasets.save_result.value and engine.datasets.list() == []
+
+
+def test_save_with_a_tag_in_use_asks_before_moving_it(engine, shown, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    save_with_panel(shown, folder, "flowers", tag="v1")
+    first = engine.datasets.resolve("flowers:v1")[1].version
+    (folder / "c.txt").write_text("more\n")
+    save_with_panel(shown, folder, "flowers", tag="v1")
+    tab = shown.datasets
+    assert "gj-error" in tab.save_result.value and "move" in tab.save_result.value
+    assert tab.save_confirm.box.layout.display == "flex" and len(engine.datasets.list_versions("flowers")) == 1
+    click(shown, tab.save_confirm.yes)
+    assert "Saved" in tab.save_result.value, tab.save_result.value
+    assert engine.datasets.resolve("flowers:v1")[1].version != first
+
+
+def test_saving_an_unchanged_folder_makes_no_version_and_says_so(engine, shown, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    save_with_panel(shown, folder, "flowers")
+    save_with_panel(shown, folder, "flowers")
+    assert "Unchanged" in shown.datasets.save_result.value and "gj-ok" in shown.datasets.save_result.value
+    assert len(engine.datasets.list_versions("flowers")) == 1
+
+
+def test_load_asks_before_overwriting_local_changes(engine, shown, tmp_path):
+    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    tab = shown.datasets
+    typed(tab.dest, str(tmp_path / "work"))
+    click(shown, tab.load_button)
+    (tmp_path / "work" / "a.csv").write_text("my own edit\n")
+    click(shown, tab.load_button)
+    assert "gj-error" in tab.load_result.value and "a.csv" in tab.load_confirm.question.value
+    assert (tmp_path / "work" / "a.csv").read_text() == "my own edit\n"  # not assumed
+    click(shown, tab.load_confirm.no)
+    assert (tmp_path / "work" / "a.csv").read_text() == "my own edit\n"
+    click(shown, tab.load_button)
+    click(shown, tab.load_confirm.yes)
+    assert "Loaded" in tab.load_result.value and (tmp_path / "work" / "a.csv").read_bytes() == b"x,y\n1,2\n"
+
+
+def test_mount_a_version(engine, shown, tmp_path):
+    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    tab = shown.datasets
+    typed(tab.mount_dir, str(tmp_path / "mounted"))
+    click(shown, tab.mount_button)
+    assert "Mounted flowers" in tab.mount_result.value and "read-only" in tab.mount_result.value
+    assert (tmp_path / "mounted" / "sub" / "deep" / "c.txt").read_bytes() == b"deep\n"
+
+
+def test_datasets_of_an_unreachable_provider_are_said_to_be_missing(engine, moto_server):
+    engine.registry.create("gone", {"bucket": "no-such-bucket-here", "endpoint": moto_server})
+    p = shown_panel(engine)
+    assert "Datasets in gone are not listed" in p.datasets.unlisted.value
 
 
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):

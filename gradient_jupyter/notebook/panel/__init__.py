@@ -103,7 +103,9 @@ class Panel(W.VBox):
         except Exception as exc:  # the providers tab stays useful when datasets cannot be read
             self.datasets.dataset_result.value = note(plain_words(exc), "error")
         # Usage asks every bucket, the slowest of all: the lists show first.
-        self.providers.show(providers, self.engine.utilization())
+        usage = self.engine.utilization()
+        self.providers.show(providers, usage)
+        self.datasets.show_unlisted(usage)
 
     # -- running actions ------------------------------------------------------------------------------------------
     def run(self, where: W.HTML, busy: str, work: Callable[[], str | None], buttons=(),

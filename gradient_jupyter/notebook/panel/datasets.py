@@ -7,8 +7,12 @@ from threading import Thread
 import ipywidgets as W
 
 from ...commands.datasets import datasets_table, folder, folder_rows, versions_table
-from ...engine import transfer
+from ...commands.mounts import mount_message
+from ...engine import history, transfer
+from ...engine import mount as mounts
+from ...engine.errors import LocalChanges, TagInUse
 from ...engine.stores import human_bytes
+from ...output import DiffView, TransferView
 from . import words
 from .parts import (
     FIELD,
@@ -41,6 +45,8 @@ class DatasetsTab:
         self._quiet = False  # set while the panel itself changes a selection
 
         self.table = wide("gj-datasets")
+        self.unlisted = W.HTML()
+        self.unlisted.add_class("gj-unlisted")
         self.choice = dropdown(words.DATASET, "gj-dataset")
         self.choice.observe(self._dataset_chosen, "value")
         self.description = text(*words.DESCRIPTION, "gj-description")
@@ -74,26 +80,39 @@ class DatasetsTab:
         self.tag_confirm = Confirm("gj-confirm-tag")
         self.tag_result = result("gj-tag-result")
 
+        self.changes = wide("gj-changes")
+        self.changes_result = result("gj-changes-result")
+
         self.dest = text(*words.DEST, "gj-load-dest")
         self.load_button = button(words.LOAD, "gj-load-button", "primary")
         self.load_button.on_click(lambda _: self.load())
+        self.load_confirm = Confirm("gj-confirm-load")
         self.load_progress = ProgressBar("gj-load-progress")
         self.load_result = result("gj-load-result")
+
+        self.mount_dir = text(*words.MOUNT_DIR, "gj-mount-dir")
+        self.mount_button = button(words.MOUNT, "gj-mount-button")
+        self.mount_button.on_click(lambda _: self.mount())
+        self.mount_result = result("gj-mount-result")
 
         self.save_fields = {key: text(label, hint, f"gj-save-{key}", cls=W.Combobox if key == "name" else W.Text)
                             for key, (label, hint) in words.SAVE_FIELDS.items()}
         self.provider = dropdown(words.SAVE_PROVIDER, "gj-save-provider")
         self.save_button = button(words.SAVE, "gj-save-button", "primary")
         self.save_button.on_click(lambda _: self.save())
+        self.save_confirm = Confirm("gj-confirm-save")
         self.save_progress = ProgressBar("gj-save-progress")
         self.save_result = result("gj-save-result")
 
         self.version_parts = W.VBox([
             row(self.delete_version_button), self.version_confirm.box, self.version_result,
             heading(words.FILES_HEADING), self.files_title, self.files, self.files_result, self.preview,
+            heading(words.CHANGES_HEADING), self.changes_result, self.changes,
             heading(words.TAGS_HEADING), self.tag, row(self.set_tag_button, self.delete_tag_button),
             self.tag_confirm.box, self.tag_result,
-            heading(words.LOAD_HEADING), self.dest, row(self.load_button), self.load_progress.box, self.load_result,
+            heading(words.LOAD_HEADING), self.dest, row(self.load_button), self.load_confirm.box,
+            self.load_progress.box, self.load_result,
+            heading(words.MOUNT_HEADING), self.mount_dir, row(self.mount_button), self.mount_result,
         ])
         self.dataset_box = W.VBox([
             self.description, row(self.description_button, self.delete_dataset_button), self.dataset_confirm.box,
@@ -101,9 +120,9 @@ class DatasetsTab:
         ])
         # The dataset's result line stays outside its box: it tells of a deleted dataset too.
         self.box = W.VBox([
-            self.table, self.choice, self.dataset_result, self.dataset_box,
+            self.table, self.unlisted, self.choice, self.dataset_result, self.dataset_box,
             heading(words.SAVE_HEADING), *self.save_fields.values(), self.provider, row(self.save_button),
-            self.save_progress.box, self.save_result,
+            self.save_confirm.box, self.save_progress.box, self.save_result,
         ])
         self.show_providers([])
         self._show_dataset()
@@ -213,8 +232,13 @@ class DatasetsTab:
             self.preview.value = ""
             self.show_folder()
 
+        def changes():  # from the two manifests only, like `datasets versions diff --id REF`
+            self.changes.value = DiffView(history.diff(self.engine, v.ref))._repr_html_()
+
+        self.changes.value = ""
+        self.panel.run(self.changes_result, words.READING_CHANGES, changes, [], refresh=False)
         return self.panel.run(self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [],
-                       refresh=False)
+                              refresh=False)
 
     def show_folder(self) -> None:
         d, v = self.dataset(), self.chosen_version()
@@ -340,41 +364,74 @@ class DatasetsTab:
                        [self.set_tag_button, self.delete_tag_button])
 
     # -- save and load ---------------------------------------------------------------------------------------------
-    def save(self) -> Thread | None:
+    def save(self, *, move_tag: bool = False) -> Thread | None:
         """Save the folder as a new committed version of the named dataset (created if new)."""
         f = {key: field.value.strip() for key, field in self.save_fields.items()}
         provider, progress = self.provider.value or None, self.save_progress
         progress.box.layout.display = "none"
+        self.save_confirm.close()
 
         def work():
             progress.start("hash")
             summary = transfer.save(self.engine, f["name"], f["folder"], message=self.save_fields["message"].value,
-                                    provider=provider, tag=f["tag"] or None, progress=progress)
+                                    provider=provider, tag=f["tag"] or None, move_tag=move_tag, progress=progress)
             progress.finish(True)
             # A kept message or tag would describe, or try to move a tag to, the next save as well.
             self.save_fields["message"].value = self.save_fields["tag"].value = ""
             self.want = (summary.dataset.id, summary.version.version)
-            return note(words.SAVED.format(name=summary.dataset.name, version=summary.version.version,
-                                           ref=summary.version.ref, line=summary.line()), "ok")
+            return note(words.SAVED.format(headline=TransferView(summary, "Saved").headline(),
+                                           line=summary.line()), "ok")
+
+        def refused(exc):
+            progress.finish(False)
+            if isinstance(exc, TagInUse):  # nothing moves a tag silently: ask
+                self.save_confirm.ask(words.CONFIRM_MOVE_TAG_ON_SAVE.format(tag=f["tag"]), words.MOVE_TAG_AND_SAVE,
+                                      lambda: self.save(move_tag=True))
 
         return self.panel.run(self.save_result, words.SAVING.format(folder=f["folder"], name=f["name"]), work,
-                       [self.save_button], on_error=lambda exc: progress.finish(False))
+                              [self.save_button], on_error=refused)
 
-    def load(self) -> Thread | None:
-        """Load the chosen version into the folder (default ./<dataset name>)."""
+    def load(self, *, overwrite: bool = False) -> Thread | None:
+        """Load the chosen version into the folder (default ./<dataset name>); local changes are asked about."""
         d, v, dest = self.dataset(), self.chosen_version(), self.dest.value.strip() or None
         if v is None:
             self.load_result.value = note(words.NO_VERSION, "error")
-            return
+            return None
         progress = self.load_progress
         progress.box.layout.display = "none"
+        self.load_confirm.close()
 
         def work():
             progress.start("verify")
-            summary = transfer.load(self.engine, v.ref, dest, progress=progress)
+            summary = transfer.load(self.engine, v.ref, dest, overwrite=overwrite, progress=progress)
             progress.finish(True)
-            return note(words.LOADED.format(name=d.name, version=v.version, dest=summary.destination,
+            return note(words.LOADED.format(headline=TransferView(summary, "Loaded").headline(),
                                             line=summary.line()), "ok")
 
+        def refused(exc):
+            progress.finish(False)
+            if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go
+                shown = ", ".join(exc.paths[:5]) + (", ..." if len(exc.paths) > 5 else "")
+                self.load_confirm.ask(words.CONFIRM_OVERWRITE.format(count=len(exc.paths), paths=shown),
+                                      words.OVERWRITE_AND_LOAD, lambda: self.load(overwrite=True))
+
         return self.panel.run(self.load_result, words.LOADING.format(name=d.name, version=v.version), work,
-                       [self.load_button], on_error=lambda exc: progress.finish(False))
+                              [self.load_button], on_error=refused)
+
+    def mount(self) -> Thread | None:
+        """Mount the chosen version read-only (default ./datasets/<dataset name>), as `mount REF [DIR]` does."""
+        d, v, folder = self.dataset(), self.chosen_version(), self.mount_dir.value.strip() or None
+        if v is None:
+            self.mount_result.value = note(words.NO_VERSION, "error")
+            return None
+
+        def work():
+            return note(str(mount_message(mounts.mount(self.engine, v.ref, folder))), "ok")
+
+        return self.panel.run(self.mount_result, words.MOUNTING.format(name=d.name, version=v.version), work,
+                              [self.mount_button])
+
+    def show_unlisted(self, usage: dict) -> None:
+        """Say which providers' datasets are missing from the list, and why (their buckets cannot be read)."""
+        self.unlisted.value = "<br>".join(note(words.UNLISTED.format(name=row["name"], error=row["error"]), "error")
+                                          for row in usage["storageProviders"] if row.get("error"))
