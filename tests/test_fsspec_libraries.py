@@ -65,6 +65,7 @@ def test_pyarrow_parquetfile_over_fs_open_and_dataset(saved):
     assert ds.to_table().num_rows == 300
     assert pq.read_table("tables/big.parquet", filesystem=fs, columns=["x"]).column("x").to_pylist() == \
         list(saved["x"])
+    assert pq.read_table("gradient://tables/big.parquet", filesystem=fs).num_rows == ROWS
 
 
 def test_polars(saved):
