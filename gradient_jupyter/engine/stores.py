@@ -723,6 +723,9 @@ class S3Store(Store):
         self._addressed(key)
         options: GetOptions | None = {"range": byte_range} if byte_range else None
         result = self._run("get_object", key, lambda s: obstore.get(s, key, options=options))
+        length = byte_range[1] - byte_range[0] if byte_range else result.meta["size"]
+        if length <= chunk_size:  # the whole body in one call: most files are small, and each call costs CPU
+            return self._chunks((result.bytes() for _ in (1,)), key)
         return self._chunks(iter(result.stream(min_chunk_size=chunk_size)), key)
 
     def _chunks(self, chunks, key):
