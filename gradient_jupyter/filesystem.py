@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,6 +65,7 @@ class GradientFileSystem(AbstractFileSystem):
     def __init__(self, *args, **storage_options):
         super().__init__(*args, **storage_options)
         self._resolved: dict[tuple[str, str], _Resolved] = {}
+        self._heard: weakref.WeakSet = weakref.WeakSet()  # engines whose change events clear `_resolved`
         self._lock = threading.Lock()
 
     @staticmethod
@@ -102,7 +104,8 @@ class GradientFileSystem(AbstractFileSystem):
 
             found = _Resolved(ds, version, {e.path: e for e in manifest_entries(manifest)})
             with self._lock:
-                if not any(k[0] == key[0] for k in self._resolved):  # first use of this engine: hear its saves
+                if engine not in self._heard:  # first use of this engine: hear its saves
+                    self._heard.add(engine)
                     engine.on_change(self._changed)
                 self._resolved[key] = found
         return found
