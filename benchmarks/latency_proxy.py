@@ -101,7 +101,7 @@ class LatencyProxy:
             await asyncio.sleep(self.rtt)  # the handshake's round trip
             s_reader, s_writer = await asyncio.open_connection(*self.target, limit=CHUNK)
             await asyncio.gather(self._pipe(c_reader, s_writer, "up"), self._pipe(s_reader, c_writer, "down"))
-        except OSError:
+        except (OSError, asyncio.CancelledError):  # cancelled: the proxy is stopping
             pass
         finally:
             self._open -= 1
