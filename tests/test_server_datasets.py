@@ -128,7 +128,8 @@ async def test_uncommitted_files_can_be_replaced_and_deleted(api):
     assert (await api("PUT", f"{base}/files/a.txt", data=b"two!"))[1]["size"] == 4
     await api("PUT", f"{base}/files/empty", data=b"")
     assert (await api("DELETE", f"{base}/files/a.txt"))[0] == 204
-    assert (await api("GET", f"{base}/files"))[1]["files"] == [{"path": "empty", "size": 0}]
+    assert (await api("GET", f"{base}/files"))[1]["files"] == [{"path": "empty", "size": 0,
+                                                                 "sha256": hashlib.sha256(b"").hexdigest()}]
     assert (await api("DELETE", f"{base}/files/a.txt"))[0] == 404
 
 

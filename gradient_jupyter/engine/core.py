@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import Conflict
+from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store
@@ -143,7 +143,12 @@ class Engine:
         """Delete a provider; refused (409) while datasets live in it, unless force."""
         provider = self.registry.get(id_or_name)
         if not force and not provider.is_gradient_managed and not provider.is_team_default:
-            count = self.dataset_count(provider)
+            try:
+                count = self.dataset_count(provider)
+            except GradientError as exc:  # fail closed: "could not look" is not "nothing there"
+                raise Conflict(f"Could not check whether datasets use storage provider {provider.name!r} "
+                               f"({exc.message}). Fix the provider and try again, or delete with force (any data "
+                               "stays in the bucket).", reason="provider-unchecked") from None
             if count:
                 raise Conflict(f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
                                "delete the provider anyway with --force (REST: ?force=true); their data stays in "
@@ -151,11 +156,9 @@ class Engine:
         return self.registry.delete(provider.id)
 
     def dataset_count(self, provider: Provider) -> int:
-        """How many datasets of this team live in the provider's bucket (0 when the bucket cannot be read)."""
-        try:
-            return len(self.store(provider).list_prefixes(f"{self.team_id}/datasets/"))
-        except Exception:
-            return 0
+        """How many datasets of this team live in the provider's bucket (records that pass the checks, not empty
+        folders a store keeps after a delete); a store error is raised, never taken as 0."""
+        return len(self.datasets.list_in(provider))
 
     def utilization(self) -> dict:
         """Bytes used under the team folder per provider, and the managed quota."""

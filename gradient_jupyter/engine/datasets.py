@@ -1,13 +1,20 @@
-"""Datasets, versions, files and tags, kept in the bucket itself (SPEC section 2), so any machine sees the same state.
+"""Datasets, versions, files and tags, kept in the bucket itself, so any machine sees the same state.
+
+Everything read back from the bucket is checked by engine/records.py first (docs/threat-model.md).
 
 Layout under `<teamId>/`:
   names/<lowercase name>.json                         claim of a dataset name (create-only: one winner per team)
   datasets/<ds>/dataset.json                          the dataset record
   datasets/<ds>/tags/<tag>.json                       {"version": ...}; setting again overwrites (moves it)
   datasets/<ds>/versions/<v>/version.json             created with the version (create-only: ids never collide)
-  datasets/<ds>/versions/<v>/data/<path>              bytes this version added or changed
-  datasets/<ds>/versions/<v>/refs/<path>              uncommitted only: a put file identical to a committed one
+  datasets/<ds>/versions/<v>/data/<path>              bytes this version added or changed (written by save, or
+                                                      copied from uploads/ by the commit; never by a put)
+  datasets/<ds>/versions/<v>/uploads/<random id>      uncommitted only: bytes put by REST or a write URL
+  datasets/<ds>/versions/<v>/refs/<path>              uncommitted only: a put file -> its upload, or a committed
+                                                      object identical to it, or {"deleted": true}
   datasets/<ds>/versions/<v>/pending.json             what a save is uploading (lets a re-run reuse what arrived)
+                                                      and which committed objects it reuses (deletes keep them)
+  datasets/<ds>/versions/<v>/committing.json          a commit under way (one committer copies uploads at a time)
   datasets/<ds>/versions/<v>/message.json             a message changed after commit
   datasets/<ds>/versions/<v>/manifest.json            the commit point, create-only
 """
@@ -17,26 +24,35 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import history
+from . import history, records
 from .errors import BadInput, Conflict, GradientError, Immutable, IntegrityError, NotFound
-from .history import check_lineage
-from .ids import (DATASET_ID, VERSION_ID, check_dataset_name, check_file_path, check_tag_name, new_dataset_id,
-                  new_version_id, parse_ref)
+from .ids import (
+    DATASET_ID,
+    VERSION_ID,
+    check_dataset_name,
+    check_file_path,
+    check_tag_name,
+    check_version_id,
+    new_dataset_id,
+    new_version_id,
+    parse_ref,
+)
 from .models import Dataset, FileEntry, Tag, Version
 from .providers import Provider, now_iso
+from .records import MANIFEST_FORMAT, SHA256, BadRecord, manifest_entries, manifest_file  # noqa: F401 - the names others import
 from .stores import CHUNK, Store
 
 log = logging.getLogger("gradient_jupyter")
-MANIFEST_FORMAT = "gradient-jupyter/manifest@1"
-SHA256 = re.compile(r"[0-9a-f]{64}")
+DATASET_FORMAT = "gradient-jupyter/dataset@1"
 
 
 def latest_committed(manifests: dict[str, dict | None]) -> str | None:
@@ -46,29 +62,9 @@ def latest_committed(manifests: dict[str, dict | None]) -> str | None:
     return max(committed)[1] if committed else None
 
 
-def manifest_entries(manifest: dict) -> list[FileEntry]:
-    return [FileEntry(f["path"], f["size"], f["sha256"], f["key"], f.get("blockSize"), tuple(f.get("blocks", ())))
-            for f in manifest.get("files", [])]
-
-
-def manifest_file(f: FileEntry) -> dict:
-    """One file of a manifest: path, size, SHA-256, object key, and for large files the block SHA-256s."""
-    out = {"path": f.path, "size": f.size, "sha256": f.sha256, "key": f.key}
-    if f.blocks:
-        out.update(blockSize=f.block_size, blocks=list(f.blocks))
-    return out
-
-
-def blocks_problem(f: dict) -> str | None:
-    """Why a manifest file's `blockSize`/`blocks` cannot be used, or None (absent is fine: read whole)."""
-    if "blocks" not in f and "blockSize" not in f:
-        return None
-    size, block_size, blocks = f["size"], f.get("blockSize"), f.get("blocks")
-    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size <= 0 \
-            or not isinstance(blocks, list) or len(blocks) != -(-size // block_size) \
-            or not all(isinstance(b, str) and SHA256.fullmatch(b) for b in blocks):
-        return f"bad blockSize or blocks for {f['path']!r}"
-    return None
+def skipped(exc: BadRecord) -> None:
+    """A bad record met in a listing: the others still show; the log names the key."""
+    log.warning("Skipped: %s", exc.message)
 
 
 def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes]:
@@ -125,12 +121,22 @@ class Datasets:
     # -- json objects ------------------------------------------------------------------------------------------
     @staticmethod
     def _read_json(store: Store, key: str) -> dict | None:
+        """A JSON object from the bucket, or None if missing; each caller checks its fields (engine/records.py)."""
         try:
-            return json.loads(store.get_bytes(key))
+            raw = store.get_bytes(key)
         except NotFound:
             return None
-        except ValueError:
-            raise IntegrityError(f"Object {key!r} is not valid JSON: it was forged or changed behind our back.") from None
+        return records.parse_json(raw, key)
+
+    def _dataset_json(self, store: Store, ds_id: str) -> dict | None:
+        key = self._ds(ds_id) + "dataset.json"
+        data = self._read_json(store, key)
+        return None if data is None else records.dataset(data, key, ds_id)
+
+    def _read_claim(self, store: Store, name: str) -> dict | None:
+        key = self._claim(name)
+        data = self._read_json(store, key)
+        return None if data is None else records.claim(data, key, name)
 
     @staticmethod
     def _write_json(store: Store, key: str, value: dict, *, create_only: bool = False) -> None:
@@ -144,35 +150,52 @@ class Datasets:
         return self.engine.store(ds.storage_provider_id)
 
     def _record(self, data: dict, provider: Provider) -> Dataset:
-        return Dataset(id=data["id"], name=data["name"], description=data.get("description", ""),
-                       storage_provider_id=provider.id, dt_created=data["dtCreated"],
-                       dt_modified=data.get("dtModified", data["dtCreated"]))
+        """A Dataset from a record that `records.dataset` checked."""
+        return Dataset(id=data["id"], name=data["name"], description=data["description"],
+                       storage_provider_id=provider.id, dt_created=data["dtCreated"], dt_modified=data["dtModified"])
 
     def list(self, warnings: list | None = None) -> list[Dataset]:
         """Every dataset of the team, by name, from every provider that answers. Providers are asked in parallel
         with short timeouts (`lookup_timeout`); one that cannot be read is skipped, and a `Skipped` naming it and
-        why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once."""
+        why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once.
+        A bad dataset record is skipped too, with a warning in the log naming its key."""
         def one(provider: Provider):
-            store = self.engine.lookup_store(provider)
             try:
-                prefixes = store.list_prefixes(f"{self.team}/datasets/")
-                return provider, _parallel(lambda p: self._read_json(store, p + "dataset.json"), prefixes), None
+                return provider, self.list_in(provider, lookup=True), None
             except GradientError as exc:
                 return provider, [], exc
 
         found, seen = [], set()
-        for provider, records, exc in _parallel(one, self._providers()):
+        for provider, datasets, exc in _parallel(one, self._providers()):
             if exc is not None:
                 log.warning("Skipped storage provider %s while listing datasets: %s", provider.name, exc.message)
                 if warnings is not None:
                     warnings.append(Skipped(provider.id, provider.name, exc.message, exc.reason))
                 continue
-            for data in records:
-                if data and data["id"] not in seen:
-                    seen.add(data["id"])
-                    found.append(self._record(data, provider))
-                    self._where.setdefault(data["id"], provider.id)
+            for ds in datasets:
+                if ds.id not in seen:
+                    seen.add(ds.id)
+                    found.append(ds)
+                    self._where.setdefault(ds.id, provider.id)
         return sorted(found, key=lambda d: d.name.lower())
+
+    def list_in(self, provider: Provider, *, lookup: bool = False) -> list[Dataset]:
+        """The datasets of this team in one provider's bucket; bad records are skipped, store errors raised.
+        `lookup`: through the short-timeout store."""
+        store = self.engine.lookup_store(provider) if lookup else self.engine.store(provider)
+        prefixes = store.list_prefixes(f"{self.team}/datasets/")
+
+        def read(prefix: str) -> dict | None:
+            ds_id = prefix.rstrip("/").rsplit("/", 1)[-1]
+            try:
+                if not DATASET_ID.fullmatch(ds_id):
+                    raise records.bad(prefix, "not a dataset id")
+                return self._dataset_json(store, ds_id)  # None: an empty folder some stores keep after a delete
+            except BadRecord as exc:
+                skipped(exc)
+                return None
+
+        return [self._record(data, provider) for data in _parallel(read, prefixes) if data]
 
     def get(self, ds, *, provider=None) -> Dataset:
         """A dataset by Dataset, id or name (names are case-insensitive, and unique per provider's team folder).
@@ -206,25 +229,31 @@ class Datasets:
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
 
     def _find_in(self, provider: Provider, ds: str) -> tuple[dict | None, GradientError | None]:
-        """(dataset.json, None) if `ds` (id or name) lives in this provider, (None, None) if not, (None, error) if the
-        provider could not be searched. Lookups use the short-timeout store."""
+        """(dataset record, None) if `ds` (id or name) lives in this provider, (None, None) if not, (None, error) if
+        the provider could not be searched. Lookups use the short-timeout store, and never write."""
         store = self.engine.lookup_store(provider)
         try:
             if DATASET_ID.fullmatch(ds):
-                return self._read_json(store, self._ds(ds) + "dataset.json"), None
-            claim = self._read_json(store, self._claim(ds))
-            if not claim:
-                return None, None
-            data = self._read_json(store, self._ds(claim["id"]) + "dataset.json")
-            if data is None:  # a create interrupted after its claim: finish it from the claim
-                data = claim
-                self._write_json(self.engine.store(provider), self._ds(claim["id"]) + "dataset.json", data)
-            self._remember_name(ds, provider.id, data["id"])
+                return self._dataset_json(store, ds), None
+            data = self._by_claim(store, ds)
+            if data:
+                self._remember_name(ds, provider.id, data["id"])
             return data, None
         except (BadInput, IntegrityError):
             raise
         except GradientError as exc:
             return None, exc
+
+    def _by_claim(self, store: Store, name: str) -> dict | None:
+        """The dataset a name's claim points at, or None. A read never writes: the leftovers of an interrupted
+        create or delete are finished by the next writer (`create`), not here."""
+        claim = self._read_claim(store, name)
+        if claim is None or claim.get("deleting"):  # a delete that was interrupted: the dataset is gone
+            return None
+        data = self._dataset_json(store, claim["id"])
+        if data is None:  # a create interrupted after its claim (or still running): the claim holds the record
+            return claim
+        return data if data["name"].lower() == name.lower() else None  # a rename left this claim behind
 
     # A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
     # in the data home, so the next lookup reads dataset.json directly and believes it only if it still has that
@@ -256,10 +285,10 @@ class Datasets:
             return None
         try:
             provider = self.engine.registry.get(hint[0])
-            data = self._read_json(self.engine.lookup_store(provider), self._ds(hint[1]) + "dataset.json")
+            data = self._dataset_json(self.engine.lookup_store(provider), hint[1])
         except GradientError:
             return None
-        if isinstance(data, dict) and str(data.get("name", "")).lower() == name.lower() and data.get("id") == hint[1]:
+        if data and data["name"].lower() == name.lower():
             return self._remember(data, provider)
         return None
 
@@ -286,21 +315,45 @@ class Datasets:
             raise Conflict(f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name")
         stamp = now_iso()
         data = {"id": new_dataset_id(), "name": name, "description": description, "dtCreated": stamp,
-                "dtModified": stamp, "format": "gradient-jupyter/dataset@1"}
+                "dtModified": stamp, "format": DATASET_FORMAT}
         store = self.engine.store(target)
-        try:  # the claim is the create-only write that lets exactly one creator of a name win
-            self._write_json(store, self._claim(name), data, create_only=True)
-        except Conflict:
-            raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                           reason="duplicate-name") from None
+        for _ in range(2):
+            try:  # the claim is the create-only write that lets exactly one creator of a name win
+                self._write_json(store, self._claim(name), data, create_only=True)
+                break
+            except Conflict:
+                if not self._finish_leftover(store, name):
+                    raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
+                                   reason="duplicate-name") from None
+        else:
+            raise Conflict(f"A dataset named {name!r} is being created by another writer: choose another name "
+                           "or try again.", reason="duplicate-name")
         self._write_json(store, self._ds(data["id"]) + "dataset.json", data)
         self.engine.changed("datasets")
         return self._remember(data, target)
 
+    def _finish_leftover(self, store: Store, name: str) -> bool:
+        """A writer met the claim of `name`: finish what an interrupted delete or create left. True if the name
+        is free now (an interrupted delete was finished), False if it belongs to a dataset."""
+        try:
+            claim = self._read_claim(store, name)
+        except BadRecord as exc:
+            raise Conflict(f"The name {name!r} is held by a damaged claim: {exc.message}",
+                           reason="duplicate-name") from None
+        if claim is None:  # deleted a moment ago
+            return True
+        if claim.get("deleting"):
+            self._finish_delete(store, claim["id"], name)
+            return True
+        if self._dataset_json(store, claim["id"]) is None:  # a create interrupted after its claim: finish it
+            self._write_json(store, self._ds(claim["id"]) + "dataset.json", {**claim, "format": DATASET_FORMAT})
+        return False
+
     def update(self, ds, *, name: str | None = None, description: str | None = None) -> Dataset:
         current = self.get(ds)
         store = self._store_of(current)
-        data = self._read_json(store, self._ds(current.id) + "dataset.json") or {}
+        data = {**current.to_json(), "format": DATASET_FORMAT}
+        data.pop("storageProviderId")
         if description is not None:
             if not isinstance(description, str):
                 raise BadInput("'description' must be a string.")
@@ -328,58 +381,58 @@ class Datasets:
         return self._record(data, self.engine.registry.get(current.storage_provider_id))
 
     def delete(self, ds) -> None:
-        """Delete a dataset with all its versions, files and tags."""
+        """Delete a dataset with all its versions, files and tags.
+
+        The name's claim is marked first, so an interrupted delete reads as deleted (and the next create of the
+        name finishes it); then dataset.json goes, which hides the dataset from listings and lookups by id."""
         current = self.get(ds)
         store = self._store_of(current)
-        store.delete([self._ds(current.id) + "dataset.json"])  # first, so a half-done delete hides the dataset
-        store.delete(o.key for o in store.list(self._ds(current.id)))
-        store.delete([self._claim(current.name)])
+        claim = self._read_claim(store, current.name)
+        if claim and claim["id"] == current.id:
+            self._write_json(store, self._claim(current.name), {**claim, "deleting": True})
+        store.delete([self._ds(current.id) + "dataset.json"])
+        self._finish_delete(store, current.id, current.name if claim and claim["id"] == current.id else None)
         self._where.pop(current.id, None)
         self.engine.changed("datasets")
 
+    def _finish_delete(self, store: Store, ds_id: str, name: str | None) -> None:
+        store.delete(o.key for o in store.list(self._ds(ds_id)))
+        if name is not None:
+            store.delete([self._claim(name)])
+
     # -- versions ----------------------------------------------------------------------------------------------
+    def _manifest_cache(self, ds: Dataset, version: str) -> Path:
+        # Named by a hash, so no part of a local path ever comes from the bucket (docs/threat-model.md).
+        name = hashlib.sha256(f"{ds.storage_provider_id}/{ds.id}/{version}".encode()).hexdigest()
+        return self.engine.home / "cache" / "manifests" / f"{name}.json"
+
     def _manifest(self, ds: Dataset, version: str) -> dict | None:
-        """The manifest of a committed version, or None. Manifests are immutable, so they are cached locally."""
-        cache = self.engine.home / "cache" / "manifests" / ds.storage_provider_id / ds.id / f"{version}.json"
+        """The manifest of a committed version (checked: engine/records.py), or None. Manifests are immutable, so
+        they are cached locally."""
+        check_version_id(version)
+        cache = self._manifest_cache(ds, version)
         store = self._store_of(ds)
         key = self.manifest_key(ds.id, version)
-        if cache.exists():
+        try:
+            cached = records.manifest(records.parse_json(cache.read_bytes(), str(cache)), str(cache), ds.id, version,
+                                      self._ds(ds.id))
+        except (OSError, BadRecord):
+            cached = None
+        if cached is not None:
             # Deleting a version removes its manifest: a cheap HEAD tells whether the cached copy still stands.
             if store.head(key) is not None:
-                return json.loads(cache.read_text())
+                return cached
             cache.unlink(missing_ok=True)
             return None
-        manifest = self._read_json(store, key)
-        if manifest is not None:
-            problem = self._manifest_problem(ds, version, manifest)
-            if problem:
-                raise IntegrityError(f"The manifest of {ds.id}:{version} is not a valid manifest of that version "
-                                     f"({problem}): it was forged or changed behind our back.")
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(manifest))
-            os.replace(tmp, cache)
+        data = self._read_json(store, key)
+        if data is None:
+            return None
+        manifest = records.manifest(data, key, ds.id, version, self._ds(ds.id))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(manifest))
+        os.replace(tmp, cache)
         return manifest
-
-    def _manifest_problem(self, ds: Dataset, version: str, manifest) -> str | None:
-        """Why a manifest cannot be trusted, or None. Paths are checked again where files land (load)."""
-        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            return "unknown format"
-        if manifest.get("version") != version or manifest.get("dataset") != ds.id:
-            return "it names another dataset or version"
-        if not isinstance(manifest.get("files"), list) or not isinstance(manifest.get("committedAt"), str):
-            return "no file list or commit time"
-        own = self._ds(ds.id) + "versions/"
-        for f in manifest["files"]:
-            if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("key"), str):
-                return "a file entry without path or key"
-            if not isinstance(f.get("size"), int) or f["size"] < 0 or not SHA256.fullmatch(str(f.get("sha256"))):
-                return f"bad size or SHA-256 for {f['path']!r}"
-            if not f["key"].startswith(own) or "/../" in f["key"]:
-                return f"{f['path']!r} points outside this dataset ({f['key']!r})"
-            if problem := blocks_problem(f):
-                return problem
-        return None
 
     def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None,
                  manifests: dict[str, dict] | None = None) -> Version | None:
@@ -391,25 +444,42 @@ class Datasets:
             lambda: self._read_json(store, base + "message.json")])
         if manifest is None and info is None:
             return None
-        info = info or {}
+        info = records.version_info(info, base + "version.json") if info is not None else {}
         if tags is None:
             tags = self._tags_by_version(ds)
         if manifest is not None:
             if manifests is not None:
                 manifests[version] = manifest
             files = manifest["files"]
-            return Version(ds.id, version, (override or manifest).get("message", ""), True,
+            message = records.message(override, base + "message.json") if override else manifest["message"]
+            return Version(ds.id, version, message, True,
                            tuple(sorted(tags.get(version, []))), len(files), sum(f["size"] for f in files),
                            info.get("dtCreated", manifest["committedAt"]), manifest["committedAt"],
-                           *check_lineage(info, base + "version.json"))
+                           info.get("parent"), info.get("createdBy"))
         files = self._staged(ds, version)
         return Version(ds.id, version, info.get("message", ""), False, (), len(files),
                        sum(f.size for f in files.values()), info.get("dtCreated", ""), None,
-                       *check_lineage(info, base + "version.json"))
+                       info.get("parent"), info.get("createdBy"))
 
     def _version_ids(self, ds: Dataset) -> list[str]:
-        prefixes = self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/")
-        return [p.rstrip("/").rsplit("/", 1)[1] for p in prefixes]
+        ids = []
+        for prefix in self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/"):
+            version = prefix.rstrip("/").rsplit("/", 1)[1]
+            if VERSION_ID.fullmatch(version):
+                ids.append(version)
+            else:
+                skipped(records.bad(prefix, "not a version id"))
+        return ids
+
+    def _listed(self, read, items) -> list:
+        """`read` over items in parallel, for a listing: an item whose records are bad is skipped (None)."""
+        def guarded(item):
+            try:
+                return read(item)
+            except BadRecord as exc:
+                skipped(exc)
+                return None
+        return _parallel(guarded, items)
 
     def list_versions(self, ds, *, committed: bool | None = True,
                       manifests: dict[str, dict] | None = None) -> list[Version]:
@@ -417,16 +487,14 @@ class Datasets:
         The manifests read on the way are put in `manifests` if given."""
         ds = self.get(ds)
         tags, ids = _parallel(lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)])
-        versions = [v for v in _parallel(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
+        versions = [v for v in self._listed(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
 
     def get_version(self, ds, version: str) -> Version:
         ds = self.get(ds)
-        if not isinstance(version, str) or not VERSION_ID.fullmatch(version):
-            raise BadInput(f"Invalid version {version!r}: a version id is 7 lowercase letters or digits.",
-                           reason="invalid-version")
+        check_version_id(version)
         found = self._version(ds, version)
         if found is None:
             raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
@@ -458,9 +526,17 @@ class Datasets:
             raise Conflict("Could not pick a new version id; try again.")
         if pending:
             self._write_json(store, self._v(ds.id, version) + "pending.json",
-                             {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, "key": e.key}
+                             {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)}
                                         for e in pending]})
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
+
+    def _source(self, ds: Dataset, entry: FileEntry) -> dict:
+        """Where a save's file comes from, compactly: {} (sent now), {"from": v} (v's data/ under the same path)
+        or {"key": ...}."""
+        if entry.key is None:
+            return {}
+        version = entry.key[len(self._ds(ds.id) + "versions/"):].split("/", 1)[0]
+        return {"from": version} if entry.key == self.data_key(ds.id, version, entry.path) else {"key": entry.key}
 
     def update_version(self, ds, version: str, *, message: str) -> Version:
         ds = self.get(ds)
@@ -471,33 +547,104 @@ class Datasets:
         if current.is_committed:
             self._write_json(store, self._v(ds.id, version) + "message.json", {"message": message})
         else:
-            info = self._read_json(store, self._v(ds.id, version) + "version.json") or {"version": version}
+            key = self._v(ds.id, version) + "version.json"
+            info = self._read_json(store, key) or {"version": version}
+            records.version_info(info, key)  # refuse to carry a bad record forward
             self._write_json(store, self._v(ds.id, version) + "version.json", {**info, "message": message})
         self.engine.changed("datasets")
         return self.get_version(ds, version)
 
     def delete_version(self, ds, version: str) -> None:
-        """Delete a version: its manifest, and only the objects no remaining manifest of the dataset references."""
+        """Delete a version: its tags, its manifest, and only the objects that nothing else points at: no
+        remaining manifest, no file put into an uncommitted version, no save under way."""
         ds = self.get(ds)
         self.get_version(ds, version)
         store = self._store_of(ds)
-        for tag in self.list_tags(ds):
-            if tag.version == version:
-                store.delete([self._tag_key(ds, tag.name)])
-        store.delete([self.manifest_key(ds.id, version)])  # first: from here on the version is not committed
-        keep = {e.key for v in self.list_versions(ds, committed=True) if v.version != version
-                for e in manifest_entries(self._manifest(ds, v.version) or {})}
+        self._untag(ds, version)
+        store.delete([self.manifest_key(ds.id, version)])  # from here on the version is not committed
+        # Read only now: a save or put that reuses an object writes its pointer before checking that a manifest
+        # still references it, so either it sees this manifest gone or this delete sees its pointer.
+        keep = self._referenced(ds, skip=version)
         store.delete(o.key for o in store.list(self._v(ds.id, version)) if o.key not in keep)
+        self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
         self.engine.changed("datasets")
 
+    def _untag(self, ds: Dataset, version: str) -> None:
+        self._store_of(ds).delete([self._tag_key(ds, t.name) for t in self._read_tags(ds) if t.version == version])
+
+    def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:
+        """Every object key a version other than `skip` points at: committed manifests, the pointers of files
+        put into uncommitted versions, and the objects saves under way will reuse."""
+        keep: set[str] = set()
+        for version, manifest in self.manifests(ds).items():
+            if version == skip:
+                continue
+            if manifest is not None:
+                keep.update(e.key for e in manifest_entries(manifest))
+                continue
+            keep.update(e.key for e in self._pointers(ds, version).values() if e)
+            keep.update(e.key for e in self.pending_of(ds, version) or () if e.key)
+        return keep
+
     def commit(self, ds, version: str) -> Version:
-        """Write the manifest (create-only): the commit point. Committing a committed version answers it unchanged."""
+        """Write the manifest (create-only): the commit point. Committing a committed version answers it unchanged.
+
+        Files put by REST or the compat API wait under the version's uploads/ (where no manifest ever points);
+        here each is copied to data/<path> and the copy is hashed: the manifest records what was verified, and no
+        upload still in flight (or a write URL used again later) can reach a committed object."""
         ds = self.get(ds)
         current = self.get_version(ds, version)
         if current.is_committed:
             return current
-        staged = self._staged(ds, version, with_hashes=True)
-        return self.write_manifest(ds, version, list(staged.values()), message=current.message)
+        store = self._store_of(ds)
+        base = self._v(ds.id, version)
+        self._take_commit_claim(store, ds, version)
+        try:
+            files = []
+            for entry in self._staged(ds, version, with_hashes=True).values():
+                if entry.key.startswith(base + "uploads/"):
+                    target = base + "data/" + entry.path
+                    try:
+                        store.copy(entry.key, target)
+                    except NotFound:
+                        raise Conflict(f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
+                                       "committed: commit again.", reason="changed-while-committing") from None
+                    sha, size = self._hash_object(store, target)
+                    if entry.sha256 and (sha, size) != (entry.sha256, entry.size):
+                        raise IntegrityError(f"The upload of {entry.path!r} changed after it was received (expected "
+                                             f"{entry.size} bytes, SHA-256 {entry.sha256}; found {size} bytes, "
+                                             f"SHA-256 {sha}): put the file again, then commit.")
+                    entry = FileEntry(entry.path, size, sha, target)
+                files.append(entry)
+            return self.write_manifest(ds, version, files, message=current.message)
+        finally:
+            store.delete([base + "committing.json"])
+
+    COMMIT_CLAIM_SECONDS = 3600  # a claim older than this was left by a committer that died
+
+    def _take_commit_claim(self, store: Store, ds: Dataset, version: str) -> None:
+        """One committer at a time copies a version's uploads into data/ (create-only claim)."""
+        key = self._v(ds.id, version) + "committing.json"
+        for _ in range(2):
+            try:
+                self._write_json(store, key, {"since": time.time()}, create_only=True)
+                return
+            except Conflict:
+                since = (self._read_json(store, key) or {}).get("since")
+                if isinstance(since, (int, float)) and time.time() - since < self.COMMIT_CLAIM_SECONDS:
+                    raise Conflict(f"Version {ds.id}:{version} is being committed by another request: wait for it "
+                                   "to finish.", reason="commit-in-progress") from None
+                store.delete([key])  # left by a committer that died (or unreadable): take over
+        raise Conflict(f"Version {ds.id}:{version} is being committed by another request.",
+                       reason="commit-in-progress")
+
+    @staticmethod
+    def _hash_object(store: Store, key: str) -> tuple[str, int]:
+        h, size = hashlib.sha256(), 0
+        for chunk in store.stream(key, CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+        return h.hexdigest(), size
 
     def write_manifest(self, ds: Dataset, version: str, files: list[FileEntry], *, message: str,
                        uncommitted: Version | None = None) -> Version:
@@ -514,8 +661,9 @@ class Datasets:
         except Conflict:
             raise Conflict(f"Version {ds.id}:{version} was committed by another writer at the same time; "
                            "theirs stands.", reason="already-committed") from None
-        store.delete([self._v(ds.id, version) + "pending.json"]
-                     + [o.key for o in store.list(self._v(ds.id, version) + "refs/")])
+        base = self._v(ds.id, version)
+        store.delete([base + "pending.json"] + [o.key for o in store.list(base + "refs/")]
+                     + [o.key for o in store.list(base + "uploads/")])
         self.engine.changed("datasets")
         if uncommitted is None:
             return self.get_version(ds, version)
@@ -525,9 +673,18 @@ class Datasets:
 
     # -- files -------------------------------------------------------------------------------------------------
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:
-        """Version id -> its manifest, or None while uncommitted: one listing, then one request per version."""
+        """Version id -> its manifest, or None while uncommitted: one listing, then one request per version.
+        A version whose manifest is bad is left out (with a warning)."""
         ids = self._version_ids(ds)
-        return dict(zip(ids, _parallel(lambda v: self._manifest(ds, v), ids)))
+        bad = object()
+
+        def read(version):
+            try:
+                return self._manifest(ds, version)
+            except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
+                skipped(exc)
+                return bad
+        return {v: m for v, m in zip(ids, _parallel(read, ids), strict=True) if m is not bad}
 
     def committed_index(self, ds: Dataset, manifests: dict[str, dict | None] | None = None) \
             -> dict[tuple[str, int], str]:
@@ -538,30 +695,69 @@ class Datasets:
                 index.setdefault((e.sha256, e.size), e.key)
         return index
 
+    def still_referenced(self, ds: Dataset, manifests: dict[str, dict | None], keys) -> set[str]:
+        """Which of `keys` (taken from `manifests`) a committed manifest still references, asked now.
+
+        Whoever reuses a committed object first writes its pointer (refs/ or pending.json), then asks this: a
+        delete of the last manifest holding the object either happened before (the object is not in the answer:
+        send the bytes instead) or reads the pointer after (and keeps the object)."""
+        keys = set(keys)
+        holders: dict[str, set[str]] = {}
+        for version, manifest in manifests.items():
+            for e in manifest_entries(manifest or {}):
+                if e.key in keys:
+                    holders.setdefault(version, set()).add(e.key)
+        store = self._store_of(ds)
+        alive = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
+        return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
+
+    def _pointers(self, ds: Dataset, version: str) -> dict[str, FileEntry | None]:
+        """refs/ of an uncommitted version: path -> the file it points at, or None for a deleted file."""
+        store = self._store_of(ds)
+        base = self._v(ds.id, version)
+
+        def read(key):
+            data = self._read_json(store, key)
+            return None if data is None else records.pointer(data, key, self._ds(ds.id), version)
+        return dict(p for p in _parallel(read, [o.key for o in store.list(base + "refs/")]) if p)
+
     def _staged(self, ds: Dataset, version: str, *, with_hashes: bool = False) -> dict[str, FileEntry]:
-        """Files of an uncommitted version: objects under data/ plus refs/ to committed objects."""
+        """Files of an uncommitted version: objects a save wrote under data/, overridden by the pointers under
+        refs/ (to a committed object, or to an upload that has arrived under uploads/)."""
         store = self._store_of(ds)
         base = self._v(ds.id, version)
         files = {}
-        for o in store.list(base + "data/"):
+        listing, pointers, arrived = _parallel(lambda read: read(), [
+            lambda: list(store.list(base + "data/")), lambda: self._pointers(ds, version),
+            lambda: {o.key: o.size for o in store.list(base + "uploads/")}])
+        for o in listing:
             path = o.key[len(base) + 5:]
-            sha = self._object_sha256(store, o.key, o.size) if with_hashes else None
+            sha = self.object_sha256(store, o.key, o.size) if with_hashes else None
             files[path] = FileEntry(path, o.size, sha, o.key)
-        refs = [o.key for o in store.list(base + "refs/")]
-        for ref in _parallel(lambda k: self._read_json(store, k), refs):
-            if ref:
-                files[ref["path"]] = FileEntry(ref["path"], ref["size"], ref["sha256"], ref["key"])
+        for path, entry in pointers.items():
+            files.pop(path, None)
+            if entry is None:
+                continue
+            if entry.key.startswith(base + "uploads/"):
+                if entry.key not in arrived:  # a write URL was handed out, but nothing came (yet)
+                    continue
+                if entry.sha256 is None:  # came by write URL: the commit hashes it
+                    entry = FileEntry(path, arrived[entry.key], None, entry.key)
+            files[path] = entry
         return files
 
     @staticmethod
-    def _object_sha256(store: Store, key: str, size: int) -> str:
+    def object_sha256(store: Store, key: str, size: int) -> str:
         sha = store.stored_sha256(key)
         if sha is None:  # uploaded by another tool: hash the bytes in the store
-            h = hashlib.sha256()
-            for chunk in store.stream(key):
-                h.update(chunk)
-            sha = h.hexdigest()
+            sha = Datasets._hash_object(store, key)[0]
         return sha
+
+    def pending_of(self, ds: Dataset, version: str) -> list[FileEntry] | None:
+        """What a save of `version` was uploading (pending.json), checked; None if there is none."""
+        key = self._v(ds.id, version) + "pending.json"
+        data = self._read_json(self._store_of(ds), key)
+        return None if data is None else records.pending(data, key, self._ds(ds.id))
 
     def _uncommitted(self, ds, version: str) -> tuple[Dataset, Version]:
         ds = self.get(ds)
@@ -580,35 +776,59 @@ class Datasets:
             files = list(self._staged(ds, version).values())
         return sorted((f for f in files if f.path.startswith(prefix)), key=lambda f: f.path)
 
+    def upload_key(self, ds: Dataset, version: str, path: str) -> str:
+        """A new object key for bytes of `path` about to be put into an uncommitted version (by this engine or a
+        write URL): under uploads/, where no manifest points, and named at random so no two uploads share it.
+        The pointer refs/<path> is written first, so the commit and deletes know it."""
+        check_file_path(path)
+        key = self._v(ds.id, version) + "uploads/" + uuid.uuid4().hex
+        self._write_json(self._store_of(ds), self._v(ds.id, version) + "refs/" + path, {"path": path, "key": key})
+        return key
+
+    def upload_key_of(self, ds: Dataset, version: str, path: str) -> str:
+        """The upload key `upload_key` gave `path` (for the later calls of a multipart upload)."""
+        check_file_path(path)
+        entry = self._pointers(ds, version).get(path)
+        if entry is None or not entry.key.startswith(self._v(ds.id, version) + "uploads/"):
+            raise NotFound(f"No upload of {path!r} was started in {ds.id}:{version}: start it again.",
+                           reason="no-such-upload")
+        return entry.key
+
     def put_file(self, ds, version: str, path: str, source) -> FileEntry:
-        """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file."""
+        """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file.
+
+        The bytes go to a new object under uploads/ (a random name), then refs/<path> points at it; the commit
+        verifies and copies them into data/<path>. A file identical to a committed one just points at it."""
         check_file_path(path)
         ds, _ = self._uncommitted(ds, version)
         store = self._store_of(ds)
+        base = self._v(ds.id, version)
         with _local_copy(source, self.engine.home) as (local, sha, size):
-            key = self.committed_index(ds).get((sha, size))
-            base = self._v(ds.id, version)
+            manifests = self.manifests(ds)
+            key = self.committed_index(ds, manifests).get((sha, size))
             if key:  # identical to a committed file: point at it instead of sending it again
                 self._write_json(store, base + "refs/" + path, {"path": path, "size": size, "sha256": sha, "key": key})
-                store.delete([base + "data/" + path])
-            else:
+                if not self.still_referenced(ds, manifests, [key]):  # its versions were deleted meanwhile
+                    key = None
+            if not key:
                 store.check_quota(size, f"{self.team}/")
-                key = base + "data/" + path
-                store.put_file(key, local, size=size, sha256=sha)
-                store.delete([base + "refs/" + path])
-        if self._manifest(ds, version) is not None:  # committed while we wrote: our bytes are not part of it
+                key = base + "uploads/" + uuid.uuid4().hex
+                store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
+                self._write_json(store, base + "refs/" + path, {"path": path, "size": size, "sha256": sha, "key": key})
+        if store.head(self.manifest_key(ds.id, version)) is not None:  # committed while we wrote: not part of it
             raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being written; "
                             "the file is not part of it.")
         return FileEntry(path, size, sha, key)
 
     def delete_file(self, ds, version: str, path: str) -> None:
+        """Remove a file from an uncommitted version. Only its pointer changes: objects a commit may be copying
+        or have copied are never deleted here."""
         check_file_path(path)
         ds, _ = self._uncommitted(ds, version)
         staged = self._staged(ds, version)
         if path not in staged:
             raise NotFound(f"Version {ds.id}:{version} has no file {path!r}.", reason="unknown-file")
-        base = self._v(ds.id, version)
-        self._store_of(ds).delete([base + "data/" + path, base + "refs/" + path])
+        self._write_json(self._store_of(ds), self._v(ds.id, version) + "refs/" + path, {"path": path, "deleted": True})
 
     def file_entry(self, ds, version: str, path: str) -> FileEntry:
         check_file_path(path)
@@ -632,18 +852,30 @@ class Datasets:
         return f"{self._ds(ds.id)}tags/{name}.json"
 
     def list_tags(self, ds) -> list[Tag]:
+        """The tags of a dataset; a tag left pointing at a deleted version is not shown."""
         ds = self.get(ds)
+        tags, ids = _parallel(lambda read: read(), [lambda: self._read_tags(ds), lambda: self._version_ids(ds)])
+        return [t for t in tags if t.version in ids]
+
+    def _read_tags(self, ds: Dataset) -> list[Tag]:
+        """Every well-formed tag record, whether or not its version still exists; bad ones are skipped."""
         store = self._store_of(ds)
-        keys = [o.key for o in store.list(self._ds(ds.id) + "tags/") if o.key.endswith(".json")]
-        tags = []
-        for key, data in zip(keys, _parallel(lambda k: self._read_json(store, k), keys)):
-            if data and isinstance(data.get("version"), str):
-                tags.append(Tag(key.rsplit("/", 1)[1][:-5], data["version"]))
-        return sorted(tags, key=lambda t: t.name)
+        names = {}
+        for o in store.list(self._ds(ds.id) + "tags/"):
+            name = records.tag_name(o.key)
+            if name is None:
+                skipped(records.bad(o.key, "not a tag name"))
+            else:
+                names[o.key] = name
+
+        def read(key):
+            data = self._read_json(store, key)
+            return None if data is None else Tag(names[key], records.tag(data, key))
+        return sorted((t for t in self._listed(read, names) if t), key=lambda t: t.name)
 
     def _tags_by_version(self, ds: Dataset, tags: list[Tag] | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for t in self.list_tags(ds) if tags is None else tags:
+        for t in self._read_tags(ds) if tags is None else tags:
             out.setdefault(t.version, []).append(t.name)
         return out
 
@@ -654,14 +886,21 @@ class Datasets:
         if not self.get_version(ds, version).is_committed:
             raise Conflict(f"Version {ds.id}:{version} is not committed: commit it before tagging it.",
                            reason="not-committed")
-        self._write_json(self._store_of(ds), self._tag_key(ds, name), {"version": version, "dtModified": now_iso()})
+        store = self._store_of(ds)
+        self._write_json(store, self._tag_key(ds, name), {"version": version, "dtModified": now_iso()})
+        # A delete of the version may have run meanwhile: it removes tags after its manifest, so one of us sees
+        # the other. If the manifest is gone, take the tag back rather than leave it pointing at nothing.
+        if store.head(self.manifest_key(ds.id, version)) is None:
+            store.delete([self._tag_key(ds, name)])
+            raise NotFound(f"Version {ds.id}:{version} was deleted while tag {name!r} was being set: the tag was "
+                           "not set.", reason="unknown-version")
         self.engine.changed("datasets")
         return Tag(name, version)
 
     def delete_tag(self, ds, name: str) -> None:
         check_tag_name(name)
         ds = self.get(ds)
-        if not any(t.name == name for t in self.list_tags(ds)):
+        if not any(t.name == name for t in self._read_tags(ds)):
             raise NotFound(f"Dataset {ds.name!r} has no tag {name!r}.", reason="unknown-tag")
         self._store_of(ds).delete([self._tag_key(ds, name)])
         self.engine.changed("datasets")
@@ -680,7 +919,7 @@ class Datasets:
         # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
         guessed: dict[str, dict] = {}
         tags, guess = _parallel(lambda read: read(), [
-            lambda: self.list_tags(ds),
+            lambda: self._read_tags(ds),
             lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None])
         version = next((t.version for t in tags if t.name == selector), None)
         if version is None and guess is not None:
@@ -690,6 +929,10 @@ class Datasets:
         if version is None and not VERSION_ID.fullmatch(selector):
             raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
         found = self._version(ds, version or selector, self._tags_by_version(ds, tags), manifests)
+        if found is None and version is not None:
+            raise NotFound(f"Tag {selector!r} of dataset {ds.name!r} points at version {version!r}, which no longer "
+                           f"exists (it was deleted): set the tag again with 'datasets tags set'.",
+                           reason="unknown-version")
         if found is None:
             raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
         return ds, found

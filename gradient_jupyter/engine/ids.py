@@ -72,6 +72,10 @@ def check_tag_name(value) -> str:
     return value
 
 
+def check_version_id(value) -> str:
+    return check(VERSION_ID, value, "version", "a version id is 7 lowercase letters or digits")
+
+
 def check_provider_name(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
         raise BadInput(f"Invalid storage provider name {quoted(value)}: use 1-100 printable characters.",

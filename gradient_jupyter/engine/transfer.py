@@ -204,14 +204,20 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         return TransferSummary(dataset=ds, version=engine.datasets.get_version(ds, latest), files=len(entries),
                                bytes_skipped=sum(e.size for e in entries), files_skipped=len(entries),
                                seconds=time.monotonic() - started, unchanged=True)
-    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)
+    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
+    store.check_quota(sum(e.size for e in entries if (e.sha256, e.size) not in known), f"{engine.team_id}/")
+
+    # pending.json names the committed objects this save reuses, so a delete of their versions keeps them...
+    version = engine.datasets.create_version(ds, message=message, pending=[
+        FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries],
+        manifests=manifests, created_by=origin.result())
+    # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
+    alive = engine.datasets.still_referenced(ds, manifests, {known[(e.sha256, e.size)] for e in entries
+                                                             if (e.sha256, e.size) in known})
+    known = {k: key for k, key in known.items() if key in alive}
     to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
     to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
-    store.check_quota(sum(e.size for e in to_send + to_copy), f"{engine.team_id}/")
-
-    version = engine.datasets.create_version(ds, message=message, pending=entries, manifests=manifests,
-                                             created_by=origin.result())
     final, locals_ = [], dict(files)
     for e in entries:
         key = known.get((e.sha256, e.size)) or version_key(version.version, e)
@@ -221,8 +227,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
 
     def send(e: FileEntry):
         key = version_key(version.version, e)
-        store.put_file(key, locals_[e.path], size=e.size, sha256=e.sha256,
-                       progress=lambda n: sending.add(0, n))
+        store.put_file(key, locals_[e.path], size=e.size, sha256=e.sha256, progress=lambda n: sending.add(0, n))
         sending.add(1, 0)
 
     def copy(e: FileEntry):
@@ -335,19 +340,32 @@ def _create_for_save(engine, name: str, provider) -> Dataset:
 
 
 def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tuple[str, int], str]:
-    """(sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely."""
-    found: dict[tuple[str, int], str] = {}
+    """(sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely.
+
+    An object counts only if its stored SHA-256 (or, without one, its bytes) matches: anyone who can write the
+    bucket could have replaced a leftover with other bytes of the same size."""
+    datasets = engine.datasets
     store = engine.store(ds.storage_provider_id)
+    candidates: dict[tuple[str, int], str] = {}
     for version in (v for v, manifest in manifests.items() if manifest is None):
-        pending = engine.datasets._read_json(store, engine.datasets._v(ds.id, version) + "pending.json")
+        pending = datasets.pending_of(ds, version)
         if not pending:
             continue
-        present = {o.key: o.size for o in store.list(engine.datasets._v(ds.id, version) + "data/")}
-        for f in pending.get("files", []):
-            key = engine.datasets.data_key(ds.id, version, f["path"])
-            if present.get(key) == f["size"]:  # objects only appear once fully uploaded and checksummed
-                found.setdefault((f["sha256"], f["size"]), key)
-    return found
+        present = {o.key: o.size for o in store.list(datasets._v(ds.id, version) + "data/")}
+        for f in pending:
+            key = datasets.data_key(ds.id, version, f.path)
+            if f.key is None and present.get(key) == f.size:
+                candidates.setdefault((f.sha256, f.size), key)
+
+    def matches(item) -> bool:
+        (sha, size), key = item
+        try:
+            return datasets.object_sha256(store, key, size) == sha
+        except NotFound:
+            return False
+    items = list(candidates.items())
+    found = _run_all(matches, items, engine.settings.max_concurrency)
+    return {want: key for (want, key), ok in zip(items, found, strict=True) if ok}
 
 
 def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
@@ -490,7 +508,10 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
                        reason="not-committed")
     manifest = manifests.get(version.version) or engine.datasets._manifest(ds, version.version) or {}
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
-    dest = Path(dest if dest is not None else Path.cwd() / ds.name).expanduser().absolute()
+    if dest is None:  # ds.name was checked (engine/records.py): one plain folder name, never a path
+        check_dataset_name(ds.name)
+        dest = Path.cwd() / ds.name
+    dest = Path(dest).expanduser().absolute()
     targets = _targets(dest, [e.path for e in entries])
     _remove_leftover_parts({targets[e.path].parent for e in entries})
     recorded = read_record(dest)
