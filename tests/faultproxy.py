@@ -18,6 +18,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset", "lose-answer"
         self.refuse_checksums = False  # answer 400 InvalidRequest to requests with x-amz-checksum-* headers
+        self.rule = None  # or (method, path) -> fault or None, asked when the plan is empty
         self.injected: list[str] = []
         self.requests = 0
         self.seen: list[tuple[str, int]] = []  # (S3 operation, request body bytes) of every request, in order
@@ -33,6 +34,8 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.requests += 1
                     fault = proxy.plan.pop(0) if proxy.plan else None
+                    if fault is None and proxy.rule is not None:
+                        fault = proxy.rule(self.command, self.path)
                     if fault:
                         proxy.injected.append(fault)
                 length = int(self.headers.get("Content-Length") or 0)

@@ -481,13 +481,15 @@ class Datasets:
                 return None
         return _parallel(guarded, items)
 
-    def list_versions(self, ds, *, committed: bool | None = True,
-                      manifests: dict[str, dict] | None = None) -> list[Version]:
+    def list_versions(self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None,
+                      skip_bad: bool = True) -> list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
-        The manifests read on the way are put in `manifests` if given."""
+        The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
+        with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
         ds = self.get(ds)
         tags, ids = _parallel(lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)])
-        versions = [v for v in self._listed(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
+        read = self._listed if skip_bad else _parallel
+        versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
@@ -854,8 +856,11 @@ class Datasets:
     def list_tags(self, ds) -> list[Tag]:
         """The tags of a dataset; a tag left pointing at a deleted version is not shown."""
         ds = self.get(ds)
-        tags, ids = _parallel(lambda read: read(), [lambda: self._read_tags(ds), lambda: self._version_ids(ds)])
-        return [t for t in tags if t.version in ids]
+        tags = self._read_tags(ds)
+        store = self._store_of(ds)
+        versions = sorted({t.version for t in tags})
+        committed = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, versions)
+        return [t for t in tags if dict(zip(versions, committed))[t.version]]
 
     def _read_tags(self, ds: Dataset) -> list[Tag]:
         """Every well-formed tag record, whether or not its version still exists; bad ones are skipped."""
@@ -911,7 +916,7 @@ class Datasets:
         name, selector = parse_ref(ref)
         ds = self.get(name)
         if selector == "latest":
-            versions = self.list_versions(ds, committed=True, manifests=manifests)
+            versions = self.list_versions(ds, committed=True, manifests=manifests, skip_bad=False)
             if not versions:
                 raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
             return ds, versions[0]
