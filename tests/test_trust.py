@@ -20,10 +20,16 @@ from .test_datasets import make_folder, read_folder
 pytestmark = pytest.mark.reliability
 
 
+@pytest.fixture(scope="module")
+def bucket(seaweed):
+    # one bucket for the module (each SeaweedFS bucket takes volumes); every test's data home is a new team
+    return seaweed.bucket()
+
+
 @pytest.fixture
-def weed(engine, seaweed_bucket):
-    """A provider on a fresh SeaweedFS bucket, and a boto3 client for playing the hostile teammate."""
-    server, bucket = seaweed_bucket
+def weed(engine, seaweed, bucket):
+    """A provider on the SeaweedFS bucket, and a boto3 client for playing the hostile teammate."""
+    server = seaweed
     provider = engine.registry.create("weed", {"bucket": bucket, "endpoint": server.endpoint,
                                                "accessKey": server.access_key, "secretAccessKey": server.secret_key})
     client = server.client()
@@ -31,8 +37,8 @@ def weed(engine, seaweed_bucket):
     def put(key, body):
         client.put_object(Bucket=bucket, Key=key, Body=body if isinstance(body, bytes) else json.dumps(body).encode())
 
-    def keys():
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    def keys():  # this test's team only
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=engine.team_id + "/")
         return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
     return SimpleNamespace(id=provider.id, put=put, keys=keys, client=client, bucket=bucket, server=server)
