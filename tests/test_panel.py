@@ -197,7 +197,8 @@ def test_delete_a_provider_after_confirming(engine, shown, moto_server):
 def test_an_unreachable_bucket_says_so_and_does_not_hide_the_others(engine, s3_bucket):
     engine.registry.create("gone", {"bucket": "no-such-bucket-here", "endpoint": s3_bucket[0]})
     p = shown_panel(engine)
-    assert "gone" in p.providers.table.value and "unreachable: " in p.providers.table.value
+    assert "gone" in p.providers.table.value and ">unreachable<" in p.providers.table.value
+    assert "gone cannot be reached: Bucket 'no-such-bucket-here' does not exist" in p.providers.problems.value
     assert "Gradient Managed" in p.providers.table.value and ">ok<" in p.providers.table.value
 
 

@@ -86,22 +86,25 @@ def provider_fields(p: Provider) -> dict:
 
 
 def providers_table(providers: list[Provider], usage: dict | None = None) -> Table:
-    """The providers as the console and the panel show them; with `usage` (Engine.utilization), bytes used and
-    the state of each bucket (unreachable ones say why)."""
+    """The providers as the console and the panel show them; with `usage` (Engine.utilization), the bytes each one
+    holds and the state of its bucket, next to the name (an unreachable one's reason in the last column)."""
     columns = ["Name", "ID", "Bucket", "Endpoint", "Default"]  # Gradient Managed says what it is by its name
     rows = [[p.name, p.id, p.bucket, p.endpoint or ("embedded" if p.embedded else "AWS"),
              "yes" if p.is_team_default else ""] for p in providers]
     if usage is not None:
-        columns += ["Used", "State"]
+        columns[2:2] = ["Used", "State"]
+        columns.append("Problem")
         used = {row["id"]: row for row in usage["storageProviders"]}
         for p, row in zip(providers, rows, strict=True):
             u = used.get(p.id)
             if u is None:
-                row += ["", "checking..."]
+                state = ["", "checking...", ""]
             elif u.get("error"):
-                row += ["", f"unreachable: {u['error']}"]
+                state = ["", "unreachable", u["error"]]
             else:
-                row += [human_bytes(u.get("usedBytes") or 0), "ok"]
+                state = [human_bytes(u.get("usedBytes") or 0), "ok", ""]
+            row[2:2] = state[:2]
+            row.append(state[2])
     return Table(columns, rows, title="Storage providers", data=[p.to_json() for p in providers])
 
 

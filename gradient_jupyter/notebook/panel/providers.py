@@ -43,6 +43,8 @@ class ProvidersTab:
         self.want = None  # a provider to choose once the list shows it (one just added)
 
         self.table = wide("gj-providers")
+        self.problems = W.HTML()
+        self.problems.add_class("gj-provider-problems")
         self.quota = W.FloatProgress(min=0.0, max=1.0, value=0.0, description=words.QUOTA, style=LABELS,
                                      layout={"width": "100%", "max_width": "30em"})
         self.quota_label = W.Label()
@@ -94,7 +96,7 @@ class ProvidersTab:
             form += [field, self.field_hints[key]]
         form.insert(form.index(self.field_hints["secretAccessKey"]) + 1, self.secret.hint)
         self.box = W.VBox([
-            self.table, quota, self.choice,
+            self.table, self.problems, quota, self.choice,
             row(self.edit_button, self.delete_button, self.check_button, self.cors_button), self.origins,
             self.confirm.box, self.provider_result, self.check_result, self.report,
             self.form_heading, *form, row(self.add_button, self.add_check_button, self.save_button,
@@ -107,7 +109,12 @@ class ProvidersTab:
     # -- showing (any thread) ----------------------------------------------------------------------------------
     def show(self, providers, usage: dict | None = None) -> None:
         self.providers = providers
-        self.table.value = table(providers_table(providers, usage), "gj-providers-table", hover={"Name": "ID"})
+        self.table.value = table(providers_table(providers, usage), "gj-providers-table",
+                                 hover={"Name": "ID", "State": "Problem"})
+        # The reason a bucket cannot be read, in words under the table (the State column has it on hover).
+        self.problems.value = "<br>".join(
+            note(words.UNREACHABLE.format(name=row["name"], error=row["error"]), "error")
+            for row in (usage or {}).get("storageProviders", []) if row.get("error"))
         managed = (usage or {}).get("managed") or {}
         if managed.get("quotaBytes") and managed.get("usedBytes") is not None:
             used, quota = managed["usedBytes"], managed["quotaBytes"]

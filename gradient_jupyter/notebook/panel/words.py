@@ -13,6 +13,7 @@ BUSY_ELSEWHERE = "Still working on the last request of this control..."
 UNEXPECTED = "Unexpected error ({kind}): {error}"
 
 # -- providers ---------------------------------------------------------------------------------------------------
+UNREACHABLE = "{name} cannot be reached: {error}"
 QUOTA = "Managed quota"
 QUOTA_USED = "{used} used of {quota} ({percent:.1f}%)"
 PROVIDER = "Provider"
