@@ -20,6 +20,7 @@ Layout under `<teamId>/`:
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -70,7 +71,7 @@ def skipped(exc: BadRecord) -> None:
 def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes]:
     """The bytes of one manifest entry, checked while they stream; a missing object is named by its path."""
     try:
-        chunks = store.stream(entry.key, CHUNK)
+        chunks = store.stream(entry.object_key, CHUNK)
     except NotFound:
         raise IntegrityError(f"{what}: the bytes of {entry.path!r} are missing from the store (object "
                              f"{entry.key!r} was deleted behind our back).") from None
@@ -154,7 +155,7 @@ class Datasets:
         return Dataset(id=data["id"], name=data["name"], description=data["description"],
                        storage_provider_id=provider.id, dt_created=data["dtCreated"], dt_modified=data["dtModified"])
 
-    def list(self, warnings: list | None = None) -> list[Dataset]:
+    def list(self, warnings: list | None = None) -> builtins.list[Dataset]:
         """Every dataset of the team, by name, from every provider that answers. Providers are asked in parallel
         with short timeouts (`lookup_timeout`); one that cannot be read is skipped, and a `Skipped` naming it and
         why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once.
@@ -179,7 +180,7 @@ class Datasets:
                     self._where.setdefault(ds.id, provider.id)
         return sorted(found, key=lambda d: d.name.lower())
 
-    def list_in(self, provider: Provider, *, lookup: bool = False) -> list[Dataset]:
+    def list_in(self, provider: Provider, *, lookup: bool = False) -> builtins.list[Dataset]:
         """The datasets of this team in one provider's bucket; bad records are skipped, store errors raised.
         `lookup`: through the short-timeout store."""
         store = self.engine.lookup_store(provider) if lookup else self.engine.store(provider)
@@ -216,10 +217,10 @@ class Datasets:
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
         answers = _parallel(lambda p: self._find_in(p, ds), providers)
-        for provider_, (data, exc) in zip(providers, answers):
+        for provider_, (data, _) in zip(providers, answers, strict=True):
             if data:
                 return self._remember(data, provider_)
-        unsearched = [(p, exc) for p, (_, exc) in zip(providers, answers) if exc is not None]
+        unsearched = [(p, exc) for p, (_, exc) in zip(providers, answers, strict=True) if exc is not None]
         if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
             provider_, exc = unsearched[0]
             hint = "" if provider is not None else (" To save a new dataset anyway, name the provider it goes to "
@@ -261,7 +262,7 @@ class Datasets:
     def _names_file(self) -> Path:
         return self.engine.home / "cache" / "dataset-names.json"
 
-    def _remembered_names(self) -> dict[str, list[str]]:
+    def _remembered_names(self) -> dict[str, builtins.list[str]]:
         try:
             names = json.loads(self._names_file().read_text())
         except (OSError, ValueError):
@@ -358,7 +359,9 @@ class Datasets:
             if not isinstance(description, str):
                 raise BadInput("'description' must be a string.")
             data["description"] = description
-        renamed = name is not None and name != current.name
+        if name is None or name == current.name:
+            name = current.name
+        renamed = name != current.name
         if renamed:
             check_dataset_name(name)
             if self._name_taken(name, self.engine.registry.get(current.storage_provider_id), skip=current.id):
@@ -434,7 +437,7 @@ class Datasets:
         os.replace(tmp, cache)
         return manifest
 
-    def _version(self, ds: Dataset, version: str, tags: dict[str, list[str]] | None = None,
+    def _version(self, ds: Dataset, version: str, tags: dict[str, builtins.list[str]] | None = None,
                  manifests: dict[str, dict] | None = None) -> Version | None:
         """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
         store = self._store_of(ds)
@@ -461,7 +464,7 @@ class Datasets:
                        sum(f.size for f in files.values()), info.get("dtCreated", ""), None,
                        info.get("parent"), info.get("createdBy"))
 
-    def _version_ids(self, ds: Dataset) -> list[str]:
+    def _version_ids(self, ds: Dataset) -> builtins.list[str]:
         ids = []
         for prefix in self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/"):
             version = prefix.rstrip("/").rsplit("/", 1)[1]
@@ -471,7 +474,7 @@ class Datasets:
                 skipped(records.bad(prefix, "not a version id"))
         return ids
 
-    def _listed(self, read, items) -> list:
+    def _listed(self, read, items) -> builtins.list:
         """`read` over items in parallel, for a listing: an item whose records are bad is skipped (None)."""
         def guarded(item):
             try:
@@ -482,7 +485,7 @@ class Datasets:
         return _parallel(guarded, items)
 
     def list_versions(self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None,
-                      skip_bad: bool = True) -> list[Version]:
+                      skip_bad: bool = True) -> builtins.list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
         The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
         with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
@@ -502,7 +505,7 @@ class Datasets:
             raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
         return found
 
-    def create_version(self, ds, *, message: str = "", pending: list[FileEntry] | None = None,
+    def create_version(self, ds, *, message: str = "", pending: builtins.list[FileEntry] | None = None,
                        manifests: dict[str, dict | None] | None = None, created_by: dict | None = None) -> Version:
         """A new uncommitted version. `pending` (used by save) records what is about to be uploaded.
 
@@ -582,9 +585,9 @@ class Datasets:
             if version == skip:
                 continue
             if manifest is not None:
-                keep.update(e.key for e in manifest_entries(manifest))
+                keep.update(e.object_key for e in manifest_entries(manifest))
                 continue
-            keep.update(e.key for e in self._pointers(ds, version).values() if e)
+            keep.update(e.object_key for e in self._pointers(ds, version).values() if e)
             keep.update(e.key for e in self.pending_of(ds, version) or () if e.key)
         return keep
 
@@ -604,10 +607,10 @@ class Datasets:
         try:
             files = []
             for entry in self._staged(ds, version, with_hashes=True).values():
-                if entry.key.startswith(base + "uploads/"):
+                if entry.object_key.startswith(base + "uploads/"):
                     target = base + "data/" + entry.path
                     try:
-                        store.copy(entry.key, target)
+                        store.copy(entry.object_key, target)
                     except NotFound:
                         raise Conflict(f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
                                        "committed: commit again.", reason="changed-while-committing") from None
@@ -648,15 +651,16 @@ class Datasets:
             size += len(chunk)
         return h.hexdigest(), size
 
-    def write_manifest(self, ds: Dataset, version: str, files: list[FileEntry], *, message: str,
+    def write_manifest(self, ds: Dataset, version: str, files: builtins.list[FileEntry], *, message: str,
                        uncommitted: Version | None = None) -> Version:
         """The commit point. If another writer committed this version first, theirs stands and this one fails.
 
         `uncommitted` (the version as create_version answered it, known to save) spares reading the committed
         version back."""
         store = self._store_of(ds)
+        committed_at = now_iso()
         manifest = {"format": MANIFEST_FORMAT, "dataset": ds.id, "version": version, "message": message,
-                    "committedAt": now_iso(),
+                    "committedAt": committed_at,
                     "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)]}
         try:
             self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
@@ -671,7 +675,7 @@ class Datasets:
             return self.get_version(ds, version)
         # only committed versions can be tagged, so a version committed just now has no tags
         return replace(uncommitted, message=message, is_committed=True, tags=(), file_count=len(files),
-                       size=sum(f.size for f in files), dt_committed=manifest["committedAt"])
+                       size=sum(f.size for f in files), dt_committed=committed_at)
 
     # -- files -------------------------------------------------------------------------------------------------
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:
@@ -691,10 +695,10 @@ class Datasets:
     def committed_index(self, ds: Dataset, manifests: dict[str, dict | None] | None = None) \
             -> dict[tuple[str, int], str]:
         """(sha256, size) -> object key, over every committed version: what never needs sending again."""
-        index = {}
+        index: dict[tuple[str, int], str] = {}
         for manifest in (self.manifests(ds) if manifests is None else manifests).values():
             for e in manifest_entries(manifest or {}):
-                index.setdefault((e.sha256, e.size), e.key)
+                index.setdefault((e.sha256 or "", e.size), e.object_key)
         return index
 
     def still_referenced(self, ds: Dataset, manifests: dict[str, dict | None], keys) -> set[str]:
@@ -708,7 +712,7 @@ class Datasets:
         for version, manifest in manifests.items():
             for e in manifest_entries(manifest or {}):
                 if e.key in keys:
-                    holders.setdefault(version, set()).add(e.key)
+                    holders.setdefault(version, set()).add(e.object_key)
         store = self._store_of(ds)
         alive = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
         return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
@@ -755,7 +759,7 @@ class Datasets:
             sha = Datasets._hash_object(store, key)[0]
         return sha
 
-    def pending_of(self, ds: Dataset, version: str) -> list[FileEntry] | None:
+    def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None:
         """What a save of `version` was uploading (pending.json), checked; None if there is none."""
         key = self._v(ds.id, version) + "pending.json"
         data = self._read_json(self._store_of(ds), key)
@@ -769,7 +773,7 @@ class Datasets:
                             "(datasets versions create) to add, replace or delete files.")
         return ds, v
 
-    def list_files(self, ds, version: str, *, prefix: str = "") -> list[FileEntry]:
+    def list_files(self, ds, version: str, *, prefix: str = "") -> builtins.list[FileEntry]:
         ds = self.get(ds)
         v = self.get_version(ds, version)
         if v.is_committed:
@@ -791,10 +795,10 @@ class Datasets:
         """The upload key `upload_key` gave `path` (for the later calls of a multipart upload)."""
         check_file_path(path)
         entry = self._pointers(ds, version).get(path)
-        if entry is None or not entry.key.startswith(self._v(ds.id, version) + "uploads/"):
+        if entry is None or not entry.object_key.startswith(self._v(ds.id, version) + "uploads/"):
             raise NotFound(f"No upload of {path!r} was started in {ds.id}:{version}: start it again.",
                            reason="no-such-upload")
-        return entry.key
+        return entry.object_key
 
     def put_file(self, ds, version: str, path: str, source) -> FileEntry:
         """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file.
@@ -853,16 +857,16 @@ class Datasets:
     def _tag_key(self, ds: Dataset, name: str) -> str:
         return f"{self._ds(ds.id)}tags/{name}.json"
 
-    def list_tags(self, ds) -> list[Tag]:
+    def list_tags(self, ds) -> builtins.list[Tag]:
         """The tags of a dataset; a tag left pointing at a deleted version is not shown."""
         ds = self.get(ds)
         tags = self._read_tags(ds)
         store = self._store_of(ds)
         versions = sorted({t.version for t in tags})
         committed = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, versions)
-        return [t for t in tags if dict(zip(versions, committed))[t.version]]
+        return [t for t in tags if dict(zip(versions, committed, strict=True))[t.version]]
 
-    def _read_tags(self, ds: Dataset) -> list[Tag]:
+    def _read_tags(self, ds: Dataset) -> builtins.list[Tag]:
         """Every well-formed tag record, whether or not its version still exists; bad ones are skipped."""
         store = self._store_of(ds)
         names = {}
@@ -878,7 +882,8 @@ class Datasets:
             return None if data is None else Tag(names[key], records.tag(data, key))
         return sorted((t for t in self._listed(read, names) if t), key=lambda t: t.name)
 
-    def _tags_by_version(self, ds: Dataset, tags: list[Tag] | None = None) -> dict[str, list[str]]:
+    def _tags_by_version(self, ds: Dataset, tags: builtins.list[Tag] | None = None) \
+            -> dict[str, builtins.list[str]]:
         out: dict[str, list[str]] = {}
         for t in self._read_tags(ds) if tags is None else tags:
             out.setdefault(t.version, []).append(t.name)
@@ -972,7 +977,8 @@ class _local_copy:
     """Give a source as (local path, sha256, size); bytes and file objects are spooled to a temp file in the home."""
 
     def __init__(self, source, home: Path):
-        self.source, self.home, self.tmp = source, Path(home), None
+        self.source, self.home = source, Path(home)
+        self.tmp: str | None = None
 
     def __enter__(self):
         from .stores import sha256_file

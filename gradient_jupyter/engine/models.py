@@ -30,8 +30,15 @@ class FileEntry:
     block_size: int | None = None  # large files: the SHA-256 of each block of this size, in order (reading.py)
     blocks: tuple[str, ...] = ()
 
+    @property
+    def object_key(self) -> str:
+        """`key` where one must be: manifest entries and files put into a version always have it."""
+        if self.key is None:
+            raise ValueError(f"File entry {self.path!r} has no object key.")
+        return self.key
+
     def to_json(self) -> dict:
-        out = {"path": self.path, "size": self.size}
+        out: dict[str, str | int] = {"path": self.path, "size": self.size}
         if self.sha256:
             out["sha256"] = self.sha256
         return out

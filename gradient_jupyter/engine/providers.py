@@ -1,6 +1,7 @@
 """The provider registry: named S3-compatible buckets with credentials, kept in SQLite in the data home."""
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -177,7 +178,7 @@ class ProviderRegistry:
         )
 
     # -- queries --------------------------------------------------------------------------------------------
-    def list(self) -> list[Provider]:
+    def list(self) -> builtins.list[Provider]:
         """All providers, Gradient Managed first, then by creation time."""
         rows = self._db().execute("SELECT * FROM providers ORDER BY is_managed DESC, dt_created, name").fetchall()
         return [self._row(r) for r in rows]
@@ -194,7 +195,7 @@ class ProviderRegistry:
             raise NotFound(f"Unknown storage provider {id_or_name!r}: list them with 'storageProviders list'.")
         return self._row(row)
 
-    def sharing_bucket(self, provider: Provider) -> list[Provider]:
+    def sharing_bucket(self, provider: Provider) -> builtins.list[Provider]:
         """The other providers on the same bucket at the same endpoint: they share this team's folder there, so
         they reach the same datasets (listings show each once; one provider per bucket is enough)."""
         def where(p: Provider):
