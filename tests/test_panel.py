@@ -113,6 +113,15 @@ def test_add_provider_via_the_form(engine, shown, s3_bucket):
     assert SECRET not in state_text(shown)
 
 
+def test_adding_a_second_provider_on_the_same_bucket_warns(engine, shown, s3_bucket):
+    endpoint, bucket = s3_bucket
+    engine.registry.create("first", {"bucket": bucket, "endpoint": endpoint})
+    fill_provider_form(shown.providers, endpoint, bucket, name="second")
+    click(shown, shown.providers.add_button)
+    assert "Created storage provider second" in shown.providers.form_result.value
+    assert "'first' already uses bucket" in shown.providers.form_result.value
+
+
 @pytest.mark.parametrize("change, field, words", [
     ({"bucket": "MyBucket"}, "bucket", "Invalid bucket name"),
     ({"secretAccessKey": ""}, "secretAccessKey", "secret access key is empty"),
@@ -179,8 +188,8 @@ def test_edit_a_provider_keeps_the_secret_unless_a_new_one_is_typed(engine, show
     assert engine.registry.get(provider.id).config["secretAccessKey"] == "a-new-secret"
 
 
-def test_delete_a_provider_after_confirming(engine, shown, moto_server):
-    provider = engine.registry.create("doomed", {"bucket": "no-such-bucket", "endpoint": moto_server})
+def test_delete_a_provider_after_confirming(engine, shown, s3_bucket):
+    provider = engine.registry.create("doomed", {"bucket": s3_bucket[1], "endpoint": s3_bucket[0]})
     shown.wait()
     tab = shown.providers
     tab.choice.value = provider.id
@@ -192,6 +201,20 @@ def test_delete_a_provider_after_confirming(engine, shown, moto_server):
     click(shown, tab.confirm.yes)
     assert "Deleted storage provider doomed" in tab.provider_result.value
     assert "doomed" not in tab.table.value and provider.id not in dict(shown.datasets.provider.options).values()
+
+
+def test_a_provider_whose_bucket_cannot_be_read_is_deleted_only_when_asked_again(engine, shown, moto_server):
+    provider = engine.registry.create("broken", {"bucket": "no-such-bucket", "endpoint": moto_server})
+    shown.wait()
+    tab = shown.providers
+    tab.choice.value = provider.id
+    tab.delete_button.click()
+    click(shown, tab.confirm.yes)
+    assert "Could not check whether datasets use" in tab.provider_result.value  # the engine's words
+    assert engine.registry.get(provider.id) and "Delete broken anyway?" in tab.confirm.question.value
+    click(shown, tab.confirm.yes)
+    assert "Deleted storage provider broken" in tab.provider_result.value
+    assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
 
 
 def test_an_unreachable_bucket_says_so_and_does_not_hide_the_others(engine, s3_bucket):

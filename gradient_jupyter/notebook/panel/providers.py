@@ -195,7 +195,9 @@ class ProvidersTab:
                 self.fields[key].value = ""
             self.want = provider.id
             done = words.ADDED_CHECKED if check else words.ADDED
-            return note(done.format(name=provider.name, id=provider.id), "ok")
+            warning = self.engine.registry.bucket_warning(provider)  # the console prints it too
+            return note(done.format(name=provider.name, id=provider.id), "ok") + (
+                "<br>" + note(warning, "error") if warning else "")
 
         busy = words.ADD_CHECKING if check else words.ADDING
         return self.panel.run(self.form_result, busy.format(name=name), work,
@@ -246,7 +248,10 @@ class ProvidersTab:
             finally:
                 config.clear()
             self.stop_edit()
-            return note(words.EDITED.format(name=updated.name), "ok")
+            warning = self.engine.registry.bucket_warning(updated) if "bucket" in config or "endpoint" in config \
+                else None
+            return note(words.EDITED.format(name=updated.name), "ok") + ("<br>" + note(warning, "error")
+                                                                        if warning else "")
 
         return self.panel.run(self.form_result, words.SAVING_EDIT.format(name=p.name), work,
                        [self.save_button, self.cancel_button], on_error=self._point_at)
@@ -259,13 +264,19 @@ class ProvidersTab:
         self.confirm.ask(words.CONFIRM_DELETE_PROVIDER.format(name=p.name), words.DELETE_PROVIDER,
                          lambda: self.delete(p))
 
-    def delete(self, p) -> Thread | None:
+    def delete(self, p, *, force: bool = False) -> Thread | None:
         def work():
-            self.engine.delete_provider(p.id)
+            self.engine.delete_provider(p.id, force=force)
             return note(words.DELETED_PROVIDER.format(name=p.name), "ok")
 
+        def refused(exc):
+            # Datasets use it, or its bucket cannot be read to tell: the engine's words say which; ask again.
+            if getattr(exc, "reason", "") in ("provider-in-use", "provider-unchecked"):
+                self.confirm.ask(words.CONFIRM_FORCE_DELETE_PROVIDER.format(name=p.name),
+                                 words.FORCE_DELETE_PROVIDER, lambda: self.delete(p, force=True))
+
         return self.panel.run(self.provider_result, words.DELETING_PROVIDER.format(name=p.name), work,
-                       [self.delete_button, self.edit_button])
+                              [self.delete_button, self.edit_button], on_error=refused)
 
     # -- the bucket check ------------------------------------------------------------------------------------------
     def _origins(self) -> list[str]:

@@ -48,6 +48,8 @@ EDITED = "Updated storage provider {name}."
 FIELD_WRONG = "Check this field"
 CONFIRM_DELETE_PROVIDER = ("Delete storage provider {name}? Its bucket and the data in it are not touched; datasets "
                            "in it are no longer listed here.")
+CONFIRM_FORCE_DELETE_PROVIDER = "Delete {name} anyway? Its datasets stay in the bucket but are no longer listed here."
+FORCE_DELETE_PROVIDER = "Delete anyway"
 DELETING_PROVIDER = "Deleting storage provider {name}..."
 DELETED_PROVIDER = "Deleted storage provider {name}."
 ORIGINS = ("Origins", "comma-separated (default: this machine's Jupyter servers)")
