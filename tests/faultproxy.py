@@ -31,9 +31,14 @@ class FaultProxy:
                 pass
 
             def _any(self):
+                op = operation(self.command, self.path, self.headers)
                 with proxy.lock:
                     proxy.requests += 1
-                    fault = proxy.plan.pop(0) if proxy.plan else None
+                    # a planned fault applies to the next request, or to the next of one operation ("fault:Operation")
+                    planned = next((f for f in proxy.plan[:1] if ":" not in f or f.split(":")[1] == op), None)
+                    if planned:
+                        proxy.plan.remove(planned)
+                    fault = planned.split(":")[0] if planned else None
                     if fault is None and proxy.rule is not None:
                         fault = proxy.rule(self.command, self.path)
                     if fault:
@@ -41,7 +46,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with proxy.lock:
-                    proxy.seen.append((operation(self.command, self.path, self.headers), len(body)))
+                    proxy.seen.append((op, len(body)))
                 if proxy.refuse_checksums and any(k.lower().startswith("x-amz-checksum-") for k in self.headers):
                     fault = "400"
                 if fault == "reset":

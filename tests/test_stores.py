@@ -338,3 +338,26 @@ def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch)
         store = S3Store("far-away-bucket", access_key="testing", secret_key="testing")
         assert store._region() == "eu-west-1"
         assert S3Store("far-away-bucket", region="eu-west-1")._region() == "eu-west-1"
+
+
+def test_a_lost_answer_to_completing_a_multipart_upload_never_passes_for_success(seaweed_bucket, tmp_path):
+    """The client retries the completion; SeaweedFS then completes it again from parts it already let go (an empty
+    object). put_file either leaves the whole object or reports the failure: never success over wrong bytes."""
+    seaweed, bucket = seaweed_bucket
+    proxy = FaultProxy(seaweed.endpoint).start()
+    try:
+        store = seaweed_store(seaweed, bucket, endpoint=proxy.url)
+        big = os.urandom(11 * 1024**2)
+        (tmp_path / "big").write_bytes(big)
+        store.put("te1/warm", b"x")
+        proxy.inject("lose-answer:CompleteMultipartUpload")
+        try:
+            store.put_file("te1/big", tmp_path / "big", size=len(big), sha256=sha(big))
+        except IntegrityError as exc:
+            assert "holds 0 bytes there, not 11534336" in exc.message
+        else:
+            assert store.get("te1/big") == big
+        assert proxy.injected == ["lose-answer"]
+        assert [op for op, _ in proxy.seen].count("CompleteMultipartUpload") == 2  # the client did retry it
+    finally:
+        proxy.stop()

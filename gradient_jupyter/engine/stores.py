@@ -680,6 +680,13 @@ class S3Store(Store):
         self._upload("upload_part", key, lambda store: obstore.put(
             store, key, parts(), attributes={"sha256": sha256}, use_multipart=True, chunk_size=part_size,
             max_concurrency=self.PARTS_IN_FLIGHT))
+        # A lost answer to "complete the upload" is retried by the client, and some stores then complete it again
+        # from parts they have already let go (SeaweedFS makes an empty object): one HEAD tells.
+        info = self.head(key)
+        if info is None or info.size != size:
+            raise IntegrityError(f"The store said the upload of {key!r} completed, but it holds "
+                                 f"{'nothing' if info is None else f'{info.size} bytes'} there, not {size}: "
+                                 "save again.")
 
     # -- reads --------------------------------------------------------------------------------------------------------
     def get(self, key):
