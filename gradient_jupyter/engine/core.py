@@ -12,9 +12,12 @@ from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store
+from .work import Workers
 
 if TYPE_CHECKING:
     from .cache import ContentCache
+    from .datasets import Datasets
+    from .hashcache import HashCache
     from .reading import FileReader
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,9 @@ class Engine:
         self.team_id = self.registry.team_id
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()
-        self._datasets = None
-        self._hash_cache = None
+        self._datasets: Datasets | None = None
+        self._hash_cache: HashCache | None = None
+        self.workers = Workers(max(16, s.max_concurrency))  # every parallel step of the engine runs on these
         self._content_cache: ContentCache | None = None
 
     @property
@@ -93,10 +97,7 @@ class Engine:
         """The store of a provider for lookups across providers (finding and listing datasets): each try waits
         `lookup_timeout` seconds, not the store's full patience, so a bucket that never answers is passed over soon
         (transient errors are still retried as usual)."""
-        store = self.store(provider)
-        if provider.embedded:
-            return store
-        return store.variant(timeout=self.settings.lookup_timeout)
+        return self.store(provider).variant(timeout=self.settings.lookup_timeout)
 
     def _make_store(self, provider: Provider) -> Store:
         s = self.settings
@@ -160,10 +161,12 @@ class Engine:
         folders a store keeps after a delete); a store error is raised, never taken as 0."""
         return len(self.datasets.list_in(provider))
 
+    def map(self, fn: Callable, items, limit: int | None = None) -> list:
+        """fn over items on the engine's threads, results in order (engine/work.py); the first error is raised."""
+        return self.workers.map(fn, items, limit)
+
     def utilization(self) -> dict:
         """Bytes used under the team folder per provider, and the managed quota."""
-        from .datasets import _parallel
-
         def used_bytes(p: Provider):
             try:
                 return self.lookup_store(p).used_bytes(self.team_prefix()), None
@@ -173,7 +176,8 @@ class Engine:
         rows = []
         managed = {}
         providers = self.registry.list()
-        for p, (used, error) in zip(providers, _parallel(used_bytes, providers)):  # a dead bucket delays no other
+        # a dead bucket delays no other
+        for p, (used, error) in zip(providers, self.map(used_bytes, providers), strict=True):
             rows.append({"id": p.id, "name": p.name, "usedBytes": used, **({"error": error} if error else {})})
             if p.is_gradient_managed:
                 quota = self.settings.managed_quota

@@ -30,7 +30,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -167,7 +166,7 @@ class Datasets:
                 return provider, [], exc
 
         found, seen = [], set()
-        for provider, datasets, exc in _parallel(one, self._providers()):
+        for provider, datasets, exc in self.engine.map(one, self._providers()):
             if exc is not None:
                 log.warning("Skipped storage provider %s while listing datasets: %s", provider.name, exc.message)
                 if warnings is not None:
@@ -196,7 +195,7 @@ class Datasets:
                 skipped(exc)
                 return None
 
-        return [self._record(data, provider) for data in _parallel(read, prefixes) if data]
+        return [self._record(data, provider) for data in self.engine.map(read, prefixes) if data]
 
     def get(self, ds, *, provider=None) -> Dataset:
         """A dataset by Dataset, id or name (names are case-insensitive, and unique per provider's team folder).
@@ -216,7 +215,7 @@ class Datasets:
             providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
-        answers = _parallel(lambda p: self._find_in(p, ds), providers)
+        answers = self.engine.map(lambda p: self._find_in(p, ds), providers)
         for provider_, (data, _) in zip(providers, answers, strict=True):
             if data:
                 return self._remember(data, provider_)
@@ -442,7 +441,7 @@ class Datasets:
         """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
         store = self._store_of(ds)
         base = self._v(ds.id, version)
-        manifest, info, override = _parallel(lambda read: read(), [
+        manifest, info, override = self.engine.map(lambda read: read(), [
             lambda: self._manifest(ds, version), lambda: self._read_json(store, base + "version.json"),
             lambda: self._read_json(store, base + "message.json")])
         if manifest is None and info is None:
@@ -482,7 +481,7 @@ class Datasets:
             except BadRecord as exc:
                 skipped(exc)
                 return None
-        return _parallel(guarded, items)
+        return self.engine.map(guarded, items)
 
     def list_versions(self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None,
                       skip_bad: bool = True) -> builtins.list[Version]:
@@ -490,8 +489,9 @@ class Datasets:
         The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
         with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
         ds = self.get(ds)
-        tags, ids = _parallel(lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)])
-        read = self._listed if skip_bad else _parallel
+        tags, ids = self.engine.map(lambda read: read(), [lambda: self._tags_by_version(ds),
+                                                          lambda: self._version_ids(ds)])
+        read = self._listed if skip_bad else self.engine.map
         versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
@@ -690,7 +690,7 @@ class Datasets:
             except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
                 skipped(exc)
                 return bad
-        return {v: m for v, m in zip(ids, _parallel(read, ids), strict=True) if m is not bad}
+        return {v: m for v, m in zip(ids, self.engine.map(read, ids), strict=True) if m is not bad}
 
     def committed_index(self, ds: Dataset, manifests: dict[str, dict | None] | None = None) \
             -> dict[tuple[str, int], str]:
@@ -714,7 +714,7 @@ class Datasets:
                 if e.key in keys:
                     holders.setdefault(version, set()).add(e.object_key)
         store = self._store_of(ds)
-        alive = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
+        alive = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
         return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
 
     def _pointers(self, ds: Dataset, version: str) -> dict[str, FileEntry | None]:
@@ -725,7 +725,7 @@ class Datasets:
         def read(key):
             data = self._read_json(store, key)
             return None if data is None else records.pointer(data, key, self._ds(ds.id), version)
-        return dict(p for p in _parallel(read, [o.key for o in store.list(base + "refs/")]) if p)
+        return dict(p for p in self.engine.map(read, [o.key for o in store.list(base + "refs/")]) if p)
 
     def _staged(self, ds: Dataset, version: str, *, with_hashes: bool = False) -> dict[str, FileEntry]:
         """Files of an uncommitted version: objects a save wrote under data/, overridden by the pointers under
@@ -733,7 +733,7 @@ class Datasets:
         store = self._store_of(ds)
         base = self._v(ds.id, version)
         files = {}
-        listing, pointers, arrived = _parallel(lambda read: read(), [
+        listing, pointers, arrived = self.engine.map(lambda read: read(), [
             lambda: list(store.list(base + "data/")), lambda: self._pointers(ds, version),
             lambda: {o.key: o.size for o in store.list(base + "uploads/")}])
         for o in listing:
@@ -863,7 +863,7 @@ class Datasets:
         tags = self._read_tags(ds)
         store = self._store_of(ds)
         versions = sorted({t.version for t in tags})
-        committed = _parallel(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, versions)
+        committed = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, versions)
         return [t for t in tags if dict(zip(versions, committed, strict=True))[t.version]]
 
     def _read_tags(self, ds: Dataset) -> builtins.list[Tag]:
@@ -928,7 +928,7 @@ class Datasets:
         # A tag of that name wins over a version id; a selector shaped like a version id is read at the same time
         # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
         guessed: dict[str, dict] = {}
-        tags, guess = _parallel(lambda read: read(), [
+        tags, guess = self.engine.map(lambda read: read(), [
             lambda: self._read_tags(ds),
             lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None])
         version = next((t.version for t in tags if t.name == selector), None)
@@ -963,14 +963,6 @@ class Skipped:
     def to_json(self) -> dict:
         return {"storageProviderId": self.provider_id, "storageProviderName": self.provider_name,
                 "message": self.message, "reason": self.reason}
-
-
-def _parallel(fn, items, workers: int = 16) -> list:
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 class _local_copy:

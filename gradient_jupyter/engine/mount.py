@@ -48,7 +48,7 @@ def default_folder(ds: Dataset, root=None) -> Path:
 def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
     """Make `folder` (default ./datasets/<dataset name>) a read-only view of the committed version `ref`.
     `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and linked."""
-    from .transfer import _Progress, _run_all, _targets
+    from .transfer import _Progress, _targets
 
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
@@ -82,7 +82,7 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
             placing.add(1, e.size)
             return linked
 
-        linked = sum(_run_all(place, entries, engine.settings.max_concurrency))
+        linked = sum(engine.map(place, entries, engine.settings.max_concurrency))
         made = build / RECORD
         made.parent.mkdir()
         made.write_text(json.dumps({"format": FORMAT, "dataset": ds.id, "name": ds.name,

@@ -32,7 +32,8 @@ class GradientStorage(Configurable):
         config=True
     )
     managed_region = Unicode("", help="Region of the managed S3 endpoint.").tag(config=True)
-    managed_access_key = Unicode("", help="Access key of the managed S3 endpoint (empty: boto3 chain).").tag(config=True)
+    managed_access_key = Unicode("", help="Access key of the managed S3 endpoint (empty: boto3 chain).").tag(
+        config=True)
     managed_secret_key = Unicode("", help="Secret key of the managed S3 endpoint.").tag(config=True)
     cors_origins = List(
         Unicode(), default_value=[], help="Extra browser origins the bucket doctor checks CORS for."
@@ -40,12 +41,14 @@ class GradientStorage(Configurable):
     max_concurrency = Int(32, help="Parallel transfers per save or load.").tag(config=True)
     multipart_threshold = Int(64 * 1024**2, help="Files at least this large are sent in parts.").tag(config=True)
     part_size = Int(16 * 1024**2, help="Part size for multipart uploads (>= 5 MiB).").tag(config=True)
-    store_timeout = Float(15.0, help="Seconds to wait on one store request before it counts as failed.").tag(config=True)
+    store_timeout = Float(15.0, help="Seconds to wait on one store request before it counts as failed.").tag(
+        config=True)
     lookup_timeout = Float(
         2.0, help="Seconds each try of a lookup across providers (finding or listing datasets) waits on one "
         "provider's store before it counts as failed; a provider that fails is skipped with a warning naming it."
     ).tag(config=True)
-    send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(config=True)
+    send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(
+        config=True)
     cache_size = Int(
         10 * GIB, help="Size limit of the local content cache (verified file bytes read in place, mounted or loaded); "
         "least recently used entries are evicted beyond it."
@@ -113,7 +116,8 @@ def load_jupyter_config() -> Config:
                 except Exception as exc:  # a broken server config must not break the kernel's door
                     import logging
 
-                    logging.getLogger("gradient_jupyter").warning("Ignoring config %s%s: %s", base, ext, type(exc).__name__)
+                    logging.getLogger("gradient_jupyter").warning("Ignoring config %s%s: %s", base, ext,
+                                                                  type(exc).__name__)
     section = Config()
     if "GradientStorage" in config:
         section.GradientStorage = config.GradientStorage

@@ -143,6 +143,10 @@ class Store:
     def used_bytes(self, prefix: str = "") -> int:
         return sum(o.size for o in self.list(prefix))
 
+    def variant(self, **options) -> Store:
+        """The same store with some options changed (timeout, attempts); a store without such options is itself."""
+        return self
+
     def check_quota(self, needed: int, prefix: str = "") -> None:
         """Raise QuotaExceeded, before any byte is sent, if `needed` more bytes would pass the quota."""
         if self.quota is None or needed <= 0:

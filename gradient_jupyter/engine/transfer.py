@@ -10,11 +10,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from .datasets import _parallel, latest_committed, manifest_entries, verified_chunks, verified_stream
+from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, GradientError, LocalChanges, NotFound, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
@@ -46,37 +46,9 @@ class _Progress:
             self._emit()
 
 
-def _run_all(fn, items: Iterable, workers: int) -> list:
-    """Run fn over items in threads; on the first error, stop starting new work and raise it."""
-    items = list(items)
-    if not items:
-        return []
-    failed = threading.Event()
-
-    def guarded(item):
-        if failed.is_set():
-            return None
-        try:
-            return fn(item)
-        except BaseException:
-            failed.set()
-            raise
-
-    with ThreadPoolExecutor(max(1, min(workers, len(items)))) as pool:
-        futures = [pool.submit(guarded, i) for i in items]
-        results, error = [], None
-        for f in futures:
-            try:
-                results.append(f.result())
-            except BaseException as exc:  # keep the first error; let the rest finish or skip
-                error = error or exc
-        if error:
-            raise error
-        return results
-
-
-def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, batch_bytes: int = 64 * CHUNK) -> list:
-    """_run_all for local reads (hashing), with items grouped so that each task reads about `batch_bytes`.
+def _run_batched(engine, fn, items: list, size: Callable[[Any], int], workers: int,
+                 batch_bytes: int = 64 * CHUNK) -> list:
+    """engine.map for local reads (hashing), with items grouped so that each task reads about `batch_bytes`.
 
     Small files cost more Python than hashing, and threads fighting over the GIL for them are slower than one
     thread (2,000 files of 4-64 KiB: 0.15 s in one thread, 0.21 s in 2, 0.57 s in 32 threads a file); large files
@@ -90,7 +62,7 @@ def _run_batched(fn, items: list, size: Callable[[object], int], workers: int, b
             batch, total = [], 0
     if batch:
         batches.append(batch)
-    return [r for done in _run_all(lambda b: [fn(i) for i in b], batches, workers) for r in done]
+    return [r for done in engine.map(lambda b: [fn(i) for i in b], batches, workers) for r in done]
 
 
 ALWAYS_LEFT_OUT = (".git", ".ipynb_checkpoints", "__pycache__", ".gradient")
@@ -137,14 +109,14 @@ def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Pat
     if not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
     spec = ignore_spec(folder, exclude)
-    skip = {os.path.realpath(p) for p in skip}
+    skipped = {os.path.realpath(p) for p in skip}
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         top = Path(dirpath).relative_to(folder).as_posix()
         prefix = "" if top == "." else top + "/"
         dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_LEFT_OUT
                              and not spec.match_file(prefix + d + "/")
-                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
+                             and os.path.realpath(os.path.join(dirpath, d)) not in skipped)
         for name in filenames:
             local = Path(dirpath) / name
             if name.startswith(".gradient-") and name.endswith(".part") or not local.is_file():
@@ -182,17 +154,16 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     workers = engine.settings.max_concurrency
 
     def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
-        manifests, tags = _parallel(lambda read: read(), [lambda: engine.datasets.manifests(ds),
-                                                          lambda: engine.datasets.list_tags(ds) if tag else []])
+        manifests, tags = engine.map(lambda read: read(), [lambda: engine.datasets.manifests(ds),
+                                                           lambda: engine.datasets.list_tags(ds) if tag else []])
         return (engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests), manifests,
                 {t.name: t.version for t in tags})
 
-    with ThreadPoolExecutor(2, thread_name_prefix="gradient-lookup") as side:
-        asking = side.submit(what_the_store_has)
-        origin = side.submit(created_by, folder)  # git, when the folder is in a work tree
-        entries = _hash_files(engine, files, progress, workers)
-        # what the store has: never sent again, or copied from an interrupted save
-        known, arrived, manifests, tags = asking.result()
+    # All at once: hash the files, ask the store what it has (never sent again, or copied from an interrupted
+    # save) and git where the folder comes from (when it is in a work tree).
+    asked, origin, entries = engine.map(lambda step: step(), [
+        what_the_store_has, lambda: created_by(folder), lambda: _hash_files(engine, files, progress, workers)])
+    known, arrived, manifests, tags = asked
     latest = latest_committed(manifests)
     same = latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
     if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
@@ -211,7 +182,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     # pending.json names the committed objects this save reuses, so a delete of their versions keeps them...
     version = engine.datasets.create_version(ds, message=message, pending=[
         FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries],
-        manifests=manifests, created_by=origin.result())
+        manifests=manifests, created_by=origin)
     # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
     alive = engine.datasets.still_referenced(ds, manifests, {known[(e.sha256, e.size)] for e in entries
                                                              if (e.sha256, e.size) in known})
@@ -234,7 +205,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         store.copy(arrived[(e.sha256, e.size)], version_key(version.version, e))
         sending.add(1, e.size)
 
-    _run_all(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
+    engine.map(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
     committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
     if tag:
         engine.datasets.set_tag(ds, tag, version.version)
@@ -283,7 +254,7 @@ def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -
 
     cached = engine.hash_cache.known(local for _, local in files)
     try:
-        entries = _run_batched(hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
+        entries = _run_batched(engine, hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
                                lambda f: sizes[f[1]], workers)
     finally:
         engine.hash_cache.flush()
@@ -364,7 +335,7 @@ def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tup
         except NotFound:
             return False
     items = list(candidates.items())
-    found = _run_all(matches, items, engine.settings.max_concurrency)
+    found = engine.map(matches, items, engine.settings.max_concurrency)
     return {want: key for (want, key), ok in zip(items, found, strict=True) if ok}
 
 
@@ -526,8 +497,9 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
 
     try:
         states = dict(zip((e.path for e in entries),
-                          _run_batched(check, entries, lambda e: 0 if os.path.abspath(targets[e.path]) in cached
-                                       else e.size, engine.settings.max_concurrency)))
+                          _run_batched(engine, check, entries,
+                                       lambda e: 0 if os.path.abspath(targets[e.path]) in cached else e.size,
+                                       engine.settings.max_concurrency), strict=True))
     finally:
         engine.hash_cache.flush()
     same = {path: state[0] for path, state in states.items()}
@@ -571,7 +543,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         receiving.add(1, 0)
 
     try:
-        _run_all(fetch, todo, engine.settings.max_concurrency)
+        engine.map(fetch, todo, engine.settings.max_concurrency)
         for e in todo:
             os.replace(parts.pop(e.path), targets[e.path])
     except BaseException:

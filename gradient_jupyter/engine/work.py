@@ -7,6 +7,7 @@ same reason there is no `submit`: a task waiting on a queued task of the same po
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +23,16 @@ class Workers:
         self.threads = max(1, threads)
         self._name = name
         self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
         self._lock = threading.Lock()
 
     @property
     def pool(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pool is None:
+            # A forked child (multiprocessing, Dask) inherits the pool but none of its threads: it makes its own.
+            if self._pool is None or self._pid != os.getpid():
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self._name)
+                self._pid = os.getpid()
             return self._pool
 
     def map(self, fn: Callable[[Any], T], items: Iterable, limit: int | None = None) -> list[T]:
