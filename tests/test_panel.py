@@ -592,3 +592,81 @@ def test_what_the_magic_changes_reaches_the_shown_panel_in_the_browser_s_message
     assert any("from-the-magic" in u and "made by a magic" in u for u in updates)  # the table, sent to the browser
     printed = "".join(o["content"].get("text", "") for o in checked if o["msg_type"] == "stream")
     assert "['from-the-magic']" in printed
+
+
+KERNEL_SETUP = """
+import json, pathlib
+import gradient_jupyter
+p = gradient_jupyter.panel()
+display(p)
+p.wait()
+P, D = p.providers, p.datasets
+def typed(widget, value):  # what the browser sends when a field is left
+    widget.set_state({"value": value})
+def click(button):
+    button.click()
+    p.wait()
+def text(widget):
+    return widget.value
+"""
+
+
+def test_the_panel_s_actions_in_a_real_kernel(tmp_path, s3_bucket):
+    """Each kind of action through the kernel's widgets and threads: add, save, a refusal with its question,
+    load's question about local changes, and a delete that waits for its confirmation."""
+    endpoint, bucket = s3_bucket
+    make_folder(tmp_path / "data")
+    _, added, saved, loaded, deleted = run_in_kernel(
+        tmp_path, KERNEL_SETUP,
+        f"""
+for key, value in {{"name": "moto", "bucket": "{bucket}", "endpoint": "{endpoint}", "region": "us-east-1",
+                   "accessKey": "testing", "secretAccessKey": "{SECRET}"}}.items():
+    typed(P.fields[key], value)
+print("state:", "{SECRET}" in json.dumps([w.get_state() for w in P.fields.values()], default=str))
+click(P.add_button)
+print("added:", text(P.form_result))
+""",
+        """
+for key, value in {"folder": "data", "name": "flowers", "tag": "v1"}.items():
+    typed(D.save_fields[key], value)
+click(D.save_button)
+pathlib.Path("data/new.txt").write_text("new\\n")
+for key, value in {"folder": "data", "name": "flowers", "tag": "v1"}.items():
+    typed(D.save_fields[key], value)
+click(D.save_button)
+print("refused:", text(D.save_result))
+print("asked:", text(D.save_confirm.question))
+click(D.save_confirm.yes)
+print("saved:", text(D.save_result))
+""",
+        """
+typed(D.dest, "work")
+click(D.load_button)
+pathlib.Path("work/a.csv").write_text("mine\\n")
+click(D.load_button)
+print("asked:", text(D.load_confirm.question), pathlib.Path("work/a.csv").read_text().strip())
+click(D.load_confirm.yes)
+print("loaded:", text(D.load_result), pathlib.Path("work/a.csv").read_text().strip())
+""",
+        """
+D.delete_version_button.click()
+print("asked:", text(D.version_confirm.question))
+print("versions before:", len(D.versions))
+click(D.version_confirm.yes)
+print("deleted:", text(D.version_result))
+print("versions after:", len(D.versions))
+""")
+
+    def printed(messages):
+        return "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+
+    assert "state: False" in printed(added) and "Created storage provider moto" in printed(added)
+    out = printed(saved)
+    assert "refused:" in out and "move-tag" in out and "asked: " in out and "Tag v1 names another version" in out
+    assert "saved: " in out and "(dataset flowers, tag v1)" in out
+    out = printed(loaded)
+    assert "a.csv" in out.split("asked:")[1].split("\n")[0] and " mine\n" in out
+    assert "loaded: " in out and "Loaded" in out and out.rstrip().endswith("x,y\n1,2")  # overwritten, as asked
+    out = printed(deleted)
+    assert "asked: " in out and "Delete version" in out and "versions before: 2" in out
+    assert "deleted: " in out and "Deleted version" in out and "versions after: 1" in out

@@ -211,7 +211,7 @@ class DatasetsTab:
     def _dataset_chosen(self, change) -> Thread | None:
         d = self.dataset()
         if self._quiet or d is None:
-            return
+            return None
         self.save_fields["name"].value = d.name  # the save form follows the dataset chosen above it
         self.description.value = d.description
         self.dataset_confirm.close()
@@ -333,13 +333,13 @@ class DatasetsTab:
         d, v, tag = self.dataset(), self.chosen_version(), self.tag.value.strip()
         if v is None or not tag:
             self.tag_result.value = note(words.NO_TAG if v else words.NO_VERSION, "error")
-            return
+            return None
         other = next((o.version for o in self.versions if tag in o.tags), None)
         if other is not None and other != v.version and not move:
             # Nothing moves a tag silently: ask first.
             self.tag_confirm.ask(words.CONFIRM_MOVE_TAG.format(tag=tag, other=other, version=v.version),
                                  words.MOVE_TAG, lambda: self.set_tag(move=True))
-            return
+            return None
 
         def work():
             self.engine.datasets.set_tag(d, tag, v.version)
@@ -353,7 +353,7 @@ class DatasetsTab:
         d, tag = self.dataset(), self.tag.value.strip()
         if d is None or not tag:
             self.tag_result.value = note(words.NO_TAG, "error")
-            return
+            return None
         version = next((o.version for o in self.versions if tag in o.tags), "")
 
         def work():

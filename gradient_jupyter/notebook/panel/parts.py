@@ -168,7 +168,7 @@ class ProgressBar:
         self.label = W.Label()
         self.box = W.HBox([self.bar, self.label], layout={"display": "none", "flex_flow": "row wrap"})
         self.box.add_class(css)
-        self._last = None
+        self._last: tuple | None = None
         self._lock = threading.Lock()
 
     def start(self, phase: str) -> None:

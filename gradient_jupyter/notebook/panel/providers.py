@@ -6,7 +6,7 @@ from threading import Thread
 import ipywidgets as W
 
 from ...commands.providers import jupyter_server_origins, providers_table
-from ...engine import doctor
+from ...engine import GradientError, doctor
 from ...engine.ids import check_provider_name
 from ...engine.providers import Provider, clean_config
 from ...engine.stores import human_bytes
@@ -164,7 +164,7 @@ class ProvidersTab:
 
     def _point_at(self, exc: Exception) -> None:
         key = FIELD_OF_REASON.get(getattr(exc, "reason", ""))
-        if key:
+        if key and isinstance(exc, GradientError):
             hint = self.field_hints[key]
             hint.value, hint.layout.display = note(f"{words.FIELD_WRONG}: {exc.message}", "error"), None
 
@@ -237,7 +237,7 @@ class ProvidersTab:
     def save_edit(self) -> Thread | None:
         p, name, secret = self.editing, self.fields["name"].value.strip(), self.secret.take()
         if p is None:
-            return
+            return None
         config = self._form_config(secret)
         del secret
         self._clear_hints()
@@ -287,7 +287,7 @@ class ProvidersTab:
         """Run the bucket doctor on the chosen provider (after applying the CORS rules, with `fix`)."""
         p = self.chosen()
         if p is None:
-            return
+            return None
         origins = self._origins()
         self.report.value = ""
         self.cors_button.layout.display = "none"
