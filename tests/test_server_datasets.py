@@ -99,7 +99,7 @@ async def test_provider_dataset_version_files_commit_tag_ref_download(api, jp_fe
     code, msg = await api("PATCH", f"datasets/flow2/versions/{v['version']}", {"message": "renamed"})
     assert code == 200 and msg["message"] == "renamed"
     assert (await api("GET", "datasets"))[1] == {"datasets": [renamed]}
-    assert (await api("DELETE", f"datasets/flow2/tags/gold"))[0] == 204
+    assert (await api("DELETE", "datasets/flow2/tags/gold"))[0] == 204
     assert (await api("DELETE", f"datasets/flow2/versions/{v['version']}"))[0] == 204
     assert (await api("DELETE", "datasets/flow2"))[0] == 204
     assert (await api("GET", "datasets/flow2"))[0] == 404

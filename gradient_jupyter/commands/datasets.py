@@ -356,7 +356,8 @@ def list_files(ctx, args):
 def folder_rows(entries, prefix: str, *, recursive: bool = False) -> list[list[str]]:
     """[path, size] of the files in folder `prefix` (see `folder`), sorted; unless `recursive`, each sub-folder
     is one row `path/` with its total size and file count (the console's listing and the panel's browser)."""
-    rows, folders = [], {}
+    rows: list[list[str]] = []
+    folders: dict[str, tuple[int, int]] = {}
     for e in entries:
         if not (e.path.startswith(prefix) or e.path == prefix[:-1]):
             continue

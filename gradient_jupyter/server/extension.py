@@ -18,6 +18,7 @@ class GradientExtension(ExtensionApp):
     )
 
     def initialize_settings(self):
+        assert self.serverapp is not None  # the server sets it before it initializes its extensions
         settings = GradientStorage(parent=self.serverapp, config=self.serverapp.config)
         self.engine = Engine(settings)
         # A pool of our own, so slow stores never starve the server's default executor (contents, kernels).
