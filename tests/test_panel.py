@@ -451,6 +451,8 @@ def test_edit_the_description(engine, shown, tmp_path):
     save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
     tab = shown.datasets
     typed(tab.description, "petals, by colour")
+    click(shown, shown.refresh_button)  # a reading while the user is typing keeps what is typed
+    assert tab.description.value == "petals, by colour"
     click(shown, tab.description_button)
     assert "Saved the description of flowers" in tab.dataset_result.value
     assert engine.datasets.get("flowers").description == "petals, by colour"

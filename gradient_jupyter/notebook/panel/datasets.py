@@ -43,6 +43,7 @@ class DatasetsTab:
         self.entries, self.files_of, self.where = [], None, ""
         self.want = None  # (dataset id, version) to choose once the lists show it (one just saved)
         self._quiet = False  # set while the panel itself changes a selection
+        self.described = None  # the dataset whose description the field shows
 
         self.table = wide("gj-datasets")
         self.unlisted = W.HTML()
@@ -197,8 +198,9 @@ class DatasetsTab:
     def _show_dataset(self) -> None:
         d = self.dataset()
         self.dataset_box.layout.display = "none" if d is None else None
-        if d is not None and self.description.value != d.description and not self.description_button.disabled:
-            self.description.value = d.description
+        # The field shows the description once per dataset chosen: a reading must not undo what is being typed.
+        if d is not None and d.id != self.described:
+            self.description.value, self.described = d.description, d.id
 
     def _show_version(self) -> None:
         v = self.chosen_version()
@@ -213,7 +215,7 @@ class DatasetsTab:
         if self._quiet or d is None:
             return None
         self.save_fields["name"].value = d.name  # the save form follows the dataset chosen above it
-        self.description.value = d.description
+        self.description.value, self.described = d.description, d.id
         self.dataset_confirm.close()
         return self.panel.run(self.dataset_result, "",
                               lambda: self.show_versions(self.engine.datasets.list_versions(d)), [], refresh=False)
