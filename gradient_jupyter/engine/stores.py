@@ -433,7 +433,7 @@ class S3Store(Store):
         self._checksums: bool | None = None if send_checksums else False  # decided by the first upload
         self._deciding = threading.Lock()
         self._client = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # making the obstore client may make the boto3 client (an AWS bucket's region)
         self._obstores: dict[bool, object] = {}
         self._variants: dict[tuple, S3Store] = {}
         self._other_clients: dict[str, object] = {}
