@@ -39,9 +39,10 @@ class FaultProxy:
                     if planned:
                         proxy.plan.remove(planned)
                     fault = planned.split(":")[0] if planned else None
-                    if fault is None and proxy.rule is not None:
-                        fault = proxy.rule(self.command, self.path)
-                    if fault:
+                if fault is None and proxy.rule is not None:  # outside the lock: a rule may hold its request
+                    fault = proxy.rule(self.command, self.path)
+                if fault:
+                    with proxy.lock:
                         proxy.injected.append(fault)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""

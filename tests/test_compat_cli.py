@@ -194,7 +194,7 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
     for path, data in files.items():
         assert re.search(rf"\| folder/{re.escape(path)} +\| {len(data)} ", out), out
 
-    # The CLI's uploads went by presigned URL straight into the version's data/ prefix; the commit hashed them.
+    # The CLI's uploads went by presigned URL to the version's uploads/; the commit copied them to data/, hashed.
     team = engine_on(server, monkeypatch).team_id
     prefix = f"{team}/datasets/{ds}/versions/{version}/"
     manifest = json.loads(bucket.get_object(Bucket="my-bucket", Key=prefix + "manifest.json")["Body"].read())
@@ -318,8 +318,9 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
         put = presign(api, ds, v1, {"method": "putObject", "params": {"Key": "/a/b.csv", "ContentType": "text/csv"}})
         assert put.status_code == 200, put.text
         url = put.json()[0]["url"]
-        if provider == sp:  # a real presigned URL of the bucket, confined to this version's data/ prefix
-            assert urlsplit(url).path == f"/my-bucket/{engine.team_id}/datasets/{ds}/versions/{v1}/data/a/b.csv"
+        if provider == sp:  # a real presigned URL of the bucket, for a fresh key under this version's uploads/
+            assert re.fullmatch(f"/my-bucket/{engine.team_id}/datasets/{ds}/versions/{v1}/uploads/[0-9a-f]{{32}}",
+                                urlsplit(url).path)
         assert requests.put(url, data=b"1,2\n", headers={"Content-Type": "text/csv"}).status_code == 200
         committed = requests.post(f"{api}/datasets/{ds}/versions/{v1}", headers=head, json={"isCommitted": True})
         assert committed.json()["isCommitted"] is True and committed.json()["fileCount"] == 1

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gradient_jupyter.engine import Conflict, IntegrityError, NotFound
+from gradient_jupyter.engine import Conflict, IntegrityError, NotFound, StoreError
 from gradient_jupyter.engine.records import BadRecord
 from gradient_jupyter.engine.transfer import load, save
 
@@ -37,11 +37,11 @@ def weed(engine, seaweed, bucket):
     def put(key, body):
         client.put_object(Bucket=bucket, Key=key, Body=body if isinstance(body, bytes) else json.dumps(body).encode())
 
-    def keys():  # this test's team only
+    def objects():  # this test's team only: key -> ETag
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=engine.team_id + "/")
         return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
-    return SimpleNamespace(id=provider.id, put=put, keys=keys, client=client, bucket=bucket, server=server)
+    return SimpleNamespace(id=provider.id, put=put, objects=objects, client=client, bucket=bucket, server=server)
 
 
 def ds_key(engine, ds_id, rest=""):
@@ -74,7 +74,8 @@ def test_a_forged_tag_and_manifest_cannot_write_through_the_manifest_cache(engin
         engine, s.dataset.id, f"versions/{s.version.version}/manifest.json"))["Body"].read())
     weed.put(ds_key(engine, s.dataset.id, f"versions/{kernel}/manifest.json"),
              {**real, "version": str(kernel), "argv": ["sh", "-c", "echo owned"]})
-    for attempt in (lambda: engine.datasets.resolve("cached:evil"), lambda: load(engine, "cached:evil", tmp_path / "d")):
+    for attempt in (lambda: engine.datasets.resolve("cached:evil"),
+                    lambda: load(engine, "cached:evil", tmp_path / "d")):
         with pytest.raises((NotFound, IntegrityError)):
             attempt()
     assert not (tmp_path / "jupyter").exists() and not (tmp_path / "d").exists()
@@ -140,7 +141,7 @@ def test_resume_never_takes_a_replaced_leftover_of_the_same_size(engine, weed, t
             raise Interrupted
     with pytest.raises(Interrupted):
         save(engine, "resumed", src, provider=weed.id, progress=stop_midway)
-    leftovers = [k for k in weed.keys() if "/data/" in k]
+    leftovers = [k for k in weed.objects() if "/data/" in k]
     assert leftovers
     weed.put(leftovers[0], b"\0" * 3000)  # a teammate's tool: same size, other bytes
     again = save(engine, "resumed", src)
@@ -166,21 +167,21 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
                 return "503" if len(deletes) > 1 else None
             return None
         proxy.rule = second_delete_fails
-        with pytest.raises(Exception):
+        with pytest.raises(StoreError):
             engine.datasets.delete("doomed")
         assert len(deletes) > 1, deletes
         proxy.rule = None
-        before = weed.keys()
+        before = weed.objects()
         assert any(f"/datasets/{first.dataset.id}/" in k for k in before)  # the delete was cut short
         with pytest.raises(NotFound):
             engine.datasets.get("doomed")
         with pytest.raises(NotFound):
             engine.datasets.resolve("doomed")
         assert [d.name for d in engine.datasets.list()] == []
-        assert weed.keys() == before  # reads wrote nothing
+        assert weed.objects() == before  # reads wrote nothing
         again = save(engine, "doomed", make_folder(tmp_path / "src2", {"b.txt": b"b"}))  # a writer finishes it
         assert again.dataset.id != first.dataset.id
-        assert not any(f"/datasets/{first.dataset.id}/" in k for k in weed.keys())
+        assert not any(f"/datasets/{first.dataset.id}/" in k for k in weed.objects())
         assert [d.name for d in engine.datasets.list()] == ["doomed"]
     finally:
         proxy.stop()
@@ -227,9 +228,9 @@ def test_tagging_while_deleting_never_leaves_a_tag_on_nothing(engine, weed, tmp_
                  provider=weed.id)
         errors = []
 
-        def tag():
+        def tag(name=f"t{round_}", version=s.version.version, errors=errors):
             try:
-                engine.datasets.set_tag("contest", f"t{round_}", s.version.version)
+                engine.datasets.set_tag("contest", name, version)
             except (NotFound, Conflict) as exc:
                 errors.append(exc)
         threads = [threading.Thread(target=tag),
@@ -238,5 +239,5 @@ def test_tagging_while_deleting_never_leaves_a_tag_on_nothing(engine, weed, tmp_
             t.start()
         for t in threads:
             t.join()
-        tags = {k for k in weed.keys() if "/tags/" in k}
+        tags = {k for k in weed.objects() if "/tags/" in k}
         assert not tags, (round_, tags, errors)

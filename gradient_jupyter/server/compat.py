@@ -2,9 +2,12 @@
 
 The CLI sends `X-API-Key: <key>`: here that key is the Jupyter token, checked by Jupyter's own authentication.
 Its file commands never send bytes to the API: they ask `datasets/{id}/versions/{v}/s3/preSignedUrls` for S3 URLs.
-Writes of an uncommitted version get real presigned URLs of the provider's endpoint, confined to the version's data/
-prefix. Reads and listings are answered from the manifest (a version's unchanged files live under earlier versions'
-keys) by short-lived URLs this extension signs and serves itself (route `s3`); so are the embedded store's writes.
+Writes of an uncommitted version get real presigned URLs of the provider's endpoint, each for a fresh key under the
+version's uploads/ (where no manifest ever points): the commit verifies and copies the bytes into data/, so a write
+URL used again after the commit changes nothing committed. Reads and listings are answered from the manifest (a
+version's unchanged files live under earlier versions' keys) by short-lived URLs this extension signs and serves
+itself (route `s3`), streaming the bytes through the same check as the REST API; so are the embedded store's writes.
+See docs/threat-model.md.
 """
 from __future__ import annotations
 
@@ -25,12 +28,11 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 import tornado.web
-from jupyter_server.auth.decorator import authorized
-from jupyter_server.auth.identity import User
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 
-from ..engine import BadInput, Engine, GradientError, Immutable, NotFound
+from ..engine import BadInput, Conflict, Engine, GradientError, Immutable, NotFound
 from ..engine.datasets import verified_stream
 from ..engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ..engine.models import FileEntry
@@ -40,8 +42,9 @@ from .handlers import AUTH_RESOURCE, GradientHandler
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 OWN_URL_SECONDS = 15 * 60  # URLs this extension serves
 S3_WRITE_SECONDS = 60 * 60  # presigned writes: the CLI signs a batch, then uploads it through a worker pool
-S3_READ_SECONDS = 5 * 60  # the presigned GET a read URL redirects to
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+MAX_OPEN_UPLOADS = 20  # multipart uploads open at once per version (the CLI uploads a few large files at a time)
+UPLOAD_IDLE_SECONDS = 60 * 60  # an embedded multipart upload untouched this long is abandoned: its parts are removed
 
 # S3 calls the CLI asks URLs for: method -> (params allowed, writes?)
 CALLS = {
@@ -321,7 +324,8 @@ class VersionHandler(CompatHandler):
             if "message" in body:
                 v = datasets.update_version(dataset, version, message=body["message"])
             if body.get("isCommitted"):
-                v = datasets.commit(dataset, version)  # hashes files that arrived by presigned URL
+                v = datasets.commit(dataset, version)  # verifies and copies files that arrived by presigned URL
+                remove_abandoned_uploads(self.engine, ds_id=v.dataset_id, version=v.version)
             return version_json(v)
 
         self.reply(await self.call(update))
@@ -329,7 +333,12 @@ class VersionHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset, version):
-        await self.call(self.engine.datasets.delete_version, dataset, version)
+        def delete():
+            ds = self.engine.datasets.get(dataset)
+            self.engine.datasets.delete_version(ds, version)
+            remove_abandoned_uploads(self.engine, ds_id=ds.id, version=version)
+
+        await self.call(delete)
         self.reply(None, 204)
 
 
@@ -412,6 +421,7 @@ class Presigner:
 
     def __init__(self, engine: Engine, signer: UrlSigner, base: str, user: str):
         self.engine, self.signer, self.base, self.user = engine, signer, base, user
+        self.upload_keys: dict[str, str] = {}  # path -> its upload key (a batch of part URLs asks for few files)
 
     def all(self, dataset: str, version: str, body: dict, calls: list[dict]) -> list[dict]:
         datasets = self.engine.datasets
@@ -422,6 +432,9 @@ class Presigner:
         self.provider = self.engine.registry.get(self.ds.storage_provider_id)
         self.store = self.engine.store(self.provider)
         self.embedded = not self.store.supports_presign
+        if sum(c["method"] == "createMultipartUpload" for c in calls) > MAX_OPEN_UPLOADS:
+            raise BadInput(f"At most {MAX_OPEN_UPLOADS} multipart uploads can be started in one request.",
+                           reason="too-many-uploads")
         if any(CALLS[c["method"]][1] for c in calls):
             if self.version.is_committed:
                 raise Immutable(f"Version {self.version.ref} is committed and cannot change: create a new version "
@@ -456,11 +469,12 @@ class Presigner:
             return self.own(method, {"Key": path, **found})
         if method in ("headObject", "getObject", "deleteObject"):
             return self.own(method, {"Key": path})
-        key = self.engine.datasets.data_key(self.ds.id, self.version.version, path)
+        datasets = self.engine.datasets
         content = {"ContentType": params["ContentType"]} if isinstance(params.get("ContentType"), str) else {}
         if method == "putObject":
             if self.embedded:
                 return self.own(method, {"Key": path})
+            key = datasets.upload_key(self.ds, self.version.version, path)
             return self.answer(self.store.presign("put_object", key, S3_WRITE_SECONDS, **content), S3_WRITE_SECONDS)
         upload_id = params.get("UploadId")
         if method != "createMultipartUpload" and (not isinstance(upload_id, str) or not upload_id):
@@ -468,7 +482,11 @@ class Presigner:
         if self.embedded:
             return self.embedded_multipart(method, path, params, upload_id)
         if method == "createMultipartUpload":
+            key = datasets.upload_key(self.ds, self.version.version, path)
             return self.answer({"UploadId": self.store.call("create_multipart_upload", key, **content)["UploadId"]})
+        if path not in self.upload_keys:
+            self.upload_keys[path] = datasets.upload_key_of(self.ds, self.version.version, path)
+        key = self.upload_keys[path]
         if method == "uploadPart":
             number = _part_number(params.get("PartNumber"))
             url = self.store.presign("upload_part", key, S3_WRITE_SECONDS, UploadId=upload_id, PartNumber=number)
@@ -486,6 +504,12 @@ class Presigner:
 
     def embedded_multipart(self, method: str, path: str, params: dict, upload_id) -> dict:
         if method == "createMultipartUpload":
+            remove_abandoned_uploads(self.engine)
+            open_here = [f for f, info in open_uploads(self.engine) if info.get("ds") == self.ds.id
+                         and info.get("v") == self.version.version]
+            if len(open_here) >= MAX_OPEN_UPLOADS:
+                raise Conflict(f"Version {self.version.ref} has {len(open_here)} multipart uploads open, the most "
+                               "allowed: complete or abort some first.", reason="too-many-uploads")
             upload_id = secrets.token_hex(16)
             folder = self.uploads() / upload_id
             folder.mkdir(parents=True, mode=0o700)
@@ -513,6 +537,37 @@ class Presigner:
                 os.unlink(whole)
         shutil.rmtree(folder, ignore_errors=True)
         return self.answer({"Key": path})
+
+
+def open_uploads(engine: Engine) -> list[tuple]:
+    """(folder, its upload.json) of every embedded multipart upload in the data home."""
+    root = engine.home / "tmp" / "compat-uploads"
+    found = []
+    for folder in root.iterdir() if root.is_dir() else ():
+        try:
+            found.append((folder, json.loads((folder / "upload.json").read_text())))
+        except (OSError, ValueError):
+            found.append((folder, {}))
+    return found
+
+
+def remove_abandoned_uploads(engine: Engine, *, ds_id: str | None = None, version: str | None = None) -> None:
+    """Remove embedded multipart uploads untouched for UPLOAD_IDLE_SECONDS, or (given ds_id and version) those of
+    a version that was committed or deleted: their parts would otherwise stay in the data home forever."""
+    now = time.time()
+    for folder, info in open_uploads(engine):
+        try:
+            idle = now - max(p.stat().st_mtime for p in [folder, *folder.iterdir()])
+        except (OSError, ValueError):
+            idle = UPLOAD_IDLE_SECONDS
+        if idle >= UPLOAD_IDLE_SECONDS or (ds_id and info.get("ds") == ds_id and info.get("v") == version):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def uploads_size(engine: Engine) -> int:
+    """Bytes of embedded multipart parts waiting in the data home (they count against the quota)."""
+    root = engine.home / "tmp" / "compat-uploads"
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
 
 def upload_folder(engine: Engine, upload_id, ds_id: str, version: str, path: str):
@@ -550,8 +605,10 @@ def _parts(upload) -> list[dict]:
 class SignedS3Handler(JupyterHandler):
     """Serves the URLs of `Presigner.own`, the way S3 serves presigned URLs: the signature is the credential.
 
-    The signature names the operation, team, dataset, version, path and the Jupyter user who asked for it, so the
-    request runs as that user through Jupyter's authorizer, and can touch nothing else. Answers are S3's (XML).
+    The signature names the operation, team, dataset, version and path, and was issued by an authenticated and
+    authorized request (`PresignHandler`): like S3's presigned URLs, the grant is the authorization, so these routes
+    are public to Jupyter (`allow_unauthenticated`) and can touch nothing but what the grant names. This works with
+    any identity provider (JupyterHub's too). Answers are S3's (XML).
     """
 
     auth_resource = AUTH_RESOURCE
@@ -566,8 +623,6 @@ class SignedS3Handler(JupyterHandler):
         if HTTP_OF.get(grant.get("op")) != self.request.method:
             raise tornado.web.HTTPError(405, f"This URL is for {grant.get('op')} only.")
         self.grant = grant
-        # Jupyter's identity provider takes an already-known user as authenticated: the one the URL was signed for.
-        self._jupyter_current_user = User(grant["user"])
         return await super().prepare()
 
     def check_xsrf_cookie(self):
@@ -603,12 +658,7 @@ class SignedS3Handler(JupyterHandler):
                 return f, v.is_committed
         raise NotFound(f"Version {v.ref} has no file {p['Key']!r}.", reason="no-such-key")
 
-    def _store(self):
-        store = self.engine.store(self.grant["sp"])
-        return store, not store.supports_presign
-
-    @tornado.web.authenticated
-    @authorized
+    @allow_unauthenticated
     async def head(self):
         entry, _ = await self.call(self._entry)
         self.set_header("Content-Length", str(entry.size))
@@ -617,19 +667,17 @@ class SignedS3Handler(JupyterHandler):
             self.set_header("ETag", f'"{entry.sha256}"')
         self.finish()
 
-    @tornado.web.authenticated
-    @authorized
+    @allow_unauthenticated
     async def get(self):
         if self.grant["op"] == "listObjectsV2":
             self.set_header("Content-Type", "application/xml")
             self.finish(await self.call(self._listing, self.grant["p"]))
             return
         entry, committed = await self.call(self._entry)
-        store, embedded = await self.call(self._store)
-        if not embedded:  # the bytes come straight from the bucket, under whichever version's key holds them
-            self.redirect(await self.call(store.presign, "get_object", entry.key, S3_READ_SECONDS))
-            return
-        # Checked against the manifest while it streams (before a commit there is nothing to check against).
+        store = self.engine.store(self.grant["sp"])
+        # Streamed through here, not redirected to the bucket: anyone who can write the bucket could have changed
+        # the object, so it is checked against the manifest while it streams (before a commit there is nothing to
+        # check against).
         what = f"Reading {self.grant['ds']}:{self.grant['v']}"
         chunks = iter(verified_stream(store, entry, what) if committed else store.stream(entry.key, CHUNK))
         # Each chunk goes out only once the next one is read, so the last goes out only after the check passed:
@@ -692,8 +740,7 @@ class SignedS3Handler(JupyterHandler):
         out.append("</ListBucketResult>")
         return "".join(out)
 
-    @tornado.web.authenticated
-    @authorized
+    @allow_unauthenticated
     async def put(self):
         p = self.grant["p"]
         data = self.request.body
@@ -704,14 +751,18 @@ class SignedS3Handler(JupyterHandler):
                 self.engine.datasets.put_file(ds, v.version, p["Key"], data)
                 return
             folder = upload_folder(self.engine, p["UploadId"], ds.id, v.version, p["Key"])
-            (folder / str(p["PartNumber"])).write_bytes(data)
+            part = folder / str(p["PartNumber"])
+            replaced = part.stat().st_size if part.is_file() else 0
+            # parts wait in the data home, outside the store: they count against its quota all the same
+            self.engine.store(ds.storage_provider_id).check_quota(uploads_size(self.engine) - replaced + len(data),
+                                                                  self.engine.team_prefix())
+            part.write_bytes(data)
 
         await self.call(write)
         self.set_header("ETag", f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"')
         self.finish()
 
-    @tornado.web.authenticated
-    @authorized
+    @allow_unauthenticated
     async def delete(self):
         def remove():
             ds, v = self._target(write=True)
