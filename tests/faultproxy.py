@@ -17,7 +17,7 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.lock = threading.Lock()
         self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset", "lose-answer"
-        self.refuse_checksums = False  # answer 400 InvalidRequest to requests with x-amz-checksum-* headers
+        self.refuse_checksums = ""  # an S3 error code (e.g. InvalidRequest): the 400 answer to x-amz-checksum-* headers
         self.rule = None  # or (method, path) -> fault or None, asked when the plan is empty
         self.injected: list[str] = []
         self.requests = 0
@@ -48,14 +48,15 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy.lock:
                     proxy.seen.append((op, len(body)))
-                if proxy.refuse_checksums and any(k.lower().startswith("x-amz-checksum-") for k in self.headers):
+                refusal = proxy.refuse_checksums
+                if refusal and any(k.lower().startswith("x-amz-checksum-") for k in self.headers):
                     fault = "400"
                 if fault == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
                 if fault and fault != "lose-answer":
-                    code = {"503": "SlowDown", "500": "InternalError", "400": "InvalidRequest"}[fault]
+                    code = {"503": "SlowDown", "500": "InternalError", "400": refusal}[fault]
                     payload = (f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message>"
                                "</Error>").encode()
                     self.send_response(int(fault))

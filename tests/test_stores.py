@@ -191,12 +191,13 @@ def test_uploads_carry_their_sha256_and_seaweed_verifies_it(seaweed_bucket, tmp_
                                     ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
 
 
-def test_a_store_refusing_checksum_headers_is_detected_once(s3_bucket, tmp_path, caplog):
+@pytest.mark.parametrize("refusal", ["InvalidRequest", "InvalidArgument"])
+def test_a_store_refusing_checksum_headers_is_detected_once(s3_bucket, tmp_path, caplog, refusal):
     from concurrent.futures import ThreadPoolExecutor
 
     endpoint, bucket = s3_bucket
     proxy = FaultProxy(endpoint).start()
-    proxy.refuse_checksums = True
+    proxy.refuse_checksums = refusal
     try:
         store = S3Store(bucket, endpoint=proxy.url, access_key="testing", secret_key="testing")
         with caplog.at_level(logging.WARNING, logger="gradient_jupyter"), ThreadPoolExecutor(8) as pool:

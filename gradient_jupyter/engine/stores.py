@@ -373,6 +373,7 @@ _CLIENT_ERRORS = {
     "500": (StoreError, "unavailable",
             "The store had an internal error (HTTP 500) for {op} after retries: try again later."),
     "InvalidRequest": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
+    "InvalidArgument": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
 }
 
 
