@@ -312,6 +312,17 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
     choose_file(page, "a.csv")
     page.wait_for_selector(".gj-preview:has-text('1,2')")
     fits(page, ".gj-versions table")
+
+    # Saving again with the tag in use asks before moving it; yes moves it to the new version.
+    (folder / "c.txt").write_text("more\n")
+    page.fill(".gj-save-tag input", "v1")
+    page.click(".gj-save-button")
+    page.wait_for_selector(".gj-save-result .gj-error:has-text('move-tag')")
+    page.wait_for_selector(".gj-confirm-save:has-text('Tag v1 names another version')")
+    page.click(".gj-confirm-save-yes")
+    page.wait_for_selector(".gj-save-result .gj-ok:has-text('(dataset nb7-data, tag v1)')")
+    page.wait_for_selector(".gj-changes:has-text('c.txt'):has-text('1 added')")  # since the version before
+    assert not page.locator(".gj-confirm-save:visible").count()
     shoot(page, tmp_path, "panel-notebook7-1000")
 
 
