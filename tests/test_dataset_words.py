@@ -167,7 +167,7 @@ def test_versions_and_files_words(words, engine, tmp_path):
     assert [e.path for e in engine.datasets.list_files("pets", version)] == ["in/b.txt", "in/deep/c.txt", "loose.txt"]
 
     uncommitted = words("datasets", "versions", "list", "--id", "pets", "--isCommitted", "false")
-    assert [r[0] for r in uncommitted.rows] == [ref] and uncommitted.rows[0][3] == "no"
+    assert [r[1] for r in uncommitted.rows] == [ref] and uncommitted.rows[0][4] == "no"
     assert words("datasets", "versions", "list", "--id", "pets").rows == []
     words("datasets", "versions", "update", "--id", vid, "--message", "ready")
     assert str(words("datasets", "versions", "commit", "--id", vid)) == f"Committed dataset version: {ref}"

@@ -198,11 +198,11 @@ def delete_dataset(ctx, args):
 
 # -- versions ---------------------------------------------------------------------------------------------------------
 def version_row(v) -> list:
-    return [v.ref, v.message, ", ".join(v.tags), "yes" if v.is_committed else "no", v.file_count,
+    return [v.version, v.ref, v.message, ", ".join(v.tags), "yes" if v.is_committed else "no", v.file_count,
             human_bytes(v.size), v.dt_committed or v.dt_created, who(v.created_by)]
 
 
-VERSION_COLUMNS = ["ID", "Message", "Tags", "Committed", "Files", "Size", "Date", "By"]
+VERSION_COLUMNS = ["Version", "ID", "Message", "Tags", "Committed", "Files", "Size", "Date", "By"]
 
 
 def versions_table(d, versions, committed: bool | None = True) -> Table:

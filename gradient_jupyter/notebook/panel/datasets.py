@@ -176,7 +176,7 @@ class DatasetsTab:
         self._show_dataset()
         if d is None:
             return
-        self.versions_table.value = table(versions_table(d, versions), "gj-versions-table")
+        self.versions_table.value = table(versions_table(d, versions), "gj-versions-table", hover={"Version": "ID"})
         keep = self.version.value
         if self.want and self.want[0] == d.id:
             keep, self.want = f"{d.id}:{self.want[1]}", None
