@@ -7,6 +7,7 @@ import json
 import os
 import threading
 
+import boto3
 import pytest
 import requests
 from jupyter_server.auth.identity import IdentityProvider
@@ -124,8 +125,11 @@ async def test_a_presigned_put_replayed_after_commit_changes_nothing(compat, eng
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
     put_url, = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "/a.csv"}})
     assert (await in_thread(lambda: requests.put(put_url, data=b"good"))).status_code == 200
+    await presign(compat, ds["id"], v["version"], {"method": "createMultipartUpload", "params": {"Key": "/big"}})
     code, committed = await compat("POST", f"datasets/{ds['id']}/versions/{v['version']}", {"isCommitted": True})
-    assert code == 200 and committed["isCommitted"] is True
+    assert code == 200 and committed["isCommitted"] is True and committed["fileCount"] == 1
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # the unfinished one was aborted
     await in_thread(lambda: requests.put(put_url, data=b"evil"))  # the URL still works for an hour: replay it
 
     get_url, = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "/a.csv"}})

@@ -782,6 +782,10 @@ class Datasets:
             files = list(self._staged(ds, version).values())
         return sorted((f for f in files if f.path.startswith(prefix)), key=lambda f: f.path)
 
+    def uploads_prefix(self, ds_id: str, version: str) -> str:
+        """Where the files put into an uncommitted version wait for its commit."""
+        return self._v(ds_id, version) + "uploads/"
+
     def upload_key(self, ds: Dataset, version: str, path: str) -> str:
         """A new object key for bytes of `path` about to be put into an uncommitted version (by this engine or a
         write URL): under uploads/, where no manifest points, and named at random so no two uploads share it.
@@ -834,7 +838,11 @@ class Datasets:
         staged = self._staged(ds, version)
         if path not in staged:
             raise NotFound(f"Version {ds.id}:{version} has no file {path!r}.", reason="unknown-file")
-        self._write_json(self._store_of(ds), self._v(ds.id, version) + "refs/" + path, {"path": path, "deleted": True})
+        store = self._store_of(ds)
+        self._write_json(store, self._v(ds.id, version) + "refs/" + path, {"path": path, "deleted": True})
+        if store.head(self.manifest_key(ds.id, version)) is not None:  # committed meanwhile: the file is part of it
+            raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being deleted; the file is "
+                            "part of it.")
 
     def file_entry(self, ds, version: str, path: str) -> FileEntry:
         check_file_path(path)

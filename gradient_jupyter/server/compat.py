@@ -325,7 +325,7 @@ class VersionHandler(CompatHandler):
                 v = datasets.update_version(dataset, version, message=body["message"])
             if body.get("isCommitted"):
                 v = datasets.commit(dataset, version)  # verifies and copies files that arrived by presigned URL
-                remove_abandoned_uploads(self.engine, ds_id=v.dataset_id, version=v.version)
+                end_uploads(self.engine, datasets.get(v.dataset_id), v.version)
             return version_json(v)
 
         self.reply(await self.call(update))
@@ -336,7 +336,7 @@ class VersionHandler(CompatHandler):
         def delete():
             ds = self.engine.datasets.get(dataset)
             self.engine.datasets.delete_version(ds, version)
-            remove_abandoned_uploads(self.engine, ds_id=ds.id, version=version)
+            end_uploads(self.engine, ds, version)
 
         await self.call(delete)
         self.reply(None, 204)
@@ -562,6 +562,17 @@ def remove_abandoned_uploads(engine: Engine, *, ds_id: str | None = None, versio
             idle = UPLOAD_IDLE_SECONDS
         if idle >= UPLOAD_IDLE_SECONDS or (ds_id and info.get("ds") == ds_id and info.get("v") == version):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def end_uploads(engine: Engine, ds, version: str) -> None:
+    """A version was committed or deleted: its multipart uploads still open can never be used; remove their parts
+    (in the data home for Gradient Managed, in the bucket's multipart area for S3 providers)."""
+    remove_abandoned_uploads(engine, ds_id=ds.id, version=version)
+    store = engine.store(ds.storage_provider_id)
+    if store.supports_presign:
+        listing = store.call("list_multipart_uploads", Prefix=engine.datasets.uploads_prefix(ds.id, version))
+        for upload in listing.get("Uploads", []):
+            store.call("abort_multipart_upload", upload["Key"], UploadId=upload["UploadId"])
 
 
 def uploads_size(engine: Engine) -> int:
