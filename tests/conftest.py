@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,19 +26,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def free_port_pair(limit: int = 55535) -> int:
-    """A free loopback port below `limit` whose port+10000 is free too (SeaweedFS puts gRPC there)."""
-    for _ in range(200):
-        port = free_port()
-        if port >= limit:
-            continue
+def fixed_ports(count: int) -> list[int]:
+    """`count` free loopback ports below the kernel's ephemeral range, so that no outgoing connection takes one while
+    a server using them is down (SeaweedFS restarted after kill -9 must get its ports back)."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports: list[int] = []
+    for port in random.sample(range(10_000, low), 2_000):
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port + 10000))
+                s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        return port
-    raise RuntimeError("no free pair of loopback ports for SeaweedFS")
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError("no free loopback ports below the ephemeral range")
 
 
 @dataclasses.dataclass
@@ -116,14 +119,15 @@ def seaweed(tmp_path_factory):
     (folder / "identities.json").write_text(json.dumps({"identities": [{
         "name": "tests", "credentials": [{"accessKey": access, "secretKey": secret}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    ports = [free_port_pair() for _ in range(4)]
+    ports = fixed_ports(8)  # each service's HTTP and gRPC port, all given: the default gRPC port is port + 10000
     server = Seaweed(endpoint=f"http://127.0.0.1:{ports[0]}", access_key=access, secret_key=secret, folder=folder)
     server.args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
-                   f"-s3.port={ports[0]}", f"-s3.config={folder / 'identities.json'}",
-                   f"-master.port={ports[1]}", f"-volume.port={ports[2]}", f"-filer.port={ports[3]}",
+                   f"-s3.port={ports[0]}", f"-s3.port.grpc={ports[1]}", f"-s3.config={folder / 'identities.json'}",
+                   f"-master.port={ports[2]}", f"-master.port.grpc={ports[3]}",
+                   f"-volume.port={ports[4]}", f"-volume.port.grpc={ports[5]}",
+                   f"-filer.port={ports[6]}", f"-filer.port.grpc={ports[7]}",
                    "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=64",
-                   # their fixed default ports clash between servers
-                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]
+                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]  # fixed default ports clash
     server.start()
     yield server
     server.stop()
