@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from http.client import responses
 from typing import IO, Any, cast
@@ -138,7 +138,7 @@ class GradientHandler(EngineHandler, APIHandler):
         else:
             self.finish(json.dumps(data))
 
-    def json_body(self, fields: dict[str, type], required: tuple[str, ...] = ()) -> dict:
+    def json_body(self, fields: Mapping[str, type], required: tuple[str, ...] = ()) -> dict:
         """The request body as a JSON object with only `fields` (name -> type); null means not given."""
         raw = self.request.body or b"{}"
         if len(raw) > MAX_JSON:

@@ -12,8 +12,9 @@ from urllib.parse import quote as url_quote
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..engine import BadInput, NotFound
+from ..engine import NotFound
 from ..engine.ids import check_file_path
+from . import service
 from .base import AUTH_RESOURCE, GradientHandler, StreamingUpload
 
 __all__ = ["AUTH_RESOURCE", "GradientHandler", "default_handlers"]
@@ -22,9 +23,6 @@ API = "/gradient/api"
 
 
 # -- storage providers -----------------------------------------------------------------------------------------
-PROVIDER_FIELDS = {"name": str, "type": str, "config": dict, "isTeamDefault": bool}
-
-
 class ProvidersHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
@@ -35,10 +33,8 @@ class ProvidersHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self):
-        body = self.json_body(PROVIDER_FIELDS, required=("name", "config"))
-        provider = await self.call(self.engine.registry.create, body["name"], body["config"],
-                                   is_team_default=body.get("isTeamDefault", False), type=body.get("type", "s3"))
-        warning = await self.call_local(self.engine.registry.bucket_warning, provider)
+        body = self.json_body(service.PROVIDER_FIELDS, service.PROVIDER_REQUIRED)
+        provider, warning = await self.call(service.create_provider, self.engine, body)
         self.reply({**provider.to_json(), **({"warnings": [warning]} if warning else {})}, 201)
 
 
@@ -52,17 +48,14 @@ class ProviderHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def patch(self, provider_id):
-        body = self.json_body(PROVIDER_FIELDS)
-        if body.get("type", "s3") != "s3":
-            raise BadInput(f"Unknown storage provider type {body['type']!r}: the only type is 's3'.")
-        provider = await self.call(self.engine.registry.update, provider_id, name=body.get("name"),
-                                   config=body.get("config"), is_team_default=body.get("isTeamDefault"))
+        body = self.json_body(service.PROVIDER_FIELDS)
+        provider = await self.call(service.update_provider, self.engine, provider_id, body)
         self.reply(provider.to_json())
 
     @tornado.web.authenticated
     @authorized
     async def delete(self, provider_id):
-        await self.call(self.engine.delete_provider, provider_id, force=self.query_bool("force", False))
+        await self.call(service.delete_provider, self.engine, provider_id, force=self.query_bool("force", False))
         self.reply(None, 204)
 
 
@@ -129,9 +122,8 @@ class DatasetsHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self):
-        body = self.json_body({"name": str, "storageProviderId": str, "description": str}, required=("name",))
-        ds = await self.call(self.engine.datasets.create, body["name"], provider=body.get("storageProviderId"),
-                             description=body.get("description", ""))
+        body = self.json_body(service.DATASET_FIELDS, required=("name",))
+        ds = await self.call(service.create_dataset, self.engine, body)
         self.reply(ds.to_json(), 201)
 
 
@@ -144,9 +136,8 @@ class DatasetHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def patch(self, dataset):
-        body = self.json_body({"name": str, "description": str})
-        ds = await self.call(self.engine.datasets.update, dataset, name=body.get("name"),
-                             description=body.get("description"))
+        body = self.json_body(service.DATASET_UPDATE_FIELDS)
+        ds = await self.call(service.update_dataset, self.engine, dataset, body)
         self.reply(ds.to_json())
 
     @tornado.web.authenticated
@@ -175,8 +166,8 @@ class VersionsHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, dataset):
-        body = self.json_body({"message": str})
-        version = await self.call(self.engine.datasets.create_version, dataset, message=body.get("message", ""))
+        body = self.json_body(service.VERSION_FIELDS)
+        version = await self.call(service.create_version, self.engine, dataset, body)
         self.reply(version.to_json(), 201)
 
 
@@ -189,8 +180,8 @@ class VersionHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def patch(self, dataset, version):
-        body = self.json_body({"message": str}, required=("message",))
-        updated = await self.call(self.engine.datasets.update_version, dataset, version, message=body["message"])
+        body = self.json_body(service.VERSION_FIELDS, required=("message",))
+        updated = await self.call(service.update_version, self.engine, dataset, version, message=body["message"])
         self.reply(updated.to_json())
 
     @tornado.web.authenticated
@@ -205,7 +196,7 @@ class CommitHandler(GradientHandler):
     @authorized
     async def post(self, dataset, version):
         self.json_body({})
-        self.reply((await self.call(self.engine.datasets.commit, dataset, version)).to_json())
+        self.reply((await self.call(service.update_version, self.engine, dataset, version, commit=True)).to_json())
 
 
 class FilesHandler(GradientHandler):
@@ -243,8 +234,8 @@ class TagHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def put(self, dataset, tag):
-        body = self.json_body({"version": str}, required=("version",))
-        self.reply((await self.call(self.engine.datasets.set_tag, dataset, tag, body["version"])).to_json())
+        body = self.json_body(service.TAG_FIELDS, required=("version",))
+        self.reply((await self.call(service.set_tag, self.engine, dataset, tag, body)).to_json())
 
     @tornado.web.authenticated
     @authorized
