@@ -191,8 +191,8 @@ class DatasetsTab:
 
     @staticmethod
     def _version_label(v) -> str:
-        tags = f" ({', '.join(v.tags)})" if v.tags else ""
-        message = f" · {v.message}" if v.message else ""
+        tags = words.TAGS.format(tags=", ".join(v.tags)) if v.tags else ""
+        message = words.MESSAGE.format(message=v.message) if v.message else ""
         return words.VERSION_OPTION.format(version=v.version, tags=tags, when=when(v.dt_committed), message=message)
 
     def _show_dataset(self) -> None:
@@ -246,7 +246,7 @@ class DatasetsTab:
         d, v = self.dataset(), self.chosen_version()
         options = [(words.FOLDER_UP, "..")] if self.where else []
         for path, size in folder_rows(self.entries, self.where):
-            options.append((f"{path[len(self.where):]}   ·   {size}", path))
+            options.append((words.FILE_OPTION.format(name=path[len(self.where):], size=size), path))
         self.files_title.value = note(words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "",
                                                             folder=self.where))
         self._quiet = True
@@ -283,7 +283,7 @@ class DatasetsTab:
                 shown = data.decode("utf-8")
             except UnicodeDecodeError:
                 return note(words.PREVIEW_BINARY.format(path=path, size=size))
-            self.preview.value = f"<b>{html.escape(path)}</b> · {size}<pre>{html.escape(shown)}</pre>"
+            self.preview.value = words.PREVIEW.format(path=html.escape(path), size=size, text=html.escape(shown))
             return ""
 
         self.preview.value = ""
@@ -319,7 +319,7 @@ class DatasetsTab:
         d, v = self.dataset(), self.chosen_version()
         if v is None:
             return
-        tags = f" ({', '.join(v.tags)})" if v.tags else ""
+        tags = words.TAGS.format(tags=", ".join(v.tags)) if v.tags else ""
         self.version_confirm.ask(words.CONFIRM_DELETE_VERSION.format(version=v.version, tags=tags, name=d.name),
                                  words.DELETE_VERSION, lambda: self.delete_version(d, v))
 

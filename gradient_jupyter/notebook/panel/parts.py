@@ -189,8 +189,9 @@ class ProgressBar:
             self._last = step
             self.bar.value = min(1.0, fraction)
             self.bar.description = PHASES.get(event.phase, event.phase)
-            self.label.value = (f"{event.files_done}/{event.files_total} files, {human_bytes(event.bytes_done)} "
-                                f"of {human_bytes(event.bytes_total)}")
+            self.label.value = words.PROGRESS.format(done=event.files_done, total=event.files_total,
+                                                     bytes_done=human_bytes(event.bytes_done),
+                                                     bytes_total=human_bytes(event.bytes_total))
 
     def finish(self, ok: bool) -> None:
         if ok:
