@@ -241,3 +241,16 @@ def test_tagging_while_deleting_never_leaves_a_tag_on_nothing(engine, weed, tmp_
             t.join()
         tags = {k for k in weed.objects() if "/tags/" in k}
         assert not tags, (round_, tags, errors)
+
+
+def test_a_claim_holding_only_the_id_still_resolves_and_a_forged_one_is_named(engine, weed, tmp_path):
+    s = save(engine, "minimal", make_folder(tmp_path / "src", {"a.txt": b"a"}), provider=weed.id)
+    claim = f"{engine.team_id}/names/minimal.json"
+    weed.put(claim, {"id": s.dataset.id})  # as older tools wrote it
+    (engine.home / "cache" / "dataset-names.json").unlink(missing_ok=True)
+    assert engine.datasets.get("minimal").id == s.dataset.id
+    weed.put(claim, {"id": s.dataset.id, "name": "other"})
+    (engine.home / "cache" / "dataset-names.json").unlink(missing_ok=True)
+    with pytest.raises(BadRecord, match="claims the name 'other'") as info:
+        engine.datasets.get("minimal")
+    assert claim in info.value.message

@@ -252,7 +252,7 @@ class Datasets:
             return None
         data = self._dataset_json(store, claim["id"])
         if data is None:  # a create interrupted after its claim (or still running): the claim holds the record
-            return claim
+            return claim["record"]
         return data if data["name"].lower() == name.lower() else None  # a rename left this claim behind
 
     # A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
@@ -345,8 +345,9 @@ class Datasets:
         if claim.get("deleting"):
             self._finish_delete(store, claim["id"], name)
             return True
-        if self._dataset_json(store, claim["id"]) is None:  # a create interrupted after its claim: finish it
-            self._write_json(store, self._ds(claim["id"]) + "dataset.json", {**claim, "format": DATASET_FORMAT})
+        if claim["record"] and self._dataset_json(store, claim["id"]) is None:  # an interrupted create: finish it
+            self._write_json(store, self._ds(claim["id"]) + "dataset.json",
+                             {**claim["record"], "format": DATASET_FORMAT})
         return False
 
     def update(self, ds, *, name: str | None = None, description: str | None = None) -> Dataset:
@@ -390,10 +391,12 @@ class Datasets:
         current = self.get(ds)
         store = self._store_of(current)
         claim = self._read_claim(store, current.name)
-        if claim and claim["id"] == current.id:
-            self._write_json(store, self._claim(current.name), {**claim, "deleting": True})
+        ours = claim is not None and claim["id"] == current.id  # else the name now belongs to another dataset
+        if ours:
+            record = {k: v for k, v in current.to_json().items() if k != "storageProviderId"}
+            self._write_json(store, self._claim(current.name), {**record, "format": DATASET_FORMAT, "deleting": True})
         store.delete([self._ds(current.id) + "dataset.json"])
-        self._finish_delete(store, current.id, current.name if claim and claim["id"] == current.id else None)
+        self._finish_delete(store, current.id, current.name if ours else None)
         self._where.pop(current.id, None)
         self.engine.changed("datasets")
 

@@ -65,7 +65,7 @@ def _size(value, key: str, path: str) -> int:
 
 
 def dataset(data: dict, key: str, ds_id: str | None = None) -> dict:
-    """A dataset record (dataset.json, or a name claim, which holds the same fields) -> its checked fields."""
+    """A dataset record (dataset.json; a name claim holds the same fields) -> its checked fields."""
     out: dict[str, Any] = {"id": _match(data, "id", DATASET_ID, key, "dataset id"),
            "name": _match(data, "name", DATASET_NAME, key, "dataset name"),
            "description": _text(data, "description", key, default=""),
@@ -73,20 +73,23 @@ def dataset(data: dict, key: str, ds_id: str | None = None) -> dict:
     out["dtModified"] = _text(data, "dtModified", key, default=out["dtCreated"], limit=40)
     if ds_id is not None and out["id"] != ds_id:
         raise bad(key, f"it names dataset {out['id']!r}, but it is stored under {ds_id!r}")
-    deleting = data.get("deleting", False)
-    if not isinstance(deleting, bool):
-        raise bad(key, "'deleting' is not true or false")
-    if deleting:
-        out["deleting"] = True
     return out
 
 
 def claim(data: dict, key: str, name: str) -> dict:
-    """The claim of a dataset name: a dataset record whose name is that name (case-insensitively)."""
-    out = dataset(data, key)
-    if out["name"].lower() != name.lower():
-        raise bad(key, f"it claims the name {out['name']!r}, not {name!r}")
-    return out
+    """The claim of a dataset name -> {"id", "deleting", "record"}. Only the id is required; a claim written with
+    the whole dataset record (as `create` writes it) also gives that record, checked, else "record" is None."""
+    ds_id = _match(data, "id", DATASET_ID, key, "dataset id")
+    if "name" in data and (not isinstance(data["name"], str) or data["name"].lower() != name.lower()):
+        raise bad(key, f"it claims the name {str(data['name'])[:120]!r}, not {name!r}")
+    deleting = data.get("deleting", False)
+    if not isinstance(deleting, bool):
+        raise bad(key, "'deleting' is not true or false")
+    try:
+        record = dataset(data, key, ds_id)
+    except BadRecord:
+        record = None
+    return {"id": ds_id, "deleting": deleting, "record": record}
 
 
 def tag(data: dict, key: str) -> str:
