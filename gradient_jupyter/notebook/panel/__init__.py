@@ -97,7 +97,7 @@ class Panel(W.VBox):
 
     def _read_all(self) -> None:
         providers = self.engine.registry.list()
-        self.providers.show(providers, {"storageProviders": [], "managed": {}})
+        self.providers.show(providers, self.providers.usage)  # the last usage known while the buckets are asked
         try:
             self.datasets.show(self.datasets.fetch(), providers)
         except Exception as exc:  # the providers tab stays useful when datasets cannot be read

@@ -39,6 +39,7 @@ class ProvidersTab:
         self.panel = panel
         self.engine = panel.engine
         self.providers = []
+        self.usage: dict = {"storageProviders": [], "managed": {}}
         self.editing = None  # the provider the form edits, or None when it adds
         self.want = None  # a provider to choose once the list shows it (one just added)
 
@@ -108,14 +109,14 @@ class ProvidersTab:
 
     # -- showing (any thread) ----------------------------------------------------------------------------------
     def show(self, providers, usage: dict | None = None) -> None:
-        self.providers = providers
-        self.table.value = table(providers_table(providers, usage), "gj-providers-table",
+        self.providers, self.usage = providers, usage or self.usage
+        self.table.value = table(providers_table(providers, self.usage), "gj-providers-table",
                                  hover={"Name": "ID", "State": "Problem"})
         # The reason a bucket cannot be read, in words under the table (the State column has it on hover).
         self.problems.value = "<br>".join(
             note(words.UNREACHABLE.format(name=row["name"], error=row["error"]), "error")
-            for row in (usage or {}).get("storageProviders", []) if row.get("error"))
-        managed = (usage or {}).get("managed") or {}
+            for row in self.usage["storageProviders"] if row.get("error"))
+        managed = self.usage.get("managed") or {}
         if managed.get("quotaBytes") and managed.get("usedBytes") is not None:
             used, quota = managed["usedBytes"], managed["quotaBytes"]
             self.quota.value = min(1.0, used / quota)
