@@ -151,7 +151,8 @@ def test_resume_never_takes_a_replaced_leftover_of_the_same_size(engine, weed, t
 
 
 # -- 6. an interrupted delete is finished by a writer, never undone by a read --------------------------------------
-def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, weed, tmp_path):
+@pytest.mark.parametrize("finish", ["create again", "delete again"])
+def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, weed, tmp_path, finish):
     proxy = FaultProxy(weed.server.endpoint).start()
     try:
         engine.registry.delete(weed.id)  # only the proxied provider sees this bucket
@@ -179,6 +180,11 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
             engine.datasets.resolve("doomed")
         assert [d.name for d in engine.datasets.list()] == []
         assert weed.objects() == before  # reads wrote nothing
+        if finish == "delete again":
+            engine.datasets.delete("doomed")
+            assert not any(f"/datasets/{first.dataset.id}/" in k for k in weed.objects())
+            assert not any("/names/" in k for k in weed.objects())
+            return
         again = save(engine, "doomed", make_folder(tmp_path / "src2", {"b.txt": b"b"}))  # a writer finishes it
         assert again.dataset.id != first.dataset.id
         assert not any(f"/datasets/{first.dataset.id}/" in k for k in weed.objects())

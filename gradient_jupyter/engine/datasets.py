@@ -388,7 +388,12 @@ class Datasets:
 
         The name's claim is marked first, so an interrupted delete reads as deleted (and the next create of the
         name finishes it); then dataset.json goes, which hides the dataset from listings and lookups by id."""
-        current = self.get(ds)
+        try:
+            current = self.get(ds)
+        except NotFound:
+            if isinstance(ds, str) and not DATASET_ID.fullmatch(ds) and self._finish_deletes_of(ds):
+                return  # an earlier delete of this name was cut short: now it is done
+            raise
         store = self._store_of(current)
         claim = self._read_claim(store, current.name)
         ours = claim is not None and claim["id"] == current.id  # else the name now belongs to another dataset
@@ -399,6 +404,19 @@ class Datasets:
         self._finish_delete(store, current.id, current.name if ours else None)
         self._where.pop(current.id, None)
         self.engine.changed("datasets")
+
+    def _finish_deletes_of(self, name: str) -> bool:
+        """Finish the interrupted deletes of datasets named `name`, in every provider; True if there was one."""
+        found = False
+        for provider in self._providers():
+            store = self.engine.store(provider)
+            claim = self._read_claim(store, name)
+            if claim and claim["deleting"]:
+                self._finish_delete(store, claim["id"], name)
+                found = True
+        if found:
+            self.engine.changed("datasets")
+        return found
 
     def _finish_delete(self, store: Store, ds_id: str, name: str | None) -> None:
         store.delete(o.key for o in store.list(self._ds(ds_id)))
