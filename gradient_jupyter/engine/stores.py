@@ -127,6 +127,11 @@ class Store:
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
         raise NotImplementedError(f"{type(self).__name__} cannot presign URLs (see supports_presign).")
 
+    def call(self, op: str, key: str = "", **kwargs):
+        """One S3 API operation by boto3's name (the control plane: multipart uploads for presigned URLs, CORS), for
+        stores with an S3 endpoint (supports_presign)."""
+        raise NotImplementedError(f"{type(self).__name__} has no S3 API (see supports_presign).")
+
     # -- helpers every store shares -------------------------------------------------------------------------------
     _part_pool: ThreadPoolExecutor | None = None
     _pool_lock = threading.Lock()

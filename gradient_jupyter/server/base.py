@@ -197,12 +197,7 @@ class StreamingUpload(EngineHandler):
         await super().prepare(*args, **kwargs)
         if self.request.method != "PUT" or self._finished:
             return
-        # @authenticated and @authorized run only after the body arrived: refuse strangers before the first byte.
-        user = self.current_user
-        if not user:
-            raise tornado.web.HTTPError(403)
-        if not await ensure_async(self.authorizer.is_authorized(self, user, "write", AUTH_RESOURCE)):
-            raise tornado.web.HTTPError(403, f"User is not authorized to write on resource: {AUTH_RESOURCE}.")
+        await self.authorize_upload()
         try:
             await self.check_upload()
         except GradientError as exc:
@@ -216,6 +211,14 @@ class StreamingUpload(EngineHandler):
         self.connection().set_max_body_size(MAX_UPLOAD)
         self._buffer = bytearray()
         self._spool = await self.call(_open_spool, self.engine.home / "tmp")
+
+    async def authorize_upload(self) -> None:
+        """@authenticated and @authorized run only after the body arrived: refuse strangers before the first byte."""
+        user = self.current_user
+        if not user:
+            raise tornado.web.HTTPError(403)
+        if not await ensure_async(self.authorizer.is_authorized(self, user, "write", AUTH_RESOURCE)):
+            raise tornado.web.HTTPError(403, f"User is not authorized to write on resource: {AUTH_RESOURCE}.")
 
     async def check_upload(self) -> None:
         """Refuse a bad upload before its body is read (subclasses check their path arguments)."""
