@@ -123,6 +123,16 @@ def provider(engine, endpoint, bucket, keys, **config):
         "secretAccessKey": keys[1], **config})
 
 
+FOREIGN_RULE = {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}
+
+
+def foreign_cors(endpoint: str, bucket: str) -> None:
+    """A bucket that already has a rule of its own (read-only, from anywhere): moto then enforces it, so a browser's
+    PUT truly fails (with no rules at all, moto answers every preflight and `cors` is only a warning)."""
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").put_bucket_cors(
+        Bucket=bucket, CORSConfiguration={"CORSRules": [FOREIGN_RULE]})
+
+
 def statuses(report) -> dict:
     return {c.id: c.status for c in report.checks}
 
@@ -405,6 +415,7 @@ def test_without_any_origin_cors_checks_are_skipped_with_the_reason(engine, s3_b
 def test_report_renders_as_text_html_and_json(engine, s3_bucket):
     endpoint, bucket = s3_bucket
     p = provider(engine, endpoint, bucket, ("testing", SECRET))
+    foreign_cors(endpoint, bucket)
     report = doctor.check(engine, p, origins=[ORIGIN])
     data = report.to_json()
     assert data["storageProviderId"] == p.id and data["ok"] is False and data["origins"] == [ORIGIN]
@@ -430,6 +441,7 @@ def test_check_and_policy_words_in_a_shell(capsys, s3_bucket):
     made = shell(capsys, "storageProviders", "create", "s3", "--name", "b", "--bucket", bucket, "--endpoint",
                  endpoint, "--region", "us-east-1", "--accessKey", "testing", f"--secretAccessKey={SECRET}")
     assert made[0] == 0, made
+    foreign_cors(endpoint, bucket)
 
     checked = shell(capsys, "storageProviders", "check", "--id", "b", "--origin", ORIGIN)
     assert checked[0] == 1 and "[FAIL] cors" in checked[1]  # a failing check exits 1, for scripts
@@ -454,6 +466,7 @@ def test_the_console_script_runs_the_check(s3_bucket):
     endpoint, bucket = s3_bucket
     Engine(GradientStorage()).registry.create("b", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
                                                     "secretAccessKey": SECRET})
+    foreign_cors(endpoint, bucket)
     r = subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", "storageProviders", "check", "--id", "b",
                         "--origin", ORIGIN], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "[PASS] read-write" in r.stdout and "[FAIL] cors" in r.stdout

@@ -325,7 +325,20 @@ class _Doctor:
                 checks.append(c)
         finally:
             notes = self._remove_leftover_probes()
-        return Report(self.provider, checks, self.origins, notes=notes)
+        return Report(self.provider, self.settle_cors(checks), self.origins, notes=notes)
+
+    @staticmethod
+    def settle_cors(checks: list[Check]) -> list[Check]:
+        """The real preflight decides: rules that look short while the store does answer browsers (it applies CORS
+        some other way, or a wildcard rule serves them) are a warning, not a failure."""
+        found = {c.id: c for c in checks}
+        cors, preflight = found.get("cors"), found.get("preflight")
+        if cors is None or preflight is None or cors.status != FAIL or preflight.status != PASS:
+            return checks
+        settled = Check("cors", WARN, cors.detail + " But the store does answer a real browser preflight for these "
+                        "origins (see 'preflight'), so browsers are served: nothing needs to change now.",
+                        "Nothing to do. To give the bucket rules of its own anyway: " + cors.fix, reason=cors.reason)
+        return [settled if c is cors else c for c in checks]
 
     def warm_up(self, cid: str) -> None:
         """Make the clients a check needs before its time bound starts: that is local work, not the store's."""
@@ -535,7 +548,7 @@ class _Doctor:
                 raise
             self.rules = []
             return Check("cors", FAIL, f"The bucket has no CORS rules: browsers at {', '.join(self.origins)} "
-                         "cannot GET or PUT its objects.", self.cors_fix([]), reason="no-cors")
+                         f"cannot GET or PUT its objects. {CORS_NEEDED_FOR}", self.cors_fix([]), reason="no-cors")
         except StoreError as err:
             if err.reason == "access-denied":
                 return Check("cors", WARN, "These credentials may not read the bucket's CORS rules (GetBucketCors is "
@@ -552,8 +565,8 @@ class _Doctor:
         gaps = {o: g for o, g in cors_gaps(rules, self.origins).items() if g}
         if gaps:
             detail = "; ".join(f"no rule allows {' and '.join(g)} from {o}" for o, g in gaps.items())
-            return Check("cors", FAIL, f"The bucket's CORS rules ({len(rules)}) fall short: {detail}.",
-                         self.cors_fix(rules), reason="cors-incomplete")
+            return Check("cors", FAIL, f"The bucket's CORS rules ({len(rules)}) fall short: {detail}. "
+                         f"{CORS_NEEDED_FOR}", self.cors_fix(rules), reason="cors-incomplete")
         return Check("cors", PASS, f"The CORS rules allow GET and PUT from {', '.join(self.origins)}.")
 
     def check_preflight(self) -> Check:
@@ -644,6 +657,15 @@ class _Doctor:
                          f"{self.provider.bucket}{self._cli_where()}`, and keep them in the list)")
         lines += [command, "or pastes this JSON in the bucket's CORS settings:",
                   "[\n  " + ",\n  ".join(json.dumps(r) for r in rules) + "\n]"]
+        passing = [o for o in self.origins if o not in self.engine.settings.cors_origins]
+        if passing:
+            # A Jupyter server's port changes from one `jupyter lab` to the next: a rule pinned to today's port fails
+            # again tomorrow. The origins that matter are the pages that reach the bucket from a browser.
+            lines.append(f"The origins {', '.join(passing)} are only those given or running now (a Jupyter "
+                         "server's port changes from one start to the next). Name the browser origins that really "
+                         "reach the bucket once, e.g. `c.GradientStorage.cors_origins = "
+                         "[\"https://console.paperspace.com\"]` in jupyter_server_config.py: every check and --fix "
+                         "then covers them.")
         return "\n".join(lines)
 
     def _cli_where(self) -> str:
@@ -662,10 +684,14 @@ class _Doctor:
                              "short-lived credentials can be handed to browsers. Saving and loading do not need it: "
                              "gradient-jupyter signs URLs with the access key itself.",
                              self.fix_for("generated-urls", "access-denied"), reason=err.reason)
-            return Check("generated-urls", WARN, f"sts:GetFederationToken did not work here ({err.message}). Most "
-                         "S3-compatible stores (MinIO, R2, Ceph) have no STS; saving and loading do not need it: "
-                         "gradient-jupyter signs URLs with the access key itself.", "Nothing to do unless you need "
-                         "federation tokens.", reason=err.reason)
+            if self.provider.endpoint:  # not AWS: an error here means "no STS", not an outage to wait out
+                return Check("generated-urls", WARN, "This store has no STS (sts:GetFederationToken is not "
+                             f"answered at {self.provider.endpoint}), like most S3-compatible stores (MinIO, R2, "
+                             "Ceph, SeaweedFS). Saving and loading do not need it: gradient-jupyter signs URLs with "
+                             "the access key itself.", "Nothing to do.", reason="no-sts")
+            return Check("generated-urls", WARN, f"sts:GetFederationToken did not work ({err.message}). Saving and "
+                         "loading do not need it: gradient-jupyter signs URLs with the access key itself.",
+                         "Nothing to do unless you need federation tokens.", reason=err.reason)
         return Check("generated-urls", PASS, "sts:GetFederationToken is allowed: short-lived credentials can be "
                      "generated for browsers.")
 
@@ -703,6 +729,9 @@ class _Doctor:
         }.get(reason, "")
 
 
+CORS_NEEDED_FOR = ("CORS matters only to a web page that reads or writes the bucket itself with presigned URLs "
+                   "(the Gradient web console, your own web app); save, load, the magic, the panel and the console "
+                   "script never need it.")
 NO_ORIGIN = ("Not checked: no browser origin given. Give the address you open Jupyter at (e.g. "
              "--origin http://127.0.0.1:8888), or set c.GradientStorage.cors_origins.")
 STORE_CORS_HINT = ("Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "

@@ -505,6 +505,17 @@ class S3Store(Store):
         except Exception as exc:
             raise self.translate(exc, "credentials") from exc
 
+    def _dns_failure(self) -> StoreError:
+        """A host name that does not resolve: the endpoint's (misspelt?), or AWS's own (offline, or a bad region)."""
+        if self.endpoint:
+            return StoreError(f"The storage endpoint's host name {urlsplit(self.endpoint).hostname!r} cannot be "
+                              "resolved (DNS): check the endpoint URL's spelling and this machine's network.",
+                              reason="dns")
+        host = f"{self.bucket}.s3.{self.region}.amazonaws.com" if self.region else "s3.amazonaws.com"
+        region = f"that the region {self.region!r} exists, and " if self.region else ""
+        return StoreError(f"AWS S3 cannot be reached: its host name {host!r} cannot be resolved (DNS). Check "
+                          f"{region}that this machine is online and its DNS works.", reason="dns")
+
     def _region(self) -> str:
         if self.region:
             return self.region
@@ -606,9 +617,7 @@ class S3Store(Store):
                               f"{detail.group(1) if detail else ''}".strip(), reason="store-error")
         lowered = text.lower()
         if "dns error" in lowered or "failed to lookup address" in lowered:
-            host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
-            return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
-                              "endpoint URL's spelling and this machine's network.", reason="dns")
+            return self._dns_failure()
         if "timed out" in lowered or "kind: timeout" in lowered:
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
@@ -949,9 +958,7 @@ class S3Store(Store):
             return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
                               reason="timeout")
         if isinstance(exc, bx.EndpointConnectionError) and _is_dns_failure(exc):
-            host = urlsplit(self.endpoint).hostname if self.endpoint else "the AWS S3 endpoint"
-            return StoreError(f"The storage endpoint's host name {host!r} cannot be resolved (DNS): check the "
-                              "endpoint URL's spelling and this machine's network.", reason="dns")
+            return self._dns_failure()
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
             return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
                               "is running, and the network.", reason="unreachable")
