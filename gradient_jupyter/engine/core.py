@@ -157,9 +157,11 @@ class Engine:
         return self.registry.delete(provider.id)
 
     def dataset_count(self, provider: Provider) -> int:
-        """How many datasets of this team live in the provider's bucket (records that pass the checks, not empty
-        folders a store keeps after a delete); a store error is raised, never taken as 0."""
-        return len(self.datasets.list_in(provider))
+        """How many datasets of this team live in the provider's bucket: dataset records, good or bad (a bad one
+        may still be someone's data), not empty folders some stores keep after a delete. A store error is raised,
+        never taken as 0."""
+        bad: list[str] = []
+        return len(self.datasets.list_in(provider, bad=bad)) + len(bad)
 
     def map(self, fn: Callable, items, limit: int | None = None) -> list:
         """fn over items on the engine's threads, results in order (engine/work.py); the first error is raised."""

@@ -179,9 +179,10 @@ class Datasets:
                     self._where.setdefault(ds.id, provider.id)
         return sorted(found, key=lambda d: d.name.lower())
 
-    def list_in(self, provider: Provider, *, lookup: bool = False) -> builtins.list[Dataset]:
-        """The datasets of this team in one provider's bucket; bad records are skipped, store errors raised.
-        `lookup`: through the short-timeout store."""
+    def list_in(self, provider: Provider, *, lookup: bool = False,
+                bad: builtins.list | None = None) -> builtins.list[Dataset]:
+        """The datasets of this team in one provider's bucket; bad records are skipped (their keys appended to
+        `bad` if given), store errors raised. `lookup`: through the short-timeout store."""
         store = self.engine.lookup_store(provider) if lookup else self.engine.store(provider)
         prefixes = store.list_prefixes(f"{self.team}/datasets/")
 
@@ -193,6 +194,8 @@ class Datasets:
                 return self._dataset_json(store, ds_id)  # None: an empty folder some stores keep after a delete
             except BadRecord as exc:
                 skipped(exc)
+                if bad is not None:
+                    bad.append(prefix)
                 return None
 
         return [self._record(data, provider) for data in self.engine.map(read, prefixes) if data]
