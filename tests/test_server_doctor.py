@@ -6,8 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .conftest import SECRET
-from .test_doctor import FOREIGN_RULE, foreign_cors
 from .server_api import Api
+from .test_doctor import FOREIGN_RULE, foreign_cors
 
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]
 
