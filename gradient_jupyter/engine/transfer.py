@@ -9,6 +9,7 @@ import stat
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -346,6 +347,52 @@ def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
     return not any(fnmatch.fnmatchcase(path, g) for g in exclude)
 
 
+def same_name_groups(paths: Iterable[str], *, case_insensitive: bool, normalizing: bool) -> list[list[str]]:
+    """Groups of paths that would name one file on a file system that ignores case and/or Unicode normalization
+    (NFC and NFD spellings of 'é' are one name on macOS). Empty when every path keeps its own file."""
+    def key(path: str) -> str:
+        if normalizing:
+            path = unicodedata.normalize("NFC", path)
+        return path.casefold() if case_insensitive else path
+
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        groups.setdefault(key(path), []).append(path)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def folder_folds(folder: Path) -> tuple[bool, bool]:
+    """(ignores case, ignores Unicode normalization) for the file system holding `folder` (or its nearest existing
+    parent), found by creating one probe file there and asking for it under another spelling."""
+    base = folder
+    while not base.is_dir() and base != base.parent:
+        base = base.parent
+    fd, probe = tempfile.mkstemp(dir=base, prefix=".gradient-probe-\u00e9a-")
+    os.close(fd)
+    try:
+        head, name = os.path.split(probe)
+        other_case = os.path.join(head, name.replace("a-", "A-", 1))
+        other_form = os.path.join(head, unicodedata.normalize("NFD", name))
+        return os.path.exists(other_case), os.path.exists(other_form)
+    finally:
+        os.unlink(probe)
+
+
+def _check_same_names(dest: Path, paths: list[str]) -> None:
+    """Refuse a load whose paths would overwrite each other on this file system (case- or normalization-blind)."""
+    if not same_name_groups(paths, case_insensitive=True, normalizing=True):
+        return  # no two paths could ever meet: no need to ask the file system
+    case_insensitive, normalizing = folder_folds(dest)
+    clashes = same_name_groups(paths, case_insensitive=case_insensitive, normalizing=normalizing)
+    if clashes:
+        how = " and ".join(w for w, on in (("case", case_insensitive), ("Unicode normalization", normalizing)) if on)
+        shown = "; ".join(" = ".join(repr(p) for p in g) for g in clashes[:5])
+        raise BadInput(f"Cannot load into {str(dest)!r}: its file system ignores {how}, so these paths of the "
+                       f"version would be one file and overwrite each other: {shown}. Load them apart with "
+                       "--include/--exclude, or into a folder on a file system that tells them apart.",
+                       reason="same-name")
+
+
 def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
     """Where each manifest path lands. Hostile paths (absolute, '..', backslash, NUL, or escaping dest through a
     link) are refused. Plain strings and one lstat per file: this runs for every file of every load."""
@@ -484,6 +531,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         dest = Path.cwd() / ds.name
     dest = Path(dest).expanduser().absolute()
     targets = _targets(dest, [e.path for e in entries])
+    _check_same_names(dest, [e.path for e in entries])
     _remove_leftover_parts({targets[e.path].parent for e in entries})
     recorded = read_record(dest)
     checking = _Progress(progress, "verify", len(entries), sum(e.size for e in entries))
