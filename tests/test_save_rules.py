@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 import gradient_jupyter
-from gradient_jupyter.engine import Engine, GradientStorage, NotFound, TagInUse
+from gradient_jupyter.engine import BadInput, Engine, GradientStorage, NotFound, TagInUse
 
 from .test_datasets import make_folder
 
@@ -140,3 +140,10 @@ def test_dry_run_lists_what_would_change_and_sends_nothing(tmp_path):
     assert len(versions("dry")) == 1 and versions("dry", committed=False) == []
     preview = gradient_jupyter.save("dry", data, dry_run=True, progress=False)
     assert [f.path for f in preview.added] == ["d.csv"] and [m.path for m in preview.modified] == ["a.csv"]
+
+
+@pytest.mark.parametrize("path", ["", "   ", None])
+def test_python_save_refuses_an_empty_path(path):
+    with pytest.raises(BadInput) as refused:
+        gradient_jupyter.save("oops", path, progress=False)
+    assert refused.value.reason == "no-path" and "empty PATH" in refused.value.message
