@@ -99,7 +99,7 @@ class GradientFileSystem(AbstractFileSystem):
                 raise Conflict(f"Version {version.ref} is not committed yet, so it has no manifest to read: "
                                f"commit it (datasets versions commit --id {version.ref}) or read a committed one.",
                                reason="not-committed")
-            manifest = manifests.get(version.version) or engine.datasets._manifest(ds, version.version) or {}
+            manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
             from .engine.datasets import manifest_entries
 
             found = _Resolved(ds, version, {e.path: e for e in manifest_entries(manifest)})

@@ -112,7 +112,7 @@ def test_a_tampered_file_fails_the_mount_and_leaves_the_old_one(engine, two_vers
     folder = tmp_path / "m"
     gradient_jupyter.mount("mnist:v1", folder)
     ds, version = engine.datasets.resolve("mnist:v2")
-    key = next(f["key"] for f in engine.datasets._manifest(ds, version.version)["files"] if f["path"] == "sub/c.txt")
+    key = next(f["key"] for f in engine.datasets.manifest(ds, version.version)["files"] if f["path"] == "sub/c.txt")
     target = engine.home / "managed" / key
     os.chmod(target, 0o600)
     target.write_bytes(b"bad")

@@ -61,7 +61,7 @@ def make(folder, files: dict[str, bytes]):
 
 def manifest_of(engine, ref):
     ds, version = engine.datasets.resolve(ref)
-    return {f["path"]: f for f in engine.datasets._manifest(ds, version.version)["files"]}
+    return {f["path"]: f for f in engine.datasets.manifest(ds, version.version)["files"]}
 
 
 def test_registered_through_the_fsspec_entry_point():

@@ -149,7 +149,7 @@ class Engine:
             except GradientError as exc:  # fail closed: "could not look" is not "nothing there"
                 raise Conflict(f"Could not check whether datasets use storage provider {provider.name!r} "
                                f"({exc.message}). Fix the provider and try again, or delete with force (any data "
-                               "stays in the bucket).", reason="provider-unchecked") from None
+                               "stays in the bucket).", reason="provider-unchecked") from exc
             if count:
                 raise Conflict(f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
                                "delete the provider anyway with --force (REST: ?force=true); their data stays in "

@@ -71,9 +71,9 @@ def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes
     """The bytes of one manifest entry, checked while they stream; a missing object is named by its path."""
     try:
         chunks = store.stream(entry.object_key, CHUNK)
-    except NotFound:
+    except NotFound as exc:
         raise IntegrityError(f"{what}: the bytes of {entry.path!r} are missing from the store (object "
-                             f"{entry.key!r} was deleted behind our back).") from None
+                             f"{entry.key!r} was deleted behind our back).") from exc
     return verified_chunks(chunks, entry, what)
 
 
@@ -324,10 +324,10 @@ class Datasets:
             try:  # the claim is the create-only write that lets exactly one creator of a name win
                 self._write_json(store, self._claim(name), data, create_only=True)
                 break
-            except Conflict:
+            except Conflict as exc:
                 if not self._finish_leftover(store, name):
                     raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                                   reason="duplicate-name") from None
+                                   reason="duplicate-name") from exc
         else:
             raise Conflict(f"A dataset named {name!r} is being created by another writer: choose another name "
                            "or try again.", reason="duplicate-name")
@@ -342,7 +342,7 @@ class Datasets:
             claim = self._read_claim(store, name)
         except BadRecord as exc:
             raise Conflict(f"The name {name!r} is held by a damaged claim: {exc.message}",
-                           reason="duplicate-name") from None
+                           reason="duplicate-name") from exc
         if claim is None:  # deleted a moment ago
             return True
         if claim.get("deleting"):
@@ -375,9 +375,9 @@ class Datasets:
         if renamed and name.lower() != current.name.lower():
             try:
                 self._write_json(store, self._claim(name), data, create_only=True)
-            except Conflict:
+            except Conflict as exc:
                 raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                               reason="duplicate-name") from None
+                               reason="duplicate-name") from exc
         else:
             self._write_json(store, self._claim(data["name"]), data)
         self._write_json(store, self._ds(current.id) + "dataset.json", data)
@@ -432,7 +432,7 @@ class Datasets:
         name = hashlib.sha256(f"{ds.storage_provider_id}/{ds.id}/{version}".encode()).hexdigest()
         return self.engine.home / "cache" / "manifests" / f"{name}.json"
 
-    def _manifest(self, ds: Dataset, version: str) -> dict | None:
+    def manifest(self, ds: Dataset, version: str) -> dict | None:
         """The manifest of a committed version (checked: engine/records.py), or None. Manifests are immutable, so
         they are cached locally."""
         check_version_id(version)
@@ -466,7 +466,7 @@ class Datasets:
         store = self._store_of(ds)
         base = self._v(ds.id, version)
         manifest, info, override = self.engine.map(lambda read: read(), [
-            lambda: self._manifest(ds, version), lambda: self._read_json(store, base + "version.json"),
+            lambda: self.manifest(ds, version), lambda: self._read_json(store, base + "version.json"),
             lambda: self._read_json(store, base + "message.json")])
         if manifest is None and info is None:
             return None
@@ -635,9 +635,9 @@ class Datasets:
                     target = base + "data/" + entry.path
                     try:
                         store.copy(entry.object_key, target)
-                    except NotFound:
+                    except NotFound as exc:
                         raise Conflict(f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
-                                       "committed: commit again.", reason="changed-while-committing") from None
+                                       "committed: commit again.", reason="changed-while-committing") from exc
                     sha, size = self._hash_object(store, target)
                     if entry.sha256 and (sha, size) != (entry.sha256, entry.size):
                         raise IntegrityError(f"The upload of {entry.path!r} changed after it was received (expected "
@@ -658,11 +658,11 @@ class Datasets:
             try:
                 self._write_json(store, key, {"since": time.time()}, create_only=True)
                 return
-            except Conflict:
+            except Conflict as exc:
                 since = (self._read_json(store, key) or {}).get("since")
                 if isinstance(since, (int, float)) and time.time() - since < self.COMMIT_CLAIM_SECONDS:
                     raise Conflict(f"Version {ds.id}:{version} is being committed by another request: wait for it "
-                                   "to finish.", reason="commit-in-progress") from None
+                                   "to finish.", reason="commit-in-progress") from exc
                 store.delete([key])  # left by a committer that died (or unreadable): take over
         raise Conflict(f"Version {ds.id}:{version} is being committed by another request.",
                        reason="commit-in-progress")
@@ -688,9 +688,9 @@ class Datasets:
                     "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)]}
         try:
             self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
-        except Conflict:
+        except Conflict as exc:
             raise Conflict(f"Version {ds.id}:{version} was committed by another writer at the same time; "
-                           "theirs stands.", reason="already-committed") from None
+                           "theirs stands.", reason="already-committed") from exc
         base = self._v(ds.id, version)
         store.delete([base + "pending.json"] + [o.key for o in store.list(base + "refs/")]
                      + [o.key for o in store.list(base + "uploads/")])
@@ -710,7 +710,7 @@ class Datasets:
 
         def read(version):
             try:
-                return self._manifest(ds, version)
+                return self.manifest(ds, version)
             except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
                 skipped(exc)
                 return bad
@@ -801,7 +801,7 @@ class Datasets:
         ds = self.get(ds)
         v = self.get_version(ds, version)
         if v.is_committed:
-            files = manifest_entries(self._manifest(ds, version) or {})
+            files = manifest_entries(self.manifest(ds, version) or {})
         else:
             files = list(self._staged(ds, version).values())
         return sorted((f for f in files if f.path.startswith(prefix)), key=lambda f: f.path)
@@ -872,7 +872,7 @@ class Datasets:
         check_file_path(path)
         ds = self.get(ds)
         v = self.get_version(ds, version)
-        files = manifest_entries(self._manifest(ds, version) or {}) if v.is_committed \
+        files = manifest_entries(self.manifest(ds, version) or {}) if v.is_committed \
             else list(self._staged(ds, version, with_hashes=True).values())
         for f in files:
             if f.path == path:

@@ -315,7 +315,7 @@ def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str]
     def files(v) -> list[dict]:  # the manifest's entries as they are: diff_files reads dicts without copying
         if v is None:
             return []
-        manifest = manifests.get(v.version) or datasets._manifest(ds, v.version)
+        manifest = manifests.get(v.version) or datasets.manifest(ds, v.version)
         if manifest is None:
             raise NotFound(f"Version {v.ref} was deleted while being compared.", reason="unknown-version")
         return manifest["files"]
@@ -337,9 +337,9 @@ def _parent_of(datasets, ds, v, manifests: dict):
     if v.parent is not None:
         try:
             parent = datasets.get_version(ds, v.parent)
-        except NotFound:
+        except NotFound as exc:
             raise NotFound(f"The parent of {v.ref}, version {v.parent}, no longer exists (it was deleted): "
-                           f"compare with another version instead, with --to.", reason="unknown-parent") from None
+                           f"compare with another version instead, with --to.", reason="unknown-parent") from exc
         _must_be_committed(parent)
         return parent
     if v.created_by is not None:  # lineage recorded, no parent: the dataset's first version

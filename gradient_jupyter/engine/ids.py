@@ -109,8 +109,8 @@ def check_endpoint(value) -> str:
     try:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint") from None
+    except ValueError as exc:
+        raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint")
     if parts.username or parts.password:

@@ -32,7 +32,7 @@ def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str
         settings = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise BadInput(f"{path} is not valid YAML ({exc.__class__.__name__}): fix it and restart the server.",
-                       reason="bad-settings") from None
+                       reason="bad-settings") from exc
     integrations = settings.get("integrations") if isinstance(settings, dict) else None
     if not isinstance(integrations, dict):
         if integrations is not None:

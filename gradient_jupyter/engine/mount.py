@@ -55,7 +55,7 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
     if not version.is_committed:
         raise Conflict(f"Version {version.ref} is not committed yet: commit it, then mount it.",
                        reason="not-committed")
-    manifest = manifests.get(version.version) or engine.datasets._manifest(ds, version.version) or {}
+    manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
     entries = manifest_entries(manifest)
     folder = Path(folder if folder is not None else default_folder(ds)).expanduser().absolute()
     if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):

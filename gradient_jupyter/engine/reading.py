@@ -108,9 +108,9 @@ class FileReader:
                 yield from self.store.stream(self.key, CHUNK)
             else:
                 yield from self.store.stream_range(self.key, start, end, CHUNK)
-        except NotFound:
+        except NotFound as exc:
             raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.key!r} "
-                                 "was deleted behind our back).") from None
+                                 "was deleted behind our back).") from exc
 
     def local_file(self) -> Path:
         """The whole file in the cache (fetched and verified if it is not there): what mount links and load copies."""

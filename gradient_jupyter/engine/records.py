@@ -37,8 +37,8 @@ def bad(key: str, problem: str) -> BadRecord:
 def parse_json(raw: bytes, key: str) -> dict:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad(key, "not JSON") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad(key, "not JSON") from exc
     if not isinstance(data, dict):
         raise bad(key, "not a JSON object")
     return data
@@ -138,8 +138,8 @@ def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, n
         raise bad(key, "a file entry is not an object")
     try:
         path = check_file_path(data.get("path"))
-    except BadInput:
-        raise bad(key, f"unsafe or malformed file path {str(data.get('path'))[:120]!r}") from None
+    except BadInput as exc:
+        raise bad(key, f"unsafe or malformed file path {str(data.get('path'))[:120]!r}") from exc
     target = data.get("key")
     if target is not None or needs_key:
         target = _object_key(target, key, path, dataset_prefix)
@@ -223,8 +223,8 @@ def pointer(data: dict, key: str, dataset_prefix: str, version: str) -> tuple[st
         path = data.get("path")
         try:
             return check_file_path(path), None
-        except BadInput:
-            raise bad(key, f"unsafe or malformed file path {str(path)[:120]!r}") from None
+        except BadInput as exc:
+            raise bad(key, f"unsafe or malformed file path {str(path)[:120]!r}") from exc
     entry = file_entry(data, key, dataset_prefix, needs_hash=False)
     assert entry.key is not None  # file_entry needs a key here
     own = f"{dataset_prefix}versions/{version}/uploads/"

@@ -99,7 +99,7 @@ def ignore_spec(folder: Path, exclude: Iterable[str] = ()):
         try:
             lines += ignore.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"Cannot read {str(ignore)!r}: {exc}.", reason="bad-ignore-file") from None
+            raise BadInput(f"Cannot read {str(ignore)!r}: {exc}.", reason="bad-ignore-file") from exc
     lines += [g for g in exclude or () if g]
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
@@ -127,9 +127,9 @@ def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Pat
                 continue
             try:
                 check_file_path(rel)
-            except BadInput:
+            except BadInput as exc:
                 raise BadInput(f"Cannot save {str(local)!r}: its name has characters a dataset path cannot hold "
-                               "(backslash or NUL). Rename it first.", reason="invalid-path") from None
+                               "(backslash or NUL). Rename it first.", reason="invalid-path") from exc
             found.append((rel, local))
     return sorted(found)
 
@@ -323,7 +323,7 @@ def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tup
         pending = datasets.pending_of(ds, version)
         if not pending:
             continue
-        present = {o.key: o.size for o in store.list(datasets._v(ds.id, version) + "data/")}
+        present = {o.key: o.size for o in store.list(datasets.data_key(ds.id, version, ""))}
         for f in pending:
             key = datasets.data_key(ds.id, version, f.path)
             if f.key is None and present.get(key) == f.size:
@@ -402,10 +402,10 @@ def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
     for path in paths:
         try:
             check_file_path(path)
-        except BadInput:
+        except BadInput as exc:
             raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
                            "so it could write outside the destination. The manifest was forged or damaged.",
-                           reason="hostile-path") from None
+                           reason="hostile-path") from exc
         folder, _, name = path.rpartition("/")
         real = os.path.join(_real_folder(dest, folder, folders, path), name)
         try:
@@ -524,7 +524,7 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
     if not version.is_committed:
         raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.",
                        reason="not-committed")
-    manifest = manifests.get(version.version) or engine.datasets._manifest(ds, version.version) or {}
+    manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
     if dest is None:  # ds.name was checked (engine/records.py): one plain folder name, never a path
         check_dataset_name(ds.name)
@@ -649,7 +649,7 @@ class VersionReader:
 
     def __init__(self, engine, ds: Dataset, version: Version):
         self.engine, self.dataset, self.version = engine, ds, version
-        manifest = engine.datasets._manifest(ds, version.version) or {}
+        manifest = engine.datasets.manifest(ds, version.version) or {}
         self._entries = {e.path: e for e in manifest_entries(manifest)}
 
     @property
