@@ -72,7 +72,7 @@ def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False
     return TransferView(summary, "Loaded")
 
 
-def open(ref: str):  # noqa: A001 - the public name SPEC gives it
+def open(ref: str):  # noqa: A001 - the public name the README gives it
     """Open the version `ref` for reading without copying it: `.files`, `.read_bytes(path)`, `.open(path)`.
 
     Bytes read are verified against the version's SHA-256; a mismatch raises IntegrityError.

@@ -1,4 +1,4 @@
-"""The engine: settings, the provider registry and one store per provider, for every door to share."""
+"""The engine: settings, the provider registry and one store per provider, for every front end to share."""
 from __future__ import annotations
 
 import inspect
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    """Everything a door needs. Plain Python: imports nothing from Jupyter."""
+    """Everything a front end needs. Plain Python: imports nothing from Jupyter."""
 
     def __init__(self, settings: GradientStorage | None = None):
         self.settings = settings or GradientStorage.from_jupyter_config()
@@ -113,7 +113,7 @@ class Engine:
             part_size=s.part_size, multipart_threshold=s.multipart_threshold,
         )
 
-    # -- change events: every door of this process (the panel) hears what the others changed -----------------
+    # -- change events: every front end of this process (the panel) hears what the others changed ------------
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call `listener(what)` after each change this engine makes; `what` is "providers" or "datasets".
 

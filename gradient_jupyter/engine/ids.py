@@ -1,4 +1,4 @@
-"""IDs and the syntax rules of names, written once for every door."""
+"""IDs and the syntax rules of names, written once for every front end."""
 from __future__ import annotations
 
 import ipaddress

@@ -113,7 +113,7 @@ def load_jupyter_config() -> Config:
                     config.merge(loader_cls(base + ext, path=folder).load_config())
                 except ConfigFileNotFound:
                     pass
-                except Exception as exc:  # a broken server config must not break the kernel's door
+                except Exception as exc:  # a broken server config must not break the kernel's front ends
                     import logging
 
                     logging.getLogger("gradient_jupyter").warning("Ignoring config %s%s: %s", base, ext,

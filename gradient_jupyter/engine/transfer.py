@@ -27,7 +27,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 class _Progress:
-    """Thread-safe counters that report to the door's callback."""
+    """Thread-safe counters that report to the front end's callback."""
 
     def __init__(self, callback: ProgressCallback | None, phase: str, files_total: int, bytes_total: int):
         self.callback, self.phase = callback, phase

@@ -67,7 +67,7 @@ class UtilizationHandler(GradientHandler):
 
 
 class CheckHandler(GradientHandler):
-    """The bucket-setup report (SPEC section 7) for this server's origin, or the origins given."""
+    """The bucket-setup report (README "Check a bucket's setup") for this server's origin, or the origins given."""
 
     @tornado.web.authenticated
     @authorized
