@@ -57,7 +57,7 @@ def test_a_forged_dataset_name_never_becomes_a_load_folder(engine, weed, tmp_pat
     record = json.loads(weed.client.get_object(Bucket=weed.bucket, Key=key)["Body"].read())
     weed.put(key, {**record, "name": str(target)})
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(IntegrityError, match="not a valid dataset name") as info:
+    with pytest.raises(IntegrityError, match="not a dataset name") as info:
         load(engine, s.dataset.id)
     assert key in info.value.message and "Traceback" not in info.value.message
     assert not target.exists() and not (tmp_path / "home").exists()
@@ -93,7 +93,7 @@ def test_one_malformed_record_does_not_break_listings_for_everyone(engine, weed,
     with caplog.at_level(logging.WARNING, logger="gradient_jupyter"):
         assert [d.name for d in engine.datasets.list()] == ["good"]
     assert bad in caplog.text
-    with pytest.raises(BadRecord, match="not a valid dataset id|'id'") as info:
+    with pytest.raises(BadRecord, match="not a dataset id") as info:
         engine.datasets.get("dsaaaaaaaaaaaaa")
     assert bad in info.value.message
 

@@ -54,7 +54,7 @@ def _text(data: dict, field: str, key: str, *, default: str | None = None, limit
 def _match(data: dict, field: str, pattern: re.Pattern, key: str, what: str) -> str:
     value = data.get(field)
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise bad(key, f"'{field}' is not a valid {what}: {str(value)[:80]!r}")
+        raise bad(key, f"'{field}' is not a {what}: {str(value)[:80]!r}")
     return value
 
 
