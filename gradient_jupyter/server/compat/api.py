@@ -87,7 +87,7 @@ class ProvidersHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self):
-        providers = await self.call(self.engine.registry.list)
+        providers = await self.call_local(self.engine.registry.list)
         self.reply(page(self, [provider_json(p) for p in providers]))
 
     @tornado.web.authenticated
@@ -102,7 +102,7 @@ class ProviderHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, provider_id):
-        self.reply(provider_json(await self.call(self.engine.registry.get, provider_id)))
+        self.reply(provider_json(await self.call_local(self.engine.registry.get, provider_id)))
 
     @tornado.web.authenticated
     @authorized
