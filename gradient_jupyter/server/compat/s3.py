@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,8 @@ from ...engine.models import FileEntry
 from ...engine.stores import CHUNK
 from ..base import AUTH_RESOURCE, StreamingUpload
 from .signer import OWN_URL_SECONDS, UrlSigner, signer_of
+
+log = logging.getLogger("gradient_jupyter")
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 S3_WRITE_SECONDS = 60 * 60  # presigned writes: the CLI signs a batch, then uploads it through a worker pool
@@ -207,10 +210,14 @@ def end_uploads(engine: Engine, ds, version: str) -> None:
     (in the data home for Gradient Managed, in the bucket's multipart area for S3 providers)."""
     remove_abandoned_uploads(engine, ds_id=ds.id, version=version)
     store = engine.store(ds.storage_provider_id)
-    if store.supports_presign:
+    if not store.supports_presign:
+        return
+    try:  # the commit or delete stands either way; a lifecycle rule on the bucket catches what this cannot
         listing = store.call("list_multipart_uploads", Prefix=engine.datasets.uploads_prefix(ds.id, version))
         for upload in listing.get("Uploads", []):
             store.call("abort_multipart_upload", upload["Key"], UploadId=upload["UploadId"])
+    except GradientError as exc:  # e.g. the least-privilege policy does not grant s3:ListBucketMultipartUploads
+        log.warning("Could not remove the unfinished multipart uploads of %s:%s: %s", ds.id, version, exc.message)
 
 
 def uploads_size(engine: Engine) -> int:
