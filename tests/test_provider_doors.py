@@ -129,3 +129,13 @@ async def test_rest_create_on_a_bucket_in_use_answers_a_warning(api):
     assert code == 201 and "warnings" not in first
     code, second = await api("POST", "storage-providers", {"name": "two", "type": "s3", "config": S3})
     assert code == 201 and "'one' already uses bucket 'my-bucket'" in second["warnings"][0]
+
+
+@pytest.mark.parametrize("path, body", [
+    ("storageProviders", b'{"name": "' + b"n" * 10_000_000 + b'", "type": "s3", "config": {"bucket": "b-1"}}'),
+    ("datasets", b'{"name": ' + DEEP + b"}"),
+    ("datasets", b'{"name": ["x"]}'),
+], ids=["huge", "deep", "mistyped"])
+async def test_the_compat_api_answers_hostile_json_with_a_short_400(jp_fetch, path, body):
+    r = await jp_fetch("gradient", "compat", path, method="POST", body=body, raise_error=False)
+    assert r.code == 400 and len(r.body) < 1000, r.body[:300]
