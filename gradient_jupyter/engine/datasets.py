@@ -46,6 +46,7 @@ from .ids import (
     new_version_id,
     parse_ref,
 )
+from .layout import Layout
 from .models import Dataset, FileEntry, Tag, Version
 from .providers import Provider, now_iso
 from .records import MANIFEST_FORMAT, SHA256, BadRecord, manifest_entries, manifest_file  # noqa: F401 - the names others import
@@ -99,24 +100,16 @@ class Datasets:
     def __init__(self, engine):
         self.engine = engine
         self.team = engine.team_id
+        self.layout = Layout(self.team)  # every object key (engine/layout.py)
         self._where: dict[str, str] = {}  # dataset id -> provider id: a hint, always re-checked in the bucket
         self._lock = threading.Lock()
 
-    # -- keys ------------------------------------------------------------------------------------------------
-    def _ds(self, ds_id: str) -> str:
-        return f"{self.team}/datasets/{ds_id}/"
-
-    def _claim(self, name: str) -> str:
-        return f"{self.team}/names/{name.lower()}.json"
-
-    def _v(self, ds_id: str, version: str) -> str:
-        return f"{self._ds(ds_id)}versions/{version}/"
-
+    # -- keys (engine/layout.py) -----------------------------------------------------------------------------
     def data_key(self, ds_id: str, version: str, path: str) -> str:
-        return f"{self._v(ds_id, version)}data/{path}"
+        return self.layout.data(ds_id, version, path)
 
     def manifest_key(self, ds_id: str, version: str) -> str:
-        return f"{self._v(ds_id, version)}manifest.json"
+        return self.layout.manifest(ds_id, version)
 
     # -- json objects ------------------------------------------------------------------------------------------
     @staticmethod
@@ -129,12 +122,12 @@ class Datasets:
         return records.parse_json(raw, key)
 
     def _dataset_json(self, store: Store, ds_id: str) -> dict | None:
-        key = self._ds(ds_id) + "dataset.json"
+        key = self.layout.dataset_record(ds_id)
         data = self._read_json(store, key)
         return None if data is None else records.dataset(data, key, ds_id)
 
     def _read_claim(self, store: Store, name: str) -> dict | None:
-        key = self._claim(name)
+        key = self.layout.claim(name)
         data = self._read_json(store, key)
         return None if data is None else records.claim(data, key, name)
 
@@ -184,7 +177,7 @@ class Datasets:
         """The datasets of this team in one provider's bucket; bad records are skipped (their keys appended to
         `bad` if given), store errors raised. `lookup`: through the short-timeout store."""
         store = self.engine.lookup_store(provider) if lookup else self.engine.store(provider)
-        prefixes = store.list_prefixes(f"{self.team}/datasets/")
+        prefixes = store.list_prefixes(self.layout.datasets())
 
         def read(prefix: str) -> dict | None:
             ds_id = prefix.rstrip("/").rsplit("/", 1)[-1]
@@ -322,7 +315,7 @@ class Datasets:
         store = self.engine.store(target)
         for _ in range(2):
             try:  # the claim is the create-only write that lets exactly one creator of a name win
-                self._write_json(store, self._claim(name), data, create_only=True)
+                self._write_json(store, self.layout.claim(name), data, create_only=True)
                 break
             except Conflict as exc:
                 if not self._finish_leftover(store, name):
@@ -331,7 +324,7 @@ class Datasets:
         else:
             raise Conflict(f"A dataset named {name!r} is being created by another writer: choose another name "
                            "or try again.", reason="duplicate-name")
-        self._write_json(store, self._ds(data["id"]) + "dataset.json", data)
+        self._write_json(store, self.layout.dataset_record(data["id"]), data)
         self.engine.changed("datasets")
         return self._remember(data, target)
 
@@ -349,7 +342,7 @@ class Datasets:
             self._finish_delete(store, claim["id"], name)
             return True
         if claim["record"] and self._dataset_json(store, claim["id"]) is None:  # an interrupted create: finish it
-            self._write_json(store, self._ds(claim["id"]) + "dataset.json",
+            self._write_json(store, self.layout.dataset_record(claim["id"]),
                              {**claim["record"], "format": DATASET_FORMAT})
         return False
 
@@ -374,15 +367,15 @@ class Datasets:
         data["dtModified"] = now_iso()
         if renamed and name.lower() != current.name.lower():
             try:
-                self._write_json(store, self._claim(name), data, create_only=True)
+                self._write_json(store, self.layout.claim(name), data, create_only=True)
             except Conflict as exc:
                 raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
                                reason="duplicate-name") from exc
         else:
-            self._write_json(store, self._claim(data["name"]), data)
-        self._write_json(store, self._ds(current.id) + "dataset.json", data)
+            self._write_json(store, self.layout.claim(data["name"]), data)
+        self._write_json(store, self.layout.dataset_record(current.id), data)
         if renamed and name.lower() != current.name.lower():
-            store.delete([self._claim(current.name)])
+            store.delete([self.layout.claim(current.name)])
         self.engine.changed("datasets")
         return self._record(data, self.engine.registry.get(current.storage_provider_id))
 
@@ -402,8 +395,9 @@ class Datasets:
         ours = claim is not None and claim["id"] == current.id  # else the name now belongs to another dataset
         if ours:
             record = {k: v for k, v in current.to_json().items() if k != "storageProviderId"}
-            self._write_json(store, self._claim(current.name), {**record, "format": DATASET_FORMAT, "deleting": True})
-        store.delete([self._ds(current.id) + "dataset.json"])
+            self._write_json(store, self.layout.claim(current.name),
+                             {**record, "format": DATASET_FORMAT, "deleting": True})
+        store.delete([self.layout.dataset_record(current.id)])
         self._finish_delete(store, current.id, current.name if ours else None)
         self._where.pop(current.id, None)
         self.engine.changed("datasets")
@@ -422,9 +416,9 @@ class Datasets:
         return found
 
     def _finish_delete(self, store: Store, ds_id: str, name: str | None) -> None:
-        store.delete(o.key for o in store.list(self._ds(ds_id)))
+        store.delete(o.key for o in store.list(self.layout.dataset(ds_id)))
         if name is not None:
-            store.delete([self._claim(name)])
+            store.delete([self.layout.claim(name)])
 
     # -- versions ----------------------------------------------------------------------------------------------
     def _manifest_cache(self, ds: Dataset, version: str) -> Path:
@@ -441,7 +435,7 @@ class Datasets:
         key = self.manifest_key(ds.id, version)
         try:
             cached = records.manifest(records.parse_json(cache.read_bytes(), str(cache)), str(cache), ds.id, version,
-                                      self._ds(ds.id))
+                                      self.layout.dataset(ds.id))
         except (OSError, BadRecord):
             cached = None
         if cached is not None:
@@ -453,7 +447,7 @@ class Datasets:
         data = self._read_json(store, key)
         if data is None:
             return None
-        manifest = records.manifest(data, key, ds.id, version, self._ds(ds.id))
+        manifest = records.manifest(data, key, ds.id, version, self.layout.dataset(ds.id))
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(manifest))
@@ -464,20 +458,21 @@ class Datasets:
                  manifests: dict[str, dict] | None = None) -> Version | None:
         """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
         store = self._store_of(ds)
-        base = self._v(ds.id, version)
         manifest, info, override = self.engine.map(lambda read: read(), [
-            lambda: self.manifest(ds, version), lambda: self._read_json(store, base + "version.json"),
-            lambda: self._read_json(store, base + "message.json")])
+            lambda: self.manifest(ds, version),
+            lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
+            lambda: self._read_json(store, self.layout.message(ds.id, version))])
         if manifest is None and info is None:
             return None
-        info = records.version_info(info, base + "version.json") if info is not None else {}
+        info = records.version_info(info, self.layout.version_record(ds.id, version)) if info is not None else {}
         if tags is None:
             tags = self._tags_by_version(ds)
         if manifest is not None:
             if manifests is not None:
                 manifests[version] = manifest
             files = manifest["files"]
-            message = records.message(override, base + "message.json") if override else manifest["message"]
+            message = (records.message(override, self.layout.message(ds.id, version)) if override
+                       else manifest["message"])
             return Version(ds.id, version, message, True,
                            tuple(sorted(tags.get(version, []))), len(files), sum(f["size"] for f in files),
                            info.get("dtCreated", manifest["committedAt"]), manifest["committedAt"],
@@ -489,7 +484,7 @@ class Datasets:
 
     def _version_ids(self, ds: Dataset) -> builtins.list[str]:
         ids = []
-        for prefix in self._store_of(ds).list_prefixes(self._ds(ds.id) + "versions/"):
+        for prefix in self._store_of(ds).list_prefixes(self.layout.versions(ds.id)):
             version = prefix.rstrip("/").rsplit("/", 1)[1]
             if VERSION_ID.fullmatch(version):
                 ids.append(version)
@@ -545,7 +540,7 @@ class Datasets:
         for _ in range(5):
             version = new_version_id()
             try:
-                self._write_json(store, self._v(ds.id, version) + "version.json",
+                self._write_json(store, self.layout.version_record(ds.id, version),
                                  {"version": version, "message": message, "dtCreated": created, "parent": parent,
                                   "createdBy": created_by}, create_only=True)
                 break
@@ -554,7 +549,7 @@ class Datasets:
         else:
             raise Conflict("Could not pick a new version id; try again.")
         if pending:
-            self._write_json(store, self._v(ds.id, version) + "pending.json",
+            self._write_json(store, self.layout.pending(ds.id, version),
                              {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)}
                                         for e in pending]})
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
@@ -564,7 +559,7 @@ class Datasets:
         or {"key": ...}."""
         if entry.key is None:
             return {}
-        version = entry.key[len(self._ds(ds.id) + "versions/"):].split("/", 1)[0]
+        version = self.layout.version_of(ds.id, entry.key)
         return {"from": version} if entry.key == self.data_key(ds.id, version, entry.path) else {"key": entry.key}
 
     def update_version(self, ds, version: str, *, message: str) -> Version:
@@ -574,12 +569,12 @@ class Datasets:
             raise BadInput("'message' must be a string.")
         store = self._store_of(ds)
         if current.is_committed:
-            self._write_json(store, self._v(ds.id, version) + "message.json", {"message": message})
+            self._write_json(store, self.layout.message(ds.id, version), {"message": message})
         else:
-            key = self._v(ds.id, version) + "version.json"
+            key = self.layout.version_record(ds.id, version)
             info = self._read_json(store, key) or {"version": version}
             records.version_info(info, key)  # refuse to carry a bad record forward
-            self._write_json(store, self._v(ds.id, version) + "version.json", {**info, "message": message})
+            self._write_json(store, self.layout.version_record(ds.id, version), {**info, "message": message})
         self.engine.changed("datasets")
         return self.get_version(ds, version)
 
@@ -594,12 +589,12 @@ class Datasets:
         # Read only now: a save or put that reuses an object writes its pointer before checking that a manifest
         # still references it, so either it sees this manifest gone or this delete sees its pointer.
         keep = self._referenced(ds, skip=version)
-        store.delete(o.key for o in store.list(self._v(ds.id, version)) if o.key not in keep)
+        store.delete(o.key for o in store.list(self.layout.version(ds.id, version)) if o.key not in keep)
         self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
         self.engine.changed("datasets")
 
     def _untag(self, ds: Dataset, version: str) -> None:
-        self._store_of(ds).delete([self._tag_key(ds, t.name) for t in self._read_tags(ds) if t.version == version])
+        self._store_of(ds).delete([self.layout.tag(ds.id, t.name) for t in self._read_tags(ds) if t.version == version])
 
     def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:
         """Every object key a version other than `skip` points at: committed manifests, the pointers of files
@@ -626,13 +621,12 @@ class Datasets:
         if current.is_committed:
             return current
         store = self._store_of(ds)
-        base = self._v(ds.id, version)
         self._take_commit_claim(store, ds, version)
         try:
             files = []
             for entry in self._staged(ds, version, with_hashes=True).values():
-                if entry.object_key.startswith(base + "uploads/"):
-                    target = base + "data/" + entry.path
+                if entry.object_key.startswith(self.layout.uploads(ds.id, version)):
+                    target = self.layout.data(ds.id, version, entry.path)
                     try:
                         store.copy(entry.object_key, target)
                     except NotFound as exc:
@@ -647,13 +641,13 @@ class Datasets:
                 files.append(entry)
             return self.write_manifest(ds, version, files, message=current.message)
         finally:
-            store.delete([base + "committing.json"])
+            store.delete([self.layout.committing(ds.id, version)])
 
     COMMIT_CLAIM_SECONDS = 3600  # a claim older than this was left by a committer that died
 
     def _take_commit_claim(self, store: Store, ds: Dataset, version: str) -> None:
         """One committer at a time copies a version's uploads into data/ (create-only claim)."""
-        key = self._v(ds.id, version) + "committing.json"
+        key = self.layout.committing(ds.id, version)
         for _ in range(2):
             try:
                 self._write_json(store, key, {"since": time.time()}, create_only=True)
@@ -691,9 +685,9 @@ class Datasets:
         except Conflict as exc:
             raise Conflict(f"Version {ds.id}:{version} was committed by another writer at the same time; "
                            "theirs stands.", reason="already-committed") from exc
-        base = self._v(ds.id, version)
-        store.delete([base + "pending.json"] + [o.key for o in store.list(base + "refs/")]
-                     + [o.key for o in store.list(base + "uploads/")])
+        store.delete([self.layout.pending(ds.id, version)]
+                     + [o.key for o in store.list(self.layout.refs(ds.id, version))]
+                     + [o.key for o in store.list(self.layout.uploads(ds.id, version))])
         self.engine.changed("datasets")
         if uncommitted is None:
             return self.get_version(ds, version)
@@ -744,31 +738,30 @@ class Datasets:
     def _pointers(self, ds: Dataset, version: str) -> dict[str, FileEntry | None]:
         """refs/ of an uncommitted version: path -> the file it points at, or None for a deleted file."""
         store = self._store_of(ds)
-        base = self._v(ds.id, version)
 
         def read(key):
             data = self._read_json(store, key)
-            return None if data is None else records.pointer(data, key, self._ds(ds.id), version)
-        return dict(p for p in self.engine.map(read, [o.key for o in store.list(base + "refs/")]) if p)
+            return None if data is None else records.pointer(data, key, self.layout.dataset(ds.id), version)
+        refs = [o.key for o in store.list(self.layout.refs(ds.id, version))]
+        return dict(p for p in self.engine.map(read, refs) if p)
 
     def _staged(self, ds: Dataset, version: str, *, with_hashes: bool = False) -> dict[str, FileEntry]:
         """Files of an uncommitted version: objects a save wrote under data/, overridden by the pointers under
         refs/ (to a committed object, or to an upload that has arrived under uploads/)."""
         store = self._store_of(ds)
-        base = self._v(ds.id, version)
         files = {}
         listing, pointers, arrived = self.engine.map(lambda read: read(), [
-            lambda: list(store.list(base + "data/")), lambda: self._pointers(ds, version),
-            lambda: {o.key: o.size for o in store.list(base + "uploads/")}])
+            lambda: list(store.list(self.layout.data(ds.id, version))), lambda: self._pointers(ds, version),
+            lambda: {o.key: o.size for o in store.list(self.layout.uploads(ds.id, version))}])
         for o in listing:
-            path = o.key[len(base) + 5:]
+            path = o.key[len(self.layout.data(ds.id, version)):]
             sha = self.object_sha256(store, o.key, o.size) if with_hashes else None
             files[path] = FileEntry(path, o.size, sha, o.key)
         for path, entry in pointers.items():
             files.pop(path, None)
             if entry is None:
                 continue
-            if entry.key.startswith(base + "uploads/"):
+            if entry.key.startswith(self.layout.uploads(ds.id, version)):
                 if entry.key not in arrived:  # a write URL was handed out, but nothing came (yet)
                     continue
                 if entry.sha256 is None:  # came by write URL: the commit hashes it
@@ -785,9 +778,9 @@ class Datasets:
 
     def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None:
         """What a save of `version` was uploading (pending.json), checked; None if there is none."""
-        key = self._v(ds.id, version) + "pending.json"
+        key = self.layout.pending(ds.id, version)
         data = self._read_json(self._store_of(ds), key)
-        return None if data is None else records.pending(data, key, self._ds(ds.id))
+        return None if data is None else records.pending(data, key, self.layout.dataset(ds.id))
 
     def _uncommitted(self, ds, version: str) -> tuple[Dataset, Version]:
         ds = self.get(ds)
@@ -808,22 +801,22 @@ class Datasets:
 
     def uploads_prefix(self, ds_id: str, version: str) -> str:
         """Where the files put into an uncommitted version wait for its commit."""
-        return self._v(ds_id, version) + "uploads/"
+        return self.layout.uploads(ds_id, version)
 
     def upload_key(self, ds: Dataset, version: str, path: str) -> str:
         """A new object key for bytes of `path` about to be put into an uncommitted version (by this engine or a
         write URL): under uploads/, where no manifest points, and named at random so no two uploads share it.
         The pointer refs/<path> is written first, so the commit and deletes know it."""
         check_file_path(path)
-        key = self._v(ds.id, version) + "uploads/" + uuid.uuid4().hex
-        self._write_json(self._store_of(ds), self._v(ds.id, version) + "refs/" + path, {"path": path, "key": key})
+        key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
+        self._write_json(self._store_of(ds), self.layout.refs(ds.id, version, path), {"path": path, "key": key})
         return key
 
     def upload_key_of(self, ds: Dataset, version: str, path: str) -> str:
         """The upload key `upload_key` gave `path` (for the later calls of a multipart upload)."""
         check_file_path(path)
         entry = self._pointers(ds, version).get(path)
-        if entry is None or not entry.object_key.startswith(self._v(ds.id, version) + "uploads/"):
+        if entry is None or not entry.object_key.startswith(self.layout.uploads(ds.id, version)):
             raise NotFound(f"No upload of {path!r} was started in {ds.id}:{version}: start it again.",
                            reason="no-such-upload")
         return entry.object_key
@@ -836,19 +829,20 @@ class Datasets:
         check_file_path(path)
         ds, _ = self._uncommitted(ds, version)
         store = self._store_of(ds)
-        base = self._v(ds.id, version)
         with _local_copy(source, self.engine.home) as (local, sha, size):
             manifests = self.manifests(ds)
             key = self.committed_index(ds, manifests).get((sha, size))
             if key:  # identical to a committed file: point at it instead of sending it again
-                self._write_json(store, base + "refs/" + path, {"path": path, "size": size, "sha256": sha, "key": key})
+                self._write_json(store, self.layout.refs(ds.id, version, path),
+                                 {"path": path, "size": size, "sha256": sha, "key": key})
                 if not self.still_referenced(ds, manifests, [key]):  # its versions were deleted meanwhile
                     key = None
             if not key:
-                store.check_quota(size, f"{self.team}/")
-                key = base + "uploads/" + uuid.uuid4().hex
+                store.check_quota(size, self.layout.root())
+                key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
                 store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
-                self._write_json(store, base + "refs/" + path, {"path": path, "size": size, "sha256": sha, "key": key})
+                self._write_json(store, self.layout.refs(ds.id, version, path),
+                                 {"path": path, "size": size, "sha256": sha, "key": key})
         if store.head(self.manifest_key(ds.id, version)) is not None:  # committed while we wrote: not part of it
             raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being written; "
                             "the file is not part of it.")
@@ -863,7 +857,7 @@ class Datasets:
         if path not in staged:
             raise NotFound(f"Version {ds.id}:{version} has no file {path!r}.", reason="unknown-file")
         store = self._store_of(ds)
-        self._write_json(store, self._v(ds.id, version) + "refs/" + path, {"path": path, "deleted": True})
+        self._write_json(store, self.layout.refs(ds.id, version, path), {"path": path, "deleted": True})
         if store.head(self.manifest_key(ds.id, version)) is not None:  # committed meanwhile: the file is part of it
             raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being deleted; the file is "
                             "part of it.")
@@ -886,9 +880,6 @@ class Datasets:
         return entry, verified_stream(self._store_of(ds), entry, f"Reading {ds.name}:{version}")
 
     # -- tags and refs -----------------------------------------------------------------------------------------
-    def _tag_key(self, ds: Dataset, name: str) -> str:
-        return f"{self._ds(ds.id)}tags/{name}.json"
-
     def list_tags(self, ds) -> builtins.list[Tag]:
         """The tags of a dataset; a tag left pointing at a deleted version is not shown."""
         ds = self.get(ds)
@@ -902,7 +893,7 @@ class Datasets:
         """Every well-formed tag record, whether or not its version still exists; bad ones are skipped."""
         store = self._store_of(ds)
         names = {}
-        for o in store.list(self._ds(ds.id) + "tags/"):
+        for o in store.list(self.layout.tags(ds.id)):
             name = records.tag_name(o.key)
             if name is None:
                 skipped(records.bad(o.key, "not a tag name"))
@@ -929,11 +920,11 @@ class Datasets:
             raise Conflict(f"Version {ds.id}:{version} is not committed: commit it before tagging it.",
                            reason="not-committed")
         store = self._store_of(ds)
-        self._write_json(store, self._tag_key(ds, name), {"version": version, "dtModified": now_iso()})
+        self._write_json(store, self.layout.tag(ds.id, name), {"version": version, "dtModified": now_iso()})
         # A delete of the version may have run meanwhile: it removes tags after its manifest, so one of us sees
         # the other. If the manifest is gone, take the tag back rather than leave it pointing at nothing.
         if store.head(self.manifest_key(ds.id, version)) is None:
-            store.delete([self._tag_key(ds, name)])
+            store.delete([self.layout.tag(ds.id, name)])
             raise NotFound(f"Version {ds.id}:{version} was deleted while tag {name!r} was being set: the tag was "
                            "not set.", reason="unknown-version")
         self.engine.changed("datasets")
@@ -944,7 +935,7 @@ class Datasets:
         ds = self.get(ds)
         if not any(t.name == name for t in self._read_tags(ds)):
             raise NotFound(f"Dataset {ds.name!r} has no tag {name!r}.", reason="unknown-tag")
-        self._store_of(ds).delete([self._tag_key(ds, name)])
+        self._store_of(ds).delete([self.layout.tag(ds.id, name)])
         self.engine.changed("datasets")
 
     def resolve(self, ref: str, *, manifests: dict[str, dict] | None = None) -> tuple[Dataset, Version]:
