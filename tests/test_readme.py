@@ -81,8 +81,18 @@ def test_the_shell_lines_for_datasets_run_as_written_in_order(tmp_path):
     assert (tmp_path / "got" / "raw" / "images" / "1.png").read_bytes() == (tmp_path / "data/images/1.png").read_bytes()
 
 
+def test_the_shell_lines_for_the_bucket_doctor_run_as_written(s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    assert subprocess.run(["gradient-jupyter", "storageProviders", "create", "s3", "--name", "test", "--bucket", bucket,
+                           "--endpoint", endpoint, "--accessKey", "testing", "--secretAccessKey", "testing"],
+                          env=os.environ.copy(), capture_output=True, timeout=120).returncode == 0
+    run_steps(console("## Check a bucket's setup"), tmp_path, {})
+    assert bucket in (tmp_path / "policy.json").read_text()
+
+
 def test_no_console_line_uses_a_bar_to_mean_or():
-    for heading in ("## Storage providers from a shell", "## Versioned datasets: save, load"):
+    for heading in ("## Storage providers from a shell", "## Versioned datasets: save, load",
+                    "## Check a bucket's setup"):
         for command, _ in console(heading):
             assert " | " not in command and "|" not in command.split("#")[0], command
 
