@@ -354,9 +354,9 @@ class SignedS3Handler(StreamingUpload):
             if params.get("ContinuationToken"):
                 token = str(params["ContinuationToken"])
                 after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except ValueError:
+        except ValueError as exc:
             raise BadInput("Invalid MaxKeys or ContinuationToken: use the NextContinuationToken a listing gave.",
-                           reason="invalid-param") from None
+                           reason="invalid-param") from exc
         items: dict[str, int | None] = {}
         for f in self.engine.datasets.list_files(ds, v.version, prefix=want):
             rest = f.path[len(want):]
