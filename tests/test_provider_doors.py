@@ -139,3 +139,14 @@ async def test_rest_create_on_a_bucket_in_use_answers_a_warning(api):
 async def test_the_compat_api_answers_hostile_json_with_a_short_400(jp_fetch, path, body):
     r = await jp_fetch("gradient", "compat", path, method="POST", body=body, raise_error=False)
     assert r.code == 400 and len(r.body) < 1000, r.body[:300]
+
+
+async def test_the_compat_api_keeps_the_real_secret_when_the_mask_comes_back(jp_fetch):
+    r = await jp_fetch("gradient", "compat", "storageProviders", method="POST",
+                       body=json.dumps({"name": "p", "type": "s3", "config": S3}))
+    shown = json.loads(r.body)
+    assert shown["config"]["secretAccessKey"] == "********"
+    r = await jp_fetch("gradient", "compat", "storageProviders", shown["id"], method="POST",
+                       body=json.dumps({"config": {**shown["config"], "region": "eu-west-1"}}))
+    assert r.code == 200 and json.loads(r.body)["config"]["region"] == "eu-west-1"
+    assert stored_secret("p") == SECRET
