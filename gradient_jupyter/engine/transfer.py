@@ -11,7 +11,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -511,14 +511,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
-         overwrite: bool = False, progress: ProgressCallback | None = None) -> TransferSummary:
-    """Load a committed version into `dest` (default ./<dataset name>), verifying every byte.
+@dataclass(frozen=True)
+class LoadPlan:
+    """What a load does, decided before anything is written (`plan_load`)."""
 
-    All or nothing: files are written under temporary names and renamed only once every file is verified. A file of
-    DEST that differs from the version and from what an earlier load wrote there is a local change: the load is
-    refused before writing anything (LocalChanges), unless `overwrite`. Files the version does not have stay."""
-    started = time.monotonic()
+    dataset: Dataset
+    version: Version
+    dest: Path
+    entries: list[FileEntry]  # the version's files the load covers (after --include/--exclude)
+    targets: dict[str, Path]  # path in the version -> where it lands under dest
+    todo: list[FileEntry]  # the entries dest does not already hold
+
+
+def plan_load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
+              overwrite: bool = False, progress: ProgressCallback | None = None) -> LoadPlan:
+    """Resolve `ref`, check every target path, and compare dest with the version (hashing what is there): what is
+    already identical is skipped, and a local change refuses the load (LocalChanges) unless `overwrite`. Writes
+    nothing but the removal of what an earlier, killed load left behind."""
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
     if not version.is_committed:
@@ -557,9 +566,35 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         raise LocalChanges(f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
                            "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
                            "load into another folder.", changed)
-    todo = [e for e in entries if not same[e.path]]
+    return LoadPlan(ds, version, dest, entries, targets, [e for e in entries if not same[e.path]])
+
+
+def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
+         overwrite: bool = False, progress: ProgressCallback | None = None) -> TransferSummary:
+    """Load a committed version into `dest` (default ./<dataset name>), verifying every byte.
+
+    All or nothing: files are written under temporary names and renamed only once every file is verified. A file of
+    DEST that differs from the version and from what an earlier load wrote there is a local change: the load is
+    refused before writing anything (LocalChanges), unless `overwrite`. Files the version does not have stay."""
+    started = time.monotonic()
+    plan = plan_load(engine, ref, dest, include=include, exclude=exclude, overwrite=overwrite, progress=progress)
+    _fetch_into_place(engine, plan, progress)
+    if plan.entries:
+        write_record(plan.dest, plan.entries)
+    todo, entries = plan.todo, plan.entries
+    return TransferSummary(
+        dataset=plan.dataset, version=plan.version, files=len(entries), bytes_sent=sum(e.size for e in todo),
+        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in todo),
+        files_skipped=len(entries) - len(todo), requests=len(todo), seconds=time.monotonic() - started,
+        destination=str(plan.dest))
+
+
+def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) -> None:
+    """Fetch every file of `plan.todo` verified into a temporary file beside its target, then rename them all; on
+    any failure remove every temporary file and every folder this made, so dest keeps no partial file."""
+    ds, version, targets, todo = plan.dataset, plan.version, plan.targets, plan.todo
     store = engine.store(ds.storage_provider_id)
-    created_dirs = _missing_dirs(dest, [targets[e.path] for e in todo])
+    created_dirs = _missing_dirs(plan.dest, [targets[e.path] for e in todo])
     parts: dict[str, str] = {}
     parts_lock = threading.Lock()
     receiving = _Progress(progress, "download", len(todo), sum(e.size for e in todo))
@@ -606,13 +641,6 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
             except OSError:
                 pass
         raise
-    if entries:
-        write_record(dest, entries)
-    return TransferSummary(
-        dataset=ds, version=version, files=len(entries), bytes_sent=sum(e.size for e in todo),
-        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in todo),
-        files_skipped=len(entries) - len(todo), requests=len(todo), seconds=time.monotonic() - started,
-        destination=str(dest))
 
 
 def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Progress) -> None:
