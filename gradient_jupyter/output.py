@@ -134,7 +134,8 @@ class TransferView:
         return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
 
     def __str__(self) -> str:
-        return printable(f"{self.headline()}\n{self.summary.line()}")
+        warnings = "".join(f"\nWarning: {w}" for w in self.summary.warnings)
+        return printable(f"{self.headline()}\n{self.summary.line()}{warnings}")
 
     __repr__ = __str__
 
@@ -144,7 +145,8 @@ class TransferView:
         if s.destination:
             fields["destination"] = s.destination
         table = details(self.headline(), fields)._repr_html_()
-        return f"{table}<p>{html.escape(s.line())}</p>"
+        warnings = "".join(f"<p>Warning: {html.escape(printable(w))}</p>" for w in s.warnings)
+        return f"{table}<p>{html.escape(s.line())}</p>{warnings}"
 
 
 class OpenVersion:

@@ -75,6 +75,10 @@ def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them
     saved = cli("save", "fresh", data, "--provider", "Gradient Managed")
     assert saved.returncode == 0, saved.stderr
     assert cli("save", "fresh", data).returncode == 0  # found where it lives, though the others cannot be read
+    other = cli("save", "other", data)  # a new name without --provider goes to the default, saying who was not asked
+    assert other.returncode == 0, other.stderr
+    assert "Warning: Storage provider 'typo-secret' could not be searched" in other.stdout
+    assert "Warning: Storage provider 'dead' could not be searched" in other.stdout
     listing = cli("datasets", "list")
     assert listing.returncode == 0 and "fresh" in listing.stdout
     warnings = [line for line in listing.stderr.splitlines() if line.startswith("Warning: storage provider")]

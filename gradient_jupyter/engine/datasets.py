@@ -200,6 +200,18 @@ class Datasets:
         with short timeouts; if none has it but one could not be searched, the error says which and why."""
         if isinstance(ds, Dataset):
             return ds
+        found, unsearched = self.find(ds, provider=provider)
+        if found is not None:
+            return found
+        if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
+            provider_, exc = unsearched[0]
+            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
+                            f"searched: {exc.message}", reason=exc.reason)
+        raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
+
+    def find(self, ds: str, *, provider=None) -> tuple[Dataset | None, list[tuple[Provider, GradientError]]]:
+        """(the dataset `ds`, id or name, or None; the providers that could not be searched, with why). With
+        `provider`, only that one is searched; otherwise all of them at once, each bounded by `lookup_timeout`."""
         if not isinstance(ds, str) or not ds:
             raise BadInput("Give a dataset id (ds...) or name.")
         check_dataset_name(ds)
@@ -207,22 +219,15 @@ class Datasets:
             providers = [self.engine.registry.get(provider)]
         else:
             if not DATASET_ID.fullmatch(ds) and (found := self._by_remembered_name(ds)):
-                return found
+                return found, []
             providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
         answers = self.engine.map(lambda p: self._find_in(p, ds), providers)
         for provider_, (data, _) in zip(providers, answers, strict=True):
             if data:
-                return self._remember(data, provider_)
-        unsearched = [(p, exc) for p, (_, exc) in zip(providers, answers, strict=True) if exc is not None]
-        if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
-            provider_, exc = unsearched[0]
-            hint = "" if provider is not None else (" To save a new dataset anyway, name the provider it goes to "
-                                                    "(--provider, or storageProviderId).")
-            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
-                            f"searched: {exc.message}{hint}", reason=exc.reason)
-        raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
+                return self._remember(data, provider_), []
+        return None, [(p, exc) for p, (_, exc) in zip(providers, answers, strict=True) if exc is not None]
 
     def _find_in(self, provider: Provider, ds: str) -> tuple[dict | None, GradientError | None]:
         """(dataset record, None) if `ds` (id or name) lives in this provider, (None, None) if not, (None, error) if

@@ -109,6 +109,7 @@ class TransferSummary:
     seconds: float = 0.0
     destination: str | None = None
     unchanged: bool = False  # save: the files were those of the latest version, which is the answer
+    warnings: list[str] = field(default_factory=list)  # worth showing, not errors (e.g. a provider not searched)
     extra: dict = field(default_factory=dict)
 
     def line(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, GradientError, LocalChanges, NotFound, TagInUse
+from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -150,7 +150,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     if not files:
         raise BadInput(f"{str(folder)!r} holds no files to save (after leaving out .git, .ipynb_checkpoints, "
                        "__pycache__, .gradient and what .gradientignore or --exclude name).", reason="no-files")
-    ds = _dataset_for_save(engine, name, provider)
+    ds, warnings = _dataset_for_save(engine, name, provider)
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
@@ -175,7 +175,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
             engine.datasets.set_tag(ds, tag, latest)
         return TransferSummary(dataset=ds, version=engine.datasets.get_version(ds, latest), files=len(entries),
                                bytes_skipped=sum(e.size for e in entries), files_skipped=len(entries),
-                               seconds=time.monotonic() - started, unchanged=True)
+                               seconds=time.monotonic() - started, unchanged=True, warnings=warnings)
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
     store.check_quota(sum(e.size for e in entries if (e.sha256, e.size) not in known), f"{engine.team_id}/")
@@ -216,7 +216,7 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         bytes_copied=sum(e.size for e in to_copy),
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
-        seconds=time.monotonic() - started)
+        seconds=time.monotonic() - started, warnings=warnings)
 
 
 def preview_save(engine, name: str, folder, *, exclude: Iterable[str] = (),
@@ -279,29 +279,29 @@ def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntr
     return replace(e, block_size=block_size, blocks=tuple(blocks))
 
 
-def _dataset_for_save(engine, name: str, provider) -> Dataset:
-    """The dataset a save adds a version to, created if needed. With `provider`, the name is looked up where the
-    dataset will live; the other providers are asked only so that a dataset of that name elsewhere is not split in
-    two, and one that cannot be reached blocks nothing."""
+def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
+    """The dataset a save adds a version to, created if needed, and warnings worth showing. A provider that cannot
+    be reached blocks nothing: a new name is checked where the dataset will live (`provider`, else the team
+    default); the others are asked only so that a dataset of that name elsewhere is not split in two."""
     if not provider:
-        try:
-            return engine.datasets.get(name)
-        except NotFound:
-            return _create_for_save(engine, name, None)
+        found, unsearched = engine.datasets.find(name)
+        if found is not None:
+            return found, []
+        ds = _create_for_save(engine, name, None)
+        where = engine.registry.get(ds.storage_provider_id).name
+        return ds, [f"Storage provider {p.name!r} could not be searched ({exc.message}); if a dataset {name!r} "
+                    f"lives there, this save made another one of that name in {where!r}." for p, exc in unsearched]
     target = engine.registry.get(provider)
     try:
-        return engine.datasets.get(name, provider=target.id)
+        return engine.datasets.get(name, provider=target.id), []
     except NotFound:
         pass
-    try:
-        elsewhere = engine.datasets.get(name)
-    except GradientError:  # unknown, or only providers that did not answer could hold it
-        elsewhere = None
+    elsewhere, _ = engine.datasets.find(name)  # providers that do not answer are passed over
     if elsewhere is not None and elsewhere.storage_provider_id != target.id:
         where = engine.registry.get(elsewhere.storage_provider_id).name
         raise BadInput(f"Dataset {elsewhere.name!r} lives in storage provider {where!r}, not {target.name!r}: "
                        "save without --provider, or choose another dataset name.", reason="wrong-provider")
-    return _create_for_save(engine, name, target.id)
+    return _create_for_save(engine, name, target.id), []
 
 
 def _create_for_save(engine, name: str, provider) -> Dataset:
