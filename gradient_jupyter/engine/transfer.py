@@ -188,12 +188,8 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
     alive = engine.datasets.still_referenced(ds, manifests, {known[(e.sha256, e.size)] for e in entries
                                                              if (e.sha256, e.size) in known})
     known = {k: key for k, key in known.items() if key in alive}
-    to_send = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived]
-    to_copy = [e for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) in arrived]
-    final, locals_ = [], dict(files)
-    for e in entries:
-        key = known.get((e.sha256, e.size)) or version_key(version.version, e)
-        final.append(replace(e, key=key))
+    to_send, to_copy, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
+    locals_ = dict(files)
     sending = _Progress(progress, "upload", len(to_send) + len(to_copy),
                         sum(e.size for e in to_send + to_copy))
 
@@ -217,6 +213,20 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
         seconds=time.monotonic() - started, warnings=warnings)
+
+
+def plan_uploads(entries: list[FileEntry], known: dict, arrived: dict, key_of: Callable[[FileEntry], str]) \
+        -> tuple[list[FileEntry], list[FileEntry], list[FileEntry]]:
+    """(to send, to copy, the manifest's entries) of a save, by (sha256, size): a file the dataset already holds
+    (`known`: committed objects) is neither sent nor copied and points at that object; one an interrupted save
+    uploaded (`arrived`) is copied within the store; anything else is sent. New bytes go to `key_of(entry)`."""
+    def holds(e: FileEntry, where: dict) -> bool:
+        return (e.sha256, e.size) in where
+
+    to_send = [e for e in entries if not holds(e, known) and not holds(e, arrived)]
+    to_copy = [e for e in entries if not holds(e, known) and holds(e, arrived)]
+    final = [replace(e, key=known.get((e.sha256, e.size)) or key_of(e)) for e in entries]
+    return to_send, to_copy, final
 
 
 def preview_save(engine, name: str, folder, *, exclude: Iterable[str] = (),

@@ -1,5 +1,5 @@
-"""A load decides before it writes (engine/transfer.py `plan_load`): what is already there is skipped, a local
-change refuses the load, and planning writes nothing."""
+"""Save and load decide before they write (engine/transfer.py `plan_load`, `plan_uploads`): a load skips what is
+already there and refuses local changes, writing nothing while it plans; a save sends only new bytes."""
 from __future__ import annotations
 
 import pytest
@@ -25,3 +25,16 @@ def test_the_plan_fetches_only_what_dest_lacks_and_writes_nothing(engine, tmp_pa
         transfer.plan_load(engine, "planned", dest)
     assert refused.value.paths == ["a.csv"]
     assert [e.path for e in transfer.plan_load(engine, "planned", dest, overwrite=True).todo] == ["a.csv", "b.csv"]
+
+
+def test_a_save_sends_new_bytes_copies_what_arrived_and_points_at_what_the_dataset_holds():
+    from gradient_jupyter.engine.models import FileEntry
+
+    entries = [FileEntry("old.csv", 3, "a" * 64), FileEntry("moved.csv", 3, "a" * 64),
+               FileEntry("resumed.bin", 5, "b" * 64), FileEntry("new.txt", 1, "c" * 64)]
+    known = {("a" * 64, 3): "te1/datasets/ds/versions/v1/data/old.csv"}
+    arrived = {("b" * 64, 5): "te1/datasets/ds/versions/v0/data/resumed.bin"}
+    to_send, to_copy, final = transfer.plan_uploads(entries, known, arrived, lambda e: f"v2/data/{e.path}")
+    assert [e.path for e in to_send] == ["new.txt"] and [e.path for e in to_copy] == ["resumed.bin"]
+    assert [e.key for e in final] == ["te1/datasets/ds/versions/v1/data/old.csv"] * 2 + [
+        "v2/data/resumed.bin", "v2/data/new.txt"]
