@@ -94,6 +94,9 @@ def verified_chunks(chunks, entry: FileEntry, what: str) -> Iterator[bytes]:
                              f"SHA-256 {h.hexdigest()}): it was changed or corrupted behind our back.")
 
 
+Unsearched = list[tuple[Provider, GradientError]]  # providers a lookup could not search, and why
+
+
 class Datasets:
     """The datasets of one team across all its providers' buckets."""
 
@@ -209,7 +212,7 @@ class Datasets:
                             f"searched: {exc.message}", reason=exc.reason)
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
 
-    def find(self, ds: str, *, provider=None) -> tuple[Dataset | None, list[tuple[Provider, GradientError]]]:
+    def find(self, ds: str, *, provider=None) -> tuple[Dataset | None, Unsearched]:
         """(the dataset `ds`, id or name, or None; the providers that could not be searched, with why). With
         `provider`, only that one is searched; otherwise all of them at once, each bounded by `lookup_timeout`."""
         if not isinstance(ds, str) or not ds:
