@@ -67,7 +67,10 @@ class Seaweed:
 
     def start(self, timeout: float = 120) -> None:
         log = open(self.folder / "weed.log", "ab")
-        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+        # master.toml in the folder (its working directory): each bucket (a collection) grows one volume, not 7
+        (self.folder / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 1\ncopy_3 = 1\n"
+                                                 "copy_other = 1\n")
+        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
                                         start_new_session=True)
         log.close()
         client, deadline = self.client(), time.monotonic() + timeout
@@ -126,7 +129,7 @@ def seaweed(tmp_path_factory):
                    f"-master.port={ports[2]}", f"-master.port.grpc={ports[3]}",
                    f"-volume.port={ports[4]}", f"-volume.port.grpc={ports[5]}",
                    f"-filer.port={ports[6]}", f"-filer.port.grpc={ports[7]}",
-                   "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=64",
+                   "-master.telemetry=false", "-volume.max=1000", "-master.volumeSizeLimitMB=64",
                    "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]  # fixed default ports clash
     server.start()
     yield server
