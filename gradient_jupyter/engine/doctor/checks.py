@@ -1,42 +1,19 @@
-"""The bucket-setup doctor (SPEC section 7): check a provider's bucket, say what is wrong and exactly how to fix it.
-
-Plain Python: the doors (REST, magic, console script, panel) call `check`, `apply_cors` and `policy` and render the
-`Report`. Nothing in the bucket changes except a probe object under `<teamId>/`, always removed, and the CORS rules
-when `apply_cors` is asked for explicitly.
-"""
+"""The checks themselves, in order, each bounded in time (docs: README "Check a bucket's setup")."""
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-import re
 import secrets
 import shlex
 import socket
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 
-from .errors import BadInput, Conflict, GradientError, NotFound, StoreError
-from .ids import check_origin
-from .providers import Provider
+from ..errors import BadInput, Conflict, GradientError, NotFound, StoreError
+from .report import FAIL, PASS, SKIP, WARN, Check, Report
+from .rules import CORS_RULE_ID, cors_gaps, merge_cors_rules, policy, resolve_origins
 
-PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
-CORS_RULE_ID = "gradient-jupyter"
-CORS_METHODS = ("GET", "PUT")
-
-TITLES = {
-    "credentials": "Credentials",
-    "bucket": "Bucket",
-    "list": "Listing (s3:ListBucket)",
-    "read-write": "Write, read back and delete",
-    "conditional-writes": "Conditional writes (If-None-Match)",
-    "cors": "CORS rules",
-    "preflight": "CORS preflight",
-    "generated-urls": "Generated URLs (sts:GetFederationToken)",
-    "apply-cors": "Apply CORS rules",
-}
 ORDER = ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls")
 # A check runs only when the checks it builds on did not fail.
 NEEDS = {"bucket": ("credentials",), "list": ("bucket",), "read-write": ("bucket",),
@@ -51,243 +28,9 @@ EMBEDDED_SKIPS = {
 }
 
 
-# -- results ----------------------------------------------------------------------------------------------------
-@dataclass
-class Check:
-    """One finding: `status` is pass, warn, fail or skip; `fix` says exactly what to do when it is not pass."""
+class Doctor:
+    """One run of the checks on one provider's bucket."""
 
-    id: str
-    status: str
-    detail: str
-    fix: str = ""
-    reason: str = ""
-
-    @property
-    def title(self) -> str:
-        return TITLES.get(self.id, self.id)
-
-    def to_json(self) -> dict:
-        out = {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
-@dataclass
-class Report:
-    """The doctor's report on one provider: text for a terminal, HTML for a notebook, JSON for REST."""
-
-    provider: Provider
-    checks: list[Check]
-    origins: list[str] = field(default_factory=list)
-    action: Check | None = None  # what `apply_cors` did, when it was asked
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no check failed (warnings and skips do not count)."""
-        return not any(c.status == FAIL for c in self.checks)
-
-    def __getitem__(self, check_id: str) -> Check:
-        for c in self.checks:
-            if c.id == check_id:
-                return c
-        raise KeyError(check_id)
-
-    def _where(self) -> str:
-        p = self.provider
-        if p.embedded:
-            return "the embedded Gradient Managed store"
-        return f"bucket {p.bucket!r} at {p.endpoint or 'AWS S3'}" + (f" ({p.config['region']})"
-                                                                   if p.config.get("region") else "")
-
-    def _summary(self) -> str:
-        counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, WARN, FAIL, SKIP)}
-        if counts[FAIL]:
-            return f"{counts[FAIL]} check(s) failed: follow the fixes above."
-        extra = f" ({counts[WARN]} warning(s))" if counts[WARN] else ""
-        return f"No check failed{extra}: the bucket is set up."
-
-    def to_json(self) -> dict:
-        out = {"storageProviderId": self.provider.id, "storageProviderName": self.provider.name,
-               "origins": list(self.origins), "checks": [c.to_json() for c in self.checks], "ok": self.ok}
-        if self.action:
-            out["action"] = self.action.to_json()
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
-
-    def __str__(self) -> str:
-        lines = [f"Bucket setup of storage provider {self.provider.name!r} ({self.provider.id}): {self._where()}"]
-        if self.origins:
-            lines.append("Browser origins: " + ", ".join(self.origins))
-        if self.action:
-            lines += ["", *_text_check(self.action)]
-        lines.append("")
-        for c in self.checks:
-            lines += _text_check(c)
-        lines += [*(f"Note: {n}" for n in self.notes), "", self._summary()]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        e = html.escape
-        head = (f"<b>Bucket setup of storage provider {e(self.provider.name)} ({e(self.provider.id)})</b>: "
-                f"{e(self._where())}")
-        if self.origins:
-            head += "<br>Browser origins: " + e(", ".join(self.origins))
-        rows = [self.action] if self.action else []
-        body = "".join(_html_row(c) for c in rows + self.checks)
-        notes = "".join(f"<p>Note: {e(n)}</p>" for n in self.notes)
-        return (f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
-                "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
-                f"<tbody>{body}</tbody></table>{notes}<p>{e(self._summary())}</p></div>")
-
-
-def _text_check(c: Check) -> list[str]:
-    lines = [f"[{c.status.upper()}] {c.id}: {c.title}"]
-    lines += ["       " + line for line in c.detail.splitlines()]
-    if c.fix and c.status != PASS:
-        fix = c.fix.splitlines()
-        lines += ["       Fix: " + fix[0]] + ["         " + line for line in fix[1:]]
-    return lines
-
-
-_COLOURS = {PASS: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e", SKIP: "#6e7781"}
-
-
-def _marked(text: str) -> str:
-    """Escaped text with its `commands` as <code>: backticks are how the fixes quote what to type."""
-    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(text))
-
-
-# Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
-# (a URL) may still break.
-_FIX_STYLE = ("white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0; "
-              "font-family:var(--jp-code-font-family, monospace); font-size:var(--jp-code-font-size, 0.9em)")
-
-
-def _html_row(c: Check) -> str:
-    e = html.escape
-    badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
-    fix = f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != PASS \
-        else ""
-    return (f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
-            f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
-            f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>")
-
-
-# -- the API the doors call ----------------------------------------------------------------------------------
-def check(engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
-    """Run the checks of SPEC section 7 on a provider's bucket, in order; each is bounded by `timeout` seconds.
-
-    `origins`: browser origins to check CORS for (the door passes the Jupyter server's own); the settings'
-    `cors_origins` are always added.
-    """
-    return _Doctor(engine, provider, origins, timeout).run()
-
-
-def apply_cors(engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
-    """Merge the recommended CORS rules into the bucket's own (never dropping one), then check again.
-
-    The report's `action` says what was done; when the credentials may not change the rules it is a `fail` whose
-    fix is the `aws s3api put-bucket-cors` command an administrator runs.
-    """
-    doctor = _Doctor(engine, provider, origins, timeout)
-    if doctor.embedded:
-        raise BadInput("Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
-                       "has no CORS rules to apply.", reason="embedded-store")
-    if not doctor.origins:
-        raise BadInput("No origin to allow: give the address you open Jupyter at, e.g. --origin "
-                       "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.", reason="no-origin")
-    doctor.warm_up("apply-cors")
-    action = doctor.bounded("apply-cors", doctor.apply_cors)
-    report = doctor.run()
-    report.action = action
-    return report
-
-
-def policy(engine, provider: Provider | str, *, team_only: bool = False) -> dict:
-    """The least-privilege IAM policy for the provider's bucket; `team_only` narrows it to this team's folder."""
-    provider = engine.registry.get(provider) if isinstance(provider, str) else provider
-    if provider.embedded:
-        raise BadInput("Gradient Managed is embedded in this installation: it has no bucket and needs no IAM policy.",
-                       reason="embedded-store")
-    return seed_policy(provider.bucket, team_id=engine.team_id if team_only else None,
-                       region=provider.config.get("region"))
-
-
-def seed_policy(bucket: str, *, team_id: str | None = None, region: str | None = None) -> dict:
-    """The seed document's policy: sts:GetFederationToken, s3:ListBucket on the bucket, s3:* on its objects."""
-    bucket_arn = f"arn:{_partition(region)}:s3:::{bucket}"
-    listing: dict[str, object] = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket",
-                                  "Resource": bucket_arn}
-    if team_id:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [team_id, f"{team_id}/*"]}}
-    objects = f"{bucket_arn}/{team_id}/*" if team_id else f"{bucket_arn}/*"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
-        listing,
-        {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": objects},
-    ]}
-
-
-def _partition(region: str | None) -> str:
-    region = region or ""
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
-def cors_rules(origins) -> list[dict]:
-    """The CORS rules gradient-jupyter recommends: GET and PUT from the given browser origins."""
-    return [{"ID": CORS_RULE_ID, "AllowedHeaders": ["*"], "AllowedMethods": list(CORS_METHODS),
-             "AllowedOrigins": [check_origin(o) for o in origins], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}]
-
-
-def merge_cors_rules(existing: list[dict], origins) -> list[dict]:
-    """The bucket's rules plus what `origins` still lack; existing rules are kept as they are (ours may grow)."""
-    rules = json.loads(json.dumps(existing))
-    missing = [o for o, gaps in cors_gaps(rules, origins).items() if gaps]
-    if not missing:
-        return rules
-    ours = next((r for r in rules if r.get("ID") == CORS_RULE_ID), None)
-    if ours is None:
-        return rules + cors_rules(missing)
-    ours["AllowedOrigins"] = list(dict.fromkeys([*ours.get("AllowedOrigins", []), *missing]))
-    ours["AllowedMethods"] = list(dict.fromkeys([*ours.get("AllowedMethods", []), *CORS_METHODS]))
-    return rules
-
-
-def cors_gaps(rules: list[dict], origins) -> dict[str, list[str]]:
-    """For each origin, the methods of GET and PUT that no rule allows from it."""
-    gaps = {}
-    for origin in origins:
-        allowed = set()
-        for rule in rules:
-            if any(_origin_matches(pattern, origin) for pattern in rule.get("AllowedOrigins", [])):
-                allowed |= {m.upper() for m in rule.get("AllowedMethods", [])}
-        gaps[origin] = [m for m in CORS_METHODS if m not in allowed]
-    return gaps
-
-
-def _origin_matches(pattern: str, origin: str) -> bool:
-    # S3 allows one '*' wildcard in an AllowedOrigin.
-    regex = ".*".join(re.escape(part) for part in pattern.lower().split("*"))
-    return re.fullmatch(regex, origin.lower()) is not None
-
-
-def resolve_origins(engine, origins) -> list[str]:
-    """The origins to check: those given plus c.GradientStorage.cors_origins, validated, without duplicates."""
-    if origins is None:
-        origins = []
-    if not isinstance(origins, (list, tuple)) or not all(isinstance(o, str) for o in origins):
-        raise BadInput("'origins' must be a list of browser origins such as [\"http://127.0.0.1:8888\"].",
-                       reason="invalid-origin")
-    return list(dict.fromkeys(check_origin(o) for o in [*origins, *engine.settings.cors_origins]))
-
-
-# -- the checks ---------------------------------------------------------------------------------------------
-class _Doctor:
     def __init__(self, engine, provider, origins, timeout):
         self.engine = engine
         self.provider = engine.registry.get(provider) if isinstance(provider, str) else provider
@@ -386,7 +129,7 @@ class _Doctor:
         try:
             return getattr(self.store.client, op)(**kwargs)
         except Exception as exc:
-            raise self.translate(exc, op) from None
+            raise self.translate(exc, op) from exc
 
     # -- credentials, bucket, list -----------------------------------------------------------------------------
     def check_credentials(self) -> Check:
@@ -605,9 +348,9 @@ class _Doctor:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise StoreError(f"No answer from {self.where} within {self.timeout:g} s (preflight).",
-                                 reason="timeout") from None
+                                 reason="timeout") from exc
             raise StoreError(f"Cannot connect to {self.where} for the preflight: {reason}.",
-                             reason="unreachable") from None
+                             reason="unreachable") from exc
 
     def apply_cors(self) -> Check:
         try:
@@ -737,6 +480,3 @@ NO_ORIGIN = ("Not checked: no browser origin given. Give the address you open Ju
 STORE_CORS_HINT = ("Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "
                    "Cloudflare R2 in the bucket's settings in its dashboard. A proxy in front of the store can also "
                    "drop the CORS headers.")
-
-__all__ = ["check", "apply_cors", "policy", "seed_policy", "cors_rules", "merge_cors_rules", "cors_gaps", "Report",
-           "Check", "resolve_origins"]

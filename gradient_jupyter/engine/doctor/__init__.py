@@ -1,0 +1,58 @@
+"""The bucket-setup doctor (README "Check a bucket's setup"): check a provider's bucket, say what is wrong and
+exactly how to fix it.
+
+Plain Python: the front ends (REST, magic, console script, panel) call `check`, `apply_cors` and `policy` and render
+the `Report`. Nothing in the bucket changes except a probe object under `<teamId>/`, always removed, and the CORS
+rules when `apply_cors` is asked for explicitly.
+
+The package: checks.py (the checks, in order), report.py (findings and their text, HTML and JSON), rules.py (the
+IAM policy and the CORS rules it recommends).
+"""
+from __future__ import annotations
+
+from ..errors import BadInput
+from ..providers import Provider
+from .checks import Doctor
+from .report import FAIL, PASS, SKIP, WARN, Check, Report
+from .rules import (
+    CORS_METHODS,
+    CORS_RULE_ID,
+    cors_gaps,
+    cors_rules,
+    merge_cors_rules,
+    policy,
+    resolve_origins,
+    seed_policy,
+)
+
+__all__ = ["check", "apply_cors", "policy", "seed_policy", "cors_rules", "merge_cors_rules", "cors_gaps",
+           "resolve_origins", "Check", "Report", "PASS", "WARN", "FAIL", "SKIP", "CORS_RULE_ID", "CORS_METHODS"]
+
+
+def check(engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
+    """Run the bucket-setup checks on a provider's bucket, in order; each is bounded by `timeout` seconds.
+
+    `origins`: browser origins to check CORS for (the front end passes the Jupyter server's own); the settings'
+    `cors_origins` are always added.
+    """
+    return Doctor(engine, provider, origins, timeout).run()
+
+
+def apply_cors(engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
+    """Merge the recommended CORS rules into the bucket's own (never dropping one), then check again.
+
+    The report's `action` says what was done; when the credentials may not change the rules it is a `fail` whose
+    fix is the `aws s3api put-bucket-cors` command an administrator runs.
+    """
+    doctor = Doctor(engine, provider, origins, timeout)
+    if doctor.embedded:
+        raise BadInput("Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
+                       "has no CORS rules to apply.", reason="embedded-store")
+    if not doctor.origins:
+        raise BadInput("No origin to allow: give the address you open Jupyter at, e.g. --origin "
+                       "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.", reason="no-origin")
+    doctor.warm_up("apply-cors")
+    action = doctor.bounded("apply-cors", doctor.apply_cors)
+    report = doctor.run()
+    report.action = action
+    return report
