@@ -147,3 +147,13 @@ def test_python_save_refuses_an_empty_path(path):
     with pytest.raises(BadInput) as refused:
         gradient_jupyter.save("oops", path, progress=False)
     assert refused.value.reason == "no-path" and "empty PATH" in refused.value.message
+
+
+def test_a_folder_holding_the_data_home_is_saved_without_it(tmp_path, aws_env):
+    assert aws_env.parent == tmp_path  # the data home (registry, secrets, caches) lives in the folder saved below
+    (tmp_path / "mine.txt").write_text("mine")
+    r = cli("save", "around", tmp_path)
+    assert r.returncode == 0, r.stderr
+    engine = Engine(GradientStorage())
+    files = [f.path for f in engine.datasets.list_files("around", versions("around")[0].version)]
+    assert "mine.txt" in files and not any(f.startswith(aws_env.name + "/") for f in files)
