@@ -30,7 +30,7 @@ def ref_arg(text: str) -> str:
     try:
         parse_ref(text)
     except BadInput as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+        raise argparse.ArgumentTypeError(exc.message) from exc
     return text
 
 

@@ -536,7 +536,7 @@ class S3Store(Store):
         except ClientError as exc:
             meta = exc.response.get("ResponseMetadata", {})
         except Exception as exc:
-            raise self.translate(exc, "head_bucket") from None
+            raise self.translate(exc, "head_bucket") from exc
         return ((meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or self._session().region_name
                 or "us-east-1")
 

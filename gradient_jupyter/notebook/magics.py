@@ -49,7 +49,7 @@ def split_words(text: str) -> list[str]:
     try:
         return shlex.split(without_comment(text))
     except ValueError as exc:  # an unclosed quote
-        raise IPythonUsageError(f"{PROG}: cannot split the words: {exc}.") from None
+        raise IPythonUsageError(f"{PROG}: cannot split the words: {exc}.") from exc
 
 
 def cell_commands(line: str, cell: str) -> list[list[str]]:
@@ -112,14 +112,14 @@ class GradientStorageMagics(Magics):
             print(str(exc).rstrip())
             return None
         except UsageError as exc:
-            raise IPythonUsageError(str(exc).rstrip()) from None
+            raise IPythonUsageError(str(exc).rstrip()) from exc
         ctx = notebook_context()
         results = []
         for args in parsed:
             try:
                 results.append(args.handler(ctx, args))
             except (GradientError, OSError) as exc:
-                raise CommandFailed(failure(exc)) from None
+                raise CommandFailed(failure(exc)) from exc  # %tb shows the cause (a store's request id)
             if cell is not None and results[-1] is not None:
                 display(results[-1])
         return results[0] if cell is None else None
