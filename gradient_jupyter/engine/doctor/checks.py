@@ -41,7 +41,7 @@ class Doctor:
         base = engine.store(self.provider)
         self.embedded = base.embedded
         # The doctor's own client: one attempt and a short timeout, so a dead endpoint is reported, not retried.
-        self.store = base if self.embedded else base.variant(timeout=self.timeout, attempts=1)
+        self.store = base.variant(timeout=self.timeout, attempts=1)
         self.where = "the embedded store" if self.embedded else (self.provider.endpoint or "AWS S3")
         self.team = engine.team_id
         self.probes: set[str] = set()
