@@ -209,7 +209,7 @@ class Datasets:
         if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
             provider_, exc = unsearched[0]
             raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
-                            f"searched: {exc.message}", reason=exc.reason)
+                            f"searched: {exc.message}", reason=exc.reason) from exc
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
 
     def find(self, ds: str, *, provider=None) -> tuple[Dataset | None, Unsearched]:

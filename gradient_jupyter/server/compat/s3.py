@@ -167,12 +167,11 @@ class Presigner:
                 with os.fdopen(fd, "wb") as out:
                     for part in parts:
                         chunk_path = folder / str(part["PartNumber"])
-                        data = chunk_path.read_bytes() if chunk_path.is_file() else None
-                        if data is None or hashlib.md5(data, usedforsecurity=False).hexdigest() != \
-                                part["ETag"].strip('"'):
+                        if not chunk_path.is_file() or _md5(str(chunk_path)) != part["ETag"].strip('"'):
                             raise BadInput(f"Part {part['PartNumber']} of upload {upload_id} was not uploaded "
                                            "or its ETag differs: upload it again.", reason="invalid-part")
-                        out.write(data)
+                        with open(chunk_path, "rb") as chunk:  # parts may be large: never whole in memory
+                            shutil.copyfileobj(chunk, out, CHUNK)
                 self.engine.datasets.put_file(self.ds, self.version.version, path, whole)
             finally:
                 os.unlink(whole)
