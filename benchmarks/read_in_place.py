@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                                            "accessKey": access, "secretAccessKey": secret})
         saved = transfer.save(engine, "bench", src, provider="seaweed")
         ds, version = engine.datasets.resolve("bench")
-        entry = engine.datasets._manifest(ds, version.version)["files"][0]
+        entry = engine.datasets.manifest(ds, version.version)["files"][0]
         key = entry["key"]
         cache = default_engine().content_cache
         s3 = s3fs.S3FileSystem(key=access, secret=secret, endpoint_url=endpoint, skip_instance_cache=True)

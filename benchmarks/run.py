@@ -34,8 +34,8 @@ MIB = 1024**2
 
 WORKLOADS = ("small", "large", "change", "reload", "hash")
 TOOLS = ("ours", "aws", "s5cmd", "boto3", "sha256sum")
-TOOL_NAMES = {"ours": "ours", "aws": "aws s3 sync", "s5cmd": "s5cmd cp", "boto3": "boto3 loop",
-              "sha256sum": "sha256sum", "aws-incr": "aws s3 sync (incremental)"}
+TOOL_NAMES = {"ours": "ours", "ours-cli": "ours (console script)", "aws": "aws s3 sync", "s5cmd": "s5cmd cp",
+              "boto3": "boto3 loop", "sha256sum": "sha256sum", "aws-incr": "aws s3 sync (incremental)"}
 
 
 # -- results -----------------------------------------------------------------------------------------------------
@@ -255,11 +255,11 @@ class Bench:
             self.results[key] = Result(workload, mode, tool)
         return self.results[key]
 
-    def command(self, argv: list[str]) -> dict:
+    def command(self, argv: list[str], env: dict | None = None) -> dict:
         argv = [self.tools.get(argv[0], argv[0]), *argv[1:]]
         cpu = children_cpu()
         start = time.perf_counter()
-        proc = subprocess.run(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(argv, env=env or self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
         if proc.returncode:
             raise Failed(f"{' '.join(argv[:4])}... exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -295,10 +295,10 @@ class Bench:
 
     def measure(self, workload: str, mode: str, tool: str, fn, *, cleanup=None, needs_transfer=True) -> None:
         """One run of one tool: fn() returns seconds or a worker's dict; errors are recorded, not raised."""
-        if {"aws-incr": "aws"}.get(tool, tool) not in self.args.tools:
+        if {"aws-incr": "aws", "ours-cli": "ours"}.get(tool, tool) not in self.args.tools:
             return
         r = self.result(workload, mode, tool)
-        if r.error or (tool == "ours" and needs_transfer and not self.ours_ok):
+        if r.error or (tool in ("ours", "ours-cli") and needs_transfer and not self.ours_ok):
             return
         try:
             out = fn()
@@ -465,12 +465,18 @@ class Bench:
         ours_dest = fresh_copy(src, self.work / "out" / f"ours-{kind}-{mode}-held", settled=True)
         aws_dest = fresh_copy(src, self.work / "out" / f"aws-{kind}-{mode}-held")  # newer than the objects
         ref = f"fixture-{kind}"
+        # the console script a user types, in the same data home (its provider 'bench' is the team default)
+        cli = [sys.executable, "-m", "gradient_jupyter.cli", "load", ref, str(ours_dest)]
+        cli_env = {**self.env, "GRADIENT_JUPYTER_HOME": str(self.work / f"home-{mode}")}
         for _ in range(self.args.runs):
             self.forget_hashes(mode)
             self.measure(f"{kind} reload cold", mode, "ours", lambda: self.worker(
                 {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-cold"))
             self.measure(f"{kind} reload warm", mode, "ours", lambda: self.worker(
                 {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-warm"))
+            self.forget_hashes(mode)
+            self.measure(f"{kind} reload cold", mode, "ours-cli", lambda: self.command(cli, cli_env))
+            self.measure(f"{kind} reload warm", mode, "ours-cli", lambda: self.command(cli, cli_env))
             self.measure(f"{kind} reload warm", mode, "aws-incr", lambda: self.command(
                 self.aws(mode, self.s3(mode, f"fixture/{kind}/"), str(aws_dest))))
         for d in (ours_dest, aws_dest):
@@ -585,7 +591,7 @@ def table(bench: Bench, files: int) -> list[str]:
             cells += ["failed" if r.error else "n/a"] + [""] * 7
         else:
             ratio = ""
-            if r.tool != "ours" and o and o.median:
+            if r.tool not in ("ours", "ours-cli") and o and o.median:
                 # hashing compares the work alone; everything else compares whole commands
                 mine = o.call_median if r.workload == "large hash" else o.median
                 ratio = f"{r.median / mine:.2f}x"
@@ -644,10 +650,11 @@ def targets(bench: Bench, files: int) -> list[str]:
         for mode in modes:
             for cache in ("warm", "cold"):
                 full, held = R.get((f"{kind} load", mode, "ours")), R.get((f"{kind} reload {cache}", mode, "ours"))
-                value = full.median / held.median if full and held and full.median and held.median else None
-                call = full.call_median / held.call_median if value and full.call and held.call else None
+                typed = R.get((f"{kind} reload {cache}", mode, "ours-cli"))
+                value = full.median / typed.median if full and typed and full.median and typed.median else None
+                call = full.call_median / held.call_median if full and held and full.call and held.call else None
                 row(f"{kind} load into a folder holding the files, {mode}, {cache} hash cache: ours full load / "
-                    "ours reload (whole commands)", value, ">= 20x", at_least(20),
+                    "`gradient-jupyter load` into the folder (whole commands)", value, ">= 20x", at_least(20),
                     also=f" (calls {call:.1f}x)" if call else "")
     for op in ("save", "load"):
         for mode in modes:
