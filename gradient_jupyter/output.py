@@ -5,7 +5,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from .engine.stores import human_bytes
+from .engine.formatting import human_bytes
 
 # Control characters (ANSI escapes start with ESC) and bidirectional overrides can rewrite a terminal or reorder a
 # line: names, messages and paths come from users and buckets, so they are shown escaped, never obeyed.

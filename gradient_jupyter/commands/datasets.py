@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
+from ..engine.formatting import human_bytes
 from ..engine.history import created_by, shown, who
 from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
-from ..engine.stores import human_bytes
 from ..output import DiffView, Message, Table, details, printable
 from ..progress import ProgressBars
 from . import add_command, add_group

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 from ..engine import BadInput, doctor
+from ..engine.formatting import human_bytes
 from ..engine.ids import check_origin
 from ..engine.providers import Provider
-from ..engine.stores import human_bytes
 from ..output import Message, Table, details
 from . import add_command, add_group
 

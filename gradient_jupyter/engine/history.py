@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .errors import BadInput, Conflict, NotFound
+from .formatting import human_bytes
 from .ids import VERSION_ID
 from .models import FileEntry
-from .stores import human_bytes
 
 log = logging.getLogger("gradient_jupyter")
 
