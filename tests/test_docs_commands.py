@@ -1,4 +1,5 @@
-"""docs/commands.md names every command word and every option the parser takes, so the reference cannot drift."""
+"""docs/commands.md names every command word and option the parser takes, and docs/rest-api.md every route of
+openapi.json, so the reference cannot drift."""
 from __future__ import annotations
 
 import argparse
@@ -32,3 +33,13 @@ def test_every_command_and_option_is_in_docs_commands_md():
             if flags and not any(re.search(rf"{re.escape(f)}\b", cell) for f in flags):
                 missing.append(f"{words} {flags[-1]}")
     assert missing == []
+
+
+def test_every_rest_route_is_in_docs_rest_api_md():
+    import json
+
+    spec = json.loads((DOC.parent.parent / "gradient_jupyter" / "server" / "openapi.json").read_text())
+    text = (DOC.parent / "rest-api.md").read_text()
+    routes = [f"| {method.upper()} | `{path}` |" for path, ops in spec["paths"].items() for method in ops
+              if method in ("get", "post", "put", "patch", "delete")]
+    assert [r for r in routes if r not in text] == []
