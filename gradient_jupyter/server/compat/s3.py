@@ -272,8 +272,9 @@ class SignedS3Handler(StreamingUpload):
 
     async def prepare(self, *args, **kwargs) -> None:
         engine: Engine = self.settings["gradient_engine"]
-        grant = signer_of(self.settings, engine).verify(self.get_query_argument("grant", ""),
-                                                        self.get_query_argument("auth", ""))
+        # the signing key is read from the data home on first use: off the event loop
+        grant = await self.call(signer_of(self.settings, engine).verify, self.get_query_argument("grant", ""),
+                                self.get_query_argument("auth", ""))
         if grant.get("team") != engine.team_id or not TEAM_ID.fullmatch(str(grant.get("team"))) \
                 or not DATASET_ID.fullmatch(str(grant.get("ds"))) or not VERSION_ID.fullmatch(str(grant.get("v"))):
             raise tornado.web.HTTPError(403, "This URL is not for this installation's datasets.")
@@ -329,12 +330,16 @@ class SignedS3Handler(StreamingUpload):
             self.finish(await self.call(self._listing, self.grant["p"]))
             return
         entry, committed = await self.call(self._entry)
-        store = self.engine.store(self.grant["sp"])
         # Streamed through here, not redirected to the bucket: anyone who can write the bucket could have changed
         # the object, so it is checked against the manifest while it streams (before a commit there is nothing to
-        # check against).
+        # check against). Opening the stream asks the store: off the event loop.
         what = f"Reading {self.grant['ds']}:{self.grant['v']}"
-        chunks = iter(verified_stream(store, entry, what) if committed else store.stream(entry.key, CHUNK))
+
+        def open_stream():
+            store = self.engine.store(self.grant["sp"])
+            return iter(verified_stream(store, entry, what) if committed else store.stream(entry.object_key, CHUNK))
+
+        chunks = await self.call(open_stream)
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", str(entry.size))
         if await self.send_verified(chunks):
