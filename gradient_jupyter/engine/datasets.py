@@ -283,6 +283,13 @@ class Datasets:
         tmp.write_text(json.dumps(names))
         os.replace(tmp, path)  # two processes at once: one entry may be lost, which costs a lookup, nothing more
 
+    def remembered_provider(self, name: str) -> str | None:
+        """The id of the provider where this machine last saw dataset `name`, if any (a hint, not a fact)."""
+        hint = self._remembered_names().get(name.lower())
+        if isinstance(hint, list) and len(hint) == 2 and DATASET_ID.fullmatch(str(hint[1])):
+            return str(hint[0])
+        return None
+
     def _by_remembered_name(self, name: str) -> Dataset | None:
         hint = self._remembered_names().get(name.lower())
         if not (isinstance(hint, list) and len(hint) == 2 and DATASET_ID.fullmatch(str(hint[1]))):
@@ -333,6 +340,7 @@ class Datasets:
             raise Conflict(f"A dataset named {name!r} is being created by another writer: choose another name "
                            "or try again.", reason="duplicate-name")
         self._write_json(store, self.layout.dataset_record(data["id"]), data)
+        self._remember_name(name, target.id, data["id"])
         self.engine.changed("datasets")
         return self._remember(data, target)
 

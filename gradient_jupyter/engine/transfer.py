@@ -297,6 +297,10 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
         found, unsearched = engine.datasets.find(name)
         if found is not None:
             return found, []
+        home = engine.datasets.remembered_provider(name)
+        for p, exc in unsearched:
+            if p.id == home:  # the dataset was seen there: saving it elsewhere would split it in two
+                raise exc
         ds = _create_for_save(engine, name, None)
         where = engine.registry.get(ds.storage_provider_id).name
         return ds, [f"Storage provider {p.name!r} could not be searched ({exc.message}); if a dataset {name!r} "
