@@ -100,28 +100,39 @@ class Presigner:
         return {"url": url, "expiresIn": seconds, "expires_in": seconds}  # the SDK's schema reads expires_in
 
     def one(self, method: str, params: dict) -> dict:
+        """The URL (or S3's answer) for one call: reads and listings are URLs this extension signs; writes go to
+        the version's uploads/, by presigned URLs of the bucket or, for the embedded store, by signed URLs."""
         if method == "listObjectsV2":
             return self.own(method, {k: params[k] for k in CALLS[method][0] if k in params})
         path = key_path(params.get("Key"))
-        if method in ("headObject", "getObject") and self.version.is_committed:
-            # A committed version never changes: sign where its bytes are, so reading costs no lookups later.
-            entry = self.manifest().get(path)
-            found = {"obj": entry.key, "size": entry.size, "sha256": entry.sha256} if entry else {"missing": True}
-            return self.own(method, {"Key": path, **found})
-        if method in ("headObject", "getObject", "deleteObject"):
+        if method in ("headObject", "getObject"):
+            return self.read(method, path)
+        if method == "deleteObject":
             return self.own(method, {"Key": path})
-        datasets = self.engine.datasets
         content = {"ContentType": params["ContentType"]} if isinstance(params.get("ContentType"), str) else {}
         if method == "putObject":
             if self.embedded:
                 return self.own(method, {"Key": path})
-            key = datasets.upload_key(self.ds, self.version.version, path)
+            key = self.engine.datasets.upload_key(self.ds, self.version.version, path)
             return self.answer(self.store.presign("put_object", key, S3_WRITE_SECONDS, **content), S3_WRITE_SECONDS)
         upload_id = params.get("UploadId")
         if method != "createMultipartUpload" and (not isinstance(upload_id, str) or not upload_id):
             raise BadInput(f"{method} needs the UploadId that createMultipartUpload answered.")
         if self.embedded:
             return self.embedded_multipart(method, path, params, upload_id)
+        return self.s3_multipart(method, path, params, upload_id, content)
+
+    def read(self, method: str, path: str) -> dict:
+        if self.version.is_committed:
+            # A committed version never changes: sign where its bytes are, so reading costs no lookups later.
+            entry = self.manifest().get(path)
+            found = {"obj": entry.key, "size": entry.size, "sha256": entry.sha256} if entry else {"missing": True}
+            return self.own(method, {"Key": path, **found})
+        return self.own(method, {"Key": path})
+
+    def s3_multipart(self, method: str, path: str, params: dict, upload_id, content: dict) -> dict:
+        """A multipart upload into the bucket's own multipart area, under a fresh key in the version's uploads/."""
+        datasets = self.engine.datasets
         if method == "createMultipartUpload":
             key = datasets.upload_key(self.ds, self.version.version, path)
             return self.answer({"UploadId": self.store.call("create_multipart_upload", key, **content)["UploadId"]})
