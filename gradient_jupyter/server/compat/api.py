@@ -75,7 +75,8 @@ class CompatHandler(GradientHandler):
     def render_error(self, status: int, exc: BaseException | None) -> None:
         """Gradient's error JSON: the CLI prints `error.message`."""
         message, reason = self.error_words(status, exc)
-        name = type(exc).__name__ if isinstance(exc, GradientError) else responses.get(status, "Error")
+        name = (type(exc).__name__ if isinstance(exc, GradientError)
+                else responses.get(status, "Error") if isinstance(exc, tornado.web.HTTPError) else "Error")
         if status == 403 and not isinstance(exc, GradientError) and self._user() is None:
             name, reason = "Forbidden", "not-authenticated"
             message = ("The Jupyter server refused the API key: set PAPERSPACE_API_KEY (or --apiKey) to this Jupyter "
