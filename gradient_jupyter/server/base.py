@@ -1,7 +1,7 @@
 """What both server APIs share: the engine on the extension's threads, JSON bodies, the one place errors become
 an HTTP answer, streaming uploads into a spool file, and the one verified download streamer.
 
-The REST API (handlers.py) and Gradient's compat API (compat.py) differ only in routes, JSON envelopes and how an
+The REST API (handlers.py) and Gradient's compat API (compat/) differ only in routes, JSON envelopes and how an
 error is rendered (`render_error`).
 """
 from __future__ import annotations

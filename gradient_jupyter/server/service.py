@@ -1,5 +1,5 @@
 """Requests turned into engine calls, once for both server APIs (the REST API in handlers.py and Gradient's compat
-API in compat.py). A handler parses the body against the fields named here (`GradientHandler.json_body`), runs
+API in compat/). A handler parses the body against the fields named here (`GradientHandler.json_body`), runs
 one of these functions on the extension's threads, and renders the engine's answer in its own envelope.
 
 Everything here runs off the event loop and may block on a store.
