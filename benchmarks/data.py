@@ -1,4 +1,5 @@
 """The benchmark's data: many small files in nested folders, a copy with 1% changed, and a few large files."""
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,15 @@ def generate(root: Path, files: int, large_count: int, large_mib: int, seed: int
                 f.write(os.urandom(MIB))
     settle(small)
     settle(large)
-    return Data(small, changed, large, small_bytes, changed_bytes,
-                sorted(p.relative_to(changed).as_posix() for p in picked), large_count * large_mib * MIB)
+    return Data(
+        small,
+        changed,
+        large,
+        small_bytes,
+        changed_bytes,
+        sorted(p.relative_to(changed).as_posix() for p in picked),
+        large_count * large_mib * MIB,
+    )
 
 
 def settle(folder: Path) -> Path:

@@ -6,6 +6,7 @@ Builds two manifests' file lists in memory (no store, no I/O): the second has 1%
 1% renamed (same bytes, new path), 1% added, and the rest unchanged, then times `diff_files` on them `--runs` times
 and prints the median and the slowest run. Goal: under a second for 100,000 files. CPU only, single-threaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,12 @@ from gradient_jupyter.engine.history import diff_files
 
 def manifests(n: int) -> tuple[list[dict], list[dict]]:
     def entry(path: str, content: str) -> dict:
-        return {"path": path, "size": len(content), "sha256": hashlib.sha256(content.encode()).hexdigest(),
-                "key": f"team/datasets/ds/versions/v/data/{path}"}
+        return {
+            "path": path,
+            "size": len(content),
+            "sha256": hashlib.sha256(content.encode()).hexdigest(),
+            "key": f"team/datasets/ds/versions/v/data/{path}",
+        }
 
     before = [entry(f"part-{i // 1000:03d}/file-{i:06d}.csv", f"content {i}") for i in range(n)]
     after = []
@@ -54,8 +59,10 @@ def main() -> None:
         d = diff_files(before, after)
         times.append(time.perf_counter() - start)
     print(f"{args.files:,} files vs {len(after):,}: {d.summary()}")
-    print(f"diff_files: median {statistics.median(times):.3f} s, slowest {max(times):.3f} s over {args.runs} runs "
-          f"(goal: < 1 s for 100,000 files)")
+    print(
+        f"diff_files: median {statistics.median(times):.3f} s, slowest {max(times):.3f} s over {args.runs} runs "
+        f"(goal: < 1 s for 100,000 files)"
+    )
 
 
 if __name__ == "__main__":

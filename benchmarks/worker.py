@@ -5,6 +5,7 @@
 Every process pays interpreter start and imports like a command line tool does: `startup` is the time from the
 parent's spawn (`spec["t0"]`, a time.time()) to the start of the measured call, `seconds` the call itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ def engine(spec: dict):
     from gradient_jupyter.engine import Engine, GradientStorage, NotFound
 
     eng = Engine(GradientStorage(**spec.get("engine_options", {})))
-    config = {"bucket": spec["bucket"], "endpoint": spec["endpoint"], "region": "us-east-1",
-              "accessKey": os.environ["AWS_ACCESS_KEY_ID"], "secretAccessKey": os.environ["AWS_SECRET_ACCESS_KEY"]}
+    config = {
+        "bucket": spec["bucket"],
+        "endpoint": spec["endpoint"],
+        "region": "us-east-1",
+        "accessKey": os.environ["AWS_ACCESS_KEY_ID"],
+        "secretAccessKey": os.environ["AWS_SECRET_ACCESS_KEY"],
+    }
     try:
         eng.registry.get("bench")
     except NotFound:
@@ -30,8 +36,11 @@ def engine(spec: dict):
 
 
 def summary_json(s) -> dict:
-    out = {k: getattr(s, k) for k in ("files", "bytes_sent", "bytes_copied", "bytes_skipped", "files_skipped",
-                                       "requests", "seconds") if hasattr(s, k)}
+    out = {
+        k: getattr(s, k)
+        for k in ("files", "bytes_sent", "bytes_copied", "bytes_skipped", "files_skipped", "requests", "seconds")
+        if hasattr(s, k)
+    }
     if getattr(s, "version", None) is not None:
         out["ref"] = s.version.ref
     return out
@@ -69,8 +78,9 @@ def boto3_client(spec: dict):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"}))
+    return boto3.client(
+        "s3", endpoint_url=spec["endpoint"], region_name="us-east-1", config=Config(s3={"addressing_style": "path"})
+    )
 
 
 def boto3_put(spec: dict, t0: float) -> dict:
@@ -93,7 +103,7 @@ def boto3_get(spec: dict, t0: float) -> dict:
     n = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=spec["bucket"], Prefix=prefix):
         for obj in page.get("Contents", []):
-            target = dest / obj["Key"][len(prefix):]
+            target = dest / obj["Key"][len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             body = client.get_object(Bucket=spec["bucket"], Key=obj["Key"])["Body"]
             with open(target, "wb") as f:
@@ -122,8 +132,13 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: KiB or bytes, good enough
 
 
-OPS = {"ours": ours, "delete-datasets": delete_datasets, "boto3-put": boto3_put, "boto3-get": boto3_get,
-       "hash": hash_files}
+OPS = {
+    "ours": ours,
+    "delete-datasets": delete_datasets,
+    "boto3-put": boto3_put,
+    "boto3-get": boto3_get,
+    "hash": hash_files,
+}
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 In a notebook: `%load_ext gradient_jupyter`, then `%gradient_storage --help`. From Python: `save`, `load`, `open`.
 """
+
 from __future__ import annotations
 
 from .api import default_engine, diff, load, mount, open, save, unmount

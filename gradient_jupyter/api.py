@@ -1,4 +1,5 @@
 """The Python API for notebooks and scripts: save a folder as a version, load a ref, open a version's files."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,18 @@ def default_engine():
         return _engine
 
 
-def save(name: str, path, *, message: str = "", provider: str | None = None, tag: str | None = None,
-         move_tag: bool = False, exclude=(), dry_run: bool = False, progress: bool = True):
+def save(
+    name: str,
+    path,
+    *,
+    message: str = "",
+    provider: str | None = None,
+    tag: str | None = None,
+    move_tag: bool = False,
+    exclude=(),
+    dry_run: bool = False,
+    progress: bool = True,
+):
     """Save the folder `path` as a new committed version of dataset `name` (created if needed); returns the version.
 
     Only files that changed since the dataset's earlier versions are sent. `provider` (id or name) is where a new
@@ -44,12 +55,22 @@ def save(name: str, path, *, message: str = "", provider: str | None = None, tag
         from .output import DryRunView
 
         with ProgressBars(auto_bar if progress else None) as bars:
-            diff = transfer.preview_save(default_engine(), name, path if path is None else os.fspath(path),
-                                         exclude=exclude, progress=bars)
+            diff = transfer.preview_save(
+                default_engine(), name, path if path is None else os.fspath(path), exclude=exclude, progress=bars
+            )
         return DryRunView(diff, name)
     with ProgressBars(auto_bar if progress else None) as bars:
-        summary = transfer.save(default_engine(), name, path if path is None else os.fspath(path), message=message,
-                                provider=provider, tag=tag, move_tag=move_tag, exclude=exclude, progress=bars)
+        summary = transfer.save(
+            default_engine(),
+            name,
+            path if path is None else os.fspath(path),
+            message=message,
+            provider=provider,
+            tag=tag,
+            move_tag=move_tag,
+            exclude=exclude,
+            progress=bars,
+        )
     return TransferView(summary, "Saved")
 
 
@@ -67,8 +88,15 @@ def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False
     include = (include,) if isinstance(include, str) else tuple(include)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     with ProgressBars(auto_bar if progress else None) as bars:
-        summary = transfer.load(default_engine(), ref, None if dest is None else os.fspath(dest), include=include,
-                                exclude=exclude, overwrite=overwrite, progress=bars)
+        summary = transfer.load(
+            default_engine(),
+            ref,
+            None if dest is None else os.fspath(dest),
+            include=include,
+            exclude=exclude,
+            overwrite=overwrite,
+            progress=bars,
+        )
     return TransferView(summary, "Loaded")
 
 

@@ -1,5 +1,6 @@
 """The one command grammar (Gradient CLI words) behind the `%gradient_storage` magic and the `gradient-jupyter`
 script."""
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ then served from its manifest (`invalidate_cache()` forgets it). Every byte retu
 and kept in the content cache. The instance holds no secret: pickled to a Dask worker, it re-opens the provider
 registry of the worker's data home.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,10 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from .engine import BadInput, Conflict, NotFound
 from .engine.models import Dataset, FileEntry, Version
 
-READ_ONLY = ("gradient:// is read-only: a committed version never changes. To add or change files, save a folder "
-             "as a new version: gradient_jupyter.save(NAME, FOLDER) or `%gradient_storage save NAME FOLDER`.")
+READ_ONLY = (
+    "gradient:// is read-only: a committed version never changes. To add or change files, save a folder "
+    "as a new version: gradient_jupyter.save(NAME, FOLDER) or `%gradient_storage save NAME FOLDER`."
+)
 
 
 @contextlib.contextmanager
@@ -52,7 +55,7 @@ class _Resolved:
         for path in self.files:
             parts = path.split("/")
             for depth in range(len(parts)):
-                kids.setdefault("/".join(parts[:depth]), set()).add("/".join(parts[:depth + 1]))
+                kids.setdefault("/".join(parts[:depth]), set()).add("/".join(parts[: depth + 1]))
         self.children = {folder: sorted(paths) for folder, paths in kids.items()}
 
 
@@ -80,7 +83,7 @@ class GradientFileSystem(AbstractFileSystem):
             return [cls._strip_protocol(p) for p in path]
         path = str(path)
         if path.startswith("gradient://"):
-            path = path[len("gradient://"):]
+            path = path[len("gradient://") :]
         return path.strip("/")
 
     def unstrip_protocol(self, name: str) -> str:
@@ -96,9 +99,11 @@ class GradientFileSystem(AbstractFileSystem):
             manifests: dict[str, dict] = {}
             ds, version = engine.datasets.resolve(ref, manifests=manifests)
             if not version.is_committed:
-                raise Conflict(f"Version {version.ref} is not committed yet, so it has no manifest to read: "
-                               f"commit it (datasets versions commit --id {version.ref}) or read a committed one.",
-                               reason="not-committed")
+                raise Conflict(
+                    f"Version {version.ref} is not committed yet, so it has no manifest to read: "
+                    f"commit it (datasets versions commit --id {version.ref}) or read a committed one.",
+                    reason="not-committed",
+                )
             manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
             from .engine.datasets import manifest_entries
 
@@ -138,11 +143,15 @@ class GradientFileSystem(AbstractFileSystem):
         if inner in resolved.files:
             return resolved, resolved.files[inner]
         if not inner or inner in resolved.children:
-            raise IsADirectoryError(f"gradient://{self._strip_protocol(path)} is a folder of "
-                                    f"{resolved.dataset.name}:{resolved.version.version}: open one of its files "
-                                    "(ls or glob lists them).")
-        raise FileNotFoundError(f"gradient://{self._strip_protocol(path)}: version {resolved.dataset.name}:"
-                                f"{resolved.version.version} has no file {inner!r}.")
+            raise IsADirectoryError(
+                f"gradient://{self._strip_protocol(path)} is a folder of "
+                f"{resolved.dataset.name}:{resolved.version.version}: open one of its files "
+                "(ls or glob lists them)."
+            )
+        raise FileNotFoundError(
+            f"gradient://{self._strip_protocol(path)}: version {resolved.dataset.name}:"
+            f"{resolved.version.version} has no file {inner!r}."
+        )
 
     # -- listing -----------------------------------------------------------------------------------------------------
     def _file_info(self, ref: str, e: FileEntry) -> dict:
@@ -159,8 +168,10 @@ class GradientFileSystem(AbstractFileSystem):
             return self._file_info(ref, resolved.files[inner])
         if not inner or inner in resolved.children:
             return {"name": path, "size": 0, "type": "directory"}
-        raise FileNotFoundError(f"gradient://{path}: version {resolved.dataset.name}:{resolved.version.version} "
-                                f"has no file or folder {inner!r}.")
+        raise FileNotFoundError(
+            f"gradient://{path}: version {resolved.dataset.name}:{resolved.version.version} "
+            f"has no file or folder {inner!r}."
+        )
 
     def ls(self, path, detail=True, **kwargs):
         path = self._strip_protocol(path)
@@ -174,9 +185,12 @@ class GradientFileSystem(AbstractFileSystem):
                 found = [info]
             else:
                 resolved = self._resolve(ref)
-                found = [self._file_info(ref, resolved.files[c]) if c in resolved.files
-                         else {"name": f"{ref}/{c}", "size": 0, "type": "directory"}
-                         for c in resolved.children.get(inner, [])]
+                found = [
+                    self._file_info(ref, resolved.files[c])
+                    if c in resolved.files
+                    else {"name": f"{ref}/{c}", "size": 0, "type": "directory"}
+                    for c in resolved.children.get(inner, [])
+                ]
         return found if detail else [f["name"] for f in found]
 
     def modified(self, path):
@@ -211,8 +225,14 @@ class GradientFileSystem(AbstractFileSystem):
         cache_type = kwargs.get("cache_type") or "blockcache"
         if cache_options is None:
             cache_options = {"maxblocks": 2} if cache_type == "blockcache" else {}
-        return GradientFile(self, self._strip_protocol(path), reader, block_size=block_size or block,
-                            cache_type=cache_type, cache_options=cache_options)
+        return GradientFile(
+            self,
+            self._strip_protocol(path),
+            reader,
+            block_size=block_size or block,
+            cache_type=cache_type,
+            cache_options=cache_options,
+        )
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         reader = self._reader(path)

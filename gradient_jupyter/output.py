@@ -1,4 +1,5 @@
 """Results of commands: plain text for a terminal, HTML for a notebook (`_repr_html_`), JSON-able data."""
+
 from __future__ import annotations
 
 import html
@@ -49,8 +50,9 @@ class Message:
 class Table:
     """Rows under column headings; `title` is printed above."""
 
-    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence], title: str = "", data=None,
-                 empty: str = "(none)"):
+    def __init__(
+        self, columns: Sequence[str], rows: Sequence[Sequence], title: str = "", data=None, empty: str = "(none)"
+    ):
         self.columns = list(columns)
         self.rows = [[cell(v) for v in row] for row in rows]
         self.title = cell(title)
@@ -79,8 +81,11 @@ class Table:
         if not self.rows:
             return f"{title}<p>{html.escape(self.empty)}</p>"
         hidden = {self.columns.index(c) for c in hover.values() if c in self.columns}
-        tips = {self.columns.index(c): self.columns.index(t) for c, t in hover.items()
-                if c in self.columns and t in self.columns}
+        tips = {
+            self.columns.index(c): self.columns.index(t)
+            for c, t in hover.items()
+            if c in self.columns and t in self.columns
+        }
         shown = [i for i in range(len(self.columns)) if i not in hidden]
         head = "".join(f"<th style='text-align:left'>{html.escape(self.columns[i])}</th>" for i in shown)
 
@@ -98,9 +103,15 @@ def details(title: str, fields: dict, data=None) -> Table:
 
 
 def _version_fields(dataset, version) -> dict:
-    return {"ref": version.ref, "dataset": dataset.name, "message": version.message,
-            "committed": "yes" if version.is_committed else "no", "tags": ", ".join(version.tags),
-            "files": version.file_count, "size": human_bytes(version.size)}
+    return {
+        "ref": version.ref,
+        "dataset": dataset.name,
+        "message": version.message,
+        "committed": "yes" if version.is_committed else "no",
+        "tags": ", ".join(version.tags),
+        "files": version.file_count,
+        "size": human_bytes(version.size),
+    }
 
 
 class TransferView:
@@ -129,8 +140,10 @@ class TransferView:
         tags = f", tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}" if tags else ""
         into = f" into {s.destination}" if s.destination else ""
         if s.unchanged:  # save found nothing new: the answer is the latest version, and nothing was committed
-            return (f"Unchanged: {self.ref} (dataset {s.dataset.name}{tags}) already holds these files; "
-                    "no new version was made")
+            return (
+                f"Unchanged: {self.ref} (dataset {s.dataset.name}{tags}) already holds these files; "
+                "no new version was made"
+            )
         return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
 
     def __str__(self) -> str:
@@ -167,7 +180,7 @@ class OpenVersion:
 
     def _files_table(self) -> Table:
         files = list(self.reader.files.items())
-        rows = [[path, human_bytes(size)] for path, size in files[:self.shown]]
+        rows = [[path, human_bytes(size)] for path, size in files[: self.shown]]
         if len(files) > self.shown:
             rows.append([f"... and {len(files) - self.shown} more", ""])
         return Table(["path", "size"], rows, title="Files")
@@ -241,11 +254,12 @@ class DiffView:
     def _repr_html_(self) -> str:
         changes = self.diff.changes()
         names = {"A": "added", "D": "removed", "M": "modified", "R": "renamed"}
-        rows = "".join(f"<tr><td>{status}</td><td style='text-align:left'>{html.escape(names[status])}</td>"
-                       f"<td style='text-align:left'><code>{html.escape(text)}</code></td></tr>"
-                       for status, text in changes[:self.shown])
+        rows = "".join(
+            f"<tr><td>{status}</td><td style='text-align:left'>{html.escape(names[status])}</td>"
+            f"<td style='text-align:left'><code>{html.escape(text)}</code></td></tr>"
+            for status, text in changes[: self.shown]
+        )
         if len(changes) > self.shown:
             rows += f"<tr><td></td><td colspan='2'>... and {len(changes) - self.shown} more</td></tr>"
         table = f"<table><tbody>{rows}</tbody></table>" if rows else "<p>No changes.</p>"
-        return (f"<b>{html.escape(self.headline())}</b>{table}"
-                f"<p>{html.escape(self.diff.summary())}</p>")
+        return f"<b>{html.escape(self.headline())}</b>{table}<p>{html.escape(self.diff.summary())}</p>"

@@ -1,4 +1,5 @@
 """Progress bars for the front ends: the engine reports ProgressEvents, a front end draws them with tqdm."""
+
 from __future__ import annotations
 
 import sys

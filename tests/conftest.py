@@ -1,4 +1,5 @@
 """Shared fixtures: a private data home, dummy AWS credentials, moto and SeaweedFS over real HTTP."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,19 +60,28 @@ class Seaweed:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-                            config=Config(request_checksum_calculation="when_required",
-                                          response_checksum_validation="when_required",
-                                          retries={"max_attempts": 1}))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 1},
+            ),
+        )
 
     def start(self, timeout: float = 120) -> None:
         log = open(self.folder / "weed.log", "ab")
         # master.toml in the folder (its working directory): each bucket (a collection) grows one volume, not 7
-        (self.folder / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 1\ncopy_3 = 1\n"
-                                                 "copy_other = 1\n")
-        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
-                                        start_new_session=True)
+        (self.folder / "master.toml").write_text(
+            "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 1\ncopy_3 = 1\ncopy_other = 1\n"
+        )
+        self.process = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, start_new_session=True
+        )
         log.close()
         client, deadline = self.client(), time.monotonic() + timeout
         # The S3 port opens before the filer is ready, and after a restart the volume server joins later still:
@@ -119,18 +129,44 @@ def seaweed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("seaweed")
     (folder / "data").mkdir()
     access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
-    (folder / "identities.json").write_text(json.dumps({"identities": [{
-        "name": "tests", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    (folder / "identities.json").write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "tests",
+                        "credentials": [{"accessKey": access, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
     ports = fixed_ports(8)  # each service's HTTP and gRPC port, all given: the default gRPC port is port + 10000
     server = Seaweed(endpoint=f"http://127.0.0.1:{ports[0]}", access_key=access, secret_key=secret, folder=folder)
-    server.args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}", "-s3",
-                   f"-s3.port={ports[0]}", f"-s3.port.grpc={ports[1]}", f"-s3.config={folder / 'identities.json'}",
-                   f"-master.port={ports[2]}", f"-master.port.grpc={ports[3]}",
-                   f"-volume.port={ports[4]}", f"-volume.port.grpc={ports[5]}",
-                   f"-filer.port={ports[6]}", f"-filer.port.grpc={ports[7]}",
-                   "-master.telemetry=false", "-volume.max=1000", "-master.volumeSizeLimitMB=64",
-                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0"]  # fixed default ports clash
+    server.args = [
+        weed,
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={folder / 'data'}",
+        "-s3",
+        f"-s3.port={ports[0]}",
+        f"-s3.port.grpc={ports[1]}",
+        f"-s3.config={folder / 'identities.json'}",
+        f"-master.port={ports[2]}",
+        f"-master.port.grpc={ports[3]}",
+        f"-volume.port={ports[4]}",
+        f"-volume.port.grpc={ports[5]}",
+        f"-filer.port={ports[6]}",
+        f"-filer.port.grpc={ports[7]}",
+        "-master.telemetry=false",
+        "-volume.max=1000",
+        "-master.volumeSizeLimitMB=64",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-volume.preStopSeconds=0",
+    ]  # fixed default ports clash
     server.start()
     yield server
     server.stop()
@@ -173,9 +209,15 @@ def moto_server():
 def s3_bucket(moto_server):
     """A fresh bucket on the moto server; yields (endpoint, bucket)."""
     import boto3
+
     name = "bucket-" + uuid.uuid4().hex[:12]
-    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
+    boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=name)
     return moto_server, name
 
 

@@ -1,4 +1,5 @@
 """A TCP forwarder on 127.0.0.1 that counts the bytes the server sends back: proof of how much a read fetched."""
+
 from __future__ import annotations
 
 import socket

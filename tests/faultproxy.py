@@ -1,6 +1,7 @@
 """A small HTTP forwarder on 127.0.0.1 that can inject faults (S3 error replies, connection resets) between our
 client and a moto server. Run in-process (FaultProxy) or as a subprocess (`python -m tests.faultproxy PORT UPSTREAM`)
 that a test can kill -9 to make "the server" die mid-transfer."""
+
 from __future__ import annotations
 
 import http.client
@@ -57,8 +58,9 @@ class FaultProxy:
                     return
                 if fault and fault != "lose-answer":
                     code = {"503": "SlowDown", "500": "InternalError", "400": refusal}[fault]
-                    payload = (f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message>"
-                               "</Error>").encode()
+                    payload = (
+                        f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+                    ).encode()
                     self.send_response(int(fault))
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
@@ -113,9 +115,15 @@ def operation(method: str, path: str, headers) -> str:
             return "CopyObject"
         return "UploadPart" if "partNumber=" in query else "CreateBucket" if bucket_only else "PutObject"
     if method == "POST":
-        return ("CreateMultipartUpload" if "uploads" in query.split("&") or "uploads=" in query
-                else "CompleteMultipartUpload" if "uploadId=" in query else "DeleteObjects" if "delete" in query
-                else "POST")
+        return (
+            "CreateMultipartUpload"
+            if "uploads" in query.split("&") or "uploads=" in query
+            else "CompleteMultipartUpload"
+            if "uploadId=" in query
+            else "DeleteObjects"
+            if "delete" in query
+            else "POST"
+        )
     if method == "GET":
         return "ListObjectsV2" if bucket_only else "GetObject"
     if method == "DELETE":

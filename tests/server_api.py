@@ -1,4 +1,5 @@
 """Test helpers for the REST API: a client that checks every answer against the shipped OpenAPI document."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,14 @@ import gradient_jupyter.server
 
 DOC = json.loads(files(gradient_jupyter.server).joinpath("openapi.json").read_text())
 # handler regex group -> OpenAPI path parameter
-GROUPS = {"provider_id": "providerId", "dataset": "datasetId", "version": "version", "path": "path", "tag": "tagName",
-          "ref": "ref"}
+GROUPS = {
+    "provider_id": "providerId",
+    "dataset": "datasetId",
+    "version": "version",
+    "path": "path",
+    "tag": "tagName",
+    "ref": "ref",
+}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -65,14 +72,22 @@ class Api:
         self.fetch = fetch
         self.headers = headers or {}
 
-    async def __call__(self, method: str, path: str, body=None, *, params=None, data: bytes | None = None,
-                       headers=None):
+    async def __call__(
+        self, method: str, path: str, body=None, *, params=None, data: bytes | None = None, headers=None
+    ):
         payload = json.dumps(body).encode() if body is not None else data
         if payload is None and method in ("POST", "PUT", "PATCH"):
             payload = b""
-        r = await self.fetch("gradient/api", path, method=method, body=payload, params=params,
-                             headers={**self.headers, **(headers or {})}, raise_error=False,
-                             allow_nonstandard_methods=True)
+        r = await self.fetch(
+            "gradient/api",
+            path,
+            method=method,
+            body=payload,
+            params=params,
+            headers={**self.headers, **(headers or {})},
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
         check_documented(method, path, r.code, r.body, r.headers.get("Content-Type", ""), body)
         if r.headers.get("Content-Type", "").startswith("application/json") and r.body:
             return r.code, json.loads(r.body)

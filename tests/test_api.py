@@ -1,4 +1,5 @@
 """The Python API: gradient_jupyter.save, load and open, with reprs a notebook user can read."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The benchmark script runs end to end in --quick mode (no timing is asserted: speed is for benchmarks/)."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,26 @@ def test_quick_benchmark_runs_and_reports_ours(tmp_path):
     out = tmp_path / "results.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--files", "20", "--modes", "proxy",
-         "--workloads", "small,change", "--tools", "ours", "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--files",
+            "20",
+            "--modes",
+            "proxy",
+            "--workloads",
+            "small,change",
+            "--tools",
+            "ours",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {(r["workload"], r["mode"], r["tool"]): r for r in json.loads(out.read_text())["results"]}
     for workload in ("small save", "small load", "change save"):
@@ -72,8 +90,13 @@ def test_latency_proxy_passes_bytes_intact_both_ways_on_keep_alive_connections()
             conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
             answers = []
             for body, chunked in ((b"x" * 300_000, False), (b"", False), (iter([b"ab", b"cde"]), True)):
-                conn.request("PUT", "/k", body=body, encode_chunked=chunked,
-                             headers={"Transfer-Encoding": "chunked"} if chunked else {})
+                conn.request(
+                    "PUT",
+                    "/k",
+                    body=body,
+                    encode_chunked=chunked,
+                    headers={"Transfer-Encoding": "chunked"} if chunked else {},
+                )
                 answers.append(conn.getresponse().read())
             conn.close()
             assert answers == [b"300000", b"0", b"5"] and proxy.connections == 1
@@ -92,8 +115,22 @@ def test_latency_proxy_passes_bytes_intact_both_ways_on_keep_alive_connections()
 def test_read_in_place_benchmark_runs_small(tmp_path):
     """benchmarks/read_in_place.py end to end on a small file (its own SeaweedFS); the figures are not asserted."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "read_in_place.py"), "--size-mib", "16",
-                           "--block-mib", "4", "--runs", "1"], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "read_in_place.py"),
+            "--size-mib",
+            "16",
+            "--block-mib",
+            "4",
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for row in ("ours cold", "s3fs", "ours warm", "local file"):
         assert any(line.startswith(row) for line in proc.stdout.splitlines()), proc.stdout

@@ -1,4 +1,5 @@
 """Engine change events: what lets every panel of a kernel show at once what the magic or Python API changed."""
+
 from __future__ import annotations
 
 import gc

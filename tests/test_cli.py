@@ -1,4 +1,5 @@
 """The console script speaks the Gradient CLI's words; usage errors change nothing."""
+
 from __future__ import annotations
 
 import os
@@ -15,13 +16,28 @@ from .conftest import SECRET
 
 
 def cli(*words, input=None):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          input=input, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        input=input,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_seed_line_creates_a_provider():
-    r = cli("storageProviders", "create", "s3", "--name", "test", "--bucket", "my-bucket",
-            "--accessKey=access-key", f"--secretAccessKey={SECRET}")
+    r = cli(
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "test",
+        "--bucket",
+        "my-bucket",
+        "--accessKey=access-key",
+        f"--secretAccessKey={SECRET}",
+    )
     assert r.returncode == 0, r.stderr
     assert re.fullmatch(r"Created storage provider: sp[a-z0-9]{13}\n", r.stdout)
     pid = r.stdout.split(": ")[1].strip()
@@ -60,14 +76,26 @@ def test_usage_errors_exit_2_with_usage_and_change_nothing(words, fragment):
 
 
 def test_bad_values_exit_1_with_a_plain_message():
-    r = cli("storageProviders", "create", "s3", "--name", "x", "--bucket", "Bad_Bucket", "--accessKey", "k",
-            "--secretAccessKey", SECRET)
+    r = cli(
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "x",
+        "--bucket",
+        "Bad_Bucket",
+        "--accessKey",
+        "k",
+        "--secretAccessKey",
+        SECRET,
+    )
     assert r.returncode == 1 and r.stderr.startswith("Error: Invalid bucket name") and "Traceback" not in r.stderr
     assert SECRET not in r.stderr
 
 
-@pytest.mark.parametrize("words", [["--help"], ["storageProviders", "--help"],
-                                   ["storageProviders", "create", "s3", "-h"]])
+@pytest.mark.parametrize(
+    "words", [["--help"], ["storageProviders", "--help"], ["storageProviders", "create", "s3", "-h"]]
+)
 def test_help_at_every_level(words):
     r = cli(*words)
     assert r.returncode == 0 and r.stdout.startswith("usage: gradient-jupyter")

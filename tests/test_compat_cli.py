@@ -4,6 +4,7 @@ A real `jupyter server` subprocess with the extension, a moto S3 server over HTT
 its own virtual environment (built once under ~/.cache/gradient-jupyter; the test is skipped only when pip cannot
 reach a package index to build it).
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,10 +33,21 @@ SECRET = "secret-key"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-jupyter"
 VENV = Path(os.environ.get("GRADIENT_CLI_VENV") or CACHE / "gradient-cli-venv")
 # Installing gradient 2.0.6 on Python 3.11 needs these pins (PyYAML 5.4.1 builds only with Cython < 3).
-PIP_STEPS = [["cython<3", "wheel", "setuptools"], ["--no-build-isolation", "pyyaml==5.4.1"],
-             ["gradient==2.0.6", "click<8.2"]]
-NO_NETWORK = ("No matching distribution", "Could not find a version", "NewConnectionError", "Max retries exceeded",
-              "Temporary failure in name resolution", "Network is unreachable", "ConnectionError", "timed out")
+PIP_STEPS = [
+    ["cython<3", "wheel", "setuptools"],
+    ["--no-build-isolation", "pyyaml==5.4.1"],
+    ["gradient==2.0.6", "click<8.2"],
+]
+NO_NETWORK = (
+    "No matching distribution",
+    "Could not find a version",
+    "NewConnectionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectionError",
+    "timed out",
+)
 BIG = 15_001_000  # just over the CLI's 15 MB multipart threshold: two parts
 
 
@@ -65,8 +77,13 @@ def gradient_cli() -> Path:
 def bucket(moto_server):
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     try:
         s3.create_bucket(Bucket="my-bucket")  # the seed document's bucket name
     except s3.exceptions.BucketAlreadyOwnedByYou:
@@ -80,20 +97,46 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("compat-server")
     config = base / "config"
     config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}},
-        "IdentityProvider": {"token": TOKEN}}))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}, "IdentityProvider": {"token": TOKEN}}
+        )
+    )
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "GRADIENT_JUPYTER_HOME": str(base / "gradient-home"), "HOME": str(base), "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_DATA_DIR": str(base / "data"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_CONFIG_FILE": str(base / "aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(base / "aws-creds")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "GRADIENT_JUPYTER_HOME": str(base / "gradient-home"),
+        "HOME": str(base),
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(base / "data"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(base / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(base / "aws-creds"),
+    }
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         env.pop(var, None)
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "server", "--allow-root", "--no-browser",
-                             "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"],
-                            env=env, cwd=base, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "server",
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+        ],
+        env=env,
+        cwd=base,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     log: list[str] = []
     for line in proc.stderr:  # wait for the server to say it is up
         log.append(line)
@@ -117,13 +160,27 @@ def api(server):
 @pytest.fixture
 def gradient(gradient_cli, api, tmp_path):
     """Run the real CLI; returns (stdout, stderr). Its errors go to stderr (exit status stays 0, as in 2.0.6)."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PAPERSPACE_CONFIG_HOST": api,
-           "PAPERSPACE_API_KEY": TOKEN, "PAPERSPACE_CLI_DEV": "true", "PAPERSPACE_USE_CONSOLE_COLORS": "false",
-           "LINES": "1000", "COLUMNS": "200", "LC_ALL": "C.UTF-8"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PAPERSPACE_CONFIG_HOST": api,
+        "PAPERSPACE_API_KEY": TOKEN,
+        "PAPERSPACE_CLI_DEV": "true",
+        "PAPERSPACE_USE_CONSOLE_COLORS": "false",
+        "LINES": "1000",
+        "COLUMNS": "200",
+        "LC_ALL": "C.UTF-8",
+    }
 
     def run(*args, key=None):
-        r = subprocess.run([str(gradient_cli), *args], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                           env={**env, **({"PAPERSPACE_API_KEY": key} if key is not None else {})})
+        r = subprocess.run(
+            [str(gradient_cli), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            env={**env, **({"PAPERSPACE_API_KEY": key} if key is not None else {})},
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout, r.stderr
 
@@ -152,21 +209,37 @@ def engine_on(server, monkeypatch):
 
 
 def presign(api, ds, version, *calls):
-    return requests.post(f"{api}/datasets/{ds}/versions/{version}/s3/preSignedUrls",
-                         headers={"X-API-Key": TOKEN}, json={"calls": [dict(c) for c in calls]})
+    return requests.post(
+        f"{api}/datasets/{ds}/versions/{version}/s3/preSignedUrls",
+        headers={"X-API-Key": TOKEN},
+        json={"calls": [dict(c) for c in calls]},
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, moto_server, tmp_path, monkeypatch):
-    out, err = gradient("storageProviders", "create", "s3", "--name", "test", "--bucket", "my-bucket",
-                        "--accessKey=access-key", f"--secretAccessKey={SECRET}", "--endpoint", moto_server)
+    out, err = gradient(
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "test",
+        "--bucket",
+        "my-bucket",
+        "--accessKey=access-key",
+        f"--secretAccessKey={SECRET}",
+        "--endpoint",
+        moto_server,
+    )
     sp = only(r"^Created new storage provider with id: (sp[a-z0-9]{13})$", out.strip())
     out, err = gradient("storageProviders", "details", "--id", sp)
     assert "bucket: my-bucket" in out and "secretAccessKey: ********" in out and SECRET not in out + err
     out, _ = gradient("storageProviders", "list")
     assert re.search(rf"\| test +\| {sp} \| s3 ", out) and "Gradient Managed" in out and SECRET not in out
-    assert gradient("storageProviders", "update", "s3", "--id", sp, "--region", "us-east-1")[0].strip() \
+    assert (
+        gradient("storageProviders", "update", "s3", "--id", sp, "--region", "us-east-1")[0].strip()
         == "Updated storage provider"
+    )
 
     out, _ = gradient("datasets", "create", "--name", "mnist", "--storageProviderId", sp, "--description", "digits")
     ds = only(r"Created dataset: (ds[a-z0-9]{13})", out)
@@ -175,16 +248,19 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
 
     folder = tmp_path / "folder"
     files = make_folder(folder)
-    out, err = gradient("datasets", "versions", "create", "--id", ds, "--message", "first",
-                        "--source-path", str(folder))
+    out, err = gradient(
+        "datasets", "versions", "create", "--id", ds, "--message", "first", "--source-path", str(folder)
+    )
     version = only(rf"Created dataset version: {ds}:([a-z0-9]{{7}})", out)
     assert f"Committed dataset version: {ds}:{version}" in out, out + err
     out, _ = gradient("datasets", "versions", "details", "--id", f"{ds}:{version}")
     assert re.search(r"\| Committed +\| true", out) and re.search(r"\| Message +\| first", out)
     out, _ = gradient("datasets", "versions", "list", "--id", ds)
     assert f"{ds}:{version}" in out
-    assert gradient("datasets", "tags", "set", "--id", f"{ds}:{version}", "--name", "prod")[0].strip() \
+    assert (
+        gradient("datasets", "tags", "set", "--id", f"{ds}:{version}", "--name", "prod")[0].strip()
         == f"Set dataset tag: {ds}:prod"
+    )
     out, _ = gradient("datasets", "tags", "list", "--id", ds)
     assert re.search(rf"\| {ds}:{version} +\| prod", out)
 
@@ -199,12 +275,22 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
     prefix = f"{team}/datasets/{ds}/versions/{version}/"
     manifest = json.loads(bucket.get_object(Bucket="my-bucket", Key=prefix + "manifest.json")["Body"].read())
     assert {f["path"]: (f["size"], f["sha256"], f["key"]) for f in manifest["files"]} == {
-        f"folder/{p}": (len(d), hashlib.sha256(d).hexdigest(), f"{prefix}data/folder/{p}") for p, d in files.items()}
+        f"folder/{p}": (len(d), hashlib.sha256(d).hexdigest(), f"{prefix}data/folder/{p}") for p, d in files.items()
+    }
 
     gradient("datasets", "files", "get", "--id", f"{ds}:prod", "--target-path", str(tmp_path / "got"))
     assert tree(tmp_path / "got") == {f"folder/{p}": d for p, d in files.items()}
-    gradient("datasets", "files", "get", "--id", f"mnist:{version}", "--source-path", "folder/sub",
-             "--target-path", str(tmp_path / "one"))
+    gradient(
+        "datasets",
+        "files",
+        "get",
+        "--id",
+        f"mnist:{version}",
+        "--source-path",
+        "folder/sub",
+        "--target-path",
+        str(tmp_path / "one"),
+    )
     assert tree(tmp_path / "one") == {"folder/sub/b.bin": files["sub/b.bin"]}
 
     # The same version through the engine, verified while it streams.
@@ -250,8 +336,10 @@ def test_embedded_managed_round_trip(gradient, server, api, tmp_path, monkeypatc
     """Gradient Managed has no S3 endpoint: the extension signs and serves the upload URLs too (multipart included)."""
     managed = requests.get(f"{api}/storageProviders", headers={"X-API-Key": TOKEN}).json()
     managed = next(p["id"] for p in managed if p["isGradientManaged"])
-    ds = only(r"Created dataset: (ds[a-z0-9]{13})",
-              gradient("datasets", "create", "--name", "local", "--storageProviderId", managed)[0])
+    ds = only(
+        r"Created dataset: (ds[a-z0-9]{13})",
+        gradient("datasets", "create", "--name", "local", "--storageProviderId", managed)[0],
+    )
     folder = tmp_path / "folder"
     files = make_folder(folder)
     out, err = gradient("datasets", "versions", "create", "--id", "local", "--source-path", f"{folder}/")
@@ -262,8 +350,17 @@ def test_embedded_managed_round_trip(gradient, server, api, tmp_path, monkeypatc
     out, _ = gradient("datasets", "versions", "create", "--id", ds, "--message", "second")
     v2 = only(rf"Created dataset version: {ds}:([a-z0-9]{{7}})", out)
     (tmp_path / "new.csv").write_bytes(b"new\n")
-    gradient("datasets", "files", "put", "--id", f"{ds}:{v2}", "--source-path", str(tmp_path / "new.csv"),
-             "--target-path", "/x/")
+    gradient(
+        "datasets",
+        "files",
+        "put",
+        "--id",
+        f"{ds}:{v2}",
+        "--source-path",
+        str(tmp_path / "new.csv"),
+        "--target-path",
+        "/x/",
+    )
     gradient("datasets", "files", "put", "--id", f"{ds}:{v2}", "--source-path", str(folder / "a.csv"))
     assert "x/new.csv" in gradient("datasets", "files", "list", "--id", f"{ds}:{v2}", "--recursive", "true")[0]
     gradient("datasets", "files", "delete", "--id", f"{ds}:{v2}", "--path", "/a.csv")
@@ -293,8 +390,9 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
 
     engine = engine_on(server, monkeypatch)
     managed = engine.registry.managed().id
-    sp = engine.registry.create("refusals", {"bucket": "my-bucket", "endpoint": moto_server, "accessKey": "k",
-                                             "secretAccessKey": SECRET}).id
+    sp = engine.registry.create(
+        "refusals", {"bucket": "my-bucket", "endpoint": moto_server, "accessKey": "k", "secretAccessKey": SECRET}
+    ).id
     head = {"X-API-Key": TOKEN}
     listing = requests.get(f"{api}/storageProviders?filter[order][]=name%20ASC", headers=head)
     assert SECRET not in listing.text and "********" in listing.text
@@ -309,8 +407,9 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
     r = requests.get(f"{api}/projects", headers=head)
     assert r.status_code == 404 and "not part of the Gradient API" in r.json()["error"]["message"]
     for provider in (managed, sp):
-        ds = requests.post(f"{api}/datasets", headers=head,
-                           json={"name": f"r-{provider}", "storageProviderId": provider}).json()["id"]
+        ds = requests.post(
+            f"{api}/datasets", headers=head, json={"name": f"r-{provider}", "storageProviderId": provider}
+        ).json()["id"]
         other = requests.post(f"{api}/datasets", headers=head, json={"name": f"o-{provider}"}).json()["id"]
         v1 = requests.post(f"{api}/datasets/{ds}/versions", headers=head, json={}).json()["version"]
         v2 = requests.post(f"{api}/datasets/{ds}/versions", headers=head, json={}).json()["version"]
@@ -319,8 +418,9 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
         assert put.status_code == 200, put.text
         url = put.json()[0]["url"]
         if provider == sp:  # a real presigned URL of the bucket, for a fresh key under this version's uploads/
-            assert re.fullmatch(f"/my-bucket/{engine.team_id}/datasets/{ds}/versions/{v1}/uploads/[0-9a-f]{{32}}",
-                                urlsplit(url).path)
+            assert re.fullmatch(
+                f"/my-bucket/{engine.team_id}/datasets/{ds}/versions/{v1}/uploads/[0-9a-f]{{32}}", urlsplit(url).path
+            )
         assert requests.put(url, data=b"1,2\n", headers={"Content-Type": "text/csv"}).status_code == 200
         committed = requests.post(f"{api}/datasets/{ds}/versions/{v1}", headers=head, json={"isCommitted": True})
         assert committed.json()["isCommitted"] is True and committed.json()["fileCount"] == 1
@@ -346,10 +446,14 @@ def test_refusals(server, api, bucket, moto_server, tmp_path, monkeypatch):
         assert presign(api, ds, v2, {"method": "putObject", "params": {"Key": "../v1/data/x"}}).status_code == 400
         assert presign(api, other, v2, {"method": "getObject", "params": {"Key": "a/b.csv"}}).status_code == 404
         assert presign(api, ds, v2, {"method": "copyObject", "params": {}}).status_code == 400
-        assert presign(api, ds, v2, {"method": "putObject", "params": {"Key": "x", "ACL": "public-read"}}) \
-            .status_code == 400
-        assert requests.post(f"{api}/datasets/{ds}/versions/{v1}", headers=head,
-                             json={"isCommitted": False}).status_code == 409
+        assert (
+            presign(api, ds, v2, {"method": "putObject", "params": {"Key": "x", "ACL": "public-read"}}).status_code
+            == 400
+        )
+        assert (
+            requests.post(f"{api}/datasets/{ds}/versions/{v1}", headers=head, json={"isCommitted": False}).status_code
+            == 409
+        )
 
         # A write URL handed out before the commit is refused after it (the extension's own URLs).
         delete = presign(api, ds, v2, {"method": "deleteObject", "params": {"Key": "z"}}).json()[0]["url"]

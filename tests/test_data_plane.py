@@ -1,5 +1,6 @@
 """Saves and loads on a real S3 server (SeaweedFS over HTTP, data on disk): a crash of the store mid-save, and the
 data plane's requests."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,15 @@ from .test_datasets import make_folder, read_folder
 
 
 def seaweed_provider(engine, seaweed, bucket, name="weed"):
-    return engine.registry.create(name, {"bucket": bucket, "endpoint": seaweed.endpoint,
-                                         "accessKey": seaweed.access_key, "secretAccessKey": seaweed.secret_key})
+    return engine.registry.create(
+        name,
+        {
+            "bucket": bucket,
+            "endpoint": seaweed.endpoint,
+            "accessKey": seaweed.access_key,
+            "secretAccessKey": seaweed.secret_key,
+        },
+    )
 
 
 def test_store_killed_mid_save_then_restarted_commits_nothing_then_everything(engine, seaweed_bucket, tmp_path):

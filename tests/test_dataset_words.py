@@ -1,4 +1,5 @@
 """The `datasets`, `save` and `load` words of SPEC 6, behind the console script (in-process and as a subprocess)."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,13 +17,21 @@ from gradient_jupyter.engine import Conflict, GradientError, Immutable, NotFound
 from .test_datasets import make_folder, read_folder
 
 REF = re.compile(r"ds[a-z0-9]{13}:[a-z0-9]{7}")
-SUMMARY = re.compile(r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) copied in the store, "
-                     r"[\d.]+ (B|KiB|MiB) skipped, in [\d.]+ s")
+SUMMARY = re.compile(
+    r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) copied in the store, "
+    r"[\d.]+ (B|KiB|MiB) skipped, in [\d.]+ s"
+)
 
 
 def cli(*words, cwd=None):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture
@@ -38,8 +47,7 @@ def state(engine):
     for d in engine.datasets.list():
         versions = engine.datasets.list_versions(d, committed=None)
         files = {v.version: [(f.path, f.size) for f in engine.datasets.list_files(d, v.version)] for v in versions}
-        out.append((d.id, d.name, d.description, [v.to_json() for v in versions], files,
-                    engine.datasets.list_tags(d)))
+        out.append((d.id, d.name, d.description, [v.to_json() for v in versions], files, engine.datasets.list_tags(d)))
     return out
 
 
@@ -94,8 +102,23 @@ def test_a_destination_that_cannot_be_written_is_a_plain_error(tmp_path):
 
 def test_save_to_a_named_s3_provider_and_load_back(tmp_path, s3_bucket):
     endpoint, bucket = s3_bucket
-    created = cli("storageProviders", "create", "s3", "--name", "moto", "--bucket", bucket, "--endpoint", endpoint,
-                  "--region", "us-east-1", "--accessKey", "testing", "--secretAccessKey", "testing")
+    created = cli(
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "moto",
+        "--bucket",
+        bucket,
+        "--endpoint",
+        endpoint,
+        "--region",
+        "us-east-1",
+        "--accessKey",
+        "testing",
+        "--secretAccessKey",
+        "testing",
+    )
     assert created.returncode == 0, created.stderr
     data = make_folder(tmp_path / "data", {"one.txt": b"1", "two/three.txt": b"3"})
     saved = cli("save", "remote", str(data), "--provider", "moto")
@@ -138,8 +161,20 @@ def test_versions_and_files_words(words, engine, tmp_path):
     version = ref.split(":")[1]
     vid = f"pets:{version}"
 
-    out = words("datasets", "files", "put", "--id", vid, "--source-path", str(tmp_path / "a.csv"),
-                str(tmp_path / "folder"), "--source-path", str(tmp_path / "folder") + "/", "--target-path", "in")
+    out = words(
+        "datasets",
+        "files",
+        "put",
+        "--id",
+        vid,
+        "--source-path",
+        str(tmp_path / "a.csv"),
+        str(tmp_path / "folder"),
+        "--source-path",
+        str(tmp_path / "folder") + "/",
+        "--target-path",
+        "in",
+    )
     assert str(out) == f"Put 5 files (11 B) into {ref}"
     words("datasets", "files", "put", "--id", vid, "--source-path", str(tmp_path / "loose.txt"))
     paths = [e.path for e in engine.datasets.list_files("pets", version)]
@@ -182,13 +217,32 @@ def test_versions_and_files_words(words, engine, tmp_path):
         words("datasets", "files", "delete", "--id", vid, "--path", "loose.txt")
     assert state(engine) == before
 
-    got = words("datasets", "files", "get", "--id", "pets:latest", "--source-path", "in/deep", "loose.txt",
-                "--target-path", str(tmp_path / "got"))
+    got = words(
+        "datasets",
+        "files",
+        "get",
+        "--id",
+        "pets:latest",
+        "--source-path",
+        "in/deep",
+        "loose.txt",
+        "--target-path",
+        str(tmp_path / "got"),
+    )
     assert read_folder(tmp_path / "got") == {"in/deep/c.txt": b"ccc", "loose.txt": b"l"}
     assert str(got).startswith(f"Downloaded {ref}")
     with pytest.raises(NotFound, match="'nothing'"):
-        words("datasets", "files", "get", "--id", "pets", "--source-path", "nothing", "--target-path",
-              str(tmp_path / "none"))
+        words(
+            "datasets",
+            "files",
+            "get",
+            "--id",
+            "pets",
+            "--source-path",
+            "nothing",
+            "--target-path",
+            str(tmp_path / "none"),
+        )
     assert not (tmp_path / "none").exists()
     words("datasets", "files", "get", "--id", vid, "--target-path", str(tmp_path / "all"))
     assert sorted(read_folder(tmp_path / "all")) == ["in/b.txt", "in/deep/c.txt", "loose.txt"]
@@ -218,8 +272,10 @@ def test_tag_words(words, engine, tmp_path):
     (tmp_path / "d" / "g").write_bytes(b"2")
     second = run(["save", "cats", str(tmp_path / "d")], Context(engine_factory=lambda: engine))
     ds_id = first.dataset.id
-    assert str(words("datasets", "tags", "set", "--id", f"cats:{first.version.version}", "--name", "prod")) == \
-        f"Set dataset tag: {ds_id}:prod -> {first.version.version}"
+    assert (
+        str(words("datasets", "tags", "set", "--id", f"cats:{first.version.version}", "--name", "prod"))
+        == f"Set dataset tag: {ds_id}:prod -> {first.version.version}"
+    )
     assert words("datasets", "tags", "list", "--id", "cats").rows == [["prod", first.ref]]
     words("datasets", "tags", "set", "--id", f"{ds_id}:{second.version.version}", "--name", "prod")  # moves it
     assert words("datasets", "tags", "list", "--id", ds_id).rows == [["prod", second.ref]]
@@ -235,28 +291,31 @@ def test_tag_words(words, engine, tmp_path):
         words("datasets", "tags", "delete", "--id", "cats:prod")
 
 
-@pytest.mark.parametrize("bad, usage_of", [
-    ("datasets details", "datasets details"),
-    ("datasets details --id 'a b'", "datasets details"),
-    ("datasets create --description 'no name'", "datasets create"),
-    ("datasets versions", "datasets versions"),
-    ("datasets versions list --id cats --isCommitted maybe", "datasets versions list"),
-    ("datasets versions details --id cats:", "datasets versions details"),
-    ("datasets versions commit --id cats", "datasets versions commit"),
-    ("datasets versions delete --id cats:TOOLONGVERSION", "datasets versions delete"),
-    ("datasets versions create --id cats --source-path", "datasets versions create"),
-    ("datasets tags delete --id cats", "datasets tags delete"),
-    ("datasets tags set --id cats:abc1234", "datasets tags set"),
-    ("datasets files put --id cats:abc1234", "datasets files put"),
-    ("datasets files delete --id cats:abc1234", "datasets files delete"),
-    ("datasets files get --id cats", "datasets files get"),
-    ("datasets files list --id cats --recursive yes", "datasets files list"),
-    ("save cats", "save"),
-    ("load", "load"),
-    ("load cats:a:b", "load"),
-    ("save cats folder --frobnicate", "save"),
-    ("datasets tags list --id cats extra", "datasets tags list"),
-])
+@pytest.mark.parametrize(
+    "bad, usage_of",
+    [
+        ("datasets details", "datasets details"),
+        ("datasets details --id 'a b'", "datasets details"),
+        ("datasets create --description 'no name'", "datasets create"),
+        ("datasets versions", "datasets versions"),
+        ("datasets versions list --id cats --isCommitted maybe", "datasets versions list"),
+        ("datasets versions details --id cats:", "datasets versions details"),
+        ("datasets versions commit --id cats", "datasets versions commit"),
+        ("datasets versions delete --id cats:TOOLONGVERSION", "datasets versions delete"),
+        ("datasets versions create --id cats --source-path", "datasets versions create"),
+        ("datasets tags delete --id cats", "datasets tags delete"),
+        ("datasets tags set --id cats:abc1234", "datasets tags set"),
+        ("datasets files put --id cats:abc1234", "datasets files put"),
+        ("datasets files delete --id cats:abc1234", "datasets files delete"),
+        ("datasets files get --id cats", "datasets files get"),
+        ("datasets files list --id cats --recursive yes", "datasets files list"),
+        ("save cats", "save"),
+        ("load", "load"),
+        ("load cats:a:b", "load"),
+        ("save cats folder --frobnicate", "save"),
+        ("datasets tags list --id cats extra", "datasets tags list"),
+    ],
+)
 def test_usage_errors_show_that_commands_usage_and_change_nothing(words, engine, tmp_path, bad, usage_of):
     make_folder(tmp_path / "d", {"f": b"1"})
     words("save", "cats", str(tmp_path / "d"))
@@ -286,8 +345,9 @@ def test_help_at_every_level_of_the_grammar():
         assert str(caught.value).startswith(f"usage: gradient-jupyter {' '.join(path)}".rstrip()), path
 
 
-@pytest.mark.parametrize("path", [["datasets", "--help"], ["datasets", "versions", "create", "--help"],
-                                  ["save", "-h"], ["load", "--help"]])
+@pytest.mark.parametrize(
+    "path", [["datasets", "--help"], ["datasets", "versions", "create", "--help"], ["save", "-h"], ["load", "--help"]]
+)
 def test_help_from_the_shell(path):
     r = cli(*path)
     assert r.returncode == 0 and r.stdout.startswith("usage: gradient-jupyter") and r.stderr == ""

@@ -1,4 +1,5 @@
 """Versioned datasets over a real S3 protocol (moto over HTTP) and the embedded store."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,10 @@ class Counter:
         self.bucket = bucket
 
     def provider(self, engine, name="moto"):
-        return engine.registry.create(name, {"bucket": self.bucket, "endpoint": self.proxy.url,
-                                             "accessKey": "testing", "secretAccessKey": "testing"})
+        return engine.registry.create(
+            name,
+            {"bucket": self.bucket, "endpoint": self.proxy.url, "accessKey": "testing", "secretAccessKey": "testing"},
+        )
 
     @property
     def calls(self) -> list[str]:
@@ -55,8 +58,16 @@ def where(request, engine):
     if request.param == "embedded":
         return engine, engine.registry.managed().id
     endpoint, bucket = request.getfixturevalue("s3_bucket")
-    p = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                                        "accessKey": "testing", "secretAccessKey": "testing"})
+    p = engine.registry.create(
+        "moto",
+        {
+            "bucket": bucket,
+            "endpoint": endpoint,
+            "region": "us-east-1",
+            "accessKey": "testing",
+            "secretAccessKey": "testing",
+        },
+    )
     return engine, p.id
 
 
@@ -70,8 +81,11 @@ def make_folder(root, files):
 
 def read_folder(root):
     """The files of a folder, without the record loads keep in `.gradient/`."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.relative_to(root).parts[0] != ".gradient"}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] != ".gradient"
+    }
 
 
 FILES = {
@@ -132,11 +146,15 @@ def test_resave_with_one_change_sends_only_that_file(engine, counter, tmp_path):
     assert uploads.count("PutObject") == 4 and len(uploads) == 4
     assert second.bytes_sent == len(b"changed") and second.files_skipped == 99
     assert counter.bytes < first_bytes / 10
-    manifest = json.loads(store.get_bytes(f"{engine.team_id}/datasets/{second.dataset.id}/versions/"
-                                          f"{second.version.version}/manifest.json"))
+    manifest = json.loads(
+        store.get_bytes(
+            f"{engine.team_id}/datasets/{second.dataset.id}/versions/{second.version.version}/manifest.json"
+        )
+    )
     keys = {f["path"]: f["key"] for f in manifest["files"]}
-    assert keys["dir3/file10.bin"].startswith(f"{engine.team_id}/datasets/{second.dataset.id}/versions/"
-                                              f"{second.version.version}/data/")
+    assert keys["dir3/file10.bin"].startswith(
+        f"{engine.team_id}/datasets/{second.dataset.id}/versions/{second.version.version}/data/"
+    )
     assert keys["dir0/file0.bin"].split("/versions/")[1].startswith(first.version.version + "/data/")
 
 
@@ -155,14 +173,19 @@ def test_bucket_layout_is_the_spec_layout(engine, s3_bucket, tmp_path):
     assert manifest["format"] == "gradient-jupyter/manifest@1" and manifest["message"] == "m"
     assert manifest["dataset"] == s.dataset.id and manifest["version"] == s.version.version
     [entry] = manifest["files"]
-    assert entry == {"path": "a/b.csv", "size": 3, "key": base + "data/a/b.csv",
-                     "sha256": hashlib.sha256(b"1,2").hexdigest()}
+    assert entry == {
+        "path": "a/b.csv",
+        "size": 3,
+        "key": base + "data/a/b.csv",
+        "sha256": hashlib.sha256(b"1,2").hexdigest(),
+    }
 
 
 def test_flipped_byte_in_bucket_fails_load_naming_the_file(where, tmp_path):
     engine, pid = where
-    s = save(engine, "tamper", make_folder(tmp_path / "src", {"ok.txt": b"fine", "bad.txt": b"precious bytes"}),
-             provider=pid)
+    s = save(
+        engine, "tamper", make_folder(tmp_path / "src", {"ok.txt": b"fine", "bad.txt": b"precious bytes"}), provider=pid
+    )
     store = engine.store(pid)
     key = engine.datasets.data_key(s.dataset.id, s.version.version, "bad.txt")
     store.put_bytes(key, b"precioUs bytes")
@@ -195,8 +218,10 @@ def test_versions_tags_refs_and_immutability(where, tmp_path):
     c = d.commit(ds, v.version)
     assert c.is_committed and c.file_count == 1 and c.size == 11
     assert d.commit(ds, v.version) == c  # committing twice answers the committed version unchanged
-    for change in (lambda: d.put_file(ds, v.version, "new.txt", b"no"),
-                   lambda: d.delete_file(ds, v.version, "x/y.txt")):
+    for change in (
+        lambda: d.put_file(ds, v.version, "new.txt", b"no"),
+        lambda: d.delete_file(ds, v.version, "x/y.txt"),
+    ):
         with pytest.raises(Immutable):
             change()
     v2 = d.create_version(ds, message="v2")
@@ -370,8 +395,15 @@ def test_load_onto_files_in_the_way_is_a_clear_error(engine, tmp_path):
 
 def test_gradient_managed_can_point_at_a_real_s3_endpoint_with_its_quota(aws_env, s3_bucket, tmp_path):
     endpoint, bucket = s3_bucket
-    engine = Engine(GradientStorage(managed_endpoint=endpoint, managed_bucket=bucket, managed_quota=10_000,
-                                    managed_access_key="testing", managed_secret_key="testing"))
+    engine = Engine(
+        GradientStorage(
+            managed_endpoint=endpoint,
+            managed_bucket=bucket,
+            managed_quota=10_000,
+            managed_access_key="testing",
+            managed_secret_key="testing",
+        )
+    )
     managed = engine.registry.managed()
     assert not managed.embedded and managed.to_json()["config"]["secretAccessKey"] == "********"
     s = save(engine, "on-s3", make_folder(tmp_path / "src", {"a": b"x" * 6000}))
@@ -391,7 +423,9 @@ def test_reload_with_a_warm_hash_cache_reads_no_file_and_still_notices_changes(e
     again = load(engine, "warm", tmp_path / "out")  # hashes them once (cold), then the cache knows them
     assert again.files_skipped == 2
     assert set(engine.hash_cache.known([tmp_path / "out" / "a", tmp_path / "out" / "b" / "c"])) == {
-        str(tmp_path / "out" / "a"), str(tmp_path / "out" / "b" / "c")}
+        str(tmp_path / "out" / "a"),
+        str(tmp_path / "out" / "b" / "c"),
+    }
     assert load(engine, "warm", tmp_path / "out").files_skipped == 2
     (tmp_path / "out" / "a").write_bytes(b"ONE")  # same size, new mtime: the cache must not vouch for it
     fixed = load(engine, "warm", tmp_path / "out", overwrite=True)  # a local change: replaced only when asked

@@ -1,4 +1,5 @@
 """The contract in docs/ matches what the code does: configuration, and the manifest's JSON Schema."""
+
 from __future__ import annotations
 
 import json
@@ -51,10 +52,19 @@ def test_a_saved_manifest_follows_the_documented_schema(engine, tmp_path, schema
 
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", "a\\b", "a\x00b", "a//b", "./a", "dir/"])
 def test_the_schema_refuses_hostile_paths(schema, path):
-    entry = {"path": path, "size": 1, "sha256": "0" * 64,
-             "key": "te1234567/datasets/dsaaaaaaaaaaaaa/versions/abcdefg/data/x"}
-    manifest = {"format": "gradient-jupyter/manifest@1", "dataset": "dsaaaaaaaaaaaaa", "version": "abcdefg",
-                "committedAt": "2026-01-01T00:00:00Z", "files": [entry]}
+    entry = {
+        "path": path,
+        "size": 1,
+        "sha256": "0" * 64,
+        "key": "te1234567/datasets/dsaaaaaaaaaaaaa/versions/abcdefg/data/x",
+    }
+    manifest = {
+        "format": "gradient-jupyter/manifest@1",
+        "dataset": "dsaaaaaaaaaaaaa",
+        "version": "abcdefg",
+        "committedAt": "2026-01-01T00:00:00Z",
+        "files": [entry],
+    }
     schema.validate({**manifest, "files": [{**entry, "path": "ok/name.csv"}]})
     with pytest.raises(jsonschema.ValidationError):
         schema.validate(manifest)

@@ -1,5 +1,6 @@
 """docs/commands.md names every command word and option the parser takes, and docs/rest-api.md every route of
 openapi.json, so the reference cannot drift."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,10 @@ def test_every_rest_route_is_in_docs_rest_api_md():
 
     spec = json.loads((DOC.parent.parent / "gradient_jupyter" / "server" / "openapi.json").read_text())
     text = (DOC.parent / "rest-api.md").read_text()
-    routes = [f"| {method.upper()} | `{path}` |" for path, ops in spec["paths"].items() for method in ops
-              if method in ("get", "post", "put", "patch", "delete")]
+    routes = [
+        f"| {method.upper()} | `{path}` |"
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
     assert [r for r in routes if r not in text] == []

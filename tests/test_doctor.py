@@ -1,4 +1,5 @@
 """The bucket-setup doctor: real S3 protocol (moto over HTTP) with IAM policies enforced on access keys."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,16 @@ def iam_endpoint():
     try:
         with disable_iam_authentication():
             for service, call in (("s3", "list_buckets"), ("sts", "get_caller_identity"), ("iam", "list_users")):
-                getattr(boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                                     aws_access_key_id="testing", aws_secret_access_key="testing"), call)()
+                getattr(
+                    boto3.client(
+                        service,
+                        endpoint_url=endpoint,
+                        region_name="us-east-1",
+                        aws_access_key_id="testing",
+                        aws_secret_access_key="testing",
+                    ),
+                    call,
+                )()
     finally:
         werkzeug_app.DISABLE_GLOBAL_CORS = previous
     yield endpoint
@@ -60,9 +69,14 @@ class Iam:
         self.s3 = self.client("s3", admin)
 
     def client(self, service: str, keys: tuple[str, str]):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=keys[0],
-                            aws_secret_access_key=keys[1],
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=keys[0],
+            aws_secret_access_key=keys[1],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
 
     def user(self, policy: dict) -> tuple[str, str]:
         iam = self.client("iam", self.admin_keys)
@@ -97,12 +111,22 @@ def iam(iam_endpoint, monkeypatch):
     from moto.s3.responses import S3Response
 
     with disable_iam_authentication():
-        admin_iam = boto3.client("iam", endpoint_url=iam_endpoint, region_name="us-east-1",
-                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+        admin_iam = boto3.client(
+            "iam",
+            endpoint_url=iam_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         name = "admin-" + uuid.uuid4().hex[:8]
         admin_iam.create_user(UserName=name)
-        admin_iam.put_user_policy(UserName=name, PolicyName="admin", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        admin_iam.put_user_policy(
+            UserName=name,
+            PolicyName="admin",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
         key = admin_iam.create_access_key(UserName=name)["AccessKey"]
 
     # moto authorises CORS preflights (and crashes: they carry no Authorization header); S3 never does.
@@ -118,9 +142,17 @@ def iam(iam_endpoint, monkeypatch):
 
 
 def provider(engine, endpoint, bucket, keys, **config):
-    return engine.registry.create("p-" + uuid.uuid4().hex[:6], {
-        "bucket": bucket, "endpoint": endpoint, "region": "us-east-1", "accessKey": keys[0],
-        "secretAccessKey": keys[1], **config})
+    return engine.registry.create(
+        "p-" + uuid.uuid4().hex[:6],
+        {
+            "bucket": bucket,
+            "endpoint": endpoint,
+            "region": "us-east-1",
+            "accessKey": keys[0],
+            "secretAccessKey": keys[1],
+            **config,
+        },
+    )
 
 
 FOREIGN_RULE = {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}
@@ -130,7 +162,8 @@ def foreign_cors(endpoint: str, bucket: str) -> None:
     """A bucket that already has a rule of its own (read-only, from anywhere): moto then enforces it, so a browser's
     PUT truly fails (with no rules at all, moto answers every preflight and `cors` is only a warning)."""
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").put_bucket_cors(
-        Bucket=bucket, CORSConfiguration={"CORSRules": [FOREIGN_RULE]})
+        Bucket=bucket, CORSConfiguration={"CORSRules": [FOREIGN_RULE]}
+    )
 
 
 def statuses(report) -> dict:
@@ -144,11 +177,14 @@ def without(policy: dict, sid: str) -> dict:
 # -- the seed policy ----------------------------------------------------------------------------------------------
 def test_policy_is_the_seed_documents_for_that_bucket(engine):
     p = engine.registry.create("aws", {"bucket": "my-bucket", "accessKey": "AK", "secretAccessKey": SECRET})
-    assert doctor.policy(engine, p.id) == {"Version": "2012-10-17", "Statement": [
-        {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
-        {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::my-bucket"},
-        {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::my-bucket/*"},
-    ]}
+    assert doctor.policy(engine, p.id) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
+            {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::my-bucket"},
+            {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::my-bucket/*"},
+        ],
+    }
     narrow = doctor.policy(engine, "aws", team_only=True)["Statement"]
     team = engine.team_id
     assert narrow[1]["Resource"] == "arn:aws:s3:::my-bucket"
@@ -168,9 +204,16 @@ def test_seed_policy_user_passes_every_check(engine, iam):
     report = doctor.check(engine, p.id, origins=[ORIGIN])
 
     assert [c.id for c in report.checks] == ORDER
-    assert statuses(report) == {"credentials": "pass", "bucket": "pass", "list": "pass", "read-write": "pass",
-                                "conditional-writes": "pass", "cors": "warn", "preflight": "pass",
-                                "generated-urls": "pass"}, str(report)
+    assert statuses(report) == {
+        "credentials": "pass",
+        "bucket": "pass",
+        "list": "pass",
+        "read-write": "pass",
+        "conditional-writes": "pass",
+        "cors": "warn",
+        "preflight": "pass",
+        "generated-urls": "pass",
+    }, str(report)
     assert report.ok
     # Least privilege: GetBucketCors is denied, so `cors` cannot read the rules and says the preflight decides.
     assert "GetBucketCors is denied" in report["cors"].detail and "preflight" in report["cors"].detail
@@ -350,8 +393,13 @@ def test_missing_bucket_fails_bucket_with_the_create_command(engine, s3_bucket):
     assert report["credentials"].status == "pass"
     assert report["bucket"].status == "fail" and report["bucket"].reason == "no-such-bucket"
     assert f"aws s3api create-bucket --bucket {p.bucket} --endpoint-url {endpoint}" in report["bucket"].fix
-    assert {c.id for c in report.checks if c.status == "skip"} == {"list", "read-write", "conditional-writes",
-                                                                  "cors", "preflight"}
+    assert {c.id for c in report.checks if c.status == "skip"} == {
+        "list",
+        "read-write",
+        "conditional-writes",
+        "cors",
+        "preflight",
+    }
 
 
 def test_store_errors_map_to_specific_reasons():
@@ -360,29 +408,45 @@ def test_store_errors_map_to_specific_reasons():
     from urllib3.exceptions import NameResolutionError
 
     store = S3Store("b", endpoint="http://s3.nowhere.invalid:9000", region="us-east-1")
-    dns = EndpointConnectionError(endpoint_url="http://s3.nowhere.invalid:9000/",
-                                  error=NameResolutionError("s3.nowhere.invalid", None, OSError("not known")))
+    dns = EndpointConnectionError(
+        endpoint_url="http://s3.nowhere.invalid:9000/",
+        error=NameResolutionError("s3.nowhere.invalid", None, OSError("not known")),
+    )
     err = store.translate(dns, "list_buckets")
     assert err.reason == "dns" and "s3.nowhere.invalid" in err.message
 
     def client_error(code, status, headers=None):
-        return ClientError({"Error": {"Code": code, "Message": ""},
-                            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}}}, "op")
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": ""},
+                "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+            },
+            "op",
+        )
 
     assert store.translate(client_error("404", 404), "head_bucket").reason == "no-such-bucket"
     moved = store.translate(client_error("301", 301, {"x-amz-bucket-region": "eu-west-1"}), "head_bucket")
     assert moved.reason == "wrong-region" and "eu-west-1" in moved.message
-    assert store.translate(client_error("InvalidClientTokenId", 403), "get_caller_identity").reason == \
-        "invalid-credentials"
+    assert (
+        store.translate(client_error("InvalidClientTokenId", 403), "get_caller_identity").reason
+        == "invalid-credentials"
+    )
     assert store.translate(client_error("NotImplemented", 501), "get_bucket_cors").reason == "not-implemented"
 
 
 # -- embedded store, origins, rendering ------------------------------------------------------------------------
 def test_embedded_store_runs_what_makes_sense_and_leaves_nothing(engine):
     report = doctor.check(engine, "Gradient Managed", origins=[ORIGIN])
-    assert statuses(report) == {"credentials": "skip", "bucket": "pass", "list": "pass", "read-write": "pass",
-                                "conditional-writes": "pass", "cors": "skip", "preflight": "skip",
-                                "generated-urls": "skip"}
+    assert statuses(report) == {
+        "credentials": "skip",
+        "bucket": "pass",
+        "list": "pass",
+        "read-write": "pass",
+        "conditional-writes": "pass",
+        "cors": "skip",
+        "preflight": "skip",
+        "generated-urls": "skip",
+    }
     assert "no CORS needed" in report["cors"].detail and report.ok
     managed = engine.home / "managed"
     assert not any(managed.rglob("*"))
@@ -393,11 +457,23 @@ def test_embedded_store_runs_what_makes_sense_and_leaves_nothing(engine):
 def test_origins_are_validated_and_settings_origins_are_added(aws_env):
     engine = Engine(GradientStorage(cors_origins=["https://console.paperspace.com"]))
     assert doctor.resolve_origins(engine, ["http://127.0.0.1:8888/lab?token=x"]) == [
-        "http://127.0.0.1:8888", "https://console.paperspace.com"]
+        "http://127.0.0.1:8888",
+        "https://console.paperspace.com",
+    ]
     assert doctor.resolve_origins(engine, ["HTTP://[::1]:8888", "https://Lab.Example.com:443/"])[:2] == [
-        "http://[::1]:8888", "https://lab.example.com"]
-    for bad in (["javascript:alert(1)"], ["not a url"], "http://127.0.0.1:8888", [42], ["http://a'b.com"],
-                ["http://user:pw@host"], ["http://h:99999"], 8888):
+        "http://[::1]:8888",
+        "https://lab.example.com",
+    ]
+    for bad in (
+        ["javascript:alert(1)"],
+        ["not a url"],
+        "http://127.0.0.1:8888",
+        [42],
+        ["http://a'b.com"],
+        ["http://user:pw@host"],
+        ["http://h:99999"],
+        8888,
+    ):
         with pytest.raises(BadInput):
             doctor.check(engine, "Gradient Managed", origins=bad)
     plain = Engine(GradientStorage())
@@ -438,8 +514,23 @@ def shell(capsys, *words) -> tuple[int, str, str]:
 
 def test_check_and_policy_words_in_a_shell(capsys, s3_bucket):
     endpoint, bucket = s3_bucket
-    made = shell(capsys, "storageProviders", "create", "s3", "--name", "b", "--bucket", bucket, "--endpoint",
-                 endpoint, "--region", "us-east-1", "--accessKey", "testing", f"--secretAccessKey={SECRET}")
+    made = shell(
+        capsys,
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "b",
+        "--bucket",
+        bucket,
+        "--endpoint",
+        endpoint,
+        "--region",
+        "us-east-1",
+        "--accessKey",
+        "testing",
+        f"--secretAccessKey={SECRET}",
+    )
     assert made[0] == 0, made
     foreign_cors(endpoint, bucket)
 
@@ -464,11 +555,16 @@ def test_check_and_policy_words_in_a_shell(capsys, s3_bucket):
 
 def test_the_console_script_runs_the_check(s3_bucket):
     endpoint, bucket = s3_bucket
-    Engine(GradientStorage()).registry.create("b", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
-                                                    "secretAccessKey": SECRET})
+    Engine(GradientStorage()).registry.create(
+        "b", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing", "secretAccessKey": SECRET}
+    )
     foreign_cors(endpoint, bucket)
-    r = subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", "storageProviders", "check", "--id", "b",
-                        "--origin", ORIGIN], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", "storageProviders", "check", "--id", "b", "--origin", ORIGIN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and "[PASS] read-write" in r.stdout and "[FAIL] cors" in r.stdout
     assert "Traceback" not in r.stderr and SECRET not in r.stdout + r.stderr
 

@@ -1,5 +1,6 @@
 """Messages that must not mislead: CORS judged by the real preflight, no "try again later" for a store without STS,
 and an AWS host name that does not resolve named as AWS's."""
+
 from __future__ import annotations
 
 import os
@@ -8,14 +9,35 @@ import sys
 
 
 def cli(*words):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=180,
+    )
 
 
 def test_cors_is_a_warning_when_the_real_preflight_passes_and_no_sts_is_not_an_outage(seaweed_bucket):
     server, bucket = seaweed_bucket
-    assert cli("storageProviders", "create", "s3", "--name", "sw", "--bucket", bucket, "--endpoint", server.endpoint,
-               "--accessKey", server.access_key, "--secretAccessKey", server.secret_key).returncode == 0
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "sw",
+            "--bucket",
+            bucket,
+            "--endpoint",
+            server.endpoint,
+            "--accessKey",
+            server.access_key,
+            "--secretAccessKey",
+            server.secret_key,
+        ).returncode
+        == 0
+    )
     r = cli("storageProviders", "check", "--id", "sw", "--origin", "http://127.0.0.1:8888")
     assert r.returncode == 0, r.stdout  # no check failed
     assert "[PASS] preflight" in r.stdout and "[WARN] cors" in r.stdout and "[FAIL]" not in r.stdout
@@ -27,9 +49,28 @@ def test_cors_is_a_warning_when_the_real_preflight_passes_and_no_sts_is_not_an_o
 
 
 def test_an_aws_host_name_that_does_not_resolve_is_named(tmp_path):
-    assert cli("storageProviders", "create", "s3", "--name", "aws", "--bucket", "my-bucket", "--region",
-               "zz-nowhere-1", "--accessKey", "k", "--secretAccessKey", "s").returncode == 0
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "aws",
+            "--bucket",
+            "my-bucket",
+            "--region",
+            "zz-nowhere-1",
+            "--accessKey",
+            "k",
+            "--secretAccessKey",
+            "s",
+        ).returncode
+        == 0
+    )
     r = cli("datasets", "list")
     assert r.returncode == 0
-    assert "AWS S3 cannot be reached: its host name 'my-bucket.s3.zz-nowhere-1.amazonaws.com' cannot be resolved" \
-        in r.stderr and "the AWS S3 endpoint" not in r.stderr
+    assert (
+        "AWS S3 cannot be reached: its host name 'my-bucket.s3.zz-nowhere-1.amazonaws.com' cannot be resolved"
+        in r.stderr
+        and "the AWS S3 endpoint" not in r.stderr
+    )

@@ -1,5 +1,6 @@
 """`gradient://` with the libraries people read data with: pandas, pyarrow, polars, DuckDB and Dask (threads and a
 distributed cluster of processes). Partial reads are proven partial by counting the bytes a proxy forwards."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,14 @@ def engine(aws_env):
 @pytest.fixture
 def table():
     rng = np.random.default_rng(7)
-    return pa.table({"id": np.arange(ROWS), "x": rng.random(ROWS), "y": rng.random(ROWS),
-                     "label": [f"row-{i}" for i in range(ROWS)]})
+    return pa.table(
+        {
+            "id": np.arange(ROWS),
+            "x": rng.random(ROWS),
+            "y": rng.random(ROWS),
+            "label": [f"row-{i}" for i in range(ROWS)],
+        }
+    )
 
 
 @pytest.fixture
@@ -58,13 +65,12 @@ def test_pyarrow_parquetfile_over_fs_open_and_dataset(saved):
         pf = pq.ParquetFile(f)
         assert pf.metadata.num_row_groups == 4
         group = pf.read_row_group(2, columns=["label"])
-    assert group.column("label").to_pylist() == list(saved["label"][2 * ROWS // 4:3 * ROWS // 4])
+    assert group.column("label").to_pylist() == list(saved["label"][2 * ROWS // 4 : 3 * ROWS // 4])
     import pyarrow.dataset as pads
 
     ds = pads.dataset("tables:v1/parts", filesystem=fs, format="parquet")
     assert ds.to_table().num_rows == 300
-    assert pq.read_table("tables/big.parquet", filesystem=fs, columns=["x"]).column("x").to_pylist() == \
-        list(saved["x"])
+    assert pq.read_table("tables/big.parquet", filesystem=fs, columns=["x"]).column("x").to_pylist() == list(saved["x"])
     assert pq.read_table("gradient://tables/big.parquet", filesystem=fs).num_rows == ROWS
 
 
@@ -83,8 +89,10 @@ def test_duckdb_register_filesystem(saved):
 
     con = duckdb.connect()
     con.register_filesystem(fsspec.filesystem("gradient"))
-    assert con.execute("SELECT count(*), sum(id) FROM 'gradient://tables/big.parquet'").fetchone() == \
-        (ROWS, int(saved["id"].sum()))
+    assert con.execute("SELECT count(*), sum(id) FROM 'gradient://tables/big.parquet'").fetchone() == (
+        ROWS,
+        int(saved["id"].sum()),
+    )
     assert con.execute("SELECT count(*) FROM read_csv('gradient://tables:v1/small.csv')").fetchone() == (100,)
     assert con.execute("SELECT count(*) FROM 'gradient://tables/parts/*.parquet'").fetchone() == (300,)
 
@@ -107,15 +115,25 @@ def test_dask_distributed_processes_reopen_the_registry(engine, s3_bucket, table
     from distributed import Client, LocalCluster
 
     endpoint, bucket = s3_bucket
-    engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                                    "accessKey": "testing", "secretAccessKey": SECRET})
+    engine.registry.create(
+        "moto",
+        {
+            "bucket": bucket,
+            "endpoint": endpoint,
+            "region": "us-east-1",
+            "accessKey": "testing",
+            "secretAccessKey": SECRET,
+        },
+    )
     folder = tmp_path / "parts"
     folder.mkdir()
     for i in range(4):
         pq.write_table(table.slice(i * 1000, 1000), folder / f"part-{i}.parquet")
     transfer.save(engine, "spread", folder, provider="moto")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         df = dd.read_parquet("gradient://spread/*.parquet", columns=["id"])
         assert int(df["id"].sum().compute()) == int(np.arange(4000).sum())
         pids = set(client.run(os.getpid).values())
@@ -127,8 +145,16 @@ def test_one_row_group_costs_its_blocks_not_the_file(engine, seaweed_bucket, tab
     server, bucket = seaweed_bucket
     proxy = CountingProxy(server.endpoint)
     try:
-        engine.registry.create("seaweed", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1",
-                                           "accessKey": server.access_key, "secretAccessKey": server.secret_key})
+        engine.registry.create(
+            "seaweed",
+            {
+                "bucket": bucket,
+                "endpoint": proxy.endpoint,
+                "region": "us-east-1",
+                "accessKey": server.access_key,
+                "secretAccessKey": server.secret_key,
+            },
+        )
         folder = tmp_path / "one"
         folder.mkdir()
         pq.write_table(table, folder / "big.parquet", row_group_size=ROWS // 2, compression="none")
@@ -139,7 +165,7 @@ def test_one_row_group_costs_its_blocks_not_the_file(engine, seaweed_bucket, tab
         proxy.reset()
         with fs.open("gradient://partial/big.parquet") as f:
             got = pq.ParquetFile(f).read_row_group(1, columns=["x"])
-        assert got.column("x").to_pylist() == table.column("x").to_pylist()[ROWS // 2:]
+        assert got.column("x").to_pylist() == table.column("x").to_pylist()[ROWS // 2 :]
         fetched = proxy.reset()
         print(f"one row group, one column: {fetched} of {size} bytes fetched")
         assert fetched < size / 4, (fetched, size)  # footer and one column chunk: a few blocks, not the file

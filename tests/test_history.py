@@ -1,5 +1,6 @@
 """The diff of two file lists (engine/history.py): what `datasets versions diff`, `save --dry-run` and the panel
 show."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,21 +19,35 @@ def entry(path: str, content: str) -> FileEntry:
 
 
 def test_added_removed_modified_renamed_unchanged_and_bytes():
-    before = [entry("keep.csv", "same"), entry("gone.txt", "old file"), entry("data/a.csv", "1,2"),
-              entry("old/name.bin", "moved bytes")]
-    after = [entry("keep.csv", "same"), entry("new.txt", "brand new"), entry("data/a.csv", "1,2,3"),
-             entry("new/name.bin", "moved bytes")]
+    before = [
+        entry("keep.csv", "same"),
+        entry("gone.txt", "old file"),
+        entry("data/a.csv", "1,2"),
+        entry("old/name.bin", "moved bytes"),
+    ]
+    after = [
+        entry("keep.csv", "same"),
+        entry("new.txt", "brand new"),
+        entry("data/a.csv", "1,2,3"),
+        entry("new/name.bin", "moved bytes"),
+    ]
     d = diff_files(before, after)
     assert [f.path for f in d.added] == ["new.txt"]
     assert [f.path for f in d.removed] == ["gone.txt"]
     assert [(m.path, m.before.size, m.after.size, m.before.sha256, m.after.sha256) for m in d.modified] == [
-        ("data/a.csv", 3, 5, sha("1,2"), sha("1,2,3"))]
+        ("data/a.csv", 3, 5, sha("1,2"), sha("1,2,3"))
+    ]
     assert [(r.from_path, r.to_path, r.size) for r in d.renamed] == [("old/name.bin", "new/name.bin", 11)]
     assert d.unchanged == 1
     assert d.bytes_added == len("brand new") + 5
     assert d.bytes_removed == len("old file") + 3
-    assert d.lines() == ["M data/a.csv", "D gone.txt", "A new.txt", "R old/name.bin -> new/name.bin",
-                         "1 added, 1 removed, 1 modified, 1 renamed, 1 unchanged; +14 B, -11 B"]
+    assert d.lines() == [
+        "M data/a.csv",
+        "D gone.txt",
+        "A new.txt",
+        "R old/name.bin -> new/name.bin",
+        "1 added, 1 removed, 1 modified, 1 renamed, 1 unchanged; +14 B, -11 B",
+    ]
     assert d.changed
 
 
@@ -82,7 +97,8 @@ def test_include_and_exclude_globs_choose_the_paths_compared():
     after = [entry("data/a.csv", "9"), entry("data/b.json", "8"), entry("notes.md", "7")]
     assert [m.path for m in diff_files(before, after, include=["data/*"]).modified] == ["data/a.csv", "data/b.json"]
     assert [m.path for m in diff_files(before, after, include=["data/*"], exclude=["*.json"]).modified] == [
-        "data/a.csv"]
+        "data/a.csv"
+    ]
     assert [m.path for m in diff_files(before, after, exclude="data/*").modified] == ["notes.md"]
     keep = path_filter(["*.csv"], ["tmp/*"])
     assert keep("a/b.csv") and not keep("tmp/b.csv") and not keep("b.txt")
@@ -98,7 +114,12 @@ def test_json_form():
     d = diff_files([entry("a", "1"), entry("r", "same")], [entry("a", "22"), entry("s", "same"), entry("n", "")])
     j = d.to_json()
     assert j["added"] == [{"path": "n", "size": 0, "sha256": sha("")}]
-    assert j["modified"] == [{"path": "a", "before": {"path": "a", "size": 1, "sha256": sha("1")},
-                              "after": {"path": "a", "size": 2, "sha256": sha("22")}}]
+    assert j["modified"] == [
+        {
+            "path": "a",
+            "before": {"path": "a", "size": 1, "sha256": sha("1")},
+            "after": {"path": "a", "size": 2, "sha256": sha("22")},
+        }
+    ]
     assert j["renamed"] == [{"from": "r", "to": "s", "size": 4, "sha256": sha("same")}]
     assert j["removed"] == [] and j["unchanged"] == 0 and j["bytesAdded"] == 2 and j["bytesRemoved"] == 1

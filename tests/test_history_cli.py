@@ -1,4 +1,5 @@
 """History through the console script: `datasets versions diff` and `log`, lineage in `details`, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,14 @@ import pytest
 
 
 def cli(*words, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def ok(*words, **kwargs) -> str:
@@ -23,8 +30,13 @@ def ok(*words, **kwargs) -> str:
 
 
 def git(folder: Path, *words) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     return subprocess.run(["git", *words], cwd=folder, capture_output=True, text=True, check=True, env=env).stdout
 
 
@@ -64,9 +76,14 @@ def history(tmp_path):
 def test_diff_without_to_shows_what_changed_since_the_parent(history):
     v1, v2, _ = history
     out = ok("datasets", "versions", "diff", "--id", "hist").splitlines()
-    assert out == [f"Changes from {v1} to {v2}", "A added.json", "M change.csv", "D gone.txt",
-                   "R sub/old-name.bin -> sub/new-name.bin",
-                   "1 added, 1 removed, 1 modified, 1 renamed, 1 unchanged; +8 B, -7 B"]
+    assert out == [
+        f"Changes from {v1} to {v2}",
+        "A added.json",
+        "M change.csv",
+        "D gone.txt",
+        "R sub/old-name.bin -> sub/new-name.bin",
+        "1 added, 1 removed, 1 modified, 1 renamed, 1 unchanged; +8 B, -7 B",
+    ]
     assert ok("datasets", "versions", "diff", "--id", v2).splitlines() == out  # the same version by its id
 
 
@@ -77,8 +94,13 @@ def test_diff_to_another_version_and_the_first_version_against_nothing(history):
     assert back[1:-1] == ["D added.json", "M change.csv", "A gone.txt", "R sub/new-name.bin -> sub/old-name.bin"]
     first = ok("datasets", "versions", "diff", "--id", "hist:v1").splitlines()
     assert first[0] == f"Changes from nothing (the dataset's first version) to {v1}"
-    assert first[1:] == ["A change.csv", "A gone.txt", "A keep.csv", "A sub/old-name.bin",
-                         "4 added, 0 removed, 0 modified, 0 renamed, 0 unchanged; +27 B, -0 B"]
+    assert first[1:] == [
+        "A change.csv",
+        "A gone.txt",
+        "A keep.csv",
+        "A sub/old-name.bin",
+        "4 added, 0 removed, 0 modified, 0 renamed, 0 unchanged; +27 B, -0 B",
+    ]
     same = ok("datasets", "versions", "diff", "--id", v1, "--to", "hist:v1").splitlines()
     assert same[1:] == ["0 added, 0 removed, 0 modified, 0 renamed, 4 unchanged; +0 B, -0 B"]
 
@@ -184,8 +206,14 @@ def test_forged_lineage_in_the_bucket_is_dropped_and_nothing_breaks(history, aws
     [record] = Path(aws_env, "managed").glob(f"*/datasets/{ds_id}/versions/{version}/version.json")
     info = json.loads(record.read_text())
     info["parent"] = "../../etc"
-    info["createdBy"] = {"user": "eve\n2026 forged line", "host": 7, "tool": "gradient-jupyter 0.1.0",
-                         "gitCommit": "not-a-commit", "dirty": "yes", "notebook": "x" * 5000}
+    info["createdBy"] = {
+        "user": "eve\n2026 forged line",
+        "host": 7,
+        "tool": "gradient-jupyter 0.1.0",
+        "gitCommit": "not-a-commit",
+        "dirty": "yes",
+        "notebook": "x" * 5000,
+    }
     record.write_text(json.dumps(info))
     r = cli("datasets", "versions", "details", "--id", v2)
     assert r.returncode == 0, r.stderr
@@ -232,8 +260,12 @@ def test_the_readme_history_example_runs_as_shown(tmp_path):
     v2 = saved_ref(ok("save", "mnist", "./data", "-m", "more rows", cwd=tmp_path))
     # the README's ids, user and times are those of the run it was copied from
     shown_v2, shown_v1 = re.findall(r"^(ds[a-z0-9]{13}:[a-z0-9]{7})", block.split("History of mnist\n")[1], re.M)[:2]
-    block = (block.replace(shown_v1, v1).replace(shown_v2, v2).replace(shown_v1.split(":")[0], v1.split(":")[0])
-             .replace("ana@lab", f"{getpass.getuser()}@{socket.gethostname()}"))
+    block = (
+        block.replace(shown_v1, v1)
+        .replace(shown_v2, v2)
+        .replace(shown_v1.split(":")[0], v1.split(":")[0])
+        .replace("ana@lab", f"{getpass.getuser()}@{socket.gethostname()}")
+    )
     commands = re.split(r"^\$ ", block, flags=re.M)[1:]
     assert len(commands) == 4
     for command in commands:

@@ -1,5 +1,6 @@
 """History over HTTP: `GET datasets/{id}/versions/{version}/diff`, lineage in every Version JSON, and a notebook
 kernel that jupyter_server started recording its notebook's path in the versions it saves."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,20 +66,33 @@ async def test_diff_of_a_version_since_its_parent_and_to_another_ref(api, moto_p
     assert d == {
         "added": [{"path": "added.json", "size": 2, "sha256": sha(b"{}")}],
         "removed": [{"path": "gone.txt", "size": 3, "sha256": sha(b"bye")}],
-        "modified": [{"path": "change.csv", "before": {"path": "change.csv", "size": 2, "sha256": sha(b"1\n")},
-                      "after": {"path": "change.csv", "size": 4, "sha256": sha(b"1\n2\n")}}],
+        "modified": [
+            {
+                "path": "change.csv",
+                "before": {"path": "change.csv", "size": 2, "sha256": sha(b"1\n")},
+                "after": {"path": "change.csv", "size": 4, "sha256": sha(b"1\n2\n")},
+            }
+        ],
         "renamed": [{"from": "old/name.bin", "to": "new/name.bin", "size": 10, "sha256": sha(b"same bytes")}],
-        "unchanged": 1, "bytesAdded": 6, "bytesRemoved": 5,
-        "from": f"{ds['id']}:{v1['version']}", "to": f"{ds['id']}:{v2['version']}"}
-    code, back = await api("GET", f"datasets/hist/versions/{v2['version']}/diff",
-                           params={"to": f"hist:{v1['version']}"})
+        "unchanged": 1,
+        "bytesAdded": 6,
+        "bytesRemoved": 5,
+        "from": f"{ds['id']}:{v1['version']}",
+        "to": f"{ds['id']}:{v2['version']}",
+    }
+    code, back = await api(
+        "GET", f"datasets/hist/versions/{v2['version']}/diff", params={"to": f"hist:{v1['version']}"}
+    )
     assert code == 200 and back["from"] == d["to"] and back["to"] == d["from"]
     assert back["added"] == d["removed"] and back["removed"] == d["added"]
     assert back["renamed"] == [{"from": "new/name.bin", "to": "old/name.bin", "size": 10, "sha256": sha(b"same bytes")}]
     code, first = await api("GET", f"datasets/hist/versions/{v1['version']}/diff")
     assert code == 200 and first["from"] is None and len(first["added"]) == 4 and first["unchanged"] == 0
-    code, some = await api("GET", "datasets/hist/versions/latest/diff",
-                           params=[("include", "*.csv"), ("include", "*.json"), ("exclude", "keep*")])
+    code, some = await api(
+        "GET",
+        "datasets/hist/versions/latest/diff",
+        params=[("include", "*.csv"), ("include", "*.json"), ("exclude", "keep*")],
+    )
     assert code == 200 and [f["path"] for f in some["added"]] == ["added.json"]
     assert [m["path"] for m in some["modified"]] == ["change.csv"] and not some["renamed"] and some["unchanged"] == 0
 
@@ -100,8 +114,9 @@ async def test_diff_refuses_two_datasets_unknown_refs_and_uncommitted_versions(a
     code, pending = await api("POST", f"datasets/{ds['id']}/versions", {"message": "wip"})
     code, err = await api("GET", f"datasets/hist/versions/{pending['version']}/diff")
     assert code == 409 and err["reason"] == "not-committed" and pending["version"] in err["message"]
-    code, err = await api("GET", f"datasets/hist/versions/{v1['version']}/diff",
-                          params={"to": f"hist:{pending['version']}"})
+    code, err = await api(
+        "GET", f"datasets/hist/versions/{v1['version']}/diff", params={"to": f"hist:{pending['version']}"}
+    )
     assert code == 409 and err["reason"] == "not-committed"
 
 
@@ -115,7 +130,9 @@ async def test_every_version_json_carries_parent_and_created_by(api, moto_provid
     assert v1["createdBy"] == v2["createdBy"] == expected_by
     code, listing = await api("GET", f"datasets/{ds['id']}/versions")
     assert [(v["version"], v["parent"], v["createdBy"]) for v in listing["versions"]] == [
-        (v2["version"], v1["version"], expected_by), (v1["version"], None, expected_by)]
+        (v2["version"], v1["version"], expected_by),
+        (v1["version"], None, expected_by),
+    ]
     code, resolved = await api("GET", "datasets/ref/hist:latest")
     assert resolved["version"]["parent"] == v1["version"]
     code, pending = await api("POST", f"datasets/{ds['id']}/versions", {"message": "wip"})
@@ -159,11 +176,18 @@ async def execute(kc, code: str) -> list[dict]:
     return messages
 
 
-async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(api, jp_fetch, jp_serverapp,
-                                                                              jp_root_dir, tmp_path):
+async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(
+    api, jp_fetch, jp_serverapp, jp_root_dir, tmp_path
+):
     (jp_root_dir / "work").mkdir()
-    r = await jp_fetch("api", "sessions", method="POST", body=json.dumps(
-        {"path": "work/analysis.ipynb", "name": "analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}}))
+    r = await jp_fetch(
+        "api",
+        "sessions",
+        method="POST",
+        body=json.dumps(
+            {"path": "work/analysis.ipynb", "name": "analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+        ),
+    )
     kernel_id = json.loads(r.body)["kernel"]["id"]
     km = jp_serverapp.kernel_manager.get_kernel(kernel_id)
     kc = km.client()  # asks the kernel's manager, not heartbeats, whether the kernel is alive
@@ -182,8 +206,10 @@ async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(ap
         messages = await run("%gradient_storage datasets versions diff --id nb")
         html = [m["content"]["data"]["text/html"] for m in messages if m["msg_type"] == "execute_result"]
         plain = [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "execute_result"]
-        messages = await run("import gradient_jupyter\nd = gradient_jupyter.diff('nb')\n"
-                             "print(d.bytes_added, [f.path for f in d.added], d.unchanged)\nd")
+        messages = await run(
+            "import gradient_jupyter\nd = gradient_jupyter.diff('nb')\n"
+            "print(d.bytes_added, [f.path for f in d.added], d.unchanged)\nd"
+        )
         printed = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         api_html = [m["content"]["data"]["text/html"] for m in messages if m["msg_type"] == "execute_result"]
         await run('%gradient_storage datasets update --id nb --description "made in a notebook"')
@@ -201,5 +227,7 @@ async def test_a_notebook_kernel_records_its_notebook_and_shows_diffs_escaped(ap
     code, ds = await api("GET", "datasets/nb")
     assert ds["description"] == "made in a notebook"
     code, listing = await api("GET", "datasets/nb/versions")
-    assert all(v["createdBy"]["notebook"] == os.path.join(str(jp_root_dir), "work", "analysis.ipynb")
-               for v in listing["versions"])
+    assert all(
+        v["createdBy"]["notebook"] == os.path.join(str(jp_root_dir), "work", "analysis.ipynb")
+        for v in listing["versions"]
+    )

@@ -1,4 +1,5 @@
 """Gradient's `.gradient/settings.yaml`: dataset integrations mounted at `datasets/<name>` when the server starts."""
+
 from __future__ import annotations
 
 import logging
@@ -41,7 +42,8 @@ def settings_yaml(engine, jp_root_dir, tmp_path):
     saved = transfer.save(engine, "pets", src, tag="v1")
     (jp_root_dir / ".gradient").mkdir()
     (jp_root_dir / ".gradient" / "settings.yaml").write_text(
-        SETTINGS.format(ds_id=saved.dataset.id, version=saved.version.version))
+        SETTINGS.format(ds_id=saved.dataset.id, version=saved.version.version)
+    )
     return jp_root_dir
 
 
@@ -54,11 +56,11 @@ def test_parsing_says_what_each_entry_is(tmp_path, caplog):
     (tmp_path / ".gradient").mkdir()
     (tmp_path / ".gradient" / "settings.yaml").write_text(
         SETTINGS.format(ds_id="dsabcdefghijklm", version="abc1234")
-        + "  ../escape:\n    type: dataset\n    ref: pets\n  odd:\n    type: machine\n")
+        + "  ../escape:\n    type: dataset\n    ref: pets\n  odd:\n    type: machine\n"
+    )
     with caplog.at_level(logging.WARNING, logger="gradient_jupyter"):
         found = dataset_integrations(tmp_path)
-    assert found == [("pets", "pets:v1"), ("pets-by-id", "dsabcdefghijklm:abc1234"),
-                     ("missing", "no-such-dataset")]
+    assert found == [("pets", "pets:v1"), ("pets-by-id", "dsabcdefghijklm:abc1234"), ("missing", "no-such-dataset")]
     assert "'raw-bucket' is a bucket (type: s3)" in caplog.text and "storageProviders create s3" in caplog.text
     assert "'../escape' ignored" in caplog.text and "'odd' has type 'machine'" in caplog.text
     assert dataset_integrations(tmp_path / "nowhere") == []

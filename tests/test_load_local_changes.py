@@ -1,5 +1,6 @@
 """`load` never loses local work: what it wrote is recorded in DEST/.gradient/, local changes are listed and refused
 before anything is written unless --overwrite, and a killed load's temporary files go away with the next load."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,13 @@ from .test_datasets import make_folder, read_folder
 
 
 def cli(*words):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Paths that differ only by case or Unicode normalization: refused on a file system that would make them one file,
 loaded side by side on one that tells them apart."""
+
 from __future__ import annotations
 
 import os
@@ -15,17 +16,27 @@ NFC, NFD = unicodedata.normalize("NFC", "caf\u00e9.txt"), unicodedata.normalize(
 
 
 def cli(*words):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_which_paths_would_be_one_file():
     paths = ["Data.csv", "data.csv", "sub/A/x", "sub/a/x", NFC, NFD, "other"]
     assert same_name_groups(paths, case_insensitive=True, normalizing=True) == [
-        ["Data.csv", "data.csv"], ["sub/A/x", "sub/a/x"], sorted([NFC, NFD])]
+        ["Data.csv", "data.csv"],
+        ["sub/A/x", "sub/a/x"],
+        sorted([NFC, NFD]),
+    ]
     assert same_name_groups(paths, case_insensitive=False, normalizing=True) == [sorted([NFC, NFD])]
     assert same_name_groups(paths, case_insensitive=True, normalizing=False) == [
-        ["Data.csv", "data.csv"], ["sub/A/x", "sub/a/x"]]
+        ["Data.csv", "data.csv"],
+        ["sub/A/x", "sub/a/x"],
+    ]
     assert same_name_groups(paths, case_insensitive=False, normalizing=False) == []
 
 

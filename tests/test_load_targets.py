@@ -1,4 +1,5 @@
 """Load never writes outside its destination, also through symbolic links inside it (embedded store: no server)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`%gradient_storage` in a real IPython shell: the console script's words, IPython's errors, no secret anywhere."""
+
 from __future__ import annotations
 
 import getpass
@@ -105,8 +106,9 @@ def test_unclosed_quote_is_a_usage_error(ip):
         ip.run_line_magic("gradient_storage", "storageProviders details --id 'open")
 
 
-@pytest.mark.parametrize("words", ["--help", "storageProviders --help", "storageProviders create s3 -h",
-                                   "storageProviders update s3 --help"])
+@pytest.mark.parametrize(
+    "words", ["--help", "storageProviders --help", "storageProviders create s3 -h", "storageProviders update s3 --help"]
+)
 def test_help_at_every_level(ip, words):
     result, cap = run(ip, f"%gradient_storage {words}")
     assert result.success and result.result is None
@@ -204,4 +206,5 @@ def test_local_file_problems_are_plain_errors_too(ip, tmp_path):
     result, cap = run(ip, f"%gradient_storage load one {tmp_path / 'occupied'}")
     assert not result.success and cap.stdout.strip() == (
         f"Error: Cannot load 'f': '{tmp_path / 'occupied'}' exists and is not a folder. Move it away or load into "
-        "another folder.")
+        "another folder."
+    )

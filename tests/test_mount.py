@@ -1,4 +1,5 @@
 """mount and unmount (Python, console script, magic), and `load` sharing the content cache with reading in place."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ def make(folder, files):
 
 
 def tree(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".gradient" not in p.parts}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".gradient" not in p.parts
+    }
 
 
 @pytest.fixture
@@ -53,8 +57,9 @@ def test_mount_makes_a_read_only_folder_linked_from_the_cache(engine, two_versio
     assert tree(folder) == {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"}
     for path in (folder / "a.txt", folder / "sub" / "b.csv"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o444
-        cached = engine.content_cache.get(__import__("hashlib").sha256(path.read_bytes()).hexdigest(),
-                                          path.stat().st_size)
+        cached = engine.content_cache.get(
+            __import__("hashlib").sha256(path.read_bytes()).hexdigest(), path.stat().st_size
+        )
         assert cached is not None and os.path.samefile(cached, path)  # a hard link, not a copy
     for path in (folder, folder / "sub"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o555
@@ -78,8 +83,10 @@ def test_mounting_another_version_replaces_it_and_unmount_removes_only_what_it_m
         gradient_jupyter.unmount(folder)
 
 
-@pytest.mark.skipif(not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev,
-                    reason="needs /dev/shm on another file system than /tmp")
+@pytest.mark.skipif(
+    not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev,
+    reason="needs /dev/shm on another file system than /tmp",
+)
 def test_across_file_systems_files_are_copied(tmp_path, monkeypatch):
     import tempfile
 
@@ -156,8 +163,14 @@ def test_console_script_mount_unmount_and_cache(engine, two_versions, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
 
     def cli(*words):
-        return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "gradient_jupyter.cli", *words],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     done = cli("mount", "mnist:v2")
     assert done.returncode == 0 and "Mounted mnist" in done.stdout, done.stderr
@@ -194,8 +207,7 @@ def test_load_and_read_in_place_share_the_cache(engine, s3_bucket, tmp_path):
     try:
         engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
         data = os.urandom(200_000)
-        transfer.save(engine, "shared", make(tmp_path / "src", {"big.bin": data, "small.txt": b"s"}),
-                      provider="moto")
+        transfer.save(engine, "shared", make(tmp_path / "src", {"big.bin": data, "small.txt": b"s"}), provider="moto")
         proxy.reset()
         transfer.load(engine, "shared", tmp_path / "loaded")
         assert proxy.reset() > len(data)

@@ -1,4 +1,5 @@
 """A mount in JupyterLab's file browser, as Gradient's `/datasets/<name>` was: chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,12 @@ def test_a_mount_shows_in_the_file_browser(lab, page, tmp_path, monkeypatch):  #
     transfer.save(Engine(GradientStorage()), "mnist", src, tag="v1")
     path = lab.notebook("mount.ipynb", "%load_ext gradient_jupyter\n%gradient_storage mount mnist:v1")
 
-    open_and_run(page, f"{lab.url}/lab/workspaces/mount/tree/{path.name}?token={lab.token}", run_first_cell,
-                 ".jp-OutputArea-output:has-text('Mounted mnist')")
+    open_and_run(
+        page,
+        f"{lab.url}/lab/workspaces/mount/tree/{path.name}?token={lab.token}",
+        run_first_cell,
+        ".jp-OutputArea-output:has-text('Mounted mnist')",
+    )
     assert (lab.root / "datasets" / "mnist" / "train.csv").read_text().startswith("label")
 
     # Walk there in the file browser beside the notebook, as a user would (it lists new folders on its own).

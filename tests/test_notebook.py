@@ -1,4 +1,5 @@
 """The magic in a real kernel: the walkthrough notebook end to end, the hidden prompt, widget progress bars."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def test_walkthrough_runs_against_a_local_s3_endpoint(moto_server, tmp_path, mon
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     by_source = {c.source.splitlines()[0]: c for c in code}
-    created = texts(by_source["%gradient_storage storageProviders create s3 --name demo --bucket $bucket "
-                              "--endpoint $endpoint --region us-east-1"])
+    created = texts(
+        by_source[
+            "%gradient_storage storageProviders create s3 --name demo --bucket $bucket "
+            "--endpoint $endpoint --region us-east-1"
+        ]
+    )
     assert re.search(r"Created storage provider: sp[a-z0-9]{13}", created)
     report = texts(by_source["%gradient_storage storageProviders check --id demo --origin http://127.0.0.1:8888 --fix"])
     for check in ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight"):
@@ -51,16 +56,20 @@ def test_walkthrough_runs_against_a_local_s3_endpoint(moto_server, tmp_path, mon
     assert any(WIDGET in o.get("data", {}) for o in save.outputs)  # tqdm.auto drew a widget bar in the kernel
     assert any(ref in o.get("data", {}).get("text/html", "") for o in save.outputs)
 
-    assert f"Set dataset tag: {ref.split(':')[0]}:reviewed" in texts(by_source["%gradient_storage datasets tags set "
-                                                                               "--id {saved.ref} --name reviewed"])
+    assert f"Set dataset tag: {ref.split(':')[0]}:reviewed" in texts(
+        by_source["%gradient_storage datasets tags set --id {saved.ref} --name reviewed"]
+    )
     second = texts(by_source['(data / "notes.txt").write_text("added in the second version\\n")'])
     assert "5 files, 28 B sent" in second and "146.5 KiB skipped" in second
     listed = texts(by_source["%%gradient_storage datasets"])
     assert "with notes" in listed and f"reviewed  {ref}" in listed
     assert "Loaded " + ref in texts(by_source['restored = workdir / "restored"'])
     assert "restored matches the first version: True | notes.txt absent: True" in texts(
-        by_source['same = all((restored / p).read_bytes() == (data / p).read_bytes() for p in ["iris.csv", '
-                  '"images/0.bin", "images/2.bin"])'])
+        by_source[
+            'same = all((restored / p).read_bytes() == (data / p).read_bytes() for p in ["iris.csv", '
+            '"images/0.bin", "images/2.bin"])'
+        ]
+    )
     assert "added in the second version" in texts(code[-1])
 
     import boto3
@@ -104,8 +113,9 @@ def execute(kc, code: str, answer: str | None = None) -> tuple[list[dict], list[
 
 def test_hidden_prompt_in_a_real_kernel_keeps_the_secret_out_of_every_message(kernel, tmp_path):
     execute(kernel, "%load_ext gradient_jupyter")
-    messages, asked = execute(kernel, "%gradient_storage storageProviders create s3 --name p --bucket my-bucket "
-                                      "--accessKey AK", answer=SECRET)
+    messages, asked = execute(
+        kernel, "%gradient_storage storageProviders create s3 --name p --bucket my-bucket --accessKey AK", answer=SECRET
+    )
     assert asked == [{"prompt": "Secret access key for AK: ", "password": True}]
     shown = json.dumps([m["content"] for m in messages])
     assert re.search(r"Created storage provider: sp[a-z0-9]{13}", shown)

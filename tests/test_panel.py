@@ -1,4 +1,5 @@
 """The panel's widgets, driven as a user would (type, blur, click), against moto and the embedded store."""
+
 from __future__ import annotations
 
 import http.server
@@ -28,8 +29,9 @@ def widget_tree(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
         seen[id(widget)] = widget
         for name in widget.keys:
             value = getattr(widget, name)
-            todo += [v for v in (value if isinstance(value, (list, tuple)) else [value])
-                     if isinstance(v, ipywidgets.Widget)]
+            todo += [
+                v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, ipywidgets.Widget)
+            ]
     return list(seen.values())
 
 
@@ -43,8 +45,14 @@ def typed(widget, value) -> None:
 
 
 def fill_provider_form(tab, endpoint, bucket, *, name="moto", secret=SECRET):
-    for key, value in {"name": name, "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                       "accessKey": "testing", "secretAccessKey": secret}.items():
+    for key, value in {
+        "name": name,
+        "bucket": bucket,
+        "endpoint": endpoint,
+        "region": "us-east-1",
+        "accessKey": "testing",
+        "secretAccessKey": secret,
+    }.items():
         typed(tab.fields[key], value)
 
 
@@ -105,8 +113,13 @@ def test_add_provider_via_the_form(engine, shown, s3_bucket):
     click(shown, tab.add_button)
     provider = engine.registry.get("moto")
     assert f"Created storage provider moto ({provider.id})" in tab.form_result.value
-    assert provider.config == {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                               "accessKey": "testing", "secretAccessKey": SECRET}
+    assert provider.config == {
+        "bucket": bucket,
+        "endpoint": endpoint,
+        "region": "us-east-1",
+        "accessKey": "testing",
+        "secretAccessKey": SECRET,
+    }
     assert "moto" in tab.table.value and bucket in tab.table.value and endpoint in tab.table.value
     assert tab.choice.value == provider.id and not tab.edit_button.disabled
     assert ("moto", provider.id) in shown.datasets.provider.options  # a new dataset may go there now
@@ -123,17 +136,25 @@ def test_adding_a_second_provider_on_the_same_bucket_warns(engine, shown, s3_buc
     assert "'first' already uses bucket" in shown.providers.form_result.value
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"bucket": "MyBucket"}, "bucket", "Invalid bucket name"),
-    ({"secretAccessKey": ""}, "secretAccessKey", "secret access key is empty"),
-    ({"endpoint": "ftp://example.com"}, "endpoint", "Invalid endpoint"),
-])
-def test_a_failed_validation_keeps_the_form_except_the_secret_and_names_the_field(engine, shown, s3_bucket, change,
-                                                                                   field, words):
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"bucket": "MyBucket"}, "bucket", "Invalid bucket name"),
+        ({"secretAccessKey": ""}, "secretAccessKey", "secret access key is empty"),
+        ({"endpoint": "ftp://example.com"}, "endpoint", "Invalid endpoint"),
+    ],
+)
+def test_a_failed_validation_keeps_the_form_except_the_secret_and_names_the_field(
+    engine, shown, s3_bucket, change, field, words
+):
     endpoint, bucket = s3_bucket
     tab = shown.providers
-    fill_provider_form(tab, change.get("endpoint", endpoint), change.get("bucket", bucket),
-                       secret=change.get("secretAccessKey", SECRET))
+    fill_provider_form(
+        tab,
+        change.get("endpoint", endpoint),
+        change.get("bucket", bucket),
+        secret=change.get("secretAccessKey", SECRET),
+    )
     click(shown, tab.add_button)
     assert "gj-error" in tab.form_result.value and words in tab.form_result.value
     assert words in tab.field_hints[field].value and tab.field_hints[field].layout.display is None
@@ -145,8 +166,7 @@ def test_a_failed_validation_keeps_the_form_except_the_secret_and_names_the_fiel
     assert not tab.add_button.disabled
 
 
-def test_add_and_check_keeps_a_provider_only_when_its_bucket_answers(engine, shown, s3_bucket, monkeypatch,
-                                                                     tmp_path):
+def test_add_and_check_keeps_a_provider_only_when_its_bucket_answers(engine, shown, s3_bucket, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "no-servers"))
     endpoint, bucket = s3_bucket
     tab = shown.providers
@@ -165,8 +185,9 @@ def test_add_and_check_keeps_a_provider_only_when_its_bucket_answers(engine, sho
 
 def test_edit_a_provider_keeps_the_secret_unless_a_new_one_is_typed(engine, shown, s3_bucket):
     endpoint, bucket = s3_bucket
-    provider = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
-                                               "secretAccessKey": SECRET})
+    provider = engine.registry.create(
+        "moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing", "secretAccessKey": SECRET}
+    )
     shown.wait()  # the registry's change event brought it in
     tab = shown.providers
     tab.choice.value = provider.id
@@ -469,13 +490,17 @@ def test_save_into_an_s3_provider_chosen_in_the_form(engine, shown, s3_bucket, t
     assert engine.datasets.get("in-s3").storage_provider_id == provider.id
 
 
-@pytest.mark.parametrize("name, folder, tag, words", [
-    ("flowers", "missing", "", "is not a folder"),
-    ("bad name!", "data", "", "invalid dataset name"),
-    ("flowers", "data", "Bad Tag", "invalid tag name"),
-])
-def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(engine, shown, tmp_path, name, folder, tag,
-                                                                         words):
+@pytest.mark.parametrize(
+    "name, folder, tag, words",
+    [
+        ("flowers", "missing", "", "is not a folder"),
+        ("bad name!", "data", "", "invalid dataset name"),
+        ("flowers", "data", "Bad Tag", "invalid tag name"),
+    ],
+)
+def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(
+    engine, shown, tmp_path, name, folder, tag, words
+):
     make_folder(tmp_path / "data")
     save_with_panel(shown, tmp_path / folder, name, tag=tag)
     status = shown.datasets.save_result.value
@@ -620,7 +645,8 @@ def test_the_panel_s_actions_in_a_real_kernel(tmp_path, s3_bucket):
     endpoint, bucket = s3_bucket
     make_folder(tmp_path / "data")
     _, added, saved, loaded, deleted = run_in_kernel(
-        tmp_path, KERNEL_SETUP,
+        tmp_path,
+        KERNEL_SETUP,
         f"""
 for key, value in {{"name": "moto", "bucket": "{bucket}", "endpoint": "{endpoint}", "region": "us-east-1",
                    "accessKey": "testing", "secretAccessKey": "{SECRET}"}}.items():
@@ -658,7 +684,8 @@ print("versions before:", len(D.versions))
 click(D.version_confirm.yes)
 print("deleted:", text(D.version_result))
 print("versions after:", len(D.versions))
-""")
+""",
+    )
 
     def printed(messages):
         return "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")

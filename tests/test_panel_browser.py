@@ -1,4 +1,5 @@
 """The panel in a real JupyterLab (and Notebook 7), driven in Debian's chromium with Playwright."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,15 @@ from .conftest import SECRET, free_port
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parents[1]
 SHOW_PANEL = "%load_ext gradient_jupyter\n%gradient_storage"
 WAIT = 120_000  # ms; a cold JupyterLab on a busy 2-core machine is slow, and this is a ceiling, not a timing
@@ -36,30 +44,51 @@ class Lab:
         settings = base / "lab-settings"
         self.root.mkdir()
         # Keep widget state in saved notebooks, so "no secret in the saved notebook" covers widget state too.
-        for plugin, values in {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
-                               "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                                             "checkForUpdates": False}}.items():
+        for plugin, values in {
+            "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
+            "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        }.items():
             path = settings / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JUPYTER", "GRADIENT_"))}
         env.update(
-            GRADIENT_JUPYTER_HOME=str(self.home), AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=str(base / "aws-config"),
+            GRADIENT_JUPYTER_HOME=str(self.home),
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE=str(base / "aws-config"),
             AWS_SHARED_CREDENTIALS_FILE=str(base / "aws-credentials"),
-            JUPYTER_CONFIG_DIR=str(base / "jupyter-config"), JUPYTER_DATA_DIR=str(base / "jupyter-data"),
+            JUPYTER_CONFIG_DIR=str(base / "jupyter-config"),
+            JUPYTER_DATA_DIR=str(base / "jupyter-data"),
             JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
             PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         )
         self.log: list[str] = []
         self.ready = threading.Event()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-             f"--port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
-             # window.jupyterapp lets the test wait for a connected, idle kernel instead of guessing from the page.
-             "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
-             f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={base / 'workspaces'}"],
-            cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--allow-root",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.token={self.token}",
+                # window.jupyterapp lets the test wait for a connected, idle kernel instead of guessing from the page.
+                "--LabApp.expose_app_in_browser=True",
+                "--JupyterNotebookApp.expose_app_in_browser=True",
+                f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={base / 'workspaces'}",
+            ],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
@@ -74,8 +103,7 @@ class Lab:
 
     def notebook(self, name: str, *sources: str) -> Path:
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                     "language": "python"}
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
         nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
         path = self.root / name
         nbformat.write(nb, path)
@@ -167,12 +195,15 @@ def assert_rendered(page) -> None:
 
 def fits(page, css: str) -> None:
     """The element's content is visible or scrollable to, never cut off: what a narrow notebook must still show."""
-    box = page.eval_on_selector(css, """e => {
+    box = page.eval_on_selector(
+        css,
+        """e => {
         const s = e.closest('.gj-scroll') || e;
         const r = s.getBoundingClientRect(), out = s.closest('.jp-OutputArea-output, .jp-Cell').getBoundingClientRect();
         return {scrollable: s.scrollWidth <= s.clientWidth || getComputedStyle(s).overflowX === 'auto',
                 inside: r.right <= out.right + 1};
-    }""")
+    }""",
+    )
     assert box == {"scrollable": True, "inside": True}, (css, box)
 
 
@@ -205,8 +236,14 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
     assert_rendered(page)
 
     # Type the provider into the form, secret included, and save the notebook before pressing Add.
-    for css, value in [("name", "moto-e2e"), ("bucket", bucket), ("endpoint", endpoint), ("region", "us-east-1"),
-                       ("accessKey", "testing"), ("secret", SECRET)]:
+    for css, value in [
+        ("name", "moto-e2e"),
+        ("bucket", bucket),
+        ("endpoint", endpoint),
+        ("region", "us-east-1"),
+        ("accessKey", "testing"),
+        ("secret", SECRET),
+    ]:
         page.fill(f".gj-add-{css} input", value)
     page.click(".gj-add-name input")  # leaving the secret field sends it to the kernel, which empties the field
     page.wait_for_selector(".gj-add-secret-hint:has-text('kernel')")
@@ -232,8 +269,12 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
     page.wait_for_selector(".gj-versions:has-text('first save from the browser'):has-text('first')")
     page.wait_for_selector(".gj-datasets:has-text('e2e-data'):has-text('moto-e2e')")
     page.wait_for_selector(".gj-files option:has-text('sub/')")
-    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-            .list_objects_v2(Bucket=bucket).get("Contents", [])]
+    keys = [
+        o["Key"]
+        for o in boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        .list_objects_v2(Bucket=bucket)
+        .get("Contents", [])
+    ]
     assert any(k.endswith("/manifest.json") for k in keys)  # the version lives in the bucket added in the form
     assert "Error displaying widget" not in page.inner_text("body")
     shoot(page, tmp_path, "panel-jupyterlab-1400")
@@ -245,8 +286,9 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
 
 def choose_file(page, name: str) -> None:
     """Click the entry of the file browser whose text starts with `name`."""
-    index = page.eval_on_selector(".gj-files select", "(s, name) => [...s.options].findIndex("
-                                  "o => o.textContent.trim().startsWith(name))", name)
+    index = page.eval_on_selector(
+        ".gj-files select", "(s, name) => [...s.options].findIndex(o => o.textContent.trim().startsWith(name))", name
+    )
     assert index >= 0, name
     page.select_option(".gj-files select", index=index)
 
@@ -263,14 +305,21 @@ def test_panel_fits_jupyterlab_with_the_file_browser_open(lab, page, s3_bucket, 
     page.set_viewport_size({"width": width, "height": 1100})
     endpoint, bucket = s3_bucket
     path = lab.notebook(f"narrow-{width}.ipynb", SHOW_PANEL)
-    open_and_run(page, f"{lab.url}/lab/workspaces/w{width}/tree/{path.name}?token={lab.token}", run_first_cell,
-                 ".gj-panel")
+    open_and_run(
+        page, f"{lab.url}/lab/workspaces/w{width}/tree/{path.name}?token={lab.token}", run_first_cell, ".gj-panel"
+    )
     assert_rendered(page)
     if not page.locator(".jp-FileBrowser:visible").count():
         page.click(".jp-SideBar [data-id='filebrowser']")
     page.wait_for_selector(".jp-FileBrowser:visible")
-    for css, value in [("name", f"moto-{width}"), ("bucket", bucket), ("endpoint", endpoint),
-                       ("region", "us-east-1"), ("accessKey", "testing"), ("secret", SECRET)]:
+    for css, value in [
+        ("name", f"moto-{width}"),
+        ("bucket", bucket),
+        ("endpoint", endpoint),
+        ("region", "us-east-1"),
+        ("accessKey", "testing"),
+        ("secret", SECRET),
+    ]:
         page.fill(f".gj-add-{css} input", value)
     page.click(".gj-add-check-button")  # straight from the secret field: leaving it sends the secret first
     page.wait_for_selector(f".gj-form-result:has-text('Created storage provider moto-{width}')")
@@ -328,10 +377,15 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
 def test_quickstart_runs_in_jupyterlab(lab, page, tmp_path):
     """What the README's main command opens: run all cells, as a new user would."""
     (lab.root / "quickstart.ipynb").write_bytes((ROOT / "notebooks" / "quickstart.ipynb").read_bytes())
-    open_and_run(page, f"{lab.url}/lab/workspaces/quickstart/tree/quickstart.ipynb?token={lab.token}", run_all_cells,
-                 ".jp-OutputArea-output:has-text('4 files restored identical, 0 different')")
+    open_and_run(
+        page,
+        f"{lab.url}/lab/workspaces/quickstart/tree/quickstart.ipynb?token={lab.token}",
+        run_all_cells,
+        ".jp-OutputArea-output:has-text('4 files restored identical, 0 different')",
+    )
     assert_rendered(page)
     assert page.locator(".jp-OutputArea-output:has-text('Saved ds')").count() == 1
-    assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                            ":has-text('Error')").count()
+    assert not page.locator(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')"
+    ).count()
     page.screenshot(path=str(tmp_path / "quickstart-jupyterlab.png"), full_page=True)

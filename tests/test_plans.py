@@ -1,5 +1,6 @@
 """Save and load decide before they write (engine/transfer.py `plan_load`, `plan_uploads`): a load skips what is
 already there and refuses local changes, writing nothing while it plans; a save sends only new bytes."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,11 +31,17 @@ def test_the_plan_fetches_only_what_dest_lacks_and_writes_nothing(engine, tmp_pa
 def test_a_save_sends_new_bytes_copies_what_arrived_and_points_at_what_the_dataset_holds():
     from gradient_jupyter.engine.models import FileEntry
 
-    entries = [FileEntry("old.csv", 3, "a" * 64), FileEntry("moved.csv", 3, "a" * 64),
-               FileEntry("resumed.bin", 5, "b" * 64), FileEntry("new.txt", 1, "c" * 64)]
+    entries = [
+        FileEntry("old.csv", 3, "a" * 64),
+        FileEntry("moved.csv", 3, "a" * 64),
+        FileEntry("resumed.bin", 5, "b" * 64),
+        FileEntry("new.txt", 1, "c" * 64),
+    ]
     known = {("a" * 64, 3): "te1/datasets/ds/versions/v1/data/old.csv"}
     arrived = {("b" * 64, 5): "te1/datasets/ds/versions/v0/data/resumed.bin"}
     to_send, to_copy, final = transfer.plan_uploads(entries, known, arrived, lambda e: f"v2/data/{e.path}")
     assert [e.path for e in to_send] == ["new.txt"] and [e.path for e in to_copy] == ["resumed.bin"]
     assert [e.key for e in final] == ["te1/datasets/ds/versions/v1/data/old.csv"] * 2 + [
-        "v2/data/resumed.bin", "v2/data/new.txt"]
+        "v2/data/resumed.bin",
+        "v2/data/new.txt",
+    ]

@@ -1,4 +1,5 @@
 """Provider doors that must not mislead or destroy: the masked secret sent back, bad JSON, `--force` named."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,13 @@ def api(jp_fetch):
 
 
 def cli(*words):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def stored_secret(name: str) -> str:
@@ -41,8 +47,11 @@ async def test_patching_a_provider_back_as_shown_keeps_the_real_secret(api):
     assert code == 201
     code, shown = await api("GET", f"storage-providers/{created['id']}")
     assert shown["config"]["secretAccessKey"] == "********"
-    code, patched = await api("PATCH", f"storage-providers/{created['id']}",
-                              {"name": shown["name"], "config": {**shown["config"], "region": "eu-west-1"}})
+    code, patched = await api(
+        "PATCH",
+        f"storage-providers/{created['id']}",
+        {"name": shown["name"], "config": {**shown["config"], "region": "eu-west-1"}},
+    )
     assert code == 200 and patched["config"]["region"] == "eu-west-1"
     assert stored_secret("p") == SECRET
     code, refused = await api("POST", "storage-providers", {"name": "q", "type": "s3", "config": shown["config"]})
@@ -50,8 +59,21 @@ async def test_patching_a_provider_back_as_shown_keeps_the_real_secret(api):
 
 
 def test_updating_with_the_masked_secret_on_the_command_line_keeps_the_real_one():
-    assert cli("storageProviders", "create", "s3", "--name", "p", "--bucket", "b-1", "--accessKey", "AK",
-               f"--secretAccessKey={SECRET}").returncode == 0
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "p",
+            "--bucket",
+            "b-1",
+            "--accessKey",
+            "AK",
+            f"--secretAccessKey={SECRET}",
+        ).returncode
+        == 0
+    )
     r = cli("storageProviders", "update", "s3", "--id", "p", "--secretAccessKey", "********", "--region", "us-west-2")
     assert r.returncode == 0, r.stderr
     assert stored_secret("p") == SECRET
@@ -78,8 +100,9 @@ HOSTILE = [
 async def test_hostile_json_and_long_names_get_a_short_400(jp_fetch, method, path, body):
     if isinstance(path, bytes):
         path = path.decode()
-    r = await jp_fetch("gradient/api", path, method=method, body=body, raise_error=False,
-                       allow_nonstandard_methods=True)
+    r = await jp_fetch(
+        "gradient/api", path, method=method, body=body, raise_error=False, allow_nonstandard_methods=True
+    )
     if "/x/check" in path:  # no such provider: the body is refused before the provider is looked up
         assert r.code in (400, 404), r.body[:300]
     else:
@@ -101,8 +124,24 @@ def test_the_console_shows_control_characters_and_bidi_overrides_escaped(tmp_pat
 
 def test_a_provider_in_use_names_force(s3_bucket, tmp_path):
     endpoint, bucket = s3_bucket
-    assert cli("storageProviders", "create", "s3", "--name", "busy", "--bucket", bucket, "--endpoint", endpoint,
-               "--accessKey", "testing", "--secretAccessKey", "testing").returncode == 0
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "busy",
+            "--bucket",
+            bucket,
+            "--endpoint",
+            endpoint,
+            "--accessKey",
+            "testing",
+            "--secretAccessKey",
+            "testing",
+        ).returncode
+        == 0
+    )
     assert cli("datasets", "create", "--name", "d", "--storageProviderId", "busy").returncode == 0
     r = cli("storageProviders", "delete", "--id", "busy")
     assert r.returncode == 1 and "--force" in r.stderr
@@ -131,22 +170,37 @@ async def test_rest_create_on_a_bucket_in_use_answers_a_warning(api):
     assert code == 201 and "'one' already uses bucket 'my-bucket'" in second["warnings"][0]
 
 
-@pytest.mark.parametrize("path, body", [
-    ("storageProviders", b'{"name": "' + b"n" * 10_000_000 + b'", "type": "s3", "config": {"bucket": "b-1"}}'),
-    ("datasets", b'{"name": ' + DEEP + b"}"),
-    ("datasets", b'{"name": ["x"]}'),
-], ids=["huge", "deep", "mistyped"])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("storageProviders", b'{"name": "' + b"n" * 10_000_000 + b'", "type": "s3", "config": {"bucket": "b-1"}}'),
+        ("datasets", b'{"name": ' + DEEP + b"}"),
+        ("datasets", b'{"name": ["x"]}'),
+    ],
+    ids=["huge", "deep", "mistyped"],
+)
 async def test_the_compat_api_answers_hostile_json_with_a_short_400(jp_fetch, path, body):
     r = await jp_fetch("gradient", "compat", path, method="POST", body=body, raise_error=False)
     assert r.code == 400 and len(r.body) < 1000, r.body[:300]
 
 
 async def test_the_compat_api_keeps_the_real_secret_when_the_mask_comes_back(jp_fetch):
-    r = await jp_fetch("gradient", "compat", "storageProviders", method="POST",
-                       body=json.dumps({"name": "p", "type": "s3", "config": S3}))
+    r = await jp_fetch(
+        "gradient",
+        "compat",
+        "storageProviders",
+        method="POST",
+        body=json.dumps({"name": "p", "type": "s3", "config": S3}),
+    )
     shown = json.loads(r.body)
     assert shown["config"]["secretAccessKey"] == "********"
-    r = await jp_fetch("gradient", "compat", "storageProviders", shown["id"], method="POST",
-                       body=json.dumps({"config": {**shown["config"], "region": "eu-west-1"}}))
+    r = await jp_fetch(
+        "gradient",
+        "compat",
+        "storageProviders",
+        shown["id"],
+        method="POST",
+        body=json.dumps({"config": {**shown["config"], "region": "eu-west-1"}}),
+    )
     assert r.code == 200 and json.loads(r.body)["config"]["region"] == "eu-west-1"
     assert stored_secret("p") == SECRET

@@ -1,5 +1,6 @@
 """One bad provider never blocks anyone's work: a wrong secret, a dead endpoint or a bucket that never answers
 only costs the listings a warning naming it, and never stalls the REST API."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,13 @@ from .test_datasets import make_folder
 
 
 def cli(*words):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 class BlackHole:
@@ -67,10 +73,42 @@ def black_hole():
 
 def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them(seaweed_bucket, tmp_path):
     server, bucket = seaweed_bucket
-    assert cli("storageProviders", "create", "s3", "--name", "typo-secret", "--bucket", bucket, "--endpoint",
-               server.endpoint, "--accessKey", server.access_key, "--secretAccessKey", "wrong").returncode == 0
-    assert cli("storageProviders", "create", "s3", "--name", "dead", "--bucket", "gone", "--endpoint",
-               f"http://127.0.0.1:{free_port()}", "--accessKey", "k", "--secretAccessKey", "s").returncode == 0
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "typo-secret",
+            "--bucket",
+            bucket,
+            "--endpoint",
+            server.endpoint,
+            "--accessKey",
+            server.access_key,
+            "--secretAccessKey",
+            "wrong",
+        ).returncode
+        == 0
+    )
+    assert (
+        cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "dead",
+            "--bucket",
+            "gone",
+            "--endpoint",
+            f"http://127.0.0.1:{free_port()}",
+            "--accessKey",
+            "k",
+            "--secretAccessKey",
+            "s",
+        ).returncode
+        == 0
+    )
     data = make_folder(tmp_path / "data", {"a.csv": b"1"})
     saved = cli("save", "fresh", data, "--provider", "Gradient Managed")
     assert saved.returncode == 0, saved.stderr
@@ -100,13 +138,16 @@ def jp_server_config():
 
 async def test_the_provider_list_answers_while_16_requests_hang_on_a_black_hole(jp_serverapp, jp_fetch, black_hole):
     engine = Engine(GradientStorage())
-    engine.registry.create("hole", {"bucket": "never", "endpoint": black_hole.endpoint, "accessKey": "k",
-                                    "secretAccessKey": "s"})
+    engine.registry.create(
+        "hole", {"bucket": "never", "endpoint": black_hole.endpoint, "accessKey": "k", "secretAccessKey": "s"}
+    )
     client = AsyncHTTPClient(force_instance=True, max_clients=32)  # the default client runs 10 at a time
     url = f"{jp_serverapp.connection_url.rstrip('/')}/gradient/api/datasets"
     headers = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
-    hanging = [asyncio.ensure_future(client.fetch(url, headers=headers, raise_error=False, request_timeout=300))
-               for _ in range(16)]
+    hanging = [
+        asyncio.ensure_future(client.fetch(url, headers=headers, raise_error=False, request_timeout=300))
+        for _ in range(16)
+    ]
     while len(black_hole.accepted) < 16:  # every one of them is waiting on the bucket
         await asyncio.sleep(0.05)
     started = time.monotonic()

@@ -1,4 +1,5 @@
 """The provider registry: persistence, rules, concurrency, and no secret anywhere it should not be."""
+
 from __future__ import annotations
 
 import json

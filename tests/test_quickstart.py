@@ -1,4 +1,5 @@
 """The quickstart notebook, run top to bottom in a real kernel, on Gradient Managed with no configuration."""
+
 from __future__ import annotations
 
 import re

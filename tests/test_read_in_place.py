@@ -2,6 +2,7 @@
 
 Stores: the embedded Gradient Managed store, and moto and SeaweedFS over real HTTP behind a proxy that counts the
 bytes fetched."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,14 +37,27 @@ def remote(request, engine):
         access, secret = "testing", SECRET  # moto takes any key: the tests look for this secret
 
         def client():
-            return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access,
-                                aws_secret_access_key="testing")
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id=access,
+                aws_secret_access_key="testing",
+            )
     else:
         server, bucket = request.getfixturevalue("seaweed_bucket")
         endpoint, access, secret, client = server.endpoint, server.access_key, server.secret_key, server.client
     proxy = CountingProxy(endpoint)
-    engine.registry.create("remote", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1",
-                                      "accessKey": access, "secretAccessKey": secret})
+    engine.registry.create(
+        "remote",
+        {
+            "bucket": bucket,
+            "endpoint": proxy.endpoint,
+            "region": "us-east-1",
+            "accessKey": access,
+            "secretAccessKey": secret,
+        },
+    )
     yield SimpleNamespace(proxy=proxy, bucket=bucket, client=client, secret=secret)
     proxy.close()
 
@@ -75,8 +89,9 @@ def test_save_records_block_hashes_of_large_files_only(engine, tmp_path):
     transfer.save(engine, "blocks", make(tmp_path / "d", {"big.bin": big, "small.txt": b"hi"}))
     files = manifest_of(engine, "blocks")
     assert files["big.bin"]["blockSize"] == BLOCK
-    assert files["big.bin"]["blocks"] == [hashlib.sha256(big[i:i + BLOCK]).hexdigest()
-                                          for i in range(0, len(big), BLOCK)]
+    assert files["big.bin"]["blocks"] == [
+        hashlib.sha256(big[i : i + BLOCK]).hexdigest() for i in range(0, len(big), BLOCK)
+    ]
     assert "blocks" not in files["small.txt"] and "blockSize" not in files["small.txt"]
     # saved again (hashes now come from the hash cache): the blocks are still recorded
     (tmp_path / "d" / "new.txt").write_text("x")
@@ -85,8 +100,12 @@ def test_save_records_block_hashes_of_large_files_only(engine, tmp_path):
 
 
 def test_listing_and_info(engine, tmp_path):
-    transfer.save(engine, "listed", make(tmp_path / "d", {"a.csv": b"x,y\n1,2\n", "sub/b.txt": b"bee",
-                                                          "sub/deep/c.txt": b"sea"}), tag="v1")
+    transfer.save(
+        engine,
+        "listed",
+        make(tmp_path / "d", {"a.csv": b"x,y\n1,2\n", "sub/b.txt": b"bee", "sub/deep/c.txt": b"sea"}),
+        tag="v1",
+    )
     f = fs()
     assert f.ls("gradient://", detail=False) == ["listed"]
     assert f.ls("gradient://listed:v1/", detail=False) == ["listed:v1/a.csv", "listed:v1/sub"]
@@ -131,12 +150,14 @@ def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, remote, tmp_pat
     f = fs()
     f.info("gradient://ranged/big.bin")
     p.reset()
-    assert f.cat_file("gradient://ranged/big.bin", start=10 * BLOCK + 5, end=12 * BLOCK + 7) == \
-        big[10 * BLOCK + 5:12 * BLOCK + 7]
+    assert (
+        f.cat_file("gradient://ranged/big.bin", start=10 * BLOCK + 5, end=12 * BLOCK + 7)
+        == big[10 * BLOCK + 5 : 12 * BLOCK + 7]
+    )
     fetched = p.reset()
     assert 3 * BLOCK <= fetched < 4 * BLOCK  # blocks 10, 11 and 12, plus response headers
     # the same blocks again, through another instance: from the cache (only the version's small records fetched)
-    assert fs().cat_file("gradient://ranged/big.bin", start=11 * BLOCK, end=12 * BLOCK) == big[11 * BLOCK:12 * BLOCK]
+    assert fs().cat_file("gradient://ranged/big.bin", start=11 * BLOCK, end=12 * BLOCK) == big[11 * BLOCK : 12 * BLOCK]
     assert p.reset() < 8192
     # a sequential read of the whole file: every byte arrives once and is returned verified
     with fs().open("gradient://ranged/big.bin") as fh:
@@ -169,8 +190,12 @@ def test_bytes_fetched_for_one_version_are_not_fetched_for_another(engine, remot
 
 
 def test_tampered_bytes_in_a_bucket_raise_an_error_naming_the_file(engine, remote, tmp_path):
-    tamper_and_read(engine, tmp_path, "remote",
-                    lambda key, data: remote.client().put_object(Bucket=remote.bucket, Key=key, Body=data))
+    tamper_and_read(
+        engine,
+        tmp_path,
+        "remote",
+        lambda key, data: remote.client().put_object(Bucket=remote.bucket, Key=key, Body=data),
+    )
 
 
 def test_tampered_bytes_in_the_embedded_store_raise_an_error_naming_the_file(engine, tmp_path):
@@ -183,10 +208,11 @@ def test_tampered_bytes_in_the_embedded_store_raise_an_error_naming_the_file(eng
 
 def tamper_and_read(engine, tmp_path, provider, write):
     big, small = os.urandom(4 * BLOCK), b"a,b\n1,2\n"
-    transfer.save(engine, "tampered", make(tmp_path / "d", {"data/big.bin": big, "small.csv": small}),
-                  provider=provider)
+    transfer.save(
+        engine, "tampered", make(tmp_path / "d", {"data/big.bin": big, "small.csv": small}), provider=provider
+    )
     files = manifest_of(engine, "tampered")
-    write(files["data/big.bin"]["key"], big[:BLOCK] + b"X" + big[BLOCK + 1:])
+    write(files["data/big.bin"]["key"], big[:BLOCK] + b"X" + big[BLOCK + 1 :])
     write(files["small.csv"]["key"], b"a,b\n6,6\n")
     f = fs()
     assert f.cat_file("gradient://tampered/data/big.bin", start=0, end=100) == big[:100]  # block 1 is intact
@@ -202,11 +228,13 @@ def tamper_and_read(engine, tmp_path, provider, write):
 
 
 def test_bytes_deleted_behind_our_back_are_named(engine, remote, tmp_path):
-    transfer.save(engine, "deleted", make(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK), "s.txt": b"s"}),
-                  provider="remote")
+    transfer.save(
+        engine, "deleted", make(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK), "s.txt": b"s"}), provider="remote"
+    )
     files = manifest_of(engine, "deleted")
-    remote.client().delete_objects(Bucket=remote.bucket, Delete={"Objects": [
-        {"Key": files["big.bin"]["key"]}, {"Key": files["s.txt"]["key"]}]})
+    remote.client().delete_objects(
+        Bucket=remote.bucket, Delete={"Objects": [{"Key": files["big.bin"]["key"]}, {"Key": files["s.txt"]["key"]}]}
+    )
     with pytest.raises(IntegrityError, match=r"'big\.bin'.*missing from the store"):
         fs().cat_file("gradient://deleted/big.bin", start=BLOCK, end=BLOCK + 1)
     with pytest.raises(IntegrityError, match=r"'s\.txt'.*missing from the store"):
@@ -275,8 +303,10 @@ def test_cache_fills_from_several_processes_at_once(engine, tmp_path):
 
     data = os.urandom(8 * BLOCK)
     transfer.save(engine, "racing", make(tmp_path / "d", {"big.bin": data}))
-    code = ("import fsspec,hashlib,sys; f=fsspec.filesystem('gradient');"
-            "sys.stdout.write(hashlib.sha256(f.cat('gradient://racing/big.bin')).hexdigest())")
+    code = (
+        "import fsspec,hashlib,sys; f=fsspec.filesystem('gradient');"
+        "sys.stdout.write(hashlib.sha256(f.cat('gradient://racing/big.bin')).hexdigest())"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert outs == [hashlib.sha256(data).hexdigest()] * 3

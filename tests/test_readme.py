@@ -1,5 +1,6 @@
 """The README's shell, notebook and Python lines, run as written (pasted into bash, a real kernel, Python), against a
 real S3 endpoint: only the endpoint, bucket and keys of the example are swapped for the test server's."""
+
 from __future__ import annotations
 
 import os
@@ -12,13 +13,17 @@ import pytest
 from nbclient import NotebookClient
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
-EXAMPLE_IDS = {"dsa1b2c3d4e5f6g": r"ds[a-z0-9]{13}", "spa1b2c3d4e5f6g": r"sp[a-z0-9]{13}",
-               "k2x9q1z": r"[a-z0-9]{7}", "p0q9r8s": r"[a-z0-9]{7}"}
+EXAMPLE_IDS = {
+    "dsa1b2c3d4e5f6g": r"ds[a-z0-9]{13}",
+    "spa1b2c3d4e5f6g": r"sp[a-z0-9]{13}",
+    "k2x9q1z": r"[a-z0-9]{7}",
+    "p0q9r8s": r"[a-z0-9]{7}",
+}
 
 
 def block(heading: str, language: str) -> str:
     """The first ```language block under `heading`."""
-    section = README[README.index(heading):]
+    section = README[README.index(heading) :]
     return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
 
 
@@ -54,8 +59,9 @@ def run_steps(steps, cwd: Path, swap: dict[str, str]) -> dict[str, str]:
     for command, expected in steps:
         for example, real in swap.items():
             command = command.replace(example, real)
-        r = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=os.environ.copy(),
-                           timeout=120)
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), timeout=120
+        )
         assert r.returncode == 0, (command, r.stdout, r.stderr)
         for line in expected:
             found = shown_as(line).search(r.stdout)
@@ -70,8 +76,11 @@ def test_the_shell_lines_for_storage_providers_run_as_written(s3_bucket, tmp_pat
     endpoint, bucket = s3_bucket
     steps = console("## Storage providers from a shell")
     assert steps[0][0] == "gradient-jupyter --version"
-    run_steps(steps, tmp_path, {"http://127.0.0.1:9000": endpoint, "my-bucket": bucket, "access-key": "testing",
-                                "secret-key": "testing"})
+    run_steps(
+        steps,
+        tmp_path,
+        {"http://127.0.0.1:9000": endpoint, "my-bucket": bucket, "access-key": "testing", "secret-key": "testing"},
+    )
 
 
 def test_the_shell_lines_for_datasets_run_as_written_in_order(tmp_path):
@@ -83,16 +92,40 @@ def test_the_shell_lines_for_datasets_run_as_written_in_order(tmp_path):
 
 def test_the_shell_lines_for_the_bucket_doctor_run_as_written(s3_bucket, tmp_path):
     endpoint, bucket = s3_bucket
-    assert subprocess.run(["gradient-jupyter", "storageProviders", "create", "s3", "--name", "test", "--bucket", bucket,
-                           "--endpoint", endpoint, "--accessKey", "testing", "--secretAccessKey", "testing"],
-                          env=os.environ.copy(), capture_output=True, timeout=120).returncode == 0
+    assert (
+        subprocess.run(
+            [
+                "gradient-jupyter",
+                "storageProviders",
+                "create",
+                "s3",
+                "--name",
+                "test",
+                "--bucket",
+                bucket,
+                "--endpoint",
+                endpoint,
+                "--accessKey",
+                "testing",
+                "--secretAccessKey",
+                "testing",
+            ],
+            env=os.environ.copy(),
+            capture_output=True,
+            timeout=120,
+        ).returncode
+        == 0
+    )
     run_steps(console("## Check a bucket's setup"), tmp_path, {})
     assert bucket in (tmp_path / "policy.json").read_text()
 
 
 def test_no_console_line_uses_a_bar_to_mean_or():
-    for heading in ("## Storage providers from a shell", "## Versioned datasets: save, load",
-                    "## Check a bucket's setup"):
+    for heading in (
+        "## Storage providers from a shell",
+        "## Versioned datasets: save, load",
+        "## Check a bucket's setup",
+    ):
         for command, _ in console(heading):
             assert " | " not in command and "|" not in command.split("#")[0], command
 

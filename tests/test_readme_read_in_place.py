@@ -1,4 +1,5 @@
 """The README's reading-in-place lines (Python, then the shell), run as written on the README's ./data."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,19 @@ def test_the_reading_in_place_lines_run_as_written(tmp_path):
     the_data(tmp_path)
     run_steps([("gradient-jupyter save mnist ./data --tag v1", [])], tmp_path, {})
     python = block("## Reading in place", "python")
-    checks = ("\nassert list(df.columns) == ['id', 'label'] and head == b'\\x89PNG' and rows == [(1,)]"
-              "\nassert fs.ls('gradient://mnist/', detail=False) == ['mnist/images', 'mnist/labels.csv']"
-              "\nassert labels.shape == (1, 2) and table.num_rows == 1")
-    r = subprocess.run([sys.executable, "-c", python + checks], cwd=tmp_path, capture_output=True, text=True,
-                       env=os.environ.copy(), timeout=120)
+    checks = (
+        "\nassert list(df.columns) == ['id', 'label'] and head == b'\\x89PNG' and rows == [(1,)]"
+        "\nassert fs.ls('gradient://mnist/', detail=False) == ['mnist/images', 'mnist/labels.csv']"
+        "\nassert labels.shape == (1, 2) and table.num_rows == 1"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", python + checks],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "datasets" / "mnist" / "labels.csv").read_bytes() == b"id,label\n1,cat\n"
     run_steps(console("## Reading in place"), tmp_path, {})

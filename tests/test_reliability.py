@@ -1,4 +1,5 @@
 """Trying to break the engine: faults on the wire, a dying server, tampering, concurrent writers, hostile input."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.reliability
 
 
 def provider_via(engine, endpoint, bucket, name="proxied"):
-    return engine.registry.create(name, {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing",
-                                         "secretAccessKey": "testing"})
+    return engine.registry.create(
+        name, {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing", "secretAccessKey": "testing"}
+    )
 
 
 @pytest.fixture
@@ -73,8 +75,11 @@ def test_persistent_errors_are_reported_plainly_and_commit_nothing(engine, proxy
 
 
 def start_proxy_process(port, upstream):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.faultproxy", str(port), upstream],
-                            stdout=subprocess.PIPE, cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.faultproxy", str(port), upstream],
+        stdout=subprocess.PIPE,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert proc.stdout.readline().strip() == b"ready"
     return proc
 
@@ -135,8 +140,12 @@ def test_load_interrupted_halfway_leaves_no_partial_file(engine, s3_bucket, tmp_
 def test_tampered_objects_are_detected_and_named(engine, s3_bucket, tmp_path, damage):
     endpoint, bucket = s3_bucket
     p = provider_via(engine, endpoint, bucket, "direct")
-    s = save(engine, "tampered", make_folder(tmp_path / "src", {"keep.txt": b"k" * 100, "victim.txt": b"v" * 100}),
-             provider=p.id)
+    s = save(
+        engine,
+        "tampered",
+        make_folder(tmp_path / "src", {"keep.txt": b"k" * 100, "victim.txt": b"v" * 100}),
+        provider=p.id,
+    )
     store = engine.store(p)
     key = engine.datasets.data_key(s.dataset.id, s.version.version, "victim.txt")
     if damage == "deleted":
@@ -225,7 +234,8 @@ def test_eight_writers_two_taggers_two_creators(engine, s3_bucket, tmp_path):
 
 NAMES = st.text(min_size=0, max_size=120)
 PATHS = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=60) | st.sampled_from(
-    ["../x", "/abs", "a/../b", "a\\b", "a\x00b", ".", "a//b", "C:/x", "%2e%2e/x", "ok/file.txt"])
+    ["../x", "/abs", "a/../b", "a\\b", "a\x00b", ".", "a//b", "C:/x", "%2e%2e/x", "ok/file.txt"]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -233,9 +243,13 @@ PATHS = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0
 def test_hostile_input_gives_clear_errors_or_success(engine, name, tag, ref, path):
     """Only GradientErrors with a message, or success: never another exception."""
     d = engine.datasets
-    for action in (lambda: d.create(name), lambda: d.resolve(ref), lambda: d.get(ref),
-                   lambda: d.set_tag("fuzz-target", tag, "aaaaaaa"),
-                   lambda: d.put_file("fuzz-target", fuzz_version(engine), path, b"x")):
+    for action in (
+        lambda: d.create(name),
+        lambda: d.resolve(ref),
+        lambda: d.get(ref),
+        lambda: d.set_tag("fuzz-target", tag, "aaaaaaa"),
+        lambda: d.put_file("fuzz-target", fuzz_version(engine), path, b"x"),
+    ):
         try:
             action()
         except GradientError as exc:

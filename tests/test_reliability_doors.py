@@ -1,4 +1,5 @@
 """Through every door: committed versions refuse change, secrets never leak, hostile input never gets a 500."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ def server(tmp_path_factory):
 
 
 def cli(server, *words, input=None):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *words], capture_output=True, text=True,
-                          env=server.env, timeout=120, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *words],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=120,
+        input=input,
+    )
 
 
 def test_secrets_never_leak_through_any_door(server, s3_bucket, tmp_path):
@@ -42,8 +49,13 @@ def test_secrets_never_leak_through_any_door(server, s3_bucket, tmp_path):
         return response
 
     base = {"bucket": bucket, "endpoint": endpoint, "accessKey": "testing"}
-    created = keep(server("POST", "storage-providers", json={"name": "rest", "type": "s3",
-                                                            "config": {**base, "secretAccessKey": SECRETS["rest"]}}))
+    created = keep(
+        server(
+            "POST",
+            "storage-providers",
+            json={"name": "rest", "type": "s3", "config": {**base, "secretAccessKey": SECRETS["rest"]}},
+        )
+    )
     assert created.status_code == 201
     pid = created.json()["id"]
     keep(server("PATCH", f"storage-providers/{pid}", json={"config": {"secretAccessKey": SECRETS["patch"]}}))
@@ -51,46 +63,92 @@ def test_secrets_never_leak_through_any_door(server, s3_bucket, tmp_path):
     keep(server("GET", f"storage-providers/{pid}"))
     keep(server("POST", f"storage-providers/{pid}/check", json={"origins": ["http://127.0.0.1:8888"]}))
     keep(server("GET", f"storage-providers/{pid}/policy"))
-    bad = keep(server("POST", "storage-providers", json={"name": "bad", "type": "s3",
-                                                        "config": {**base, "bucket": "Bad_Bucket",
-                                                                   "secretAccessKey": SECRETS["bad"]}}))
+    bad = keep(
+        server(
+            "POST",
+            "storage-providers",
+            json={
+                "name": "bad",
+                "type": "s3",
+                "config": {**base, "bucket": "Bad_Bucket", "secretAccessKey": SECRETS["bad"]},
+            },
+        )
+    )
     assert bad.status_code == 400
-    bad = keep(server("POST", "storage-providers", json={"name": "bad", "type": "s3", "config": {
-        **base, "secretAccessKey": [SECRETS["bad"]]}}))
+    bad = keep(
+        server(
+            "POST",
+            "storage-providers",
+            json={"name": "bad", "type": "s3", "config": {**base, "secretAccessKey": [SECRETS["bad"]]}},
+        )
+    )
     assert bad.status_code == 400
 
-    r = cli(server, "storageProviders", "create", "s3", "--name", "cli", "--bucket", bucket, "--endpoint", endpoint,
-            "--accessKey", "testing", f"--secretAccessKey={SECRETS['cli']}")
+    r = cli(
+        server,
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "cli",
+        "--bucket",
+        bucket,
+        "--endpoint",
+        endpoint,
+        "--accessKey",
+        "testing",
+        f"--secretAccessKey={SECRETS['cli']}",
+    )
     assert r.returncode == 0, r.stderr
     seen += [r.stdout, r.stderr]
-    for words in (["storageProviders", "list"], ["storageProviders", "details", "--id", "cli"],
-                  ["storageProviders", "check", "--id", "cli", "--origin", "http://127.0.0.1:8888"]):
+    for words in (
+        ["storageProviders", "list"],
+        ["storageProviders", "details", "--id", "cli"],
+        ["storageProviders", "check", "--id", "cli", "--origin", "http://127.0.0.1:8888"],
+    ):
         r = cli(server, *words)
         seen += [r.stdout, r.stderr]
-    r = cli(server, "storageProviders", "create", "s3", "--name", "bad2", "--bucket", bucket, "--endpoint", "nope",
-            "--accessKey", "k", f"--secretAccessKey={SECRETS['bad']}")
+    r = cli(
+        server,
+        "storageProviders",
+        "create",
+        "s3",
+        "--name",
+        "bad2",
+        "--bucket",
+        bucket,
+        "--endpoint",
+        "nope",
+        "--accessKey",
+        "k",
+        f"--secretAccessKey={SECRETS['bad']}",
+    )
     assert r.returncode == 1
     seen += [r.stdout, r.stderr]
 
     # A notebook run in a real kernel, saved with its outputs: the secret comes from an environment variable.
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
-        "%load_ext gradient_jupyter",
-        "import os\nsecret = os.environ['NB_SECRET']",
-        f"%gradient_storage storageProviders create s3 --name nb --bucket {bucket} --endpoint {endpoint} "
-        "--accessKey testing --secretAccessKey $secret",
-        "%gradient_storage storageProviders details --id nb",
-        "%gradient_storage storageProviders list",
-        "import gradient_jupyter\ngradient_jupyter.default_engine().registry.get('nb')",
-        "gradient_jupyter.default_engine().registry.get('nb').to_json()",
-        "%gradient_storage storageProviders update s3 --id nb --endpoint bad-url --secretAccessKey $secret",
-    )]
+    nb.cells = [
+        nbformat.v4.new_code_cell(src)
+        for src in (
+            "%load_ext gradient_jupyter",
+            "import os\nsecret = os.environ['NB_SECRET']",
+            f"%gradient_storage storageProviders create s3 --name nb --bucket {bucket} --endpoint {endpoint} "
+            "--accessKey testing --secretAccessKey $secret",
+            "%gradient_storage storageProviders details --id nb",
+            "%gradient_storage storageProviders list",
+            "import gradient_jupyter\ngradient_jupyter.default_engine().registry.get('nb')",
+            "gradient_jupyter.default_engine().registry.get('nb').to_json()",
+            "%gradient_storage storageProviders update s3 --id nb --endpoint bad-url --secretAccessKey $secret",
+        )
+    ]
     env = {**server.env, "NB_SECRET": SECRETS["nb"]}
     old = os.environ.copy()
     os.environ.update(env)
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -134,8 +192,10 @@ def test_a_committed_version_refuses_change_through_every_door(server, tmp_path)
     }
     assert refusals == {"REST PUT": 409, "REST PUT new": 409, "REST DELETE": 409}
     (tmp_path / "b.txt").write_bytes(b"changed")
-    for words in (["datasets", "files", "put", "--id", ref, "--source-path", str(tmp_path / "b.txt")],
-                  ["datasets", "files", "delete", "--id", ref, "--path", "a.txt"]):
+    for words in (
+        ["datasets", "files", "put", "--id", ref, "--source-path", str(tmp_path / "b.txt")],
+        ["datasets", "files", "delete", "--id", ref, "--path", "a.txt"],
+    ):
         r = cli(server, *words)
         assert r.returncode == 1 and "committed" in r.stderr, r.stderr
     from IPython.core.interactiveshell import InteractiveShell
@@ -143,8 +203,10 @@ def test_a_committed_version_refuses_change_through_every_door(server, tmp_path)
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "gradient_jupyter")
     os.environ["GRADIENT_JUPYTER_HOME"] = server.env["GRADIENT_JUPYTER_HOME"]
-    for line in (f"datasets files put --id {ref} --source-path {tmp_path / 'b.txt'}",
-                 f"datasets files delete --id {ref} --path a.txt"):
+    for line in (
+        f"datasets files put --id {ref} --source-path {tmp_path / 'b.txt'}",
+        f"datasets files delete --id {ref} --path a.txt",
+    ):
         with pytest.raises(Exception, match="committed"):
             ip.run_line_magic("gradient_storage", line)
     engine = Engine(GradientStorage())

@@ -1,6 +1,7 @@
 """What `save` versions and what it answers: tags never move silently, an unchanged folder makes no new version,
 and what no one meant to version (.git, checkpoints, the data home, an empty PATH) stays out. Through the console
 script, the Python API and the magic in a real kernel."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,14 @@ from .test_datasets import make_folder
 
 
 def cli(*words, cwd=None):
-    return subprocess.run([sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def versions(name: str, committed=True) -> list:
@@ -74,10 +81,23 @@ def test_unchanged_folder_commits_nothing_and_answers_the_latest_version(tmp_pat
 
 
 def test_save_leaves_out_what_no_one_meant_to_version(tmp_path):
-    data = make_folder(tmp_path / "data", {
-        "keep.csv": b"k", "sub/keep.txt": b"k", ".git/HEAD": b"ref", "sub/.ipynb_checkpoints/x-checkpoint.ipynb": b"{}",
-        "pkg/__pycache__/m.pyc": b"\0", ".gradient/loaded.json": b"{}", "scratch.tmp": b"t", "build/out.o": b"o",
-        "notes/draft.md": b"d", "notes/final.md": b"f", "sub/big.h5": b"h", ".gradientignore": b"*.tmp\nbuild/\n"})
+    data = make_folder(
+        tmp_path / "data",
+        {
+            "keep.csv": b"k",
+            "sub/keep.txt": b"k",
+            ".git/HEAD": b"ref",
+            "sub/.ipynb_checkpoints/x-checkpoint.ipynb": b"{}",
+            "pkg/__pycache__/m.pyc": b"\0",
+            ".gradient/loaded.json": b"{}",
+            "scratch.tmp": b"t",
+            "build/out.o": b"o",
+            "notes/draft.md": b"d",
+            "notes/final.md": b"f",
+            "sub/big.h5": b"h",
+            ".gradientignore": b"*.tmp\nbuild/\n",
+        },
+    )
     r = cli("save", "tidy", data, "--exclude", "notes/draft.md", "--exclude", "*.h5")
     assert r.returncode == 0, r.stderr
     engine = Engine(GradientStorage())
@@ -92,8 +112,9 @@ def test_save_refuses_an_empty_missing_or_non_folder_path_and_the_data_home(tmp_
     target = aws_env if path == "HOME" else (path and tmp_path / path)
     r = cli("save", "oops", target, cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.stderr
-    assert {"": "empty PATH", "missing": "does not exist", "file.txt": "is not a folder",
-            "HOME": "data home"}[path] in r.stderr
+    assert {"": "empty PATH", "missing": "does not exist", "file.txt": "is not a folder", "HOME": "data home"}[
+        path
+    ] in r.stderr
     with pytest.raises(NotFound):  # not even the dataset was made
         versions("oops")
 
@@ -107,15 +128,19 @@ def test_save_refuses_a_folder_with_nothing_to_save(tmp_path):
 def test_the_magic_refuses_an_empty_path_and_a_tag_in_use_in_a_real_kernel(tmp_path):
     make_folder(tmp_path / "data", {"a": b"1"})
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
-        "%load_ext gradient_jupyter",
-        "%gradient_storage save nb data --tag v1",
-        "%gradient_storage save nb '' ",
-        "open('data/a', 'w').write('2')\n%gradient_storage save nb data --tag v1",
-        "%gradient_storage save nb data --tag v1 --move-tag",
-    )]
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb.cells = [
+        nbformat.v4.new_code_cell(src)
+        for src in (
+            "%load_ext gradient_jupyter",
+            "%gradient_storage save nb data --tag v1",
+            "%gradient_storage save nb '' ",
+            "open('data/a', 'w').write('2')\n%gradient_storage save nb data --tag v1",
+            "%gradient_storage save nb data --tag v1 --move-tag",
+        )
+    ]
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     errors = ["\n".join(o.traceback) for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert len(errors) == 2, errors
     assert "empty PATH" in errors[0] and "Tag 'v1' already names version" in errors[1]

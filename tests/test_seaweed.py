@@ -1,4 +1,5 @@
 """The SeaweedFS fixture is a real S3 store: create-only writes, checksums, and data that survives kill -9."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """The REST API's doors: authentication on every route, one error mapping, threads, and the OpenAPI document."""
+
 from __future__ import annotations
 
 import asyncio
@@ -55,16 +56,21 @@ async def walk(jp_fetch, headers):
     answers = {}
     for method, path in every_route():
         body = b"{}" if method in ("POST", "PUT", "PATCH") else None
-        r = await jp_fetch(path, method=method, body=body, headers=headers, raise_error=False,
-                           allow_nonstandard_methods=True)
+        r = await jp_fetch(
+            path, method=method, body=body, headers=headers, raise_error=False, allow_nonstandard_methods=True
+        )
         answers[(method, path)] = r
     assert len(answers) >= 30
     return answers
 
 
 # -- authentication and authorization ------------------------------------------------------------------------------
-@pytest.mark.parametrize("jp_server_config", [{"allow_unauthenticated_access": False}, {}], indirect=True,
-                         ids=["server-requires-auth", "server-default"])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"allow_unauthenticated_access": False}, {}],
+    indirect=True,
+    ids=["server-requires-auth", "server-default"],
+)
 async def test_every_route_refuses_a_request_without_token(jp_fetch, jp_serverapp):
     # An empty Authorization header replaces jp_fetch's token; on the default server only our decorators stop it.
     answers = await walk(jp_fetch, {"Authorization": ""})
@@ -92,13 +98,27 @@ async def test_browser_post_with_cookie_but_no_xsrf_is_refused(jp_fetch, jp_serv
     cookie = "; ".join(c.split(";")[0] for c in login.headers.get_list("Set-Cookie"))
     assert "username-" in cookie
     body = json.dumps({"name": "p", "config": S3})
-    no_xsrf = await jp_fetch("gradient", "api", "storage-providers", method="POST", body=body,
-                             headers={"Authorization": "", "Cookie": cookie}, raise_error=False)
+    no_xsrf = await jp_fetch(
+        "gradient",
+        "api",
+        "storage-providers",
+        method="POST",
+        body=body,
+        headers={"Authorization": "", "Cookie": cookie},
+        raise_error=False,
+    )
     assert no_xsrf.code == 403
     assert [p.name for p in jp_serverapp.web_app.settings["gradient_engine"].registry.list()] == ["Gradient Managed"]
     xsrf = "0123456789abcdef"
-    with_xsrf = await jp_fetch("gradient", "api", "storage-providers", method="POST", body=body, raise_error=False,
-                               headers={"Authorization": "", "Cookie": f"{cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf})
+    with_xsrf = await jp_fetch(
+        "gradient",
+        "api",
+        "storage-providers",
+        method="POST",
+        body=body,
+        raise_error=False,
+        headers={"Authorization": "", "Cookie": f"{cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf},
+    )
     assert with_xsrf.code == 201, with_xsrf.body  # the same cookie with the XSRF token is a legitimate browser call
 
 
@@ -109,9 +129,11 @@ async def test_provider_create_details_update_delete(api, caplog):
     code, same = await api("GET", f"storage-providers/{p['id']}")
     assert code == 200 and same == p
     assert (await api("GET", "storage-providers/TEST"))[1]["id"] == p["id"]  # names work where ids do
-    code, upd = await api("PATCH", f"storage-providers/{p['id']}",
-                          {"config": {"region": "eu-west-1", "endpoint": "http://127.0.0.1:9000"},
-                           "isTeamDefault": True})
+    code, upd = await api(
+        "PATCH",
+        f"storage-providers/{p['id']}",
+        {"config": {"region": "eu-west-1", "endpoint": "http://127.0.0.1:9000"}, "isTeamDefault": True},
+    )
     assert code == 200 and upd["config"]["region"] == "eu-west-1" and upd["isTeamDefault"]
     code, listing = await api("GET", "storage-providers")
     assert [x["isTeamDefault"] for x in listing["storageProviders"]] == [False, True]
@@ -126,14 +148,26 @@ async def test_provider_create_details_update_delete(api, caplog):
 
 async def test_the_secret_never_comes_back(api, jp_fetch, caplog):
     _, p = await api("POST", "storage-providers", {"name": "s", "config": S3})
-    answers = [await jp_fetch("gradient", "api", "storage-providers"),
-               await jp_fetch("gradient", "api", "storage-providers", p["id"]),
-               await jp_fetch("gradient", "api", "storage-providers", p["id"], method="PATCH",
-                              body=json.dumps({"config": {"secretAccessKey": SECRET + "2"}}))]
-    bad = [await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False,
-                          body=json.dumps(body))
-           for body in ({"name": "t", "config": {**S3, "bucket": "Bad_Bucket"}}, {"name": "t", "config": SECRET},
-                        {"name": SECRET[:3], "config": S3, "isTeamDefault": SECRET})]
+    answers = [
+        await jp_fetch("gradient", "api", "storage-providers"),
+        await jp_fetch("gradient", "api", "storage-providers", p["id"]),
+        await jp_fetch(
+            "gradient",
+            "api",
+            "storage-providers",
+            p["id"],
+            method="PATCH",
+            body=json.dumps({"config": {"secretAccessKey": SECRET + "2"}}),
+        ),
+    ]
+    bad = [
+        await jp_fetch("gradient", "api", "storage-providers", method="POST", raise_error=False, body=json.dumps(body))
+        for body in (
+            {"name": "t", "config": {**S3, "bucket": "Bad_Bucket"}},
+            {"name": "t", "config": SECRET},
+            {"name": SECRET[:3], "config": S3, "isTeamDefault": SECRET},
+        )
+    ]
     assert [r.code for r in bad] == [400, 400, 400]
     for r in answers + bad:
         assert SECRET.encode() not in r.body
@@ -190,8 +224,9 @@ async def test_utilization_shows_every_provider_and_the_managed_quota(api, s3_bu
     endpoint, bucket = s3_bucket
     team = jp_serverapp.web_app.settings["gradient_engine"].team_id
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    _, p = await api("POST", "storage-providers", {"name": "moto", "config": {**S3, "bucket": bucket,
-                                                                            "endpoint": endpoint}})
+    _, p = await api(
+        "POST", "storage-providers", {"name": "moto", "config": {**S3, "bucket": bucket, "endpoint": endpoint}}
+    )
     code, usage = await api("GET", "storage-providers/utilization")
     assert code == 200 and usage["managed"]["quotaBytes"] == 5 * 1024**3
     assert usage["managed"]["usedBytes"] == 0 and usage["managed"]["remainingBytes"] == 5 * 1024**3
@@ -203,8 +238,11 @@ async def test_utilization_shows_every_provider_and_the_managed_quota(api, s3_bu
 
 
 async def test_an_unreadable_bucket_does_not_hide_the_others(api, moto_server):
-    _, p = await api("POST", "storage-providers", {"name": "gone", "config": {**S3, "bucket": "no-such-bucket-here",
-                                                                            "endpoint": moto_server}})
+    _, p = await api(
+        "POST",
+        "storage-providers",
+        {"name": "gone", "config": {**S3, "bucket": "no-such-bucket-here", "endpoint": moto_server}},
+    )
     code, usage = await api("GET", "storage-providers/utilization")
     row = next(r for r in usage["storageProviders"] if r["id"] == p["id"])
     assert code == 200 and row["usedBytes"] is None and "does not exist" in row["error"]
@@ -246,8 +284,9 @@ def slow_moto():
 
 async def test_a_slow_store_does_not_stall_other_requests(api, slow_moto):
     endpoint, gate = slow_moto
-    await api("POST", "storage-providers", {"name": "slow", "config": {**S3, "bucket": "slow-bucket",
-                                                                        "endpoint": endpoint}})
+    await api(
+        "POST", "storage-providers", {"name": "slow", "config": {**S3, "bucket": "slow-bucket", "endpoint": endpoint}}
+    )
     slow = asyncio.ensure_future(api("GET", "storage-providers/utilization"))  # lists the slow bucket
     assert await asyncio.get_running_loop().run_in_executor(None, gate.entered.wait, 30)
     code, listing = await api("GET", "storage-providers")  # answered while the other waits inside the store
@@ -267,6 +306,7 @@ async def test_openapi_document_is_served_valid_and_describes_every_route(api):
     for pattern, cls in default_handlers:
         if "(?P<rest>" not in pattern:
             routes[route_template(pattern)] = set(handler_methods(cls))
-    documented = {path: {m for m in item if m in ("get", "post", "put", "patch", "delete")}
-                  for path, item in DOC["paths"].items()}
+    documented = {
+        path: {m for m in item if m in ("get", "post", "put", "patch", "delete")} for path, item in DOC["paths"].items()
+    }
     assert routes == documented

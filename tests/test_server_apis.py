@@ -1,5 +1,6 @@
 """The REST and compat APIs are one service (server/service.py): the same request is the same engine call with the
 same rules and words; only the routes and the JSON envelopes differ."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,17 @@ def api(jp_fetch):
 @pytest.fixture
 def compat(jp_fetch):
     async def call(method, path, body=None, params=None):
-        r = await jp_fetch("gradient", "compat", path, method=method, raise_error=False, params=params or {},
-                           body=None if method in ("GET", "DELETE") else json.dumps(body or {}))
+        r = await jp_fetch(
+            "gradient",
+            "compat",
+            path,
+            method=method,
+            raise_error=False,
+            params=params or {},
+            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+        )
         return r.code, json.loads(r.body) if r.body else None
+
     return call
 
 

@@ -1,4 +1,5 @@
 """Datasets over HTTP: the whole flow, immutability, hostile paths, streamed uploads and verified downloads."""
+
 from __future__ import annotations
 
 import asyncio
@@ -60,8 +61,9 @@ def spool_files(engine) -> list[str]:
 
 
 # -- the flow --------------------------------------------------------------------------------------------------
-async def test_provider_dataset_version_files_commit_tag_ref_download(api, jp_fetch, moto_provider, s3_bucket,
-                                                                      engine_of):
+async def test_provider_dataset_version_files_commit_tag_ref_download(
+    api, jp_fetch, moto_provider, s3_bucket, engine_of
+):
     files = {"train/a.csv": b"x,y\n1,2\n", "train/deep/b.bin": os.urandom(3 * MiB + 17), "README.md": b"# hi\n"}
     ds, v = await new_version(api, "flow", provider=moto_provider["id"])
     assert ds["storageProviderId"] == moto_provider["id"] and not v["isCommitted"]
@@ -112,12 +114,16 @@ async def test_committed_versions_refuse_every_change(api, engine_of):
     base = f"datasets/{ds['id']}/versions/{v['version']}"
     await api("PUT", f"{base}/files/a.txt", data=b"one")
     await api("POST", f"{base}/commit")
-    for method, path, data in (("PUT", f"{base}/files/a.txt", b"two"), ("PUT", f"{base}/files/new.txt", b"3"),
-                               ("DELETE", f"{base}/files/a.txt", None)):
+    for method, path, data in (
+        ("PUT", f"{base}/files/a.txt", b"two"),
+        ("PUT", f"{base}/files/new.txt", b"3"),
+        ("DELETE", f"{base}/files/a.txt", None),
+    ):
         code, err = await api(method, path, data=data)
         assert code == 409 and err["reason"] == "immutable" and "create a new version" in err["message"]
-    assert (await api("GET", f"{base}/files"))[1] == {"files": [{"path": "a.txt", "size": 3,
-                                                                 "sha256": hashlib.sha256(b"one").hexdigest()}]}
+    assert (await api("GET", f"{base}/files"))[1] == {
+        "files": [{"path": "a.txt", "size": 3, "sha256": hashlib.sha256(b"one").hexdigest()}]
+    }
     assert spool_files(engine_of) == []
 
 
@@ -128,8 +134,9 @@ async def test_uncommitted_files_can_be_replaced_and_deleted(api):
     assert (await api("PUT", f"{base}/files/a.txt", data=b"two!"))[1]["size"] == 4
     await api("PUT", f"{base}/files/empty", data=b"")
     assert (await api("DELETE", f"{base}/files/a.txt"))[0] == 204
-    assert (await api("GET", f"{base}/files"))[1]["files"] == [{"path": "empty", "size": 0,
-                                                                 "sha256": hashlib.sha256(b"").hexdigest()}]
+    assert (await api("GET", f"{base}/files"))[1]["files"] == [
+        {"path": "empty", "size": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+    ]
     assert (await api("DELETE", f"{base}/files/a.txt"))[0] == 404
 
 
@@ -169,10 +176,13 @@ async def test_bad_dataset_input(api):
     assert (await api("GET", base))[1] == v | {"dtCreated": (await api("GET", base))[1]["dtCreated"]}
 
 
-@pytest.mark.parametrize("raw", ["../../x", "a/../../x", "%2e%2e/%2e%2e/x", "a%2F..%2F..%2Fx", "a%5Cb", "a%00b",
-                                 "%2Fetc%2Fpasswd", "./a", "a//b"])
-async def test_hostile_file_paths_are_refused_and_change_nothing(api, http_server_client, jp_base_url, jp_auth_header,
-                                                                 engine_of, raw):
+@pytest.mark.parametrize(
+    "raw",
+    ["../../x", "a/../../x", "%2e%2e/%2e%2e/x", "a%2F..%2F..%2Fx", "a%5Cb", "a%00b", "%2Fetc%2Fpasswd", "./a", "a//b"],
+)
+async def test_hostile_file_paths_are_refused_and_change_nothing(
+    api, http_server_client, jp_base_url, jp_auth_header, engine_of, raw
+):
     ds, v = await new_version(api)
     base = f"{jp_base_url}gradient/api/datasets/{ds['id']}/versions/{v['version']}/files/"
     for method, body in (("PUT", b"evil"), ("GET", None), ("DELETE", None)):
@@ -198,8 +208,11 @@ async def test_the_managed_quota_is_a_413_before_any_byte_is_stored(api, engine_
 
 
 async def test_a_store_error_is_a_502(api, moto_server):
-    _, p = await api("POST", "storage-providers", {"name": "gone", "config": {**S3, "bucket": "no-such-bucket-here",
-                                                                            "endpoint": moto_server}})
+    _, p = await api(
+        "POST",
+        "storage-providers",
+        {"name": "gone", "config": {**S3, "bucket": "no-such-bucket-here", "endpoint": moto_server}},
+    )
     code, err = await api("POST", "datasets", {"name": "x", "storageProviderId": p["id"]})
     assert code == 502 and err["reason"] == "no-such-bucket" and "no-such-bucket-here" in err["message"]
     assert SECRET not in err["message"]
@@ -223,12 +236,12 @@ async def committed_file(api, data, provider):
 def tamper(s3_bucket, ds, v, data):
     endpoint, bucket = s3_bucket
     keys = [k for k in bucket_keys(s3_bucket) if k.endswith(f"{ds['id']}/versions/{v['version']}/data/f.bin")]
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").put_object(Bucket=bucket, Key=keys[0],
-                                                                                  Body=data)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").put_object(Bucket=bucket, Key=keys[0], Body=data)
 
 
-async def test_a_corrupted_large_file_never_arrives_complete(api, http_server_client, jp_base_url, jp_auth_header,
-                                                             moto_provider, s3_bucket):
+async def test_a_corrupted_large_file_never_arrives_complete(
+    api, http_server_client, jp_base_url, jp_auth_header, moto_provider, s3_bucket
+):
     data = os.urandom(3 * MiB)
     ds, v = await committed_file(api, data, moto_provider["id"])
     tamper(s3_bucket, ds, v, data[:-1] + bytes([data[-1] ^ 1]))  # same size, last byte flipped
@@ -238,8 +251,11 @@ async def test_a_corrupted_large_file_never_arrives_complete(api, http_server_cl
         await http_server_client.fetch(url, headers=jp_auth_header, streaming_callback=received.append)
     got = b"".join(received)
     assert 0 < len(got) < len(data), "the stream must start and then be cut short"
-    assert "Stream closed" in str(err.value) or "Connection closed" in str(err.value) or \
-        getattr(err.value, "code", None) == 599
+    assert (
+        "Stream closed" in str(err.value)
+        or "Connection closed" in str(err.value)
+        or getattr(err.value, "code", None) == 599
+    )
     # Untouched files still download.
     tamper(s3_bucket, ds, v, data)
     r = await http_server_client.fetch(url, headers=jp_auth_header)
@@ -275,20 +291,30 @@ async def test_uploads_stream_past_the_servers_body_limit(api, jp_fetch, engine_
     code, entry = await api("PUT", f"datasets/{ds['id']}/versions/{v['version']}/files/big.bin", data=big)
     assert code == 200 and entry["sha256"] == hashlib.sha256(big).hexdigest() and entry["size"] == len(big)
     # The same limit still holds where bodies are buffered: a 2 MiB JSON body is refused by tornado.
-    r = await jp_fetch("gradient", "api", "datasets", ds["id"], method="PATCH", raise_error=False,
-                       body=json.dumps({"description": "x" * 2 * MiB}))
+    r = await jp_fetch(
+        "gradient",
+        "api",
+        "datasets",
+        ds["id"],
+        method="PATCH",
+        raise_error=False,
+        body=json.dumps({"description": "x" * 2 * MiB}),
+    )
     assert r.code != 200 and (await api("GET", f"datasets/{ds['id']}"))[1]["description"] == ""
     assert spool_files(engine_of) == []
 
 
-async def test_an_interrupted_upload_leaves_nothing_behind(api, jp_base_url, jp_auth_header, http_server_port,
-                                                           engine_of):
+async def test_an_interrupted_upload_leaves_nothing_behind(
+    api, jp_base_url, jp_auth_header, http_server_port, engine_of
+):
     ds, v = await new_version(api)
     port = http_server_port[1]
     path = f"{jp_base_url}gradient/api/datasets/{ds['id']}/versions/{v['version']}/files/cut.bin"
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {jp_auth_header['Authorization']}"
-                 f"\r\nContent-Length: {10 * MiB}\r\n\r\n".encode())
+    writer.write(
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {jp_auth_header['Authorization']}"
+        f"\r\nContent-Length: {10 * MiB}\r\n\r\n".encode()
+    )
     writer.write(os.urandom(3 * MiB))
     await writer.drain()
     for _ in range(200):  # the spool file appears while the body arrives...
@@ -311,8 +337,10 @@ async def test_an_upload_without_token_is_refused_before_its_body(jp_base_url, h
     path = f"{jp_base_url}gradient/api/datasets/{ds['id']}/versions/{v['version']}/files/x.bin"
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     # Expect: 100-continue means the body is only sent if the server wants it; a refusal comes first.
-    writer.write(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {10 * MiB}\r\n"
-                 "Expect: 100-continue\r\n\r\n".encode())
+    writer.write(
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {10 * MiB}\r\n"
+        "Expect: 100-continue\r\n\r\n".encode()
+    )
     await writer.drain()
     status = await asyncio.wait_for(reader.readline(), 20)
     writer.close()

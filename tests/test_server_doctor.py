@@ -1,4 +1,5 @@
 """The bucket doctor over HTTP: check, apply CORS, policy; the origin defaults to this Jupyter server's own."""
+
 from __future__ import annotations
 
 import boto3
@@ -26,15 +27,17 @@ def api(jp_fetch):
 def provider(jp_serverapp, s3_bucket):
     endpoint, bucket = s3_bucket
     engine = jp_serverapp.web_app.settings["gradient_engine"]
-    return engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "k",
-                                           "secretAccessKey": SECRET}).id
+    return engine.registry.create(
+        "moto", {"bucket": bucket, "endpoint": endpoint, "accessKey": "k", "secretAccessKey": SECRET}
+    ).id
 
 
 def bucket_cors(s3_bucket):
     endpoint, bucket = s3_bucket
     try:
-        return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").get_bucket_cors(
-            Bucket=bucket)["CORSRules"]
+        return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").get_bucket_cors(Bucket=bucket)[
+            "CORSRules"
+        ]
     except ClientError:
         return None
 
@@ -54,8 +57,7 @@ async def test_check_reports_for_this_servers_origin_and_changes_nothing(api, pr
 
 
 async def test_apply_cors_then_check_passes(api, provider, s3_bucket):
-    code, report = await api("POST", f"storage-providers/{provider}/cors",
-                             {"origins": ["https://jupyter.example.com"]})
+    code, report = await api("POST", f"storage-providers/{provider}/cors", {"origins": ["https://jupyter.example.com"]})
     assert code == 200 and report["action"]["status"] == "pass"
     assert {c["id"]: c["status"] for c in report["checks"]}["cors"] == "pass"
     assert any("https://jupyter.example.com" in r["AllowedOrigins"] for r in bucket_cors(s3_bucket))

@@ -1,4 +1,5 @@
 """The extension as users get it: enabled by its jupyter-config, driven over HTTP by a script with `requests`."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,16 +36,36 @@ def jupyter_env(tmp_path) -> dict:
 
 
 def test_jupyter_server_extension_list_shows_it_enabled(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"], capture_output=True,
-                       text=True, env=jupyter_env(tmp_path), timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "jupyter", "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        env=jupyter_env(tmp_path),
+        timeout=120,
+    )
     out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout + r.stderr)
     assert re.search(r"gradient_jupyter enabled", out), out
     assert re.search(r"gradient_jupyter \S+ OK", out), out
 
 
 def test_the_wheel_ships_the_config_that_enables_it_and_the_openapi_document(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(tmp_path.glob("gradient_jupyter-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     config = [n for n in names if n.endswith("etc/jupyter/jupyter_server_config.d/gradient_jupyter.json")]
@@ -62,10 +83,24 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/gradient/api/"
         self.log = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--allow-root", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={tmp_path}", *extra],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--allow-root",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.open_browser=False",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={tmp_path}",
+                *extra,
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for line in self.proc.stderr:  # wait for the server to say it is up...
             self.log.append(line)
             if "is running at" in line:
@@ -104,8 +139,15 @@ def server(tmp_path_factory):
 def test_a_script_runs_the_whole_flow_over_http_with_a_token(server, s3_bucket):
     endpoint, bucket = s3_bucket
     assert requests.get(server.url + "storage-providers", timeout=30).status_code == 403  # no token, no entry
-    r = server("POST", "storage-providers", json={"name": "moto", "type": "s3", "config": {
-        "bucket": bucket, "endpoint": endpoint, "accessKey": "k", "secretAccessKey": SECRET}})
+    r = server(
+        "POST",
+        "storage-providers",
+        json={
+            "name": "moto",
+            "type": "s3",
+            "config": {"bucket": bucket, "endpoint": endpoint, "accessKey": "k", "secretAccessKey": SECRET},
+        },
+    )
     assert r.status_code == 201 and SECRET not in r.text
     provider = r.json()["id"]
     ds = server("POST", "datasets", json={"name": "scripted", "storageProviderId": provider}).json()

@@ -1,5 +1,6 @@
 """Committed means unchangeable through every door, and the bucket is not trusted (docs/threat-model.md): the REST
 and compat APIs of a real Jupyter server, over a real S3 protocol (moto over HTTP) and the embedded store."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,9 +51,16 @@ def engine_of(jp_serverapp):
 @pytest.fixture
 def compat(jp_fetch):
     async def call(method, path, body=None):
-        r = await jp_fetch("gradient", "compat", path, method=method, raise_error=False,
-                           body=None if method in ("GET", "DELETE") else json.dumps(body or {}))
+        r = await jp_fetch(
+            "gradient",
+            "compat",
+            path,
+            method=method,
+            raise_error=False,
+            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+        )
         return r.code, json.loads(r.body) if r.body else None
+
     return call
 
 
@@ -64,8 +72,7 @@ async def presign(compat, ds, version, *calls):
 
 async def fetch(url, method="GET", body=None):
     """A signed URL fetched as the CLI would: no Jupyter credentials at all."""
-    r = await AsyncHTTPClient().fetch(url, method=method, body=body, raise_error=False,
-                                      allow_nonstandard_methods=True)
+    r = await AsyncHTTPClient().fetch(url, method=method, body=body, raise_error=False, allow_nonstandard_methods=True)
     return r.code, r.body
 
 
@@ -102,6 +109,7 @@ async def test_an_upload_in_flight_at_commit_never_reaches_the_committed_file(ap
                 reached.set()
                 release.wait(120)
             return None
+
         proxy.rule = hold_the_upload
         put = asyncio.ensure_future(api("PUT", f"{base}/files/a.bin", data=b"new" * 1000))
         assert await in_thread(reached.wait, 120)
@@ -123,7 +131,7 @@ async def test_a_presigned_put_replayed_after_commit_changes_nothing(compat, eng
     p = engine_of.registry.create("s3", {**S3, "bucket": bucket, "endpoint": endpoint})
     code, ds = await compat("POST", "datasets", {"name": "replayed", "storageProviderId": p.id})
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
-    put_url, = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "/a.csv"}})
+    (put_url,) = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "/a.csv"}})
     assert (await in_thread(lambda: requests.put(put_url, data=b"good"))).status_code == 200
     await presign(compat, ds["id"], v["version"], {"method": "createMultipartUpload", "params": {"Key": "/big"}})
     code, committed = await compat("POST", f"datasets/{ds['id']}/versions/{v['version']}", {"isCommitted": True})
@@ -132,7 +140,7 @@ async def test_a_presigned_put_replayed_after_commit_changes_nothing(compat, eng
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # the unfinished one was aborted
     await in_thread(lambda: requests.put(put_url, data=b"evil"))  # the URL still works for an hour: replay it
 
-    get_url, = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "/a.csv"}})
+    (get_url,) = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "/a.csv"}})
     assert await fetch(get_url) == (200, b"good")
     from gradient_jupyter.engine.transfer import load
 
@@ -145,29 +153,31 @@ async def test_compat_downloads_are_verified_where_anyone_could_write(compat, en
     p = engine_of.registry.create("s3", {**S3, "bucket": bucket, "endpoint": endpoint})
     code, ds = await compat("POST", "datasets", {"name": "watched", "storageProviderId": p.id})
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
-    put_url, = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "/a.csv"}})
+    (put_url,) = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "/a.csv"}})
     await in_thread(lambda: requests.put(put_url, data=b"1,2\n"))
     await compat("POST", f"datasets/{ds['id']}/versions/{v['version']}", {"isCommitted": True})
     key = engine_of.datasets.data_key(ds["id"], v["version"], "a.csv")
     engine_of.store(p.id).put_bytes(key, b"1,3\n")  # a teammate with write access to the bucket
-    get_url, = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "a.csv"}})
+    (get_url,) = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "a.csv"}})
     code, body = await fetch(get_url)
     assert code != 200 and b"1,3" not in body
 
 
 # -- 8. signed URLs are their own authorization, behind any identity provider --------------------------------------
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {**EXTENSION,
-                                                             "identity_provider_class": TokenOnlyIdentityProvider}}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {**EXTENSION, "identity_provider_class": TokenOnlyIdentityProvider}}],
+    indirect=True,
+)
 async def test_signed_urls_work_behind_an_identity_provider_that_ignores_handler_attributes(compat, jp_serverapp):
     assert isinstance(jp_serverapp.identity_provider, TokenOnlyIdentityProvider)
     code, ds = await compat("POST", "datasets", {"name": "hub"})
     assert code == 200, ds
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
-    put_url, = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "a.txt"}})
+    (put_url,) = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "a.txt"}})
     assert (await fetch(put_url, "PUT", b"hello"))[0] == 200
     await compat("POST", f"datasets/{ds['id']}/versions/{v['version']}", {"isCommitted": True})
-    get_url, = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "a.txt"}})
+    (get_url,) = await presign(compat, ds["id"], v["version"], {"method": "getObject", "params": {"Key": "a.txt"}})
     assert await fetch(get_url) == (200, b"hello")
     forged = get_url.replace("auth=", "auth=0")
     code, body = await fetch(forged)
@@ -178,29 +188,44 @@ async def test_signed_urls_work_behind_an_identity_provider_that_ignores_handler
 
 
 # -- 9. the embedded multipart area is capped, counted against the quota, and cleaned --------------------------------
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": dict(EXTENSION),
-                                               "GradientStorage": {"managed_quota": 300_000}}], indirect=True)
+@pytest.mark.parametrize(
+    "jp_server_config", [{"ServerApp": dict(EXTENSION), "GradientStorage": {"managed_quota": 300_000}}], indirect=True
+)
 async def test_embedded_multipart_uploads_are_capped_counted_and_cleaned(compat, engine_of):
     code, ds = await compat("POST", "datasets", {"name": "parts"})
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
     path = f"datasets/{ds['id']}/versions/{v['version']}/s3/preSignedUrls"
     uploads = engine_of.home / "tmp" / "compat-uploads"
 
-    code, body = await compat("POST", path, {"calls": [{"method": "createMultipartUpload",
-                                                         "params": {"Key": f"f{i}"}} for i in range(1000)]})
+    code, body = await compat(
+        "POST", path, {"calls": [{"method": "createMultipartUpload", "params": {"Key": f"f{i}"}} for i in range(1000)]}
+    )
     assert code == 400 and "At most 20" in body["error"]["message"]
     assert not uploads.exists() or list(uploads.iterdir()) == []  # refused before any was started
 
     ids = []
     for i in range(20):
-        ids.append((await presign(compat, ds["id"], v["version"], {"method": "createMultipartUpload",
-                                                                    "params": {"Key": f"f{i}"}}))[0])
+        ids.append(
+            (
+                await presign(
+                    compat, ds["id"], v["version"], {"method": "createMultipartUpload", "params": {"Key": f"f{i}"}}
+                )
+            )[0]
+        )
     code, body = await compat("POST", path, {"calls": [{"method": "createMultipartUpload", "params": {"Key": "x"}}]})
     assert code == 409 and body["error"]["reason"] == "too-many-uploads"
 
     # parts wait in the data home, and count against Gradient Managed's quota like stored bytes
-    code, urls = await compat("POST", path, {"calls": [{"method": "uploadPart", "params": {
-        "Key": "f0", "UploadId": upload_id(ids[0]), "PartNumber": n}} for n in (1, 2)]})
+    code, urls = await compat(
+        "POST",
+        path,
+        {
+            "calls": [
+                {"method": "uploadPart", "params": {"Key": "f0", "UploadId": upload_id(ids[0]), "PartNumber": n}}
+                for n in (1, 2)
+            ]
+        },
+    )
     assert (await fetch(urls[0]["url"], "PUT", os.urandom(200_000)))[0] == 200
     code, body = await fetch(urls[1]["url"], "PUT", os.urandom(200_000))
     assert code == 413 and b"quota" in body

@@ -1,4 +1,5 @@
 """One Store contract, honoured by the embedded store and by S3Store on moto and on SeaweedFS over real HTTP."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,16 @@ PARTS = {"multipart_threshold": 6 * 1024**2, "part_size": 5 * 1024**2}
 
 
 def seaweed_store(seaweed, bucket, **options) -> S3Store:
-    return S3Store(bucket, **{"endpoint": seaweed.endpoint, "access_key": seaweed.access_key,
-                              "secret_key": seaweed.secret_key, **PARTS, **options})
+    return S3Store(
+        bucket,
+        **{
+            "endpoint": seaweed.endpoint,
+            "access_key": seaweed.access_key,
+            "secret_key": seaweed.secret_key,
+            **PARTS,
+            **options,
+        },
+    )
 
 
 @pytest.fixture(params=["embedded", "moto-http", "seaweed"])
@@ -35,8 +44,9 @@ def store(request, tmp_path):
         return LocalStore(tmp_path / "managed")
     if request.param == "moto-http":
         endpoint, bucket = request.getfixturevalue("s3_bucket")
-        return S3Store(bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing",
-                       **PARTS)
+        return S3Store(
+            bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing", **PARTS
+        )
     return seaweed_store(*request.getfixturevalue("seaweed_bucket"))
 
 
@@ -133,8 +143,12 @@ def test_put_file_small_and_multipart(store, tmp_path):
         assert b"".join(store.get_ranges(f"te1/v/{name}", [(0, size // 2), (size // 2, size)])) == data
 
 
-TRICKY_KEYS = ["te1/with space/and+plus=eq.bin", "te1/ünïcødé/日本語.txt", "te1/odd~chars(1)&;,$@!'*.bin",
-               "te1/percent%41/semi;colon?#.bin"]
+TRICKY_KEYS = [
+    "te1/with space/and+plus=eq.bin",
+    "te1/ünïcødé/日本語.txt",
+    "te1/odd~chars(1)&;,$@!'*.bin",
+    "te1/percent%41/semi;colon?#.bin",
+]
 
 
 def test_any_key_a_dataset_path_can_make_round_trips(store):
@@ -187,8 +201,12 @@ def test_uploads_carry_their_sha256_and_seaweed_verifies_it(seaweed_bucket, tmp_
     assert store.stored_sha256("te1/sum") == sha(b"payload")
     # the server checks the header: bytes that do not match it are refused (BadDigest)
     with pytest.raises(Exception, match="BadDigest"):
-        seaweed.client().put_object(Bucket=bucket, Key="te1/forged", Body=b"payload",
-                                    ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
+        seaweed.client().put_object(
+            Bucket=bucket,
+            Key="te1/forged",
+            Body=b"payload",
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode(),
+        )
 
 
 @pytest.mark.parametrize("refusal", ["InvalidRequest", "InvalidArgument"])
@@ -245,8 +263,15 @@ def test_transient_errors_are_retried_and_persistent_ones_reported(s3_bucket):
 
 
 def test_unreachable_endpoint_is_a_plain_store_error():
-    store = S3Store("b-unreachable", endpoint=f"http://127.0.0.1:{free_port()}", region="us-east-1",
-                    access_key="a", secret_key="b", timeout=2, attempts=2)
+    store = S3Store(
+        "b-unreachable",
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        region="us-east-1",
+        access_key="a",
+        secret_key="b",
+        timeout=2,
+        attempts=2,
+    )
     with pytest.raises(StoreError, match="Cannot connect to the storage endpoint") as info:
         store.head("x")
     assert info.value.reason == "unreachable"
@@ -299,7 +324,8 @@ def test_store_errors_keep_their_cause_and_the_stores_request_id(seaweed_bucket,
 def test_credentials_from_a_profile_and_from_the_default_chain(seaweed_bucket, tmp_path, monkeypatch):
     seaweed, bucket = seaweed_bucket
     (tmp_path / "aws-credentials").write_text(
-        f"[weedy]\naws_access_key_id = {seaweed.access_key}\naws_secret_access_key = {seaweed.secret_key}\n")
+        f"[weedy]\naws_access_key_id = {seaweed.access_key}\naws_secret_access_key = {seaweed.secret_key}\n"
+    )
     by_profile = S3Store(bucket, endpoint=seaweed.endpoint, profile="weedy")
     by_profile.put("te1/p", b"profile")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
@@ -335,7 +361,8 @@ def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch)
         import boto3
 
         boto3.client("s3", region_name="eu-west-1").create_bucket(
-            Bucket="far-away-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            Bucket="far-away-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
         store = S3Store("far-away-bucket", access_key="testing", secret_key="testing")
         assert store._obstore(True).config["region"] == "eu-west-1"  # what the data plane will sign for
         assert S3Store("far-away-bucket", region="eu-west-1")._region() == "eu-west-1"

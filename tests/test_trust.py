@@ -1,5 +1,6 @@
 """The bucket is not trusted (docs/threat-model.md): a teammate with write access, a leaked key or a bug elsewhere can
 put anything there. On a real S3 store (SeaweedFS over HTTP), as a hostile teammate would try it."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,15 @@ def bucket(seaweed):
 def weed(engine, seaweed, bucket):
     """A provider on the SeaweedFS bucket, and a boto3 client for playing the hostile teammate."""
     server = seaweed
-    provider = engine.registry.create("weed", {"bucket": bucket, "endpoint": server.endpoint,
-                                               "accessKey": server.access_key, "secretAccessKey": server.secret_key})
+    provider = engine.registry.create(
+        "weed",
+        {
+            "bucket": bucket,
+            "endpoint": server.endpoint,
+            "accessKey": server.access_key,
+            "secretAccessKey": server.secret_key,
+        },
+    )
     client = server.client()
 
     def put(key, body):
@@ -70,12 +78,19 @@ def test_a_forged_tag_and_manifest_cannot_write_through_the_manifest_cache(engin
     s = save(engine, "cached", make_folder(tmp_path / "src", {"a.txt": b"a"}), provider=weed.id)
     kernel = tmp_path / "jupyter" / "kernels" / "python3" / "kernel"  # the cache would add ".json"
     weed.put(ds_key(engine, s.dataset.id, "tags/evil.json"), {"version": str(kernel)})
-    real = json.loads(weed.client.get_object(Bucket=weed.bucket, Key=ds_key(
-        engine, s.dataset.id, f"versions/{s.version.version}/manifest.json"))["Body"].read())
-    weed.put(ds_key(engine, s.dataset.id, f"versions/{kernel}/manifest.json"),
-             {**real, "version": str(kernel), "argv": ["sh", "-c", "echo owned"]})
-    for attempt in (lambda: engine.datasets.resolve("cached:evil"),
-                    lambda: load(engine, "cached:evil", tmp_path / "d")):
+    real = json.loads(
+        weed.client.get_object(
+            Bucket=weed.bucket, Key=ds_key(engine, s.dataset.id, f"versions/{s.version.version}/manifest.json")
+        )["Body"].read()
+    )
+    weed.put(
+        ds_key(engine, s.dataset.id, f"versions/{kernel}/manifest.json"),
+        {**real, "version": str(kernel), "argv": ["sh", "-c", "echo owned"]},
+    )
+    for attempt in (
+        lambda: engine.datasets.resolve("cached:evil"),
+        lambda: load(engine, "cached:evil", tmp_path / "d"),
+    ):
         with pytest.raises((NotFound, IntegrityError)):
             attempt()
     assert not (tmp_path / "jupyter").exists() and not (tmp_path / "d").exists()
@@ -139,6 +154,7 @@ def test_resume_never_takes_a_replaced_leftover_of_the_same_size(engine, weed, t
     def stop_midway(event):
         if event.phase == "upload" and event.files_done >= 4:
             raise Interrupted
+
     with pytest.raises(Interrupted):
         save(engine, "resumed", src, provider=weed.id, progress=stop_midway)
     leftovers = [k for k in weed.objects() if "/data/" in k]
@@ -156,9 +172,16 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
     proxy = FaultProxy(weed.server.endpoint).start()
     try:
         engine.registry.delete(weed.id)  # only the proxied provider sees this bucket
-        p = engine.registry.create("proxied", {"bucket": weed.bucket, "endpoint": proxy.url,
-                                               "accessKey": weed.server.access_key,
-                                               "secretAccessKey": weed.server.secret_key}, is_team_default=True)
+        p = engine.registry.create(
+            "proxied",
+            {
+                "bucket": weed.bucket,
+                "endpoint": proxy.url,
+                "accessKey": weed.server.access_key,
+                "secretAccessKey": weed.server.secret_key,
+            },
+            is_team_default=True,
+        )
         first = save(engine, "doomed", make_folder(tmp_path / "src", {"a.txt": b"a"}), provider=p.id)
         deletes = []
 
@@ -167,6 +190,7 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
                 deletes.append(path)
                 return "503" if len(deletes) > 1 else None
             return None
+
         proxy.rule = second_delete_fails
         with pytest.raises(StoreError):
             engine.datasets.delete("doomed")
@@ -197,8 +221,10 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
 def test_provider_delete_refuses_when_it_cannot_check(engine, weed):
     from .conftest import free_port
 
-    gone = engine.registry.create("gone", {"bucket": "nowhere", "endpoint": f"http://127.0.0.1:{free_port()}",
-                                           "accessKey": "k", "secretAccessKey": "s"})
+    gone = engine.registry.create(
+        "gone",
+        {"bucket": "nowhere", "endpoint": f"http://127.0.0.1:{free_port()}", "accessKey": "k", "secretAccessKey": "s"},
+    )
     engine.settings.store_timeout = 2
     with pytest.raises(Conflict, match="Could not check") as info:
         engine.delete_provider("gone")
@@ -230,8 +256,7 @@ def test_a_tag_left_pointing_at_a_deleted_version_is_ignored_and_explained(engin
 
 def test_tagging_while_deleting_never_leaves_a_tag_on_nothing(engine, weed, tmp_path):
     for round_ in range(6):
-        s = save(engine, "contest", make_folder(tmp_path / f"src{round_}", {"a.txt": os.urandom(8)}),
-                 provider=weed.id)
+        s = save(engine, "contest", make_folder(tmp_path / f"src{round_}", {"a.txt": os.urandom(8)}), provider=weed.id)
         errors = []
 
         def tag(name=f"t{round_}", version=s.version.version, errors=errors):
@@ -239,8 +264,11 @@ def test_tagging_while_deleting_never_leaves_a_tag_on_nothing(engine, weed, tmp_
                 engine.datasets.set_tag("contest", name, version)
             except (NotFound, Conflict) as exc:
                 errors.append(exc)
-        threads = [threading.Thread(target=tag),
-                   threading.Thread(target=engine.datasets.delete_version, args=("contest", s.version.version))]
+
+        threads = [
+            threading.Thread(target=tag),
+            threading.Thread(target=engine.datasets.delete_version, args=("contest", s.version.version)),
+        ]
         for t in threads:
             t.start()
         for t in threads:

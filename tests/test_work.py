@@ -1,5 +1,6 @@
 """The engine's one thread pool (engine/work.py): bounded threads, ordered results, first error wins, and maps
 nested inside maps finish even when every pool thread is busy."""
+
 from __future__ import annotations
 
 import threading
@@ -33,8 +34,9 @@ def test_many_calls_share_the_same_threads():
 
 def test_maps_nested_three_deep_finish_on_a_pool_of_one_thread():
     workers = Workers(1)
-    total = workers.map(lambda a: sum(workers.map(lambda b: sum(workers.map(lambda c: a * b * c, range(3))),
-                                                  range(3))), range(3))
+    total = workers.map(
+        lambda a: sum(workers.map(lambda b: sum(workers.map(lambda c: a * b * c, range(3))), range(3))), range(3)
+    )
     assert total == [a * 3 * 3 for a in range(3)]
 
 

@@ -1,4 +1,5 @@
 """Command groups of the grammar. Each module has `register(groups)` adding its words to the top-level parser."""
+
 from __future__ import annotations
 
 import argparse

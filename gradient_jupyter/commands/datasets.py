@@ -1,4 +1,5 @@
 """`datasets` words: datasets, their versions, tags and files (the Gradient CLI's grammar)."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def ref_arg(text: str) -> str:
 def version_arg(text: str) -> tuple[str, str]:
     name, _, version = text.partition(":")
     if not DATASET_NAME.fullmatch(name) or not VERSION_ID.fullmatch(version):
-        raise argparse.ArgumentTypeError(f"expected DATASET:VERSION (a 7-character version id), e.g. {EXAMPLE}:"
-                                         f"abc1234, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected DATASET:VERSION (a 7-character version id), e.g. {EXAMPLE}:abc1234, not {text!r}"
+        )
     return name, version
 
 
@@ -83,27 +85,48 @@ def register(groups) -> None:
 def _register_versions(versions) -> None:
     p = add_command(versions, "list", "List versions of a dataset, newest first.", list_versions)
     p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
-    p.add_argument("--isCommitted", type=committed_arg, default=True, metavar="{true,false,all}",
-                   help="committed versions (true, the default), uncommitted ones (false) or all")
-    p = add_command(versions, "log", "Show a dataset's history, newest first: one line per committed version.",
-                    version_log)
+    p.add_argument(
+        "--isCommitted",
+        type=committed_arg,
+        default=True,
+        metavar="{true,false,all}",
+        help="committed versions (true, the default), uncommitted ones (false) or all",
+    )
+    p = add_command(
+        versions, "log", "Show a dataset's history, newest first: one line per committed version.", version_log
+    )
     p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
-    p = add_command(versions, "diff", "Show what changed from one version to another (from the manifests only).",
-                    diff_versions)
-    p.add_argument("--id", required=True, type=ref_arg, metavar="REF",
-                   help="ref: DATASET[:VERSION|TAG|latest]; without --to, what changed in it since its parent")
-    p.add_argument("--to", type=ref_arg, metavar="REF",
-                   help="ref of a version of the same dataset: what changed from --id to it")
+    p = add_command(
+        versions, "diff", "Show what changed from one version to another (from the manifests only).", diff_versions
+    )
+    p.add_argument(
+        "--id",
+        required=True,
+        type=ref_arg,
+        metavar="REF",
+        help="ref: DATASET[:VERSION|TAG|latest]; without --to, what changed in it since its parent",
+    )
+    p.add_argument(
+        "--to", type=ref_arg, metavar="REF", help="ref of a version of the same dataset: what changed from --id to it"
+    )
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="compare only matching paths")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave matching paths out")
     p = add_command(versions, "details", "Show one version.", show_version)
     p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
-    p = add_command(versions, "create", "Create a version; with --source-path, upload those files and commit it.",
-                    create_version)
+    p = add_command(
+        versions, "create", "Create a version; with --source-path, upload those files and commit it.", create_version
+    )
     p.add_argument("--id", required=True, type=dataset_arg, help="dataset name or id")
     p.add_argument("--message", default="", help="version message")
-    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", default=[], metavar="P",
-                   help="files or folders to put into the version (setting this commits the version)")
+    p.add_argument(
+        "--source-path",
+        dest="source_paths",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="P",
+        help="files or folders to put into the version (setting this commits the version)",
+    )
     p = add_command(versions, "update", "Change a version's message.", update_version)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
     p.add_argument("--message", required=True, help="new message")
@@ -127,34 +150,69 @@ def _register_files(files) -> None:
     p = add_command(files, "list", "List the files of a version.", list_files)
     p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
     p.add_argument("--path", default="", help="folder to list (default: the top)")
-    p.add_argument("--recursive", nargs="?", const=True, default=False, type=bool_arg, metavar="true|false",
-                   help="list every file below the folder, not just its top level")
+    p.add_argument(
+        "--recursive",
+        nargs="?",
+        const=True,
+        default=False,
+        type=bool_arg,
+        metavar="true|false",
+        help="list every file below the folder, not just its top level",
+    )
     p = add_command(files, "get", "Download files of a version into a folder (verified).", get_files)
     p.add_argument("--id", required=True, type=ref_arg, help="ref: DATASET[:VERSION|TAG|latest]")
-    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", default=[], metavar="P",
-                   help="files or folders of the version to get (default: all)")
+    p.add_argument(
+        "--source-path",
+        dest="source_paths",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="P",
+        help="files or folders of the version to get (default: all)",
+    )
     p.add_argument("--target-path", required=True, help="local folder; files keep their paths in the version below it")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace local files changed since they were downloaded (refused without it)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace local files changed since they were downloaded (refused without it)",
+    )
     p = add_command(files, "put", "Upload local files or folders into an uncommitted version.", put_files)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
-    p.add_argument("--source-path", dest="source_paths", nargs="+", action="extend", required=True, metavar="P",
-                   help="local files or folders (a folder named with a trailing / puts only its contents)")
+    p.add_argument(
+        "--source-path",
+        dest="source_paths",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="P",
+        help="local files or folders (a folder named with a trailing / puts only its contents)",
+    )
     p.add_argument("--target-path", default="", help="folder in the version to put them in (default: the top)")
     p = add_command(files, "delete", "Delete files or folders from an uncommitted version.", delete_files)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
-    p.add_argument("--path", dest="paths", nargs="+", action="extend", required=True, metavar="P",
-                   help="files or folders of the version to delete")
+    p.add_argument(
+        "--path",
+        dest="paths",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="P",
+        help="files or folders of the version to delete",
+    )
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------------
 def datasets_table(datasets, providers, empty: str = "(none)") -> Table:
     """The datasets as the console and the panel show them, with their providers' names."""
     names = {p.id: p.name for p in providers}
-    rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description]
-            for d in datasets]
-    return Table(["Name", "ID", "Storage provider", "Description"], rows, title="Datasets",
-                 data=[d.to_json() for d in datasets], empty=empty)
+    rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description] for d in datasets]
+    return Table(
+        ["Name", "ID", "Storage provider", "Description"],
+        rows,
+        title="Datasets",
+        data=[d.to_json() for d in datasets],
+        empty=empty,
+    )
 
 
 def list_datasets(ctx, args):
@@ -172,9 +230,14 @@ def _provider_names(ctx) -> dict:
 def show_dataset(ctx, args):
     d = ctx.engine.datasets.get(args.id)
     provider = _provider_names(ctx).get(d.storage_provider_id, "")
-    fields = {"name": d.name, "id": d.id, "description": d.description,
-              "storageProvider": f"{provider} ({d.storage_provider_id})" if provider else d.storage_provider_id,
-              "dtCreated": d.dt_created, "dtModified": d.dt_modified}
+    fields = {
+        "name": d.name,
+        "id": d.id,
+        "description": d.description,
+        "storageProvider": f"{provider} ({d.storage_provider_id})" if provider else d.storage_provider_id,
+        "dtCreated": d.dt_created,
+        "dtModified": d.dt_modified,
+    }
     return details(f"Dataset {d.name}", fields, data=d.to_json())
 
 
@@ -198,8 +261,17 @@ def delete_dataset(ctx, args):
 
 # -- versions ---------------------------------------------------------------------------------------------------------
 def version_row(v) -> list:
-    return [v.version, v.ref, v.message, ", ".join(v.tags), "yes" if v.is_committed else "no", v.file_count,
-            human_bytes(v.size), v.dt_committed or v.dt_created, who(v.created_by)]
+    return [
+        v.version,
+        v.ref,
+        v.message,
+        ", ".join(v.tags),
+        "yes" if v.is_committed else "no",
+        v.file_count,
+        human_bytes(v.size),
+        v.dt_committed or v.dt_created,
+        who(v.created_by),
+    ]
 
 
 VERSION_COLUMNS = ["Version", "ID", "Message", "Tags", "Committed", "Files", "Size", "Date", "By"]
@@ -208,8 +280,13 @@ VERSION_COLUMNS = ["Version", "ID", "Message", "Tags", "Committed", "Files", "Si
 def versions_table(d, versions, committed: bool | None = True) -> Table:
     """A dataset's versions as the console and the panel show them, newest first."""
     title = f"Versions of {d.name}" + {True: "", False: " (uncommitted)", None: " (all)"}[committed]
-    return Table(VERSION_COLUMNS, [version_row(v) for v in versions], title=title,
-                 data=[v.to_json() for v in versions], empty="(no committed version yet)" if committed else "(none)")
+    return Table(
+        VERSION_COLUMNS,
+        [version_row(v) for v in versions],
+        title=title,
+        data=[v.to_json() for v in versions],
+        empty="(no committed version yet)" if committed else "(none)",
+    )
 
 
 def list_versions(ctx, args):
@@ -219,10 +296,19 @@ def list_versions(ctx, args):
 
 def show_version(ctx, args):
     d, v = ctx.engine.datasets.resolve(args.id)
-    fields = {"id": v.ref, "dataset": d.name, "message": v.message, "committed": str(v.is_committed).lower(),
-              "tags": ", ".join(v.tags), "files": v.file_count, "size": human_bytes(v.size),
-              "dtCreated": v.dt_created, "dtCommitted": v.dt_committed or "",
-              "parent": f"{d.id}:{v.parent}" if v.parent else "", **created_by_fields(v.created_by)}
+    fields = {
+        "id": v.ref,
+        "dataset": d.name,
+        "message": v.message,
+        "committed": str(v.is_committed).lower(),
+        "tags": ", ".join(v.tags),
+        "files": v.file_count,
+        "size": human_bytes(v.size),
+        "dtCreated": v.dt_created,
+        "dtCommitted": v.dt_committed or "",
+        "parent": f"{d.id}:{v.parent}" if v.parent else "",
+        **created_by_fields(v.created_by),
+    }
     return details(f"Version {v.ref}", fields, data=v.to_json())
 
 
@@ -242,9 +328,11 @@ def version_log(ctx, args):
     for v in found:
         tags = f" ({', '.join(v.tags)})" if v.tags else ""
         by = who(v.created_by)
-        lines.append(f"{v.ref}{tags}  {shown(v.dt_committed or v.dt_created)}  {by or '-'}  "
-                     f"{shown(json.dumps(v.message, ensure_ascii=False))}  {v.file_count} files, "
-                     f"{human_bytes(v.size)}")
+        lines.append(
+            f"{v.ref}{tags}  {shown(v.dt_committed or v.dt_created)}  {by or '-'}  "
+            f"{shown(json.dumps(v.message, ensure_ascii=False))}  {v.file_count} files, "
+            f"{human_bytes(v.size)}"
+        )
     text = "\n".join([f"History of {d.name}"] + (lines or ["(no committed version yet)"]))
     return Message(text, data=[v.to_json() for v in found])
 
@@ -302,8 +390,12 @@ def delete_version(ctx, args):
 def list_tags(ctx, args):
     d = ctx.engine.datasets.get(args.id)
     found = ctx.engine.datasets.list_tags(d)
-    return Table(["Name", "ID"], [[t.name, f"{d.id}:{t.version}"] for t in found], title=f"Tags of {d.name}",
-                 data=[t.to_json() for t in found])
+    return Table(
+        ["Name", "ID"],
+        [[t.name, f"{d.id}:{t.version}"] for t in found],
+        title=f"Tags of {d.name}",
+        data=[t.to_json() for t in found],
+    )
 
 
 def set_tag(ctx, args):
@@ -334,8 +426,9 @@ def select(entries, paths: list[str]) -> list:
         prefix = folder(path)
         hits = [e for e in entries if e.path == prefix[:-1] or e.path.startswith(prefix)]
         if not hits:
-            raise NotFound(f"No file or folder {path!r} in this version: see 'datasets files list'.",
-                           reason="no-such-path")
+            raise NotFound(
+                f"No file or folder {path!r} in this version: see 'datasets files list'.", reason="no-such-path"
+            )
         chosen.update((e.path, e) for e in hits)
     return list(chosen.values())
 
@@ -346,11 +439,17 @@ def list_files(ctx, args):
     entries = ctx.engine.datasets.list_files(d, v.version, prefix=prefix[:-1])  # --path may name a file
     entries = [e for e in entries if e.path.startswith(prefix) or e.path == prefix[:-1]]
     if args.path and not entries:
-        raise NotFound(f"No file or folder {args.path!r} in {v.ref}: see 'datasets files list --id {args.id}'.",
-                       reason="no-such-path")
+        raise NotFound(
+            f"No file or folder {args.path!r} in {v.ref}: see 'datasets files list --id {args.id}'.",
+            reason="no-such-path",
+        )
     title = f"Files of {v.ref}" + (f" in {prefix}" if prefix else "")
-    return Table(["Name", "Size"], folder_rows(entries, prefix, recursive=args.recursive), title=title,
-                 data=[e.to_json() for e in entries])
+    return Table(
+        ["Name", "Size"],
+        folder_rows(entries, prefix, recursive=args.recursive),
+        title=title,
+        data=[e.to_json() for e in entries],
+    )
 
 
 def folder_rows(entries, prefix: str, *, recursive: bool = False) -> list[list[str]]:
@@ -361,7 +460,7 @@ def folder_rows(entries, prefix: str, *, recursive: bool = False) -> list[list[s
     for e in entries:
         if not (e.path.startswith(prefix) or e.path == prefix[:-1]):
             continue
-        rest = e.path[len(prefix):]
+        rest = e.path[len(prefix) :]
         if recursive or e.path == prefix[:-1] or "/" not in rest:
             rows.append([e.path, human_bytes(e.size)])
         else:
@@ -383,8 +482,14 @@ def get_files(ctx, args):
         entries = ctx.engine.datasets.list_files(d, v.version)
         include = tuple(glob.escape(e.path) for e in select(entries, args.source_paths))
     with ProgressBars(ctx.progress) as bars:
-        summary = transfer.load(ctx.engine, f"{d.id}:{v.version}", args.target_path, include=include,
-                                overwrite=args.overwrite, progress=bars)
+        summary = transfer.load(
+            ctx.engine,
+            f"{d.id}:{v.version}",
+            args.target_path,
+            include=include,
+            overwrite=args.overwrite,
+            progress=bars,
+        )
     return TransferView(summary, "Downloaded")
 
 
@@ -432,8 +537,10 @@ def put_files(ctx, args):
     d = ctx.engine.datasets.get(name)
     v = ctx.engine.datasets.get_version(d, version)
     count, size = _put(ctx, d, v, pairs)
-    return Message(f"Put {count} files ({human_bytes(size)}) into {v.ref}",
-                   data=[{"path": path, "source": str(local)} for local, path in pairs])
+    return Message(
+        f"Put {count} files ({human_bytes(size)}) into {v.ref}",
+        data=[{"path": path, "source": str(local)} for local, path in pairs],
+    )
 
 
 def delete_files(ctx, args):

@@ -1,4 +1,5 @@
 """`storageProviders` words: list, details, create s3, update s3, delete, check, policy."""
+
 from __future__ import annotations
 
 import json
@@ -30,14 +31,25 @@ def register(groups) -> None:
     p.add_argument("--id", required=True, help="provider id or name")
     p.add_argument("--force", action="store_true", help="delete even while datasets use it")
 
-    p = add_command(sp, "check", "Check a provider's bucket setup: credentials, permissions, conditional writes, "
-                    "CORS.", check_provider)
+    p = add_command(
+        sp,
+        "check",
+        "Check a provider's bucket setup: credentials, permissions, conditional writes, CORS.",
+        check_provider,
+    )
     p.add_argument("--id", required=True, help="provider id or name")
-    p.add_argument("--origin", action="append", metavar="URL",
-                   help="browser origin to check CORS for, repeatable (default: the running Jupyter servers' "
-                   "origins; c.GradientStorage.cors_origins are always added)")
-    p.add_argument("--fix", action="store_true",
-                   help="first merge the recommended CORS rules into the bucket's own (never drops a rule)")
+    p.add_argument(
+        "--origin",
+        action="append",
+        metavar="URL",
+        help="browser origin to check CORS for, repeatable (default: the running Jupyter servers' "
+        "origins; c.GradientStorage.cors_origins are always added)",
+    )
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="first merge the recommended CORS rules into the bucket's own (never drops a rule)",
+    )
     p = add_command(sp, "policy", "Print the least-privilege IAM policy for a provider's bucket.", show_policy)
     p.add_argument("--id", required=True, help="provider id or name")
     p.add_argument("--team-only", action="store_true", help="narrow the policy to this team's folder")
@@ -47,8 +59,9 @@ def register(groups) -> None:
     p.add_argument("--name", required=True, help="provider name")
     _s3_options(p, bucket_required=True)
     update = add_group(sp, "update", "Update a storage provider.")
-    p = add_command(update, "s3", "Update an S3-compatible storage provider (only the options given change).",
-                    update_provider)
+    p = add_command(
+        update, "s3", "Update an S3-compatible storage provider (only the options given change).", update_provider
+    )
     p.add_argument("--id", required=True, help="provider id or name")
     p.add_argument("--name", help="new name")
     _s3_options(p, bucket_required=False)
@@ -65,11 +78,14 @@ def _config(ctx, args, *, creating: bool) -> dict:
     if config.get("accessKey") and "secretAccessKey" not in config:
         config["secretAccessKey"] = ctx.prompt_secret(f"Secret access key for {config['accessKey']}: ")
         if not config["secretAccessKey"]:
-            raise BadInput("The secret access key is empty: give the secret that belongs to the access key.",
-                           reason="empty-secret")
+            raise BadInput(
+                "The secret access key is empty: give the secret that belongs to the access key.", reason="empty-secret"
+            )
     elif "secretAccessKey" in config and ctx.in_notebook:
-        ctx.warn("Warning: the secret access key is now in this notebook's text. Omit --secretAccessKey to be "
-                 "asked for it with a hidden prompt, and clear this cell.")
+        ctx.warn(
+            "Warning: the secret access key is now in this notebook's text. Omit --secretAccessKey to be "
+            "asked for it with a hidden prompt, and clear this cell."
+        )
     if creating and "secretAccessKey" in config and "accessKey" not in config:
         raise BadInput("--secretAccessKey needs --accessKey.")
     return config
@@ -77,20 +93,38 @@ def _config(ctx, args, *, creating: bool) -> dict:
 
 def provider_fields(p: Provider) -> dict:
     c = p.public_config()
-    return {"id": p.id, "name": p.name, "type": p.type, "bucket": c["bucket"], "endpoint": c["endpoint"] or "",
-            "region": c["region"] or "", "accessKey": c["accessKey"] or "",
-            "secretAccessKey": c["secretAccessKey"] or "",
-            "signatureVersion": c["signatureVersion"] or "", "profile": c["profile"] or "",
-            "isTeamDefault": p.is_team_default, "isGradientManaged": p.is_gradient_managed,
-            "dtCreated": p.dt_created, "dtModified": p.dt_modified}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "type": p.type,
+        "bucket": c["bucket"],
+        "endpoint": c["endpoint"] or "",
+        "region": c["region"] or "",
+        "accessKey": c["accessKey"] or "",
+        "secretAccessKey": c["secretAccessKey"] or "",
+        "signatureVersion": c["signatureVersion"] or "",
+        "profile": c["profile"] or "",
+        "isTeamDefault": p.is_team_default,
+        "isGradientManaged": p.is_gradient_managed,
+        "dtCreated": p.dt_created,
+        "dtModified": p.dt_modified,
+    }
 
 
 def providers_table(providers: list[Provider], usage: dict | None = None) -> Table:
     """The providers as the console and the panel show them; with `usage` (Engine.utilization), the bytes each one
     holds and the state of its bucket, next to the name (an unreachable one's reason in the last column)."""
     columns = ["Name", "ID", "Bucket", "Endpoint", "Default"]  # Gradient Managed says what it is by its name
-    rows = [[p.name, p.id, p.bucket, p.endpoint or ("embedded" if p.embedded else "AWS"),
-             "yes" if p.is_team_default else ""] for p in providers]
+    rows = [
+        [
+            p.name,
+            p.id,
+            p.bucket,
+            p.endpoint or ("embedded" if p.embedded else "AWS"),
+            "yes" if p.is_team_default else "",
+        ]
+        for p in providers
+    ]
     if usage is not None:
         columns[2:2] = ["Used", "State"]
         columns.append("Problem")
@@ -127,8 +161,9 @@ def create_provider(ctx, args):
 
 def update_provider(ctx, args):
     config = _config(ctx, args, creating=False)
-    p = ctx.engine.registry.update(args.id, name=args.name, config=config or None,
-                                   is_team_default=True if args.isTeamDefault else None)
+    p = ctx.engine.registry.update(
+        args.id, name=args.name, config=config or None, is_team_default=True if args.isTeamDefault else None
+    )
     if config.get("bucket") or config.get("endpoint"):
         if warning := ctx.engine.registry.bucket_warning(p):
             ctx.warn(warning)

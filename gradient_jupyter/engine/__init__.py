@@ -1,4 +1,5 @@
 """The engine: providers, stores, datasets and the bucket doctor. Imports nothing from Jupyter."""
+
 from .core import Engine
 from .errors import (
     BadInput,
@@ -16,6 +17,23 @@ from .providers import MASK, Provider, ProviderRegistry
 from .settings import GradientStorage
 from .stores import LocalStore, S3Store, Store
 
-__all__ = ["Engine", "GradientStorage", "Provider", "ProviderRegistry", "Store", "LocalStore", "S3Store", "MASK",
-           "GradientError", "BadInput", "NotFound", "Conflict", "Immutable", "QuotaExceeded", "StoreError",
-           "IntegrityError", "TagInUse", "LocalChanges"]
+__all__ = [
+    "Engine",
+    "GradientStorage",
+    "Provider",
+    "ProviderRegistry",
+    "Store",
+    "LocalStore",
+    "S3Store",
+    "MASK",
+    "GradientError",
+    "BadInput",
+    "NotFound",
+    "Conflict",
+    "Immutable",
+    "QuotaExceeded",
+    "StoreError",
+    "IntegrityError",
+    "TagInUse",
+    "LocalChanges",
+]

@@ -5,6 +5,7 @@ bytes fetched once are not fetched again. An entry appears only once its bytes m
 under a temporary name, then linked into place, so several processes can fill it at once). Entries are read-only
 files; the least recently used are evicted beyond `c.GradientStorage.cache_size`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -82,14 +83,18 @@ class ContentCache:
                     for chunk in chunks():
                         n += len(chunk)
                         if n > size:
-                            raise IntegrityError(f"{name} in the store has more bytes than its manifest says "
-                                                 f"({size}): it was changed behind our back.")
+                            raise IntegrityError(
+                                f"{name} in the store has more bytes than its manifest says "
+                                f"({size}): it was changed behind our back."
+                            )
                         h.update(chunk)
                         f.write(chunk)
                 if n != size or h.hexdigest() != sha256:
-                    raise IntegrityError(f"{name} in the store does not match its manifest (expected {size} bytes, "
-                                         f"SHA-256 {sha256}; got {n} bytes, SHA-256 {h.hexdigest()}): it was changed "
-                                         "or corrupted behind our back.")
+                    raise IntegrityError(
+                        f"{name} in the store does not match its manifest (expected {size} bytes, "
+                        f"SHA-256 {sha256}; got {n} bytes, SHA-256 {h.hexdigest()}): it was changed "
+                        "or corrupted behind our back."
+                    )
                 path = self._install(tmp, sha256)
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -182,8 +187,12 @@ class ContentCache:
     def info(self) -> dict:
         """Where the cache is, how many entries and bytes it holds, and its limit."""
         entries = self._entries()
-        return {"path": str(self.root), "entries": len(entries), "bytes": sum(s for _, s, _ in entries),
-                "limitBytes": self.limit}
+        return {
+            "path": str(self.root),
+            "entries": len(entries),
+            "bytes": sum(s for _, s, _ in entries),
+            "limitBytes": self.limit,
+        }
 
     def clear(self) -> dict:
         """Remove every entry; returns what was removed (as `info`). Mounted files keep their bytes (own links)."""

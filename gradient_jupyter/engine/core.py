@@ -1,4 +1,5 @@
 """The engine: settings, the provider registry and one store per provider, for every front end to share."""
+
 from __future__ import annotations
 
 import inspect
@@ -31,9 +32,13 @@ class Engine:
         self._listeners: list[Callable[[], Callable | None]] = []
         self._listeners_lock = threading.Lock()
         s = self.settings
-        managed = {"bucket": s.managed_bucket if s.managed_endpoint else "gradient-managed",
-                   "endpoint": s.managed_endpoint or None, "region": s.managed_region or None,
-                   "accessKey": s.managed_access_key or None, "secretAccessKey": s.managed_secret_key or None}
+        managed = {
+            "bucket": s.managed_bucket if s.managed_endpoint else "gradient-managed",
+            "endpoint": s.managed_endpoint or None,
+            "region": s.managed_region or None,
+            "accessKey": s.managed_access_key or None,
+            "secretAccessKey": s.managed_secret_key or None,
+        }
         self.registry = ProviderRegistry(s.home, team_id=s.team_id, managed_config=managed, on_change=self.changed)
         self.team_id = self.registry.team_id
         self._stores: dict[tuple, Store] = {}
@@ -106,11 +111,19 @@ class Engine:
             return LocalStore(self.home / "managed", quota=quota)
         c = provider.config
         return S3Store(
-            c["bucket"], endpoint=c.get("endpoint"), region=c.get("region"), access_key=c.get("accessKey"),
-            secret_key=c.get("secretAccessKey"), profile=c.get("profile"),
-            signature_version=c.get("signatureVersion"), timeout=s.store_timeout,
-            max_pool=max(10, s.max_concurrency + 4), send_checksums=s.send_checksums, quota=quota,
-            part_size=s.part_size, multipart_threshold=s.multipart_threshold,
+            c["bucket"],
+            endpoint=c.get("endpoint"),
+            region=c.get("region"),
+            access_key=c.get("accessKey"),
+            secret_key=c.get("secretAccessKey"),
+            profile=c.get("profile"),
+            signature_version=c.get("signatureVersion"),
+            timeout=s.store_timeout,
+            max_pool=max(10, s.max_concurrency + 4),
+            send_checksums=s.send_checksums,
+            quota=quota,
+            part_size=s.part_size,
+            multipart_threshold=s.multipart_threshold,
         )
 
     # -- change events: every front end of this process (the panel) hears what the others changed ------------
@@ -147,13 +160,19 @@ class Engine:
             try:
                 count = self.dataset_count(provider)
             except GradientError as exc:  # fail closed: "could not look" is not "nothing there"
-                raise Conflict(f"Could not check whether datasets use storage provider {provider.name!r} "
-                               f"({exc.message}). Fix the provider and try again, or delete with force (any data "
-                               "stays in the bucket).", reason="provider-unchecked") from exc
+                raise Conflict(
+                    f"Could not check whether datasets use storage provider {provider.name!r} "
+                    f"({exc.message}). Fix the provider and try again, or delete with force (any data "
+                    "stays in the bucket).",
+                    reason="provider-unchecked",
+                ) from exc
             if count:
-                raise Conflict(f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
-                               "delete the provider anyway with --force (REST: ?force=true); their data stays in "
-                               "the bucket.", reason="provider-in-use")
+                raise Conflict(
+                    f"{count} dataset(s) use storage provider {provider.name!r}: delete them first, or "
+                    "delete the provider anyway with --force (REST: ?force=true); their data stays in "
+                    "the bucket.",
+                    reason="provider-in-use",
+                )
         return self.registry.delete(provider.id)
 
     def dataset_count(self, provider: Provider) -> int:
@@ -169,6 +188,7 @@ class Engine:
 
     def utilization(self) -> dict:
         """Bytes used under the team folder per provider, and the managed quota."""
+
         def used_bytes(p: Provider):
             try:
                 return self.lookup_store(p).used_bytes(self.team_prefix()), None
@@ -183,6 +203,10 @@ class Engine:
             rows.append({"id": p.id, "name": p.name, "usedBytes": used, **({"error": error} if error else {})})
             if p.is_gradient_managed:
                 quota = self.settings.managed_quota
-                managed = {"id": p.id, "quotaBytes": quota, "usedBytes": used,
-                           "remainingBytes": None if used is None else max(0, quota - used)}
+                managed = {
+                    "id": p.id,
+                    "quotaBytes": quota,
+                    "usedBytes": used,
+                    "remainingBytes": None if used is None else max(0, quota - used),
+                }
         return {"storageProviders": rows, "managed": managed}

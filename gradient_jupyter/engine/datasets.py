@@ -18,6 +18,7 @@ Layout under `<teamId>/`:
   datasets/<ds>/versions/<v>/message.json             a message changed after commit
   datasets/<ds>/versions/<v>/manifest.json            the commit point, create-only
 """
+
 from __future__ import annotations
 
 import builtins
@@ -73,8 +74,10 @@ def verified_stream(store: Store, entry: FileEntry, what: str) -> Iterator[bytes
     try:
         chunks = store.stream(entry.object_key, CHUNK)
     except NotFound as exc:
-        raise IntegrityError(f"{what}: the bytes of {entry.path!r} are missing from the store (object "
-                             f"{entry.key!r} was deleted behind our back).") from exc
+        raise IntegrityError(
+            f"{what}: the bytes of {entry.path!r} are missing from the store (object "
+            f"{entry.key!r} was deleted behind our back)."
+        ) from exc
     return verified_chunks(chunks, entry, what)
 
 
@@ -84,14 +87,18 @@ def verified_chunks(chunks, entry: FileEntry, what: str) -> Iterator[bytes]:
     for chunk in chunks:
         size += len(chunk)
         if size > entry.size:
-            raise IntegrityError(f"{what}: {entry.path!r} in the store is larger than its manifest says "
-                                 f"({entry.size} bytes): it was changed behind our back.")
+            raise IntegrityError(
+                f"{what}: {entry.path!r} in the store is larger than its manifest says "
+                f"({entry.size} bytes): it was changed behind our back."
+            )
         h.update(chunk)
         yield chunk
     if size != entry.size or (entry.sha256 and h.hexdigest() != entry.sha256):
-        raise IntegrityError(f"{what}: {entry.path!r} in the store does not match its manifest "
-                             f"(expected {entry.size} bytes, SHA-256 {entry.sha256}; got {size} bytes, "
-                             f"SHA-256 {h.hexdigest()}): it was changed or corrupted behind our back.")
+        raise IntegrityError(
+            f"{what}: {entry.path!r} in the store does not match its manifest "
+            f"(expected {entry.size} bytes, SHA-256 {entry.sha256}; got {size} bytes, "
+            f"SHA-256 {h.hexdigest()}): it was changed or corrupted behind our back."
+        )
 
 
 Unsearched = list[tuple[Provider, GradientError]]  # providers a lookup could not search, and why
@@ -147,14 +154,21 @@ class Datasets:
 
     def _record(self, data: dict, provider: Provider) -> Dataset:
         """A Dataset from a record that `records.dataset` checked."""
-        return Dataset(id=data["id"], name=data["name"], description=data["description"],
-                       storage_provider_id=provider.id, dt_created=data["dtCreated"], dt_modified=data["dtModified"])
+        return Dataset(
+            id=data["id"],
+            name=data["name"],
+            description=data["description"],
+            storage_provider_id=provider.id,
+            dt_created=data["dtCreated"],
+            dt_modified=data["dtModified"],
+        )
 
     def list(self, warnings: list | None = None) -> builtins.list[Dataset]:
         """Every dataset of the team, by name, from every provider that answers. Providers are asked in parallel
         with short timeouts (`lookup_timeout`); one that cannot be read is skipped, and a `Skipped` naming it and
         why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once.
         A bad dataset record is skipped too, with a warning in the log naming its key."""
+
         def one(provider: Provider):
             try:
                 return provider, self.list_in(provider, lookup=True), None
@@ -175,8 +189,9 @@ class Datasets:
                     self._where.setdefault(ds.id, provider.id)
         return sorted(found, key=lambda d: d.name.lower())
 
-    def list_in(self, provider: Provider, *, lookup: bool = False,
-                bad: builtins.list | None = None) -> builtins.list[Dataset]:
+    def list_in(
+        self, provider: Provider, *, lookup: bool = False, bad: builtins.list | None = None
+    ) -> builtins.list[Dataset]:
         """The datasets of this team in one provider's bucket; bad records are skipped (their keys appended to
         `bad` if given), store errors raised. `lookup`: through the short-timeout store."""
         store = self.engine.lookup_store(provider) if lookup else self.engine.store(provider)
@@ -208,8 +223,11 @@ class Datasets:
             return found
         if unsearched:  # it may live there: saying "unknown" could lead to a second dataset of the same name
             provider_, exc = unsearched[0]
-            raise type(exc)(f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
-                            f"searched: {exc.message}", reason=exc.reason) from exc
+            raise type(exc)(
+                f"Dataset {ds!r} was not found, but storage provider {provider_.name!r} could not be "
+                f"searched: {exc.message}",
+                reason=exc.reason,
+            ) from exc
         raise NotFound(f"Unknown dataset {ds!r}: list datasets with 'datasets list'.", reason="unknown-dataset")
 
     def find(self, ds: str, *, provider=None) -> tuple[Dataset | None, Unsearched]:
@@ -325,8 +343,14 @@ class Datasets:
         if self._name_taken(name, target):
             raise Conflict(f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name")
         stamp = now_iso()
-        data = {"id": new_dataset_id(), "name": name, "description": description, "dtCreated": stamp,
-                "dtModified": stamp, "format": DATASET_FORMAT}
+        data = {
+            "id": new_dataset_id(),
+            "name": name,
+            "description": description,
+            "dtCreated": stamp,
+            "dtModified": stamp,
+            "format": DATASET_FORMAT,
+        }
         store = self.engine.store(target)
         for _ in range(2):
             try:  # the claim is the create-only write that lets exactly one creator of a name win
@@ -334,11 +358,14 @@ class Datasets:
                 break
             except Conflict as exc:
                 if not self._finish_leftover(store, name):
-                    raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                                   reason="duplicate-name") from exc
+                    raise Conflict(
+                        f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name"
+                    ) from exc
         else:
-            raise Conflict(f"A dataset named {name!r} is being created by another writer: choose another name "
-                           "or try again.", reason="duplicate-name")
+            raise Conflict(
+                f"A dataset named {name!r} is being created by another writer: choose another name or try again.",
+                reason="duplicate-name",
+            )
         self._write_json(store, self.layout.dataset_record(data["id"]), data)
         self._remember_name(name, target.id, data["id"])
         self.engine.changed("datasets")
@@ -350,16 +377,18 @@ class Datasets:
         try:
             claim = self._read_claim(store, name)
         except BadRecord as exc:
-            raise Conflict(f"The name {name!r} is held by a damaged claim: {exc.message}",
-                           reason="duplicate-name") from exc
+            raise Conflict(
+                f"The name {name!r} is held by a damaged claim: {exc.message}", reason="duplicate-name"
+            ) from exc
         if claim is None:  # deleted a moment ago
             return True
         if claim.get("deleting"):
             self._finish_delete(store, claim["id"], name)
             return True
         if claim["record"] and self._dataset_json(store, claim["id"]) is None:  # an interrupted create: finish it
-            self._write_json(store, self.layout.dataset_record(claim["id"]),
-                             {**claim["record"], "format": DATASET_FORMAT})
+            self._write_json(
+                store, self.layout.dataset_record(claim["id"]), {**claim["record"], "format": DATASET_FORMAT}
+            )
         return False
 
     def update(self, ds, *, name: str | None = None, description: str | None = None) -> Dataset:
@@ -377,16 +406,18 @@ class Datasets:
         if renamed:
             check_dataset_name(name)
             if self._name_taken(name, self.engine.registry.get(current.storage_provider_id), skip=current.id):
-                raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                               reason="duplicate-name")
+                raise Conflict(
+                    f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name"
+                )
             data["name"] = name
         data["dtModified"] = now_iso()
         if renamed and name.lower() != current.name.lower():
             try:
                 self._write_json(store, self.layout.claim(name), data, create_only=True)
             except Conflict as exc:
-                raise Conflict(f"A dataset named {name!r} exists already: choose another name.",
-                               reason="duplicate-name") from exc
+                raise Conflict(
+                    f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name"
+                ) from exc
         else:
             self._write_json(store, self.layout.claim(data["name"]), data)
         self._write_json(store, self.layout.dataset_record(current.id), data)
@@ -411,8 +442,9 @@ class Datasets:
         ours = claim is not None and claim["id"] == current.id  # else the name now belongs to another dataset
         if ours:
             record = {k: v for k, v in current.to_json().items() if k != "storageProviderId"}
-            self._write_json(store, self.layout.claim(current.name),
-                             {**record, "format": DATASET_FORMAT, "deleting": True})
+            self._write_json(
+                store, self.layout.claim(current.name), {**record, "format": DATASET_FORMAT, "deleting": True}
+            )
         store.delete([self.layout.dataset_record(current.id)])
         self._finish_delete(store, current.id, current.name if ours else None)
         self._where.pop(current.id, None)
@@ -450,8 +482,13 @@ class Datasets:
         store = self._store_of(ds)
         key = self.manifest_key(ds.id, version)
         try:
-            cached = records.manifest(records.parse_json(cache.read_bytes(), str(cache)), str(cache), ds.id, version,
-                                      self.layout.dataset(ds.id))
+            cached = records.manifest(
+                records.parse_json(cache.read_bytes(), str(cache)),
+                str(cache),
+                ds.id,
+                version,
+                self.layout.dataset(ds.id),
+            )
         except (OSError, BadRecord):
             cached = None
         if cached is not None:
@@ -470,14 +507,23 @@ class Datasets:
         os.replace(tmp, cache)
         return manifest
 
-    def _version(self, ds: Dataset, version: str, tags: dict[str, builtins.list[str]] | None = None,
-                 manifests: dict[str, dict] | None = None) -> Version | None:
+    def _version(
+        self,
+        ds: Dataset,
+        version: str,
+        tags: dict[str, builtins.list[str]] | None = None,
+        manifests: dict[str, dict] | None = None,
+    ) -> Version | None:
         """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
         store = self._store_of(ds)
-        manifest, info, override = self.engine.map(lambda read: read(), [
-            lambda: self.manifest(ds, version),
-            lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
-            lambda: self._read_json(store, self.layout.message(ds.id, version))])
+        manifest, info, override = self.engine.map(
+            lambda read: read(),
+            [
+                lambda: self.manifest(ds, version),
+                lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
+                lambda: self._read_json(store, self.layout.message(ds.id, version)),
+            ],
+        )
         if manifest is None and info is None:
             return None
         info = records.version_info(info, self.layout.version_record(ds.id, version)) if info is not None else {}
@@ -487,16 +533,36 @@ class Datasets:
             if manifests is not None:
                 manifests[version] = manifest
             files = manifest["files"]
-            message = (records.message(override, self.layout.message(ds.id, version)) if override
-                       else manifest["message"])
-            return Version(ds.id, version, message, True,
-                           tuple(sorted(tags.get(version, []))), len(files), sum(f["size"] for f in files),
-                           info.get("dtCreated", manifest["committedAt"]), manifest["committedAt"],
-                           info.get("parent"), info.get("createdBy"))
+            message = (
+                records.message(override, self.layout.message(ds.id, version)) if override else manifest["message"]
+            )
+            return Version(
+                ds.id,
+                version,
+                message,
+                True,
+                tuple(sorted(tags.get(version, []))),
+                len(files),
+                sum(f["size"] for f in files),
+                info.get("dtCreated", manifest["committedAt"]),
+                manifest["committedAt"],
+                info.get("parent"),
+                info.get("createdBy"),
+            )
         files = self._staged(ds, version)
-        return Version(ds.id, version, info.get("message", ""), False, (), len(files),
-                       sum(f.size for f in files.values()), info.get("dtCreated", ""), None,
-                       info.get("parent"), info.get("createdBy"))
+        return Version(
+            ds.id,
+            version,
+            info.get("message", ""),
+            False,
+            (),
+            len(files),
+            sum(f.size for f in files.values()),
+            info.get("dtCreated", ""),
+            None,
+            info.get("parent"),
+            info.get("createdBy"),
+        )
 
     def _version_ids(self, ds: Dataset) -> builtins.list[str]:
         ids = []
@@ -510,22 +576,26 @@ class Datasets:
 
     def _listed(self, read, items) -> builtins.list:
         """`read` over items in parallel, for a listing: an item whose records are bad is skipped (None)."""
+
         def guarded(item):
             try:
                 return read(item)
             except BadRecord as exc:
                 skipped(exc)
                 return None
+
         return self.engine.map(guarded, items)
 
-    def list_versions(self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None,
-                      skip_bad: bool = True) -> builtins.list[Version]:
+    def list_versions(
+        self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None, skip_bad: bool = True
+    ) -> builtins.list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
         The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
         with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
         ds = self.get(ds)
-        tags, ids = self.engine.map(lambda read: read(), [lambda: self._tags_by_version(ds),
-                                                          lambda: self._version_ids(ds)])
+        tags, ids = self.engine.map(
+            lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)]
+        )
         read = self._listed if skip_bad else self.engine.map
         versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
@@ -540,8 +610,15 @@ class Datasets:
             raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
         return found
 
-    def create_version(self, ds, *, message: str = "", pending: builtins.list[FileEntry] | None = None,
-                       manifests: dict[str, dict | None] | None = None, created_by: dict | None = None) -> Version:
+    def create_version(
+        self,
+        ds,
+        *,
+        message: str = "",
+        pending: builtins.list[FileEntry] | None = None,
+        manifests: dict[str, dict | None] | None = None,
+        created_by: dict | None = None,
+    ) -> Version:
         """A new uncommitted version. `pending` (used by save) records what is about to be uploaded.
 
         Its lineage is recorded with it: `parent`, the latest committed version (found in `manifests` when the
@@ -556,18 +633,33 @@ class Datasets:
         for _ in range(5):
             version = new_version_id()
             try:
-                self._write_json(store, self.layout.version_record(ds.id, version),
-                                 {"version": version, "message": message, "dtCreated": created, "parent": parent,
-                                  "createdBy": created_by}, create_only=True)
+                self._write_json(
+                    store,
+                    self.layout.version_record(ds.id, version),
+                    {
+                        "version": version,
+                        "message": message,
+                        "dtCreated": created,
+                        "parent": parent,
+                        "createdBy": created_by,
+                    },
+                    create_only=True,
+                )
                 break
             except Conflict:
                 continue
         else:
             raise Conflict("Could not pick a new version id; try again.")
         if pending:
-            self._write_json(store, self.layout.pending(ds.id, version),
-                             {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)}
-                                        for e in pending]})
+            self._write_json(
+                store,
+                self.layout.pending(ds.id, version),
+                {
+                    "files": [
+                        {"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending
+                    ]
+                },
+            )
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
 
     def _source(self, ds: Dataset, entry: FileEntry) -> dict:
@@ -646,13 +738,18 @@ class Datasets:
                     try:
                         store.copy(entry.object_key, target)
                     except NotFound as exc:
-                        raise Conflict(f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
-                                       "committed: commit again.", reason="changed-while-committing") from exc
+                        raise Conflict(
+                            f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
+                            "committed: commit again.",
+                            reason="changed-while-committing",
+                        ) from exc
                     sha, size = self._hash_object(store, target)
                     if entry.sha256 and (sha, size) != (entry.sha256, entry.size):
-                        raise IntegrityError(f"The upload of {entry.path!r} changed after it was received (expected "
-                                             f"{entry.size} bytes, SHA-256 {entry.sha256}; found {size} bytes, "
-                                             f"SHA-256 {sha}): put the file again, then commit.")
+                        raise IntegrityError(
+                            f"The upload of {entry.path!r} changed after it was received (expected "
+                            f"{entry.size} bytes, SHA-256 {entry.sha256}; found {size} bytes, "
+                            f"SHA-256 {sha}): put the file again, then commit."
+                        )
                     entry = FileEntry(entry.path, size, sha, target)
                 files.append(entry)
             return self.write_manifest(ds, version, files, message=current.message)
@@ -671,11 +768,12 @@ class Datasets:
             except Conflict as exc:
                 since = (self._read_json(store, key) or {}).get("since")
                 if isinstance(since, (int, float)) and time.time() - since < self.COMMIT_CLAIM_SECONDS:
-                    raise Conflict(f"Version {ds.id}:{version} is being committed by another request: wait for it "
-                                   "to finish.", reason="commit-in-progress") from exc
+                    raise Conflict(
+                        f"Version {ds.id}:{version} is being committed by another request: wait for it to finish.",
+                        reason="commit-in-progress",
+                    ) from exc
                 store.delete([key])  # left by a committer that died (or unreadable): take over
-        raise Conflict(f"Version {ds.id}:{version} is being committed by another request.",
-                       reason="commit-in-progress")
+        raise Conflict(f"Version {ds.id}:{version} is being committed by another request.", reason="commit-in-progress")
 
     @staticmethod
     def _hash_object(store: Store, key: str) -> tuple[str, int]:
@@ -685,31 +783,54 @@ class Datasets:
             size += len(chunk)
         return h.hexdigest(), size
 
-    def write_manifest(self, ds: Dataset, version: str, files: builtins.list[FileEntry], *, message: str,
-                       uncommitted: Version | None = None) -> Version:
+    def write_manifest(
+        self,
+        ds: Dataset,
+        version: str,
+        files: builtins.list[FileEntry],
+        *,
+        message: str,
+        uncommitted: Version | None = None,
+    ) -> Version:
         """The commit point. If another writer committed this version first, theirs stands and this one fails.
 
         `uncommitted` (the version as create_version answered it, known to save) spares reading the committed
         version back."""
         store = self._store_of(ds)
         committed_at = now_iso()
-        manifest = {"format": MANIFEST_FORMAT, "dataset": ds.id, "version": version, "message": message,
-                    "committedAt": committed_at,
-                    "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)]}
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "dataset": ds.id,
+            "version": version,
+            "message": message,
+            "committedAt": committed_at,
+            "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)],
+        }
         try:
             self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
         except Conflict as exc:
-            raise Conflict(f"Version {ds.id}:{version} was committed by another writer at the same time; "
-                           "theirs stands.", reason="already-committed") from exc
-        store.delete([self.layout.pending(ds.id, version)]
-                     + [o.key for o in store.list(self.layout.refs(ds.id, version))]
-                     + [o.key for o in store.list(self.layout.uploads(ds.id, version))])
+            raise Conflict(
+                f"Version {ds.id}:{version} was committed by another writer at the same time; theirs stands.",
+                reason="already-committed",
+            ) from exc
+        store.delete(
+            [self.layout.pending(ds.id, version)]
+            + [o.key for o in store.list(self.layout.refs(ds.id, version))]
+            + [o.key for o in store.list(self.layout.uploads(ds.id, version))]
+        )
         self.engine.changed("datasets")
         if uncommitted is None:
             return self.get_version(ds, version)
         # only committed versions can be tagged, so a version committed just now has no tags
-        return replace(uncommitted, message=message, is_committed=True, tags=(), file_count=len(files),
-                       size=sum(f.size for f in files), dt_committed=committed_at)
+        return replace(
+            uncommitted,
+            message=message,
+            is_committed=True,
+            tags=(),
+            file_count=len(files),
+            size=sum(f.size for f in files),
+            dt_committed=committed_at,
+        )
 
     # -- files -------------------------------------------------------------------------------------------------
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:
@@ -724,10 +845,12 @@ class Datasets:
             except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
                 skipped(exc)
                 return bad
+
         return {v: m for v, m in zip(ids, self.engine.map(read, ids), strict=True) if m is not bad}
 
-    def committed_index(self, ds: Dataset, manifests: dict[str, dict | None] | None = None) \
-            -> dict[tuple[str, int], str]:
+    def committed_index(
+        self, ds: Dataset, manifests: dict[str, dict | None] | None = None
+    ) -> dict[tuple[str, int], str]:
         """(sha256, size) -> object key, over every committed version: what never needs sending again."""
         index: dict[tuple[str, int], str] = {}
         for manifest in (self.manifests(ds) if manifests is None else manifests).values():
@@ -758,6 +881,7 @@ class Datasets:
         def read(key):
             data = self._read_json(store, key)
             return None if data is None else records.pointer(data, key, self.layout.dataset(ds.id), version)
+
         refs = [o.key for o in store.list(self.layout.refs(ds.id, version))]
         return dict(p for p in self.engine.map(read, refs) if p)
 
@@ -766,11 +890,16 @@ class Datasets:
         refs/ (to a committed object, or to an upload that has arrived under uploads/)."""
         store = self._store_of(ds)
         files = {}
-        listing, pointers, arrived = self.engine.map(lambda read: read(), [
-            lambda: list(store.list(self.layout.data(ds.id, version))), lambda: self._pointers(ds, version),
-            lambda: {o.key: o.size for o in store.list(self.layout.uploads(ds.id, version))}])
+        listing, pointers, arrived = self.engine.map(
+            lambda read: read(),
+            [
+                lambda: list(store.list(self.layout.data(ds.id, version))),
+                lambda: self._pointers(ds, version),
+                lambda: {o.key: o.size for o in store.list(self.layout.uploads(ds.id, version))},
+            ],
+        )
         for o in listing:
-            path = o.key[len(self.layout.data(ds.id, version)):]
+            path = o.key[len(self.layout.data(ds.id, version)) :]
             sha = self.object_sha256(store, o.key, o.size) if with_hashes else None
             files[path] = FileEntry(path, o.size, sha, o.key)
         for path, entry in pointers.items():
@@ -802,8 +931,10 @@ class Datasets:
         ds = self.get(ds)
         v = self.get_version(ds, version)
         if v.is_committed:
-            raise Immutable(f"Version {ds.id}:{version} is committed and cannot change: create a new version "
-                            "(datasets versions create) to add, replace or delete files.")
+            raise Immutable(
+                f"Version {ds.id}:{version} is committed and cannot change: create a new version "
+                "(datasets versions create) to add, replace or delete files."
+            )
         return ds, v
 
     def list_files(self, ds, version: str, *, prefix: str = "") -> builtins.list[FileEntry]:
@@ -833,8 +964,9 @@ class Datasets:
         check_file_path(path)
         entry = self._pointers(ds, version).get(path)
         if entry is None or not entry.object_key.startswith(self.layout.uploads(ds.id, version)):
-            raise NotFound(f"No upload of {path!r} was started in {ds.id}:{version}: start it again.",
-                           reason="no-such-upload")
+            raise NotFound(
+                f"No upload of {path!r} was started in {ds.id}:{version}: start it again.", reason="no-such-upload"
+            )
         return entry.object_key
 
     def put_file(self, ds, version: str, path: str, source) -> FileEntry:
@@ -849,19 +981,26 @@ class Datasets:
             manifests = self.manifests(ds)
             key = self.committed_index(ds, manifests).get((sha, size))
             if key:  # identical to a committed file: point at it instead of sending it again
-                self._write_json(store, self.layout.refs(ds.id, version, path),
-                                 {"path": path, "size": size, "sha256": sha, "key": key})
+                self._write_json(
+                    store,
+                    self.layout.refs(ds.id, version, path),
+                    {"path": path, "size": size, "sha256": sha, "key": key},
+                )
                 if not self.still_referenced(ds, manifests, [key]):  # its versions were deleted meanwhile
                     key = None
             if not key:
                 store.check_quota(size, self.layout.root())
                 key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
                 store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
-                self._write_json(store, self.layout.refs(ds.id, version, path),
-                                 {"path": path, "size": size, "sha256": sha, "key": key})
+                self._write_json(
+                    store,
+                    self.layout.refs(ds.id, version, path),
+                    {"path": path, "size": size, "sha256": sha, "key": key},
+                )
         if store.head(self.manifest_key(ds.id, version)) is not None:  # committed while we wrote: not part of it
-            raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being written; "
-                            "the file is not part of it.")
+            raise Immutable(
+                f"Version {ds.id}:{version} was committed while {path!r} was being written; the file is not part of it."
+            )
         return FileEntry(path, size, sha, key)
 
     def delete_file(self, ds, version: str, path: str) -> None:
@@ -875,15 +1014,19 @@ class Datasets:
         store = self._store_of(ds)
         self._write_json(store, self.layout.refs(ds.id, version, path), {"path": path, "deleted": True})
         if store.head(self.manifest_key(ds.id, version)) is not None:  # committed meanwhile: the file is part of it
-            raise Immutable(f"Version {ds.id}:{version} was committed while {path!r} was being deleted; the file is "
-                            "part of it.")
+            raise Immutable(
+                f"Version {ds.id}:{version} was committed while {path!r} was being deleted; the file is part of it."
+            )
 
     def file_entry(self, ds, version: str, path: str) -> FileEntry:
         check_file_path(path)
         ds = self.get(ds)
         v = self.get_version(ds, version)
-        files = manifest_entries(self.manifest(ds, version) or {}) if v.is_committed \
+        files = (
+            manifest_entries(self.manifest(ds, version) or {})
+            if v.is_committed
             else list(self._staged(ds, version, with_hashes=True).values())
+        )
         for f in files:
             if f.path == path:
                 return f
@@ -919,10 +1062,10 @@ class Datasets:
         def read(key):
             data = self._read_json(store, key)
             return None if data is None else Tag(names[key], records.tag(data, key))
+
         return sorted((t for t in self._listed(read, names) if t), key=lambda t: t.name)
 
-    def _tags_by_version(self, ds: Dataset, tags: builtins.list[Tag] | None = None) \
-            -> dict[str, builtins.list[str]]:
+    def _tags_by_version(self, ds: Dataset, tags: builtins.list[Tag] | None = None) -> dict[str, builtins.list[str]]:
         out: dict[str, list[str]] = {}
         for t in self._read_tags(ds) if tags is None else tags:
             out.setdefault(t.version, []).append(t.name)
@@ -933,16 +1076,19 @@ class Datasets:
         check_tag_name(name)
         ds = self.get(ds)
         if not self.get_version(ds, version).is_committed:
-            raise Conflict(f"Version {ds.id}:{version} is not committed: commit it before tagging it.",
-                           reason="not-committed")
+            raise Conflict(
+                f"Version {ds.id}:{version} is not committed: commit it before tagging it.", reason="not-committed"
+            )
         store = self._store_of(ds)
         self._write_json(store, self.layout.tag(ds.id, name), {"version": version, "dtModified": now_iso()})
         # A delete of the version may have run meanwhile: it removes tags after its manifest, so one of us sees
         # the other. If the manifest is gone, take the tag back rather than leave it pointing at nothing.
         if store.head(self.manifest_key(ds.id, version)) is None:
             store.delete([self.layout.tag(ds.id, name)])
-            raise NotFound(f"Version {ds.id}:{version} was deleted while tag {name!r} was being set: the tag was "
-                           "not set.", reason="unknown-version")
+            raise NotFound(
+                f"Version {ds.id}:{version} was deleted while tag {name!r} was being set: the tag was not set.",
+                reason="unknown-version",
+            )
         self.engine.changed("datasets")
         return Tag(name, version)
 
@@ -967,9 +1113,13 @@ class Datasets:
         # A tag of that name wins over a version id; a selector shaped like a version id is read at the same time
         # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
         guessed: dict[str, dict] = {}
-        tags, guess = self.engine.map(lambda read: read(), [
-            lambda: self._read_tags(ds),
-            lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None])
+        tags, guess = self.engine.map(
+            lambda read: read(),
+            [
+                lambda: self._read_tags(ds),
+                lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None,
+            ],
+        )
         version = next((t.version for t in tags if t.name == selector), None)
         if version is None and guess is not None:
             if manifests is not None:
@@ -979,9 +1129,11 @@ class Datasets:
             raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
         found = self._version(ds, version or selector, self._tags_by_version(ds, tags), manifests)
         if found is None and version is not None:
-            raise NotFound(f"Tag {selector!r} of dataset {ds.name!r} points at version {version!r}, which no longer "
-                           f"exists (it was deleted): set the tag again with 'datasets tags set'.",
-                           reason="unknown-version")
+            raise NotFound(
+                f"Tag {selector!r} of dataset {ds.name!r} points at version {version!r}, which no longer "
+                f"exists (it was deleted): set the tag again with 'datasets tags set'.",
+                reason="unknown-version",
+            )
         if found is None:
             raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
         return ds, found
@@ -1000,8 +1152,12 @@ class Skipped:
         return f"Warning: storage provider {self.provider_name!r} was skipped: {self.message}"
 
     def to_json(self) -> dict:
-        return {"storageProviderId": self.provider_id, "storageProviderName": self.provider_name,
-                "message": self.message, "reason": self.reason}
+        return {
+            "storageProviderId": self.provider_id,
+            "storageProviderName": self.provider_name,
+            "message": self.message,
+            "reason": self.reason,
+        }
 
 
 class _local_copy:

@@ -1,4 +1,5 @@
 """One exception hierarchy for the engine; each front end maps it once (HTTP status, UsageError, exit code)."""
+
 from __future__ import annotations
 
 
@@ -8,6 +9,7 @@ class GradientError(Exception):
     status = 500
     reason = "error"
     request_id: str | None = None  # the store's id of the failed request (StoreError), for its operator
+
     def __init__(self, message: str, *, reason: str | None = None):
         super().__init__(message)
         self.message = message

@@ -1,4 +1,5 @@
 """Plain words for numbers, shared by the engine's messages and every front end."""
+
 from __future__ import annotations
 
 

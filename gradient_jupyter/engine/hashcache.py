@@ -1,5 +1,6 @@
 """A cache of file SHA-256s keyed by (path, size, mtime, ctime, inode), like git's index: unchanged files are not
 re-read. The ctime is what makes it safe: a user can restore a file's mtime (touch -r, cp -p, tar), never its ctime."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,15 @@ class HashCache:
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(hashes)")]
         if columns and "ctime_ns" not in columns:  # a cache from before ctime was part of the key: start afresh
             self._db.execute("DROP TABLE hashes")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                         " ctime_ns INTEGER, ino INTEGER, sha256 TEXT)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " ctime_ns INTEGER, ino INTEGER, sha256 TEXT)"
+        )
         # Block SHA-256s belong to the bytes, not to a path: kept by the file's SHA-256 (see reading.py).
-        self._db.execute("CREATE TABLE IF NOT EXISTS blocks (sha256 TEXT, block_size INTEGER, blocks TEXT,"
-                         " PRIMARY KEY (sha256, block_size))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS blocks (sha256 TEXT, block_size INTEGER, blocks TEXT,"
+            " PRIMARY KEY (sha256, block_size))"
+        )
         self._pending: list[tuple] = []
         self._pending_blocks: list[tuple] = []
 
@@ -70,10 +75,13 @@ class HashCache:
         found = {}
         names = list(stats)
         for i in range(0, len(names), 500):  # one query per 500 files, not one per file
-            batch = names[i:i + 500]
+            batch = names[i : i + 500]
             with self._lock:
-                rows = self._db.execute(f"SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM hashes WHERE path "
-                                        f"IN ({','.join('?' * len(batch))})", batch).fetchall()
+                rows = self._db.execute(
+                    f"SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM hashes WHERE path "
+                    f"IN ({','.join('?' * len(batch))})",
+                    batch,
+                ).fetchall()
             for path, size, mtime_ns, ctime_ns, ino, sha in rows:
                 if stats[path] == (size, mtime_ns, ctime_ns, ino):
                     found[path] = (sha, size)
@@ -85,8 +93,9 @@ class HashCache:
             for sha, size, blocks in self._pending_blocks:
                 if (sha, size) == (sha256, block_size):
                     return json.loads(blocks)
-            row = self._db.execute("SELECT blocks FROM blocks WHERE sha256 = ? AND block_size = ?",
-                                   (sha256, block_size)).fetchone()
+            row = self._db.execute(
+                "SELECT blocks FROM blocks WHERE sha256 = ? AND block_size = ?", (sha256, block_size)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def flush(self) -> None:

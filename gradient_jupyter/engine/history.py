@@ -4,6 +4,7 @@
 no file bytes, linear in the number of files). `diff` compares two committed versions from their manifests.
 `created_by` and `check_lineage` make and check a version's `parent`/`createdBy`. See README.md, "History".
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -74,10 +75,17 @@ class Diff:
         return bool(self.added or self.removed or self.modified or self.renamed)
 
     def to_json(self) -> dict:
-        return {"added": [f.to_json() for f in self.added], "removed": [f.to_json() for f in self.removed],
-                "modified": [m.to_json() for m in self.modified], "renamed": [r.to_json() for r in self.renamed],
-                "unchanged": self.unchanged, "bytesAdded": self.bytes_added, "bytesRemoved": self.bytes_removed,
-                "from": self.before_ref, "to": self.after_ref}
+        return {
+            "added": [f.to_json() for f in self.added],
+            "removed": [f.to_json() for f in self.removed],
+            "modified": [m.to_json() for m in self.modified],
+            "renamed": [r.to_json() for r in self.renamed],
+            "unchanged": self.unchanged,
+            "bytesAdded": self.bytes_added,
+            "bytesRemoved": self.bytes_removed,
+            "from": self.before_ref,
+            "to": self.after_ref,
+        }
 
     def changes(self) -> list[tuple[str, str]]:
         """(status, text) per change, in path order: ('A', path), ('D', path), ('M', path), ('R', 'old -> new').
@@ -91,9 +99,11 @@ class Diff:
 
     def summary(self) -> str:
         """One line: counts and bytes."""
-        return (f"{len(self.added)} added, {len(self.removed)} removed, {len(self.modified)} modified, "
-                f"{len(self.renamed)} renamed, {self.unchanged} unchanged; "
-                f"+{human_bytes(self.bytes_added)}, -{human_bytes(self.bytes_removed)}")
+        return (
+            f"{len(self.added)} added, {len(self.removed)} removed, {len(self.modified)} modified, "
+            f"{len(self.renamed)} renamed, {self.unchanged} unchanged; "
+            f"+{human_bytes(self.bytes_added)}, -{human_bytes(self.bytes_removed)}"
+        )
 
     def lines(self) -> list[str]:
         """The console form: `A path`, `D path`, `M path`, `R old -> new`, then the summary."""
@@ -116,6 +126,7 @@ def path_filter(include: Iterable[str] = (), exclude: Iterable[str] = ()):
 
     Globs are fnmatch patterns on the whole path (`*` also crosses '/'), as for `load --include/--exclude`.
     """
+
     def one_regex(globs):
         globs = [globs] if isinstance(globs, str) else list(globs or ())
         return re.compile("|".join(fnmatch.translate(g) for g in globs)).match if globs else None
@@ -149,8 +160,15 @@ def _index(items: Iterable, keep) -> dict:
     return out
 
 
-def diff_files(before: Iterable, after: Iterable, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
-               before_ref: str | None = None, after_ref: str | None = None) -> Diff:
+def diff_files(
+    before: Iterable,
+    after: Iterable,
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    before_ref: str | None = None,
+    after_ref: str | None = None,
+) -> Diff:
     """What changed from the file list `before` to `after`.
 
     Entries are FileEntry objects, manifest-style dicts (`path`, `size`, `sha256`) or (path, size, sha256) tuples.
@@ -292,8 +310,9 @@ def who(by: dict | None) -> str:
 
 
 # -- the diff of two versions ------------------------------------------------------------------------------------
-def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str] = (),
-         exclude: Iterable[str] = ()) -> Diff:
+def diff(
+    engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> Diff:
     """What changed from version `ref_a` to version `ref_b` of one dataset; without `ref_b`, what changed in
     `ref_a` since its parent (for versions made before parents were recorded: the committed version before it).
     Read from the two manifests only: no file bytes. Both versions must be committed."""
@@ -304,9 +323,11 @@ def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str]
     if ref_b is not None:
         ds_b, b = datasets.resolve(ref_b, manifests=manifests)
         if ds_b.id != ds.id:
-            raise BadInput(f"{ref_a!r} and {ref_b!r} are versions of two datasets ({ds.name} and {ds_b.name}): "
-                           f"compare versions of one dataset, e.g. --to {ds.name}:<version or tag>.",
-                           reason="two-datasets")
+            raise BadInput(
+                f"{ref_a!r} and {ref_b!r} are versions of two datasets ({ds.name} and {ds_b.name}): "
+                f"compare versions of one dataset, e.g. --to {ds.name}:<version or tag>.",
+                reason="two-datasets",
+            )
         _must_be_committed(b)
         before, after = a, b
     else:
@@ -320,15 +341,24 @@ def diff(engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str]
             raise NotFound(f"Version {v.ref} was deleted while being compared.", reason="unknown-version")
         return manifest["files"]
 
-    return diff_files(files(before), files(after), include=include, exclude=exclude,
-                      before_ref=before.ref if before else None, after_ref=after.ref)
+    return diff_files(
+        files(before),
+        files(after),
+        include=include,
+        exclude=exclude,
+        before_ref=before.ref if before else None,
+        after_ref=after.ref,
+    )
 
 
 def _must_be_committed(v) -> None:
     if not v.is_committed:
-        raise Conflict(f"Version {v.ref} is not committed: only committed versions can be compared. Commit it "
-                       f"first (datasets versions commit --id {v.ref}), or see its files with "
-                       f"'datasets files list --id {v.ref}'.", reason="not-committed")
+        raise Conflict(
+            f"Version {v.ref} is not committed: only committed versions can be compared. Commit it "
+            f"first (datasets versions commit --id {v.ref}), or see its files with "
+            f"'datasets files list --id {v.ref}'.",
+            reason="not-committed",
+        )
 
 
 def _parent_of(datasets, ds, v, manifests: dict):
@@ -338,12 +368,18 @@ def _parent_of(datasets, ds, v, manifests: dict):
         try:
             parent = datasets.get_version(ds, v.parent)
         except NotFound as exc:
-            raise NotFound(f"The parent of {v.ref}, version {v.parent}, no longer exists (it was deleted): "
-                           f"compare with another version instead, with --to.", reason="unknown-parent") from exc
+            raise NotFound(
+                f"The parent of {v.ref}, version {v.parent}, no longer exists (it was deleted): "
+                f"compare with another version instead, with --to.",
+                reason="unknown-parent",
+            ) from exc
         _must_be_committed(parent)
         return parent
     if v.created_by is not None:  # lineage recorded, no parent: the dataset's first version
         return None
-    older = [o for o in datasets.list_versions(ds, committed=True, manifests=manifests)
-             if (o.dt_committed, o.version) < (v.dt_committed, v.version)]
+    older = [
+        o
+        for o in datasets.list_versions(ds, committed=True, manifests=manifests)
+        if (o.dt_committed, o.version) < (v.dt_committed, v.version)
+    ]
     return older[0] if older else None

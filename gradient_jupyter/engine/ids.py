@@ -1,4 +1,5 @@
 """IDs and the syntax rules of names, written once for every front end."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -59,16 +60,25 @@ def check_team_id(value) -> str:
 
 
 def check_dataset_name(value) -> str:
-    return check(DATASET_NAME, value, "dataset name",
-                 "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return check(
+        DATASET_NAME,
+        value,
+        "dataset name",
+        "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    )
 
 
 def check_tag_name(value) -> str:
-    value = check(TAG_NAME, value, "tag name",
-                  "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+    value = check(
+        TAG_NAME,
+        value,
+        "tag name",
+        "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+    )
     if value == "latest":
-        raise BadInput("The tag 'latest' is reserved: it always means the most recently committed version.",
-                       reason="reserved-tag")
+        raise BadInput(
+            "The tag 'latest' is reserved: it always means the most recently committed version.", reason="reserved-tag"
+        )
     return value
 
 
@@ -78,18 +88,24 @@ def check_version_id(value) -> str:
 
 def check_provider_name(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
-        raise BadInput(f"Invalid storage provider name {quoted(value)}: use 1-100 printable characters.",
-                       reason="invalid-provider-name")
+        raise BadInput(
+            f"Invalid storage provider name {quoted(value)}: use 1-100 printable characters.",
+            reason="invalid-provider-name",
+        )
     return value.strip()
 
 
 def check_bucket_name(value) -> str:
-    rule = ("S3 bucket names are 3-63 characters of lowercase letters, digits, '.' and '-', "
-            "starting and ending with a letter or digit")
+    rule = (
+        "S3 bucket names are 3-63 characters of lowercase letters, digits, '.' and '-', "
+        "starting and ending with a letter or digit"
+    )
     check(BUCKET_NAME, value, "bucket name", rule)
     if ".." in value or value.startswith("xn--") or _is_ip(value):
-        raise BadInput(f"Invalid bucket name {quoted(value)}: {rule}, with no '..' and not an IP address.",
-                       reason="invalid-bucket-name")
+        raise BadInput(
+            f"Invalid bucket name {quoted(value)}: {rule}, with no '..' and not an IP address.",
+            reason="invalid-bucket-name",
+        )
     return value
 
 
@@ -114,22 +130,35 @@ def check_endpoint(value) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise BadInput(f"Invalid endpoint {quoted(value)}: {hint}.", reason="invalid-endpoint")
     if parts.username or parts.password:
-        raise BadInput("Invalid endpoint: do not put credentials in the URL; use accessKey and secretAccessKey.",
-                       reason="invalid-endpoint")
+        raise BadInput(
+            "Invalid endpoint: do not put credentials in the URL; use accessKey and secretAccessKey.",
+            reason="invalid-endpoint",
+        )
     return value.strip().rstrip("/")
 
 
 def check_file_path(value) -> str:
     """A dataset file path: relative, '/'-separated, no '..', '.', empty parts, backslash or NUL."""
-    bad = (not isinstance(value, str) or not value or len(value) > 1024 or value.startswith("/")
-           or "\\" in value or "\x00" in value or any(p in ("", ".", "..") for p in value.split("/")))
+    bad = (
+        not isinstance(value, str)
+        or not value
+        or len(value) > 1024
+        or value.startswith("/")
+        or "\\" in value
+        or "\x00" in value
+        or any(p in ("", ".", "..") for p in value.split("/"))
+    )
     if bad or (len(value) > 1 and value[1] == ":"):
-        raise BadInput(f"Invalid file path {quoted(value)}: use a relative path like 'a/b.csv' with no '..', '.', "
-                       "empty parts, backslashes or NUL characters.", reason="invalid-path")
+        raise BadInput(
+            f"Invalid file path {quoted(value)}: use a relative path like 'a/b.csv' with no '..', '.', "
+            "empty parts, backslashes or NUL characters.",
+            reason="invalid-path",
+        )
     if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in value.split("/")):
         # no common file system holds a longer name: such a file could be saved but never loaded
-        raise BadInput(f"Invalid file path {quoted(value)}: a folder or file name is longer than 255 bytes.",
-                       reason="invalid-path")
+        raise BadInput(
+            f"Invalid file path {quoted(value)}: a folder or file name is longer than 255 bytes.", reason="invalid-path"
+        )
     return value
 
 
@@ -139,8 +168,10 @@ def parse_ref(ref) -> tuple[str, str]:
         raise BadInput("Give a dataset ref: <dataset name or id>[:<version | tag | latest>].", reason="invalid-ref")
     dataset, _, selector = ref.strip().partition(":")
     if not dataset or (":" in ref and not selector) or ":" in selector:
-        raise BadInput(f"Invalid ref {quoted(ref)}: expected <dataset name or id>[:<version | tag | latest>].",
-                       reason="invalid-ref")
+        raise BadInput(
+            f"Invalid ref {quoted(ref)}: expected <dataset name or id>[:<version | tag | latest>].",
+            reason="invalid-ref",
+        )
     check_dataset_name(dataset)
     return dataset, selector or "latest"
 
@@ -156,8 +187,12 @@ def check_origin(value) -> str:
     if parts and (parts.username or parts.password):
         raise BadInput("Invalid origin: an origin has no user name or password in it.", reason="invalid-origin")
     host = parts.hostname if parts else None
-    if (not parts or parts.scheme not in ("http", "https") or not host
-            or not (re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or ":" in host and _is_ip(host))):
+    if (
+        not parts
+        or parts.scheme not in ("http", "https")
+        or not host
+        or not (re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host) or ":" in host and _is_ip(host))
+    ):
         raise BadInput(f"Invalid origin {quoted(value)}: {hint}.", reason="invalid-origin")
     host = f"[{host}]" if ":" in host else host
     default = {"http": 80, "https": 443}[parts.scheme]

@@ -7,6 +7,7 @@
 
 The server mounts them when it starts, in the background; each failure is logged and never stops the server.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,10 @@ def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str
     try:
         settings = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise BadInput(f"{path} is not valid YAML ({exc.__class__.__name__}): fix it and restart the server.",
-                       reason="bad-settings") from exc
+        raise BadInput(
+            f"{path} is not valid YAML ({exc.__class__.__name__}): fix it and restart the server.",
+            reason="bad-settings",
+        ) from exc
     integrations = settings.get("integrations") if isinstance(settings, dict) else None
     if not isinstance(integrations, dict):
         if integrations is not None:
@@ -41,14 +44,23 @@ def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str
     found = []
     for name, spec in integrations.items():
         if not isinstance(name, str) or not DATASET_NAME.fullmatch(name) or not isinstance(spec, dict):
-            log.warning("%s: integration %r ignored: a name is letters, digits, '.', '_', '-' and its settings a "
-                        "mapping with a 'type'.", path, name)
+            log.warning(
+                "%s: integration %r ignored: a name is letters, digits, '.', '_', '-' and its settings a "
+                "mapping with a 'type'.",
+                path,
+                name,
+            )
             continue
         kind = spec.get("type")
         if kind == "s3":
-            log.warning("%s: integration %r is a bucket (type: s3), which gradient-jupyter does not mount. Add it "
-                        "as a storage provider (gradient-jupyter storageProviders create s3 --name %s --bucket ...), "
-                        "then save its data as a dataset and list that here as type: dataset.", path, name, name)
+            log.warning(
+                "%s: integration %r is a bucket (type: s3), which gradient-jupyter does not mount. Add it "
+                "as a storage provider (gradient-jupyter storageProviders create s3 --name %s --bucket ...), "
+                "then save its data as a dataset and list that here as type: dataset.",
+                path,
+                name,
+                name,
+            )
             continue
         if kind != "dataset":
             log.warning("%s: integration %r has type %r; only 'dataset' integrations are mounted.", path, name, kind)
@@ -59,8 +71,12 @@ def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str
         try:
             parse_ref(str(ref) if ref is not None else "")
         except BadInput as exc:
-            log.warning("%s: integration %r needs 'ref: <dataset>[:<version|tag>]' or 'id:' and 'version:' (%s)",
-                        path, name, exc.message)
+            log.warning(
+                "%s: integration %r needs 'ref: <dataset>[:<version|tag>]' or 'id:' and 'version:' (%s)",
+                path,
+                name,
+                exc.message,
+            )
             continue
         found.append((name, str(ref)))
     return found

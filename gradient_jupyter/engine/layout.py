@@ -1,5 +1,6 @@
 """Where everything lives in a bucket: every object key of a team's folder is computed here, and only here.
 The layout is described in docs/bucket-layout.md. Pure: no store, no I/O."""
+
 from __future__ import annotations
 
 
@@ -41,7 +42,7 @@ class Layout:
 
     def version_of(self, ds_id: str, key: str) -> str:
         """The version a key under `versions(ds_id)` belongs to."""
-        return key[len(self.versions(ds_id)):].split("/", 1)[0]
+        return key[len(self.versions(ds_id)) :].split("/", 1)[0]
 
     def version_record(self, ds_id: str, version: str) -> str:
         return f"{self.version(ds_id, version)}version.json"

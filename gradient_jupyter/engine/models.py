@@ -1,4 +1,5 @@
 """What the engine hands the front ends: datasets, versions, files, tags, and the results of save and load."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,9 +17,14 @@ class Dataset:
     dt_modified: str
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "description": self.description,
-                "storageProviderId": self.storage_provider_id, "dtCreated": self.dt_created,
-                "dtModified": self.dt_modified}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "storageProviderId": self.storage_provider_id,
+            "dtCreated": self.dt_created,
+            "dtModified": self.dt_modified,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,19 @@ class Version:
         return f"{self.dataset_id}:{self.version}"
 
     def to_json(self) -> dict:
-        return {"datasetId": self.dataset_id, "version": self.version, "message": self.message,
-                "isCommitted": self.is_committed, "tags": list(self.tags), "fileCount": self.file_count,
-                "size": self.size, "dtCreated": self.dt_created, "dtCommitted": self.dt_committed,
-                "parent": self.parent, "createdBy": self.created_by}
+        return {
+            "datasetId": self.dataset_id,
+            "version": self.version,
+            "message": self.message,
+            "isCommitted": self.is_committed,
+            "tags": list(self.tags),
+            "fileCount": self.file_count,
+            "size": self.size,
+            "dtCreated": self.dt_created,
+            "dtCommitted": self.dt_committed,
+            "parent": self.parent,
+            "createdBy": self.created_by,
+        }
 
     def __repr__(self) -> str:
         state = "committed" if self.is_committed else "uncommitted"
@@ -114,5 +129,7 @@ class TransferSummary:
 
     def line(self) -> str:
         moved = "received" if self.destination else "sent"
-        return (f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_copied)} "
-                f"copied in the store, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s")
+        return (
+            f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_copied)} "
+            f"copied in the store, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s"
+        )

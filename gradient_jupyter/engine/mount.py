@@ -5,6 +5,7 @@ the file system allows, copies where not; files are 0444 and folders 0555. It is
 so mounting another version at DIR replaces it at once. `DIR/.gradient/mount.json` records what the mount made:
 `unmount` removes only that.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,11 @@ def default_folder(ds: Dataset, root=None) -> Path:
     """`<root or cwd>/datasets/<dataset name>`, as on Gradient. The name comes from the bucket: it becomes a folder
     name only if it has a dataset name's syntax (no '/', no '..')."""
     if not isinstance(ds.name, str) or not DATASET_NAME.fullmatch(ds.name):
-        raise IntegrityError(f"Dataset {ds.id} has the name {ds.name!r}, which is not a dataset name: its record was "
-                             "forged or damaged. Give the folder to mount at.", reason="bad-record")
+        raise IntegrityError(
+            f"Dataset {ds.id} has the name {ds.name!r}, which is not a dataset name: its record was "
+            "forged or damaged. Give the folder to mount at.",
+            reason="bad-record",
+        )
     return Path(root or Path.cwd()) / "datasets" / ds.name
 
 
@@ -53,16 +57,18 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
     if not version.is_committed:
-        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then mount it.",
-                       reason="not-committed")
+        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then mount it.", reason="not-committed")
     manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
     entries = manifest_entries(manifest)
     folder = Path(folder if folder is not None else default_folder(ds)).expanduser().absolute()
     if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
         folder.rmdir()  # an empty folder (a mount point made beforehand) is taken over
     if os.path.lexists(folder) and not is_mount(folder):
-        raise BadInput(f"{str(folder)!r} exists and is not a mount: choose another folder, or move it away "
-                       "(mount never replaces files it did not make).", reason="not-a-mount")
+        raise BadInput(
+            f"{str(folder)!r} exists and is not a mount: choose another folder, or move it away "
+            "(mount never replaces files it did not make).",
+            reason="not-a-mount",
+        )
     record = mounted(folder)
     if record and (record.get("dataset"), record.get("version")) == (ds.id, version.version):
         # e.g. the server mounting settings.yaml's integrations again at each start: no fetch, no rebuild
@@ -85,8 +91,17 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
         linked = sum(engine.map(place, entries, engine.settings.max_concurrency))
         made = build / RECORD
         made.parent.mkdir()
-        made.write_text(json.dumps({"format": FORMAT, "dataset": ds.id, "name": ds.name,
-                                      "version": version.version, "files": [e.path for e in entries]}))
+        made.write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "dataset": ds.id,
+                    "name": ds.name,
+                    "version": version.version,
+                    "files": [e.path for e in entries],
+                }
+            )
+        )
         _set_modes(build, file_mode=0o444, dir_mode=0o555)
         if os.path.lexists(folder):
             _exchange(build, folder)  # `build` now holds the previous mount
@@ -105,8 +120,10 @@ def unmount(folder) -> list[str]:
     """Remove what a mount made at `folder`; returns the paths of files kept because no mount made them."""
     folder = Path(folder).expanduser().absolute()
     if not is_mount(folder):
-        raise BadInput(f"{str(folder)!r} is not a mount (no {RECORD.as_posix()} made by mount): nothing removed.",
-                       reason="not-a-mount")
+        raise BadInput(
+            f"{str(folder)!r} is not a mount (no {RECORD.as_posix()} made by mount): nothing removed.",
+            reason="not-a-mount",
+        )
     return _remove(folder)
 
 

@@ -1,4 +1,5 @@
 """The provider registry: named S3-compatible buckets with credentials, kept in SQLite in the data home."""
+
 from __future__ import annotations
 
 import builtins
@@ -100,8 +101,9 @@ def clean_config(config: dict, *, partial: bool = False) -> dict:
     if "accessKey" in out or "secretAccessKey" in out:
         key, secret = out.get("accessKey"), out.get("secretAccessKey")
         if key == "" or (key and secret is not None and not secret):
-            raise BadInput("The secret access key is empty: give the secret that belongs to the access key.",
-                           reason="empty-secret")
+            raise BadInput(
+                "The secret access key is empty: give the secret that belongs to the access key.", reason="empty-secret"
+            )
         if secret and not key and not partial:
             raise BadInput("A secret access key needs its access key (accessKey).")
     if out.get("profile") and (out.get("accessKey") or out.get("secretAccessKey")):
@@ -119,8 +121,14 @@ def private_dir(path: Path) -> Path:
 class ProviderRegistry:
     """Providers and installation settings in `<home>/registry.sqlite3` (0600), safe across processes."""
 
-    def __init__(self, home: Path, *, team_id: str = "", managed_config: dict | None = None,
-                 on_change: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        home: Path,
+        *,
+        team_id: str = "",
+        managed_config: dict | None = None,
+        on_change: Callable[[str], None] | None = None,
+    ):
         self.home = private_dir(Path(home))
         self._on_change = on_change or (lambda what: None)
         self.path = self.home / "registry.sqlite3"
@@ -173,8 +181,13 @@ class ProviderRegistry:
     def _row(self, row: sqlite3.Row) -> Provider:
         config = self._managed_config if row["is_managed"] else json.loads(row["config"])
         return Provider(
-            id=row["id"], name=row["name"], config=dict(config), is_team_default=bool(row["is_default"]),
-            is_gradient_managed=bool(row["is_managed"]), dt_created=row["dt_created"], dt_modified=row["dt_modified"],
+            id=row["id"],
+            name=row["name"],
+            config=dict(config),
+            is_team_default=bool(row["is_default"]),
+            is_gradient_managed=bool(row["is_managed"]),
+            dt_created=row["dt_created"],
+            dt_modified=row["dt_modified"],
         )
 
     # -- queries --------------------------------------------------------------------------------------------
@@ -187,10 +200,14 @@ class ProviderRegistry:
         """A provider by id, or by name (case-insensitive)."""
         if not isinstance(id_or_name, str) or not id_or_name:
             raise BadInput("Give a storage provider id (sp...) or name.")
-        row = self._db().execute(
-            "SELECT * FROM providers WHERE id = ? OR name = ? COLLATE NOCASE ORDER BY id = ? DESC",
-            (id_or_name, id_or_name, id_or_name),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT * FROM providers WHERE id = ? OR name = ? COLLATE NOCASE ORDER BY id = ? DESC",
+                (id_or_name, id_or_name, id_or_name),
+            )
+            .fetchone()
+        )
         if row is None:
             raise NotFound(f"Unknown storage provider {id_or_name!r}: list them with 'storageProviders list'.")
         return self._row(row)
@@ -198,6 +215,7 @@ class ProviderRegistry:
     def sharing_bucket(self, provider: Provider) -> builtins.list[Provider]:
         """The other providers on the same bucket at the same endpoint: they share this team's folder there, so
         they reach the same datasets (listings show each once; one provider per bucket is enough)."""
+
         def where(p: Provider):
             return p.bucket, (p.endpoint or "").lower().rstrip("/")
 
@@ -209,9 +227,11 @@ class ProviderRegistry:
         if not others:
             return None
         names = ", ".join(repr(p.name) for p in others)
-        return (f"Warning: storage provider {names} already uses bucket {provider.bucket!r} at "
-                f"{provider.endpoint or 'AWS S3'}: both reach the same datasets (each is listed once). One provider "
-                "per bucket is enough; delete one with 'storageProviders delete --id ID'.")
+        return (
+            f"Warning: storage provider {names} already uses bucket {provider.bucket!r} at "
+            f"{provider.endpoint or 'AWS S3'}: both reach the same datasets (each is listed once). One provider "
+            "per bucket is enough; delete one with 'storageProviders delete --id ID'."
+        )
 
     def managed(self) -> Provider:
         return self._row(self._db().execute("SELECT * FROM providers WHERE is_managed = 1").fetchone())
@@ -226,8 +246,10 @@ class ProviderRegistry:
             raise BadInput(f"Unknown storage provider type {type!r}: the only type is 's3'.")
         name = check_provider_name(name)
         if isinstance(config, dict) and config.get("secretAccessKey") == MASK:
-            raise BadInput(f"{MASK} is how a secret is shown, not a secret: give the real secret access key.",
-                           reason="masked-secret")
+            raise BadInput(
+                f"{MASK} is how a secret is shown, not a secret: give the real secret access key.",
+                reason="masked-secret",
+            )
         config = clean_config(config)
         stamp = now_iso()
         pid = new_provider_id()
@@ -242,16 +264,26 @@ class ProviderRegistry:
         self._on_change("providers")
         return self.get(pid)
 
-    def update(self, id_or_name: str, *, name: str | None = None, config: dict | None = None,
-               is_team_default: bool | None = None) -> Provider:
+    def update(
+        self,
+        id_or_name: str,
+        *,
+        name: str | None = None,
+        config: dict | None = None,
+        is_team_default: bool | None = None,
+    ) -> Provider:
         """Partial update: only the fields given change; config fields merge into the stored config."""
         current = self.get(id_or_name)
         if current.is_gradient_managed and (name is not None or config):
-            raise Conflict("Gradient Managed is built in: only 'isTeamDefault' can change; configure it in "
-                           "jupyter_server_config.py (c.GradientStorage.managed_*).", reason="managed-provider")
+            raise Conflict(
+                "Gradient Managed is built in: only 'isTeamDefault' can change; configure it in "
+                "jupyter_server_config.py (c.GradientStorage.managed_*).",
+                reason="managed-provider",
+            )
         if is_team_default is False and current.is_team_default:
-            raise Conflict("Make another provider the team default instead of unsetting this one.",
-                           reason="default-provider")
+            raise Conflict(
+                "Make another provider the team default instead of unsetting this one.", reason="default-provider"
+            )
         new_name = check_provider_name(name) if name is not None else current.name
         new_config = current.config
         if isinstance(config, dict) and config.get("secretAccessKey") == MASK:
@@ -272,8 +304,13 @@ class ProviderRegistry:
                 db.execute("UPDATE providers SET is_default = 0")
             db.execute(
                 "UPDATE providers SET name = ?, config = ?, is_default = ?, dt_modified = ? WHERE id = ?",
-                (new_name, "{}" if current.is_gradient_managed else json.dumps(new_config),
-                 int(bool(is_team_default) or current.is_team_default), now_iso(), current.id),
+                (
+                    new_name,
+                    "{}" if current.is_gradient_managed else json.dumps(new_config),
+                    int(bool(is_team_default) or current.is_team_default),
+                    now_iso(),
+                    current.id,
+                ),
             )
         self._on_change("providers")
         return self.get(current.id)
@@ -284,8 +321,11 @@ class ProviderRegistry:
         if current.is_gradient_managed:
             raise Conflict("Gradient Managed is built in and cannot be deleted.", reason="managed-provider")
         if current.is_team_default:
-            raise Conflict(f"{current.name!r} is the team default: make another provider the default first "
-                           "(storageProviders update s3 --id ID --isTeamDefault).", reason="default-provider")
+            raise Conflict(
+                f"{current.name!r} is the team default: make another provider the default first "
+                "(storageProviders update s3 --id ID --isTeamDefault).",
+                reason="default-provider",
+            )
         with self._tx() as db:
             db.execute("DELETE FROM providers WHERE id = ?", (current.id,))
         self._on_change("providers")
@@ -294,12 +334,12 @@ class ProviderRegistry:
     @staticmethod
     def _check_name_free(db: sqlite3.Connection, name: str) -> None:
         if db.execute("SELECT 1 FROM providers WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
-            raise Conflict(f"A storage provider named {name!r} exists already: choose another name.",
-                           reason="duplicate-name")
+            raise Conflict(
+                f"A storage provider named {name!r} exists already: choose another name.", reason="duplicate-name"
+            )
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
-

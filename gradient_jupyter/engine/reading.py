@@ -6,6 +6,7 @@ aligned blocks: a range costs the blocks it touches, each verified on arrival, a
 blocks fetched ahead of it in parallel. Any other file is fetched whole and verified once. Either way the verified
 bytes are kept in the cache, so no version fetches them again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,10 @@ class FileReader:
             try:
                 if first == last:  # one block: no pieces to join
                     return _pread(paths[0], start - first * bs, end - first * bs)
-                return b"".join(_pread(path, max(start, i * bs) - i * bs, min(end, (i + 1) * bs) - i * bs)
-                                for i, path in zip(range(first, last + 1), paths, strict=True))
+                return b"".join(
+                    _pread(path, max(start, i * bs) - i * bs, min(end, (i + 1) * bs) - i * bs)
+                    for i, path in zip(range(first, last + 1), paths, strict=True)
+                )
             except FileNotFoundError:  # evicted (or joined into its whole file) between fetch and read: once more
                 if attempt:
                     raise
@@ -98,9 +101,12 @@ class FileReader:
 
     def _fetch_block(self, i: int) -> Path:
         start = i * self.block_size
-        return self.cache.fill(self.entry.blocks[i], self._block_len(i),
-                               lambda: self._stream(start, start + self._block_len(i)),
-                               f"{self.name} (block {i + 1} of {len(self.entry.blocks)})")
+        return self.cache.fill(
+            self.entry.blocks[i],
+            self._block_len(i),
+            lambda: self._stream(start, start + self._block_len(i)),
+            f"{self.name} (block {i + 1} of {len(self.entry.blocks)})",
+        )
 
     def _stream(self, start: int, end: int):
         try:  # a store may find the object missing when asked or at the first chunk: either way, say which file
@@ -109,8 +115,9 @@ class FileReader:
             else:
                 yield from self.store.stream_range(self.key, start, end, CHUNK)
         except NotFound as exc:
-            raise IntegrityError(f"{self.name}: its bytes are missing from the store (object {self.key!r} "
-                                 "was deleted behind our back).") from exc
+            raise IntegrityError(
+                f"{self.name}: its bytes are missing from the store (object {self.key!r} was deleted behind our back)."
+            ) from exc
 
     def local_file(self) -> Path:
         """The whole file in the cache (fetched and verified if it is not there): what mount links and load copies."""

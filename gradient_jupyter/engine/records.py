@@ -6,6 +6,7 @@ have the syntax of docs (README "Words"), types must be what we wrote, and every
 dataset it belongs to. A record that fails raises `BadRecord` naming its key; listings skip it with a warning.
 The functions return plain values built from the checked fields only, never the raw JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,11 @@ class BadRecord(IntegrityError):
 
 
 def bad(key: str, problem: str) -> BadRecord:
-    return BadRecord(f"The record {key!r} in the bucket is not valid ({problem}): it was forged or changed behind "
-                     "our back, or written by another tool. Nothing in it was used; repair or delete that object with "
-                     "S3 tools.")
+    return BadRecord(
+        f"The record {key!r} in the bucket is not valid ({problem}): it was forged or changed behind "
+        "our back, or written by another tool. Nothing in it was used; repair or delete that object with "
+        "S3 tools."
+    )
 
 
 def parse_json(raw: bytes, key: str) -> dict:
@@ -66,10 +69,12 @@ def _size(value, key: str, path: str) -> int:
 
 def dataset(data: dict, key: str, ds_id: str | None = None) -> dict:
     """A dataset record (dataset.json; a name claim holds the same fields) -> its checked fields."""
-    out: dict[str, Any] = {"id": _match(data, "id", DATASET_ID, key, "dataset id"),
-           "name": _match(data, "name", DATASET_NAME, key, "dataset name"),
-           "description": _text(data, "description", key, default=""),
-           "dtCreated": _text(data, "dtCreated", key, limit=40)}
+    out: dict[str, Any] = {
+        "id": _match(data, "id", DATASET_ID, key, "dataset id"),
+        "name": _match(data, "name", DATASET_NAME, key, "dataset name"),
+        "description": _text(data, "description", key, default=""),
+        "dtCreated": _text(data, "dtCreated", key, limit=40),
+    }
     out["dtModified"] = _text(data, "dtModified", key, default=out["dtCreated"], limit=40)
     if ds_id is not None and out["id"] != ds_id:
         raise bad(key, f"it names dataset {out['id']!r}, but it is stored under {ds_id!r}")
@@ -107,8 +112,12 @@ def version_info(data: dict, key: str) -> dict:
     """version.json -> {"message", "dtCreated", "parent", "createdBy"}; a bad lineage field is dropped with a
     warning (engine/history.py), the rest must be well formed."""
     parent, created_by = check_lineage(data, key)
-    return {"message": _text(data, "message", key, default=""), "dtCreated": _text(data, "dtCreated", key, limit=40),
-            "parent": parent, "createdBy": created_by}
+    return {
+        "message": _text(data, "message", key, default=""),
+        "dtCreated": _text(data, "dtCreated", key, limit=40),
+        "parent": parent,
+        "createdBy": created_by,
+    }
 
 
 def message(data: dict, key: str) -> str:
@@ -120,16 +129,20 @@ def _object_key(value, key: str, path: str, dataset_prefix: str) -> str:
     """An object key a record points at: it must lie under the dataset's own versions/."""
     if not isinstance(value, str) or not value.startswith(dataset_prefix + "versions/"):
         raise bad(key, f"{path!r} points outside this dataset ({str(value)[:120]!r})")
-    rest = value[len(dataset_prefix + "versions/"):].split("/")
-    if len(rest) < 3 or not VERSION_ID.fullmatch(rest[0]) or rest[1] not in ("data", "uploads") \
-            or any(p in ("", ".", "..") for p in rest) \
-            or "\\" in value or "\x00" in value:
+    rest = value[len(dataset_prefix + "versions/") :].split("/")
+    if (
+        len(rest) < 3
+        or not VERSION_ID.fullmatch(rest[0])
+        or rest[1] not in ("data", "uploads")
+        or any(p in ("", ".", "..") for p in rest)
+        or "\\" in value
+        or "\x00" in value
+    ):
         raise bad(key, f"{path!r} points at a malformed object key ({value[:120]!r})")
     return value
 
 
-def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, needs_hash: bool = True) \
-        -> FileEntry:
+def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, needs_hash: bool = True) -> FileEntry:
     """One file of a manifest, of a staged file's pointer or of an interrupted save's list, checked.
 
     `needs_key=False` accepts an entry without an object key (a save's list of what it will send);
@@ -153,9 +166,14 @@ def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, n
         return FileEntry(path, size, sha, target)
     # large files: the SHA-256 of each block, for verified ranged reads (engine/reading.py)
     block_size, blocks = data.get("blockSize"), data.get("blocks")
-    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size <= 0 \
-            or not isinstance(blocks, list) or len(blocks) != -(-size // block_size) \
-            or not all(isinstance(b, str) and SHA256.fullmatch(b) for b in blocks):
+    if (
+        not isinstance(block_size, int)
+        or isinstance(block_size, bool)
+        or block_size <= 0
+        or not isinstance(blocks, list)
+        or len(blocks) != -(-size // block_size)
+        or not all(isinstance(b, str) and SHA256.fullmatch(b) for b in blocks)
+    ):
         raise bad(key, f"bad blockSize or blocks for {path!r}")
     return FileEntry(path, size, sha, target, block_size, tuple(blocks))
 
@@ -172,22 +190,32 @@ def manifest(data: dict, key: str, ds_id: str, version: str, dataset_prefix: str
     entries = [file_entry(f, key, dataset_prefix) for f in files]
     if len({e.path for e in entries}) != len(entries):
         raise bad(key, "a path is listed twice")
-    out: dict[str, Any] = {"format": MANIFEST_FORMAT, "dataset": ds_id, "version": version,
-           "message": _text(data, "message", key, default=""), "committedAt": _text(data, "committedAt", key, limit=40),
-           "files": [manifest_file(e) for e in entries]}
+    out: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "dataset": ds_id,
+        "version": version,
+        "message": _text(data, "message", key, default=""),
+        "committedAt": _text(data, "committedAt", key, limit=40),
+        "files": [manifest_file(e) for e in entries],
+    }
     for extra in ("parent",):  # optional fields other parts of the engine write: kept only when well formed
         if isinstance(data.get(extra), str) and VERSION_ID.fullmatch(data[extra]):
             out[extra] = data[extra]
     if isinstance(data.get("createdBy"), dict):
-        out["createdBy"] = {k: v for k, v in data["createdBy"].items()
-                            if isinstance(k, str) and isinstance(v, (str, bool)) and len(str(v)) <= 1000}
+        out["createdBy"] = {
+            k: v
+            for k, v in data["createdBy"].items()
+            if isinstance(k, str) and isinstance(v, (str, bool)) and len(str(v)) <= 1000
+        }
     return out
 
 
 def manifest_entries(manifest: dict) -> list[FileEntry]:
     """The files of a manifest that `manifest()` checked."""
-    return [FileEntry(f["path"], f["size"], f["sha256"], f["key"], f.get("blockSize"), tuple(f.get("blocks", ())))
-            for f in manifest.get("files", [])]
+    return [
+        FileEntry(f["path"], f["size"], f["sha256"], f["key"], f.get("blockSize"), tuple(f.get("blocks", ())))
+        for f in manifest.get("files", [])
+    ]
 
 
 def manifest_file(f: FileEntry) -> dict:
@@ -228,7 +256,7 @@ def pointer(data: dict, key: str, dataset_prefix: str, version: str) -> tuple[st
     entry = file_entry(data, key, dataset_prefix, needs_hash=False)
     assert entry.key is not None  # file_entry needs a key here
     own = f"{dataset_prefix}versions/{version}/uploads/"
-    if "/uploads/" in entry.key and not (entry.key.startswith(own) and "/" not in entry.key[len(own):]):
+    if "/uploads/" in entry.key and not (entry.key.startswith(own) and "/" not in entry.key[len(own) :]):
         raise bad(key, f"{entry.path!r} points at another version's upload ({entry.key[:120]!r})")
     if entry.sha256 is None and not entry.key.startswith(own):
         raise bad(key, f"no SHA-256 for {entry.path!r}")

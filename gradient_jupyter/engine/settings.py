@@ -1,4 +1,5 @@
 """Configuration: one traitlets Configurable read by the server and, from the same files, by kernels and the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,8 @@ class GradientStorage(Configurable):
     )
     managed_region = Unicode("", help="Region of the managed S3 endpoint.").tag(config=True)
     managed_access_key = Unicode("", help="Access key of the managed S3 endpoint (empty: boto3 chain).").tag(
-        config=True)
+        config=True
+    )
     managed_secret_key = Unicode("", help="Secret key of the managed S3 endpoint.").tag(config=True)
     cors_origins = List(
         Unicode(), default_value=[], help="Extra browser origins the bucket doctor checks CORS for."
@@ -42,20 +44,25 @@ class GradientStorage(Configurable):
     multipart_threshold = Int(64 * 1024**2, help="Files at least this large are sent in parts.").tag(config=True)
     part_size = Int(16 * 1024**2, help="Part size for multipart uploads (>= 5 MiB).").tag(config=True)
     store_timeout = Float(15.0, help="Seconds to wait on one store request before it counts as failed.").tag(
-        config=True)
+        config=True
+    )
     lookup_timeout = Float(
-        2.0, help="Seconds each try of a lookup across providers (finding or listing datasets) waits on one "
-        "provider's store before it counts as failed; a provider that fails is skipped with a warning naming it."
+        2.0,
+        help="Seconds each try of a lookup across providers (finding or listing datasets) waits on one "
+        "provider's store before it counts as failed; a provider that fails is skipped with a warning naming it.",
     ).tag(config=True)
     send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(
-        config=True)
+        config=True
+    )
     cache_size = Int(
-        10 * GIB, help="Size limit of the local content cache (verified file bytes read in place, mounted or loaded); "
-        "least recently used entries are evicted beyond it."
+        10 * GIB,
+        help="Size limit of the local content cache (verified file bytes read in place, mounted or loaded); "
+        "least recently used entries are evicted beyond it.",
     ).tag(config=True)
     block_size = Int(
-        8 * 1024**2, help="Block size of the block SHA-256s a save records for large files, so a ranged read "
-        "(e.g. one Parquet row group) fetches and verifies only the blocks it needs."
+        8 * 1024**2,
+        help="Block size of the block SHA-256s a save records for large files, so a ranged read "
+        "(e.g. one Parquet row group) fetches and verifies only the blocks it needs.",
     ).tag(config=True)
     block_threshold = Int(16 * 1024**2, help="Files at least this large get block SHA-256s at save.").tag(config=True)
 
@@ -116,8 +123,9 @@ def load_jupyter_config() -> Config:
                 except Exception as exc:  # a broken server config must not break the kernel's front ends
                     import logging
 
-                    logging.getLogger("gradient_jupyter").warning("Ignoring config %s%s: %s", base, ext,
-                                                                  type(exc).__name__)
+                    logging.getLogger("gradient_jupyter").warning(
+                        "Ignoring config %s%s: %s", base, ext, type(exc).__name__
+                    )
     section = Config()
     if "GradientStorage" in config:
         section.GradientStorage = config.GradientStorage

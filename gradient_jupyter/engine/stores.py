@@ -1,5 +1,6 @@
 """Stores: one contract over an S3 bucket (bytes through obstore, boto3 for the control plane) or the embedded
 folder laid out like a bucket. The contract is described in README.md, "Stores"."""
+
 from __future__ import annotations
 
 import base64
@@ -71,8 +72,16 @@ class Store:
     def put_bytes(self, key: str, data: bytes, *, create_only: bool = False, sha256: str | None = None) -> None:
         self.put(key, data, mode="create" if create_only else "overwrite", sha256=sha256)
 
-    def put_file(self, key: str, path: str | os.PathLike, *, size: int, sha256: str, create_only: bool = False,
-                 progress: Progress | None = None) -> None:
+    def put_file(
+        self,
+        key: str,
+        path: str | os.PathLike,
+        *,
+        size: int,
+        sha256: str,
+        create_only: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         """Upload a local file whose size and SHA-256 are known; a file that changed since is refused
         (IntegrityError) and nothing is written."""
         raise NotImplementedError
@@ -183,8 +192,9 @@ def b64_sha256(hex_digest: str) -> str:
 
 
 def _changed(key: str, path) -> IntegrityError:
-    return IntegrityError(f"Upload of {key!r} refused: {path} changed while it was being saved "
-                          "(its SHA-256 or size differs). Save again.")
+    return IntegrityError(
+        f"Upload of {key!r} refused: {path} changed while it was being saved (its SHA-256 or size differs). Save again."
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -204,8 +214,7 @@ class LocalStore(Store):
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
-        if (not key or "\\" in key or "\x00" in key or key.startswith("/")
-                or any(p in ("", ".", "..") for p in parts)):
+        if not key or "\\" in key or "\x00" in key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise BadInput(f"Invalid object key {key!r}.")
         return self.root.joinpath(*parts)
 
@@ -216,8 +225,9 @@ class LocalStore(Store):
                 try:
                     os.link(tmp_path, target)  # fails if target exists: an atomic create-only write
                 except FileExistsError as exc:
-                    raise Conflict(f"Object {target.relative_to(self.root).as_posix()!r} exists already.",
-                                   reason="exists") from exc
+                    raise Conflict(
+                        f"Object {target.relative_to(self.root).as_posix()!r} exists already.", reason="exists"
+                    ) from exc
             else:
                 os.replace(tmp_path, target)
         finally:
@@ -342,41 +352,77 @@ _CLIENT_ERRORS = {
     "NoSuchKey": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
     "404": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
     "NotFound": (NotFound, "no-such-key", "Object {key!r} does not exist in the bucket."),
-    "NoSuchBucket": (StoreError, "no-such-bucket",
-                     "Bucket {bucket!r} does not exist at this endpoint/region: check the bucket name and region."),
+    "NoSuchBucket": (
+        StoreError,
+        "no-such-bucket",
+        "Bucket {bucket!r} does not exist at this endpoint/region: check the bucket name and region.",
+    ),
     "PreconditionFailed": (Conflict, "exists", "Object {key!r} exists already."),
     "412": (Conflict, "exists", "Object {key!r} exists already."),
     "ConditionalRequestConflict": (Conflict, "exists", "Object {key!r} is being written by someone else."),
     "AccessDenied": (StoreError, "access-denied", _DENIED),
     "403": (StoreError, "access-denied", _DENIED),
-    "InvalidAccessKeyId": (StoreError, "invalid-credentials",
-                           "The store does not know this access key: check accessKey."),
-    "SignatureDoesNotMatch": (StoreError, "signature-mismatch", "The store rejected the request signature: check "
-                              "secretAccessKey (and signatureVersion)."),
-    "InvalidClientTokenId": (StoreError, "invalid-credentials",
-                             "The store does not know this access key: check accessKey."),
+    "InvalidAccessKeyId": (
+        StoreError,
+        "invalid-credentials",
+        "The store does not know this access key: check accessKey.",
+    ),
+    "SignatureDoesNotMatch": (
+        StoreError,
+        "signature-mismatch",
+        "The store rejected the request signature: check secretAccessKey (and signatureVersion).",
+    ),
+    "InvalidClientTokenId": (
+        StoreError,
+        "invalid-credentials",
+        "The store does not know this access key: check accessKey.",
+    ),
     "InvalidToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
     "ExpiredToken": (StoreError, "invalid-credentials", "The session token is invalid or expired."),
-    "AuthorizationHeaderMalformed": (StoreError, "wrong-region",
-                                     "The bucket is in another region than the one configured: set the right region."),
-    "PermanentRedirect": (StoreError, "wrong-region",
-                          "The bucket is in another region than the one configured: set the right region."),
-    "301": (StoreError, "wrong-region",
-            "The bucket is in another region than the one configured: set the right region."),
+    "AuthorizationHeaderMalformed": (
+        StoreError,
+        "wrong-region",
+        "The bucket is in another region than the one configured: set the right region.",
+    ),
+    "PermanentRedirect": (
+        StoreError,
+        "wrong-region",
+        "The bucket is in another region than the one configured: set the right region.",
+    ),
+    "301": (
+        StoreError,
+        "wrong-region",
+        "The bucket is in another region than the one configured: set the right region.",
+    ),
     "NoSuchCORSConfiguration": (NotFound, "no-cors", "Bucket {bucket!r} has no CORS rules."),
     "NotImplemented": (StoreError, "not-implemented", "The store does not implement {op}: {detail}"),
     "BadDigest": (IntegrityError, "integrity", "The store refused {key!r}: the bytes did not match their checksum."),
-    "XAmzContentChecksumMismatch": (IntegrityError, "integrity",
-                                    "The store refused {key!r}: the bytes did not match their checksum."),
-    "SlowDown": (StoreError, "unavailable", "The store kept answering 'SlowDown' (overloaded) to {op} after retries: "
-                                            "try again later."),
+    "XAmzContentChecksumMismatch": (
+        IntegrityError,
+        "integrity",
+        "The store refused {key!r}: the bytes did not match their checksum.",
+    ),
+    "SlowDown": (
+        StoreError,
+        "unavailable",
+        "The store kept answering 'SlowDown' (overloaded) to {op} after retries: try again later.",
+    ),
     "503": (StoreError, "unavailable", "The store was unavailable (HTTP 503) for {op} after retries: try again later."),
-    "ServiceUnavailable": (StoreError, "unavailable",
-                           "The store was unavailable (HTTP 503) for {op} after retries: try again later."),
-    "InternalError": (StoreError, "unavailable",
-                      "The store had an internal error (HTTP 500) for {op} after retries: try again later."),
-    "500": (StoreError, "unavailable",
-            "The store had an internal error (HTTP 500) for {op} after retries: try again later."),
+    "ServiceUnavailable": (
+        StoreError,
+        "unavailable",
+        "The store was unavailable (HTTP 503) for {op} after retries: try again later.",
+    ),
+    "InternalError": (
+        StoreError,
+        "unavailable",
+        "The store had an internal error (HTTP 500) for {op} after retries: try again later.",
+    ),
+    "500": (
+        StoreError,
+        "unavailable",
+        "The store had an internal error (HTTP 500) for {op} after retries: try again later.",
+    ),
     "InvalidRequest": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
     "InvalidArgument": (StoreError, "invalid-request", "The store refused the request for {key!r}: {detail}"),
 }
@@ -417,11 +463,24 @@ class S3Store(Store):
     WRITE_TOKEN = "gradient-write"  # user metadata naming one create-only write, to recognise it after a lost answer
     PARTS_IN_FLIGHT = 4  # parts of one file sent at once: 4 x part_size of memory per large file
 
-    def __init__(self, bucket: str, *, endpoint: str | None = None, region: str | None = None,
-                 access_key: str | None = None, secret_key: str | None = None, profile: str | None = None,
-                 signature_version: str | None = None, timeout: float = 15.0, max_pool: int = 64,
-                 send_checksums: bool = True, quota: int | None = None, part_size: int = 16 * 1024**2,
-                 multipart_threshold: int = 64 * 1024**2, attempts: int | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        profile: str | None = None,
+        signature_version: str | None = None,
+        timeout: float = 15.0,
+        max_pool: int = 64,
+        send_checksums: bool = True,
+        quota: int | None = None,
+        part_size: int = 16 * 1024**2,
+        multipart_threshold: int = 64 * 1024**2,
+        attempts: int | None = None,
+    ):
         self._options = {k: v for k, v in locals().items() if k not in ("self", "bucket", "__class__")}
         self.bucket = bucket
         self.endpoint = endpoint
@@ -468,8 +527,11 @@ class S3Store(Store):
     def _make_obstore(self, checksums: bool):
         from obstore.store import S3Store as ObjectStore
 
-        config: S3Config = {"region": self._region(), "virtual_hosted_style_request": not self.endpoint,
-                            "conditional_put": "etag"}
+        config: S3Config = {
+            "region": self._region(),
+            "virtual_hosted_style_request": not self.endpoint,
+            "conditional_put": "etag",
+        }
         if self.endpoint:
             config["endpoint"] = self.endpoint
         if checksums:
@@ -481,40 +543,57 @@ class S3Store(Store):
             "timeout": timedelta(hours=1),
             "pool_max_idle_per_host": str(self._max_pool),
         }
-        retry: RetryConfig = {"max_retries": max(0, self.max_attempts - 1), "retry_timeout": timedelta(minutes=2),
-                 "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5),
-                             "base": 2}}
-        return ObjectStore(self.bucket, config=config, client_options=client, retry_config=retry,
-                           credential_provider=self._credential_provider())
+        retry: RetryConfig = {
+            "max_retries": max(0, self.max_attempts - 1),
+            "retry_timeout": timedelta(minutes=2),
+            "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5), "base": 2},
+        }
+        return ObjectStore(
+            self.bucket,
+            config=config,
+            client_options=client,
+            retry_config=retry,
+            credential_provider=self._credential_provider(),
+        )
 
     def _credential_provider(self):
         """Access key and secret as given; else a profile or the default chain (environment, config files, SSO,
         container and instance roles) through boto3's public Session.get_credentials(), refreshed as they expire."""
         access_key, secret_key, _ = self._creds
         if access_key:
-            static = {"access_key_id": access_key, "secret_access_key": secret_key or "", "token": None,
-                      "expires_at": None}
+            static = {
+                "access_key_id": access_key,
+                "secret_access_key": secret_key or "",
+                "token": None,
+                "expires_at": None,
+            }
             return lambda: static
         from obstore.auth.boto3 import Boto3CredentialProvider
 
         try:
             return Boto3CredentialProvider(self._session())
         except ValueError as exc:  # the chain found nothing
-            raise StoreError("No credentials found: give accessKey and secretAccessKey, or a profile.",
-                             reason="no-credentials") from exc
+            raise StoreError(
+                "No credentials found: give accessKey and secretAccessKey, or a profile.", reason="no-credentials"
+            ) from exc
         except Exception as exc:
             raise self.translate(exc, "credentials") from exc
 
     def _dns_failure(self) -> StoreError:
         """A host name that does not resolve: the endpoint's (misspelt?), or AWS's own (offline, or a bad region)."""
         if self.endpoint:
-            return StoreError(f"The storage endpoint's host name {urlsplit(self.endpoint).hostname!r} cannot be "
-                              "resolved (DNS): check the endpoint URL's spelling and this machine's network.",
-                              reason="dns")
+            return StoreError(
+                f"The storage endpoint's host name {urlsplit(self.endpoint).hostname!r} cannot be "
+                "resolved (DNS): check the endpoint URL's spelling and this machine's network.",
+                reason="dns",
+            )
         host = f"{self.bucket}.s3.{self.region}.amazonaws.com" if self.region else "s3.amazonaws.com"
         region = f"that the region {self.region!r} exists, and " if self.region else ""
-        return StoreError(f"AWS S3 cannot be reached: its host name {host!r} cannot be resolved (DNS). Check "
-                          f"{region}that this machine is online and its DNS works.", reason="dns")
+        return StoreError(
+            f"AWS S3 cannot be reached: its host name {host!r} cannot be resolved (DNS). Check "
+            f"{region}that this machine is online and its DNS works.",
+            reason="dns",
+        )
 
     def _region(self) -> str:
         if self.region:
@@ -537,8 +616,7 @@ class S3Store(Store):
             meta = exc.response.get("ResponseMetadata", {})
         except Exception as exc:
             raise self.translate(exc, "head_bucket") from exc
-        return ((meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or self._session().region_name
-                or "us-east-1")
+        return (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region") or self._session().region_name or "us-east-1"
 
     def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
         """work(obstore store), its errors translated."""
@@ -563,9 +641,13 @@ class S3Store(Store):
                 if exc.reason not in ("invalid-request", "not-implemented"):
                     raise
                 result = self._run(op, key, work, False)  # if this fails too, the checksums were not the cause
-                log.warning("The store at %s refused SHA-256 checksum headers (%s): uploads to bucket %s go without "
-                            "them. Loads still verify every byte against its SHA-256.", self.endpoint or "AWS S3",
-                            exc.message, self.bucket)
+                log.warning(
+                    "The store at %s refused SHA-256 checksum headers (%s): uploads to bucket %s go without "
+                    "them. Loads still verify every byte against its SHA-256.",
+                    self.endpoint or "AWS S3",
+                    exc.message,
+                    self.bucket,
+                )
                 self._checksums = False
                 return result
             self._checksums = True
@@ -576,8 +658,15 @@ class S3Store(Store):
         words go to the debug log. The caller raises `err from exc`, so the cause stays in tracebacks too."""
         if isinstance(err, GradientError) and err is not exc:
             err.request_id = request_id or None
-            log.debug("%s %r on bucket %s failed (request id %s): %s: %s", op, key, self.bucket, request_id or "-",
-                      type(exc).__name__, exc)
+            log.debug(
+                "%s %r on bucket %s failed (request id %s): %s: %s",
+                op,
+                key,
+                self.bucket,
+                request_id or "-",
+                type(exc).__name__,
+                exc,
+            )
         return err
 
     def translate_obstore(self, exc: Exception, op: str, key: str = "") -> Exception:
@@ -593,8 +682,10 @@ class S3Store(Store):
         name = type(exc).__name__
         if name == "InvalidPathError" or isinstance(exc, ValueError) and "parse path" in text:
             bad = re.search(r'Path "([^"]*)"', text)
-            return BadInput(f"Object key {bad.group(1) if bad else key!r} cannot be used: it has an empty, '.' or "
-                            "'..' segment.", reason="invalid-key")
+            return BadInput(
+                f"Object key {bad.group(1) if bad else key!r} cannot be used: it has an empty, '.' or '..' segment.",
+                reason="invalid-key",
+            )
         code_match, status_match = _XML_CODE.search(text), _HTTP_STATUS.search(text)
         code = code_match.group(1) if code_match else (status_match.group(1) if status_match else "")
         if name in ("AlreadyExistsError", "PreconditionError") and code in ("", "412"):
@@ -603,27 +694,41 @@ class S3Store(Store):
             code = "NoSuchKey"
         if code:
             region = _XML_REGION.search(text)
-            if region and region.group(1) != self._region() and code in ("AuthorizationHeaderMalformed",
-                                                                         "PermanentRedirect", "301", "400"):
-                return StoreError(f"Bucket {self.bucket!r} is in region {region.group(1)!r}, not {self._region()!r}:"
-                                  f" set the region to {region.group(1)}.", reason="wrong-region")
+            if (
+                region
+                and region.group(1) != self._region()
+                and code in ("AuthorizationHeaderMalformed", "PermanentRedirect", "301", "400")
+            ):
+                return StoreError(
+                    f"Bucket {self.bucket!r} is in region {region.group(1)!r}, not {self._region()!r}:"
+                    f" set the region to {region.group(1)}.",
+                    reason="wrong-region",
+                )
             if code in _CLIENT_ERRORS:
                 cls, reason, message = _CLIENT_ERRORS[code]
                 detail = _XML_MESSAGE.search(text)
-                return cls(message.format(key=key, bucket=self.bucket, op=op,
-                                          detail=detail.group(1) if detail else code), reason=reason)
+                return cls(
+                    message.format(key=key, bucket=self.bucket, op=op, detail=detail.group(1) if detail else code),
+                    reason=reason,
+                )
             detail = _XML_MESSAGE.search(text)
-            return StoreError(f"The store refused {op} on {self.bucket!r}: {code} "
-                              f"{detail.group(1) if detail else ''}".strip(), reason="store-error")
+            return StoreError(
+                f"The store refused {op} on {self.bucket!r}: {code} {detail.group(1) if detail else ''}".strip(),
+                reason="store-error",
+            )
         lowered = text.lower()
         if "dns error" in lowered or "failed to lookup address" in lowered:
             return self._dns_failure()
         if "timed out" in lowered or "kind: timeout" in lowered:
-            return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
-                              reason="timeout")
+            return StoreError(
+                f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).", reason="timeout"
+            )
         if "error sending request" in lowered or "kind: connect" in lowered or "connection" in lowered:
-            return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
-                              "is running, and the network.", reason="unreachable")
+            return StoreError(
+                f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
+                "is running, and the network.",
+                reason="unreachable",
+            )
         first_line = text.splitlines()[0][:300] if text else ""
         return StoreError(f"Storage request {op} failed: {name}: {first_line}", reason="store-error")
 
@@ -643,9 +748,18 @@ class S3Store(Store):
         if create_only:
             attributes[self.WRITE_TOKEN] = token
         try:
-            self._upload("put_object", key, lambda store: obstore.put(
-                store, key, data, mode="create" if create_only else "overwrite", attributes=attributes or None,
-                use_multipart=False))
+            self._upload(
+                "put_object",
+                key,
+                lambda store: obstore.put(
+                    store,
+                    key,
+                    data,
+                    mode="create" if create_only else "overwrite",
+                    attributes=attributes or None,
+                    use_multipart=False,
+                ),
+            )
         except Conflict:
             # A retry after a lost answer finds the object its first attempt wrote: that write is ours, not a loss.
             if create_only and self._write_token(key) == token:
@@ -696,16 +810,28 @@ class S3Store(Store):
                 raise _changed(key, path)
 
         self._addressed(key)
-        self._upload("upload_part", key, lambda store: obstore.put(
-            store, key, parts(), attributes={"sha256": sha256}, use_multipart=True, chunk_size=part_size,
-            max_concurrency=self.PARTS_IN_FLIGHT))
+        self._upload(
+            "upload_part",
+            key,
+            lambda store: obstore.put(
+                store,
+                key,
+                parts(),
+                attributes={"sha256": sha256},
+                use_multipart=True,
+                chunk_size=part_size,
+                max_concurrency=self.PARTS_IN_FLIGHT,
+            ),
+        )
         # A lost answer to "complete the upload" is retried by the client, and some stores then complete it again
         # from parts they have already let go (SeaweedFS makes an empty object): one HEAD tells.
         info = self.head(key)
         if info is None or info.size != size:
-            raise IntegrityError(f"The store said the upload of {key!r} completed, but it holds "
-                                 f"{'nothing' if info is None else f'{info.size} bytes'} there, not {size}: "
-                                 "save again.")
+            raise IntegrityError(
+                f"The store said the upload of {key!r} completed, but it holds "
+                f"{'nothing' if info is None else f'{info.size} bytes'} there, not {size}: "
+                "save again."
+            )
 
     # -- reads --------------------------------------------------------------------------------------------------------
     def get(self, key):
@@ -732,8 +858,11 @@ class S3Store(Store):
         self._addressed(key)
         if not ranges:
             return []
-        got = self._run("get_object", key, lambda s: obstore.get_ranges(
-            s, key, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]))
+        got = self._run(
+            "get_object",
+            key,
+            lambda s: obstore.get_ranges(s, key, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]),
+        )
         return [bytes(b) for b in got]
 
     def stream(self, key, chunk_size=CHUNK):
@@ -784,8 +913,9 @@ class S3Store(Store):
 
     def _addressed(self, key: str) -> None:
         if not _addressable(key):
-            raise BadInput(f"Object key {key!r} cannot be used: it has an empty, '.' or '..' segment.",
-                           reason="invalid-key")
+            raise BadInput(
+                f"Object key {key!r} cannot be used: it has an empty, '.' or '..' segment.", reason="invalid-key"
+            )
 
     # -- listing, copies, deletes -------------------------------------------------------------------------------------
     def list(self, prefix):
@@ -795,8 +925,13 @@ class S3Store(Store):
         folder = "" if folder == "/" else folder
         try:
             # Read whole before yielding: a key obstore cannot name fails the listing, which boto3 then makes again.
-            found = self._run("list_objects_v2", prefix, lambda s: [
-                (m["path"], m["size"]) for batch in obstore.list(s, folder or None, chunk_size=1000) for m in batch])
+            found = self._run(
+                "list_objects_v2",
+                prefix,
+                lambda s: [
+                    (m["path"], m["size"]) for batch in obstore.list(s, folder or None, chunk_size=1000) for m in batch
+                ],
+            )
         except BadInput:
             found = self._list_others("list", folder)
         return iter([ObjectInfo(k, size) for k, size in found if k.startswith(prefix)])
@@ -805,8 +940,9 @@ class S3Store(Store):
         import obstore
 
         try:
-            listing = self._run("list_objects_v2", prefix,
-                                lambda s: obstore.list_with_delimiter(s, prefix.rstrip("/") or None))
+            listing = self._run(
+                "list_objects_v2", prefix, lambda s: obstore.list_with_delimiter(s, prefix.rstrip("/") or None)
+            )
             return sorted(p.rstrip("/") + "/" for p in listing["common_prefixes"])
         except BadInput:
             return sorted(self._list_others("prefixes", prefix))
@@ -815,12 +951,19 @@ class S3Store(Store):
         """A listing through boto3, for a bucket holding keys obstore cannot name (written by someone else)."""
         if prefix not in self._warned:
             self._warned.add(prefix)
-            log.warning("Bucket %s holds object keys under %r with an empty, '.' or '..' segment (not written by "
-                        "gradient-jupyter): listed through boto3.", self.bucket, prefix)
+            log.warning(
+                "Bucket %s holds object keys under %r with an empty, '.' or '..' segment (not written by "
+                "gradient-jupyter): listed through boto3.",
+                self.bucket,
+                prefix,
+            )
         out, token = [], None
         while True:
-            kwargs = {"Prefix": prefix, **({"Delimiter": "/"} if what == "prefixes" else {}),
-                      **({"ContinuationToken": token} if token else {})}
+            kwargs = {
+                "Prefix": prefix,
+                **({"Delimiter": "/"} if what == "prefixes" else {}),
+                **({"ContinuationToken": token} if token else {}),
+            }
             page = self.call("list_objects_v2", **kwargs)
             if what == "prefixes":
                 out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
@@ -837,7 +980,7 @@ class S3Store(Store):
         others = [k for k in keys if not _addressable(k)]
         keys = [k for k in keys if _addressable(k)]
         for i in range(0, len(keys), 1000):
-            batch = keys[i:i + 1000]
+            batch = keys[i : i + 1000]
             self._run("delete_objects", batch[0], lambda s, batch=batch: obstore.delete(s, batch))
         for key in others:  # keys obstore cannot name (see _addressable)
             self.call("delete_object", key)
@@ -858,8 +1001,9 @@ class S3Store(Store):
             raise self.translate(exc, "copy", dst) from exc
 
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
-        return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, "Key": key, **params},
-                                                  ExpiresIn=expires)
+        return self.client.generate_presigned_url(
+            method, Params={"Bucket": self.bucket, "Key": key, **params}, ExpiresIn=expires
+        )
 
     # -- the control plane: boto3 -------------------------------------------------------------------------------------
     @property
@@ -896,8 +1040,11 @@ class S3Store(Store):
         from botocore.config import Config
 
         access_key, secret_key, _ = self._creds
-        config = Config(retries={"mode": "standard", "max_attempts": self.max_attempts},
-                        connect_timeout=min(self._timeout, 10), read_timeout=self._timeout)
+        config = Config(
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            connect_timeout=min(self._timeout, 10),
+            read_timeout=self._timeout,
+        )
         kwargs = {"config": config, "endpoint_url": self.endpoint, "region_name": self.region or "us-east-1"}
         if access_key:
             kwargs.update(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
@@ -943,28 +1090,42 @@ class S3Store(Store):
             if op == "head_bucket" and code in ("404", "NotFound"):  # HEAD has no body: 404 means no bucket here
                 code = "NoSuchBucket"
             actual = (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region")
-            if actual and actual != (self.region or "us-east-1") and code in ("301", "400", "PermanentRedirect",
-                                                                              "AuthorizationHeaderMalformed"):
-                return StoreError(f"Bucket {self.bucket!r} is in region {actual!r}, not {self.region or 'us-east-1'!r}:"
-                                  f" set the region to {actual}.", reason="wrong-region")
+            if (
+                actual
+                and actual != (self.region or "us-east-1")
+                and code in ("301", "400", "PermanentRedirect", "AuthorizationHeaderMalformed")
+            ):
+                return StoreError(
+                    f"Bucket {self.bucket!r} is in region {actual!r}, not {self.region or 'us-east-1'!r}:"
+                    f" set the region to {actual}.",
+                    reason="wrong-region",
+                )
             if code in _CLIENT_ERRORS:
                 cls, reason, text = _CLIENT_ERRORS[code]
-                return cls(text.format(key=key, bucket=self.bucket, op=op, detail=err.get("Message", "")),
-                           reason=reason)
-            return StoreError(f"The store refused {op} on {self.bucket!r}: {code} {err.get('Message', '')}".strip(),
-                              reason="store-error")
+                return cls(
+                    text.format(key=key, bucket=self.bucket, op=op, detail=err.get("Message", "")), reason=reason
+                )
+            return StoreError(
+                f"The store refused {op} on {self.bucket!r}: {code} {err.get('Message', '')}".strip(),
+                reason="store-error",
+            )
         where = self.endpoint or "AWS S3"
         if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
-            return StoreError(f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).",
-                              reason="timeout")
+            return StoreError(
+                f"The storage endpoint {where} did not answer within {self._timeout:g} s ({op}).", reason="timeout"
+            )
         if isinstance(exc, bx.EndpointConnectionError) and _is_dns_failure(exc):
             return self._dns_failure()
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
-            return StoreError(f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
-                              "is running, and the network.", reason="unreachable")
+            return StoreError(
+                f"Cannot connect to the storage endpoint {where}: check the URL, that the server "
+                "is running, and the network.",
+                reason="unreachable",
+            )
         if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-            return StoreError("No credentials found: give accessKey and secretAccessKey, or a profile.",
-                              reason="no-credentials")
+            return StoreError(
+                "No credentials found: give accessKey and secretAccessKey, or a profile.", reason="no-credentials"
+            )
         if isinstance(exc, bx.ProfileNotFound):
             return StoreError(f"AWS profile {self._creds[2]!r} not found in ~/.aws/config.", reason="no-credentials")
         if isinstance(exc, bx.BotoCoreError):
@@ -995,8 +1156,7 @@ def _is_dns_failure(exc: BaseException) -> bool:
             return True
         seen.add(id(current))
         wrapped = getattr(current, "kwargs", None)
-        pending += [current.__cause__, current.__context__,
-                    wrapped.get("error") if isinstance(wrapped, dict) else None]
+        pending += [current.__cause__, current.__context__, wrapped.get("error") if isinstance(wrapped, dict) else None]
     return False
 
 

@@ -1,4 +1,5 @@
 """save, load and open: folders to verified dataset versions and back, in parallel."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -47,8 +48,9 @@ class _Progress:
             self._emit()
 
 
-def _run_batched(engine, fn, items: list, size: Callable[[Any], int], workers: int,
-                 batch_bytes: int = 64 * CHUNK) -> list:
+def _run_batched(
+    engine, fn, items: list, size: Callable[[Any], int], workers: int, batch_bytes: int = 64 * CHUNK
+) -> list:
     """engine.map for local reads (hashing), with items grouped so that each task reads about `batch_bytes`.
 
     Small files cost more Python than hashing, and threads fighting over the GIL for them are slower than one
@@ -73,18 +75,23 @@ IGNORE_FILE = ".gradientignore"
 def save_folder(engine, folder) -> Path:
     """The folder `save` may version: refuses an empty PATH, a missing one, a file, and the data home itself."""
     if folder is None or not str(folder).strip():
-        raise BadInput("Give the folder to save: an empty PATH would save the whole working directory.",
-                       reason="no-path")
+        raise BadInput(
+            "Give the folder to save: an empty PATH would save the whole working directory.", reason="no-path"
+        )
     folder = Path(folder).expanduser()
     if not folder.exists():
-        raise BadInput(f"{str(folder)!r} is not a folder (it does not exist): give the folder to save.",
-                       reason="not-a-folder")
+        raise BadInput(
+            f"{str(folder)!r} is not a folder (it does not exist): give the folder to save.", reason="not-a-folder"
+        )
     if not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
     real, home = folder.resolve(), Path(engine.home).resolve()
     if real == home or home in real.parents:
-        raise BadInput(f"{str(folder)!r} is gradient-jupyter's data home (provider registry, caches, Gradient "
-                       "Managed's store): it cannot be saved as a dataset.", reason="data-home")
+        raise BadInput(
+            f"{str(folder)!r} is gradient-jupyter's data home (provider registry, caches, Gradient "
+            "Managed's store): it cannot be saved as a dataset.",
+            reason="data-home",
+        )
     return folder
 
 
@@ -115,9 +122,13 @@ def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Pat
     for dirpath, dirnames, filenames in os.walk(folder):
         top = Path(dirpath).relative_to(folder).as_posix()
         prefix = "" if top == "." else top + "/"
-        dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_LEFT_OUT
-                             and not spec.match_file(prefix + d + "/")
-                             and os.path.realpath(os.path.join(dirpath, d)) not in skipped)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in ALWAYS_LEFT_OUT
+            and not spec.match_file(prefix + d + "/")
+            and os.path.realpath(os.path.join(dirpath, d)) not in skipped
+        )
         for name in filenames:
             local = Path(dirpath) / name
             if name.startswith(".gradient-") and name.endswith(".part") or not local.is_file():
@@ -128,15 +139,27 @@ def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Pat
             try:
                 check_file_path(rel)
             except BadInput as exc:
-                raise BadInput(f"Cannot save {str(local)!r}: its name has characters a dataset path cannot hold "
-                               "(backslash or NUL). Rename it first.", reason="invalid-path") from exc
+                raise BadInput(
+                    f"Cannot save {str(local)!r}: its name has characters a dataset path cannot hold "
+                    "(backslash or NUL). Rename it first.",
+                    reason="invalid-path",
+                ) from exc
             found.append((rel, local))
     return sorted(found)
 
 
-def save(engine, name: str, folder, *, message: str = "", provider=None, tag: str | None = None,
-         move_tag: bool = False, exclude: Iterable[str] = (), progress: ProgressCallback | None = None) \
-        -> TransferSummary:
+def save(
+    engine,
+    name: str,
+    folder,
+    *,
+    message: str = "",
+    provider=None,
+    tag: str | None = None,
+    move_tag: bool = False,
+    exclude: Iterable[str] = (),
+    progress: ProgressCallback | None = None,
+) -> TransferSummary:
     """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent.
 
     When the files are exactly those of the latest committed version, nothing is committed and that version is the
@@ -148,50 +171,74 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         check_tag_name(tag)
     files = scan_folder(folder, exclude, skip=[engine.home])
     if not files:
-        raise BadInput(f"{str(folder)!r} holds no files to save (after leaving out .git, .ipynb_checkpoints, "
-                       "__pycache__, .gradient and what .gradientignore or --exclude name).", reason="no-files")
+        raise BadInput(
+            f"{str(folder)!r} holds no files to save (after leaving out .git, .ipynb_checkpoints, "
+            "__pycache__, .gradient and what .gradientignore or --exclude name).",
+            reason="no-files",
+        )
     ds, warnings = _dataset_for_save(engine, name, provider)
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
     def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
-        manifests, tags = engine.map(lambda read: read(), [lambda: engine.datasets.manifests(ds),
-                                                           lambda: engine.datasets.list_tags(ds) if tag else []])
-        return (engine.datasets.committed_index(ds, manifests), _arrived(engine, ds, manifests), manifests,
-                {t.name: t.version for t in tags})
+        manifests, tags = engine.map(
+            lambda read: read(),
+            [lambda: engine.datasets.manifests(ds), lambda: engine.datasets.list_tags(ds) if tag else []],
+        )
+        return (
+            engine.datasets.committed_index(ds, manifests),
+            _arrived(engine, ds, manifests),
+            manifests,
+            {t.name: t.version for t in tags},
+        )
 
     # All at once: hash the files, ask the store what it has (never sent again, or copied from an interrupted
     # save) and git where the folder comes from (when it is in a work tree).
-    asked, origin, entries = engine.map(lambda step: step(), [
-        what_the_store_has, lambda: created_by(folder), lambda: _hash_files(engine, files, progress, workers)])
+    asked, origin, entries = engine.map(
+        lambda step: step(),
+        [what_the_store_has, lambda: created_by(folder), lambda: _hash_files(engine, files, progress, workers)],
+    )
     known, arrived, manifests, tags = asked
     latest = latest_committed(manifests)
     same = latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
     if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
-        raise TagInUse(f"Tag {tag!r} already names version {ds.id}:{tags[tag]}: give --move-tag (Python: "
-                       "move_tag=True) to move it, or choose another tag. Nothing was saved.")
+        raise TagInUse(
+            f"Tag {tag!r} already names version {ds.id}:{tags[tag]}: give --move-tag (Python: "
+            "move_tag=True) to move it, or choose another tag. Nothing was saved."
+        )
     if same:
         if tag and tags.get(tag) != latest:
             engine.datasets.set_tag(ds, tag, latest)
-        return TransferSummary(dataset=ds, version=engine.datasets.get_version(ds, latest), files=len(entries),
-                               bytes_skipped=sum(e.size for e in entries), files_skipped=len(entries),
-                               seconds=time.monotonic() - started, unchanged=True, warnings=warnings)
+        return TransferSummary(
+            dataset=ds,
+            version=engine.datasets.get_version(ds, latest),
+            files=len(entries),
+            bytes_skipped=sum(e.size for e in entries),
+            files_skipped=len(entries),
+            seconds=time.monotonic() - started,
+            unchanged=True,
+            warnings=warnings,
+        )
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
     store.check_quota(sum(e.size for e in entries if (e.sha256, e.size) not in known), f"{engine.team_id}/")
 
     # pending.json names the committed objects this save reuses, so a delete of their versions keeps them...
-    version = engine.datasets.create_version(ds, message=message, pending=[
-        FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries],
-        manifests=manifests, created_by=origin)
+    version = engine.datasets.create_version(
+        ds,
+        message=message,
+        pending=[FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries],
+        manifests=manifests,
+        created_by=origin,
+    )
     # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
-    alive = engine.datasets.still_referenced(ds, manifests, {known[(e.sha256, e.size)] for e in entries
-                                                             if (e.sha256, e.size) in known})
+    alive = engine.datasets.still_referenced(
+        ds, manifests, {known[(e.sha256, e.size)] for e in entries if (e.sha256, e.size) in known}
+    )
     known = {k: key for k, key in known.items() if key in alive}
     to_send, to_copy, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
     locals_ = dict(files)
-    sending = _Progress(progress, "upload", len(to_send) + len(to_copy),
-                        sum(e.size for e in to_send + to_copy))
+    sending = _Progress(progress, "upload", len(to_send) + len(to_copy), sum(e.size for e in to_send + to_copy))
 
     def send(e: FileEntry):
         key = version_key(version.version, e)
@@ -208,18 +255,26 @@ def save(engine, name: str, folder, *, message: str = "", provider=None, tag: st
         engine.datasets.set_tag(ds, tag, version.version)
         committed = engine.datasets.get_version(ds, version.version)
     return TransferSummary(
-        dataset=ds, version=committed, files=len(entries), bytes_sent=sum(e.size for e in to_send),
+        dataset=ds,
+        version=committed,
+        files=len(entries),
+        bytes_sent=sum(e.size for e in to_send),
         bytes_copied=sum(e.size for e in to_copy),
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
-        files_skipped=len(entries) - len(to_send) - len(to_copy), requests=len(to_send) + len(to_copy),
-        seconds=time.monotonic() - started, warnings=warnings)
+        files_skipped=len(entries) - len(to_send) - len(to_copy),
+        requests=len(to_send) + len(to_copy),
+        seconds=time.monotonic() - started,
+        warnings=warnings,
+    )
 
 
-def plan_uploads(entries: list[FileEntry], known: dict, arrived: dict, key_of: Callable[[FileEntry], str]) \
-        -> tuple[list[FileEntry], list[FileEntry], list[FileEntry]]:
+def plan_uploads(
+    entries: list[FileEntry], known: dict, arrived: dict, key_of: Callable[[FileEntry], str]
+) -> tuple[list[FileEntry], list[FileEntry], list[FileEntry]]:
     """(to send, to copy, the manifest's entries) of a save, by (sha256, size): a file the dataset already holds
     (`known`: committed objects) is neither sent nor copied and points at that object; one an interrupted save
     uploaded (`arrived`) is copied within the store; anything else is sent. New bytes go to `key_of(entry)`."""
+
     def holds(e: FileEntry, where: dict) -> bool:
         return (e.sha256, e.size) in where
 
@@ -229,8 +284,9 @@ def plan_uploads(entries: list[FileEntry], known: dict, arrived: dict, key_of: C
     return to_send, to_copy, final
 
 
-def preview_save(engine, name: str, folder, *, exclude: Iterable[str] = (),
-                 progress: ProgressCallback | None = None) -> Diff:
+def preview_save(
+    engine, name: str, folder, *, exclude: Iterable[str] = (), progress: ProgressCallback | None = None
+) -> Diff:
     """`save --dry-run`: what saving `folder` as `name` would add, change and remove against the dataset's latest
     committed version (everything is added for a new dataset). Reads the folder and the store, sends nothing."""
     check_dataset_name(name)
@@ -265,8 +321,9 @@ def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -
 
     cached = engine.hash_cache.known(local for _, local in files)
     try:
-        entries = _run_batched(engine, hash_one, [f for f in files if os.path.abspath(f[1]) not in cached],
-                               lambda f: sizes[f[1]], workers)
+        entries = _run_batched(
+            engine, hash_one, [f for f in files if os.path.abspath(f[1]) not in cached], lambda f: sizes[f[1]], workers
+        )
     finally:
         engine.hash_cache.flush()
     for rel, local in files:
@@ -275,8 +332,10 @@ def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -
             entries.append(FileEntry(rel, size, sha))
             hashing.add(1, size)
     where = dict(files)
-    return sorted((_with_blocks(engine, e, where[e.path], block_size) if e.size >= threshold else e
-                   for e in entries), key=lambda e: e.path)
+    return sorted(
+        (_with_blocks(engine, e, where[e.path], block_size) if e.size >= threshold else e for e in entries),
+        key=lambda e: e.path,
+    )
 
 
 def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntry:
@@ -303,8 +362,11 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
                 raise exc
         ds = _create_for_save(engine, name, None)
         where = engine.registry.get(ds.storage_provider_id).name
-        return ds, [f"Storage provider {p.name!r} could not be searched ({exc.message}); if a dataset {name!r} "
-                    f"lives there, this save made another one of that name in {where!r}." for p, exc in unsearched]
+        return ds, [
+            f"Storage provider {p.name!r} could not be searched ({exc.message}); if a dataset {name!r} "
+            f"lives there, this save made another one of that name in {where!r}."
+            for p, exc in unsearched
+        ]
     target = engine.registry.get(provider)
     try:
         return engine.datasets.get(name, provider=target.id), []
@@ -313,8 +375,11 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
     elsewhere, _ = engine.datasets.find(name)  # providers that do not answer are passed over
     if elsewhere is not None and elsewhere.storage_provider_id != target.id:
         where = engine.registry.get(elsewhere.storage_provider_id).name
-        raise BadInput(f"Dataset {elsewhere.name!r} lives in storage provider {where!r}, not {target.name!r}: "
-                       "save without --provider, or choose another dataset name.", reason="wrong-provider")
+        raise BadInput(
+            f"Dataset {elsewhere.name!r} lives in storage provider {where!r}, not {target.name!r}: "
+            "save without --provider, or choose another dataset name.",
+            reason="wrong-provider",
+        )
     return _create_for_save(engine, name, target.id), []
 
 
@@ -349,6 +414,7 @@ def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tup
             return datasets.object_sha256(store, key, size) == sha
         except NotFound:
             return False
+
     items = list(candidates.items())
     found = engine.map(matches, items, engine.settings.max_concurrency)
     return {want: key for (want, key), ok in zip(items, found, strict=True) if ok}
@@ -364,6 +430,7 @@ def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
 def same_name_groups(paths: Iterable[str], *, case_insensitive: bool, normalizing: bool) -> list[list[str]]:
     """Groups of paths that would name one file on a file system that ignores case and/or Unicode normalization
     (NFC and NFD spellings of 'é' are one name on macOS). Empty when every path keeps its own file."""
+
     def key(path: str) -> str:
         if normalizing:
             path = unicodedata.normalize("NFC", path)
@@ -401,10 +468,12 @@ def _check_same_names(dest: Path, paths: list[str]) -> None:
     if clashes:
         how = " and ".join(w for w, on in (("case", case_insensitive), ("Unicode normalization", normalizing)) if on)
         shown = "; ".join(" = ".join(repr(p) for p in g) for g in clashes[:5])
-        raise BadInput(f"Cannot load into {str(dest)!r}: its file system ignores {how}, so these paths of the "
-                       f"version would be one file and overwrite each other: {shown}. Load them apart with "
-                       "--include/--exclude, or into a folder on a file system that tells them apart.",
-                       reason="same-name")
+        raise BadInput(
+            f"Cannot load into {str(dest)!r}: its file system ignores {how}, so these paths of the "
+            f"version would be one file and overwrite each other: {shown}. Load them apart with "
+            "--include/--exclude, or into a folder on a file system that tells them apart.",
+            reason="same-name",
+        )
 
 
 def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
@@ -417,9 +486,11 @@ def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
         try:
             check_file_path(path)
         except BadInput as exc:
-            raise BadInput(f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
-                           "so it could write outside the destination. The manifest was forged or damaged.",
-                           reason="hostile-path") from exc
+            raise BadInput(
+                f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
+                "so it could write outside the destination. The manifest was forged or damaged.",
+                reason="hostile-path",
+            ) from exc
         folder, _, name = path.rpartition("/")
         real = os.path.join(_real_folder(dest, folder, folders, path), name)
         try:
@@ -431,8 +502,9 @@ def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
         if stat.S_ISDIR(mode) or stat.S_ISLNK(mode) and os.path.isdir(real):
             raise BadInput(f"Cannot load {path!r}: {str(dest / path)!r} is a folder.", reason="not-a-file")
         if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
-            raise BadInput(f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.",
-                           reason="hostile-path")
+            raise BadInput(
+                f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.", reason="hostile-path"
+            )
         out[path] = dest / path
     return out
 
@@ -445,8 +517,11 @@ def _real_folder(dest: Path, folder: str, folders: dict[str, str], path: str) ->
         if os.path.islink(real):
             real = os.path.realpath(real)
         if os.path.lexists(real) and not os.path.isdir(real):
-            raise BadInput(f"Cannot load {path!r}: {str(dest / folder)!r} exists and is not a folder. Move it away "
-                           "or load into another folder.", reason="not-a-folder")
+            raise BadInput(
+                f"Cannot load {path!r}: {str(dest / folder)!r} exists and is not a folder. Move it away "
+                "or load into another folder.",
+                reason="not-a-folder",
+            )
         folders[folder] = real
     return folders[folder]
 
@@ -462,8 +537,11 @@ def read_record(dest: Path) -> dict[str, tuple[str, int]]:
         return {}
     if not isinstance(files, dict):
         return {}
-    return {p: (v[0], v[1]) for p, v in files.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int)}
+    return {
+        p: (v[0], v[1])
+        for p, v in files.items()
+        if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int)
+    }
 
 
 def write_record(dest: Path, entries: list[FileEntry]) -> None:
@@ -478,8 +556,9 @@ def write_record(dest: Path, entries: list[FileEntry]) -> None:
     os.replace(tmp, dest / RECORD)
 
 
-def _local_state(engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None,
-                 cached: tuple[str, int] | None) -> tuple[bool, bool]:
+def _local_state(
+    engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None, cached: tuple[str, int] | None
+) -> tuple[bool, bool]:
     """(same, changed) for one file of DEST: it already holds the entry's bytes; it holds bytes that neither the
     version nor the last load there wrote (a local change, which load never overwrites silently)."""
     if cached is None:
@@ -537,16 +616,23 @@ class LoadPlan:
     todo: list[FileEntry]  # the entries dest does not already hold
 
 
-def plan_load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
-              overwrite: bool = False, progress: ProgressCallback | None = None) -> LoadPlan:
+def plan_load(
+    engine,
+    ref: str,
+    dest=None,
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> LoadPlan:
     """Resolve `ref`, check every target path, and compare dest with the version (hashing what is there): what is
     already identical is skipped, and a local change refuses the load (LocalChanges) unless `overwrite`. Writes
     nothing but the removal of what an earlier, killed load left behind."""
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
     if not version.is_committed:
-        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.",
-                       reason="not-committed")
+        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.", reason="not-committed")
     manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
     entries = [e for e in manifest_entries(manifest) if _matches(e.path, include, exclude)]
     if dest is None:  # ds.name was checked (engine/records.py): one plain folder name, never a path
@@ -561,30 +647,51 @@ def plan_load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclu
     cached = engine.hash_cache.known(targets[e.path] for e in entries)
 
     def check(e: FileEntry):
-        state = _local_state(engine, targets[e.path], e, recorded.get(e.path),
-                             cached.get(os.path.abspath(targets[e.path])))
+        state = _local_state(
+            engine, targets[e.path], e, recorded.get(e.path), cached.get(os.path.abspath(targets[e.path]))
+        )
         checking.add(1, e.size)
         return state
 
     try:
-        states = dict(zip((e.path for e in entries),
-                          _run_batched(engine, check, entries,
-                                       lambda e: 0 if os.path.abspath(targets[e.path]) in cached else e.size,
-                                       engine.settings.max_concurrency), strict=True))
+        states = dict(
+            zip(
+                (e.path for e in entries),
+                _run_batched(
+                    engine,
+                    check,
+                    entries,
+                    lambda e: 0 if os.path.abspath(targets[e.path]) in cached else e.size,
+                    engine.settings.max_concurrency,
+                ),
+                strict=True,
+            )
+        )
     finally:
         engine.hash_cache.flush()
     same = {path: state[0] for path, state in states.items()}
     changed = [path for path, state in states.items() if state[1]]
     if changed and not overwrite:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-        raise LocalChanges(f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
-                           "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
-                           "load into another folder.", changed)
+        raise LocalChanges(
+            f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
+            "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
+            "load into another folder.",
+            changed,
+        )
     return LoadPlan(ds, version, dest, entries, targets, [e for e in entries if not same[e.path]])
 
 
-def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: Iterable[str] = (),
-         overwrite: bool = False, progress: ProgressCallback | None = None) -> TransferSummary:
+def load(
+    engine,
+    ref: str,
+    dest=None,
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TransferSummary:
     """Load a committed version into `dest` (default ./<dataset name>), verifying every byte.
 
     All or nothing: files are written under temporary names and renamed only once every file is verified. A file of
@@ -597,10 +704,16 @@ def load(engine, ref: str, dest=None, *, include: Iterable[str] = (), exclude: I
         write_record(plan.dest, plan.entries)
     todo, entries = plan.todo, plan.entries
     return TransferSummary(
-        dataset=plan.dataset, version=plan.version, files=len(entries), bytes_sent=sum(e.size for e in todo),
+        dataset=plan.dataset,
+        version=plan.version,
+        files=len(entries),
+        bytes_sent=sum(e.size for e in todo),
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in todo),
-        files_skipped=len(entries) - len(todo), requests=len(todo), seconds=time.monotonic() - started,
-        destination=str(plan.dest))
+        files_skipped=len(entries) - len(todo),
+        requests=len(todo),
+        seconds=time.monotonic() - started,
+        destination=str(plan.dest),
+    )
 
 
 def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) -> None:
@@ -663,6 +776,7 @@ def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None)
 
 def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Progress) -> None:
     """Download a large object as parallel byte ranges written in place; the caller verifies the whole file."""
+
     def one(start: int):
         offset = start
         for chunk in store.stream_range(e.key, start, min(start + part_size, e.size)):
@@ -724,8 +838,10 @@ class VersionReader:
         import html
 
         rows = "".join(f"<tr><td>{html.escape(p)}</td><td>{s}</td></tr>" for p, s in self.files.items())
-        return (f"<b>{html.escape(self.dataset.name)} {html.escape(self.version.ref)}</b>"
-                f"<table><tr><th>path</th><th>size</th></tr>{rows}</table>")
+        return (
+            f"<b>{html.escape(self.dataset.name)} {html.escape(self.version.ref)}</b>"
+            f"<table><tr><th>path</th><th>size</th></tr>{rows}</table>"
+        )
 
 
 def open_version(engine, ref: str) -> VersionReader:
@@ -733,5 +849,3 @@ def open_version(engine, ref: str) -> VersionReader:
     if not version.is_committed:
         raise Conflict(f"Version {version.ref} is not committed yet.", reason="not-committed")
     return VersionReader(engine, ds, version)
-
-

@@ -5,6 +5,7 @@ threads. `map` lets its calling thread work too: a map running inside another ma
 saving) never waits for a free thread, so nesting cannot deadlock even when every pool thread is busy. For the
 same reason there is no `submit`: a task waiting on a queued task of the same pool is how pools deadlock.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`%gradient_storage`: the command grammar of the console script, as an IPython line and cell magic."""
+
 from __future__ import annotations
 
 import getpass
@@ -78,8 +79,14 @@ def notebook_context() -> Context:
     """A Context for commands run in a kernel or IPython shell."""
     from ..api import default_engine
 
-    return Context(engine_factory=default_engine, prompt_secret=getpass.getpass,
-                   warn=lambda text: print(text, file=sys.stderr), in_notebook=True, progress=auto_bar, prog=PROG)
+    return Context(
+        engine_factory=default_engine,
+        prompt_secret=getpass.getpass,
+        warn=lambda text: print(text, file=sys.stderr),
+        in_notebook=True,
+        progress=auto_bar,
+        prog=PROG,
+    )
 
 
 @magics_class

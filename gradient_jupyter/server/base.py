@@ -4,6 +4,7 @@ an HTTP answer, streaming uploads into a spool file, and the one verified downlo
 The REST API (handlers.py) and Gradient's compat API (compat/) differ only in routes, JSON envelopes and how an
 error is rendered (`render_error`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -142,19 +143,24 @@ class GradientHandler(EngineHandler, APIHandler):
         """The request body as a JSON object with only `fields` (name -> type); null means not given."""
         raw = self.request.body or b"{}"
         if len(raw) > MAX_JSON:
-            raise BadInput(f"The request body is larger than {MAX_JSON // 1024} KiB: no request of this API needs "
-                           "that much JSON.", reason="invalid-json")
+            raise BadInput(
+                f"The request body is larger than {MAX_JSON // 1024} KiB: no request of this API needs that much JSON.",
+                reason="invalid-json",
+            )
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise BadInput("The request body is not valid JSON (or nested too deeply): send a JSON object.",
-                           reason="invalid-json") from exc
+            raise BadInput(
+                "The request body is not valid JSON (or nested too deeply): send a JSON object.", reason="invalid-json"
+            ) from exc
         if not isinstance(data, dict):
             raise BadInput("The request body must be a JSON object.", reason="invalid-json")
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise BadInput(f"Unknown field(s): {', '.join(unknown)}. This endpoint takes: {', '.join(fields)}.",
-                           reason="unknown-field")
+            raise BadInput(
+                f"Unknown field(s): {', '.join(unknown)}. This endpoint takes: {', '.join(fields)}.",
+                reason="unknown-field",
+            )
         data = {k: v for k, v in data.items() if v is not None}
         missing = [f for f in required if f not in data]
         if missing:
@@ -163,8 +169,9 @@ class GradientHandler(EngineHandler, APIHandler):
             kind = fields[name]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
                 # Name the type, never echo the value: it could be a secret in the wrong place.
-                raise BadInput(f"Field '{name}' must be {_TYPE_NAMES[kind]}, not {_json_type(value)}.",
-                               reason="wrong-type")
+                raise BadInput(
+                    f"Field '{name}' must be {_TYPE_NAMES[kind]}, not {_json_type(value)}.", reason="wrong-type"
+                )
         return data
 
     def query_bool(self, name: str, default: bool | None, *, allow_all: bool = False) -> bool | None:

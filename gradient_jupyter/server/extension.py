@@ -1,4 +1,5 @@
 """The Jupyter server extension: routes under <base_url>gradient/api/, configured by `c.GradientStorage.*`."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -3,6 +3,7 @@
 Every handler parses its input, runs the engine in the extension's thread pool (never on the event loop) and renders
 JSON; what both server APIs share (errors, uploads, verified downloads) is in base.py.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -116,8 +117,12 @@ class DatasetsHandler(GradientHandler):
     async def get(self):
         skipped: list = []
         datasets = await self.call(self.engine.datasets.list, skipped)
-        self.reply({"datasets": [d.to_json() for d in datasets],
-                    **({"warnings": [w.to_json() for w in skipped]} if skipped else {})})
+        self.reply(
+            {
+                "datasets": [d.to_json() for d in datasets],
+                **({"warnings": [w.to_json() for w in skipped]} if skipped else {}),
+            }
+        )
 
     @tornado.web.authenticated
     @authorized
@@ -218,8 +223,9 @@ class DiffHandler(GradientHandler):
 
         to = self.get_query_argument("to", None)
         include, exclude = self.get_query_arguments("include"), self.get_query_arguments("exclude")
-        found = await self.call(history.diff, self.engine, f"{dataset}:{version}", to or None, include=include,
-                                exclude=exclude)
+        found = await self.call(
+            history.diff, self.engine, f"{dataset}:{version}", to or None, include=include, exclude=exclude
+        )
         self.reply(found.to_json())
 
 
@@ -262,8 +268,10 @@ class UnknownHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     def get(self, rest):
-        raise NotFound(f"Unknown API path 'gradient/api/{rest}': the routes are in gradient/api/openapi.json.",
-                       reason="unknown-path")
+        raise NotFound(
+            f"Unknown API path 'gradient/api/{rest}': the routes are in gradient/api/openapi.json.",
+            reason="unknown-path",
+        )
 
     post = put = patch = delete = get
 

@@ -4,6 +4,7 @@ one of these functions on the extension's threads, and renders the engine's answ
 
 Everything here runs off the event loop and may block on a store.
 """
+
 from __future__ import annotations
 
 from ..engine import BadInput, Engine, Immutable
@@ -21,16 +22,18 @@ TAG_FIELDS = {"version": str}
 # -- storage providers ---------------------------------------------------------------------------------------------
 def create_provider(engine: Engine, body: dict) -> tuple[Provider, str | None]:
     """A new provider, and a warning about its bucket when one is worth showing (not an error: it is saved)."""
-    provider = engine.registry.create(body["name"], body["config"], is_team_default=body.get("isTeamDefault", False),
-                                      type=body.get("type", "s3"))
+    provider = engine.registry.create(
+        body["name"], body["config"], is_team_default=body.get("isTeamDefault", False), type=body.get("type", "s3")
+    )
     return provider, engine.registry.bucket_warning(provider)
 
 
 def update_provider(engine: Engine, provider_id: str, body: dict) -> Provider:
     if body.get("type", "s3") != "s3":
         raise BadInput(f"Unknown storage provider type {body['type']!r}: the only type is 's3'.")
-    return engine.registry.update(provider_id, name=body.get("name"), config=body.get("config"),
-                                  is_team_default=body.get("isTeamDefault"))
+    return engine.registry.update(
+        provider_id, name=body.get("name"), config=body.get("config"), is_team_default=body.get("isTeamDefault")
+    )
 
 
 def delete_provider(engine: Engine, provider_id: str, *, force: bool) -> None:
@@ -39,8 +42,9 @@ def delete_provider(engine: Engine, provider_id: str, *, force: bool) -> None:
 
 # -- datasets ------------------------------------------------------------------------------------------------------
 def create_dataset(engine: Engine, body: dict) -> Dataset:
-    return engine.datasets.create(body["name"], provider=body.get("storageProviderId"),
-                                  description=body.get("description", ""))
+    return engine.datasets.create(
+        body["name"], provider=body.get("storageProviderId"), description=body.get("description", "")
+    )
 
 
 def update_dataset(engine: Engine, dataset: str, body: dict) -> Dataset:
@@ -52,8 +56,9 @@ def create_version(engine: Engine, dataset: str, body: dict) -> Version:
     return engine.datasets.create_version(dataset, message=body.get("message", ""))
 
 
-def update_version(engine: Engine, dataset: str, version: str, *, message: str | None = None,
-                   commit: bool | None = None) -> Version:
+def update_version(
+    engine: Engine, dataset: str, version: str, *, message: str | None = None, commit: bool | None = None
+) -> Version:
     """Change the message and/or commit (committing a committed version answers it unchanged; a committed version
     cannot be uncommitted)."""
     datasets = engine.datasets

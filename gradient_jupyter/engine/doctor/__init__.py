@@ -8,6 +8,7 @@ rules when `apply_cors` is asked for explicitly.
 The package: checks.py (the checks, in order), report.py (findings and their text, HTML and JSON), rules.py (the
 IAM policy and the CORS rules it recommends).
 """
+
 from __future__ import annotations
 
 from ..errors import BadInput
@@ -25,8 +26,24 @@ from .rules import (
     seed_policy,
 )
 
-__all__ = ["check", "apply_cors", "policy", "seed_policy", "cors_rules", "merge_cors_rules", "cors_gaps",
-           "resolve_origins", "Check", "Report", "PASS", "WARN", "FAIL", "SKIP", "CORS_RULE_ID", "CORS_METHODS"]
+__all__ = [
+    "check",
+    "apply_cors",
+    "policy",
+    "seed_policy",
+    "cors_rules",
+    "merge_cors_rules",
+    "cors_gaps",
+    "resolve_origins",
+    "Check",
+    "Report",
+    "PASS",
+    "WARN",
+    "FAIL",
+    "SKIP",
+    "CORS_RULE_ID",
+    "CORS_METHODS",
+]
 
 
 def check(engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
@@ -46,11 +63,17 @@ def apply_cors(engine, provider: Provider | str, origins=None, *, timeout: float
     """
     doctor = Doctor(engine, provider, origins, timeout)
     if doctor.embedded:
-        raise BadInput("Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
-                       "has no CORS rules to apply.", reason="embedded-store")
+        raise BadInput(
+            "Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
+            "has no CORS rules to apply.",
+            reason="embedded-store",
+        )
     if not doctor.origins:
-        raise BadInput("No origin to allow: give the address you open Jupyter at, e.g. --origin "
-                       "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.", reason="no-origin")
+        raise BadInput(
+            "No origin to allow: give the address you open Jupyter at, e.g. --origin "
+            "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.",
+            reason="no-origin",
+        )
     doctor.warm_up("apply-cors")
     action = doctor.bounded("apply-cors", doctor.apply_cors)
     report = doctor.run()

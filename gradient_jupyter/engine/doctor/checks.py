@@ -1,4 +1,5 @@
 """The checks themselves, in order, each bounded in time (docs: README "Check a bucket's setup")."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,13 +17,19 @@ from .rules import CORS_RULE_ID, cors_gaps, merge_cors_rules, policy, resolve_or
 
 ORDER = ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls")
 # A check runs only when the checks it builds on did not fail.
-NEEDS = {"bucket": ("credentials",), "list": ("bucket",), "read-write": ("bucket",),
-         "conditional-writes": ("read-write",), "cors": ("bucket",), "preflight": ("bucket",),
-         "generated-urls": ("credentials",)}
+NEEDS = {
+    "bucket": ("credentials",),
+    "list": ("bucket",),
+    "read-write": ("bucket",),
+    "conditional-writes": ("read-write",),
+    "cors": ("bucket",),
+    "preflight": ("bucket",),
+    "generated-urls": ("credentials",),
+}
 EMBEDDED_SKIPS = {
     "credentials": "Embedded store: it lives in the data home and needs no credentials.",
     "cors": "Embedded store: no CORS needed. Files go through the Jupyter server, never from the browser straight "
-            "to a bucket.",
+    "to a bucket.",
     "preflight": "Embedded store: no CORS needed, so there is no preflight to test.",
     "generated-urls": "Embedded store: no federation tokens needed. Files go through the Jupyter server.",
 }
@@ -78,9 +85,14 @@ class Doctor:
         cors, preflight = found.get("cors"), found.get("preflight")
         if cors is None or preflight is None or cors.status != FAIL or preflight.status != PASS:
             return checks
-        settled = Check("cors", WARN, cors.detail + " But the store does answer a real browser preflight for these "
-                        "origins (see 'preflight'), so browsers are served: nothing needs to change now.",
-                        "Nothing to do. To give the bucket rules of its own anyway: " + cors.fix, reason=cors.reason)
+        settled = Check(
+            "cors",
+            WARN,
+            cors.detail + " But the store does answer a real browser preflight for these "
+            "origins (see 'preflight'), so browsers are served: nothing needs to change now.",
+            "Nothing to do. To give the bucket rules of its own anyway: " + cors.fix,
+            reason=cors.reason,
+        )
         return [settled if c is cors else c for c in checks]
 
     def warm_up(self, cid: str) -> None:
@@ -108,8 +120,13 @@ class Doctor:
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive() or "check" not in box:
-            return Check(cid, FAIL, f"No answer from {self.where} within {self.timeout:g} s.",
-                         self.fix_for(cid, "timeout"), reason="timeout")
+            return Check(
+                cid,
+                FAIL,
+                f"No answer from {self.where} within {self.timeout:g} s.",
+                self.fix_for(cid, "timeout"),
+                reason="timeout",
+            )
         return box["check"]
 
     def translate(self, exc: Exception, op: str) -> GradientError:
@@ -146,15 +163,29 @@ class Doctor:
             self.s3("list_buckets")
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("credentials", PASS, "The store accepts the access key and its signature (it may not "
-                             "list all buckets, which is not needed).")
+                return Check(
+                    "credentials",
+                    PASS,
+                    "The store accepts the access key and its signature (it may not "
+                    "list all buckets, which is not needed).",
+                )
             if err.reason in ("store-error", "no-such-key", "not-found", "invalid-request"):
-                return Check("credentials", FAIL, f"{self.where} answered, but not like an S3 store ({err.message}).",
-                             self.fix_for("credentials", "not-s3"), reason="not-s3")
+                return Check(
+                    "credentials",
+                    FAIL,
+                    f"{self.where} answered, but not like an S3 store ({err.message}).",
+                    self.fix_for("credentials", "not-s3"),
+                    reason="not-s3",
+                )
             raise
         except NotFound as err:
-            return Check("credentials", FAIL, f"{self.where} answered, but not like an S3 store ({err.message}).",
-                         self.fix_for("credentials", "not-s3"), reason="not-s3")
+            return Check(
+                "credentials",
+                FAIL,
+                f"{self.where} answered, but not like an S3 store ({err.message}).",
+                self.fix_for("credentials", "not-s3"),
+                reason="not-s3",
+            )
         return Check("credentials", PASS, "The store accepts the access key and its signature.")
 
     def check_bucket(self) -> Check:
@@ -172,18 +203,27 @@ class Doctor:
             except StoreError as err2:
                 if err2.reason != "access-denied":
                     raise
-                return Check("bucket", PASS, f"Bucket {b!r} answers at {self.where}, but these credentials may "
-                             "neither read its metadata nor list it (see the 'list' check).")
+                return Check(
+                    "bucket",
+                    PASS,
+                    f"Bucket {b!r} answers at {self.where}, but these credentials may "
+                    "neither read its metadata nor list it (see the 'list' check).",
+                )
             return Check("bucket", PASS, f"Bucket {b!r} exists at {self.where}.")
         actual, configured = headers.get("x-amz-bucket-region"), self.provider.config.get("region")
         if actual and not self.provider.endpoint and actual != (configured or "us-east-1"):
-            return Check("bucket", WARN, f"Bucket {b!r} is in region {actual}, but the provider says "
-                         f"{configured or 'nothing (us-east-1)'}: requests are redirected, but URLs generated for "
-                         "browsers would be signed for the wrong region.",
-                         f"storageProviders update s3 --id {self.provider.id} --region {actual}",
-                         reason="wrong-region")
-        return Check("bucket", PASS, f"Bucket {b!r} exists at {self.where}" + (f" (region {actual})." if actual
-                                                                              else "."))
+            return Check(
+                "bucket",
+                WARN,
+                f"Bucket {b!r} is in region {actual}, but the provider says "
+                f"{configured or 'nothing (us-east-1)'}: requests are redirected, but URLs generated for "
+                "browsers would be signed for the wrong region.",
+                f"storageProviders update s3 --id {self.provider.id} --region {actual}",
+                reason="wrong-region",
+            )
+        return Check(
+            "bucket", PASS, f"Bucket {b!r} exists at {self.where}" + (f" (region {actual})." if actual else ".")
+        )
 
     def check_list(self) -> Check:
         try:
@@ -194,9 +234,14 @@ class Doctor:
                 self.s3("list_objects_v2", Bucket=self.provider.bucket, Prefix=self.team, MaxKeys=1)
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("list", FAIL, "Listing the bucket is denied for these credentials (s3:ListBucket), "
-                             "so datasets, versions and files cannot be found.", self.fix_for("list", err.reason),
-                             reason=err.reason)
+                return Check(
+                    "list",
+                    FAIL,
+                    "Listing the bucket is denied for these credentials (s3:ListBucket), "
+                    "so datasets, versions and files cannot be found.",
+                    self.fix_for("list", err.reason),
+                    reason=err.reason,
+                )
             raise
         if self.embedded:
             return Check("list", PASS, f"The embedded store lists {self.team}/.")
@@ -230,8 +275,10 @@ class Doctor:
             worker.start()
             worker.join(self.timeout)
             if worker.is_alive() or box.get("err"):
-                notes.append(f"The probe object {key!r} could not be removed; delete it with "
-                             f"`aws s3 rm s3://{self.provider.bucket}/{key}{self._cli_where()}`.")
+                notes.append(
+                    f"The probe object {key!r} could not be removed; delete it with "
+                    f"`aws s3 rm s3://{self.provider.bucket}/{key}{self._cli_where()}`."
+                )
         return notes
 
     def check_read_write(self) -> Check:
@@ -247,15 +294,22 @@ class Doctor:
             return self.failure("read-write", err, f"Could not {step} a probe object under {self.team}/: ")
         left = self.remove_probe(key)
         if not same:
-            return Check("read-write", FAIL, "The probe object read back differs from what was written: the store "
-                         "or something between (a proxy) changes data.", "Check the endpoint URL and any proxy in "
-                         "between; gradient-jupyter verifies every byte, so loads from this store would fail.",
-                         reason="integrity")
+            return Check(
+                "read-write",
+                FAIL,
+                "The probe object read back differs from what was written: the store "
+                "or something between (a proxy) changes data.",
+                "Check the endpoint URL and any proxy in "
+                "between; gradient-jupyter verifies every byte, so loads from this store would fail.",
+                reason="integrity",
+            )
         if left:
-            return self.failure("read-write", left, f"Wrote and read back the probe object {key!r}, but could not "
-                                "delete it: ")
-        return Check("read-write", PASS, f"Wrote a probe object under {self.team}/, read it back byte-exact and "
-                     "deleted it.")
+            return self.failure(
+                "read-write", left, f"Wrote and read back the probe object {key!r}, but could not delete it: "
+            )
+        return Check(
+            "read-write", PASS, f"Wrote a probe object under {self.team}/, read it back byte-exact and deleted it."
+        )
 
     def check_conditional_writes(self) -> Check:
         key = self.probe_key()
@@ -264,18 +318,30 @@ class Doctor:
             try:
                 self.store.put_bytes(key, b"second", create_only=True)
             except Conflict:
-                return Check("conditional-writes", PASS, "A second create-only write (If-None-Match: *) of the same "
-                             "key was refused, so only one of two writers can commit a version.")
-            return Check("conditional-writes", FAIL, "The store accepted a second create-only write of the same key: "
-                         "it ignores If-None-Match: *, so two people committing the same version at once could "
-                         "both succeed and one commit would be lost.", self.fix_for("conditional-writes",
-                                                                                  "no-conditional-writes"),
-                         reason="no-conditional-writes")
+                return Check(
+                    "conditional-writes",
+                    PASS,
+                    "A second create-only write (If-None-Match: *) of the same "
+                    "key was refused, so only one of two writers can commit a version.",
+                )
+            return Check(
+                "conditional-writes",
+                FAIL,
+                "The store accepted a second create-only write of the same key: "
+                "it ignores If-None-Match: *, so two people committing the same version at once could "
+                "both succeed and one commit would be lost.",
+                self.fix_for("conditional-writes", "no-conditional-writes"),
+                reason="no-conditional-writes",
+            )
         except StoreError as err:
             if err.reason in ("invalid-request", "not-implemented", "store-error"):
-                return Check("conditional-writes", FAIL, f"The store refused a create-only write (If-None-Match: *):"
-                             f" {err.message}", self.fix_for("conditional-writes", "no-conditional-writes"),
-                             reason="no-conditional-writes")
+                return Check(
+                    "conditional-writes",
+                    FAIL,
+                    f"The store refused a create-only write (If-None-Match: *): {err.message}",
+                    self.fix_for("conditional-writes", "no-conditional-writes"),
+                    reason="no-conditional-writes",
+                )
             raise
         finally:
             self.remove_probe(key)
@@ -290,26 +356,46 @@ class Doctor:
             if err.reason != "no-cors":
                 raise
             self.rules = []
-            return Check("cors", FAIL, f"The bucket has no CORS rules: browsers at {', '.join(self.origins)} "
-                         f"cannot GET or PUT its objects. {CORS_NEEDED_FOR}", self.cors_fix([]), reason="no-cors")
+            return Check(
+                "cors",
+                FAIL,
+                f"The bucket has no CORS rules: browsers at {', '.join(self.origins)} "
+                f"cannot GET or PUT its objects. {CORS_NEEDED_FOR}",
+                self.cors_fix([]),
+                reason="no-cors",
+            )
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("cors", WARN, "These credentials may not read the bucket's CORS rules (GetBucketCors is "
-                             "denied, as expected with the least-privilege policy, which allows listing and object "
-                             "actions only). The 'preflight' check tests from the browser's side whether CORS works.",
-                             "Nothing to do if 'preflight' passes. Otherwise: " + self.cors_fix(None),
-                             reason="access-denied")
+                return Check(
+                    "cors",
+                    WARN,
+                    "These credentials may not read the bucket's CORS rules (GetBucketCors is "
+                    "denied, as expected with the least-privilege policy, which allows listing and object "
+                    "actions only). The 'preflight' check tests from the browser's side whether CORS works.",
+                    "Nothing to do if 'preflight' passes. Otherwise: " + self.cors_fix(None),
+                    reason="access-denied",
+                )
             if err.reason == "not-implemented":
-                return Check("cors", WARN, "This store does not keep per-bucket CORS rules in the S3 API (MinIO, for "
-                             "one, sets CORS for the whole server). The 'preflight' check tests whether CORS works.",
-                             STORE_CORS_HINT, reason="not-implemented")
+                return Check(
+                    "cors",
+                    WARN,
+                    "This store does not keep per-bucket CORS rules in the S3 API (MinIO, for "
+                    "one, sets CORS for the whole server). The 'preflight' check tests whether CORS works.",
+                    STORE_CORS_HINT,
+                    reason="not-implemented",
+                )
             raise
         self.rules = rules
         gaps = {o: g for o, g in cors_gaps(rules, self.origins).items() if g}
         if gaps:
             detail = "; ".join(f"no rule allows {' and '.join(g)} from {o}" for o, g in gaps.items())
-            return Check("cors", FAIL, f"The bucket's CORS rules ({len(rules)}) fall short: {detail}. "
-                         f"{CORS_NEEDED_FOR}", self.cors_fix(rules), reason="cors-incomplete")
+            return Check(
+                "cors",
+                FAIL,
+                f"The bucket's CORS rules ({len(rules)}) fall short: {detail}. {CORS_NEEDED_FOR}",
+                self.cors_fix(rules),
+                reason="cors-incomplete",
+            )
         return Check("cors", PASS, f"The CORS rules allow GET and PUT from {', '.join(self.origins)}.")
 
     def check_preflight(self) -> Check:
@@ -329,15 +415,24 @@ class Doctor:
             elif not methods & {"PUT", "*"}:
                 problems.append(f"{origin}: PUT is not in Access-Control-Allow-Methods")
         if problems:
-            return Check("preflight", FAIL, "A browser's preflight (OPTIONS with Origin and Access-Control-Request-"
-                         f"Method: PUT) to a presigned URL of the bucket was refused: {'; '.join(problems)}.",
-                         self.cors_fix(self.rules) + "\n" + STORE_CORS_HINT, reason="preflight-refused")
-        return Check("preflight", PASS, f"The store answers a browser's preflight for PUT to a presigned URL from "
-                     f"{', '.join(self.origins)}.")
+            return Check(
+                "preflight",
+                FAIL,
+                "A browser's preflight (OPTIONS with Origin and Access-Control-Request-"
+                f"Method: PUT) to a presigned URL of the bucket was refused: {'; '.join(problems)}.",
+                self.cors_fix(self.rules) + "\n" + STORE_CORS_HINT,
+                reason="preflight-refused",
+            )
+        return Check(
+            "preflight",
+            PASS,
+            f"The store answers a browser's preflight for PUT to a presigned URL from {', '.join(self.origins)}.",
+        )
 
     def options(self, url: str, origin: str) -> tuple[int, dict]:
-        request = urllib.request.Request(url, method="OPTIONS", headers={
-            "Origin": origin, "Access-Control-Request-Method": "PUT"})
+        request = urllib.request.Request(
+            url, method="OPTIONS", headers={"Origin": origin, "Access-Control-Request-Method": "PUT"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
                 return response.status, {k.lower(): v for k, v in response.headers.items()}
@@ -347,10 +442,12 @@ class Doctor:
         except (TimeoutError, urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise StoreError(f"No answer from {self.where} within {self.timeout:g} s (preflight).",
-                                 reason="timeout") from exc
-            raise StoreError(f"Cannot connect to {self.where} for the preflight: {reason}.",
-                             reason="unreachable") from exc
+                raise StoreError(
+                    f"No answer from {self.where} within {self.timeout:g} s (preflight).", reason="timeout"
+                ) from exc
+            raise StoreError(
+                f"Cannot connect to {self.where} for the preflight: {reason}.", reason="unreachable"
+            ) from exc
 
     def apply_cors(self) -> Check:
         try:
@@ -361,54 +458,92 @@ class Doctor:
             existing = []
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("apply-cors", FAIL, "Nothing changed: these credentials may not read the bucket's CORS "
-                             "rules (GetBucketCors is denied), and writing new ones blind would drop the rules it has.",
-                             self.cors_fix(None, admin_only=True), reason="access-denied")
+                return Check(
+                    "apply-cors",
+                    FAIL,
+                    "Nothing changed: these credentials may not read the bucket's CORS "
+                    "rules (GetBucketCors is denied), and writing new ones blind would drop the rules it has.",
+                    self.cors_fix(None, admin_only=True),
+                    reason="access-denied",
+                )
             if err.reason == "not-implemented":
-                return Check("apply-cors", FAIL, "Nothing changed: this store does not keep per-bucket CORS rules in "
-                             "the S3 API.", STORE_CORS_HINT, reason="not-implemented")
+                return Check(
+                    "apply-cors",
+                    FAIL,
+                    "Nothing changed: this store does not keep per-bucket CORS rules in the S3 API.",
+                    STORE_CORS_HINT,
+                    reason="not-implemented",
+                )
             raise
         merged = merge_cors_rules(existing, self.origins)
         if merged == existing:
-            return Check("apply-cors", PASS, f"The CORS rules already allow GET and PUT from "
-                         f"{', '.join(self.origins)}; nothing changed.")
+            return Check(
+                "apply-cors",
+                PASS,
+                f"The CORS rules already allow GET and PUT from {', '.join(self.origins)}; nothing changed.",
+            )
         try:
             self.store.call("put_bucket_cors", CORSConfiguration={"CORSRules": merged})
         except StoreError as err:
             if err.reason == "access-denied":
-                return Check("apply-cors", FAIL, "Nothing changed: these credentials may not change the bucket's CORS "
-                             "rules (PutBucketCors is denied, as expected with the least-privilege policy).",
-                             self.cors_fix(existing, admin_only=True), reason="access-denied")
+                return Check(
+                    "apply-cors",
+                    FAIL,
+                    "Nothing changed: these credentials may not change the bucket's CORS "
+                    "rules (PutBucketCors is denied, as expected with the least-privilege policy).",
+                    self.cors_fix(existing, admin_only=True),
+                    reason="access-denied",
+                )
             raise
         kept = len(existing)
-        return Check("apply-cors", PASS, f"Allowed GET and PUT from {', '.join(self.origins)} (rule "
-                     f"{CORS_RULE_ID!r}); kept the bucket's {kept} other rule(s).")
+        return Check(
+            "apply-cors",
+            PASS,
+            f"Allowed GET and PUT from {', '.join(self.origins)} (rule "
+            f"{CORS_RULE_ID!r}); kept the bucket's {kept} other rule(s).",
+        )
 
     def cors_fix(self, existing: list[dict] | None, *, admin_only: bool = False) -> str:
         """The exact fix: our own --fix, or the rules and the command an administrator runs."""
         rules = merge_cors_rules(existing or [], self.origins)
-        command = (f"aws s3api put-bucket-cors --bucket {self.provider.bucket}{self._cli_where()} "
-                   f"--cors-configuration {shlex.quote(json.dumps({'CORSRules': rules}))}")
-        lines = [] if admin_only else [
-            f"Apply the recommended rules, keeping the bucket's own: `storageProviders check --id {self.provider.id} "
-            + " ".join(f"--origin {o}" for o in self.origins) + " --fix` (or the panel's apply-CORS button).",
-            "Or, where these credentials may not change CORS rules, an administrator sets them:"]
+        command = (
+            f"aws s3api put-bucket-cors --bucket {self.provider.bucket}{self._cli_where()} "
+            f"--cors-configuration {shlex.quote(json.dumps({'CORSRules': rules}))}"
+        )
+        lines = (
+            []
+            if admin_only
+            else [
+                "Apply the recommended rules, keeping the bucket's own: "
+                f"`storageProviders check --id {self.provider.id} "
+                + " ".join(f"--origin {o}" for o in self.origins)
+                + " --fix` (or the panel's apply-CORS button).",
+                "Or, where these credentials may not change CORS rules, an administrator sets them:",
+            ]
+        )
         if admin_only:
             lines.append("An administrator sets these CORS rules:")
         if existing is None:
-            lines.append(f"(first look at the rules the bucket has, `aws s3api get-bucket-cors --bucket "
-                         f"{self.provider.bucket}{self._cli_where()}`, and keep them in the list)")
-        lines += [command, "or pastes this JSON in the bucket's CORS settings:",
-                  "[\n  " + ",\n  ".join(json.dumps(r) for r in rules) + "\n]"]
+            lines.append(
+                f"(first look at the rules the bucket has, `aws s3api get-bucket-cors --bucket "
+                f"{self.provider.bucket}{self._cli_where()}`, and keep them in the list)"
+            )
+        lines += [
+            command,
+            "or pastes this JSON in the bucket's CORS settings:",
+            "[\n  " + ",\n  ".join(json.dumps(r) for r in rules) + "\n]",
+        ]
         passing = [o for o in self.origins if o not in self.engine.settings.cors_origins]
         if passing:
             # A Jupyter server's port changes from one `jupyter lab` to the next: a rule pinned to today's port fails
             # again tomorrow. The origins that matter are the pages that reach the bucket from a browser.
-            lines.append(f"The origins {', '.join(passing)} are only those given or running now (a Jupyter "
-                         "server's port changes from one start to the next). Name the browser origins that really "
-                         "reach the bucket once, e.g. `c.GradientStorage.cors_origins = "
-                         "[\"https://console.paperspace.com\"]` in jupyter_server_config.py: every check and --fix "
-                         "then covers them.")
+            lines.append(
+                f"The origins {', '.join(passing)} are only those given or running now (a Jupyter "
+                "server's port changes from one start to the next). Name the browser origins that really "
+                "reach the bucket once, e.g. `c.GradientStorage.cors_origins = "
+                '["https://console.paperspace.com"]` in jupyter_server_config.py: every check and --fix '
+                "then covers them."
+            )
         return "\n".join(lines)
 
     def _cli_where(self) -> str:
@@ -423,20 +558,39 @@ class Doctor:
         except Exception as exc:
             err = self.translate(exc, "get_federation_token")
             if err.reason == "access-denied":
-                return Check("generated-urls", WARN, "sts:GetFederationToken is denied for these credentials, so no "
-                             "short-lived credentials can be handed to browsers. Saving and loading do not need it: "
-                             "gradient-jupyter signs URLs with the access key itself.",
-                             self.fix_for("generated-urls", "access-denied"), reason=err.reason)
+                return Check(
+                    "generated-urls",
+                    WARN,
+                    "sts:GetFederationToken is denied for these credentials, so no "
+                    "short-lived credentials can be handed to browsers. Saving and loading do not need it: "
+                    "gradient-jupyter signs URLs with the access key itself.",
+                    self.fix_for("generated-urls", "access-denied"),
+                    reason=err.reason,
+                )
             if self.provider.endpoint:  # not AWS: an error here means "no STS", not an outage to wait out
-                return Check("generated-urls", WARN, "This store has no STS (sts:GetFederationToken is not "
-                             f"answered at {self.provider.endpoint}), like most S3-compatible stores (MinIO, R2, "
-                             "Ceph, SeaweedFS). Saving and loading do not need it: gradient-jupyter signs URLs with "
-                             "the access key itself.", "Nothing to do.", reason="no-sts")
-            return Check("generated-urls", WARN, f"sts:GetFederationToken did not work ({err.message}). Saving and "
-                         "loading do not need it: gradient-jupyter signs URLs with the access key itself.",
-                         "Nothing to do unless you need federation tokens.", reason=err.reason)
-        return Check("generated-urls", PASS, "sts:GetFederationToken is allowed: short-lived credentials can be "
-                     "generated for browsers.")
+                return Check(
+                    "generated-urls",
+                    WARN,
+                    "This store has no STS (sts:GetFederationToken is not "
+                    f"answered at {self.provider.endpoint}), like most S3-compatible stores (MinIO, R2, "
+                    "Ceph, SeaweedFS). Saving and loading do not need it: gradient-jupyter signs URLs with "
+                    "the access key itself.",
+                    "Nothing to do.",
+                    reason="no-sts",
+                )
+            return Check(
+                "generated-urls",
+                WARN,
+                f"sts:GetFederationToken did not work ({err.message}). Saving and "
+                "loading do not need it: gradient-jupyter signs URLs with the access key itself.",
+                "Nothing to do unless you need federation tokens.",
+                reason=err.reason,
+            )
+        return Check(
+            "generated-urls",
+            PASS,
+            "sts:GetFederationToken is allowed: short-lived credentials can be generated for browsers.",
+        )
 
     # -- fixes ---------------------------------------------------------------------------------------------------
     def fix_for(self, cid: str, reason: str) -> str:
@@ -445,38 +599,46 @@ class Doctor:
         if reason == "access-denied":
             sid = {"list": "ListBucket", "generated-urls": "GenerateUrls"}.get(cid, "ReadWriteObjects")
             statement = next(s for s in policy(self.engine, p)["Statement"] if s["Sid"] == sid)
-            return (f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
-                    f"{sid!r} of the least-privilege policy (all of it: `storageProviders policy --id {p.id}`):\n"
-                    + json.dumps(statement, indent=2))
+            return (
+                f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
+                f"{sid!r} of the least-privilege policy (all of it: `storageProviders policy --id {p.id}`):\n"
+                + json.dumps(statement, indent=2)
+            )
         return {
             "unreachable": f"Check the endpoint URL (scheme, host and port) and that the store is running and "
-                           f"reachable from this machine; change it with `{update} --endpoint URL`.",
+            f"reachable from this machine; change it with `{update} --endpoint URL`.",
             "dns": f"Correct the host name in the endpoint URL: `{update} --endpoint URL`.",
             "timeout": "Check the endpoint URL and the network (a firewall that drops packets looks like this); for "
-                       "a slow store raise c.GradientStorage.store_timeout.",
+            "a slow store raise c.GradientStorage.store_timeout.",
             "invalid-credentials": f"Give an access key this store knows: `{update} --accessKey KEY` (it then asks "
-                                   "for the secret with a hidden prompt).",
+            "for the secret with a hidden prompt).",
             "signature-mismatch": f"Give the secret that belongs to the access key: `{update} --accessKey "
-                                  f"{p.config.get('accessKey') or 'KEY'}` asks for it with a hidden prompt. If the "
-                                  "secret is right, try `--signatureVersion v4`.",
+            f"{p.config.get('accessKey') or 'KEY'}` asks for it with a hidden prompt. If the "
+            "secret is right, try `--signatureVersion v4`.",
             "no-credentials": f"Give the provider credentials: `{update} --accessKey KEY` (asks for the secret) or "
-                              f"`{update} --profile NAME`.",
+            f"`{update} --profile NAME`.",
             "wrong-region": f"Set the bucket's region: `{update} --region REGION`.",
             "no-such-bucket": f"Check the bucket name (`{update} --bucket NAME`) and region, or create the bucket: "
-                              f"`aws s3api create-bucket --bucket {p.bucket}{self._cli_where()}`.",
+            f"`aws s3api create-bucket --bucket {p.bucket}{self._cli_where()}`.",
             "not-s3": f"Give the store's base URL as the endpoint, without the bucket name or a path (e.g. "
-                      f"http://127.0.0.1:9000): `{update} --endpoint URL`.",
+            f"http://127.0.0.1:9000): `{update} --endpoint URL`.",
             "no-conditional-writes": "Use a store that honours create-only writes (If-None-Match: *), such as AWS S3, "
-                                     "a recent MinIO or Cloudflare R2; without them concurrent commits are not safe.",
+            "a recent MinIO or Cloudflare R2; without them concurrent commits are not safe.",
             "integrity": "Check the endpoint URL and any proxy in between.",
         }.get(reason, "")
 
 
-CORS_NEEDED_FOR = ("CORS matters only to a web page that reads or writes the bucket itself with presigned URLs "
-                   "(the Gradient web console, your own web app); save, load, the magic, the panel and the console "
-                   "script never need it.")
-NO_ORIGIN = ("Not checked: no browser origin given. Give the address you open Jupyter at (e.g. "
-             "--origin http://127.0.0.1:8888), or set c.GradientStorage.cors_origins.")
-STORE_CORS_HINT = ("Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "
-                   "Cloudflare R2 in the bucket's settings in its dashboard. A proxy in front of the store can also "
-                   "drop the CORS headers.")
+CORS_NEEDED_FOR = (
+    "CORS matters only to a web page that reads or writes the bucket itself with presigned URLs "
+    "(the Gradient web console, your own web app); save, load, the magic, the panel and the console "
+    "script never need it."
+)
+NO_ORIGIN = (
+    "Not checked: no browser origin given. Give the address you open Jupyter at (e.g. "
+    "--origin http://127.0.0.1:8888), or set c.GradientStorage.cors_origins."
+)
+STORE_CORS_HINT = (
+    "Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "
+    "Cloudflare R2 in the bucket's settings in its dashboard. A proxy in front of the store can also "
+    "drop the CORS headers."
+)

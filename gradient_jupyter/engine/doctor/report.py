@@ -1,5 +1,6 @@
 """The doctor's findings: each check, and the report as text for a terminal, HTML for a notebook and JSON
 for REST."""
+
 from __future__ import annotations
 
 import html
@@ -69,8 +70,9 @@ class Report:
         p = self.provider
         if p.embedded:
             return "the embedded Gradient Managed store"
-        return f"bucket {p.bucket!r} at {p.endpoint or 'AWS S3'}" + (f" ({p.config['region']})"
-                                                                   if p.config.get("region") else "")
+        return f"bucket {p.bucket!r} at {p.endpoint or 'AWS S3'}" + (
+            f" ({p.config['region']})" if p.config.get("region") else ""
+        )
 
     def _summary(self) -> str:
         counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, WARN, FAIL, SKIP)}
@@ -80,8 +82,13 @@ class Report:
         return f"No check failed{extra}: the bucket is set up."
 
     def to_json(self) -> dict:
-        out = {"storageProviderId": self.provider.id, "storageProviderName": self.provider.name,
-               "origins": list(self.origins), "checks": [c.to_json() for c in self.checks], "ok": self.ok}
+        out = {
+            "storageProviderId": self.provider.id,
+            "storageProviderName": self.provider.name,
+            "origins": list(self.origins),
+            "checks": [c.to_json() for c in self.checks],
+            "ok": self.ok,
+        }
         if self.action:
             out["action"] = self.action.to_json()
         if self.notes:
@@ -104,16 +111,20 @@ class Report:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        head = (f"<b>Bucket setup of storage provider {e(self.provider.name)} ({e(self.provider.id)})</b>: "
-                f"{e(self._where())}")
+        head = (
+            f"<b>Bucket setup of storage provider {e(self.provider.name)} ({e(self.provider.id)})</b>: "
+            f"{e(self._where())}"
+        )
         if self.origins:
             head += "<br>Browser origins: " + e(", ".join(self.origins))
         rows = [self.action] if self.action else []
         body = "".join(_html_row(c) for c in rows + self.checks)
         notes = "".join(f"<p>Note: {e(n)}</p>" for n in self.notes)
-        return (f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
-                "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
-                f"<tbody>{body}</tbody></table>{notes}<p>{e(self._summary())}</p></div>")
+        return (
+            f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
+            "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>{notes}<p>{e(self._summary())}</p></div>"
+        )
 
 
 def _text_check(c: Check) -> list[str]:
@@ -135,15 +146,18 @@ def _marked(text: str) -> str:
 
 # Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
 # (a URL) may still break.
-_FIX_STYLE = ("white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0; "
-              "font-family:var(--jp-code-font-family, monospace); font-size:var(--jp-code-font-size, 0.9em)")
+_FIX_STYLE = (
+    "white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0; "
+    "font-family:var(--jp-code-font-family, monospace); font-size:var(--jp-code-font-size, 0.9em)"
+)
 
 
 def _html_row(c: Check) -> str:
     e = html.escape
     badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
-    fix = f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != PASS \
-        else ""
-    return (f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
-            f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
-            f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>")
+    fix = f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != PASS else ""
+    return (
+        f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
+        f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
+        f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>"
+    )

@@ -1,4 +1,5 @@
 """What the doctor recommends for a bucket: the least-privilege IAM policy and the CORS rules browsers need."""
+
 from __future__ import annotations
 
 import json
@@ -16,25 +17,35 @@ def policy(engine, provider: Provider | str, *, team_only: bool = False) -> dict
     """The least-privilege IAM policy for the provider's bucket; `team_only` narrows it to this team's folder."""
     provider = engine.registry.get(provider) if isinstance(provider, str) else provider
     if provider.embedded:
-        raise BadInput("Gradient Managed is embedded in this installation: it has no bucket and needs no IAM policy.",
-                       reason="embedded-store")
-    return seed_policy(provider.bucket, team_id=engine.team_id if team_only else None,
-                       region=provider.config.get("region"))
+        raise BadInput(
+            "Gradient Managed is embedded in this installation: it has no bucket and needs no IAM policy.",
+            reason="embedded-store",
+        )
+    return seed_policy(
+        provider.bucket, team_id=engine.team_id if team_only else None, region=provider.config.get("region")
+    )
 
 
 def seed_policy(bucket: str, *, team_id: str | None = None, region: str | None = None) -> dict:
     """The seed document's policy: sts:GetFederationToken, s3:ListBucket on the bucket, s3:* on its objects."""
     bucket_arn = f"arn:{_partition(region)}:s3:::{bucket}"
-    listing: dict[str, object] = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket",
-                                  "Resource": bucket_arn}
+    listing: dict[str, object] = {
+        "Sid": "ListBucket",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+    }
     if team_id:
         listing["Condition"] = {"StringLike": {"s3:prefix": [team_id, f"{team_id}/*"]}}
     objects = f"{bucket_arn}/{team_id}/*" if team_id else f"{bucket_arn}/*"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
-        listing,
-        {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": objects},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "GenerateUrls", "Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"},
+            listing,
+            {"Sid": "ReadWriteObjects", "Effect": "Allow", "Action": "s3:*", "Resource": objects},
+        ],
+    }
 
 
 def _partition(region: str | None) -> str:
@@ -44,8 +55,16 @@ def _partition(region: str | None) -> str:
 
 def cors_rules(origins) -> list[dict]:
     """The CORS rules gradient-jupyter recommends: GET and PUT from the given browser origins."""
-    return [{"ID": CORS_RULE_ID, "AllowedHeaders": ["*"], "AllowedMethods": list(CORS_METHODS),
-             "AllowedOrigins": [check_origin(o) for o in origins], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}]
+    return [
+        {
+            "ID": CORS_RULE_ID,
+            "AllowedHeaders": ["*"],
+            "AllowedMethods": list(CORS_METHODS),
+            "AllowedOrigins": [check_origin(o) for o in origins],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3000,
+        }
+    ]
 
 
 def merge_cors_rules(existing: list[dict], origins) -> list[dict]:
@@ -85,6 +104,7 @@ def resolve_origins(engine, origins) -> list[str]:
     if origins is None:
         origins = []
     if not isinstance(origins, (list, tuple)) or not all(isinstance(o, str) for o in origins):
-        raise BadInput("'origins' must be a list of browser origins such as [\"http://127.0.0.1:8888\"].",
-                       reason="invalid-origin")
+        raise BadInput(
+            "'origins' must be a list of browser origins such as [\"http://127.0.0.1:8888\"].", reason="invalid-origin"
+        )
     return list(dict.fromkeys(check_origin(o) for o in [*origins, *engine.settings.cors_origins]))

@@ -6,6 +6,7 @@ sends widget updates from any thread. The panel follows the engine's change even
 Python API change in this kernel shows at once; after each of its own actions, and whenever it is shown again,
 it reads everything again, so changes made elsewhere show too.
 """
+
 from __future__ import annotations
 
 import html
@@ -48,12 +49,19 @@ class Panel(W.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.refresh_result = result("gj-refresh-result")
         team = html.escape(engine.team_id)
-        title = W.HTML(f"{STYLE}<b>{html.escape(words.TITLE)}</b> &middot; <span title='"
-                       f"{html.escape(words.TEAM_HINT.format(team=engine.team_id))}'>"
-                       f"{html.escape(words.TEAM.format(team=''))}<code>{team}</code></span>")
+        title = W.HTML(
+            f"{STYLE}<b>{html.escape(words.TITLE)}</b> &middot; <span title='"
+            f"{html.escape(words.TEAM_HINT.format(team=engine.team_id))}'>"
+            f"{html.escape(words.TEAM.format(team=''))}<code>{team}</code></span>"
+        )
         title.layout.margin = "0 1em 0 0"
-        self.children = [W.HBox([title, self.refresh_button, self.refresh_result],
-                                layout={"align_items": "center", "flex_flow": "row wrap"}), self.tabs]
+        self.children = [
+            W.HBox(
+                [title, self.refresh_button, self.refresh_result],
+                layout={"align_items": "center", "flex_flow": "row wrap"},
+            ),
+            self.tabs,
+        ]
         self.add_class("gj-panel")
         engine.on_change(self._engine_changed)
         self._shown = False
@@ -108,8 +116,15 @@ class Panel(W.VBox):
         self.datasets.show_unlisted(usage)
 
     # -- running actions ------------------------------------------------------------------------------------------
-    def run(self, where: W.HTML, busy: str, work: Callable[[], str | None], buttons=(),
-            on_error: Callable[[Exception], None] | None = None, refresh: bool = True) -> threading.Thread | None:
+    def run(
+        self,
+        where: W.HTML,
+        busy: str,
+        work: Callable[[], str | None],
+        buttons=(),
+        on_error: Callable[[Exception], None] | None = None,
+        refresh: bool = True,
+    ) -> threading.Thread | None:
         """Run `work()` in a thread; its busy state, then its result (returned HTML) or error show in `where`.
 
         `buttons` (the control's own) wait meanwhile; other controls stay usable. Afterwards everything is read

@@ -1,4 +1,5 @@
 """The datasets tab: the list, a dataset's versions, a version's files and tags, save, load, delete."""
+
 from __future__ import annotations
 
 import html
@@ -96,8 +97,10 @@ class DatasetsTab:
         self.mount_button.on_click(lambda _: self.mount())
         self.mount_result = result("gj-mount-result")
 
-        self.save_fields = {key: text(label, hint, f"gj-save-{key}", cls=W.Combobox if key == "name" else W.Text)
-                            for key, (label, hint) in words.SAVE_FIELDS.items()}
+        self.save_fields = {
+            key: text(label, hint, f"gj-save-{key}", cls=W.Combobox if key == "name" else W.Text)
+            for key, (label, hint) in words.SAVE_FIELDS.items()
+        }
         self.provider = dropdown(words.SAVE_PROVIDER, "gj-save-provider")
         self.save_button = button(words.SAVE, "gj-save-button", "primary")
         self.save_button.on_click(lambda _: self.save())
@@ -105,26 +108,63 @@ class DatasetsTab:
         self.save_progress = ProgressBar("gj-save-progress")
         self.save_result = result("gj-save-result")
 
-        self.version_parts = W.VBox([
-            row(self.delete_version_button), self.version_confirm.box, self.version_result,
-            heading(words.FILES_HEADING), self.files_title, self.files, self.files_result, self.preview,
-            heading(words.CHANGES_HEADING), self.changes_result, self.changes,
-            heading(words.TAGS_HEADING), self.tag, row(self.set_tag_button, self.delete_tag_button),
-            self.tag_confirm.box, self.tag_result,
-            heading(words.LOAD_HEADING), self.dest, row(self.load_button), self.load_confirm.box,
-            self.load_progress.box, self.load_result,
-            heading(words.MOUNT_HEADING), self.mount_dir, row(self.mount_button), self.mount_result,
-        ])
-        self.dataset_box = W.VBox([
-            self.description, row(self.description_button, self.delete_dataset_button), self.dataset_confirm.box,
-            self.versions_table, self.version, self.version_parts,
-        ])
+        self.version_parts = W.VBox(
+            [
+                row(self.delete_version_button),
+                self.version_confirm.box,
+                self.version_result,
+                heading(words.FILES_HEADING),
+                self.files_title,
+                self.files,
+                self.files_result,
+                self.preview,
+                heading(words.CHANGES_HEADING),
+                self.changes_result,
+                self.changes,
+                heading(words.TAGS_HEADING),
+                self.tag,
+                row(self.set_tag_button, self.delete_tag_button),
+                self.tag_confirm.box,
+                self.tag_result,
+                heading(words.LOAD_HEADING),
+                self.dest,
+                row(self.load_button),
+                self.load_confirm.box,
+                self.load_progress.box,
+                self.load_result,
+                heading(words.MOUNT_HEADING),
+                self.mount_dir,
+                row(self.mount_button),
+                self.mount_result,
+            ]
+        )
+        self.dataset_box = W.VBox(
+            [
+                self.description,
+                row(self.description_button, self.delete_dataset_button),
+                self.dataset_confirm.box,
+                self.versions_table,
+                self.version,
+                self.version_parts,
+            ]
+        )
         # The dataset's result line stays outside its box: it tells of a deleted dataset too.
-        self.box = W.VBox([
-            self.table, self.unlisted, self.choice, self.dataset_result, self.dataset_box,
-            heading(words.SAVE_HEADING), *self.save_fields.values(), self.provider, row(self.save_button),
-            self.save_confirm.box, self.save_progress.box, self.save_result,
-        ])
+        self.box = W.VBox(
+            [
+                self.table,
+                self.unlisted,
+                self.choice,
+                self.dataset_result,
+                self.dataset_box,
+                heading(words.SAVE_HEADING),
+                *self.save_fields.values(),
+                self.provider,
+                row(self.save_button),
+                self.save_confirm.box,
+                self.save_progress.box,
+                self.save_result,
+            ]
+        )
         self.show_providers([])
         self._show_dataset()
 
@@ -147,8 +187,9 @@ class DatasetsTab:
             self.providers = providers
             self.show_providers(providers)
         self.datasets = datasets
-        self.table.value = table(datasets_table(datasets, self.providers, empty=words.NO_DATASETS),
-                                 "gj-datasets-table", hover={"Name": "ID"})
+        self.table.value = table(
+            datasets_table(datasets, self.providers, empty=words.NO_DATASETS), "gj-datasets-table", hover={"Name": "ID"}
+        )
         self._quiet = True
         try:
             self.choice.options = [(d.name, d.id) for d in datasets]
@@ -167,7 +208,8 @@ class DatasetsTab:
     def show_providers(self, providers) -> None:
         keep = self.provider.value
         self.provider.options = [(words.SAVE_PROVIDER_DEFAULT, "")] + [
-            (words.TEAM_DEFAULT.format(name=p.name) if p.is_team_default else p.name, p.id) for p in providers]
+            (words.TEAM_DEFAULT.format(name=p.name) if p.is_team_default else p.name, p.id) for p in providers
+        ]
         self.provider.value = keep if keep in {p.id for p in providers} else ""
 
     def show_versions(self, versions) -> None:
@@ -217,8 +259,13 @@ class DatasetsTab:
         self.save_fields["name"].value = d.name  # the save form follows the dataset chosen above it
         self.description.value, self.described = d.description, d.id
         self.dataset_confirm.close()
-        return self.panel.run(self.dataset_result, "",
-                              lambda: self.show_versions(self.engine.datasets.list_versions(d)), [], refresh=False)
+        return self.panel.run(
+            self.dataset_result,
+            "",
+            lambda: self.show_versions(self.engine.datasets.list_versions(d)),
+            [],
+            refresh=False,
+        )
 
     def _version_chosen(self, change) -> None:
         if not self._quiet:
@@ -239,16 +286,18 @@ class DatasetsTab:
 
         self.changes.value = ""
         self.panel.run(self.changes_result, words.READING_CHANGES, changes, [], refresh=False)
-        return self.panel.run(self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [],
-                              refresh=False)
+        return self.panel.run(
+            self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [], refresh=False
+        )
 
     def show_folder(self) -> None:
         d, v = self.dataset(), self.chosen_version()
         options = [(words.FOLDER_UP, "..")] if self.where else []
         for path, size in folder_rows(self.entries, self.where):
-            options.append((words.FILE_OPTION.format(name=path[len(self.where):], size=size), path))
-        self.files_title.value = note(words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "",
-                                                            folder=self.where))
+            options.append((words.FILE_OPTION.format(name=path[len(self.where) :], size=size), path))
+        self.files_title.value = note(
+            words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "", folder=self.where)
+        )
         self._quiet = True
         try:
             self.files.options = options
@@ -297,22 +346,27 @@ class DatasetsTab:
             self.engine.datasets.update(d, description=description)
             return note(words.SAVED_DESCRIPTION.format(name=d.name), "ok")
 
-        return self.panel.run(self.dataset_result, words.SAVING_DESCRIPTION.format(name=d.name), work,
-                       [self.description_button])
+        return self.panel.run(
+            self.dataset_result, words.SAVING_DESCRIPTION.format(name=d.name), work, [self.description_button]
+        )
 
     def ask_delete_dataset(self) -> None:
         d = self.dataset()
         if d is not None:
-            self.dataset_confirm.ask(words.CONFIRM_DELETE_DATASET.format(name=d.name, count=len(self.versions)),
-                                     words.DELETE_DATASET, lambda: self.delete_dataset(d))
+            self.dataset_confirm.ask(
+                words.CONFIRM_DELETE_DATASET.format(name=d.name, count=len(self.versions)),
+                words.DELETE_DATASET,
+                lambda: self.delete_dataset(d),
+            )
 
     def delete_dataset(self, d) -> Thread | None:
         def work():
             self.engine.datasets.delete(d)
             return note(words.DELETED_DATASET.format(name=d.name), "ok")
 
-        return self.panel.run(self.dataset_result, words.DELETING_DATASET.format(name=d.name), work,
-                       [self.delete_dataset_button])
+        return self.panel.run(
+            self.dataset_result, words.DELETING_DATASET.format(name=d.name), work, [self.delete_dataset_button]
+        )
 
     # -- version actions --------------------------------------------------------------------------------------------
     def ask_delete_version(self) -> None:
@@ -320,16 +374,20 @@ class DatasetsTab:
         if v is None:
             return
         tags = words.TAGS.format(tags=", ".join(v.tags)) if v.tags else ""
-        self.version_confirm.ask(words.CONFIRM_DELETE_VERSION.format(version=v.version, tags=tags, name=d.name),
-                                 words.DELETE_VERSION, lambda: self.delete_version(d, v))
+        self.version_confirm.ask(
+            words.CONFIRM_DELETE_VERSION.format(version=v.version, tags=tags, name=d.name),
+            words.DELETE_VERSION,
+            lambda: self.delete_version(d, v),
+        )
 
     def delete_version(self, d, v) -> Thread | None:
         def work():
             self.engine.datasets.delete_version(d, v.version)
             return note(words.DELETED_VERSION.format(version=v.version, name=d.name), "ok")
 
-        return self.panel.run(self.version_result, words.DELETING_VERSION.format(version=v.version), work,
-                       [self.delete_version_button])
+        return self.panel.run(
+            self.version_result, words.DELETING_VERSION.format(version=v.version), work, [self.delete_version_button]
+        )
 
     def set_tag(self, *, move: bool = False) -> Thread | None:
         d, v, tag = self.dataset(), self.chosen_version(), self.tag.value.strip()
@@ -339,8 +397,11 @@ class DatasetsTab:
         other = next((o.version for o in self.versions if tag in o.tags), None)
         if other is not None and other != v.version and not move:
             # Nothing moves a tag silently: ask first.
-            self.tag_confirm.ask(words.CONFIRM_MOVE_TAG.format(tag=tag, other=other, version=v.version),
-                                 words.MOVE_TAG, lambda: self.set_tag(move=True))
+            self.tag_confirm.ask(
+                words.CONFIRM_MOVE_TAG.format(tag=tag, other=other, version=v.version),
+                words.MOVE_TAG,
+                lambda: self.set_tag(move=True),
+            )
             return None
 
         def work():
@@ -348,8 +409,12 @@ class DatasetsTab:
             self.want = (d.id, v.version)
             return note(words.TAG_SET.format(tag=tag, version=v.version), "ok")
 
-        return self.panel.run(self.tag_result, words.SETTING_TAG.format(tag=tag, version=v.version), work,
-                       [self.set_tag_button, self.delete_tag_button])
+        return self.panel.run(
+            self.tag_result,
+            words.SETTING_TAG.format(tag=tag, version=v.version),
+            work,
+            [self.set_tag_button, self.delete_tag_button],
+        )
 
     def delete_tag(self) -> Thread | None:
         d, tag = self.dataset(), self.tag.value.strip()
@@ -362,8 +427,9 @@ class DatasetsTab:
             self.engine.datasets.delete_tag(d, tag)
             return note(words.TAG_DELETED.format(tag=tag, version=version), "ok")
 
-        return self.panel.run(self.tag_result, words.DELETING_TAG.format(tag=tag), work,
-                       [self.set_tag_button, self.delete_tag_button])
+        return self.panel.run(
+            self.tag_result, words.DELETING_TAG.format(tag=tag), work, [self.set_tag_button, self.delete_tag_button]
+        )
 
     # -- save and load ---------------------------------------------------------------------------------------------
     def save(self, *, move_tag: bool = False) -> Thread | None:
@@ -375,23 +441,40 @@ class DatasetsTab:
 
         def work():
             progress.start("hash")
-            summary = transfer.save(self.engine, f["name"], f["folder"], message=self.save_fields["message"].value,
-                                    provider=provider, tag=f["tag"] or None, move_tag=move_tag, progress=progress)
+            summary = transfer.save(
+                self.engine,
+                f["name"],
+                f["folder"],
+                message=self.save_fields["message"].value,
+                provider=provider,
+                tag=f["tag"] or None,
+                move_tag=move_tag,
+                progress=progress,
+            )
             progress.finish(True)
             # A kept message or tag would describe, or try to move a tag to, the next save as well.
             self.save_fields["message"].value = self.save_fields["tag"].value = ""
             self.want = (summary.dataset.id, summary.version.version)
-            return note(words.SAVED.format(headline=TransferView(summary, "Saved").headline(),
-                                           line=summary.line()), "ok")
+            return note(
+                words.SAVED.format(headline=TransferView(summary, "Saved").headline(), line=summary.line()), "ok"
+            )
 
         def refused(exc):
             progress.finish(False)
             if isinstance(exc, TagInUse):  # nothing moves a tag silently: ask
-                self.save_confirm.ask(words.CONFIRM_MOVE_TAG_ON_SAVE.format(tag=f["tag"]), words.MOVE_TAG_AND_SAVE,
-                                      lambda: self.save(move_tag=True))
+                self.save_confirm.ask(
+                    words.CONFIRM_MOVE_TAG_ON_SAVE.format(tag=f["tag"]),
+                    words.MOVE_TAG_AND_SAVE,
+                    lambda: self.save(move_tag=True),
+                )
 
-        return self.panel.run(self.save_result, words.SAVING.format(folder=f["folder"], name=f["name"]), work,
-                              [self.save_button], on_error=refused)
+        return self.panel.run(
+            self.save_result,
+            words.SAVING.format(folder=f["folder"], name=f["name"]),
+            work,
+            [self.save_button],
+            on_error=refused,
+        )
 
     def load(self, *, overwrite: bool = False) -> Thread | None:
         """Load the chosen version into the folder (default ./<dataset name>); local changes are asked about."""
@@ -407,18 +490,27 @@ class DatasetsTab:
             progress.start("verify")
             summary = transfer.load(self.engine, v.ref, dest, overwrite=overwrite, progress=progress)
             progress.finish(True)
-            return note(words.LOADED.format(headline=TransferView(summary, "Loaded").headline(),
-                                            line=summary.line()), "ok")
+            return note(
+                words.LOADED.format(headline=TransferView(summary, "Loaded").headline(), line=summary.line()), "ok"
+            )
 
         def refused(exc):
             progress.finish(False)
             if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go
                 shown = ", ".join(exc.paths[:5]) + (", ..." if len(exc.paths) > 5 else "")
-                self.load_confirm.ask(words.CONFIRM_OVERWRITE.format(count=len(exc.paths), paths=shown),
-                                      words.OVERWRITE_AND_LOAD, lambda: self.load(overwrite=True))
+                self.load_confirm.ask(
+                    words.CONFIRM_OVERWRITE.format(count=len(exc.paths), paths=shown),
+                    words.OVERWRITE_AND_LOAD,
+                    lambda: self.load(overwrite=True),
+                )
 
-        return self.panel.run(self.load_result, words.LOADING.format(name=d.name, version=v.version), work,
-                              [self.load_button], on_error=refused)
+        return self.panel.run(
+            self.load_result,
+            words.LOADING.format(name=d.name, version=v.version),
+            work,
+            [self.load_button],
+            on_error=refused,
+        )
 
     def mount(self) -> Thread | None:
         """Mount the chosen version read-only (default ./datasets/<dataset name>), as `mount REF [DIR]` does."""
@@ -430,10 +522,14 @@ class DatasetsTab:
         def work():
             return note(str(mount_message(mounts.mount(self.engine, v.ref, folder))), "ok")
 
-        return self.panel.run(self.mount_result, words.MOUNTING.format(name=d.name, version=v.version), work,
-                              [self.mount_button])
+        return self.panel.run(
+            self.mount_result, words.MOUNTING.format(name=d.name, version=v.version), work, [self.mount_button]
+        )
 
     def show_unlisted(self, usage: dict) -> None:
         """Say which providers' datasets are missing from the list, and why (their buckets cannot be read)."""
-        self.unlisted.value = "<br>".join(note(words.UNLISTED.format(name=row["name"], error=row["error"]), "error")
-                                          for row in usage["storageProviders"] if row.get("error"))
+        self.unlisted.value = "<br>".join(
+            note(words.UNLISTED.format(name=row["name"], error=row["error"]), "error")
+            for row in usage["storageProviders"]
+            if row.get("error")
+        )

@@ -1,4 +1,5 @@
 """The panel's building blocks: fields, result lines, a confirmation row, a progress bar, tables that fit."""
+
 from __future__ import annotations
 
 import html
@@ -17,8 +18,12 @@ from . import words
 
 FIELD = {"width": "100%", "max_width": "38em"}
 LABELS = {"description_width": "8em"}
-COLORS = {"info": "inherit", "busy": "var(--jp-ui-font-color2, #616161)",
-          "ok": "var(--jp-success-color1, #388e3c)", "error": "var(--jp-error-color1, #d32f2f)"}
+COLORS = {
+    "info": "inherit",
+    "busy": "var(--jp-ui-font-color2, #616161)",
+    "ok": "var(--jp-success-color1, #388e3c)",
+    "error": "var(--jp-error-color1, #d32f2f)",
+}
 # One stylesheet for the whole panel: tables scroll sideways instead of being cut off in a narrow notebook,
 # and text wraps at spaces, never inside a word or an id.
 STYLE = """<style>
@@ -107,8 +112,9 @@ class SecretField(W.Password):
     value = Unicode("", help="Always empty once the kernel has seen it.").tag(sync=True, echo_update=False)
 
     def __init__(self, label: str, placeholder: str, css: str):
-        super().__init__(description=label, placeholder=placeholder, continuous_update=False, layout=FIELD,
-                         style=LABELS)
+        super().__init__(
+            description=label, placeholder=placeholder, continuous_update=False, layout=FIELD, style=LABELS
+        )
         self.add_class(css)
         self.held = ""
         self.hint = W.HTML()
@@ -135,8 +141,10 @@ class Confirm:
         self.question = W.HTML()
         self.yes = button("", css + "-yes", "danger")
         self.no = button(words.CANCEL, css + "-no")
-        self.box = W.HBox([self.question, self.yes, self.no], layout={"display": "none", "align_items": "center",
-                                                                      "flex_flow": "row wrap"})
+        self.box = W.HBox(
+            [self.question, self.yes, self.no],
+            layout={"display": "none", "align_items": "center", "flex_flow": "row wrap"},
+        )
         self.box.add_class(css)
         self._then = None
         self.yes.on_click(self._yes)
@@ -163,8 +171,9 @@ class ProgressBar:
     """A bar and a line of text fed by the engine's ProgressEvents (from its worker threads); hidden when idle."""
 
     def __init__(self, css: str):
-        self.bar = W.FloatProgress(min=0.0, max=1.0, value=0.0, description="", style=LABELS,
-                                   layout={"width": "100%", "max_width": "30em"})
+        self.bar = W.FloatProgress(
+            min=0.0, max=1.0, value=0.0, description="", style=LABELS, layout={"width": "100%", "max_width": "30em"}
+        )
         self.label = W.Label()
         self.box = W.HBox([self.bar, self.label], layout={"display": "none", "flex_flow": "row wrap"})
         self.box.add_class(css)
@@ -189,9 +198,12 @@ class ProgressBar:
             self._last = step
             self.bar.value = min(1.0, fraction)
             self.bar.description = PHASES.get(event.phase, event.phase)
-            self.label.value = words.PROGRESS.format(done=event.files_done, total=event.files_total,
-                                                     bytes_done=human_bytes(event.bytes_done),
-                                                     bytes_total=human_bytes(event.bytes_total))
+            self.label.value = words.PROGRESS.format(
+                done=event.files_done,
+                total=event.files_total,
+                bytes_done=human_bytes(event.bytes_done),
+                bytes_total=human_bytes(event.bytes_total),
+            )
 
     def finish(self, ok: bool) -> None:
         if ok:

@@ -1,4 +1,5 @@
 """The providers tab: the list with the managed quota, add / edit / delete, and the bucket-setup check."""
+
 from __future__ import annotations
 
 from threading import Thread
@@ -28,8 +29,14 @@ from .parts import (
 )
 
 # Which form field an engine refusal is about (its `reason`), so the panel can point at it.
-FIELD_OF_REASON = {"invalid-provider-name": "name", "duplicate-name": "name", "invalid-bucket-name": "bucket",
-                   "invalid-endpoint": "endpoint", "invalid-region": "region", "empty-secret": "secretAccessKey"}
+FIELD_OF_REASON = {
+    "invalid-provider-name": "name",
+    "duplicate-name": "name",
+    "invalid-bucket-name": "bucket",
+    "invalid-endpoint": "endpoint",
+    "invalid-region": "region",
+    "empty-secret": "secretAccessKey",
+}
 # The checks that say a provider cannot be used at all ("Add and check" keeps it only when they pass).
 ESSENTIAL = ("credentials", "bucket", "list", "read-write")
 
@@ -46,8 +53,14 @@ class ProvidersTab:
         self.table = wide("gj-providers")
         self.problems = W.HTML()
         self.problems.add_class("gj-provider-problems")
-        self.quota = W.FloatProgress(min=0.0, max=1.0, value=0.0, description=words.QUOTA, style=LABELS,
-                                     layout={"width": "100%", "max_width": "30em"})
+        self.quota = W.FloatProgress(
+            min=0.0,
+            max=1.0,
+            value=0.0,
+            description=words.QUOTA,
+            style=LABELS,
+            layout={"width": "100%", "max_width": "30em"},
+        )
         self.quota_label = W.Label()
         quota = W.HBox([self.quota, self.quota_label], layout={"flex_flow": "row wrap"})
         quota.add_class("gj-quota")
@@ -64,11 +77,13 @@ class ProvidersTab:
 
         # -- add or edit form -------------------------------------------------------------------------------------
         self.form_heading = heading(words.ADD_HEADING)
-        self.fields = {key: text(label, hint, f"gj-add-{key}") for key, (label, hint) in words.FIELDS.items()
-                       if key != "secretAccessKey"}
+        self.fields = {
+            key: text(label, hint, f"gj-add-{key}")
+            for key, (label, hint) in words.FIELDS.items()
+            if key != "secretAccessKey"
+        }
         self.fields["secretAccessKey"] = SecretField(*words.FIELDS["secretAccessKey"], "gj-add-secret")
-        self.field_hints = {key: W.HTML(layout={"display": "none", "margin": "0 0 0 8.5em"})
-                            for key in self.fields}
+        self.field_hints = {key: W.HTML(layout={"display": "none", "margin": "0 0 0 8.5em"}) for key in self.fields}
         for key, hint in self.field_hints.items():
             hint.add_class(f"gj-hint-{key}")
         self.secret = self.fields["secretAccessKey"]
@@ -96,33 +111,48 @@ class ProvidersTab:
         for key, field in self.fields.items():
             form += [field, self.field_hints[key]]
         form.insert(form.index(self.field_hints["secretAccessKey"]) + 1, self.secret.hint)
-        self.box = W.VBox([
-            self.table, self.problems, quota, self.choice,
-            row(self.edit_button, self.delete_button, self.check_button, self.cors_button), self.origins,
-            self.confirm.box, self.provider_result, self.check_result, self.report,
-            self.form_heading, *form, row(self.add_button, self.add_check_button, self.save_button,
-                                          self.cancel_button),
-            self.form_result, self.form_report,
-        ])
+        self.box = W.VBox(
+            [
+                self.table,
+                self.problems,
+                quota,
+                self.choice,
+                row(self.edit_button, self.delete_button, self.check_button, self.cors_button),
+                self.origins,
+                self.confirm.box,
+                self.provider_result,
+                self.check_result,
+                self.report,
+                self.form_heading,
+                *form,
+                row(self.add_button, self.add_check_button, self.save_button, self.cancel_button),
+                self.form_result,
+                self.form_report,
+            ]
+        )
         self.stop_edit()
         self._chosen()
 
     # -- showing (any thread) ----------------------------------------------------------------------------------
     def show(self, providers, usage: dict | None = None) -> None:
         self.providers, self.usage = providers, usage or self.usage
-        self.table.value = table(providers_table(providers, self.usage), "gj-providers-table",
-                                 hover={"Name": "ID", "State": "Problem"})
+        self.table.value = table(
+            providers_table(providers, self.usage), "gj-providers-table", hover={"Name": "ID", "State": "Problem"}
+        )
         # The reason a bucket cannot be read, in words under the table (the State column has it on hover).
         self.problems.value = "<br>".join(
             note(words.UNREACHABLE.format(name=row["name"], error=row["error"]), "error")
-            for row in self.usage["storageProviders"] if row.get("error"))
+            for row in self.usage["storageProviders"]
+            if row.get("error")
+        )
         managed = self.usage.get("managed") or {}
         if managed.get("quotaBytes") and managed.get("usedBytes") is not None:
             used, quota = managed["usedBytes"], managed["quotaBytes"]
             self.quota.value = min(1.0, used / quota)
             self.quota.bar_style = "danger" if used >= quota * 0.9 else "info"
-            self.quota_label.value = words.QUOTA_USED.format(used=human_bytes(used), quota=human_bytes(quota),
-                                                             percent=100 * used / quota)
+            self.quota_label.value = words.QUOTA_USED.format(
+                used=human_bytes(used), quota=human_bytes(quota), percent=100 * used / quota
+            )
         keep = self.choice.value
         self.choice.options = [(words.PROVIDER_OPTION.format(name=p.name), p.id) for p in providers]
         ids = [p.id for p in providers]
@@ -181,8 +211,9 @@ class ProvidersTab:
             try:
                 if check:
                     # The doctor checks the provider as it would be, before the registry (and every panel) has it.
-                    candidate = Provider(id=words.NOT_ADDED_ID, name=check_provider_name(name),
-                                         config=clean_config(config))
+                    candidate = Provider(
+                        id=words.NOT_ADDED_ID, name=check_provider_name(name), config=clean_config(config)
+                    )
                     report = doctor.check(self.engine, candidate, origins=self._origins())
                     self.form_report.value = report._repr_html_()
                     failed = [c.id for c in report.checks if c.id in ESSENTIAL and c.status == "fail"]
@@ -198,11 +229,17 @@ class ProvidersTab:
             done = words.ADDED_CHECKED if check else words.ADDED
             warning = self.engine.registry.bucket_warning(provider)  # the console prints it too
             return note(done.format(name=provider.name, id=provider.id), "ok") + (
-                "<br>" + note(warning, "error") if warning else "")
+                "<br>" + note(warning, "error") if warning else ""
+            )
 
         busy = words.ADD_CHECKING if check else words.ADDING
-        return self.panel.run(self.form_result, busy.format(name=name), work,
-                              [self.add_button, self.add_check_button], on_error=self._point_at)
+        return self.panel.run(
+            self.form_result,
+            busy.format(name=name),
+            work,
+            [self.add_button, self.add_check_button],
+            on_error=self._point_at,
+        )
 
     def start_edit(self) -> None:
         p = self.chosen()
@@ -249,21 +286,29 @@ class ProvidersTab:
             finally:
                 config.clear()
             self.stop_edit()
-            warning = self.engine.registry.bucket_warning(updated) if "bucket" in config or "endpoint" in config \
-                else None
-            return note(words.EDITED.format(name=updated.name), "ok") + ("<br>" + note(warning, "error")
-                                                                        if warning else "")
+            warning = (
+                self.engine.registry.bucket_warning(updated) if "bucket" in config or "endpoint" in config else None
+            )
+            return note(words.EDITED.format(name=updated.name), "ok") + (
+                "<br>" + note(warning, "error") if warning else ""
+            )
 
-        return self.panel.run(self.form_result, words.SAVING_EDIT.format(name=p.name), work,
-                       [self.save_button, self.cancel_button], on_error=self._point_at)
+        return self.panel.run(
+            self.form_result,
+            words.SAVING_EDIT.format(name=p.name),
+            work,
+            [self.save_button, self.cancel_button],
+            on_error=self._point_at,
+        )
 
     # -- delete ----------------------------------------------------------------------------------------------
     def ask_delete(self) -> None:
         p = self.chosen()
         if p is None:
             return
-        self.confirm.ask(words.CONFIRM_DELETE_PROVIDER.format(name=p.name), words.DELETE_PROVIDER,
-                         lambda: self.delete(p))
+        self.confirm.ask(
+            words.CONFIRM_DELETE_PROVIDER.format(name=p.name), words.DELETE_PROVIDER, lambda: self.delete(p)
+        )
 
     def delete(self, p, *, force: bool = False) -> Thread | None:
         def work():
@@ -273,11 +318,19 @@ class ProvidersTab:
         def refused(exc):
             # Datasets use it, or its bucket cannot be read to tell: the engine's words say which; ask again.
             if getattr(exc, "reason", "") in ("provider-in-use", "provider-unchecked"):
-                self.confirm.ask(words.CONFIRM_FORCE_DELETE_PROVIDER.format(name=p.name),
-                                 words.FORCE_DELETE_PROVIDER, lambda: self.delete(p, force=True))
+                self.confirm.ask(
+                    words.CONFIRM_FORCE_DELETE_PROVIDER.format(name=p.name),
+                    words.FORCE_DELETE_PROVIDER,
+                    lambda: self.delete(p, force=True),
+                )
 
-        return self.panel.run(self.provider_result, words.DELETING_PROVIDER.format(name=p.name), work,
-                              [self.delete_button, self.edit_button], on_error=refused)
+        return self.panel.run(
+            self.provider_result,
+            words.DELETING_PROVIDER.format(name=p.name),
+            work,
+            [self.delete_button, self.edit_button],
+            on_error=refused,
+        )
 
     # -- the bucket check ------------------------------------------------------------------------------------------
     def _origins(self) -> list[str]:
@@ -305,4 +358,3 @@ class ProvidersTab:
 
         busy = words.APPLYING_CORS if fix else words.CHECKING
         return self.panel.run(self.check_result, busy.format(name=p.name), work, [self.check_button, self.cors_button])
-

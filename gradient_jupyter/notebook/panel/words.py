@@ -1,10 +1,13 @@
 """Every word the panel shows, in one place (the engine's own messages are shown as the engine words them)."""
+
 from __future__ import annotations
 
 TITLE = "Gradient storage"
 TEAM = "team folder {team}"
-TEAM_HINT = ("Everything this installation writes in a bucket lives under the folder {team}/ (its team ID). "
-             "Teammates who share a bucket and want to see each other's datasets use the same team ID.")
+TEAM_HINT = (
+    "Everything this installation writes in a bucket lives under the folder {team}/ (its team ID). "
+    "Teammates who share a bucket and want to see each other's datasets use the same team ID."
+)
 TABS = ("Storage providers", "Datasets")
 REFRESH = "Refresh"
 REFRESHING = "Reading providers and datasets..."
@@ -41,13 +44,17 @@ ADD_CHECKING = "Adding storage provider {name} and checking its bucket..."
 ADDED = "Created storage provider {name} ({id})."
 ADDED_CHECKED = "Created storage provider {name} ({id}); its bucket answers as it should."
 NOT_ADDED_ID = "new"
-NOT_KEPT = ("Not added: the bucket check failed ({checks}). See the report below, correct the form and try again "
-            "(type the secret again).")
+NOT_KEPT = (
+    "Not added: the bucket check failed ({checks}). See the report below, correct the form and try again "
+    "(type the secret again)."
+)
 SAVING_EDIT = "Saving storage provider {name}..."
 EDITED = "Updated storage provider {name}."
 FIELD_WRONG = "Check this field"
-CONFIRM_DELETE_PROVIDER = ("Delete storage provider {name}? Its bucket and the data in it are not touched; datasets "
-                           "in it are no longer listed here.")
+CONFIRM_DELETE_PROVIDER = (
+    "Delete storage provider {name}? Its bucket and the data in it are not touched; datasets "
+    "in it are no longer listed here."
+)
 CONFIRM_FORCE_DELETE_PROVIDER = "Delete {name} anyway? Its datasets stay in the bucket but are no longer listed here."
 FORCE_DELETE_PROVIDER = "Delete anyway"
 DELETING_PROVIDER = "Deleting storage provider {name}..."
@@ -69,8 +76,7 @@ SAVE_DESCRIPTION = "Save description"
 SAVING_DESCRIPTION = "Saving the description of {name}..."
 SAVED_DESCRIPTION = "Saved the description of {name}."
 DELETE_DATASET = "Delete dataset"
-CONFIRM_DELETE_DATASET = ("Delete dataset {name} with all its {count} version(s) and their files? This cannot be "
-                          "undone.")
+CONFIRM_DELETE_DATASET = "Delete dataset {name} with all its {count} version(s) and their files? This cannot be undone."
 DELETING_DATASET = "Deleting dataset {name}..."
 DELETED_DATASET = "Deleted dataset {name}."
 VERSION = "Version"
@@ -101,8 +107,9 @@ DELETING_TAG = "Deleting tag {tag}..."
 TAG_DELETED = "Deleted tag {tag} (version {version} stays)."
 NO_TAG = "Give a tag name first."
 DELETE_VERSION = "Delete version"
-CONFIRM_DELETE_VERSION = ("Delete version {version}{tags} of {name}? Files that other versions use are kept. This "
-                          "cannot be undone.")
+CONFIRM_DELETE_VERSION = (
+    "Delete version {version}{tags} of {name}? Files that other versions use are kept. This cannot be undone."
+)
 DELETING_VERSION = "Deleting version {version}..."
 DELETED_VERSION = "Deleted version {version} of {name}."
 SAVE_HEADING = "Save a folder as a new version (the dataset is created if new)"
@@ -126,8 +133,9 @@ LOAD = "Load version into folder"
 LOADING = "Loading {name}:{version}..."
 LOADED = "{headline}. {line}"
 OVERWRITE_AND_LOAD = "Overwrite them and load"
-CONFIRM_OVERWRITE = ("{count} file(s) in the folder have local changes that this load would replace: {paths}. "
-                     "Overwrite them?")
+CONFIRM_OVERWRITE = (
+    "{count} file(s) in the folder have local changes that this load would replace: {paths}. Overwrite them?"
+)
 MOUNT_HEADING = "Mount the version (a read-only folder, like Gradient's /datasets/<name>)"
 MOUNT_DIR = ("At folder", "default: ./datasets/<dataset name>")
 MOUNT = "Mount version"

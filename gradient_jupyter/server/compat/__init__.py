@@ -12,6 +12,7 @@ See docs/threat-model.md.
 The package: api.py (Gradient's resources), s3.py (presigned URLs, the S3 answers, multipart staging), signer.py
 (the URLs this extension signs). Shared with the REST API: server/base.py and server/service.py.
 """
+
 from __future__ import annotations
 
 from jupyter_server.utils import url_path_join

@@ -1,5 +1,6 @@
 """Gradient's API resources (storageProviders, datasets, versions, tags, preSignedUrls) over the same service
 layer as the REST API (server/service.py); only the routes, the JSON envelopes and the errors are Gradient's."""
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,14 @@ def page(handler: tornado.web.RequestHandler, items: list[dict]) -> list[dict]:
     """Apply Gradient's `filter[order][]`, `filter[skip]` and `filter[limit]` query parameters."""
     for order in reversed(handler.get_query_arguments("filter[order][]")):
         field, _, direction = order.strip().partition(" ")
-        items = sorted(items, key=lambda d: (d.get(field) is None, str(d.get(field) or "").lower()),
-                       reverse=direction.strip().upper() == "DESC")
+        items = sorted(
+            items,
+            key=lambda d: (d.get(field) is None, str(d.get(field) or "").lower()),
+            reverse=direction.strip().upper() == "DESC",
+        )
     skip = _int_arg(handler, "filter[skip]", 0)
     limit = _int_arg(handler, "filter[limit]", None)
-    return items[skip:] if limit is None else items[skip:skip + limit]
+    return items[skip:] if limit is None else items[skip : skip + limit]
 
 
 def _int_arg(handler, name: str, default):
@@ -75,12 +79,19 @@ class CompatHandler(GradientHandler):
     def render_error(self, status: int, exc: BaseException | None) -> None:
         """Gradient's error JSON: the CLI prints `error.message`."""
         message, reason = self.error_words(status, exc)
-        name = (type(exc).__name__ if isinstance(exc, GradientError)
-                else responses.get(status, "Error") if isinstance(exc, tornado.web.HTTPError) else "Error")
+        name = (
+            type(exc).__name__
+            if isinstance(exc, GradientError)
+            else responses.get(status, "Error")
+            if isinstance(exc, tornado.web.HTTPError)
+            else "Error"
+        )
         if status == 403 and not isinstance(exc, GradientError) and self._user() is None:
             name, reason = "Forbidden", "not-authenticated"
-            message = ("The Jupyter server refused the API key: set PAPERSPACE_API_KEY (or --apiKey) to this Jupyter "
-                       "server's token.")
+            message = (
+                "The Jupyter server refused the API key: set PAPERSPACE_API_KEY (or --apiKey) to this Jupyter "
+                "server's token."
+            )
         self.finish(json.dumps({"error": {"statusCode": status, "name": name, "message": message, "reason": reason}}))
 
 
@@ -205,8 +216,9 @@ class VersionHandler(CompatHandler):
 
         def update():
             # committing verifies and copies the files that arrived by presigned URL
-            v = service.update_version(self.engine, dataset, version, message=body.get("message"),
-                                       commit=body.get("isCommitted"))
+            v = service.update_version(
+                self.engine, dataset, version, message=body.get("message"), commit=body.get("isCommitted")
+            )
             if body.get("isCommitted"):
                 end_uploads(self.engine, self.engine.datasets.get(v.dataset_id), v.version)
             return version_json(v)
@@ -284,15 +296,20 @@ class PresignHandler(CompatHandler):
             raise BadInput(f"The body names version {body['version']!r} but the URL names {version!r}.")
         calls = body["calls"]
         if not calls or len(calls) > 1000:
-            raise BadInput("Give 1 to 1000 calls, each {\"method\": ..., \"params\": {...}}.")
+            raise BadInput('Give 1 to 1000 calls, each {"method": ..., "params": {...}}.')
         for c in calls:
             if not isinstance(c, dict) or not isinstance(c.get("params", {}), dict) or c.get("method") not in CALLS:
-                raise BadInput(f"Unknown call {json.dumps(c)[:100]}: methods are {', '.join(CALLS)}, params an object.",
-                               reason="unknown-call")
+                raise BadInput(
+                    f"Unknown call {json.dumps(c)[:100]}: methods are {', '.join(CALLS)}, params an object.",
+                    reason="unknown-call",
+                )
             unknown = sorted(set(c.get("params") or {}) - CALLS[c["method"]][0])
             if unknown:
-                raise BadInput(f"{c['method']} does not take {', '.join(unknown)}: it takes "
-                               f"{', '.join(sorted(CALLS[c['method']][0]))}.", reason="unknown-param")
+                raise BadInput(
+                    f"{c['method']} does not take {', '.join(unknown)}: it takes "
+                    f"{', '.join(sorted(CALLS[c['method']][0]))}.",
+                    reason="unknown-param",
+                )
         user = self.current_user.username
         base = f"{self.request.protocol}://{self.request.host}" + url_path_join(self.base_url, "gradient/compat/s3")
         signer = signer_of(self.settings, self.engine)
@@ -303,8 +320,11 @@ class UnknownHandler(CompatHandler):
     """Anything else under gradient/compat/: a 404 the CLI can print."""
 
     def unknown(self, rest: str):
-        raise NotFound(f"gradient/compat/{rest} is not part of the Gradient API this server offers "
-                       "(storageProviders and datasets).", reason="unknown-route")
+        raise NotFound(
+            f"gradient/compat/{rest} is not part of the Gradient API this server offers "
+            "(storageProviders and datasets).",
+            reason="unknown-route",
+        )
 
     @tornado.web.authenticated
     @authorized

@@ -1,6 +1,7 @@
 """S3 for the Gradient CLI's file commands: the URLs `preSignedUrls` answers (real presigned URLs of the
 provider's bucket, or URLs this extension signs), the multipart staging of the embedded store, and the handler that
 serves the signed URLs the way S3 would (XML answers). See docs/threat-model.md."""
+
 from __future__ import annotations
 
 import base64
@@ -46,14 +47,22 @@ CALLS = {
     "completeMultipartUpload": ({"Key", "UploadId", "MultipartUpload"}, True),
     "abortMultipartUpload": ({"Key", "UploadId"}, True),
 }
-HTTP_OF = {"headObject": "HEAD", "getObject": "GET", "listObjectsV2": "GET", "putObject": "PUT",
-           "deleteObject": "DELETE", "uploadPart": "PUT"}
+HTTP_OF = {
+    "headObject": "HEAD",
+    "getObject": "GET",
+    "listObjectsV2": "GET",
+    "putObject": "PUT",
+    "deleteObject": "DELETE",
+    "uploadPart": "PUT",
+}
+
 
 def key_path(key) -> str:
     """A Gradient S3 key ('/folder/a.csv', as the CLI sends it) -> the dataset path 'folder/a.csv'."""
     if not isinstance(key, str) or not key.strip("/"):
-        raise BadInput(f"Invalid Key {key!r}: give the file's path in the version, like 'folder/a.csv'.",
-                       reason="invalid-path")
+        raise BadInput(
+            f"Invalid Key {key!r}: give the file's path in the version, like 'folder/a.csv'.", reason="invalid-path"
+        )
     return check_file_path(key.lstrip("/"))
 
 
@@ -74,12 +83,16 @@ class Presigner:
         self.store = self.engine.store(self.provider)
         self.embedded = not self.store.supports_presign
         if sum(c["method"] == "createMultipartUpload" for c in calls) > MAX_OPEN_UPLOADS:
-            raise BadInput(f"At most {MAX_OPEN_UPLOADS} multipart uploads can be started in one request.",
-                           reason="too-many-uploads")
+            raise BadInput(
+                f"At most {MAX_OPEN_UPLOADS} multipart uploads can be started in one request.",
+                reason="too-many-uploads",
+            )
         if any(CALLS[c["method"]][1] for c in calls):
             if self.version.is_committed:
-                raise Immutable(f"Version {self.version.ref} is committed and cannot change: create a new version "
-                                "(datasets versions create) to add, replace or delete files.")
+                raise Immutable(
+                    f"Version {self.version.ref} is committed and cannot change: create a new version "
+                    "(datasets versions create) to add, replace or delete files."
+                )
             if self.store.quota is not None and not self.embedded:
                 # Presigned writes bypass the engine's quota check: at least refuse them once Gradient Managed is full.
                 self.store.check_quota(1, self.engine.team_prefix())
@@ -91,8 +104,15 @@ class Presigner:
         return self._files
 
     def own(self, op: str, params: dict) -> dict:
-        grant = {"op": op, "team": self.engine.team_id, "sp": self.provider.id, "ds": self.ds.id,
-                 "v": self.version.version, "user": self.user, "p": params}
+        grant = {
+            "op": op,
+            "team": self.engine.team_id,
+            "sp": self.provider.id,
+            "ds": self.ds.id,
+            "v": self.version.version,
+            "user": self.user,
+            "p": params,
+        }
         return self.answer(f"{self.base}?{self.signer.sign(grant)}", OWN_URL_SECONDS)
 
     @staticmethod
@@ -157,11 +177,17 @@ class Presigner:
     def embedded_multipart(self, method: str, path: str, params: dict, upload_id) -> dict:
         if method == "createMultipartUpload":
             remove_abandoned_uploads(self.engine)
-            open_here = [f for f, info in open_uploads(self.engine) if info.get("ds") == self.ds.id
-                         and info.get("v") == self.version.version]
+            open_here = [
+                f
+                for f, info in open_uploads(self.engine)
+                if info.get("ds") == self.ds.id and info.get("v") == self.version.version
+            ]
             if len(open_here) >= MAX_OPEN_UPLOADS:
-                raise Conflict(f"Version {self.version.ref} has {len(open_here)} multipart uploads open, the most "
-                               "allowed: complete or abort some first.", reason="too-many-uploads")
+                raise Conflict(
+                    f"Version {self.version.ref} has {len(open_here)} multipart uploads open, the most "
+                    "allowed: complete or abort some first.",
+                    reason="too-many-uploads",
+                )
             upload_id = secrets.token_hex(16)
             folder = self.uploads() / upload_id
             folder.mkdir(parents=True, mode=0o700)
@@ -169,8 +195,9 @@ class Presigner:
             return self.answer({"UploadId": upload_id})
         folder = upload_folder(self.engine, upload_id, self.ds.id, self.version.version, path)
         if method == "uploadPart":
-            return self.own(method, {"Key": path, "UploadId": upload_id,
-                                     "PartNumber": _part_number(params.get("PartNumber"))})
+            return self.own(
+                method, {"Key": path, "UploadId": upload_id, "PartNumber": _part_number(params.get("PartNumber"))}
+            )
         if method == "completeMultipartUpload":
             parts = _parts(params.get("MultipartUpload"))
             fd, whole = tempfile.mkstemp(dir=self.uploads(), prefix="whole-")
@@ -179,8 +206,11 @@ class Presigner:
                     for part in parts:
                         chunk_path = folder / str(part["PartNumber"])
                         if not chunk_path.is_file() or _md5(str(chunk_path)) != part["ETag"].strip('"'):
-                            raise BadInput(f"Part {part['PartNumber']} of upload {upload_id} was not uploaded "
-                                           "or its ETag differs: upload it again.", reason="invalid-part")
+                            raise BadInput(
+                                f"Part {part['PartNumber']} of upload {upload_id} was not uploaded "
+                                "or its ETag differs: upload it again.",
+                                reason="invalid-part",
+                            )
                         with open(chunk_path, "rb") as chunk:  # parts may be large: never whole in memory
                             shutil.copyfileobj(chunk, out, CHUNK)
                 self.engine.datasets.put_file(self.ds, self.version.version, path, whole)
@@ -240,8 +270,11 @@ def upload_folder(engine: Engine, upload_id, ds_id: str, version: str, path: str
     """The folder of an embedded multipart upload, only if it was made for this dataset, version and path."""
     folder = engine.home / "tmp" / "compat-uploads" / str(upload_id)
     try:
-        ok = bool(UPLOAD_ID.fullmatch(str(upload_id))) and \
-            json.loads((folder / "upload.json").read_text()) == {"ds": ds_id, "v": version, "path": path}
+        ok = bool(UPLOAD_ID.fullmatch(str(upload_id))) and json.loads((folder / "upload.json").read_text()) == {
+            "ds": ds_id,
+            "v": version,
+            "path": path,
+        }
     except (OSError, ValueError):
         ok = False
     if not ok:
@@ -258,11 +291,11 @@ def _part_number(value) -> int:
 def _parts(upload) -> list[dict]:
     parts = upload.get("Parts") if isinstance(upload, dict) else None
     if not isinstance(parts, list) or not parts:
-        raise BadInput("completeMultipartUpload needs MultipartUpload: {\"Parts\": [{\"ETag\", \"PartNumber\"}, ...]}.")
+        raise BadInput('completeMultipartUpload needs MultipartUpload: {"Parts": [{"ETag", "PartNumber"}, ...]}.')
     out = []
     for p in parts:
         if not isinstance(p, dict) or not isinstance(p.get("ETag"), str):
-            raise BadInput(f"Invalid part {json.dumps(p)[:80]}: each part is {{\"ETag\", \"PartNumber\"}}.")
+            raise BadInput(f'Invalid part {json.dumps(p)[:80]}: each part is {{"ETag", "PartNumber"}}.')
         out.append({"ETag": p["ETag"], "PartNumber": _part_number(p.get("PartNumber"))})
     return out
 
@@ -284,10 +317,17 @@ class SignedS3Handler(StreamingUpload):
     async def prepare(self, *args, **kwargs) -> None:
         engine: Engine = self.settings["gradient_engine"]
         # the signing key is read from the data home on first use: off the event loop
-        grant = await self.call(signer_of(self.settings, engine).verify, self.get_query_argument("grant", ""),
-                                self.get_query_argument("auth", ""))
-        if grant.get("team") != engine.team_id or not TEAM_ID.fullmatch(str(grant.get("team"))) \
-                or not DATASET_ID.fullmatch(str(grant.get("ds"))) or not VERSION_ID.fullmatch(str(grant.get("v"))):
+        grant = await self.call(
+            signer_of(self.settings, engine).verify,
+            self.get_query_argument("grant", ""),
+            self.get_query_argument("auth", ""),
+        )
+        if (
+            grant.get("team") != engine.team_id
+            or not TEAM_ID.fullmatch(str(grant.get("team")))
+            or not DATASET_ID.fullmatch(str(grant.get("ds")))
+            or not VERSION_ID.fullmatch(str(grant.get("v")))
+        ):
             raise tornado.web.HTTPError(403, "This URL is not for this installation's datasets.")
         if HTTP_OF.get(str(grant.get("op"))) != self.request.method:
             raise tornado.web.HTTPError(405, f"This URL is for {grant.get('op')} only.")
@@ -361,7 +401,7 @@ class SignedS3Handler(StreamingUpload):
         ds, v = self._target()
         prefix = str(params.get("Prefix", ""))
         lead = "/" if prefix.startswith("/") else ""  # keys come back spelled like the prefix (the CLI uses '/...')
-        want = prefix[len(lead):]
+        want = prefix[len(lead) :]
         delimiter = str(params.get("Delimiter", "/"))
         try:
             max_keys = max(1, min(int(params.get("MaxKeys") or 1000), 1000))
@@ -370,28 +410,34 @@ class SignedS3Handler(StreamingUpload):
                 token = str(params["ContinuationToken"])
                 after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         except ValueError as exc:
-            raise BadInput("Invalid MaxKeys or ContinuationToken: use the NextContinuationToken a listing gave.",
-                           reason="invalid-param") from exc
+            raise BadInput(
+                "Invalid MaxKeys or ContinuationToken: use the NextContinuationToken a listing gave.",
+                reason="invalid-param",
+            ) from exc
         items: dict[str, int | None] = {}
         for f in self.engine.datasets.list_files(ds, v.version, prefix=want):
-            rest = f.path[len(want):]
+            rest = f.path[len(want) :]
             if delimiter and delimiter in rest:
                 items.setdefault(lead + want + rest.split(delimiter, 1)[0] + delimiter, None)
             else:
                 items[lead + f.path] = f.size
         names = [n for n in sorted(items) if n > after]
         shown, more = names[:max_keys], len(names) > max_keys
-        out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{S3_XMLNS}">',
-               f"<Name>{escape(ds.id)}:{v.version}</Name><Prefix>{escape(prefix)}</Prefix>",
-               f"<KeyCount>{len(shown)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>",
-               f"<Delimiter>{escape(delimiter)}</Delimiter>" if delimiter else "",
-               f"<IsTruncated>{str(more).lower()}</IsTruncated>"]
+        out = [
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{S3_XMLNS}">',
+            f"<Name>{escape(ds.id)}:{v.version}</Name><Prefix>{escape(prefix)}</Prefix>",
+            f"<KeyCount>{len(shown)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>",
+            f"<Delimiter>{escape(delimiter)}</Delimiter>" if delimiter else "",
+            f"<IsTruncated>{str(more).lower()}</IsTruncated>",
+        ]
         for name in shown:
             if items[name] is None:
                 out.append(f"<CommonPrefixes><Prefix>{escape(name)}</Prefix></CommonPrefixes>")
             else:
-                out.append(f"<Contents><Key>{escape(name)}</Key><Size>{items[name]}</Size>"
-                           "<StorageClass>STANDARD</StorageClass></Contents>")
+                out.append(
+                    f"<Contents><Key>{escape(name)}</Key><Size>{items[name]}</Size>"
+                    "<StorageClass>STANDARD</StorageClass></Contents>"
+                )
         if more:
             token = base64.urlsafe_b64encode(shown[-1].encode()).decode().rstrip("=")
             out.append(f"<NextContinuationToken>{token}</NextContinuationToken>")
@@ -412,7 +458,8 @@ class SignedS3Handler(StreamingUpload):
             replaced = part.stat().st_size if part.is_file() else 0
             # parts wait in the data home, outside the store: they count against its quota all the same
             self.engine.store(ds.storage_provider_id).check_quota(
-                uploads_size(self.engine) - replaced + os.path.getsize(path), self.engine.team_prefix())
+                uploads_size(self.engine) - replaced + os.path.getsize(path), self.engine.team_prefix()
+            )
             etag = _md5(path)
             shutil.copyfile(path, part)
             return etag
@@ -444,8 +491,10 @@ class SignedS3Handler(StreamingUpload):
         if self.request.method == "HEAD":
             self.finish()
             return
-        self.finish(f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
-                    f"<Message>{escape(message)}</Message></Error>")
+        self.finish(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error>"
+        )
 
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, (GradientError, tornado.web.HTTPError)):

@@ -1,4 +1,5 @@
 """The URLs the compat API signs and serves itself (route `s3`): an HMAC over a JSON grant."""
+
 from __future__ import annotations
 
 import base64
