@@ -32,22 +32,12 @@ READ = 8 * MIB
 
 
 def start_seaweed(folder: Path):
-    """SeaweedFS with one identity and the bucket `bench`, started and waited for as by run.py (servers.py)."""
-    import boto3
-    from botocore.config import Config
-
+    """SeaweedFS with one identity and the bucket `bench` (servers.py, as run.py and the tests start it)."""
+    folder.mkdir(parents=True)
     access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
     server = Seaweed(folder, access, secret)
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=access,
-        aws_secret_access_key=secret,
-        config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
-    )
-    server.wait(client)
-    client.create_bucket(Bucket="bench")
+    server.start()
+    server.client().create_bucket(Bucket="bench")
     return server, server.url, access, secret
 
 

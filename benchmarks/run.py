@@ -225,8 +225,6 @@ class Bench:
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"),
         )
-        if self.args.server == "seaweed":
-            self.server.wait(self.client)
         for mode in modes:
             self.client.create_bucket(Bucket=bucket(mode))
             # Fixtures the baselines load from (the same bytes as ours loads), sent straight to the server.
@@ -540,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         data = generate(work / "data", args.files, large, args.large_mib)
         if args.server == "seaweed":
             server = Seaweed(work / "seaweed", "testing", "testing")
+            server.start()
             server_url = server.url
         else:
             server, server_url = start_moto(not args.no_moto_speedups)

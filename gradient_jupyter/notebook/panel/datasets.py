@@ -276,9 +276,10 @@ class DatasetsTab:
         d = self.dataset()
 
         def work():
-            self.entries = self.engine.datasets.list_files(d, v.version)
-            self.files_of, self.where = v.ref, ""
-            self.preview.value = ""
+            entries = self.engine.datasets.list_files(d, v.version)
+            if self.files_of != v.ref:  # a second read of the same version (a refresh) keeps the folder open
+                self.where, self.preview.value = "", ""
+            self.entries, self.files_of = entries, v.ref
             self.show_folder()
 
         def changes():  # from the two manifests only, like `datasets versions diff --id REF`
