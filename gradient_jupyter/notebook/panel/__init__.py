@@ -1,4 +1,5 @@
-"""The ipywidgets panel: a door onto the engine, like the magic and the REST API (README "The panel").
+"""The ipywidgets panel: the engine shown as widgets, beside the magic, the console script and the REST API
+(README "The panel").
 
 Each control runs its engine call in a worker thread and shows its busy state, result or error in the line next
 to it, so the kernel stays free while a bucket answers and a slow provider blocks no other control; ipywidgets 8
@@ -139,7 +140,7 @@ class Panel(W.VBox):
         def job():
             try:
                 where.value = work() or ""
-            except Exception as exc:  # the panel is a door: every failure becomes words next to its control
+            except Exception as exc:  # as in the console: every failure becomes words, here next to its control
                 where.value = note(plain_words(exc), "error")
                 if on_error is not None:
                     on_error(exc)
