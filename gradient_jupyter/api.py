@@ -47,31 +47,20 @@ def save(
     against the latest version (`.added`, `.removed`, `.modified`, `.renamed`). Shows a progress bar unless
     `progress=False`. The result shows the ref `<datasetId>:<version>`, its files, size and tags.
     """
-    from .engine import transfer
-    from .output import TransferView
+    from .commands.transfer import save_folder
 
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    if dry_run:
-        from .output import DryRunView
-
-        with ProgressBars(auto_bar if progress else None) as bars:
-            diff = transfer.preview_save(
-                default_engine(), name, path if path is None else os.fspath(path), exclude=exclude, progress=bars
-            )
-        return DryRunView(diff, name)
-    with ProgressBars(auto_bar if progress else None) as bars:
-        summary = transfer.save(
-            default_engine(),
-            name,
-            path if path is None else os.fspath(path),
-            message=message,
-            provider=provider,
-            tag=tag,
-            move_tag=move_tag,
-            exclude=exclude,
-            progress=bars,
-        )
-    return TransferView(summary, "Saved")
+    return save_folder(
+        default_engine(),
+        name,
+        path if path is None else os.fspath(path),
+        progress=ProgressBars(auto_bar if progress else None),
+        dry_run=dry_run,
+        message=message,
+        provider=provider,
+        tag=tag,
+        move_tag=move_tag,
+        exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
+    )
 
 
 def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False, progress: bool = True):
@@ -82,22 +71,17 @@ def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False
     Files of `dest` changed since a load wrote them (or that no load wrote) are never replaced silently: the load
     is refused before writing anything (LocalChanges, listing them in `.paths`) unless `overwrite=True`.
     """
-    from .engine import transfer
-    from .output import TransferView
+    from .commands.transfer import load_version
 
-    include = (include,) if isinstance(include, str) else tuple(include)
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    with ProgressBars(auto_bar if progress else None) as bars:
-        summary = transfer.load(
-            default_engine(),
-            ref,
-            None if dest is None else os.fspath(dest),
-            include=include,
-            exclude=exclude,
-            overwrite=overwrite,
-            progress=bars,
-        )
-    return TransferView(summary, "Loaded")
+    return load_version(
+        default_engine(),
+        ref,
+        None if dest is None else os.fspath(dest),
+        progress=ProgressBars(auto_bar if progress else None),
+        include=(include,) if isinstance(include, str) else tuple(include),
+        exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
+        overwrite=overwrite,
+    )
 
 
 def open(ref: str):  # noqa: A001 - the public name the README gives it

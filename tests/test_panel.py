@@ -572,6 +572,17 @@ def test_datasets_of_an_unreachable_provider_are_said_to_be_missing(engine, moto
     assert "Datasets in gone are not listed" in p.datasets.unlisted.value
 
 
+def test_a_save_s_warnings_show_under_its_result(engine, moto_server, tmp_path):
+    # A new dataset while a provider cannot be searched: saved in the default, with the console's warning.
+    engine.registry.create("gone", {"bucket": "no-such-bucket-here", "endpoint": moto_server})
+    p = shown_panel(engine)
+    save_with_panel(p, make_folder(tmp_path / "data"), "flowers")
+    status = p.datasets.save_result.value
+    assert "gj-ok" in status and "Saved" in status, status
+    assert "Warning: Storage provider 'gone' could not be searched" in status
+    assert p.datasets.save_progress.bar.bar_style == "success"
+
+
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
     p = shown_panel(Engine(GradientStorage(managed_quota=1000)))
     save_with_panel(p, make_folder(tmp_path / "data"), "big")

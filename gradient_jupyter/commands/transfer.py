@@ -40,39 +40,51 @@ def register(groups) -> None:
     )
 
 
-def save(ctx, args):
+def save_folder(engine, name: str, path, *, progress, dry_run: bool = False, **options):
+    """Save `path` as a new version of dataset `name` (or, with `dry_run`, what would change), as the console
+    script, the magic, the Python API and the panel all do it. `progress` is a context manager that is also the
+    ProgressEvent callback (a ProgressBars, or the panel's bar): closed when the save ends, however it ends.
+    `options` are engine/transfer.py `save`'s (message, provider, tag, move_tag, exclude)."""
     from ..engine import transfer
 
-    if args.dry_run:
-        with ProgressBars(ctx.progress) as bars:
-            diff = transfer.preview_save(ctx.engine, args.name, args.path, exclude=tuple(args.exclude), progress=bars)
-        return DryRunView(diff, args.name)
-    with ProgressBars(ctx.progress) as bars:
-        summary = transfer.save(
-            ctx.engine,
-            args.name,
-            args.path,
-            message=args.message,
-            provider=args.provider,
-            tag=args.tag,
-            move_tag=args.move_tag,
-            exclude=tuple(args.exclude),
-            progress=bars,
-        )
-    return TransferView(summary, "Saved")
+    with progress as bars:
+        if dry_run:
+            diff = transfer.preview_save(engine, name, path, exclude=options.get("exclude", ()), progress=bars)
+            return DryRunView(diff, name)
+        return TransferView(transfer.save(engine, name, path, progress=bars, **options), "Saved")
+
+
+def load_version(engine, ref: str, dest, *, progress, **options) -> TransferView:
+    """Load version `ref` into `dest`, as every front end does it (`progress` as for `save_folder`; `options` are
+    engine/transfer.py `load`'s: include, exclude, overwrite)."""
+    from ..engine import transfer
+
+    with progress as bars:
+        return TransferView(transfer.load(engine, ref, dest, progress=bars, **options), "Loaded")
+
+
+def save(ctx, args):
+    return save_folder(
+        ctx.engine,
+        args.name,
+        args.path,
+        progress=ProgressBars(ctx.progress),
+        dry_run=args.dry_run,
+        message=args.message,
+        provider=args.provider,
+        tag=args.tag,
+        move_tag=args.move_tag,
+        exclude=tuple(args.exclude),
+    )
 
 
 def load(ctx, args):
-    from ..engine import transfer
-
-    with ProgressBars(ctx.progress) as bars:
-        summary = transfer.load(
-            ctx.engine,
-            args.ref,
-            args.dest,
-            include=tuple(args.include),
-            exclude=tuple(args.exclude),
-            overwrite=args.overwrite,
-            progress=bars,
-        )
-    return TransferView(summary, "Loaded")
+    return load_version(
+        ctx.engine,
+        args.ref,
+        args.dest,
+        progress=ProgressBars(ctx.progress),
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        overwrite=args.overwrite,
+    )

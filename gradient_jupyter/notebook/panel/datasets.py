@@ -9,17 +9,19 @@ import ipywidgets as W
 
 from ...commands.datasets import datasets_table, folder, folder_rows, versions_table
 from ...commands.mounts import mount_message
-from ...engine import history, transfer
+from ...commands.transfer import load_version, save_folder
+from ...engine import history
 from ...engine import mount as mounts
 from ...engine.errors import LocalChanges, TagInUse
 from ...engine.stores import human_bytes
-from ...output import DiffView, TransferView
+from ...output import DiffView
 from . import words
 from .parts import (
     FIELD,
     Confirm,
     ProgressBar,
     button,
+    done,
     dropdown,
     heading,
     note,
@@ -27,6 +29,7 @@ from .parts import (
     row,
     table,
     text,
+    unreachable,
     wide,
 )
 
@@ -442,26 +445,22 @@ class DatasetsTab:
 
         def work():
             progress.start("hash")
-            summary = transfer.save(
+            view = save_folder(
                 self.engine,
                 f["name"],
                 f["folder"],
+                progress=progress,
                 message=self.save_fields["message"].value,
                 provider=provider,
                 tag=f["tag"] or None,
                 move_tag=move_tag,
-                progress=progress,
             )
-            progress.finish(True)
             # A kept message or tag would describe, or try to move a tag to, the next save as well.
             self.save_fields["message"].value = self.save_fields["tag"].value = ""
-            self.want = (summary.dataset.id, summary.version.version)
-            return note(
-                words.SAVED.format(headline=TransferView(summary, "Saved").headline(), line=summary.line()), "ok"
-            )
+            self.want = (view.dataset.id, view.version.version)
+            return done(words.SAVED.format(headline=view.headline(), line=view.line()), view.warnings)
 
         def refused(exc):
-            progress.finish(False)
             if isinstance(exc, TagInUse):  # nothing moves a tag silently: ask
                 self.save_confirm.ask(
                     words.CONFIRM_MOVE_TAG_ON_SAVE.format(tag=f["tag"]),
@@ -489,14 +488,10 @@ class DatasetsTab:
 
         def work():
             progress.start("verify")
-            summary = transfer.load(self.engine, v.ref, dest, overwrite=overwrite, progress=progress)
-            progress.finish(True)
-            return note(
-                words.LOADED.format(headline=TransferView(summary, "Loaded").headline(), line=summary.line()), "ok"
-            )
+            view = load_version(self.engine, v.ref, dest, progress=progress, overwrite=overwrite)
+            return done(words.LOADED.format(headline=view.headline(), line=view.line()), view.warnings)
 
         def refused(exc):
-            progress.finish(False)
             if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go
                 shown = ", ".join(exc.paths[:5]) + (", ..." if len(exc.paths) > 5 else "")
                 self.load_confirm.ask(
@@ -529,8 +524,4 @@ class DatasetsTab:
 
     def show_unlisted(self, usage: dict) -> None:
         """Say which providers' datasets are missing from the list, and why (their buckets cannot be read)."""
-        self.unlisted.value = "<br>".join(
-            note(words.UNLISTED.format(name=row["name"], error=row["error"]), "error")
-            for row in usage["storageProviders"]
-            if row.get("error")
-        )
+        self.unlisted.value = unreachable(usage, words.UNLISTED)

@@ -100,6 +100,20 @@ def table(table: Table, css: str, hover: dict[str, str] | None = None) -> str:
     return f"<div class='gj-scroll {css}'>{table.to_html(hover)}</div>"
 
 
+def unreachable(usage: dict, template: str) -> str:
+    """One error line per provider whose bucket could not be read (Engine.utilization), worded by `template`."""
+    return "<br>".join(
+        note(template.format(name=row["name"], error=row["error"]), "error")
+        for row in usage["storageProviders"]
+        if row.get("error")
+    )
+
+
+def done(text: str, warnings=()) -> str:
+    """A finished action's line, then the warnings it brought (e.g. a save's files left out)."""
+    return "<br>".join([note(text, "ok"), *(note(words.WARNING.format(warning=w), "error") for w in warnings)])
+
+
 def csv_words(value: str) -> list[str]:
     return [w.strip() for w in value.split(",") if w.strip()]
 
@@ -204,6 +218,13 @@ class ProgressBar:
                 bytes_done=human_bytes(event.bytes_done),
                 bytes_total=human_bytes(event.bytes_total),
             )
+
+    # The context manager the command layer's save_folder and load_version close when the transfer ends.
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        self.finish(kind is None)
 
     def finish(self, ok: bool) -> None:
         if ok:

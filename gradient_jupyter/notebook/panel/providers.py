@@ -25,6 +25,7 @@ from .parts import (
     row,
     table,
     text,
+    unreachable,
     wide,
 )
 
@@ -140,11 +141,7 @@ class ProvidersTab:
             providers_table(providers, self.usage), "gj-providers-table", hover={"Name": "ID", "State": "Problem"}
         )
         # The reason a bucket cannot be read, in words under the table (the State column has it on hover).
-        self.problems.value = "<br>".join(
-            note(words.UNREACHABLE.format(name=row["name"], error=row["error"]), "error")
-            for row in self.usage["storageProviders"]
-            if row.get("error")
-        )
+        self.problems.value = unreachable(self.usage, words.UNREACHABLE)
         managed = self.usage.get("managed") or {}
         if managed.get("quotaBytes") and managed.get("usedBytes") is not None:
             used, quota = managed["usedBytes"], managed["quotaBytes"]

@@ -14,6 +14,7 @@ REFRESHING = "Reading providers and datasets..."
 REFRESHED = "Up to date"
 BUSY_ELSEWHERE = "Still working on the last request of this control..."
 UNEXPECTED = "Unexpected error ({kind}): {error}"
+WARNING = "Warning: {warning}"
 
 # -- providers ---------------------------------------------------------------------------------------------------
 UNREACHABLE = "{name} cannot be reached: {error}"
