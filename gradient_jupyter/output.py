@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .engine.formatting import human_bytes
 
@@ -228,12 +228,14 @@ class DiffView:
     (`A path`, `D path`, `M path`, `R old -> new`), then a summary.
 
     Other attributes are the engine's Diff's (engine/history.py): `added`, `removed`, `modified`, `renamed`,
-    `unchanged`, `bytes_added`, `bytes_removed`, `to_json()`.
+    `unchanged`, `bytes_added`, `bytes_removed`, `to_json()`. `name(ref)` words a version's ref in the headline
+    (the panel: the dataset's name and the version's tags); the HTML form keeps the refs on hover.
     """
 
-    def __init__(self, diff, shown: int = 500):
+    def __init__(self, diff, shown: int = 500, name: Callable[[str], str] | None = None):
         self.diff = diff
         self.shown = shown
+        self.name = name or str
         self.data = diff.to_json()
 
     def __getattr__(self, name):
@@ -243,8 +245,8 @@ class DiffView:
 
     def headline(self) -> str:
         d = self.diff
-        before = d.before_ref or "nothing (the dataset's first version)"
-        return f"Changes from {before} to {d.after_ref}"
+        before = self.name(d.before_ref) if d.before_ref else "nothing (the dataset's first version)"
+        return f"Changes from {before} to {self.name(d.after_ref)}"
 
     def __str__(self) -> str:
         return printable(f"{self.headline()}\n{self.diff}")
@@ -262,4 +264,8 @@ class DiffView:
         if len(changes) > self.shown:
             rows += f"<tr><td></td><td colspan='2'>... and {len(changes) - self.shown} more</td></tr>"
         table = f"<table><tbody>{rows}</tbody></table>" if rows else "<p>No changes.</p>"
-        return f"<b>{html.escape(self.headline())}</b>{table}<p>{html.escape(self.diff.summary())}</p>"
+        refs = " -> ".join(ref for ref in (self.diff.before_ref, self.diff.after_ref) if ref)
+        return (
+            f"<b title='{html.escape(refs)}'>{html.escape(self.headline())}</b>{table}"
+            f"<p>{html.escape(self.diff.summary())}</p>"
+        )

@@ -418,6 +418,10 @@ def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown,
     assert html.index("two") < html.index("one") and "(best)" in shown.datasets.version.options[0][0]
     assert ">A<" in shown.datasets.changes.value and "c.txt" in shown.datasets.changes.value  # since the one before
     assert "1 added, 0 removed" in shown.datasets.changes.value
+    two, one = engine.datasets.list_versions("flowers")  # the newest first
+    # Names and tags where a person looks, the ids on hover.
+    assert f"Changes from flowers:{one.version} to flowers:{two.version} (best)" in shown.datasets.changes.value
+    assert f"title='{one.ref} -&gt; {two.ref}'" in shown.datasets.changes.value
 
 
 def test_set_move_and_delete_tags(engine, shown, tmp_path):

@@ -285,8 +285,14 @@ class DatasetsTab:
             self.entries, self.files_of = entries, v.ref
             self.show_folder()
 
+        tags = {o.ref: o.tags for o in self.versions}
+
+        def named(ref: str) -> str:  # a person knows the dataset by its name and a version by its tags
+            version = ref.partition(":")[2]
+            return f"{d.name}:{version}" + (words.TAGS.format(tags=", ".join(tags[ref])) if tags.get(ref) else "")
+
         def changes():  # from the two manifests only, like `datasets versions diff --id REF`
-            self.changes.value = DiffView(history.diff(self.engine, v.ref))._repr_html_()
+            self.changes.value = DiffView(history.diff(self.engine, v.ref), name=named)._repr_html_()
 
         self.changes.value = ""
         self.panel.run(self.changes_result, words.READING_CHANGES, changes, [], refresh=False)
