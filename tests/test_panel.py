@@ -225,6 +225,25 @@ def test_delete_a_provider_after_confirming(engine, shown, s3_bucket):
     assert "doomed" not in tab.table.value and provider.id not in dict(shown.datasets.provider.options).values()
 
 
+def test_make_a_provider_the_team_default(engine, shown, s3_bucket, tmp_path):
+    provider = engine.registry.create("team-s3", {"bucket": s3_bucket[1], "endpoint": s3_bucket[0]})
+    shown.wait()
+    tab, managed = shown.providers, engine.registry.managed()
+    assert tab.choice.value == managed.id and tab.default_button.disabled  # already the default
+    tab.choice.value = provider.id
+    assert not tab.default_button.disabled
+    click(shown, tab.default_button)
+    assert "team-s3 is now the team default" in tab.provider_result.value
+    assert engine.registry.get(provider.id).is_team_default and not engine.registry.managed().is_team_default
+    assert tab.default_button.disabled
+    assert ("team-s3 (team default)", provider.id) in shown.datasets.provider.options
+    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")  # no provider chosen: the new default
+    assert engine.datasets.get("flowers").storage_provider_id == provider.id
+    tab.choice.value = managed.id  # and back, as from the console
+    click(shown, tab.default_button)
+    assert engine.registry.managed().is_team_default and not engine.registry.get(provider.id).is_team_default
+
+
 def test_a_provider_whose_bucket_cannot_be_read_is_deleted_only_when_asked_again(engine, shown, moto_server):
     provider = engine.registry.create("broken", {"bucket": "no-such-bucket", "endpoint": moto_server})
     shown.wait()

@@ -73,6 +73,9 @@ class ProvidersTab:
         self.edit_button.on_click(lambda _: self.start_edit())
         self.delete_button = button(words.DELETE_PROVIDER, "gj-delete-provider-button")
         self.delete_button.on_click(lambda _: self.ask_delete())
+        self.default_button = button(words.MAKE_DEFAULT, "gj-default-button")
+        self.default_button.tooltip = words.MAKE_DEFAULT_HINT
+        self.default_button.on_click(lambda _: self.make_default())
         self.confirm = Confirm("gj-confirm-provider")
         self.provider_result = result("gj-provider-result")
 
@@ -118,7 +121,7 @@ class ProvidersTab:
                 self.problems,
                 quota,
                 self.choice,
-                row(self.edit_button, self.delete_button, self.check_button, self.cors_button),
+                row(self.edit_button, self.delete_button, self.default_button, self.check_button, self.cors_button),
                 self.origins,
                 self.confirm.box,
                 self.provider_result,
@@ -158,6 +161,8 @@ class ProvidersTab:
         self.choice.value = keep if keep in ids else (ids[0] if ids else None)
         if self.editing is not None and self.editing.id not in ids:
             self.stop_edit()
+        chosen = self.chosen()  # the team default may have moved (here, or in the console)
+        self.default_button.disabled = chosen is None or chosen.is_team_default
 
     def chosen(self):
         return next((p for p in self.providers if p.id == self.choice.value), None)
@@ -167,6 +172,7 @@ class ProvidersTab:
         built_in = p is None or p.is_gradient_managed
         self.edit_button.disabled = built_in
         self.delete_button.disabled = built_in
+        self.default_button.disabled = p is None or p.is_team_default
         self.cors_button.layout.display = "none"
         self.report.value = ""
         self.check_result.value = ""
@@ -327,6 +333,21 @@ class ProvidersTab:
             work,
             [self.delete_button, self.edit_button],
             on_error=refused,
+        )
+
+    # -- the team default ------------------------------------------------------------------------------------------
+    def make_default(self) -> Thread | None:
+        """Make the chosen provider the team default, as `storageProviders update s3 --id ID --isTeamDefault` does."""
+        p = self.chosen()
+        if p is None or p.is_team_default:
+            return None
+
+        def work():
+            self.engine.registry.update(p.id, is_team_default=True)
+            return note(words.MADE_DEFAULT.format(name=p.name), "ok")
+
+        return self.panel.run(
+            self.provider_result, words.MAKING_DEFAULT.format(name=p.name), work, [self.default_button]
         )
 
     # -- the bucket check ------------------------------------------------------------------------------------------
