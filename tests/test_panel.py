@@ -12,6 +12,8 @@ import pytest
 
 from gradient_jupyter import panel
 from gradient_jupyter.engine import Engine, GradientStorage, history, transfer
+from gradient_jupyter.engine.formatting import human_bytes
+from gradient_jupyter.notebook.panel import words
 
 from .conftest import SECRET
 from .test_doctor import FOREIGN_RULE, foreign_cors
@@ -604,6 +606,37 @@ def test_a_save_s_warnings_show_under_its_result(engine, moto_server, tmp_path):
     assert "gj-ok" in status and "Saved" in status, status
     assert "Warning: Storage provider 'gone' could not be searched" in status
     assert p.datasets.save_progress.bar.bar_style == "success"
+
+
+def test_usage_is_read_again_only_when_it_can_have_changed(aws_env, tmp_path):
+    """Asking every bucket how much it holds is the slowest reading: the panel keeps the last one until a save, a
+    delete, a provider change, Refresh, or a change from outside the panel (here: the Python API)."""
+    engine = Engine(GradientStorage(managed_quota=100_000))
+    store, team = engine.store(engine.registry.managed()), engine.team_id
+    p = shown_panel(engine)
+
+    def shown_usage():
+        return p.providers.quota_label.value
+
+    def bucket_usage():
+        used = engine.utilization()["managed"]["usedBytes"]
+        return words.QUOTA_USED.format(used=human_bytes(used), quota=human_bytes(100_000), percent=used / 1000)
+
+    save_with_panel(p, make_folder(tmp_path / "data"), "flowers")
+    assert shown_usage() == bucket_usage()  # a save adds bytes: read again
+    store.put_bytes(f"{team}/elsewhere", b"x" * 5000)  # another tool writes into the bucket
+    before = shown_usage()
+    typed(p.datasets.tag, "v1")
+    click(p, p.datasets.set_tag_button)  # changes no bytes: the buckets are not asked
+    assert "Tag v1 now names" in p.datasets.tag_result.value
+    assert shown_usage() == before != bucket_usage()
+    click(p, p.refresh_button)
+    assert shown_usage() == bucket_usage() != before
+
+    store.put_bytes(f"{team}/more", b"x" * 5000)
+    engine.datasets.update(engine.datasets.get("flowers"), description="from the Python API")
+    p.wait()
+    assert shown_usage() == bucket_usage() and "from the Python API" in p.datasets.table.value
 
 
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):

@@ -333,6 +333,14 @@ def test_panel_fits_jupyterlab_with_the_file_browser_open(lab, page, s3_bucket, 
     no_word_broken(page, ".gj-report .gradient-fix, .gj-report td, .gj-result .widget-html-content")
     assert "`" not in page.inner_text(".gj-report")
     assert page.locator(".gj-report code").count()
+    page.click(".gj-default-button")
+    page.wait_for_selector(f".gj-provider-result:has-text('moto-{width} is now the team default')")
+    page.wait_for_selector(".gj-default-button:disabled")
+    # And back: the other tests of this JupyterLab save into Gradient Managed when no provider is chosen.
+    page.select_option(".gj-provider select", label="Gradient Managed")
+    page.click(".gj-default-button:enabled")
+    page.wait_for_selector(".gj-provider-result:has-text('Gradient Managed is now the team default')")
+    page.wait_for_selector(".gj-default-button:disabled")
     shoot(page, tmp_path, f"panel-jupyterlab-{width}")
 
 
@@ -370,6 +378,8 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
     page.click(".gj-confirm-save-yes")
     page.wait_for_selector(".gj-save-result .gj-ok:has-text('(dataset nb7-data, tag v1)')")
     page.wait_for_selector(".gj-changes:has-text('c.txt'):has-text('1 added')")  # since the version before
+    heading = page.inner_text(".gj-changes b")  # names a person knows, the tag of the new version in brackets
+    assert heading.startswith("Changes from nb7-data:") and heading.endswith("(v1)") and " ds" not in heading
     assert not page.locator(".gj-confirm-save:visible").count()
     shoot(page, tmp_path, "panel-notebook7-1000")
 

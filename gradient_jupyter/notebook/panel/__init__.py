@@ -5,7 +5,10 @@ Each control runs its engine call in a worker thread and shows its busy state, r
 to it, so the kernel stays free while a bucket answers and a slow provider blocks no other control; ipywidgets 8
 sends widget updates from any thread. The panel follows the engine's change events, so what the magic or the
 Python API change in this kernel shows at once; after each of its own actions, and whenever it is shown again,
-it reads everything again, so changes made elsewhere show too.
+it reads everything again, so changes made elsewhere show too. How much each bucket holds is the slowest reading
+(every object of every bucket is listed): it is read in its own thread, so the lists never wait for it, and only
+when it can have changed (shown, Refresh, a change from outside the panel, a panel action that adds or removes
+bytes or providers); otherwise the last usage read is shown.
 """
 
 from __future__ import annotations
@@ -42,12 +45,17 @@ class Panel(W.VBox):
         self.engine = engine
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
-        self._refreshing = self._again = False
+        self._reading = {
+            "lists": Rerun(self._start, self._read_lists, self._show_state),
+            "usage": Rerun(self._start, self._read_usage, self._show_state),
+        }
+        self._error = ""
+        self._state_lock = threading.Lock()
         self.providers = ProvidersTab(self)
         self.datasets = DatasetsTab(self)
         self.tabs = W.Tab(children=[self.providers.box, self.datasets.box], titles=list(words.TABS))
         self.refresh_button = button(words.REFRESH, "gj-refresh")
-        self.refresh_button.on_click(lambda _: self.refresh())
+        self.refresh_button.on_click(lambda _: self.refresh(usage=True))
         self.refresh_result = result("gj-refresh-result")
         team = html.escape(engine.team_id)
         title = W.HTML(
@@ -66,54 +74,62 @@ class Panel(W.VBox):
         self.add_class("gj-panel")
         engine.on_change(self._engine_changed)
         self._shown = False
-        self.refresh()
+        self.refresh(usage=True)
 
     def __repr__(self) -> str:  # the text/plain a notebook keeps next to the widget
         return "<Gradient storage panel: storage providers and datasets>"
 
     def _repr_mimebundle_(self, **kwargs):
         if self._shown:  # shown again: what changed elsewhere meanwhile shows too
-            self.refresh()
+            self.refresh(usage=True)
         self._shown = True
         return super()._repr_mimebundle_(**kwargs)
 
     def _engine_changed(self, what: str) -> None:
-        self.refresh()
+        with self._lock:
+            own = threading.current_thread() in self._threads
+        if not own:  # the magic or the Python API: anything may have changed. (An action of the panel reads after.)
+            self.refresh(usage=True)
 
     # -- reading ----------------------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Read providers, datasets and usage again (in a thread). Calls while one runs make one more run."""
-        with self._lock:
-            if self._refreshing:
-                self._again = True
-                return
-            self._refreshing = True
-        self._start(self._refresh_loop)
+    def refresh(self, usage: bool = False) -> None:
+        """Read providers and datasets again (in a thread); with `usage`, also ask every bucket how much it holds
+        (in another thread: the lists never wait for it). Calls while a reading runs make one more run of it."""
+        self._reading["lists"].request()
+        if usage:
+            self._reading["usage"].request()
 
-    def _refresh_loop(self) -> None:
-        while True:
-            self.refresh_result.value = note(words.REFRESHING, "busy")
-            try:
-                self._read_all()
-                self.refresh_result.value = ""
-            except Exception as exc:  # shown next to Refresh; the panel stays usable
-                self.refresh_result.value = note(plain_words(exc), "error")
-            with self._lock:
-                if not self._again:
-                    self._refreshing = False
-                    return
-                self._again = False
+    def _show_state(self) -> None:
+        # Under a lock: the two readings end in their own threads, and the last to look must be the last to write.
+        with self._state_lock:
+            if self._reading["lists"].running:
+                self.refresh_result.value = note(words.REFRESHING, "busy")
+            elif self._reading["usage"].running:
+                self.refresh_result.value = note(words.READING_USAGE, "busy")
+            else:
+                self.refresh_result.value = self._error
 
-    def _read_all(self) -> None:
-        providers = self.engine.registry.list()
-        self.providers.show(providers, self.providers.usage)  # the last usage known while the buckets are asked
+    def _read_lists(self) -> None:
+        self._show_state()
         try:
-            self.datasets.show(self.datasets.fetch(), providers)
-        except Exception as exc:  # the providers tab stays useful when datasets cannot be read
-            self.datasets.dataset_result.value = note(plain_words(exc), "error")
-        # Usage asks every bucket, the slowest of all: the lists show first.
-        usage = self.engine.utilization()
-        self.providers.show(providers, usage)
+            providers = self.engine.registry.list()
+            self.providers.show(providers)  # with the last usage read
+            try:
+                self.datasets.show(self.datasets.fetch(), providers)
+            except Exception as exc:  # the providers tab stays useful when datasets cannot be read
+                self.datasets.dataset_result.value = note(plain_words(exc), "error")
+            self._error = ""
+        except Exception as exc:  # shown next to Refresh; the panel stays usable
+            self._error = note(plain_words(exc), "error")
+
+    def _read_usage(self) -> None:
+        self._show_state()
+        try:
+            usage = self.engine.utilization()  # one bucket that does not answer delays no other
+        except Exception as exc:
+            self._error = note(plain_words(exc), "error")
+            return
+        self.providers.show_usage(usage)
         self.datasets.show_unlisted(usage)
 
     # -- running actions ------------------------------------------------------------------------------------------
@@ -125,11 +141,13 @@ class Panel(W.VBox):
         buttons=(),
         on_error: Callable[[Exception], None] | None = None,
         refresh: bool = True,
+        usage: bool = False,
     ) -> threading.Thread | None:
         """Run `work()` in a thread; its busy state, then its result (returned HTML) or error show in `where`.
 
-        `buttons` (the control's own) wait meanwhile; other controls stay usable. Afterwards everything is read
-        again, so what changed elsewhere shows too. Returns the thread (None if the control was still busy)."""
+        `buttons` (the control's own) wait meanwhile; other controls stay usable. Afterwards (with `refresh`) the
+        lists are read again, so what changed elsewhere shows too, and with `usage` (work that adds or removes
+        bytes or providers) how much each bucket holds. Returns the thread (None if the control was still busy)."""
         buttons = list(buttons)
         if any(b.disabled for b in buttons):
             return None
@@ -148,7 +166,7 @@ class Panel(W.VBox):
                 for b in buttons:
                     b.disabled = False
             if refresh:
-                self.refresh()
+                self.refresh(usage=usage)
 
         return self._start(job)
 
@@ -170,3 +188,31 @@ class Panel(W.VBox):
                 return
             for thread in threads:
                 thread.join(timeout)
+
+
+class Rerun:
+    """Runs `work` in a thread started by `start`, then `after()`; a request while it runs makes one more run (not
+    one per request), so a burst of changes costs two readings at most."""
+
+    def __init__(self, start: Callable, work: Callable[[], None], after: Callable[[], None]):
+        self.start, self.work, self.after = start, work, after
+        self.running = self._again = False
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        with self._lock:
+            if self.running:
+                self._again = True
+                return
+            self.running = True
+        self.start(self._loop)
+
+    def _loop(self) -> None:
+        while True:
+            self.work()
+            with self._lock:
+                if not self._again:
+                    self.running = False
+                    break
+                self._again = False
+        self.after()

@@ -375,7 +375,11 @@ class DatasetsTab:
             return note(words.DELETED_DATASET.format(name=d.name), "ok")
 
         return self.panel.run(
-            self.dataset_result, words.DELETING_DATASET.format(name=d.name), work, [self.delete_dataset_button]
+            self.dataset_result,
+            words.DELETING_DATASET.format(name=d.name),
+            work,
+            [self.delete_dataset_button],
+            usage=True,
         )
 
     # -- version actions --------------------------------------------------------------------------------------------
@@ -396,7 +400,11 @@ class DatasetsTab:
             return note(words.DELETED_VERSION.format(version=v.version, name=d.name), "ok")
 
         return self.panel.run(
-            self.version_result, words.DELETING_VERSION.format(version=v.version), work, [self.delete_version_button]
+            self.version_result,
+            words.DELETING_VERSION.format(version=v.version),
+            work,
+            [self.delete_version_button],
+            usage=True,
         )
 
     def set_tag(self, *, move: bool = False) -> Thread | None:
@@ -480,6 +488,7 @@ class DatasetsTab:
             work,
             [self.save_button],
             on_error=refused,
+            usage=True,
         )
 
     def load(self, *, overwrite: bool = False) -> Thread | None:

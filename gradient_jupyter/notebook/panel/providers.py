@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from threading import Thread
+from threading import Lock, Thread
 
 import ipywidgets as W
 
@@ -48,6 +48,7 @@ class ProvidersTab:
         self.engine = panel.engine
         self.providers = []
         self.usage: dict = {"storageProviders": [], "managed": {}}
+        self._lock = Lock()
         self.editing = None  # the provider the form edits, or None when it adds
         self.want = None  # a provider to choose once the list shows it (one just added)
 
@@ -138,8 +139,29 @@ class ProvidersTab:
         self._chosen()
 
     # -- showing (any thread) ----------------------------------------------------------------------------------
-    def show(self, providers, usage: dict | None = None) -> None:
-        self.providers, self.usage = providers, usage or self.usage
+    def show(self, providers) -> None:
+        """The providers as read now, with the last usage read (engine.utilization: the slowest reading)."""
+        with self._lock:  # the lists and the usage are read in two threads: each table shows both as they are now
+            self.providers = providers
+            self._show_table()
+        keep = self.choice.value
+        self.choice.options = [(words.PROVIDER_OPTION.format(name=p.name), p.id) for p in providers]
+        ids = [p.id for p in providers]
+        if self.want in ids:
+            keep, self.want = self.want, None
+        self.choice.value = keep if keep in ids else (ids[0] if ids else None)
+        if self.editing is not None and self.editing.id not in ids:
+            self.stop_edit()
+        chosen = self.chosen()  # the team default may have moved (here, or in the console)
+        self.default_button.disabled = chosen is None or chosen.is_team_default
+
+    def show_usage(self, usage: dict) -> None:
+        with self._lock:
+            self.usage = usage
+            self._show_table()
+
+    def _show_table(self) -> None:
+        providers = self.providers
         self.table.value = table(
             providers_table(providers, self.usage), "gj-providers-table", hover={"Name": "ID", "State": "Problem"}
         )
@@ -153,16 +175,6 @@ class ProvidersTab:
             self.quota_label.value = words.QUOTA_USED.format(
                 used=human_bytes(used), quota=human_bytes(quota), percent=100 * used / quota
             )
-        keep = self.choice.value
-        self.choice.options = [(words.PROVIDER_OPTION.format(name=p.name), p.id) for p in providers]
-        ids = [p.id for p in providers]
-        if self.want in ids:
-            keep, self.want = self.want, None
-        self.choice.value = keep if keep in ids else (ids[0] if ids else None)
-        if self.editing is not None and self.editing.id not in ids:
-            self.stop_edit()
-        chosen = self.chosen()  # the team default may have moved (here, or in the console)
-        self.default_button.disabled = chosen is None or chosen.is_team_default
 
     def chosen(self):
         return next((p for p in self.providers if p.id == self.choice.value), None)
@@ -242,6 +254,7 @@ class ProvidersTab:
             work,
             [self.add_button, self.add_check_button],
             on_error=self._point_at,
+            usage=True,
         )
 
     def start_edit(self) -> None:
@@ -302,6 +315,7 @@ class ProvidersTab:
             work,
             [self.save_button, self.cancel_button],
             on_error=self._point_at,
+            usage=True,
         )
 
     # -- delete ----------------------------------------------------------------------------------------------
@@ -333,6 +347,7 @@ class ProvidersTab:
             work,
             [self.delete_button, self.edit_button],
             on_error=refused,
+            usage=True,
         )
 
     # -- the team default ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ TEAM_HINT = (
 TABS = ("Storage providers", "Datasets")
 REFRESH = "Refresh"
 REFRESHING = "Reading providers and datasets..."
+READING_USAGE = "Reading how much each bucket holds..."
 REFRESHED = "Up to date"
 BUSY_ELSEWHERE = "Still working on the last request of this control..."
 UNEXPECTED = "Unexpected error ({kind}): {error}"
