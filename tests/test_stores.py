@@ -365,7 +365,7 @@ def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch)
         )
         store = S3Store("far-away-bucket", access_key="testing", secret_key="testing")
         assert store._obstore(True).config["region"] == "eu-west-1"  # what the data plane will sign for
-        assert S3Store("far-away-bucket", region="eu-west-1")._region() == "eu-west-1"
+        assert S3Store("far-away-bucket", region="eu-west-1").signing_region() == "eu-west-1"
 
 
 def test_a_lost_answer_to_completing_a_multipart_upload_never_passes_for_success(seaweed_bucket, tmp_path):

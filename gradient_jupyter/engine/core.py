@@ -50,7 +50,7 @@ class Engine:
 
     @property
     def datasets(self):
-        """The datasets of this team (engine/datasets.py)."""
+        """The datasets of this team (engine/datasets/)."""
         if self._datasets is None:
             from .datasets import Datasets
 

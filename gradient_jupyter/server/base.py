@@ -90,7 +90,7 @@ class EngineHandler(JupyterHandler):
 
     # -- the one verified download streamer ---------------------------------------------------------------------
     async def send_verified(self, chunks: Iterator[bytes]) -> bool:
-        """Write what a verifying generator yields (engine/datasets.py `verified_stream`) with one chunk of
+        """Write what a verifying generator yields (engine/datasets/verify.py `verified_stream`) with one chunk of
         look-ahead, so the last bytes go out only after the engine checked the whole file: a client never receives
         a complete body of bad bytes. A failure before the first byte raises (an ordinary error answer); after it,
         the connection is cut so the body is visibly short. The generator is always closed. Answers whether the

@@ -13,7 +13,7 @@ from ...commands.transfer import load_version, save_folder
 from ...engine import history
 from ...engine import mount as mounts
 from ...engine.errors import LocalChanges, TagInUse
-from ...engine.stores import human_bytes
+from ...engine.formatting import human_bytes
 from ...output import DiffView
 from . import words
 from .parts import (

@@ -10,8 +10,8 @@ from traitlets import Unicode
 
 from ...cli import failure
 from ...engine import GradientError
+from ...engine.formatting import human_bytes
 from ...engine.models import ProgressEvent
-from ...engine.stores import human_bytes
 from ...output import Table
 from ...progress import PHASES
 from . import words

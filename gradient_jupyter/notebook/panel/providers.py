@@ -8,9 +8,9 @@ import ipywidgets as W
 
 from ...commands.providers import jupyter_server_origins, providers_table
 from ...engine import GradientError, doctor
+from ...engine.formatting import human_bytes
 from ...engine.ids import check_provider_name
 from ...engine.providers import Provider, clean_config
-from ...engine.stores import human_bytes
 from . import words
 from .parts import (
     LABELS,

@@ -1,0 +1,118 @@
+"""What every part of Datasets shares: the engine, the object keys, JSON objects in the bucket, and the calls one part
+makes of another (declared here for the type checker; each is defined in the part named beside it)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from .. import records
+from ..errors import NotFound
+from ..layout import Layout
+from ..models import Dataset, FileEntry, Tag, Version
+from ..providers import Provider
+from ..records import BadRecord
+from ..stores import Store
+from .caches import ManifestCache, NameCache
+
+log = logging.getLogger("gradient_jupyter")
+DATASET_FORMAT = "gradient-jupyter/dataset@1"
+
+
+def latest_committed(manifests: dict[str, dict | None]) -> str | None:
+    """The version id of the most recently committed manifest among `manifests` (None: nothing committed), as
+    `latest` resolves it."""
+    committed = [(m["committedAt"], v) for v, m in manifests.items() if m is not None]
+    return max(committed)[1] if committed else None
+
+
+def skipped(exc: BadRecord) -> None:
+    """A bad record met in a listing: the others still show; the log names the key."""
+    log.warning("Skipped: %s", exc.message)
+
+
+class Part:
+    """State and helpers shared by the parts of Datasets (catalog, versions, commit, files, tags)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.team = engine.team_id
+        self.layout = Layout(self.team)  # every object key (engine/layout.py)
+        self._where: dict[str, str] = {}  # dataset id -> provider id: a hint, always re-checked in the bucket
+        self.names = NameCache(engine.home / "cache" / "dataset-names.json")
+        self.manifest_cache = ManifestCache(engine.home / "cache" / "manifests")
+
+    # -- keys (engine/layout.py) -----------------------------------------------------------------------------
+    def data_key(self, ds_id: str, version: str, path: str) -> str:
+        return self.layout.data(ds_id, version, path)
+
+    def manifest_key(self, ds_id: str, version: str) -> str:
+        return self.layout.manifest(ds_id, version)
+
+    # -- json objects ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _read_json(store: Store, key: str) -> dict | None:
+        """A JSON object from the bucket, or None if missing; each caller checks its fields (engine/records.py)."""
+        try:
+            raw = store.get_bytes(key)
+        except NotFound:
+            return None
+        return records.parse_json(raw, key)
+
+    @staticmethod
+    def _write_json(store: Store, key: str, value: dict, *, create_only: bool = False) -> None:
+        store.put_bytes(key, json.dumps(value, indent=1, sort_keys=True).encode(), create_only=create_only)
+
+    # -- providers and stores ------------------------------------------------------------------------------------
+    def _providers(self) -> list[Provider]:
+        return self.engine.registry.list()
+
+    def _store_of(self, ds: Dataset) -> Store:
+        return self.engine.store(ds.storage_provider_id)
+
+    def _listed(self, read, items) -> builtins.list:
+        """`read` over items in parallel, for a listing: an item whose records are bad is skipped (None)."""
+
+        def guarded(item):
+            try:
+                return read(item)
+            except BadRecord as exc:
+                skipped(exc)
+                return None
+
+        return self.engine.map(guarded, items)
+
+    if TYPE_CHECKING:
+        # catalog.py
+        def get(self, ds, *, provider=None) -> Dataset: ...
+
+        # versions.py
+        def get_version(self, ds, version: str) -> Version: ...
+
+        def manifest(self, ds: Dataset, version: str) -> dict | None: ...
+
+        def manifests(self, ds: Dataset) -> dict[str, dict | None]: ...
+
+        def committed_index(
+            self, ds: Dataset, manifests: dict[str, dict | None] | None = None
+        ) -> dict[tuple[str, int], str]: ...
+
+        def still_referenced(self, ds: Dataset, manifests: dict[str, dict | None], keys) -> set[str]: ...
+
+        # files.py
+        def _pointers(self, ds: Dataset, version: str) -> dict[str, FileEntry | None]: ...
+
+        def _staged(self, ds: Dataset, version: str, *, with_hashes: bool = False) -> dict[str, FileEntry]: ...
+
+        def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None: ...
+
+        # tags.py
+        def _read_tags(self, ds: Dataset) -> builtins.list[Tag]: ...
+
+        def _tags_by_version(
+            self, ds: Dataset, tags: builtins.list[Tag] | None = None
+        ) -> dict[str, builtins.list[str]]: ...
+
+        def _untag(self, ds: Dataset, version: str) -> None: ...

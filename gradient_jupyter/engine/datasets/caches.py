@@ -1,0 +1,78 @@
+"""The two caches datasets keep in the data home (`<data home>/cache/`); both only spare round trips, and what they
+hold is always checked against the bucket before it is believed (README.md, "Fast")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from ..ids import DATASET_ID
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a whole file through a temporary one, so no reader sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class NameCache:
+    """Dataset name -> (provider id, dataset id) where this machine last saw it.
+
+    A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
+    here, so the next lookup reads dataset.json directly and believes it only if it still has that name: a rename
+    changes the name there, and a delete removes dataset.json first. Anything else: full search."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _read(self) -> dict:
+        try:
+            names = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return names if isinstance(names, dict) else {}
+
+    def get(self, name: str) -> tuple[str, str] | None:
+        """(provider id, dataset id) last seen for `name` (case-insensitive), or None: a hint, not a fact."""
+        hint = self._read().get(name.lower())
+        if isinstance(hint, list) and len(hint) == 2 and DATASET_ID.fullmatch(str(hint[1])):
+            return str(hint[0]), str(hint[1])
+        return None
+
+    def remember(self, name: str, provider_id: str, ds_id: str) -> None:
+        names = self._read()
+        if names.get(name.lower()) == [provider_id, ds_id]:
+            return
+        names[name.lower()] = [provider_id, ds_id]
+        # two processes at once: one entry may be lost, which costs a lookup, nothing more
+        _write_atomically(self.path, json.dumps(names))
+
+
+class ManifestCache:
+    """Committed manifests, which never change, kept as they were read (the caller checks them again on reading,
+    and asks the bucket whether the version still exists)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def path(self, provider_id: str, ds_id: str, version: str) -> Path:
+        # Named by a hash, so no part of a local path ever comes from the bucket (docs/threat-model.md).
+        name = hashlib.sha256(f"{provider_id}/{ds_id}/{version}".encode()).hexdigest()
+        return self.folder / f"{name}.json"
+
+    def read(self, provider_id: str, ds_id: str, version: str) -> bytes | None:
+        try:
+            return self.path(provider_id, ds_id, version).read_bytes()
+        except OSError:
+            return None
+
+    def write(self, provider_id: str, ds_id: str, version: str, manifest: dict) -> None:
+        _write_atomically(self.path(provider_id, ds_id, version), json.dumps(manifest))
+
+    def forget(self, provider_id: str, ds_id: str, version: str) -> None:
+        self.path(provider_id, ds_id, version).unlink(missing_ok=True)

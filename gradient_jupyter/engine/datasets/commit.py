@@ -1,0 +1,126 @@
+"""Committing a version: files put into it are copied from uploads/ into data/ and hashed, then the manifest is
+written create-only (the commit point; layout: datasets/__init__.py)."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from dataclasses import replace
+
+from ..errors import Conflict, IntegrityError, NotFound
+from ..models import Dataset, FileEntry, Version
+from ..providers import now_iso
+from ..records import MANIFEST_FORMAT, manifest_file
+from ..stores import Store
+from .base import Part
+from .verify import hash_object
+
+
+class Commits(Part):
+    """Committing versions: one committer at a time, and of two manifests for one version exactly one stands."""
+
+    def commit(self, ds, version: str) -> Version:
+        """Write the manifest (create-only): the commit point. Committing a committed version answers it unchanged.
+
+        Files put by REST or the compat API wait under the version's uploads/ (where no manifest ever points);
+        here each is copied to data/<path> and the copy is hashed: the manifest records what was verified, and no
+        upload still in flight (or a write URL used again later) can reach a committed object."""
+        ds = self.get(ds)
+        current = self.get_version(ds, version)
+        if current.is_committed:
+            return current
+        store = self._store_of(ds)
+        self._take_commit_claim(store, ds, version)
+        try:
+            files = []
+            for entry in self._staged(ds, version, with_hashes=True).values():
+                if entry.object_key.startswith(self.layout.uploads(ds.id, version)):
+                    target = self.layout.data(ds.id, version, entry.path)
+                    try:
+                        store.copy(entry.object_key, target)
+                    except NotFound as exc:
+                        raise Conflict(
+                            f"{entry.path!r} was replaced or deleted while {ds.id}:{version} was being "
+                            "committed: commit again.",
+                            reason="changed-while-committing",
+                        ) from exc
+                    sha, size = hash_object(store, target)
+                    if entry.sha256 and (sha, size) != (entry.sha256, entry.size):
+                        raise IntegrityError(
+                            f"The upload of {entry.path!r} changed after it was received (expected "
+                            f"{entry.size} bytes, SHA-256 {entry.sha256}; found {size} bytes, "
+                            f"SHA-256 {sha}): put the file again, then commit."
+                        )
+                    entry = FileEntry(entry.path, size, sha, target)
+                files.append(entry)
+            return self.write_manifest(ds, version, files, message=current.message)
+        finally:
+            store.delete([self.layout.committing(ds.id, version)])
+
+    COMMIT_CLAIM_SECONDS = 3600  # a claim older than this was left by a committer that died
+
+    def _take_commit_claim(self, store: Store, ds: Dataset, version: str) -> None:
+        """One committer at a time copies a version's uploads into data/ (create-only claim)."""
+        key = self.layout.committing(ds.id, version)
+        for _ in range(2):
+            try:
+                self._write_json(store, key, {"since": time.time()}, create_only=True)
+                return
+            except Conflict as exc:
+                since = (self._read_json(store, key) or {}).get("since")
+                if isinstance(since, (int, float)) and time.time() - since < self.COMMIT_CLAIM_SECONDS:
+                    raise Conflict(
+                        f"Version {ds.id}:{version} is being committed by another request: wait for it to finish.",
+                        reason="commit-in-progress",
+                    ) from exc
+                store.delete([key])  # left by a committer that died (or unreadable): take over
+        raise Conflict(f"Version {ds.id}:{version} is being committed by another request.", reason="commit-in-progress")
+
+    def write_manifest(
+        self,
+        ds: Dataset,
+        version: str,
+        files: builtins.list[FileEntry],
+        *,
+        message: str,
+        uncommitted: Version | None = None,
+    ) -> Version:
+        """The commit point. If another writer committed this version first, theirs stands and this one fails.
+
+        `uncommitted` (the version as create_version answered it, known to save) spares reading the committed
+        version back."""
+        store = self._store_of(ds)
+        committed_at = now_iso()
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "dataset": ds.id,
+            "version": version,
+            "message": message,
+            "committedAt": committed_at,
+            "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)],
+        }
+        try:
+            self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
+        except Conflict as exc:
+            raise Conflict(
+                f"Version {ds.id}:{version} was committed by another writer at the same time; theirs stands.",
+                reason="already-committed",
+            ) from exc
+        store.delete(
+            [self.layout.pending(ds.id, version)]
+            + [o.key for o in store.list(self.layout.refs(ds.id, version))]
+            + [o.key for o in store.list(self.layout.uploads(ds.id, version))]
+        )
+        self.engine.changed("datasets")
+        if uncommitted is None:
+            return self.get_version(ds, version)
+        # only committed versions can be tagged, so a version committed just now has no tags
+        return replace(
+            uncommitted,
+            message=message,
+            is_committed=True,
+            tags=(),
+            file_count=len(files),
+            size=sum(f.size for f in files),
+            dt_committed=committed_at,
+        )

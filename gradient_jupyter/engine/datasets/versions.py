@@ -1,0 +1,324 @@
+"""Versions of a dataset: list, read, create, re-message and delete them, the manifests that make them committed
+(cached: caches.py), which committed objects can be reused, and resolving '<dataset>[:<version | tag | latest>]'."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import replace
+
+from .. import history, records
+from ..errors import BadInput, Conflict, NotFound
+from ..ids import VERSION_ID, check_version_id, new_version_id, parse_ref
+from ..models import Dataset, FileEntry, Version
+from ..providers import now_iso
+from ..records import BadRecord, manifest_entries
+from .base import Part, latest_committed, skipped
+
+
+class Versions(Part):
+    """The versions of a dataset, committed (a manifest) or not."""
+
+    def manifest(self, ds: Dataset, version: str) -> dict | None:
+        """The manifest of a committed version (checked: engine/records.py), or None. Manifests are immutable, so
+        they are cached locally."""
+        check_version_id(version)
+        ids = (ds.storage_provider_id, ds.id, version)
+        store = self._store_of(ds)
+        key = self.manifest_key(ds.id, version)
+        raw = self.manifest_cache.read(*ids)
+        cached = None
+        if raw is not None:
+            where = str(self.manifest_cache.path(*ids))
+            try:
+                cached = records.manifest(
+                    records.parse_json(raw, where), where, ds.id, version, self.layout.dataset(ds.id)
+                )
+            except BadRecord:
+                cached = None
+        if cached is not None:
+            # Deleting a version removes its manifest: a cheap HEAD tells whether the cached copy still stands.
+            if store.head(key) is not None:
+                return cached
+            self.manifest_cache.forget(*ids)
+            return None
+        data = self._read_json(store, key)
+        if data is None:
+            return None
+        manifest = records.manifest(data, key, ds.id, version, self.layout.dataset(ds.id))
+        self.manifest_cache.write(*ids, manifest)
+        return manifest
+
+    def _version(
+        self,
+        ds: Dataset,
+        version: str,
+        tags: dict[str, builtins.list[str]] | None = None,
+        manifests: dict[str, dict] | None = None,
+    ) -> Version | None:
+        """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
+        store = self._store_of(ds)
+        manifest, info, override = self.engine.map(
+            lambda read: read(),
+            [
+                lambda: self.manifest(ds, version),
+                lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
+                lambda: self._read_json(store, self.layout.message(ds.id, version)),
+            ],
+        )
+        if manifest is None and info is None:
+            return None
+        info = records.version_info(info, self.layout.version_record(ds.id, version)) if info is not None else {}
+        if tags is None:
+            tags = self._tags_by_version(ds)
+        if manifest is not None:
+            if manifests is not None:
+                manifests[version] = manifest
+            files = manifest["files"]
+            message = (
+                records.message(override, self.layout.message(ds.id, version)) if override else manifest["message"]
+            )
+            return Version(
+                ds.id,
+                version,
+                message,
+                True,
+                tuple(sorted(tags.get(version, []))),
+                len(files),
+                sum(f["size"] for f in files),
+                info.get("dtCreated", manifest["committedAt"]),
+                manifest["committedAt"],
+                info.get("parent"),
+                info.get("createdBy"),
+            )
+        files = self._staged(ds, version)
+        return Version(
+            ds.id,
+            version,
+            info.get("message", ""),
+            False,
+            (),
+            len(files),
+            sum(f.size for f in files.values()),
+            info.get("dtCreated", ""),
+            None,
+            info.get("parent"),
+            info.get("createdBy"),
+        )
+
+    def _version_ids(self, ds: Dataset) -> builtins.list[str]:
+        ids = []
+        for prefix in self._store_of(ds).list_prefixes(self.layout.versions(ds.id)):
+            version = prefix.rstrip("/").rsplit("/", 1)[1]
+            if VERSION_ID.fullmatch(version):
+                ids.append(version)
+            else:
+                skipped(records.bad(prefix, "not a version id"))
+        return ids
+
+    def list_versions(
+        self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None, skip_bad: bool = True
+    ) -> builtins.list[Version]:
+        """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
+        The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
+        with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
+        ds = self.get(ds)
+        tags, ids = self.engine.map(
+            lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)]
+        )
+        read = self._listed if skip_bad else self.engine.map
+        versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
+        if committed is not None:
+            versions = [v for v in versions if v.is_committed == committed]
+        return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
+
+    def get_version(self, ds, version: str) -> Version:
+        ds = self.get(ds)
+        check_version_id(version)
+        found = self._version(ds, version)
+        if found is None:
+            raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
+        return found
+
+    def create_version(
+        self,
+        ds,
+        *,
+        message: str = "",
+        pending: builtins.list[FileEntry] | None = None,
+        manifests: dict[str, dict | None] | None = None,
+        created_by: dict | None = None,
+    ) -> Version:
+        """A new uncommitted version. `pending` (used by save) records what is about to be uploaded.
+
+        Its lineage is recorded with it: `parent`, the latest committed version (found in `manifests` when the
+        caller has read them), and `createdBy` (default: this process, see engine/history.py `created_by`)."""
+        ds = self.get(ds)
+        if not isinstance(message, str):
+            raise BadInput("'message' must be a string.")
+        store = self._store_of(ds)
+        parent = latest_committed(self.manifests(ds) if manifests is None else manifests)
+        created_by = history.created_by() if created_by is None else created_by
+        created = now_iso()
+        for _ in range(5):
+            version = new_version_id()
+            try:
+                self._write_json(
+                    store,
+                    self.layout.version_record(ds.id, version),
+                    {
+                        "version": version,
+                        "message": message,
+                        "dtCreated": created,
+                        "parent": parent,
+                        "createdBy": created_by,
+                    },
+                    create_only=True,
+                )
+                break
+            except Conflict:
+                continue
+        else:
+            raise Conflict("Could not pick a new version id; try again.")
+        if pending:
+            self._write_json(
+                store,
+                self.layout.pending(ds.id, version),
+                {
+                    "files": [
+                        {"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending
+                    ]
+                },
+            )
+        return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
+
+    def _source(self, ds: Dataset, entry: FileEntry) -> dict:
+        """Where a save's file comes from, compactly: {} (sent now), {"from": v} (v's data/ under the same path)
+        or {"key": ...}."""
+        if entry.key is None:
+            return {}
+        version = self.layout.version_of(ds.id, entry.key)
+        return {"from": version} if entry.key == self.data_key(ds.id, version, entry.path) else {"key": entry.key}
+
+    def update_version(self, ds, version: str, *, message: str) -> Version:
+        ds = self.get(ds)
+        current = self.get_version(ds, version)
+        if not isinstance(message, str):
+            raise BadInput("'message' must be a string.")
+        store = self._store_of(ds)
+        if current.is_committed:
+            self._write_json(store, self.layout.message(ds.id, version), {"message": message})
+        else:
+            key = self.layout.version_record(ds.id, version)
+            info = self._read_json(store, key) or {"version": version}
+            records.version_info(info, key)  # refuse to carry a bad record forward
+            self._write_json(store, self.layout.version_record(ds.id, version), {**info, "message": message})
+        self.engine.changed("datasets")
+        return self.get_version(ds, version)
+
+    def delete_version(self, ds, version: str) -> None:
+        """Delete a version: its tags, its manifest, and only the objects that nothing else points at: no
+        remaining manifest, no file put into an uncommitted version, no save under way."""
+        ds = self.get(ds)
+        self.get_version(ds, version)
+        store = self._store_of(ds)
+        self._untag(ds, version)
+        store.delete([self.manifest_key(ds.id, version)])  # from here on the version is not committed
+        # Read only now: a save or put that reuses an object writes its pointer before checking that a manifest
+        # still references it, so either it sees this manifest gone or this delete sees its pointer.
+        keep = self._referenced(ds, skip=version)
+        store.delete(o.key for o in store.list(self.layout.version(ds.id, version)) if o.key not in keep)
+        self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
+        self.engine.changed("datasets")
+
+    def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:
+        """Every object key a version other than `skip` points at: committed manifests, the pointers of files
+        put into uncommitted versions, and the objects saves under way will reuse."""
+        keep: set[str] = set()
+        for version, manifest in self.manifests(ds).items():
+            if version == skip:
+                continue
+            if manifest is not None:
+                keep.update(e.object_key for e in manifest_entries(manifest))
+                continue
+            keep.update(e.object_key for e in self._pointers(ds, version).values() if e)
+            keep.update(e.key for e in self.pending_of(ds, version) or () if e.key)
+        return keep
+
+    def manifests(self, ds: Dataset) -> dict[str, dict | None]:
+        """Version id -> its manifest, or None while uncommitted: one listing, then one request per version.
+        A version whose manifest is bad is left out (with a warning)."""
+        ids = self._version_ids(ds)
+        bad = object()
+
+        def read(version):
+            try:
+                return self.manifest(ds, version)
+            except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
+                skipped(exc)
+                return bad
+
+        return {v: m for v, m in zip(ids, self.engine.map(read, ids), strict=True) if m is not bad}
+
+    def committed_index(
+        self, ds: Dataset, manifests: dict[str, dict | None] | None = None
+    ) -> dict[tuple[str, int], str]:
+        """(sha256, size) -> object key, over every committed version: what never needs sending again."""
+        index: dict[tuple[str, int], str] = {}
+        for manifest in (self.manifests(ds) if manifests is None else manifests).values():
+            for e in manifest_entries(manifest or {}):
+                index.setdefault((e.sha256 or "", e.size), e.object_key)
+        return index
+
+    def still_referenced(self, ds: Dataset, manifests: dict[str, dict | None], keys) -> set[str]:
+        """Which of `keys` (taken from `manifests`) a committed manifest still references, asked now.
+
+        Whoever reuses a committed object first writes its pointer (refs/ or pending.json), then asks this: a
+        delete of the last manifest holding the object either happened before (the object is not in the answer:
+        send the bytes instead) or reads the pointer after (and keeps the object)."""
+        keys = set(keys)
+        holders: dict[str, set[str]] = {}
+        for version, manifest in manifests.items():
+            for e in manifest_entries(manifest or {}):
+                if e.key in keys:
+                    holders.setdefault(version, set()).add(e.object_key)
+        store = self._store_of(ds)
+        alive = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
+        return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
+
+    def resolve(self, ref: str, *, manifests: dict[str, dict] | None = None) -> tuple[Dataset, Version]:
+        """'<dataset>[:<version | tag | latest>]' -> (dataset, version). The manifest read on the way is put in
+        `manifests` if given, so a caller about to read it (load) need not ask the store again."""
+        name, selector = parse_ref(ref)
+        ds = self.get(name)
+        if selector == "latest":
+            versions = self.list_versions(ds, committed=True, manifests=manifests, skip_bad=False)
+            if not versions:
+                raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
+            return ds, versions[0]
+        # A tag of that name wins over a version id; a selector shaped like a version id is read at the same time
+        # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
+        guessed: dict[str, dict] = {}
+        tags, guess = self.engine.map(
+            lambda read: read(),
+            [
+                lambda: self._read_tags(ds),
+                lambda: self._version(ds, selector, {}, guessed) if VERSION_ID.fullmatch(selector) else None,
+            ],
+        )
+        version = next((t.version for t in tags if t.name == selector), None)
+        if version is None and guess is not None:
+            if manifests is not None:
+                manifests.update(guessed)
+            return ds, replace(guess, tags=tuple(sorted(self._tags_by_version(ds, tags).get(selector, []))))
+        if version is None and not VERSION_ID.fullmatch(selector):
+            raise NotFound(f"Dataset {ds.name!r} has no version or tag {selector!r}.", reason="unknown-version")
+        found = self._version(ds, version or selector, self._tags_by_version(ds, tags), manifests)
+        if found is None and version is not None:
+            raise NotFound(
+                f"Tag {selector!r} of dataset {ds.name!r} points at version {version!r}, which no longer "
+                f"exists (it was deleted): set the tag again with 'datasets tags set'.",
+                reason="unknown-version",
+            )
+        if found is None:
+            raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
+        return ds, found

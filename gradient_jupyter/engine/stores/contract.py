@@ -1,0 +1,188 @@
+"""The Store contract: what the engine needs of a bucket, which the embedded store (local.py) and S3Store (s3.py)
+implement; the helpers every store shares. The contract is described in README.md, "Stores"."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import IntegrityError, QuotaExceeded
+from ..formatting import human_bytes
+
+CHUNK = 1024 * 1024
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class Store:
+    """What the engine needs of a bucket; the embedded store and S3Store implement all of it.
+
+    Keys are full object keys. A missing object raises NotFound (head answers None). Ranges are [start, end):
+    `end` is exclusive, as in Python slices. Listing takes a prefix ending with "/" (a folder) or "" (the bucket);
+    other prefixes work but read the whole folder they are in. What a store can do beyond the contract is said by
+    its capability properties, never by its class."""
+
+    bucket: str
+    quota: int | None = None
+
+    # -- capabilities ---------------------------------------------------------------------------------------------
+    embedded = False  # the store is a folder on this machine (no endpoint, no credentials, no CORS)
+    supports_presign = False  # can hand out presigned URLs a browser or another tool can use (`presign`)
+    parallel_ranges = False  # a large object comes faster as parallel `get_range` calls than as one `stream`
+
+    @property
+    def verifies_checksums(self) -> bool | None:
+        """True if the store refuses an upload whose bytes do not match the SHA-256 sent with it (None: not known
+        until the first upload)."""
+        return True
+
+    # -- writes ---------------------------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes, *, mode: str = "overwrite", sha256: str | None = None) -> None:
+        """Write a whole object. mode "create" writes only if the key is free (else Conflict, reason "exists"),
+        atomically: of two writers exactly one wins. With `sha256`, bytes that do not match are refused
+        (IntegrityError) and the digest is kept with the object (`stored_sha256`)."""
+        raise NotImplementedError
+
+    def put_bytes(self, key: str, data: bytes, *, create_only: bool = False, sha256: str | None = None) -> None:
+        self.put(key, data, mode="create" if create_only else "overwrite", sha256=sha256)
+
+    def put_file(
+        self,
+        key: str,
+        path: str | os.PathLike,
+        *,
+        size: int,
+        sha256: str,
+        create_only: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        """Upload a local file whose size and SHA-256 are known; a file that changed since is refused
+        (IntegrityError) and nothing is written."""
+        raise NotImplementedError
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        """A whole (small) object."""
+        return b"".join(self.stream(key))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.get(key)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (fewer at its end; NotFound if it does not exist)."""
+        raise NotImplementedError
+
+    def get_ranges(self, key: str, ranges: Iterable[tuple[int, int]]) -> builtins.list[bytes]:
+        """Several [start, end) ranges of one object, in the order asked (a store may merge nearby ranges)."""
+        return [self.get_range(key, start, end) for start, end in ranges]
+
+    def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def stream_range(self, key: str, start: int, end: int, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, in chunks."""
+        yield self.get_range(key, start, end)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        raise NotImplementedError
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The SHA-256 recorded with the object at upload, if the store keeps one (None: hash the bytes)."""
+        return None
+
+    # -- listing, copies, deletes ---------------------------------------------------------------------------------
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in key order."""
+        raise NotImplementedError
+
+    def list_prefixes(self, prefix: str) -> builtins.list[str]:
+        """The 'folders' directly under `prefix` (which ends with '/'), each ending with '/' (a delimiter listing)."""
+        raise NotImplementedError
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete objects; keys that do not exist are fine."""
+        raise NotImplementedError
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy an object inside the store (no bytes through this machine), overwriting `dst`."""
+        raise NotImplementedError
+
+    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
+        raise NotImplementedError(f"{type(self).__name__} cannot presign URLs (see supports_presign).")
+
+    def call(self, op: str, key: str = "", **kwargs):
+        """One S3 API operation by boto3's name (the control plane: multipart uploads for presigned URLs, CORS), for
+        stores with an S3 endpoint (supports_presign)."""
+        raise NotImplementedError(f"{type(self).__name__} has no S3 API (see supports_presign).")
+
+    # -- helpers every store shares -------------------------------------------------------------------------------
+    _part_pool: ThreadPoolExecutor | None = None
+    _pool_lock = threading.Lock()
+
+    @property
+    def part_pool(self) -> ThreadPoolExecutor:
+        """Threads for the parts of large objects, apart from the per-file pool so neither waits on the other."""
+        if self._part_pool is None:
+            with self._pool_lock:
+                if self._part_pool is None:
+                    self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
+        return self._part_pool
+
+    def used_bytes(self, prefix: str = "") -> int:
+        return sum(o.size for o in self.list(prefix))
+
+    def variant(self, **options) -> Store:
+        """The same store with some options changed (timeout, attempts); a store without such options is itself."""
+        return self
+
+    def check_quota(self, needed: int, prefix: str = "") -> None:
+        """Raise QuotaExceeded, before any byte is sent, if `needed` more bytes would pass the quota."""
+        if self.quota is None or needed <= 0:
+            return
+        used = self.used_bytes(prefix)
+        if used + needed > self.quota:
+            raise QuotaExceeded(
+                f"Gradient Managed quota exceeded: used {human_bytes(used)} ({used} bytes) of "
+                f"{human_bytes(self.quota)} ({self.quota} bytes); this needs {human_bytes(needed)} ({needed} bytes) "
+                "more. Delete old versions, raise c.GradientStorage.managed_quota, or save to another provider."
+            )
+
+
+def sha256_file(path: str | os.PathLike, progress: Progress | None = None) -> tuple[str, int]:
+    """(hex SHA-256, size) of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(len(chunk))
+    return h.hexdigest(), size
+
+
+def changed(key: str, path) -> IntegrityError:
+    return IntegrityError(
+        f"Upload of {key!r} refused: {path} changed while it was being saved (its SHA-256 or size differs). Save again."
+    )
+
+
+def is_create_only(mode: str) -> bool:
+    if mode not in ("create", "overwrite"):
+        raise ValueError(f"mode must be 'create' or 'overwrite', not {mode!r}.")
+    return mode == "create"
+
+
+def check_range(start: int, end: int) -> None:
+    if start < 0 or end < start:
+        raise ValueError(f"Invalid byte range [{start}, {end}): give 0 <= start <= end.")

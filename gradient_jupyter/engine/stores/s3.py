@@ -1,0 +1,538 @@
+"""S3Store: an S3-compatible bucket, AWS included: object bytes and listings through obstore (the data plane),
+boto3 for the control plane (presigned URLs, CORS, STS, the doctor). Credentials and clients: credentials.py;
+how its failures read: s3_errors.py."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, StoreError
+from . import s3_errors
+from .contract import CHUNK, ObjectInfo, Store, changed, check_range, is_create_only
+from .credentials import Credentials, boto3_client, obstore_credentials, session
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
+    from obstore.store import ClientConfig, RetryConfig, S3Config
+
+log = logging.getLogger("gradient_jupyter")
+
+
+def _addressable(key: str) -> bool:
+    """Whether obstore can name this key: it refuses empty, '.' and '..' segments (such keys come only from others
+    writing to the bucket; the engine never makes them)."""
+    return bool(key) and not any(part in ("", ".", "..") for part in key.split("/"))
+
+
+class S3Store(Store):
+    """An S3-compatible bucket, AWS included. Object bytes and listings go through obstore (Apache Arrow's Rust
+    `object_store`: its own connection pool, SigV4 signing, retries with backoff, no GIL while it works); boto3 is
+    the control plane: presigned URLs, CORS, STS and the doctor (`client`, `call`, `client_for`)."""
+
+    supports_presign = True
+    parallel_ranges = True
+    max_attempts = 5  # a request is tried at most this often (5xx, SlowDown, resets: with backoff), then reported
+    WRITE_TOKEN = "gradient-write"  # user metadata naming one create-only write, to recognise it after a lost answer
+    PARTS_IN_FLIGHT = 4  # parts of one file sent at once: 4 x part_size of memory per large file
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        profile: str | None = None,
+        signature_version: str | None = None,
+        timeout: float = 15.0,
+        max_pool: int = 64,
+        send_checksums: bool = True,
+        quota: int | None = None,
+        part_size: int = 16 * 1024**2,
+        multipart_threshold: int = 64 * 1024**2,
+        attempts: int | None = None,
+    ):
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "bucket", "__class__")}
+        self.bucket = bucket
+        self.endpoint = endpoint
+        self.region = region
+        self.quota = quota
+        self.part_size = part_size
+        self.multipart_threshold = multipart_threshold
+        self._creds = Credentials(access_key, secret_key, profile)
+        # SigV2 applies to the boto3 control plane only (presigned URLs, the doctor); obstore signs with SigV4.
+        self._signature_version = {"v4": "s3v4", "v2": "s3"}.get(signature_version or "", signature_version)
+        self.timeout = timeout
+        self._max_pool = max_pool
+        if attempts:
+            self.max_attempts = attempts
+        self._checksums: bool | None = None if send_checksums else False  # decided by the first upload
+        self._deciding = threading.Lock()
+        self._client = None
+        self._lock = threading.RLock()  # making the obstore client may make the boto3 client (an AWS bucket's region)
+        self._obstores: dict[bool, object] = {}
+        self._variants: dict[tuple, S3Store] = {}
+        self._other_clients: dict[str, object] = {}
+        self._resolved_region: str | None = None
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, region={self.region!r})"
+
+    @property
+    def verifies_checksums(self) -> bool | None:
+        """True if uploads carry their SHA-256 (`x-amz-checksum-sha256`), False if this store refused those headers
+        or they are turned off (`send_checksums`), None until the first upload has decided."""
+        return self._checksums
+
+    # -- the data plane: obstore ------------------------------------------------------------------------------------
+    def _obstore(self, checksums: bool):
+        store = self._obstores.get(checksums)
+        if store is None:
+            with self._lock:
+                if checksums not in self._obstores:
+                    self._obstores[checksums] = self._make_obstore(checksums)
+                store = self._obstores[checksums]
+        return store
+
+    def _make_obstore(self, checksums: bool):
+        from obstore.store import S3Store as ObjectStore
+
+        config: S3Config = {
+            "region": self.signing_region(),
+            "virtual_hosted_style_request": not self.endpoint,
+            "conditional_put": "etag",
+        }
+        if self.endpoint:
+            config["endpoint"] = self.endpoint
+        if checksums:
+            config["checksum_algorithm"] = "sha256"
+        client: ClientConfig = {
+            "allow_http": bool(self.endpoint and self.endpoint.lower().startswith("http://")),
+            "connect_timeout": timedelta(seconds=min(self.timeout, 10)),
+            "read_timeout": timedelta(seconds=self.timeout),  # a stalled transfer; a slow but moving one goes on
+            "timeout": timedelta(hours=1),
+            "pool_max_idle_per_host": str(self._max_pool),
+        }
+        retry: RetryConfig = {
+            "max_retries": max(0, self.max_attempts - 1),
+            "retry_timeout": timedelta(minutes=2),
+            "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5), "base": 2},
+        }
+        return ObjectStore(
+            self.bucket,
+            config=config,
+            client_options=client,
+            retry_config=retry,
+            credential_provider=obstore_credentials(self._creds, self.translate),
+        )
+
+    def signing_region(self) -> str:
+        """The region requests are signed for: the configured one, else the bucket's own (AWS) or us-east-1."""
+        if self.region:
+            return self.region
+        if self.endpoint:
+            return "us-east-1"  # what S3-compatible stores expect when they have no regions
+        if self._resolved_region is None:
+            self._resolved_region = self._bucket_region()
+        return self._resolved_region
+
+    def _bucket_region(self) -> str:
+        """An AWS bucket's own region, asked once: HEAD bucket answers it (`x-amz-bucket-region`), even when it refuses
+        access. obstore does not follow S3's region redirects as boto3 does, so the configured default region (which
+        may be another bucket's) is only the answer when the bucket does not say."""
+        from botocore.exceptions import ClientError
+
+        try:
+            meta = self.client.head_bucket(Bucket=self.bucket)["ResponseMetadata"]
+        except ClientError as exc:
+            meta = exc.response.get("ResponseMetadata", {})
+        except Exception as exc:
+            raise self.translate(exc, "head_bucket") from exc
+        return (
+            (meta.get("HTTPHeaders") or {}).get("x-amz-bucket-region")
+            or session(self._creds).region_name
+            or "us-east-1"
+        )
+
+    def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
+        """work(obstore store), its errors translated."""
+        try:
+            return work(self._obstore(self._checksums is not False if checksums is None else checksums))
+        except (GradientError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self.translate_obstore(exc, op, key) from exc
+
+    def _upload(self, op: str, key: str, work: Callable):
+        """An upload; the first one decides whether this store takes SHA-256 checksum headers (some S3-compatible
+        stores refuse them): decided once, under a lock, logged once."""
+        if self._checksums is not None:
+            return self._run(op, key, work, self._checksums)
+        with self._deciding:
+            if self._checksums is not None:
+                return self._run(op, key, work, self._checksums)
+            try:
+                result = self._run(op, key, work, True)
+            except StoreError as exc:
+                if exc.reason not in ("invalid-request", "not-implemented"):
+                    raise
+                result = self._run(op, key, work, False)  # if this fails too, the checksums were not the cause
+                log.warning(
+                    "The store at %s refused SHA-256 checksum headers (%s): uploads to bucket %s go without "
+                    "them. Loads still verify every byte against its SHA-256.",
+                    self.endpoint or "AWS S3",
+                    exc.message,
+                    self.bucket,
+                )
+                self._checksums = False
+                return result
+            self._checksums = True
+            return result
+
+    # -- writes -------------------------------------------------------------------------------------------------------
+    def put(self, key, data, *, mode="overwrite", sha256=None):
+        create_only = is_create_only(mode)
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(f"Upload of {key!r} refused: the bytes do not match their SHA-256.")
+        self._put_object(key, data, create_only, sha256)
+
+    def _put_object(self, key: str, data, create_only: bool, sha256: str | None) -> None:
+        import obstore
+
+        self._addressed(key)
+        attributes = {"sha256": sha256} if sha256 else {}
+        token = uuid.uuid4().hex
+        if create_only:
+            attributes[self.WRITE_TOKEN] = token
+        try:
+            self._upload(
+                "put_object",
+                key,
+                lambda store: obstore.put(
+                    store,
+                    key,
+                    data,
+                    mode="create" if create_only else "overwrite",
+                    attributes=attributes or None,
+                    use_multipart=False,
+                ),
+            )
+        except Conflict:
+            # A retry after a lost answer finds the object its first attempt wrote: that write is ours, not a loss.
+            if create_only and self._write_token(key) == token:
+                return
+            raise
+
+    def _write_token(self, key: str) -> str | None:
+        import obstore
+
+        try:
+            attributes = self._run("head_object", key, lambda s: obstore.get(s, key, options={"head": True}).attributes)
+        except NotFound:
+            return None
+        return attributes.get(self.WRITE_TOKEN)
+
+    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+        if size < self.multipart_threshold or create_only:  # create-only is one PUT (S3 has no create-only parts)
+            with open(path, "rb") as f:
+                data = f.read()
+            if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+                raise changed(key, path)
+            self._put_object(key, data, create_only, sha256)
+            if progress:
+                progress(size)
+            return
+        self._put_multipart(key, path, size, sha256, progress)
+
+    def _put_multipart(self, key, path, size, sha256, progress):
+        """Parts of `part_size` sent in parallel by obstore (at most `PARTS_IN_FLIGHT` per file, which bounds memory);
+        the file is hashed as it is read, and a change since it was hashed stops the upload before its last part, so
+        it never completes (obstore then aborts it)."""
+        import obstore
+
+        part_size = self.part_size
+
+        def parts():
+            h, total = hashlib.sha256(), 0
+            with open(path, "rb") as f:
+                while chunk := f.read(part_size):
+                    h.update(chunk)
+                    total += len(chunk)
+                    if total > size or total == size and h.hexdigest() != sha256:
+                        raise changed(key, path)
+                    yield chunk
+                    if progress:
+                        progress(len(chunk))
+            if total != size:
+                raise changed(key, path)
+
+        self._addressed(key)
+        self._upload(
+            "upload_part",
+            key,
+            lambda store: obstore.put(
+                store,
+                key,
+                parts(),
+                attributes={"sha256": sha256},
+                use_multipart=True,
+                chunk_size=part_size,
+                max_concurrency=self.PARTS_IN_FLIGHT,
+            ),
+        )
+        # A lost answer to "complete the upload" is retried by the client, and some stores then complete it again
+        # from parts they have already let go (SeaweedFS makes an empty object): one HEAD tells.
+        info = self.head(key)
+        if info is None or info.size != size:
+            raise IntegrityError(
+                f"The store said the upload of {key!r} completed, but it holds "
+                f"{'nothing' if info is None else f'{info.size} bytes'} there, not {size}: "
+                "save again."
+            )
+
+    # -- reads --------------------------------------------------------------------------------------------------------
+    def get(self, key):
+        import obstore
+
+        self._addressed(key)
+        return bytes(self._run("get_object", key, lambda s: obstore.get(s, key).bytes()))
+
+    def get_range(self, key, start, end):
+        import obstore
+
+        check_range(start, end)
+        self._addressed(key)
+        if end == start:
+            return b""
+        return bytes(self._run("get_object", key, lambda s: obstore.get_range(s, key, start=start, end=end)))
+
+    def get_ranges(self, key, ranges):
+        import obstore
+
+        ranges = list(ranges)
+        for start, end in ranges:
+            check_range(start, end)
+        self._addressed(key)
+        if not ranges:
+            return []
+        got = self._run(
+            "get_object",
+            key,
+            lambda s: obstore.get_ranges(s, key, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]),
+        )
+        return [bytes(b) for b in got]
+
+    def stream(self, key, chunk_size=CHUNK):
+        return self._stream(key, None, chunk_size)
+
+    def stream_range(self, key, start, end, chunk_size=CHUNK):
+        check_range(start, end)
+        return self._stream(key, (start, end), chunk_size) if end > start else iter(())
+
+    def _stream(self, key, byte_range, chunk_size):
+        import obstore
+
+        self._addressed(key)
+        options: GetOptions | None = {"range": byte_range} if byte_range else None
+        result = self._run("get_object", key, lambda s: obstore.get(s, key, options=options))
+        length = byte_range[1] - byte_range[0] if byte_range else result.meta["size"]
+        if length <= chunk_size:  # the whole body in one call: most files are small, and each call costs CPU
+            return self._chunks((result.bytes() for _ in (1,)), key)
+        return self._chunks(iter(result.stream(min_chunk_size=chunk_size)), key)
+
+    def _chunks(self, chunks, key):
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self.translate_obstore(exc, "get_object", key) from exc
+            yield bytes(chunk)
+
+    def head(self, key):
+        import obstore
+
+        self._addressed(key)
+        try:
+            meta = self._run("head_object", key, lambda s: obstore.head(s, key))
+        except NotFound:
+            return None
+        return ObjectInfo(key, meta["size"])
+
+    def stored_sha256(self, key):
+        import obstore
+
+        self._addressed(key)
+        attributes = self._run("head_object", key, lambda s: obstore.get(s, key, options={"head": True}).attributes)
+        value = str(attributes.get("sha256", ""))
+        return value if len(value) == 64 else None
+
+    def _addressed(self, key: str) -> None:
+        if not _addressable(key):
+            raise BadInput(
+                f"Object key {key!r} cannot be used: it has an empty, '.' or '..' segment.", reason="invalid-key"
+            )
+
+    # -- listing, copies, deletes -------------------------------------------------------------------------------------
+    def list(self, prefix):
+        import obstore
+
+        folder = prefix if not prefix or prefix.endswith("/") else prefix.rpartition("/")[0] + "/"
+        folder = "" if folder == "/" else folder
+        try:
+            # Read whole before yielding: a key obstore cannot name fails the listing, which boto3 then makes again.
+            found = self._run(
+                "list_objects_v2",
+                prefix,
+                lambda s: [
+                    (m["path"], m["size"]) for batch in obstore.list(s, folder or None, chunk_size=1000) for m in batch
+                ],
+            )
+        except BadInput:
+            found = self._list_others("list", folder)
+        return iter([ObjectInfo(k, size) for k, size in found if k.startswith(prefix)])
+
+    def list_prefixes(self, prefix):
+        import obstore
+
+        try:
+            listing = self._run(
+                "list_objects_v2", prefix, lambda s: obstore.list_with_delimiter(s, prefix.rstrip("/") or None)
+            )
+            return sorted(p.rstrip("/") + "/" for p in listing["common_prefixes"])
+        except BadInput:
+            return sorted(self._list_others("prefixes", prefix))
+
+    def _list_others(self, what: str, prefix: str) -> builtins.list:
+        """A listing through boto3, for a bucket holding keys obstore cannot name (written by someone else)."""
+        if prefix not in self._warned:
+            self._warned.add(prefix)
+            log.warning(
+                "Bucket %s holds object keys under %r with an empty, '.' or '..' segment (not written by "
+                "gradient-jupyter): listed through boto3.",
+                self.bucket,
+                prefix,
+            )
+        out, token = [], None
+        while True:
+            kwargs = {
+                "Prefix": prefix,
+                **({"Delimiter": "/"} if what == "prefixes" else {}),
+                **({"ContinuationToken": token} if token else {}),
+            }
+            page = self.call("list_objects_v2", **kwargs)
+            if what == "prefixes":
+                out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            else:
+                out += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return out
+            token = page["NextContinuationToken"]
+
+    def delete(self, keys):
+        import obstore
+
+        keys = list(keys)
+        others = [k for k in keys if not _addressable(k)]
+        keys = [k for k in keys if _addressable(k)]
+        for i in range(0, len(keys), 1000):
+            batch = keys[i : i + 1000]
+            self._run("delete_objects", batch[0], lambda s, batch=batch: obstore.delete(s, batch))
+        for key in others:  # keys obstore cannot name (see _addressable)
+            self.call("delete_object", key)
+
+    def copy(self, src, dst):
+        import obstore
+
+        info = self.head(src)
+        if info is None:
+            raise NotFound(f"Object {src!r} does not exist in the bucket.", reason="no-such-key")
+        self._addressed(dst)
+        if info.size < 5 * 1024**3:
+            self._run("copy_object", dst, lambda s: obstore.copy(s, src, dst, overwrite=True))
+            return
+        try:  # over 5 GiB S3 needs a multipart copy, which s3transfer does for us
+            self.client.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dst)
+        except Exception as exc:
+            raise self.translate(exc, "copy", dst) from exc
+
+    def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
+        return self.client.generate_presigned_url(
+            method, Params={"Bucket": self.bucket, "Key": key, **params}, ExpiresIn=expires
+        )
+
+    # -- the control plane: boto3 -------------------------------------------------------------------------------------
+    @property
+    def client(self):
+        """A boto3 S3 client, for what obstore does not do: presigned URLs, CORS, the doctor's probes."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3_client(
+                        "s3",
+                        self._creds,
+                        endpoint=self.endpoint,
+                        region=self.region or None,
+                        timeout=self.timeout,
+                        attempts=self.max_attempts,
+                        max_pool_connections=self._max_pool,
+                        signature_version=self._signature_version,
+                        # Custom endpoints need path-style (no wildcard DNS for <bucket>.host); AWS picks its own.
+                        s3={"addressing_style": "path" if self.endpoint else "auto"},
+                        # We send our own SHA-256 where wanted; botocore's default CRC headers break many
+                        # S3-compatible stores.
+                        request_checksum_calculation="when_required",
+                        response_checksum_validation="when_required",
+                    )
+        return self._client
+
+    def variant(self, **options) -> S3Store:
+        """The same bucket and credentials with some options changed (e.g. timeout, attempts); made once, kept."""
+        key = tuple(sorted(options.items()))
+        with self._lock:
+            if key not in self._variants:
+                self._variants[key] = S3Store(self.bucket, **{**self._options, **options})
+            return self._variants[key]
+
+    def client_for(self, service: str):
+        """A client of another service (e.g. 'sts') with this store's credentials, endpoint, region and timeouts."""
+        with self._lock:
+            if service not in self._other_clients:
+                self._other_clients[service] = boto3_client(
+                    service,
+                    self._creds,
+                    endpoint=self.endpoint,
+                    region=self.region or "us-east-1",
+                    timeout=self.timeout,
+                    attempts=self.max_attempts,
+                )
+            return self._other_clients[service]
+
+    @property
+    def profile(self) -> str | None:
+        return self._creds.profile
+
+    def translate(self, exc: Exception, op: str, key: str = "") -> Exception:
+        """A botocore exception as an engine error (stores/s3_errors.py)."""
+        return s3_errors.from_botocore(self, exc, op, key)
+
+    def translate_obstore(self, exc: Exception, op: str, key: str = "") -> Exception:
+        """An obstore exception as an engine error (stores/s3_errors.py)."""
+        return s3_errors.from_obstore(self, exc, op, key)
+
+    def call(self, op: str, key: str = "", **kwargs):
+        """Run one client operation, translating its errors."""
+        try:
+            return getattr(self.client, op)(Bucket=self.bucket, **({"Key": key} if key else {}), **kwargs)
+        except Exception as exc:
+            raise self.translate(exc, op, key) from exc
