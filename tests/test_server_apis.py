@@ -67,3 +67,77 @@ async def test_a_refusal_has_the_same_words_in_both_envelopes(api, compat):
     error = wrapped["error"]
     assert (error["message"], error["reason"], error["statusCode"]) == (rest["message"], rest["reason"], 400)
     assert "'gcs'" in rest["message"]
+
+
+async def begin_uploads(compat, engine_of, s3_provider, name: str) -> list[tuple[str, str]]:
+    """(dataset id, version) of two uncommitted versions, one in Gradient Managed (parts wait in the data home) and
+    one in an S3 bucket (parts wait in its multipart area), each with a file put through the REST API's store and a
+    multipart upload begun through the compat API and never completed."""
+    made = []
+    for provider in (None, s3_provider):
+        code, ds = await compat(
+            "POST", "datasets", {"name": f"{name}-{'s3' if provider else 'managed'}", **(provider or {})}
+        )
+        assert code == 200, ds
+        code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
+        engine_of.datasets.put_file(ds["id"], v["version"], "done.txt", b"complete")
+        code, answers = await compat(
+            "POST",
+            f"datasets/{ds['id']}/versions/{v['version']}/s3/preSignedUrls",
+            {"calls": [{"method": "createMultipartUpload", "params": {"Key": "/big.bin"}}]},
+        )
+        assert code == 200, answers
+        made.append((ds["id"], v["version"]))
+    return made
+
+
+def open_compat_uploads(engine_of, bucket_client, bucket: str) -> tuple[list, list]:
+    """(embedded uploads waiting in the data home, multipart uploads open in the S3 bucket)."""
+    folder = engine_of.home / "tmp" / "compat-uploads"
+    embedded = [f.name for f in folder.iterdir()] if folder.is_dir() else []
+    return embedded, bucket_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+@pytest.mark.parametrize("through", ["rest", "compat"])
+async def test_a_commit_or_delete_through_either_api_ends_the_compat_uploads_left_open(
+    through, api, compat, engine_of, s3_bucket
+):
+    """Uploads begun through the compat API and never completed would keep their parts (in the data home, or in the
+    bucket's multipart area) forever: a commit, or a delete of the version or dataset, through either API, ends
+    them."""
+    import boto3
+
+    endpoint, bucket = s3_bucket
+    provider = engine_of.registry.create("parts", {**S3, "bucket": bucket, "endpoint": endpoint})
+    s3_provider = {"storageProviderId": provider.id}
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    embedded, in_bucket = open_compat_uploads(engine_of, client, bucket)
+    assert embedded == [] and in_bucket == []
+
+    committed = await begin_uploads(compat, engine_of, s3_provider, "committed")
+    assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [1, 1]
+    for ds, version in committed:
+        if through == "rest":
+            code, answer = await api("POST", f"datasets/{ds}/versions/{version}/commit", {})
+        else:
+            code, answer = await compat("POST", f"datasets/{ds}/versions/{version}", {"isCommitted": True})
+        assert code == 200 and answer["isCommitted"] is True, answer
+    assert open_compat_uploads(engine_of, client, bucket) == ([], [])
+    for ds, version in committed:  # what was complete is committed; the unfinished file is not part of it
+        assert [f.path for f in engine_of.datasets.list_files(ds, version)] == ["done.txt"]
+
+    versions = await begin_uploads(compat, engine_of, s3_provider, "version-deleted")
+    datasets = await begin_uploads(compat, engine_of, s3_provider, "dataset-deleted")
+    assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [2, 2]
+    for ds, version in versions:
+        code, _ = await (
+            api("DELETE", f"datasets/{ds}/versions/{version}")
+            if through == "rest"
+            else compat("DELETE", f"datasets/{ds}/versions/{version}")
+        )
+        assert code == 204
+    assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [1, 1]
+    for ds, _ in datasets:
+        code, _ = await (api("DELETE", f"datasets/{ds}") if through == "rest" else compat("DELETE", f"datasets/{ds}"))
+        assert code == 204
+    assert open_compat_uploads(engine_of, client, bucket) == ([], [])

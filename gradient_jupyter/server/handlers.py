@@ -148,7 +148,7 @@ class DatasetHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset):
-        await self.call(self.engine.datasets.delete, dataset)
+        await self.call(service.delete_dataset, self.engine, dataset)
         self.reply(None, 204)
 
 
@@ -192,7 +192,7 @@ class VersionHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset, version):
-        await self.call(self.engine.datasets.delete_version, dataset, version)
+        await self.call(service.delete_version, self.engine, dataset, version)
         self.reply(None, 204)
 
 
@@ -246,7 +246,7 @@ class TagHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset, tag):
-        await self.call(self.engine.datasets.delete_tag, dataset, tag)
+        await self.call(service.delete_tag, self.engine, dataset, tag)
         self.reply(None, 204)
 
 

@@ -7,9 +7,10 @@ Everything here runs off the event loop and may block on a store.
 
 from __future__ import annotations
 
-from ..engine import BadInput, Engine, Immutable
+from ..engine import BadInput, Engine, Immutable, NotFound
 from ..engine.models import Dataset, Tag, Version
 from ..engine.providers import Provider
+from .uploads import end_uploads
 
 PROVIDER_FIELDS = {"name": str, "type": str, "config": dict, "isTeamDefault": bool}
 PROVIDER_REQUIRED = ("name", "config")
@@ -51,6 +52,17 @@ def update_dataset(engine: Engine, dataset: str, body: dict) -> Dataset:
     return engine.datasets.update(dataset, name=body.get("name"), description=body.get("description"))
 
 
+def delete_dataset(engine: Engine, dataset: str) -> None:
+    """Delete a dataset, and end the compat API's multipart uploads still open in it (server/uploads.py)."""
+    try:
+        found = engine.datasets.get(dataset)
+    except NotFound:  # by name, it may be an interrupted delete, which deleting again finishes
+        engine.datasets.delete(dataset)
+        return
+    engine.datasets.delete(found)
+    end_uploads(engine, found)
+
+
 # -- versions ------------------------------------------------------------------------------------------------------
 def create_version(engine: Engine, dataset: str, body: dict) -> Version:
     return engine.datasets.create_version(dataset, message=body.get("message", ""))
@@ -60,18 +72,32 @@ def update_version(
     engine: Engine, dataset: str, version: str, *, message: str | None = None, commit: bool | None = None
 ) -> Version:
     """Change the message and/or commit (committing a committed version answers it unchanged; a committed version
-    cannot be uncommitted)."""
+    cannot be uncommitted). A commit ends the compat API's multipart uploads still open in the version: files
+    that were not complete are not part of it (server/uploads.py)."""
     datasets = engine.datasets
-    current = datasets.get_version(dataset, version)
+    ds = datasets.get(dataset)
+    current = datasets.get_version(ds, version)
     if commit is False and current.is_committed:
         raise Immutable(f"Version {current.ref} is committed and cannot be uncommitted: create a new version.")
     if message is not None:
-        current = datasets.update_version(dataset, version, message=message)
+        current = datasets.update_version(ds, version, message=message)
     if commit:
-        current = datasets.commit(dataset, version)
+        current = datasets.commit(ds, version)
+        end_uploads(engine, ds, version)
     return current
+
+
+def delete_version(engine: Engine, dataset: str, version: str) -> None:
+    """Delete a version, and end the compat API's multipart uploads still open in it."""
+    ds = engine.datasets.get(dataset)
+    engine.datasets.delete_version(ds, version)
+    end_uploads(engine, ds, version)
 
 
 # -- tags ----------------------------------------------------------------------------------------------------------
 def set_tag(engine: Engine, dataset: str, name: str, body: dict) -> Tag:
     return engine.datasets.set_tag(dataset, name, body["version"])
+
+
+def delete_tag(engine: Engine, dataset: str, name: str) -> None:
+    engine.datasets.delete_tag(dataset, name)

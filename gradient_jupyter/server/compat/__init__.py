@@ -9,8 +9,9 @@ version's unchanged files live under earlier versions' keys) by short-lived URLs
 itself (route `s3`), streaming the bytes through the same check as the REST API; so are the embedded store's writes.
 See docs/threat-model.md.
 
-The package: api.py (Gradient's resources), s3.py (presigned URLs, the S3 answers, multipart staging), signer.py
-(the URLs this extension signs). Shared with the REST API: server/base.py and server/service.py.
+The package: api.py (Gradient's resources), s3.py (presigned URLs, the S3 answers, embedded multipart uploads),
+signer.py (the URLs this extension signs). Shared with the REST API: server/base.py, server/service.py and
+server/uploads.py.
 """
 
 from __future__ import annotations

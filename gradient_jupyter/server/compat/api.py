@@ -13,7 +13,7 @@ from jupyter_server.utils import url_path_join
 from ...engine import BadInput, Engine, GradientError, NotFound
 from .. import service
 from ..base import GradientHandler
-from .s3 import CALLS, Presigner, end_uploads
+from .s3 import CALLS, Presigner
 from .signer import signer_of
 
 
@@ -169,7 +169,7 @@ class DatasetHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset):
-        await self.call(self.engine.datasets.delete, dataset)
+        await self.call(service.delete_dataset, self.engine, dataset)
         self.reply(None, 204)
 
 
@@ -214,26 +214,21 @@ class VersionHandler(CompatHandler):
         """Update the message and/or commit (`{"isCommitted": true}`, how the CLI commits)."""
         body = self.json_body({"message": str, "isCommitted": bool})
 
-        def update():
-            # committing verifies and copies the files that arrived by presigned URL
-            v = service.update_version(
-                self.engine, dataset, version, message=body.get("message"), commit=body.get("isCommitted")
-            )
-            if body.get("isCommitted"):
-                end_uploads(self.engine, self.engine.datasets.get(v.dataset_id), v.version)
-            return version_json(v)
-
-        self.reply(await self.call(update))
+        # committing verifies and copies the files that arrived by presigned URL
+        v = await self.call(
+            service.update_version,
+            self.engine,
+            dataset,
+            version,
+            message=body.get("message"),
+            commit=body.get("isCommitted"),
+        )
+        self.reply(version_json(v))
 
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset, version):
-        def delete():
-            ds = self.engine.datasets.get(dataset)
-            self.engine.datasets.delete_version(ds, version)
-            end_uploads(self.engine, ds, version)
-
-        await self.call(delete)
+        await self.call(service.delete_version, self.engine, dataset, version)
         self.reply(None, 204)
 
 
@@ -280,7 +275,7 @@ class TagHandler(CompatHandler):
     @tornado.web.authenticated
     @authorized
     async def delete(self, dataset, name):
-        await self.call(self.engine.datasets.delete_tag, dataset, name)
+        await self.call(service.delete_tag, self.engine, dataset, name)
         self.reply(None, 204)
 
 

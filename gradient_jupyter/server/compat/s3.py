@@ -1,6 +1,7 @@
 """S3 for the Gradient CLI's file commands: the URLs `preSignedUrls` answers (real presigned URLs of the
-provider's bucket, or URLs this extension signs), the multipart staging of the embedded store, and the handler that
-serves the signed URLs the way S3 would (XML answers). See docs/threat-model.md."""
+provider's bucket, or URLs this extension signs), the multipart uploads of the embedded store (staged in the data
+home: server/uploads.py), and the handler that serves the signed URLs the way S3 would (XML answers). See
+docs/threat-model.md."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import tempfile
-import time
 from xml.sax.saxutils import escape
 
 import tornado.web
@@ -25,15 +24,14 @@ from ...engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ...engine.models import FileEntry
 from ...engine.stores import CHUNK
 from ..base import AUTH_RESOURCE, StreamingUpload
+from ..uploads import open_uploads, remove_abandoned_uploads, upload_folder, uploads_folder, uploads_size
 from .signer import OWN_URL_SECONDS, UrlSigner, signer_of
 
 log = logging.getLogger("gradient_jupyter")
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 S3_WRITE_SECONDS = 60 * 60  # presigned writes: the CLI signs a batch, then uploads it through a worker pool
-UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 MAX_OPEN_UPLOADS = 20  # multipart uploads open at once per version (the CLI uploads a few large files at a time)
-UPLOAD_IDLE_SECONDS = 60 * 60  # an embedded multipart upload untouched this long is abandoned: its parts are removed
 
 # S3 calls the CLI asks URLs for: method -> (params allowed, writes?)
 CALLS = {
@@ -171,9 +169,6 @@ class Presigner:
         return self.answer({})
 
     # The embedded store has no S3 endpoint: parts wait in the data home until completeMultipartUpload.
-    def uploads(self):
-        return self.engine.home / "tmp" / "compat-uploads"
-
     def embedded_multipart(self, method: str, path: str, params: dict, upload_id) -> dict:
         if method == "createMultipartUpload":
             remove_abandoned_uploads(self.engine)
@@ -189,7 +184,7 @@ class Presigner:
                     reason="too-many-uploads",
                 )
             upload_id = secrets.token_hex(16)
-            folder = self.uploads() / upload_id
+            folder = uploads_folder(self.engine) / upload_id
             folder.mkdir(parents=True, mode=0o700)
             (folder / "upload.json").write_text(json.dumps({"ds": self.ds.id, "v": self.version.version, "path": path}))
             return self.answer({"UploadId": upload_id})
@@ -200,7 +195,7 @@ class Presigner:
             )
         if method == "completeMultipartUpload":
             parts = _parts(params.get("MultipartUpload"))
-            fd, whole = tempfile.mkstemp(dir=self.uploads(), prefix="whole-")
+            fd, whole = tempfile.mkstemp(dir=uploads_folder(self.engine), prefix="whole-")
             try:
                 with os.fdopen(fd, "wb") as out:
                     for part in parts:
@@ -218,68 +213,6 @@ class Presigner:
                 os.unlink(whole)
         shutil.rmtree(folder, ignore_errors=True)
         return self.answer({"Key": path})
-
-
-def open_uploads(engine: Engine) -> list[tuple]:
-    """(folder, its upload.json) of every embedded multipart upload in the data home."""
-    root = engine.home / "tmp" / "compat-uploads"
-    found = []
-    for folder in root.iterdir() if root.is_dir() else ():
-        try:
-            found.append((folder, json.loads((folder / "upload.json").read_text())))
-        except (OSError, ValueError):
-            found.append((folder, {}))
-    return found
-
-
-def remove_abandoned_uploads(engine: Engine, *, ds_id: str | None = None, version: str | None = None) -> None:
-    """Remove embedded multipart uploads untouched for UPLOAD_IDLE_SECONDS, or (given ds_id and version) those of
-    a version that was committed or deleted: their parts would otherwise stay in the data home forever."""
-    now = time.time()
-    for folder, info in open_uploads(engine):
-        try:
-            idle = now - max(p.stat().st_mtime for p in [folder, *folder.iterdir()])
-        except (OSError, ValueError):
-            idle = UPLOAD_IDLE_SECONDS
-        if idle >= UPLOAD_IDLE_SECONDS or (ds_id and info.get("ds") == ds_id and info.get("v") == version):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def end_uploads(engine: Engine, ds, version: str) -> None:
-    """A version was committed or deleted: its multipart uploads still open can never be used; remove their parts
-    (in the data home for Gradient Managed, in the bucket's multipart area for S3 providers)."""
-    remove_abandoned_uploads(engine, ds_id=ds.id, version=version)
-    store = engine.store(ds.storage_provider_id)
-    if not store.supports_presign:
-        return
-    try:  # the commit or delete stands either way; a lifecycle rule on the bucket catches what this cannot
-        listing = store.call("list_multipart_uploads", Prefix=engine.datasets.uploads_prefix(ds.id, version))
-        for upload in listing.get("Uploads", []):
-            store.call("abort_multipart_upload", upload["Key"], UploadId=upload["UploadId"])
-    except GradientError as exc:  # e.g. the least-privilege policy does not grant s3:ListBucketMultipartUploads
-        log.warning("Could not remove the unfinished multipart uploads of %s:%s: %s", ds.id, version, exc.message)
-
-
-def uploads_size(engine: Engine) -> int:
-    """Bytes of embedded multipart parts waiting in the data home (they count against the quota)."""
-    root = engine.home / "tmp" / "compat-uploads"
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
-
-
-def upload_folder(engine: Engine, upload_id, ds_id: str, version: str, path: str):
-    """The folder of an embedded multipart upload, only if it was made for this dataset, version and path."""
-    folder = engine.home / "tmp" / "compat-uploads" / str(upload_id)
-    try:
-        ok = bool(UPLOAD_ID.fullmatch(str(upload_id))) and json.loads((folder / "upload.json").read_text()) == {
-            "ds": ds_id,
-            "v": version,
-            "path": path,
-        }
-    except (OSError, ValueError):
-        ok = False
-    if not ok:
-        raise NotFound(f"No multipart upload {upload_id!r} for {path!r} in {ds_id}:{version}.", reason="no-such-upload")
-    return folder
 
 
 def _part_number(value) -> int:
