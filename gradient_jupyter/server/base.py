@@ -201,8 +201,10 @@ class StreamingUpload(EngineHandler):
     _refusal: GradientError | None = None
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        # jupyter_server's prepare refuses a PUT by raising (tornado's `authenticated` redirects only GET and HEAD),
+        # so a PUT that gets past it has no answer yet.
         await super().prepare(*args, **kwargs)
-        if self.request.method != "PUT" or self._finished:
+        if self.request.method != "PUT":
             return
         await self.authorize_upload()
         try:
