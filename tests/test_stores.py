@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import traceback
 
 import pytest
 
 from gradient_jupyter.engine import (
     BadInput,
     Conflict,
+    GradientError,
     IntegrityError,
     LocalStore,
     NotFound,
@@ -319,6 +321,40 @@ def test_store_errors_keep_their_cause_and_the_stores_request_id(seaweed_bucket,
         assert info.value.__cause__ is not None and info.value.request_id
         assert info.value.request_id in caplog.text
     assert "not-the-secret" not in caplog.text
+
+
+def causes(err: BaseException) -> list[BaseException]:
+    """err and the chain of its causes, stopping at the first exception met twice."""
+    chain: list[BaseException] = []
+    while err is not None and all(err is not seen for seen in chain):
+        chain.append(err)
+        err = err.__cause__
+    return chain
+
+
+def test_a_store_error_has_the_stores_exception_as_its_cause_exactly_once(seaweed_bucket):
+    seaweed, bucket = seaweed_bucket
+    store = seaweed_store(seaweed, bucket)
+    failures = []
+    for fail in (
+        lambda: store.call("head_object", "te1/none"),  # boto3 answers 404
+        lambda: store.get("te1/none"),  # obstore answers not found
+        lambda: store.call("no_such_operation"),  # neither botocore's nor obstore's exception: said as it is
+    ):
+        with pytest.raises(GradientError) as info:
+            fail()
+        failures.append(info.value)
+    control, data, other = failures
+    assert isinstance(control, NotFound) and type(control.__cause__).__name__ == "ClientError"
+    assert control.request_id and control.request_id == control.__cause__.response["ResponseMetadata"]["RequestId"]
+    assert isinstance(data, NotFound) and not isinstance(data.__cause__, GradientError)
+    assert other.reason == "store-error" and isinstance(other.__cause__, AttributeError)
+    assert "no_such_operation" in other.message
+    for err in failures:
+        chain = causes(err)
+        assert len(chain) == 2 and chain[1].__cause__ is None  # the store's exception, once, and nothing after it
+        text = "".join(traceback.format_exception(err))
+        assert text.count("direct cause of the following exception") == 1
 
 
 def test_credentials_from_a_profile_and_from_the_default_chain(seaweed_bucket, tmp_path, monkeypatch):

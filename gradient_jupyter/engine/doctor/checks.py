@@ -145,6 +145,8 @@ class Doctor:
         """One call on the doctor's S3 client (bucket-less calls too), translating errors."""
         try:
             return getattr(self.store.client, op)(**kwargs)
+        except GradientError:
+            raise
         except Exception as exc:
             raise self.translate(exc, op) from exc
 

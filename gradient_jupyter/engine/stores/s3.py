@@ -355,6 +355,8 @@ class S3Store(Store):
                 chunk = next(chunks)
             except StopIteration:
                 return
+            except (GradientError, KeyboardInterrupt):
+                raise
             except Exception as exc:
                 raise self.translate_obstore(exc, "get_object", key) from exc
             yield bytes(chunk)

@@ -95,7 +95,10 @@ _HTTP_STATUS = re.compile(r"non-2xx status code: (\d{3})")
 
 
 def from_botocore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exception:
-    """Turn a botocore exception into an engine error with a plain-language message (never a secret)."""
+    """Turn a botocore exception into an engine error with a plain-language message (never a secret); raise it
+    `from exc` (see `_traced`)."""
+    if isinstance(exc, GradientError):  # already in the engine's words (callers raise these before translating)
+        return exc
     meta = getattr(exc, "response", None) or {}
     meta = meta.get("ResponseMetadata", {}) if isinstance(meta, dict) else {}
     headers = meta.get("HTTPHeaders") or {}
@@ -147,14 +150,21 @@ def _botocore_error(store: S3Store, exc: Exception, op: str, key: str) -> Except
         return StoreError(NO_CREDENTIALS, reason="no-credentials")
     if isinstance(exc, bx.ProfileNotFound):
         return StoreError(f"AWS profile {store.profile!r} not found in ~/.aws/config.", reason="no-credentials")
-    if isinstance(exc, bx.BotoCoreError):
-        return StoreError(f"Storage request {op} failed: {type(exc).__name__}: {exc}", reason="store-error")
-    return exc
+    # Anything else (botocore's other errors, s3transfer's, a client's own): in its own words, never the exception
+    # itself, which the caller makes the cause.
+    return _failed(op, exc)
+
+
+def _failed(op: str, exc: Exception) -> StoreError:
+    text = str(exc)
+    first_line = text.splitlines()[0][:300] if text else ""
+    return StoreError(f"Storage request {op} failed: {type(exc).__name__}: {first_line}", reason="store-error")
 
 
 def from_obstore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exception:
-    """Turn an obstore exception into an engine error with a plain-language message (never a secret)."""
-    if isinstance(exc, GradientError):
+    """Turn an obstore exception into an engine error with a plain-language message (never a secret); raise it
+    `from exc` (see `_traced`)."""
+    if isinstance(exc, GradientError):  # already in the engine's words (callers raise these before translating)
         return exc
     request_id = _XML_REQUEST_ID.search(str(exc))
     return _traced(store, _obstore_error(store, exc, op, key), exc, op, key, request_id and request_id.group(1))
@@ -213,13 +223,13 @@ def _obstore_error(store: S3Store, exc: Exception, op: str, key: str) -> Excepti
             "is running, and the network.",
             reason="unreachable",
         )
-    first_line = text.splitlines()[0][:300] if text else ""
-    return StoreError(f"Storage request {op} failed: {name}: {first_line}", reason="store-error")
+    return _failed(op, exc)
 
 
 def _traced(store: S3Store, err: Exception, exc: Exception, op: str, key: str, request_id: str | None) -> Exception:
     """The store's request id goes on the engine error (to quote to the store's operator); the store's own
-    words go to the debug log. The caller raises `err from exc`, so the cause stays in tracebacks too."""
+    words go to the debug log. The caller raises `err from exc`, so the store's exception is the cause, once: a
+    translation is a new error, never the exception it translates (which would make it its own cause)."""
     if isinstance(err, GradientError) and err is not exc:
         err.request_id = request_id or None
         log.debug(
