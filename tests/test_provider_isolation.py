@@ -127,6 +127,56 @@ def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them
     assert "refused" in dead.lower() or "connect" in dead.lower(), dead
 
 
+class ConnectHole:
+    """A TCP port on 127.0.0.1 whose connects never complete, like a host behind a firewall that drops packets: a
+    listening socket that never accepts, its queue filled, so the kernel drops every further SYN."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.fillers: list[socket.socket] = []
+        for _ in range(64):
+            probe = socket.socket()
+            probe.settimeout(0.5)
+            try:
+                probe.connect(self.sock.getsockname())
+            except TimeoutError:
+                probe.close()
+                return  # full: a connect now waits forever
+            self.fillers.append(probe)  # it took a place in the queue
+        raise AssertionError("the listening socket's queue never filled")
+
+    def close(self):
+        for s in [*self.fillers, self.sock]:
+            s.close()
+
+
+@pytest.fixture
+def connect_hole():
+    hole = ConnectHole()
+    yield hole
+    hole.close()
+
+
+def test_a_provider_whose_connect_never_answers_is_named_and_the_others_are_listed(tmp_path, connect_hole):
+    engine = Engine(GradientStorage())
+    for name in ("hole-1", "hole-2"):  # asked at once, each passed over after its short tries
+        engine.registry.create(
+            name, {"bucket": "never", "endpoint": connect_hole.endpoint, "accessKey": "k", "secretAccessKey": "s"}
+        )
+    saved = cli("save", "kept", make_folder(tmp_path / "data", {"a.csv": b"1"}), "--provider", "Gradient Managed")
+    assert saved.returncode == 0, saved.stderr
+    listing = cli("datasets", "list")
+    assert listing.returncode == 0 and "kept" in listing.stdout, listing.stderr
+    warnings = sorted(line for line in listing.stderr.splitlines() if line.startswith("Warning: storage provider"))
+    assert len(warnings) == 2, listing.stderr
+    for name, warning in zip(("hole-1", "hole-2"), warnings, strict=True):
+        assert f"'{name}' was skipped" in warning and "did not answer" in warning, warning
+        assert warning.endswith(f"to see what is wrong: gradient-jupyter storageProviders check --id {name}")
+
+
 EXTENSION = {"jpserver_extensions": {"gradient_jupyter": True}}
 
 

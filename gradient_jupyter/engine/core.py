@@ -99,10 +99,12 @@ class Engine:
         return store
 
     def lookup_store(self, provider: Provider) -> Store:
-        """The store of a provider for lookups across providers (finding and listing datasets): each try waits
-        `lookup_timeout` seconds, not the store's full patience, so a bucket that never answers is passed over soon
-        (transient errors are still retried as usual)."""
-        return self.store(provider).variant(timeout=self.settings.lookup_timeout)
+        """The store of a provider for lookups across providers (finding and listing datasets, usage): each try
+        waits `lookup_timeout` seconds, not the store's full patience, and no try starts after twice that: an
+        endpoint whose TCP connect never answers costs a lookup two tries (five cost ~11 s), while quick transient
+        errors (resets, 503s) are still retried as usual."""
+        t = self.settings.lookup_timeout
+        return self.store(provider).variant(timeout=t, retry_timeout=2 * t)
 
     def _make_store(self, provider: Provider) -> Store:
         s = self.settings

@@ -48,8 +48,9 @@ class GradientStorage(Configurable):
     )
     lookup_timeout = Float(
         2.0,
-        help="Seconds each try of a lookup across providers (finding or listing datasets) waits on one "
-        "provider's store before it counts as failed; a provider that fails is skipped with a warning naming it.",
+        help="Seconds each try of a lookup across providers (finding or listing datasets, usage) waits on one "
+        "provider's store before it counts as failed (no try starts after twice this); a provider that fails is "
+        "skipped with a warning naming it.",
     ).tag(config=True)
     send_checksums = Bool(True, help="Send SHA-256 checksums with uploads where the store accepts them.").tag(
         config=True

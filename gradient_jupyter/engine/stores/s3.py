@@ -59,6 +59,7 @@ class S3Store(Store):
         part_size: int = 16 * 1024**2,
         multipart_threshold: int = 64 * 1024**2,
         attempts: int | None = None,
+        retry_timeout: float = 120.0,
     ):
         self._options = {k: v for k, v in locals().items() if k not in ("self", "bucket", "__class__")}
         self.bucket = bucket
@@ -74,6 +75,7 @@ class S3Store(Store):
         self._max_pool = max_pool
         if attempts:
             self.max_attempts = attempts
+        self._retry_timeout = retry_timeout  # no try starts after this many seconds since the first
         self._checksums: bool | None = None if send_checksums else False  # decided by the first upload
         self._deciding = threading.Lock()
         self._client = None
@@ -124,7 +126,7 @@ class S3Store(Store):
         }
         retry: RetryConfig = {
             "max_retries": max(0, self.max_attempts - 1),
-            "retry_timeout": timedelta(minutes=2),
+            "retry_timeout": timedelta(seconds=self._retry_timeout),
             "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5), "base": 2},
         }
         return ObjectStore(

@@ -18,7 +18,7 @@ UNEXPECTED = "Unexpected error ({kind}): {error}"
 WARNING = "Warning: {warning}"
 
 # -- providers ---------------------------------------------------------------------------------------------------
-UNREACHABLE = "{name} cannot be reached: {error}"
+UNREACHABLE = "{name} cannot be reached: {error} Choose it and press Check setup to see what is wrong."
 QUOTA = "Managed quota"
 QUOTA_USED = "{used} used of {quota} ({percent:.1f}%)"
 PROVIDER = "Provider"
@@ -148,5 +148,8 @@ MOUNT = "Mount version"
 MOUNTING = "Mounting {name}:{version}..."
 CHANGES_HEADING = "What changed since the version before"
 READING_CHANGES = "Comparing with the version before..."
-UNLISTED = "Datasets in {name} are not listed: its bucket cannot be read ({error})."
+UNLISTED = (
+    "Datasets in {name} are not listed: its bucket cannot be read ({error}). "
+    "Check setup on the Storage providers tab tells what is wrong."
+)
 CONFIRM = "Yes, {action}"
