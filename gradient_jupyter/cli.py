@@ -4,7 +4,9 @@ script."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,8 +112,25 @@ def failure(exc: GradientError | OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script: exit 0 on success, 1 on an engine error or a failing report, 2 on a usage error."""
-    words = sys.argv[1:] if argv is None else argv
+    """Console script: exit 0 on success, 1 on an engine error or a failing report, 2 on a usage error.
+
+    Output into a pipe its reader closed (`gradient-jupyter --help | head -1`) ends quietly with exit 1, as Python's
+    documentation advises ("Note on SIGPIPE" in the `signal` module): no traceback on stderr."""
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # here, not at interpreter exit, so that a closed pipe is seen in this try
+        sys.stderr.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes the standard streams again on exit: point them at /dev/null so that flush succeeds.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+        return 1
+
+
+def _main(words: list[str]) -> int:
     try:
         result = run(words, Context(progress=text_bar))
     except HelpRequested as exc:
@@ -120,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(str(exc).rstrip(), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # the reader of our output went away: not an error of the command, main ends quietly
     except (GradientError, OSError) as exc:
         print(f"Error: {failure(exc)}", file=sys.stderr)
         return 1

@@ -53,6 +53,32 @@ def test_seed_line_creates_a_provider():
     assert refused.returncode == 1 and "team default" in refused.stderr
 
 
+def into_closed_pipe(*words, stream="stdout"):
+    """Run the console script with its stdout (or stderr) a pipe whose reader has already gone, as when
+    `gradient-jupyter --help | head -1` reads one line and exits: every write to it fails with EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    other = "stderr" if stream == "stdout" else "stdout"
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "gradient_jupyter.cli", *words],
+            **{stream: write, other: subprocess.PIPE},
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("words", [["--help"], ["storageProviders", "list"], ["datasets", "--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(words):
+    r = into_closed_pipe(*words)
+    assert r.returncode == 1 and r.stderr == ""  # no BrokenPipeError traceback
+    r = into_closed_pipe("storageProviders", "frobnicate", stream="stderr")  # the usage error's own stream
+    assert r.returncode == 1 and r.stdout == ""
+
+
 def test_the_console_script_is_installed():
     r = subprocess.run(["gradient-jupyter", "storageProviders", "list"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Gradient Managed" in r.stdout
