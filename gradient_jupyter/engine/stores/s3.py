@@ -470,6 +470,45 @@ class S3Store(Store):
         except Exception as exc:
             raise self.translate(exc, "copy", dst) from exc
 
+    def used_bytes(self, prefix: str = "") -> int:
+        """Bytes of the objects under `prefix`; for a store with a quota (Gradient Managed on S3), also of the parts
+        of its unfinished multipart uploads there: parts sent by presigned URLs (the compat API) take room in the
+        bucket that no listing of objects shows."""
+        used = super().used_bytes(prefix)
+        return used if self.quota is None else used + self.pending_parts_bytes(prefix)
+
+    def pending_parts_bytes(self, prefix: str) -> int:
+        """Bytes of the parts of the multipart uploads not yet completed or aborted under `prefix` (0, with a warning
+        in the log, if the credentials may not list them)."""
+        total, page_args = 0, {"Prefix": prefix}
+        try:
+            while True:
+                page = self.call("list_multipart_uploads", **page_args)
+                for upload in page.get("Uploads", []):
+                    try:
+                        total += self._parts_bytes(upload["Key"], upload["UploadId"])
+                    except (StoreError, NotFound) as exc:
+                        if exc.reason == "access-denied":
+                            raise
+                        # completed or aborted since the listing: its bytes are an object now, or gone
+                if not page.get("IsTruncated"):
+                    return total
+                page_args.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+        except StoreError as exc:  # e.g. a policy without s3:ListBucketMultipartUploads
+            log.warning(
+                "Bucket %s: unfinished multipart uploads not counted against the quota: %s", self.bucket, exc.message
+            )
+            return total
+
+    def _parts_bytes(self, key: str, upload_id: str) -> int:
+        total, page_args = 0, {"UploadId": upload_id}
+        while True:
+            page = self.call("list_parts", key, **page_args)
+            total += sum(part["Size"] for part in page.get("Parts", []))
+            if not page.get("IsTruncated"):
+                return total
+            page_args["PartNumberMarker"] = page["NextPartNumberMarker"]
+
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
         return self.client.generate_presigned_url(
             method, Params={"Bucket": self.bucket, "Key": key, **params}, ExpiresIn=expires

@@ -1,0 +1,85 @@
+"""Gradient Managed on an S3 endpoint keeps its quota through the compat API too: parts sent by presigned URLs
+wait in the bucket's multipart area, where no listing of objects shows them, and count all the same."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from .conftest import SECRET
+from .test_server_trust import in_thread, presign, upload_id
+
+QUOTA = 300_000
+
+
+@pytest.fixture
+def jp_server_config(s3_bucket):
+    endpoint, bucket = s3_bucket
+    managed = {
+        "managed_endpoint": endpoint,
+        "managed_bucket": bucket,
+        "managed_region": "us-east-1",
+        "managed_access_key": "testing",
+        "managed_secret_key": SECRET,
+        "managed_quota": QUOTA,
+    }
+    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}, "GradientStorage": managed}
+
+
+@pytest.fixture
+def engine_of(jp_serverapp):
+    return jp_serverapp.web_app.settings["gradient_engine"]
+
+
+@pytest.fixture
+def compat(jp_fetch):
+    async def call(method, path, body=None):
+        r = await jp_fetch(
+            "gradient",
+            "compat",
+            path,
+            method=method,
+            raise_error=False,
+            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+        )
+        return r.code, json.loads(r.body) if r.body else None
+
+    return call
+
+
+async def test_presigned_multipart_parts_count_against_the_managed_quota(compat, engine_of):
+    managed = engine_of.registry.managed()
+    assert not managed.embedded and engine_of.store(managed).quota == QUOTA
+    code, ds = await compat("POST", "datasets", {"name": "parts"})
+    assert code == 200, ds
+    code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
+    base = f"datasets/{ds['id']}/versions/{v['version']}/s3/preSignedUrls"
+    (started,) = await presign(
+        compat, ds["id"], v["version"], {"method": "createMultipartUpload", "params": {"Key": "big"}}
+    )
+    for number in (1, 2):  # straight to the bucket: nothing stops these bytes on their way
+        (url,) = await presign(
+            compat,
+            ds["id"],
+            v["version"],
+            {"method": "uploadPart", "params": {"Key": "big", "UploadId": upload_id(started), "PartNumber": number}},
+        )
+        sent = await in_thread(lambda url=url: requests.put(url, data=b"p" * 200_000))
+        assert sent.status_code == 200, sent.text
+
+    store = engine_of.store(managed)
+    used = await in_thread(store.used_bytes, engine_of.team_prefix())
+    records = sum(o.size for o in await in_thread(lambda: list(store.list(engine_of.team_prefix()))))
+    assert records < 2000 and used == records + 400_000  # no file stored yet: besides the records, all parts
+    code, body = await compat("POST", base, {"calls": [{"method": "putObject", "params": {"Key": "more.csv"}}]})
+    assert code == 413 and body["error"]["reason"] == "quota-exceeded", body
+    assert f"{records + 400_000} bytes" in body["error"]["message"]
+
+    # ending the version ends its uploads (server/uploads.py): the room is free again
+    code, _ = await compat("DELETE", f"datasets/{ds['id']}/versions/{v['version']}")
+    assert code == 204
+    code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
+    (put_url,) = await presign(compat, ds["id"], v["version"], {"method": "putObject", "params": {"Key": "a.csv"}})
+    assert (await in_thread(lambda: requests.put(put_url, data=b"1,2\n"))).status_code == 200
