@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -90,6 +91,31 @@ def engine(aws_env):
     from gradient_jupyter.engine import Engine, GradientStorage
 
     return Engine(GradientStorage())
+
+
+@pytest.fixture
+def engine_of(jp_serverapp):
+    """The engine of the Jupyter server under test (pytest-jupyter's `jp_serverapp`)."""
+    return jp_serverapp.web_app.settings["gradient_engine"]
+
+
+@pytest.fixture
+def compat(jp_fetch):
+    """Call the compat API of the Jupyter server under test: (status, JSON body or None)."""
+
+    async def call(method, path, body=None, params=None):
+        r = await jp_fetch(
+            "gradient",
+            "compat",
+            path,
+            method=method,
+            raise_error=False,
+            params=params or {},
+            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+        )
+        return r.code, json.loads(r.body) if r.body else None
+
+    return call
 
 
 def pytest_collection_modifyitems(config, items):

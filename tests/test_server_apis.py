@@ -3,8 +3,6 @@ same rules and words; only the routes and the JSON envelopes differ."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from .conftest import SECRET
@@ -21,28 +19,6 @@ def jp_server_config():
 @pytest.fixture
 def api(jp_fetch):
     return Api(jp_fetch)
-
-
-@pytest.fixture
-def compat(jp_fetch):
-    async def call(method, path, body=None, params=None):
-        r = await jp_fetch(
-            "gradient",
-            "compat",
-            path,
-            method=method,
-            raise_error=False,
-            params=params or {},
-            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
-        )
-        return r.code, json.loads(r.body) if r.body else None
-
-    return call
-
-
-@pytest.fixture
-def engine_of(jp_serverapp):
-    return jp_serverapp.web_app.settings["gradient_engine"]
 
 
 @pytest.mark.parametrize("through", ["rest", "compat"])

@@ -30,11 +30,6 @@ def api(jp_fetch):
 
 
 @pytest.fixture
-def engine_of(jp_serverapp):
-    return jp_serverapp.web_app.settings["gradient_engine"]
-
-
-@pytest.fixture
 def moto_provider(engine_of, s3_bucket):
     endpoint, bucket = s3_bucket
     return engine_of.registry.create("moto", {**S3, "bucket": bucket, "endpoint": endpoint}).to_json()

@@ -3,8 +3,6 @@ wait in the bucket's multipart area, where no listing of objects shows them, and
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 
@@ -26,27 +24,6 @@ def jp_server_config(s3_bucket):
         "managed_quota": QUOTA,
     }
     return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}, "GradientStorage": managed}
-
-
-@pytest.fixture
-def engine_of(jp_serverapp):
-    return jp_serverapp.web_app.settings["gradient_engine"]
-
-
-@pytest.fixture
-def compat(jp_fetch):
-    async def call(method, path, body=None):
-        r = await jp_fetch(
-            "gradient",
-            "compat",
-            path,
-            method=method,
-            raise_error=False,
-            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
-        )
-        return r.code, json.loads(r.body) if r.body else None
-
-    return call
 
 
 async def test_presigned_multipart_parts_count_against_the_managed_quota(compat, engine_of):

@@ -43,27 +43,6 @@ def api(jp_fetch):
     return Api(jp_fetch)
 
 
-@pytest.fixture
-def engine_of(jp_serverapp):
-    return jp_serverapp.web_app.settings["gradient_engine"]
-
-
-@pytest.fixture
-def compat(jp_fetch):
-    async def call(method, path, body=None):
-        r = await jp_fetch(
-            "gradient",
-            "compat",
-            path,
-            method=method,
-            raise_error=False,
-            body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
-        )
-        return r.code, json.loads(r.body) if r.body else None
-
-    return call
-
-
 async def presign(compat, ds, version, *calls):
     code, urls = await compat("POST", f"datasets/{ds}/versions/{version}/s3/preSignedUrls", {"calls": list(calls)})
     assert code == 200, urls
