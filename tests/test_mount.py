@@ -221,3 +221,35 @@ def test_load_and_read_in_place_share_the_cache(engine, s3_bucket, tmp_path):
         assert fsspec.filesystem("gradient", skip_instance_cache=True).cat("gradient://shared/big.bin") == data
     finally:
         proxy.close()
+
+
+def test_load_copies_what_an_earlier_load_wrote_only_while_it_holds_those_bytes(engine, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    proxy = CountingProxy(endpoint)
+    try:
+        engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
+        data = os.urandom(200_000)
+        transfer.save(engine, "twice", make(tmp_path / "src", {"a.bin": data}), provider="moto")
+        proxy.reset()
+        transfer.load(engine, "twice", tmp_path / "first")
+        assert proxy.reset() > len(data)
+        assert engine.content_cache.info()["entries"] == 0  # load wrote the bytes once, and noted where
+        transfer.load(engine, "twice", tmp_path / "second")
+        assert proxy.reset() < 8192  # copied from the first load's file, checked on the way
+        assert tree(tmp_path / "second") == {"a.bin": data}
+
+        (tmp_path / "second" / "a.bin").write_bytes(bytes(len(data)))  # the user's edit: same size, other bytes
+        transfer.load(engine, "twice", tmp_path / "third")
+        assert proxy.reset() > len(data)  # the edited copy was refused: fetched from the store
+        assert tree(tmp_path / "third") == {"a.bin": data}
+
+        assert fsspec.filesystem("gradient", skip_instance_cache=True).cat("gradient://twice/a.bin") == data
+        assert proxy.reset() < 8192  # reading in place filled the cache from the third load's file
+        (entry,) = [p for p in engine.content_cache.objects.rglob("*") if p.is_file()]
+        os.chmod(entry, 0o644)
+        entry.write_bytes(bytes(len(data)))  # a cache entry that does not hold what its name says
+        transfer.load(engine, "twice", tmp_path / "fourth")
+        assert tree(tmp_path / "fourth") == {"a.bin": data}  # not copied from the entry, which is gone
+        assert not entry.exists()
+    finally:
+        proxy.close()

@@ -4,6 +4,10 @@ Shared by reading in place (`gradient://`), `mount` and `load`, and by every ver
 bytes fetched once are not fetched again. An entry appears only once its bytes matched their SHA-256 (written
 under a temporary name, then linked into place, so several processes can fill it at once). Entries are read-only
 files; the least recently used are evicted beyond `c.GradientStorage.cache_size`.
+
+Besides its entries the cache knows where `load` wrote verified bytes (`copies.sqlite3`: SHA-256 -> path), so a
+load does not write every byte twice: a later fill or load copies such a file instead of fetching it, and only if its
+bytes still match their SHA-256 (the user may have changed or removed it since: then the store is asked).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -41,6 +46,7 @@ class ContentCache:
         self._filling: dict[str, threading.Lock] = {}
         self._usage: int | None = None  # bytes in the cache as this process last counted them
         self._pool: ThreadPoolExecutor | None = None
+        self._copies: sqlite3.Connection | None = None
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -70,54 +76,85 @@ class ContentCache:
         return path
 
     def fill(self, sha256: str, size: int, chunks: Callable[[], Iterable[bytes]], name: str) -> Path:
-        """The entry for `sha256`, from the cache or else from `chunks()`, checked (size, SHA-256) before anyone
-        can see it. A mismatch raises IntegrityError with `name` (which file, which version) in the message."""
+        """The entry for `sha256`, from the cache, else from a file `load` wrote with those bytes (checked), else
+        from `chunks()`, checked (size, SHA-256) before anyone can see it. A mismatch of `chunks()` raises
+        IntegrityError with `name` (which file, which version) in the message."""
         with self._filling_lock(sha256):
             found = self.get(sha256, size)
             if found:
                 return found
-            fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="fill-")
-            try:
-                h, n = hashlib.sha256(), 0
-                with os.fdopen(fd, "wb") as f:
-                    for chunk in chunks():
-                        n += len(chunk)
-                        if n > size:
-                            raise IntegrityError(
-                                f"{name} in the store has more bytes than its manifest says "
-                                f"({size}): it was changed behind our back."
-                            )
-                        h.update(chunk)
-                        f.write(chunk)
-                if n != size or h.hexdigest() != sha256:
-                    raise IntegrityError(
-                        f"{name} in the store does not match its manifest (expected {size} bytes, "
-                        f"SHA-256 {sha256}; got {n} bytes, SHA-256 {h.hexdigest()}): it was changed "
-                        "or corrupted behind our back."
-                    )
-                path = self._install(tmp, sha256)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            copy = self.copies_of([sha256]).get(sha256)
+            path = None
+            if copy is not None and copy[0] == size:
+                with contextlib.suppress(IntegrityError, OSError):  # changed or gone since: fetch instead
+                    path = self._fill_from(sha256, size, lambda: file_chunks(copy[1]), copy[1])
+            if path is None:
+                path = self._fill_from(sha256, size, chunks, name)
         self._account(size, keep=path)
         return path
 
-    def add_file(self, src, sha256: str, size: int) -> None:
-        """Keep a copy of a local file already verified against `sha256` (what `load` just wrote).
-        Files larger than an eighth of the limit are not kept: one load must not flush the whole cache."""
-        if size > self.limit // 8 or self.get(sha256, size):
-            return
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="add-")
-        os.close(fd)
+    def _fill_from(self, sha256: str, size: int, chunks: Callable[[], Iterable[bytes]], name: str) -> Path:
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="fill-")
         try:
-            shutil.copyfile(src, tmp)
-            if os.path.getsize(tmp) != size:
-                return
-            path = self._install(tmp, sha256)
+            h, n = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks():
+                    n += len(chunk)
+                    if n > size:
+                        raise IntegrityError(
+                            f"{name} in the store has more bytes than its manifest says "
+                            f"({size}): it was changed behind our back."
+                        )
+                    h.update(chunk)
+                    f.write(chunk)
+            if n != size or h.hexdigest() != sha256:
+                raise IntegrityError(
+                    f"{name} in the store does not match its manifest (expected {size} bytes, "
+                    f"SHA-256 {sha256}; got {n} bytes, SHA-256 {h.hexdigest()}): it was changed "
+                    "or corrupted behind our back."
+                )
+            return self._install(tmp, sha256)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        self._account(size, keep=path)
+
+    # -- verified copies outside the cache (see the module docstring) ---------------------------------------------
+    def _copies_db(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._copies is None:
+                db = sqlite3.connect(
+                    self.root / "copies.sqlite3", timeout=30, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS copies (sha256 TEXT PRIMARY KEY, size INTEGER, path TEXT)")
+                self._copies = db
+            return self._copies
+
+    def remember_copies(self, files: Iterable[tuple[str, int, str]]) -> None:
+        """Note that each (SHA-256, size, absolute path) was just written there verified (by `load`); the last
+        copy of some bytes is the one remembered."""
+        rows = list(files)
+        if not rows:
+            return
+        db = self._copies_db()
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO copies VALUES (?, ?, ?)", rows)
+            db.execute("COMMIT")
+
+    def copies_of(self, sha256s: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """SHA-256 -> (size, path) of a file `load` wrote with those bytes: a hint only, check the bytes on use."""
+        names = list(sha256s)
+        db = self._copies_db()
+        found: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(names), 500):  # one query per 500, not one per file
+            batch = names[i : i + 500]
+            with self._lock:
+                rows = db.execute(
+                    f"SELECT sha256, size, path FROM copies WHERE sha256 IN ({','.join('?' * len(batch))})", batch
+                ).fetchall()
+            found.update((sha, (size, path)) for sha, size, path in rows)
+        return found
 
     def _install(self, tmp: str, sha256: str) -> Path:
         os.chmod(tmp, 0o444)
@@ -203,4 +240,14 @@ class ContentCache:
             os.chmod(folder, 0o700)
         with self._lock:
             self._usage = 0
+        db = self._copies_db()
+        with self._lock:
+            db.execute("DELETE FROM copies")
         return before
+
+
+def file_chunks(path: str | os.PathLike) -> Iterable[bytes]:
+    """A local file's bytes in 1 MiB chunks."""
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            yield chunk

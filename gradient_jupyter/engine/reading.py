@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .cache import ContentCache
+from .cache import ContentCache, file_chunks
 from .errors import IntegrityError, NotFound
 from .models import FileEntry
 from .stores import CHUNK, Store
@@ -131,7 +131,7 @@ class FileReader:
         # cache under that name: blocks prove only what the manifest's block list says.
         paths = self._blocks(range(len(e.blocks)))
         try:
-            return self.cache.fill(self.sha256, e.size, lambda: (c for p in paths for c in _chunks(p)), self.name)
+            return self.cache.fill(self.sha256, e.size, lambda: (c for p in paths for c in file_chunks(p)), self.name)
         finally:
             for sha in e.blocks:  # the whole file serves every range now: keep one copy, not two
                 self.cache.discard(sha)
@@ -140,12 +140,6 @@ class FileReader:
 def _pread(path: Path, start: int, end: int) -> bytes:
     with open(path, "rb") as f:
         return os.pread(f.fileno(), end - start, start)
-
-
-def _chunks(path):
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
 
 
 def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .cache import file_chunks
 from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, LocalChanges, NotFound, TagInUse
+from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -718,46 +719,58 @@ def load(
 
 def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) -> None:
     """Fetch every file of `plan.todo` verified into a temporary file beside its target, then rename them all; on
-    any failure remove every temporary file and every folder this made, so dest keeps no partial file."""
+    any failure remove every temporary file and every folder this made, so dest keeps no partial file.
+
+    A file whose bytes are on this machine already (a content-cache entry, or a file an earlier load wrote) is copied
+    from there, checked like a download; what this load wrote is noted in the content cache as such a copy instead of
+    being written a second time into the cache (engine/cache.py)."""
     ds, version, targets, todo = plan.dataset, plan.version, plan.targets, plan.todo
+    if not todo:
+        return
     store = engine.store(ds.storage_provider_id)
+    cache = engine.content_cache
     created_dirs = _missing_dirs(plan.dest, [targets[e.path] for e in todo])
+    for folder in sorted({targets[e.path].parent for e in todo}):
+        folder.mkdir(parents=True, exist_ok=True)
+    copies = cache.copies_of({e.sha256 for e in todo})
     parts: dict[str, str] = {}
     parts_lock = threading.Lock()
+    names = itertools.count()
     receiving = _Progress(progress, "download", len(todo), sum(e.size for e in todo))
+    what = f"Loading {ds.name}:{version.version}"
 
     def fetch(e: FileEntry):
         target = targets[e.path]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".gradient-{os.getpid()}-", suffix=".part")
+        # Our own name, not mkstemp's random one (it costs more than the write of a small file); O_EXCL all the same.
+        part = os.path.join(target.parent, f".gradient-{os.getpid()}-{next(names)}.part")
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         with parts_lock:
             parts[e.path] = part
-        what = f"Loading {ds.name}:{version.version}"
-        cached = engine.content_cache.get(e.sha256, e.size)
-        if cached is not None:  # verified bytes already fetched for some version (engine/cache.py)
-            os.close(fd)
-            shutil.copyfile(cached, part)
-            receiving.add(1, e.size)
-            return
-        if store.parallel_ranges and e.size >= engine.settings.multipart_threshold:
-            _fetch_ranges(store, e, fd, engine.settings.part_size, receiving)
-            with open(part, "rb") as f:  # verify the assembled file in order, from the page cache
+        with os.fdopen(fd, "r+b") as f:
+            entry = cache.get(e.sha256, e.size)
+            if entry is not None:
+                if _copy_verified(entry, f, e, what):
+                    receiving.add(1, e.size)
+                    return
+                cache.discard(e.sha256)  # not what its name says: never serve it again
+            copy = copies.get(e.sha256)
+            if copy is not None and copy[0] == e.size and copy[1] != str(target):
+                if _copy_verified(copy[1], f, e, what):
+                    receiving.add(1, e.size)
+                    return
+            if store.parallel_ranges and e.size >= engine.settings.multipart_threshold:
+                _fetch_ranges(store, e, f.fileno(), engine.settings.part_size, receiving)
+                f.seek(0)  # verify the assembled file in order, from the page cache
                 for _ in verified_chunks(iter(lambda: f.read(CHUNK), b""), e, what):
                     pass
-        else:
-            with os.fdopen(fd, "wb") as f:
+            else:
                 for chunk in verified_stream(store, e, what):
                     f.write(chunk)
                     receiving.add(0, len(chunk))
-        with parts_lock:
-            fetched.append(e)
         receiving.add(1, 0)
 
-    fetched: list[FileEntry] = []
     try:
         engine.map(fetch, todo, engine.settings.max_concurrency)
-        for e in fetched:  # kept in the content cache by this one thread: 32 fetchers doing it tripled load's CPU
-            engine.content_cache.add_file(parts[e.path], e.sha256, e.size)
         for e in todo:
             os.replace(parts.pop(e.path), targets[e.path])
     except BaseException:
@@ -772,6 +785,20 @@ def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None)
             except OSError:
                 pass
         raise
+    cache.remember_copies((e.sha256, e.size, str(targets[e.path])) for e in todo)
+
+
+def _copy_verified(src, f, e: FileEntry, what: str) -> bool:
+    """Copy a local file that should hold `e`'s bytes into the empty file `f`, checked as it goes; False (and `f`
+    empty again) if it does not hold them, or is gone."""
+    try:
+        for chunk in verified_chunks(file_chunks(src), e, what):
+            f.write(chunk)
+        return True
+    except (IntegrityError, OSError):
+        f.seek(0)
+        f.truncate()
+        return False
 
 
 def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Progress) -> None:
@@ -784,10 +811,7 @@ def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Prog
             offset += len(chunk)
             receiving.add(0, len(chunk))
 
-    try:
-        list(store.part_pool.map(one, range(0, e.size, part_size)))
-    finally:
-        os.close(fd)
+    list(store.part_pool.map(one, range(0, e.size, part_size)))
 
 
 def _missing_dirs(dest: Path, targets: list[Path]) -> set[Path]:
