@@ -149,7 +149,7 @@ MOUNTING = "Mounting {name}:{version}..."
 CHANGES_HEADING = "What changed since the version before"
 READING_CHANGES = "Comparing with the version before..."
 UNLISTED = (
-    "Datasets in {name} are not listed: its bucket cannot be read ({error}). "
+    "Datasets in {name} are not listed, its bucket cannot be read: {error} "
     "Check setup on the Storage providers tab tells what is wrong."
 )
 CONFIRM = "Yes, {action}"
