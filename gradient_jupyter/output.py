@@ -134,17 +134,20 @@ class TransferView:
             raise AttributeError(name)
         return getattr(self.summary, name)
 
-    def headline(self) -> str:
+    def headline(self, named: bool = False) -> str:
+        """E.g. `Saved dsxxx:ver (dataset flowers, tag v1)`; `named` puts the dataset's name in the ref instead,
+        where a person reads it (the panel: `Saved flowers:ver (tag v1)`, the id on hover)."""
         s = self.summary
         tags = s.version.tags
-        tags = f", tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}" if tags else ""
+        tags = f"tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}" if tags else ""
+        if named:
+            ref, about = f"{s.dataset.name}:{s.version.version}", f" ({tags})" if tags else ""
+        else:
+            ref, about = self.ref, f" (dataset {s.dataset.name}{', ' + tags if tags else ''})"
         into = f" into {s.destination}" if s.destination else ""
         if s.unchanged:  # save found nothing new: the answer is the latest version, and nothing was committed
-            return (
-                f"Unchanged: {self.ref} (dataset {s.dataset.name}{tags}) already holds these files; "
-                "no new version was made"
-            )
-        return f"{self.verb} {self.ref} (dataset {s.dataset.name}{tags}){into}"
+            return f"Unchanged: {ref}{about} already holds these files; no new version was made"
+        return f"{self.verb} {ref}{about}{into}"
 
     def __str__(self) -> str:
         warnings = "".join(f"\nWarning: {w}" for w in self.summary.warnings)

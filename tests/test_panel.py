@@ -365,7 +365,8 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
     save_with_panel(shown, folder, "flowers", message="first cut", tag="v1")
     ds = engine.datasets.get("flowers")
     (version,) = engine.datasets.list_versions(ds)
-    assert f"Saved {ds.id}:{version.version} (dataset flowers, tag v1). 3 files" in tab.save_result.value
+    assert f"Saved flowers:{version.version} (tag v1). 3 files" in tab.save_result.value  # names where a person looks
+    assert f"title='{version.ref}'" in tab.save_result.value  # the ids on hover
     assert tab.save_fields["tag"].value == tab.save_fields["message"].value == ""  # not carried to the next save
     assert ds.storage_provider_id == engine.registry.managed().id  # the team default
     assert "flowers" in tab.table.value and tab.choice.value == ds.id
@@ -389,7 +390,7 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
 
     typed(tab.dest, str(tmp_path / "restored"))
     click(shown, tab.load_button)
-    assert f"Loaded {ds.id}:{version.version} (dataset flowers, tag v1) into" in tab.load_result.value
+    assert f"Loaded flowers:{version.version} (tag v1) into" in tab.load_result.value
     for rel in ("a.csv", "sub/b.bin", "sub/deep/c.txt"):
         assert (tmp_path / "restored" / rel).read_bytes() == (folder / rel).read_bytes()
     assert tab.load_progress.bar.bar_style == "success"
@@ -763,7 +764,7 @@ print("versions after:", len(D.versions))
     assert "state: False" in printed(added) and "Created storage provider moto" in printed(added)
     out = printed(saved)
     assert "refused:" in out and "move-tag" in out and "asked: " in out and "Tag v1 names another version" in out
-    assert "saved: " in out and "(dataset flowers, tag v1)" in out
+    assert "saved: " in out and "Saved flowers:" in out and "(tag v1)" in out
     out = printed(loaded)
     assert "a.csv" in out.split("asked:")[1].split("\n")[0] and " mine\n" in out
     assert "loaded: " in out and "Loaded" in out and out.rstrip().endswith("x,y\n1,2")  # overwritten, as asked

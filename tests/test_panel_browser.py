@@ -265,7 +265,7 @@ def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(
     page.fill(".gj-save-tag input", "first")
     page.select_option(".gj-save-provider select", label="moto-e2e")
     page.click(".gj-save-button")
-    page.wait_for_selector(".gj-save-result:has-text('(dataset e2e-data, tag first)')")
+    page.wait_for_selector(".gj-save-result:has-text('Saved e2e-data:'):has-text('(tag first)')")
     page.wait_for_selector(".gj-versions:has-text('first save from the browser'):has-text('first')")
     page.wait_for_selector(".gj-datasets:has-text('e2e-data'):has-text('moto-e2e')")
     page.wait_for_selector(".gj-files option:has-text('sub/')")
@@ -359,7 +359,7 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
     page.fill(".gj-save-name input", "nb7-data")
     page.fill(".gj-save-tag input", "v1")
     page.click(".gj-save-button")
-    page.wait_for_selector(".gj-save-result:has-text('(dataset nb7-data, tag v1)')")
+    page.wait_for_selector(".gj-save-result:has-text('Saved nb7-data:'):has-text('(tag v1)')")
     page.wait_for_selector(".gj-files option:has-text('sub/')")
     choose_file(page, "sub/")
     page.wait_for_selector(".gj-files option:has-text('b.txt')")
@@ -376,7 +376,7 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
     page.wait_for_selector(".gj-save-result .gj-error:has-text('move-tag')")
     page.wait_for_selector(".gj-confirm-save:has-text('Tag v1 names another version')")
     page.click(".gj-confirm-save-yes")
-    page.wait_for_selector(".gj-save-result .gj-ok:has-text('(dataset nb7-data, tag v1)')")
+    page.wait_for_selector(".gj-save-result .gj-ok:has-text('Saved nb7-data:'):has-text('(tag v1)')")
     page.wait_for_selector(".gj-changes:has-text('c.txt'):has-text('1 added')")  # since the version before
     heading = page.inner_text(".gj-changes b")  # names a person knows, the tag of the new version in brackets
     assert heading.startswith("Changes from nb7-data:") and heading.endswith("(v1)") and " ds" not in heading

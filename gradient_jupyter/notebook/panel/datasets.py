@@ -472,7 +472,9 @@ class DatasetsTab:
             # A kept message or tag would describe, or try to move a tag to, the next save as well.
             self.save_fields["message"].value = self.save_fields["tag"].value = ""
             self.want = (view.dataset.id, view.version.version)
-            return done(words.SAVED.format(headline=view.headline(), line=view.line()), view.warnings)
+            return done(
+                words.SAVED.format(headline=view.headline(named=True), line=view.line()), view.warnings, view.ref
+            )
 
         def refused(exc):
             if isinstance(exc, TagInUse):  # nothing moves a tag silently: ask
@@ -504,7 +506,9 @@ class DatasetsTab:
         def work():
             progress.start("verify")
             view = load_version(self.engine, v.ref, dest, progress=progress, overwrite=overwrite)
-            return done(words.LOADED.format(headline=view.headline(), line=view.line()), view.warnings)
+            return done(
+                words.LOADED.format(headline=view.headline(named=True), line=view.line()), view.warnings, view.ref
+            )
 
         def refused(exc):
             if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go

@@ -109,9 +109,13 @@ def unreachable(usage: dict, template: str) -> str:
     )
 
 
-def done(text: str, warnings=()) -> str:
-    """A finished action's line, then the warnings it brought (e.g. a save's files left out)."""
-    return "<br>".join([note(text, "ok"), *(note(words.WARNING.format(warning=w), "error") for w in warnings)])
+def done(text: str, warnings=(), hover: str = "") -> str:
+    """A finished action's line (`hover`: what shows when the pointer rests on it, e.g. the ids), then the warnings
+    it brought (e.g. a save's files left out)."""
+    line = note(text, "ok")
+    if hover:
+        line = f"<span title='{html.escape(hover)}'>{line}</span>"
+    return "<br>".join([line, *(note(words.WARNING.format(warning=w), "error") for w in warnings)])
 
 
 def csv_words(value: str) -> list[str]:
