@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..engine import BadInput, doctor
+from ..engine import BadInput
 from ..engine.formatting import human_bytes
 from ..engine.ids import check_origin
 from ..engine.providers import Provider
@@ -176,6 +176,8 @@ def delete_provider(ctx, args):
 
 
 def check_provider(ctx, args):
+    from ..engine import doctor  # here, not at the top: every other command (load, save) starts without it
+
     origins = args.origin or jupyter_server_origins()
     if args.fix:
         return doctor.apply_cors(ctx.engine, args.id, origins)
@@ -183,6 +185,8 @@ def check_provider(ctx, args):
 
 
 def show_policy(ctx, args):
+    from ..engine import doctor
+
     document = doctor.policy(ctx.engine, args.id, team_only=args.team_only)
     return Message(json.dumps(document, indent=2), data=document)
 
