@@ -446,6 +446,18 @@ def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown,
     assert f"title='{one.ref} -&gt; {two.ref}'" in shown.datasets.changes.value
 
 
+def test_the_changes_heading_follows_the_tags(engine, shown, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    save_with_panel(shown, folder, "flowers")
+    (folder / "c.txt").write_text("new file\n")
+    save_with_panel(shown, folder, "flowers")
+    two, one = engine.datasets.list_versions("flowers")
+    assert f"Changes from flowers:{one.version} to flowers:{two.version}<" in shown.datasets.changes.value
+    typed(shown.datasets.tag, "best")
+    click(shown, shown.datasets.set_tag_button)  # the diff is not read again: its heading is worded again
+    assert f"Changes from flowers:{one.version} to flowers:{two.version} (best)<" in shown.datasets.changes.value
+
+
 def test_set_move_and_delete_tags(engine, shown, tmp_path):
     folder = make_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", tag="v1")

@@ -45,6 +45,7 @@ class DatasetsTab:
         self.engine = panel.engine
         self.datasets, self.providers, self.versions = [], [], []
         self.entries, self.files_of, self.where = [], None, ""
+        self.diff = None  # the chosen version's changes since the version before (engine/history.py Diff)
         self.want = None  # (dataset id, version) to choose once the lists show it (one just saved)
         self._quiet = False  # set while the panel itself changes a selection
         self.described = None  # the dataset whose description the field shows
@@ -254,6 +255,8 @@ class DatasetsTab:
         self.tag_confirm.close()
         if v is not None and v.ref != self.files_of:
             self.read_files(v)
+        elif v is not None:
+            self.show_changes()  # the same version: its tags (in the heading) may have changed
 
     def _dataset_chosen(self, change) -> Thread | None:
         d = self.dataset()
@@ -285,20 +288,29 @@ class DatasetsTab:
             self.entries, self.files_of = entries, v.ref
             self.show_folder()
 
-        tags = {o.ref: o.tags for o in self.versions}
-
-        def named(ref: str) -> str:  # a person knows the dataset by its name and a version by its tags
-            version = ref.partition(":")[2]
-            return f"{d.name}:{version}" + (words.TAGS.format(tags=", ".join(tags[ref])) if tags.get(ref) else "")
-
         def changes():  # from the two manifests only, like `datasets versions diff --id REF`
-            self.changes.value = DiffView(history.diff(self.engine, v.ref), name=named)._repr_html_()
+            self.diff = history.diff(self.engine, v.ref)
+            self.show_changes()
 
-        self.changes.value = ""
+        self.changes.value, self.diff = "", None
         self.panel.run(self.changes_result, words.READING_CHANGES, changes, [], refresh=False)
         return self.panel.run(
             self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [], refresh=False
         )
+
+    def show_changes(self) -> None:
+        """The chosen version's changes, its versions named as a person knows them: the dataset's name, the tags
+        as they are now (read again with every list of versions, so a tag set after the diff was read shows)."""
+        d, v, diff = self.dataset(), self.chosen_version(), self.diff
+        if d is None or v is None or diff is None or diff.after_ref != v.ref:
+            return
+        tags = {o.ref: o.tags for o in self.versions}
+
+        def named(ref: str) -> str:
+            version = ref.partition(":")[2]
+            return f"{d.name}:{version}" + (words.TAGS.format(tags=", ".join(tags[ref])) if tags.get(ref) else "")
+
+        self.changes.value = DiffView(diff, name=named)._repr_html_()
 
     def show_folder(self) -> None:
         d, v = self.dataset(), self.chosen_version()
