@@ -125,7 +125,11 @@ async def test_every_version_json_carries_parent_and_created_by(api, moto_provid
     import socket
 
     ds, v1, v2 = await make_two_versions(api, moto_provider)
-    expected_by = {"user": getpass.getuser(), "host": socket.gethostname(), "tool": "gradient-jupyter 0.1.0"}
+    expected_by = {
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "tool": "gradient-jupyter 0.1.0 (REST API)",  # which API made it
+    }
     assert v1["parent"] is None and v2["parent"] == v1["version"]
     assert v1["createdBy"] == v2["createdBy"] == expected_by
     code, listing = await api("GET", f"datasets/{ds['id']}/versions")
@@ -141,6 +145,9 @@ async def test_every_version_json_carries_parent_and_created_by(api, moto_provid
     r = await jp_fetch("gradient/compat", "datasets", ds["id"], "versions", v2["version"], method="GET")
     compat = json.loads(r.body)
     assert compat["parent"] == v1["version"] and compat["createdBy"] == expected_by
+    r = await jp_fetch("gradient/compat", "datasets", ds["id"], "versions", method="POST", body=json.dumps({}))
+    made = json.loads(r.body)
+    assert made["createdBy"] == {**expected_by, "tool": "gradient-jupyter 0.1.0 (Gradient API)"}
 
 
 async def test_description_is_updated_over_http(api, moto_provider):

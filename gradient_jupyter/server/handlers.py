@@ -172,7 +172,7 @@ class VersionsHandler(GradientHandler):
     @authorized
     async def post(self, dataset):
         body = self.json_body(service.VERSION_FIELDS)
-        version = await self.call(service.create_version, self.engine, dataset, body)
+        version = await self.call(service.create_version, self.engine, dataset, body, "REST API")
         self.reply(version.to_json(), 201)
 
 

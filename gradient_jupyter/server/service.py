@@ -7,7 +7,7 @@ Everything here runs off the event loop and may block on a store.
 
 from __future__ import annotations
 
-from ..engine import BadInput, Engine, Immutable, NotFound
+from ..engine import BadInput, Engine, Immutable, NotFound, history
 from ..engine.models import Dataset, Tag, Version
 from ..engine.providers import Provider
 from .uploads import end_uploads
@@ -64,8 +64,11 @@ def delete_dataset(engine: Engine, dataset: str) -> None:
 
 
 # -- versions ------------------------------------------------------------------------------------------------------
-def create_version(engine: Engine, dataset: str, body: dict) -> Version:
-    return engine.datasets.create_version(dataset, message=body.get("message", ""))
+def create_version(engine: Engine, dataset: str, body: dict, api: str) -> Version:
+    """A new uncommitted version; its `createdBy` names the API it came through (`tool`: "... (REST API)")."""
+    by = history.created_by()
+    by["tool"] = f"{by['tool']} ({api})"
+    return engine.datasets.create_version(dataset, message=body.get("message", ""), created_by=by)
 
 
 def update_version(

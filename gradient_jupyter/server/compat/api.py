@@ -198,7 +198,7 @@ class VersionsHandler(CompatHandler):
     @authorized
     async def post(self, dataset):
         body = self.json_body(service.VERSION_FIELDS)
-        v = await self.call(service.create_version, self.engine, dataset, body)
+        v = await self.call(service.create_version, self.engine, dataset, body, "Gradient API")
         self.reply(version_json(v))
 
 
