@@ -144,3 +144,29 @@ def test_run_raises_instead_of_exiting():
         run(["--help"])
     with pytest.raises(UsageError):
         run(["nope"])
+
+
+def test_secret_prompt_without_a_terminal_reads_stdin_or_says_what_to_give():
+    """The console script run from a script (no controlling terminal): the secret comes from standard input, and
+    with nothing there the command is refused with a message naming --secretAccessKey, not a traceback."""
+
+    def create(name, stdin):
+        return subprocess.run(
+            [sys.executable, "-m", "gradient_jupyter.cli", "storageProviders", "create", "s3", "--name", name]
+            + ["--bucket", "my-bucket", "--accessKey", "AK"],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            env=os.environ.copy(),
+            timeout=120,
+            start_new_session=True,  # no controlling terminal, as under cron or CI
+        )
+
+    refused = create("nosecret", "")
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr and "--secretAccessKey" in refused.stderr
+    assert "nosecret" not in cli("storageProviders", "list").stdout
+    piped = create("piped", SECRET + "\n")
+    assert piped.returncode == 0 and piped.stdout.startswith("Created storage provider: sp"), piped.stderr
+    assert SECRET not in piped.stdout + piped.stderr
+    assert "********" in cli("storageProviders", "details", "--id", "piped").stdout

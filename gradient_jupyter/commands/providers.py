@@ -76,7 +76,14 @@ def _s3_options(p, *, bucket_required: bool) -> None:
 def _config(ctx, args, *, creating: bool) -> dict:
     config = {flag[2:]: getattr(args, flag[2:]) for flag, _ in S3_OPTIONS if getattr(args, flag[2:]) is not None}
     if config.get("accessKey") and "secretAccessKey" not in config:
-        config["secretAccessKey"] = ctx.prompt_secret(f"Secret access key for {config['accessKey']}: ")
+        try:
+            config["secretAccessKey"] = ctx.prompt_secret(f"Secret access key for {config['accessKey']}: ")
+        except EOFError:  # no terminal and nothing on standard input (a script, a pipe that closed)
+            raise BadInput(
+                "No secret access key was given, and there is no terminal to ask for it: give --secretAccessKey, "
+                "or send the secret on standard input.",
+                reason="missing-secret",
+            ) from None
         if not config["secretAccessKey"]:
             raise BadInput(
                 "The secret access key is empty: give the secret that belongs to the access key.", reason="empty-secret"
