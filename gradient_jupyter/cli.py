@@ -86,11 +86,23 @@ def parse(words: list[str], prog: str = PROG) -> argparse.Namespace:
     args, extra = parser.parse_known_args(words)
     sub = getattr(args, "usage_parser", parser)  # the command the words were meant for
     if extra:
-        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+        sub.error(f"unrecognized arguments: {' '.join(unrecognized(extra, words))}")
     if getattr(args, "handler", None) is None:
         # A group or subgroup without its command word: show what can follow it.
         sub.error("a command is required")
     return args
+
+
+def unrecognized(extra: list[str], words: list[str]) -> list[str]:
+    """The words argparse did not take, as a usage error may show them: when the words mention a secret (a
+    mistyped `--secretAcesKey S`, or a secret with a space left unquoted), every value is masked, since any of them
+    may be the secret, and a usage error lands in the terminal and in the notebook."""
+    if not any("secret" in w.lower() for w in words if w.startswith("-")):
+        return extra
+    return [
+        w.split("=", 1)[0] + "=********" if w.startswith("-") and "=" in w else w if w.startswith("-") else "********"
+        for w in extra
+    ]
 
 
 def run(words: list[str], ctx: Context | None = None):

@@ -120,6 +120,21 @@ def test_bad_values_exit_1_with_a_plain_message():
 
 
 @pytest.mark.parametrize(
+    "typed",
+    [
+        ["--secretAcessKey", SECRET],  # a mistyped option name: argparse leaves it and its value over
+        [f"--secret-access-key={SECRET}"],
+        ["--secretAccessKey", SECRET[:8], SECRET[8:]],  # a secret with a space, left unquoted
+    ],
+)
+def test_a_usage_error_never_shows_a_secret_typed_with_it(typed):
+    r = cli("storageProviders", "create", "s3", "--name", "x", "--bucket", "b", "--accessKey", "k", *typed, input="")
+    assert r.returncode == 2 and "unrecognized arguments" in r.stderr and "********" in r.stderr
+    assert SECRET[:8] not in r.stdout + r.stderr and SECRET[8:] not in r.stdout + r.stderr
+    assert len(Engine(GradientStorage()).registry.list()) == 1
+
+
+@pytest.mark.parametrize(
     "words", [["--help"], ["storageProviders", "--help"], ["storageProviders", "create", "s3", "-h"]]
 )
 def test_help_at_every_level(words):
