@@ -159,6 +159,25 @@ def test_tampered_objects_are_detected_and_named(engine, s3_bucket, tmp_path, da
     assert open_version(engine, "tampered").read_bytes("keep.txt") == b"k" * 100
 
 
+@pytest.mark.parametrize("damage", ["changed", "truncated", "deleted"])
+def test_tampered_large_object_fetched_in_ranges_is_detected(engine, s3_bucket, tmp_path, damage):
+    endpoint, bucket = s3_bucket
+    p = provider_via(engine, endpoint, bucket, "direct")
+    engine.settings.multipart_threshold = engine.settings.part_size = 5 * 1024**2  # 3 ranges, verified as they land
+    data = os.urandom(11 * 1024**2)
+    s = save(engine, "tampered-large", make_folder(tmp_path / "src", {"big.bin": data}), provider=p.id)
+    key = engine.datasets.data_key(s.dataset.id, s.version.version, "big.bin")
+    middle = 7 * 1024**2
+    bad = data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :] if damage == "changed" else data[:middle]
+    if damage == "deleted":
+        engine.store(p).delete([key])
+    else:
+        engine.store(p).put_bytes(key, bad)
+    with pytest.raises(IntegrityError, match="big.bin"):
+        load(engine, "tampered-large", tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
 @pytest.mark.parametrize("forgery", ["other-dataset", "key-outside", "bad-sha", "wrong-version", "not-json"])
 def test_forged_manifests_are_refused(engine, tmp_path, forgery):
     real = save(engine, "forged", make_folder(tmp_path / "src", {"a": b"1"}))

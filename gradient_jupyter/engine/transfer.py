@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import itertools
 import json
@@ -11,14 +12,15 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .cache import file_chunks
 from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, TagInUse
+from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, StoreError, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -759,10 +761,14 @@ def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None)
                     receiving.add(1, e.size)
                     return
             if store.parallel_ranges and e.size >= engine.settings.multipart_threshold:
-                _fetch_ranges(store, e, f.fileno(), engine.settings.part_size, receiving)
-                f.seek(0)  # verify the assembled file in order, from the page cache
-                for _ in verified_chunks(iter(lambda: f.read(CHUNK), b""), e, what):
-                    pass
+                ranges = _fetch_ranges(store, e, f.fileno(), engine.settings.part_size, receiving)
+                try:
+                    with contextlib.closing(ranges):
+                        for _ in verified_chunks(ranges, e, what):
+                            pass
+                except (StoreError, NotFound) as exc:  # the object is gone, or shorter than its manifest says?
+                    _check_size(store, e, what, exc)
+                    raise
             else:
                 for chunk in verified_stream(store, e, what):
                     f.write(chunk)
@@ -801,8 +807,19 @@ def _copy_verified(src, f, e: FileEntry, what: str) -> bool:
         return False
 
 
-def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Progress) -> None:
-    """Download a large object as parallel byte ranges written in place; the caller verifies the whole file."""
+def _check_size(store, e: FileEntry, what: str, cause: Exception) -> None:
+    """Raise IntegrityError naming the file if its object does not have the manifest's size (else return)."""
+    info = store.head(e.key)
+    if info is None or info.size != e.size:
+        raise IntegrityError(
+            f"{what}: {e.path!r} in the store does not match its manifest (expected {e.size} bytes, the store holds "
+            f"{'nothing' if info is None else info.size}): it was changed or deleted behind our back."
+        ) from cause
+
+
+def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Progress) -> Generator[bytes]:
+    """Download a large object as parallel byte ranges written in place, and yield the file's bytes in order as each
+    range lands (read back from the page cache): the caller verifies them while the later ranges still download."""
 
     def one(start: int):
         offset = start
@@ -811,7 +828,19 @@ def _fetch_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: _Prog
             offset += len(chunk)
             receiving.add(0, len(chunk))
 
-    list(store.part_pool.map(one, range(0, e.size, part_size)))
+    starts = range(0, e.size, part_size)
+    ranges = [store.part_pool.submit(one, start) for start in starts]
+    try:
+        for start, fetched in zip(starts, ranges, strict=True):
+            fetched.result()
+            offset, end = start, min(start + part_size, e.size)
+            while offset < end and (chunk := os.pread(fd, min(CHUNK, end - offset), offset)):
+                yield chunk
+                offset += len(chunk)
+    finally:  # on any failure: no range may still write into fd once the caller closes it
+        for fetched in ranges:
+            fetched.cancel()
+        wait(ranges)
 
 
 def _missing_dirs(dest: Path, targets: list[Path]) -> set[Path]:
