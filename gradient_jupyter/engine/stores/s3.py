@@ -41,6 +41,7 @@ class S3Store(Store):
     max_attempts = 5  # a request is tried at most this often (5xx, SlowDown, resets: with backoff), then reported
     WRITE_TOKEN = "gradient-write"  # user metadata naming one create-only write, to recognise it after a lost answer
     PARTS_IN_FLIGHT = 4  # parts of one file sent at once: 4 x part_size of memory per large file
+    LARGE_FILES_IN_FLIGHT = 4  # files sent in parts at once, whatever max_concurrency is: memory stays bounded
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class S3Store(Store):
         self._retry_timeout = retry_timeout  # no try starts after this many seconds since the first
         self._checksums: bool | None = None if send_checksums else False  # decided by the first upload
         self._deciding = threading.Lock()
+        self._large_files = threading.BoundedSemaphore(self.LARGE_FILES_IN_FLIGHT)
         self._client = None
         self._lock = threading.RLock()  # making the obstore client may make the boto3 client (an AWS bucket's region)
         self._obstores: dict[bool, object] = {}
@@ -256,7 +258,8 @@ class S3Store(Store):
         self._put_multipart(key, path, size, sha256, progress)
 
     def _put_multipart(self, key, path, size, sha256, progress):
-        """Parts of `part_size` sent in parallel by obstore (at most `PARTS_IN_FLIGHT` per file, which bounds memory);
+        """Parts of `part_size` sent in parallel by obstore (at most `PARTS_IN_FLIGHT` per file and
+        `LARGE_FILES_IN_FLIGHT` files at once, which bounds memory);
         the file is hashed as it is read, and a change since it was hashed stops the upload before its last part, so
         it never completes (obstore then aborts it)."""
         import obstore
@@ -278,19 +281,20 @@ class S3Store(Store):
                 raise changed(key, path)
 
         self._addressed(key)
-        self._upload(
-            "upload_part",
-            key,
-            lambda store: obstore.put(
-                store,
+        with self._large_files:
+            self._upload(
+                "upload_part",
                 key,
-                parts(),
-                attributes={"sha256": sha256},
-                use_multipart=True,
-                chunk_size=part_size,
-                max_concurrency=self.PARTS_IN_FLIGHT,
-            ),
-        )
+                lambda store: obstore.put(
+                    store,
+                    key,
+                    parts(),
+                    attributes={"sha256": sha256},
+                    use_multipart=True,
+                    chunk_size=part_size,
+                    max_concurrency=self.PARTS_IN_FLIGHT,
+                ),
+            )
         # A lost answer to "complete the upload" is retried by the client, and some stores then complete it again
         # from parts they have already let go (SeaweedFS makes an empty object): one HEAD tells.
         info = self.head(key)
