@@ -178,6 +178,14 @@ def test_add_and_check_keeps_a_provider_only_when_its_bucket_answers(engine, sho
     assert "gradient-doctor" in tab.form_report.value  # the report says why, next to the form
     assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
     assert tab.fields["endpoint"].value == DEAD  # kept, to be corrected
+    # Not added yet: the fix points at the form's field, not at a command for a provider no command knows.
+    assert "correct endpoint before adding the provider" in tab.form_report.value
+    assert "--id" not in tab.form_report.value
+
+    fill_provider_form(tab, endpoint, "no-such-" + bucket, name="nobucket")
+    click(shown, tab.add_check_button)
+    assert "Not added" in tab.form_result.value and "correct bucket before adding" in tab.form_report.value
+    assert "--id" not in tab.form_report.value and SECRET not in state_text(shown)
 
     fill_provider_form(tab, endpoint, bucket, name="alive")
     click(shown, tab.add_check_button)

@@ -41,6 +41,8 @@ class Doctor:
     def __init__(self, engine, provider, origins, timeout):
         self.engine = engine
         self.provider = engine.registry.get(provider) if isinstance(provider, str) else provider
+        # A provider checked before it is added (the panel's "Add and check") has no id any command knows yet.
+        self.registered = any(p.id == self.provider.id for p in engine.registry.list())
         self.origins = resolve_origins(engine, origins)
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
             raise BadInput(f"Invalid timeout {timeout!r}: give a number of seconds above 0.")
@@ -220,7 +222,7 @@ class Doctor:
                 f"Bucket {b!r} is in region {actual}, but the provider says "
                 f"{configured or 'nothing (us-east-1)'}: requests are redirected, but URLs generated for "
                 "browsers would be signed for the wrong region.",
-                f"storageProviders update s3 --id {self.provider.id} --region {actual}",
+                f"Set the bucket's region: {self.update('region', actual)}.",
                 reason="wrong-region",
             )
         return Check(
@@ -516,8 +518,9 @@ class Doctor:
             []
             if admin_only
             else [
-                "Apply the recommended rules, keeping the bucket's own: "
-                f"`storageProviders check --id {self.provider.id} "
+                "Apply the recommended rules, keeping the bucket's own"
+                + (": " if self.registered else ", once the provider is added: ")
+                + f"`storageProviders check --id {self.provider.id if self.registered else 'ID'} "
                 + " ".join(f"--origin {o}" for o in self.origins)
                 + " --fix` (or the panel's apply-CORS button).",
                 "Or, where these credentials may not change CORS rules, an administrator sets them:",
@@ -595,35 +598,45 @@ class Doctor:
         )
 
     # -- fixes ---------------------------------------------------------------------------------------------------
+    def update(self, field: str, value: str) -> str:
+        """How to change one setting of the provider: the command, or for a provider not added yet, the field."""
+        if self.registered:
+            return f"`storageProviders update s3 --id {self.provider.id} --{field} {value}`"
+        return f"correct {field} before adding the provider"
+
     def fix_for(self, cid: str, reason: str) -> str:
-        p = self.provider
-        update = f"storageProviders update s3 --id {p.id}"
+        p, update = self.provider, self.update
         if reason == "access-denied":
             sid = {"list": "ListBucket", "generated-urls": "GenerateUrls"}.get(cid, "ReadWriteObjects")
             statement = next(s for s in policy(self.engine, p)["Statement"] if s["Sid"] == sid)
+            whole = f" (all of it: `storageProviders policy --id {p.id}`)" if self.registered else ""
             return (
                 f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
-                f"{sid!r} of the least-privilege policy (all of it: `storageProviders policy --id {p.id}`):\n"
-                + json.dumps(statement, indent=2)
+                f"{sid!r} of the least-privilege policy{whole}:\n" + json.dumps(statement, indent=2)
             )
+        access_key = p.config.get("accessKey") or "KEY"
+        secret = (
+            f"{update('accessKey', access_key)} asks for the secret with a hidden prompt"
+            if self.registered
+            else "correct secretAccessKey before adding the provider"
+        )
         return {
-            "unreachable": f"Check the endpoint URL (scheme, host and port) and that the store is running and "
-            f"reachable from this machine; change it with `{update} --endpoint URL`.",
-            "dns": f"Correct the host name in the endpoint URL: `{update} --endpoint URL`.",
+            "unreachable": "Check the endpoint URL (scheme, host and port) and that the store is running and "
+            f"reachable from this machine; to change it, {update('endpoint', 'URL')}.",
+            "dns": f"Correct the host name in the endpoint URL: {update('endpoint', 'URL')}.",
             "timeout": "Check the endpoint URL and the network (a firewall that drops packets looks like this); for "
             "a slow store raise c.GradientStorage.store_timeout.",
-            "invalid-credentials": f"Give an access key this store knows: `{update} --accessKey KEY` (it then asks "
-            "for the secret with a hidden prompt).",
-            "signature-mismatch": f"Give the secret that belongs to the access key: `{update} --accessKey "
-            f"{p.config.get('accessKey') or 'KEY'}` asks for it with a hidden prompt. If the "
-            "secret is right, try `--signatureVersion v4`.",
-            "no-credentials": f"Give the provider credentials: `{update} --accessKey KEY` (asks for the secret) or "
-            f"`{update} --profile NAME`.",
-            "wrong-region": f"Set the bucket's region: `{update} --region REGION`.",
-            "no-such-bucket": f"Check the bucket name (`{update} --bucket NAME`) and region, or create the bucket: "
+            "invalid-credentials": f"Give an access key this store knows: {update('accessKey', 'KEY')}"
+            + (" (it then asks for the secret with a hidden prompt)." if self.registered else ", and its secret."),
+            "signature-mismatch": f"Give the secret that belongs to the access key: {secret}. If the secret is "
+            f"right, try signature version v4: {update('signatureVersion', 'v4')}.",
+            "no-credentials": f"Give the provider credentials: {update('accessKey', 'KEY')} (and its secret) or "
+            f"{update('profile', 'NAME')}.",
+            "wrong-region": f"Set the bucket's region: {update('region', 'REGION')}.",
+            "no-such-bucket": f"Check the bucket name ({update('bucket', 'NAME')}) and region, or create the bucket: "
             f"`aws s3api create-bucket --bucket {p.bucket}{self._cli_where()}`.",
-            "not-s3": f"Give the store's base URL as the endpoint, without the bucket name or a path (e.g. "
-            f"http://127.0.0.1:9000): `{update} --endpoint URL`.",
+            "not-s3": "Give the store's base URL as the endpoint, without the bucket name or a path (e.g. "
+            f"http://127.0.0.1:9000): {update('endpoint', 'URL')}.",
             "no-conditional-writes": "Use a store that honours create-only writes (If-None-Match: *), such as AWS S3, "
             "a recent MinIO or Cloudflare R2; without them concurrent commits are not safe.",
             "integrity": "Check the endpoint URL and any proxy in between.",
