@@ -127,6 +127,22 @@ def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them
     assert "refused" in dead.lower() or "connect" in dead.lower(), dead
 
 
+def test_a_dataset_name_is_unique_across_providers_and_a_dead_one_is_passed_over(seaweed_bucket):
+    server, bucket = seaweed_bucket
+    s3 = ["--endpoint", server.endpoint, "--accessKey", server.access_key, "--secretAccessKey", server.secret_key]
+    assert cli("storageProviders", "create", "s3", "--name", "sw", "--bucket", bucket, *s3).returncode == 0
+    dead = ["--bucket", "gone", "--endpoint", f"http://127.0.0.1:{free_port()}", "--accessKey", "k"]
+    assert cli("storageProviders", "create", "s3", "--name", "dead", *dead, "--secretAccessKey", "s").returncode == 0
+    assert cli("datasets", "create", "--name", "mnist").returncode == 0  # in Gradient Managed, the default
+    twice = cli("datasets", "create", "--name", "mnist", "--storageProviderId", "sw")
+    assert twice.returncode == 1 and "exists already" in twice.stderr and "Gradient Managed" in twice.stderr
+    assert cli("datasets", "create", "--name", "cifar", "--storageProviderId", "sw").returncode == 0
+    renamed = cli("datasets", "update", "--id", "cifar", "--name", "MNIST")
+    assert renamed.returncode == 1 and "exists already" in renamed.stderr, renamed.stderr
+    listing = cli("datasets", "list")
+    assert listing.stdout.count("mnist") == 1 and "cifar" in listing.stdout, listing.stdout
+
+
 class ConnectHole:
     """A TCP port on 127.0.0.1 whose connects never complete, like a host behind a firewall that drops packets: a
     listening socket that never accepts, its queue filled, so the kernel drops every further SYN."""

@@ -220,6 +220,22 @@ async def test_a_provider_in_use_is_kept_unless_forced(api, moto_provider):
     assert (await api("DELETE", f"storage-providers/{moto_provider['id']}", params={"force": "true"}))[0] == 204
 
 
+async def test_a_dataset_name_is_unique_across_the_teams_providers(api, moto_provider):
+    """One name, one dataset: creating or renaming a dataset in one provider is refused while another provider
+    holds that name, so a ref like `mnist:v1` can never mean two datasets."""
+    await new_version(api, "mnist", provider=moto_provider["id"])
+    code, err = await api("POST", "datasets", {"name": "MNIST"})  # the team default: Gradient Managed
+    assert code == 409 and err["reason"] == "duplicate-name" and "'moto'" in err["message"], err
+    code, other = await api("POST", "datasets", {"name": "other"})
+    assert code == 201, other
+    code, err = await api("PATCH", f"datasets/{other['id']}", {"name": "mnist"})
+    assert code == 409 and err["reason"] == "duplicate-name", err
+    code, listing = await api("GET", "datasets")
+    assert sorted(d["name"] for d in listing["datasets"]) == ["mnist", "other"]
+    code, found = await api("GET", "datasets/mnist")
+    assert code == 200 and found["storageProviderId"] == moto_provider["id"]
+
+
 # -- verified downloads --------------------------------------------------------------------------------------------
 async def committed_file(api, data, provider):
     ds, v = await new_version(api, "verify", provider=provider)

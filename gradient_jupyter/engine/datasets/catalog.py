@@ -1,5 +1,6 @@
 """The catalog of datasets: list, find, create, rename and delete datasets across the team's providers, with the
-create-only name claims that keep names unique per provider (layout: datasets/__init__.py)."""
+create-only name claims that keep names unique per provider, and a look at the other providers that keeps
+them unique per team (layout: datasets/__init__.py)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class Catalog(Part):
         return [self._record(data, provider) for data in self.engine.map(read, prefixes) if data]
 
     def get(self, ds, *, provider=None) -> Dataset:
-        """A dataset by Dataset, id or name (names are case-insensitive, and unique per provider's team folder).
+        """A dataset by Dataset, id or name (names are case-insensitive, and unique per team).
 
         With `provider` (id or name), only that provider is searched. Otherwise every provider is, in parallel
         with short timeouts; if none has it but one could not be searched, the error says which and why."""
@@ -178,14 +179,27 @@ class Catalog(Part):
         self._where[data["id"]] = provider.id
         return self._record(data, provider)
 
-    def _name_taken(self, name: str, provider: Provider, *, skip: str | None = None) -> bool:
-        """Whether `provider` holds a dataset of that name: names are unique per provider's team folder, so a new
-        name is checked only where it will live (another provider that cannot be reached blocks nothing)."""
+    def _name_taken(self, name: str, provider: Provider, *, skip: str | None = None) -> Provider | None:
+        """The provider holding another dataset (not `skip`) of that name, or None. Names are unique per team: the
+        provider where the dataset will live must answer; the others are asked too, so that one name never means
+        two datasets, and one that cannot be reached (or holds a damaged record) is passed over: it blocks nothing."""
         try:
-            found = self.get(name, provider=provider.id)
+            if self.get(name, provider=provider.id).id != skip:
+                return provider
         except NotFound:
-            return False
-        return found.id != skip
+            pass
+
+        def elsewhere(p: Provider) -> dict | None:
+            try:
+                return self._find_in(p, name)[0]
+            except GradientError:
+                return None
+
+        others = [p for p in self._providers() if p.id != provider.id]
+        for other, data in zip(others, self.engine.map(elsewhere, others), strict=True):
+            if data and data["id"] != skip:
+                return other
+        return None
 
     def create(self, name: str, *, provider=None, description: str = "") -> Dataset:
         """A new, empty dataset in `provider` (id or name; default: the team default)."""
@@ -193,8 +207,11 @@ class Catalog(Part):
         if not isinstance(description, str):
             raise BadInput("'description' must be a string.")
         target = self.engine.registry.get(provider) if provider else self.engine.registry.default()
-        if self._name_taken(name, target):
-            raise Conflict(f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name")
+        if holder := self._name_taken(name, target):
+            raise Conflict(
+                f"A dataset named {name!r} exists already (in storage provider {holder.name!r}): choose another name.",
+                reason="duplicate-name",
+            )
         stamp = now_iso()
         data = {
             "id": new_dataset_id(),
@@ -258,9 +275,11 @@ class Catalog(Part):
         renamed = name != current.name
         if renamed:
             check_dataset_name(name)
-            if self._name_taken(name, self.engine.registry.get(current.storage_provider_id), skip=current.id):
+            if holder := self._name_taken(name, self.engine.registry.get(current.storage_provider_id), skip=current.id):
                 raise Conflict(
-                    f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name"
+                    f"A dataset named {name!r} exists already (in storage provider {holder.name!r}): choose another "
+                    "name.",
+                    reason="duplicate-name",
                 )
             data["name"] = name
         data["dtModified"] = now_iso()
