@@ -10,6 +10,7 @@ import boto3
 import ipywidgets
 import pytest
 
+import gradient_jupyter
 from gradient_jupyter import panel
 from gradient_jupyter.engine import Engine, GradientStorage, history, transfer
 from gradient_jupyter.engine.formatting import human_bytes
@@ -436,6 +437,22 @@ def test_the_save_form_follows_the_chosen_dataset(engine, shown, tmp_path):
     tab.choice.value = engine.datasets.get("one").id
     shown.wait()
     assert tab.save_fields["name"].value == "one" and "Versions of one" in tab.versions_table.value
+
+
+def test_the_save_form_follows_the_dataset_shown_when_the_panel_opens(engine, tmp_path):
+    folder = make_folder(tmp_path / "data")
+    gradient_jupyter.save("flowers", folder, progress=False)
+    shown = shown_panel(engine)  # nothing chosen by hand: the first dataset is the one shown
+    tab = shown.datasets
+    assert tab.dataset().name == "flowers" and tab.save_fields["name"].value == "flowers"
+    (folder / "c.txt").write_text("new file\n")
+    typed(tab.save_fields["folder"], str(folder))
+    click(shown, tab.save_button)
+    assert "Saved flowers:" in tab.save_result.value, tab.save_result.value
+    assert len(engine.datasets.list_versions("flowers")) == 2
+    typed(tab.save_fields["name"], "petals")  # what a person typed stays through the readings that follow
+    click(shown, shown.refresh_button)
+    assert tab.save_fields["name"].value == "petals"
 
 
 def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown, tmp_path):

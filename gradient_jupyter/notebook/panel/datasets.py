@@ -247,6 +247,8 @@ class DatasetsTab:
         # The field shows the description once per dataset chosen: a reading must not undo what is being typed.
         if d is not None and d.id != self.described:
             self.description.value, self.described = d.description, d.id
+            if not self.save_fields["name"].value.strip():  # the save form follows the dataset shown first, too
+                self.save_fields["name"].value = d.name
 
     def _show_version(self) -> None:
         v = self.chosen_version()
