@@ -50,3 +50,27 @@ def test_links_that_stay_inside_are_followed(saved, tmp_path):
     load(saved, "links", dest)
     assert (dest / "real" / "b" / "two.txt").read_text() == "a/b/two.txt"
     assert (dest / "top.txt").read_text() == "top.txt"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_loaded_files_get_the_users_umask_like_cp(saved, tmp_path, umask):
+    """`gradient-jupyter load` and `files get` make files as cp would (0o666 less the umask), not private 0o600."""
+    import stat
+    import subprocess
+    import sys
+
+    def run(*words):
+        r = subprocess.run(
+            [sys.executable, "-m", "gradient_jupyter.cli", *words],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+            preexec_fn=lambda: os.umask(umask),
+        )
+        assert r.returncode == 0, r.stderr
+
+    run("load", "links", str(tmp_path / "loaded"))
+    run("datasets", "files", "get", "--id", "links", "--target-path", str(tmp_path / "got"))
+    for rel in ("loaded/top.txt", "loaded/a/b/two.txt", "got/top.txt"):
+        assert stat.S_IMODE((tmp_path / rel).stat().st_mode) == 0o666 & ~umask, rel

@@ -745,7 +745,8 @@ def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None)
         target = targets[e.path]
         # Our own name, not mkstemp's random one (it costs more than the write of a small file); O_EXCL all the same.
         part = os.path.join(target.parent, f".gradient-{os.getpid()}-{next(names)}.part")
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        # 0o666 less the umask, as cp or `aws s3 cp` would make it: loaded files are the user's files
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         with parts_lock:
             parts[e.path] = part
         with os.fdopen(fd, "r+b") as f:
