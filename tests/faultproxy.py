@@ -19,6 +19,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset", "lose-answer"
         self.refuse_checksums = ""  # an S3 error code (e.g. InvalidRequest): the 400 answer to x-amz-checksum-* headers
+        self.ignore_create_only = False  # a refused create-only PUT (412) answered as done: no conditional writes
         self.rule = None  # or (method, path) -> fault or None, asked when the plan is empty
         self.injected: list[str] = []
         self.requests = 0
@@ -77,8 +78,12 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
+                status, headers = resp.status, resp.getheaders()
+                if proxy.ignore_create_only and status == 412 and self.command == "PUT":
+                    status, data = 200, b""
+                    headers = [(k, v) for k, v in headers if k.lower() != "content-type"] + [("ETag", '"ignored"')]
+                self.send_response(status)
+                for k, v in headers:
                     if k.lower() not in HOP and k.lower() != "content-length":
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))

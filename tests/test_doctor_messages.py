@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from .faultproxy import FaultProxy
+
 
 def cli(*words):
     return subprocess.run(
@@ -74,3 +76,21 @@ def test_an_aws_host_name_that_does_not_resolve_is_named(tmp_path):
         in r.stderr
         and "the AWS S3 endpoint" not in r.stderr
     )
+
+
+def test_a_store_without_conditional_writes_fails_that_check_with_what_to_do(seaweed_bucket):
+    server, bucket = seaweed_bucket
+    proxy = FaultProxy(server.endpoint).start()  # in front of SeaweedFS: a refused create-only write "succeeds"
+    proxy.ignore_create_only = True
+    try:
+        create = ["storageProviders", "create", "s3", "--name", "nocond", "--bucket", bucket, "--endpoint", proxy.url]
+        assert cli(*create, "--accessKey", server.access_key, "--secretAccessKey", server.secret_key).returncode == 0
+        r = cli("storageProviders", "check", "--id", "nocond", "--origin", "http://127.0.0.1:8888")
+    finally:
+        proxy.stop()
+    assert r.returncode == 1, r.stdout
+    assert "[PASS] read-write" in r.stdout and "[FAIL] conditional-writes" in r.stdout
+    finding = r.stdout.split("[FAIL] conditional-writes")[1].split("\n[")[0]
+    assert "ignores If-None-Match: *" in finding and "one commit would be lost" in finding
+    assert "Fix: Use a store that honours create-only writes" in finding
+    assert "Traceback" not in r.stdout + r.stderr and server.secret_key not in r.stdout + r.stderr
