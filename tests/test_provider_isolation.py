@@ -127,7 +127,7 @@ def test_a_wrong_secret_and_a_dead_endpoint_block_no_save_and_listings_name_them
     assert "refused" in dead.lower() or "connect" in dead.lower(), dead
 
 
-def test_a_dataset_name_is_unique_across_providers_and_a_dead_one_is_passed_over(seaweed_bucket):
+def test_a_dataset_name_is_unique_across_providers_and_a_dead_one_is_passed_over(seaweed_bucket, tmp_path):
     server, bucket = seaweed_bucket
     s3 = ["--endpoint", server.endpoint, "--accessKey", server.access_key, "--secretAccessKey", server.secret_key]
     assert cli("storageProviders", "create", "s3", "--name", "sw", "--bucket", bucket, *s3).returncode == 0
@@ -141,6 +141,10 @@ def test_a_dataset_name_is_unique_across_providers_and_a_dead_one_is_passed_over
     assert renamed.returncode == 1 and "exists already" in renamed.stderr, renamed.stderr
     listing = cli("datasets", "list")
     assert listing.stdout.count("mnist") == 1 and "cifar" in listing.stdout, listing.stdout
+    data = make_folder(tmp_path / "data", {"a.csv": b"1"})
+    dry = cli("save", "fresh", data, "--dry-run")  # as save itself, the dead provider is passed over
+    assert dry.returncode == 0 and "would make a new version" in dry.stdout and "A a.csv" in dry.stdout, dry.stderr
+    assert "fresh" not in cli("datasets", "list").stdout
 
 
 class ConnectHole:

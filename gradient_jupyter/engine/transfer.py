@@ -296,9 +296,12 @@ def preview_save(
     folder = save_folder(engine, folder)
     files = scan_folder(folder, exclude, skip=[engine.home])
     entries = _hash_files(engine, files, progress, engine.settings.max_concurrency)
-    try:
-        ds = engine.datasets.get(name)
-    except NotFound:
+    ds, unsearched = engine.datasets.find(name)
+    home = engine.datasets.remembered_provider(name)
+    for p, exc in unsearched:
+        if p.id == home:  # the dataset was seen there, as in `save`
+            raise exc
+    if ds is None:  # a new dataset, as `save` would make it: a provider that cannot be searched is passed over
         return diff_files([], entries, after_ref=str(folder))
     manifests = engine.datasets.manifests(ds)
     latest = latest_committed(manifests)
