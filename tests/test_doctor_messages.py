@@ -40,8 +40,10 @@ def test_cors_is_a_warning_when_the_real_preflight_passes_and_no_sts_is_not_an_o
         ).returncode
         == 0
     )
-    r = cli("storageProviders", "check", "--id", "sw", "--origin", "http://127.0.0.1:8888")
+    # --origin takes one or more origins (the grammar's `--origin URL ...`)
+    r = cli("storageProviders", "check", "--id", "sw", "--origin", "http://127.0.0.1:8888", "http://127.0.0.1:9999")
     assert r.returncode == 0, r.stdout  # no check failed
+    assert "browsers at http://127.0.0.1:8888, http://127.0.0.1:9999 cannot" in r.stdout
     assert "[PASS] preflight" in r.stdout and "[WARN] cors" in r.stdout and "[FAIL]" not in r.stdout
     cors = r.stdout.split("[WARN] cors")[1].split("[PASS] preflight")[0]
     assert "CORS matters only to a web page" in cors and "never need it" in cors

@@ -98,7 +98,8 @@ def test_save_leaves_out_what_no_one_meant_to_version(tmp_path):
             ".gradientignore": b"*.tmp\nbuild/\n",
         },
     )
-    r = cli("save", "tidy", data, "--exclude", "notes/draft.md", "--exclude", "*.h5")
+    # --exclude takes one or more globs, and may be given again (the grammar's `--exclude GLOB ...`)
+    r = cli("save", "tidy", data, "--exclude", "notes/draft.md", "--exclude", "*.h5", "scratch.tmp")
     assert r.returncode == 0, r.stderr
     engine = Engine(GradientStorage())
     files = [f.path for f in engine.datasets.list_files("tidy", versions("tidy")[0].version)]

@@ -40,9 +40,10 @@ def register(groups) -> None:
     p.add_argument("--id", required=True, help="provider id or name")
     p.add_argument(
         "--origin",
-        action="append",
+        nargs="+",
+        action="extend",
         metavar="URL",
-        help="browser origin to check CORS for, repeatable (default: the running Jupyter servers' "
+        help="browser origins to check CORS for, one or more, repeatable (default: the running Jupyter servers' "
         "origins; c.GradientStorage.cors_origins are always added)",
     )
     p.add_argument(

@@ -18,10 +18,11 @@ def register(groups) -> None:
     p.add_argument("--move-tag", action="store_true", help="move --tag to this version if it names another one")
     p.add_argument(
         "--exclude",
-        action="append",
+        nargs="+",
+        action="extend",
         default=[],
         metavar="GLOB",
-        help="leave out matching paths (.gitignore syntax), repeatable; .gradientignore is read too",
+        help="leave out matching paths (.gitignore syntax), one or more, repeatable; .gradientignore is read too",
     )
     p.add_argument(
         "--dry-run",
