@@ -139,6 +139,53 @@ def test_adding_a_second_provider_on_the_same_bucket_warns(engine, shown, s3_buc
     assert "'first' already uses bucket" in shown.providers.form_result.value
 
 
+def test_add_a_provider_with_an_aws_profile_then_switch_it_to_keys(engine, shown, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
+    (tmp_path / "aws-config").write_text(  # AWS_CONFIG_FILE of this test (conftest)
+        "[profile team]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    tab = shown.providers
+    for key, value in {"name": "prof", "bucket": bucket, "endpoint": endpoint, "profile": "nobody"}.items():
+        typed(tab.fields[key], value)
+    click(shown, tab.add_check_button)  # a profile that does not exist: the check says so, nothing is added
+    assert "Not added" in tab.form_result.value and "nobody" in tab.form_report.value
+    typed(tab.fields["profile"], "team")
+    click(shown, tab.add_check_button)
+    assert "its bucket answers as it should" in tab.form_result.value, tab.form_result.value
+    config = engine.registry.get("prof").config
+    assert config["profile"] == "team" and not config.get("accessKey")
+
+    tab.choice.value = engine.registry.get("prof").id
+    tab.edit_button.click()
+    assert tab.fields["profile"].value == "team"
+    typed(tab.fields["accessKey"], "testing")
+    typed(tab.secret, SECRET)
+    click(shown, tab.save_button)  # keys and the profile: refused, next to the profile field, the rest kept
+    assert "not both" in tab.field_hints["profile"].value and tab.field_hints["profile"].layout.display is None
+    assert tab.fields["accessKey"].value == "testing" and engine.registry.get("prof").config["profile"] == "team"
+    typed(tab.fields["profile"], "")
+    typed(tab.secret, SECRET)
+    click(shown, tab.save_button)
+    assert "Updated storage provider prof" in tab.form_result.value, tab.form_result.value
+    config = engine.registry.get("prof").config
+    assert config["accessKey"] == "testing" and config["secretAccessKey"] == SECRET and not config.get("profile")
+    assert SECRET not in state_text(shown)
+
+
+def test_an_unknown_signature_version_is_named_next_to_its_field(engine, shown, s3_bucket):
+    endpoint, bucket = s3_bucket
+    tab = shown.providers
+    fill_provider_form(tab, endpoint, bucket)
+    typed(tab.fields["signatureVersion"], "v9")
+    click(shown, tab.add_button)
+    assert "Unknown signatureVersion 'v9'" in tab.field_hints["signatureVersion"].value
+    assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
+    typed(tab.fields["signatureVersion"], "v2")
+    typed(tab.secret, SECRET)
+    click(shown, tab.add_button)
+    assert engine.registry.get("moto").config["signatureVersion"] == "v2"
+
+
 @pytest.mark.parametrize(
     "change, field, words",
     [

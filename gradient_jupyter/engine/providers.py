@@ -97,7 +97,10 @@ def clean_config(config: dict, *, partial: bool = False) -> dict:
         out["endpoint"] = check_endpoint(out["endpoint"])
     sig = out.get("signatureVersion")
     if sig and sig not in SIGNATURE_VERSIONS:
-        raise BadInput(f"Unknown signatureVersion {sig!r}: use one of {', '.join(SIGNATURE_VERSIONS)}.")
+        raise BadInput(
+            f"Unknown signatureVersion {sig!r}: use one of {', '.join(SIGNATURE_VERSIONS)}.",
+            reason="invalid-signature-version",
+        )
     if "accessKey" in out or "secretAccessKey" in out:
         key, secret = out.get("accessKey"), out.get("secretAccessKey")
         if key == "" or (key and secret is not None and not secret):
@@ -107,7 +110,9 @@ def clean_config(config: dict, *, partial: bool = False) -> dict:
         if secret and not key and not partial:
             raise BadInput("A secret access key needs its access key (accessKey).")
     if out.get("profile") and (out.get("accessKey") or out.get("secretAccessKey")):
-        raise BadInput("Give either an AWS profile or an access key with its secret, not both.")
+        raise BadInput(
+            "Give either an AWS profile or an access key with its secret, not both.", reason="profile-and-keys"
+        )
     return out
 
 

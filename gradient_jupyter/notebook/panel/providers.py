@@ -37,6 +37,8 @@ FIELD_OF_REASON = {
     "invalid-endpoint": "endpoint",
     "invalid-region": "region",
     "empty-secret": "secretAccessKey",
+    "profile-and-keys": "profile",
+    "invalid-signature-version": "signatureVersion",
 }
 # The checks that say a provider cannot be used at all ("Add and check" keeps it only when they pass).
 ESSENTIAL = ("credentials", "bucket", "list", "read-write")
@@ -82,12 +84,12 @@ class ProvidersTab:
 
         # -- add or edit form -------------------------------------------------------------------------------------
         self.form_heading = heading(words.ADD_HEADING)
-        self.fields = {
-            key: text(label, hint, f"gj-add-{key}")
+        self.fields = {  # in the order of words.FIELDS: the secret right under its access key
+            key: SecretField(label, hint, "gj-add-secret")
+            if key == "secretAccessKey"
+            else text(label, hint, f"gj-add-{key}")
             for key, (label, hint) in words.FIELDS.items()
-            if key != "secretAccessKey"
         }
-        self.fields["secretAccessKey"] = SecretField(*words.FIELDS["secretAccessKey"], "gj-add-secret")
         self.field_hints = {key: W.HTML(layout={"display": "none", "margin": "0 0 0 8.5em"}) for key in self.fields}
         for key, hint in self.field_hints.items():
             hint.add_class(f"gj-hint-{key}")
@@ -193,15 +195,23 @@ class ProvidersTab:
     # -- add and edit --------------------------------------------------------------------------------------------
     def _form_config(self, secret: str) -> dict:
         config = {k: self.fields[k].value.strip() for k in ("bucket", "endpoint", "region")}
-        access_key = self.fields["accessKey"].value.strip()
+        access_key, profile = self.fields["accessKey"].value.strip(), self.fields["profile"].value.strip()
+        signature = self.fields["signatureVersion"].value.strip()
+        if signature or (self.editing is not None and signature != (self.editing.config.get("signatureVersion") or "")):
+            config["signatureVersion"] = signature
         if self.editing is None:
             if access_key or secret:
                 config.update(accessKey=access_key, secretAccessKey=secret)
+            if profile:
+                config["profile"] = profile
         else:
             if access_key and access_key != (self.editing.config.get("accessKey") or ""):
                 config["accessKey"] = access_key
             if secret:
                 config.update(accessKey=access_key, secretAccessKey=secret)
+            # Sent when changed (empty: no profile any more), and with new keys, so a form showing both is refused.
+            if profile != (self.editing.config.get("profile") or "") or (profile and "accessKey" in config):
+                config["profile"] = profile
         return config
 
     def _clear_hints(self) -> None:
@@ -238,7 +248,7 @@ class ProvidersTab:
                 self.form_report.value = ""  # it answers: Check setup tells the rest (CORS) for the provider added
             finally:
                 config.clear()
-            for key in ("name", "bucket", "endpoint", "region", "accessKey"):
+            for key in ("name", "bucket", "endpoint", "region", "accessKey", "profile", "signatureVersion"):
                 self.fields[key].value = ""
             self.want = provider.id
             done = words.ADDED_CHECKED if check else words.ADDED
@@ -263,7 +273,7 @@ class ProvidersTab:
             return
         self.editing = p
         c = p.public_config()
-        for key in ("bucket", "endpoint", "region", "accessKey"):
+        for key in ("bucket", "endpoint", "region", "accessKey", "profile", "signatureVersion"):
             self.fields[key].value = c.get(key) or ""
         self.fields["name"].value = p.name
         self.secret.take()

@@ -32,6 +32,8 @@ FIELDS = {
     "region": ("Region", "e.g. us-east-1"),
     "accessKey": ("Access key", "empty: boto3's credential chain"),
     "secretAccessKey": ("Secret key", "kept in the kernel's memory only, never in the notebook"),
+    "profile": ("AWS profile", "instead of keys: a profile of ~/.aws/config"),
+    "signatureVersion": ("Signature", "empty: v4 (v2 for old stores)"),
 }
 EDIT_PLACEHOLDERS = {"secretAccessKey": "empty: keep the current secret"}
 SECRET_HELD = "secret held in the kernel's memory (not in the notebook); type again to replace it"
