@@ -12,7 +12,7 @@ import pytest
 import tornado.httpserver
 from tornado.httpclient import HTTPClientError
 
-from .conftest import SECRET
+from .conftest import SECRET, free_port
 from .server_api import Api
 
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
@@ -234,6 +234,17 @@ async def test_a_dataset_name_is_unique_across_the_teams_providers(api, moto_pro
     assert sorted(d["name"] for d in listing["datasets"]) == ["mnist", "other"]
     code, found = await api("GET", "datasets/mnist")
     assert code == 200 and found["storageProviderId"] == moto_provider["id"]
+
+
+async def test_creating_a_dataset_in_a_provider_that_cannot_be_reached_is_a_502_naming_it(api, engine_of):
+    dead = engine_of.registry.create(
+        "dead", {**S3, "bucket": "gone", "endpoint": f"http://127.0.0.1:{free_port()}"}
+    ).to_json()
+    code, err = await api("POST", "datasets", {"name": "fresh", "storageProviderId": dead["id"]})
+    assert code == 502 and err["reason"] == "unreachable", err
+    assert err["message"].startswith("Storage provider 'dead' could not be reached to make or rename dataset 'fresh'")
+    assert SECRET not in json.dumps(err)
+    assert (await api("POST", "datasets", {"name": "fresh"}))[0] == 201  # the team default: the dead one is passed over
 
 
 # -- verified downloads --------------------------------------------------------------------------------------------

@@ -183,11 +183,15 @@ class Catalog(Part):
         """The provider holding another dataset (not `skip`) of that name, or None. Names are unique per team: the
         provider where the dataset will live must answer; the others are asked too, so that one name never means
         two datasets, and one that cannot be reached (or holds a damaged record) is passed over: it blocks nothing."""
-        try:
-            if self.get(name, provider=provider.id).id != skip:
-                return provider
-        except NotFound:
-            pass
+        found, unsearched = self.find(name, provider=provider.id)
+        for _, exc in unsearched:  # the dataset would live there: nothing can be written to it now
+            raise type(exc)(
+                f"Storage provider {provider.name!r} could not be reached to make or rename dataset {name!r} in "
+                f"it: {exc.message}",
+                reason=exc.reason,
+            ) from exc
+        if found is not None and found.id != skip:
+            return provider
 
         def elsewhere(p: Provider) -> dict | None:
             try:
