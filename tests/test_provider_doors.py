@@ -168,6 +168,9 @@ async def test_rest_create_on_a_bucket_in_use_answers_a_warning(api):
     assert code == 201 and "warnings" not in first
     code, second = await api("POST", "storage-providers", {"name": "two", "type": "s3", "config": S3})
     assert code == 201 and "'one' already uses bucket 'my-bucket'" in second["warnings"][0]
+    code, third = await api("POST", "storage-providers", {"name": "three", "type": "s3", "config": S3})
+    assert code == 201 and "providers 'one', 'two' already use bucket 'my-bucket'" in third["warnings"][0]
+    assert "all reach the same datasets" in third["warnings"][0]
 
 
 @pytest.mark.parametrize(

@@ -232,9 +232,12 @@ class ProviderRegistry:
         if not others:
             return None
         names = ", ".join(repr(p.name) for p in others)
+        who, uses, all_ = (
+            ("storage provider", "uses", "both") if len(others) == 1 else ("storage providers", "use", "all")
+        )
         return (
-            f"Warning: storage provider {names} already uses bucket {provider.bucket!r} at "
-            f"{provider.endpoint or 'AWS S3'}: both reach the same datasets (each is listed once). One provider "
+            f"Warning: {who} {names} already {uses} bucket {provider.bucket!r} at "
+            f"{provider.endpoint or 'AWS S3'}: {all_} reach the same datasets (each is listed once). One provider "
             "per bucket is enough; delete one with 'storageProviders delete --id ID'."
         )
 
