@@ -145,6 +145,9 @@ def test_a_dataset_name_is_unique_across_providers_and_a_dead_one_is_passed_over
     dry = cli("save", "fresh", data, "--dry-run")  # as save itself, the dead provider is passed over
     assert dry.returncode == 0 and "would make a new version" in dry.stdout and "A a.csv" in dry.stdout, dry.stderr
     assert "fresh" not in cli("datasets", "list").stdout
+    refused = cli("storageProviders", "delete", "--id", "dead")  # cannot tell whether datasets live there
+    assert refused.returncode == 1 and "Could not check" in refused.stderr and "--force" in refused.stderr
+    assert cli("storageProviders", "delete", "--id", "dead", "--force").returncode == 0
 
 
 class ConnectHole:

@@ -228,7 +228,7 @@ def test_provider_delete_refuses_when_it_cannot_check(engine, weed):
     engine.settings.store_timeout = 2
     with pytest.raises(Conflict, match="Could not check") as info:
         engine.delete_provider("gone")
-    assert info.value.reason == "provider-unchecked" and "force" in info.value.message
+    assert info.value.reason == "provider-unchecked" and "--force (REST: ?force=true)" in info.value.message
     assert engine.registry.get(gone.id)
     engine.delete_provider("gone", force=True)
     # a folder left under datasets/ without a dataset record is not a dataset

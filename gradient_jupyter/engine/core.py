@@ -164,8 +164,8 @@ class Engine:
             except GradientError as exc:  # fail closed: "could not look" is not "nothing there"
                 raise Conflict(
                     f"Could not check whether datasets use storage provider {provider.name!r} "
-                    f"({exc.message}). Fix the provider and try again, or delete with force (any data "
-                    "stays in the bucket).",
+                    f"({exc.message}). Fix the provider and try again, or delete it anyway with --force "
+                    "(REST: ?force=true); any data stays in the bucket.",
                     reason="provider-unchecked",
                 ) from exc
             if count:
