@@ -247,6 +247,27 @@ async def test_creating_a_dataset_in_a_provider_that_cannot_be_reached_is_a_502_
     assert (await api("POST", "datasets", {"name": "fresh"}))[0] == 201  # the team default: the dead one is passed over
 
 
+async def test_a_description_or_message_too_long_to_read_back_is_refused_not_lost(api):
+    """What the API accepts it can list again: text longer than a record read back from the bucket may hold (10,000
+    characters) is a 400 up front, not a dataset or version that later vanishes from listings as a damaged record."""
+    code, err = await api("POST", "datasets", {"name": "long", "description": "d" * 10_001})
+    assert code == 400 and err["reason"] == "text-too-long" and "10001 characters" in err["message"], err
+    assert (await api("GET", "datasets/long"))[0] == 404
+    code, ds = await api("POST", "datasets", {"name": "long", "description": "d" * 10_000})
+    assert code == 201, ds
+    assert (await api("PATCH", f"datasets/{ds['id']}", {"description": "d" * 10_001}))[1]["reason"] == "text-too-long"
+    code, err = await api("POST", f"datasets/{ds['id']}/versions", {"message": "m" * 10_001})
+    assert code == 400 and err["reason"] == "text-too-long", err
+    code, v = await api("POST", f"datasets/{ds['id']}/versions", {"message": "m" * 10_000})
+    assert code == 201, v
+    code, err = await api("PATCH", f"datasets/{ds['id']}/versions/{v['version']}", {"message": "m" * 10_001})
+    assert code == 400 and err["reason"] == "text-too-long", err
+    code, listing = await api("GET", f"datasets/{ds['id']}/versions", params={"isCommitted": "all"})
+    assert [x["version"] for x in listing["versions"]] == [v["version"]]
+    code, listing = await api("GET", "datasets")
+    assert [d["description"] for d in listing["datasets"]] == ["d" * 10_000]
+
+
 # -- verified downloads --------------------------------------------------------------------------------------------
 async def committed_file(api, data, provider):
     ds, v = await new_version(api, "verify", provider=provider)

@@ -82,6 +82,19 @@ def check_tag_name(value) -> str:
     return value
 
 
+MAX_TEXT = 10_000  # descriptions and messages; records read back from a bucket are held to the same limit
+
+
+def check_text(value, field: str) -> str:
+    """A description or message: refused here if longer than a record read back may be, so that what is
+    accepted is never skipped later as a damaged record."""
+    if not isinstance(value, str):
+        raise BadInput(f"'{field}' must be a string.")
+    if len(value) > MAX_TEXT:
+        raise BadInput(f"The {field} is too long: {len(value)} characters, at most {MAX_TEXT}.", reason="text-too-long")
+    return value
+
+
 def check_version_id(value) -> str:
     return check(VERSION_ID, value, "version", "a version id is 7 lowercase letters or digits")
 

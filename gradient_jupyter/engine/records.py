@@ -15,12 +15,11 @@ from typing import Any
 
 from .errors import BadInput, IntegrityError
 from .history import check_lineage
-from .ids import DATASET_ID, DATASET_NAME, TAG_NAME, VERSION_ID, check_file_path
+from .ids import DATASET_ID, DATASET_NAME, MAX_TEXT, TAG_NAME, VERSION_ID, check_file_path
 from .models import FileEntry
 
 MANIFEST_FORMAT = "gradient-jupyter/manifest@1"
 SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_TEXT = 10_000  # descriptions and messages: longer is not something we wrote
 
 
 class BadRecord(IntegrityError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .. import records
 from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound
-from ..ids import DATASET_ID, check_dataset_name, new_dataset_id
+from ..ids import DATASET_ID, check_dataset_name, check_text, new_dataset_id
 from ..models import Dataset
 from ..providers import Provider, now_iso
 from ..records import BadRecord
@@ -208,8 +208,7 @@ class Catalog(Part):
     def create(self, name: str, *, provider=None, description: str = "") -> Dataset:
         """A new, empty dataset in `provider` (id or name; default: the team default)."""
         check_dataset_name(name)
-        if not isinstance(description, str):
-            raise BadInput("'description' must be a string.")
+        check_text(description, "description")
         target = self.engine.registry.get(provider) if provider else self.engine.registry.default()
         if holder := self._name_taken(name, target):
             raise Conflict(
@@ -271,8 +270,7 @@ class Catalog(Part):
         data = {**current.to_json(), "format": DATASET_FORMAT}
         data.pop("storageProviderId")
         if description is not None:
-            if not isinstance(description, str):
-                raise BadInput("'description' must be a string.")
+            check_text(description, "description")
             data["description"] = description
         if name is None or name == current.name:
             name = current.name

@@ -7,8 +7,8 @@ import builtins
 from dataclasses import replace
 
 from .. import history, records
-from ..errors import BadInput, Conflict, NotFound
-from ..ids import VERSION_ID, check_version_id, new_version_id, parse_ref
+from ..errors import Conflict, NotFound
+from ..ids import VERSION_ID, check_text, check_version_id, new_version_id, parse_ref
 from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
 from ..records import BadRecord, manifest_entries
@@ -153,8 +153,7 @@ class Versions(Part):
         Its lineage is recorded with it: `parent`, the latest committed version (found in `manifests` when the
         caller has read them), and `createdBy` (default: this process, see engine/history.py `created_by`)."""
         ds = self.get(ds)
-        if not isinstance(message, str):
-            raise BadInput("'message' must be a string.")
+        check_text(message, "message")
         store = self._store_of(ds)
         parent = latest_committed(self.manifests(ds) if manifests is None else manifests)
         created_by = history.created_by() if created_by is None else created_by
@@ -202,8 +201,7 @@ class Versions(Part):
     def update_version(self, ds, version: str, *, message: str) -> Version:
         ds = self.get(ds)
         current = self.get_version(ds, version)
-        if not isinstance(message, str):
-            raise BadInput("'message' must be a string.")
+        check_text(message, "message")
         store = self._store_of(ds)
         if current.is_committed:
             self._write_json(store, self.layout.message(ds.id, version), {"message": message})
