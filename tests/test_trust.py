@@ -288,3 +288,31 @@ def test_a_claim_holding_only_the_id_still_resolves_and_a_forged_one_is_named(en
     with pytest.raises(BadRecord, match="claims the name 'other'") as info:
         engine.datasets.get("minimal")
     assert claim in info.value.message
+
+
+def test_a_damaged_record_of_an_uncommitted_version_does_not_block_latest(engine, weed, tmp_path):
+    """`latest` is the newest committed version: a draft (no manifest) with a damaged record cannot be it, so
+    `load DATASET` goes on with a warning naming that key; a damaged record of a committed version still refuses."""
+    import subprocess
+    import sys
+
+    def load_cli(dest):
+        return subprocess.run(
+            [sys.executable, "-m", "gradient_jupyter.cli", "load", "steady", str(tmp_path / dest)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+        )
+
+    s = save(engine, "steady", make_folder(tmp_path / "src", {"a.txt": b"a"}), provider=weed.id)
+    draft = engine.datasets.create_version("steady", message="draft")
+    bad_draft = ds_key(engine, s.dataset.id, f"versions/{draft.version}/version.json")
+    weed.put(bad_draft, {"version": draft.version, "message": 7})
+    r = load_cli("out")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"a" and bad_draft in r.stdout + r.stderr
+    bad_committed = ds_key(engine, s.dataset.id, f"versions/{s.version.version}/version.json")
+    weed.put(bad_committed, {"version": s.version.version, "message": 7})
+    r = load_cli("out2")
+    assert r.returncode == 1 and bad_committed in r.stderr and not (tmp_path / "out2").exists()

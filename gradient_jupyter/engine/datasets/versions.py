@@ -120,12 +120,26 @@ class Versions(Part):
     ) -> builtins.list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
         The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
-        with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then)."""
+        with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then), unless it
+        has no manifest and only committed versions are asked for: an uncommitted version is never the latest."""
         ds = self.get(ds)
         tags, ids = self.engine.map(
             lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)]
         )
-        read = self._listed if skip_bad else self.engine.map
+
+        def strict(one, items):
+            def read_one(v):
+                try:
+                    return one(v)
+                except BadRecord as exc:
+                    if committed is not True or self.manifest(ds, v) is not None:
+                        raise
+                    skipped(exc)
+                    return None
+
+            return self.engine.map(read_one, items)
+
+        read = self._listed if skip_bad else strict
         versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
