@@ -136,3 +136,17 @@ def test_engine_errors_in_a_kernel_are_one_line_without_traceback(kernel):
     usage, _ = execute(kernel, "%gradient_storage datasets details")
     shown = json.dumps([m["content"] for m in usage])
     assert "UsageError" in shown and "usage: %gradient_storage datasets details" in shown
+
+
+def test_a_kernel_that_cannot_ask_for_the_secret_says_what_to_give(kernel):
+    """Run where no one can answer an input request (nbconvert, papermill): one plain error naming
+    --secretAccessKey, not StdinNotImplementedError, and no provider is made."""
+    execute(kernel, "%load_ext gradient_jupyter")
+    messages, _ = execute(kernel, "%gradient_storage storageProviders create s3 --name p --bucket b --accessKey AK")
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert errors and len(errors[0]["traceback"]) == 1, errors
+    assert errors[0]["traceback"][0].startswith("Error: No secret access key was given")
+    assert "--secretAccessKey" in errors[0]["traceback"][0] and "StdinNotImplemented" not in json.dumps(errors)
+    from gradient_jupyter.engine import Engine, GradientStorage
+
+    assert [p.name for p in Engine(GradientStorage()).registry.list()] == ["Gradient Managed"]

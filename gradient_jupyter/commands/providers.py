@@ -79,10 +79,10 @@ def _config(ctx, args, *, creating: bool) -> dict:
     if config.get("accessKey") and "secretAccessKey" not in config:
         try:
             config["secretAccessKey"] = ctx.prompt_secret(f"Secret access key for {config['accessKey']}: ")
-        except EOFError:  # no terminal and nothing on standard input (a script, a pipe that closed)
+        except EOFError:  # no terminal and nothing on standard input, or a notebook run that takes no input
             raise BadInput(
-                "No secret access key was given, and there is no terminal to ask for it: give --secretAccessKey, "
-                "or send the secret on standard input.",
+                "No secret access key was given, and it cannot be asked for here (no terminal, or a notebook "
+                "run without input): give --secretAccessKey, or in a shell send the secret on standard input.",
                 reason="missing-secret",
             ) from None
         if not config["secretAccessKey"]:

@@ -75,13 +75,24 @@ def cell_commands(line: str, cell: str) -> list[list[str]]:
     return commands
 
 
+def ask_secret(prompt: str) -> str:
+    """getpass as the kernel provides it; a front end that cannot answer input requests (nbconvert, papermill, a
+    client with allow_stdin off) reads as a closed standard input: the command then says what to give instead."""
+    from IPython.core.error import StdinNotImplementedError
+
+    try:
+        return getpass.getpass(prompt)
+    except StdinNotImplementedError:
+        raise EOFError(prompt) from None
+
+
 def notebook_context() -> Context:
     """A Context for commands run in a kernel or IPython shell."""
     from ..api import default_engine
 
     return Context(
         engine_factory=default_engine,
-        prompt_secret=getpass.getpass,
+        prompt_secret=ask_secret,
         warn=lambda text: print(text, file=sys.stderr),
         in_notebook=True,
         progress=auto_bar,
