@@ -234,3 +234,45 @@ async def test_the_provider_list_answers_while_16_requests_hang_on_a_black_hole(
     for r in answers:  # the bucket went away: each listing skips it, naming it
         assert r.code == 200, r.body
         assert [w["storageProviderName"] for w in json.loads(r.body)["warnings"]] == ["hole"]
+
+
+def connections_so_far(hole: BlackHole) -> int:
+    """The connections the hole has accepted, not counting this function's own. A socket's accept queue is first
+    in, first out: once a connection made here is accepted, every earlier one has been counted."""
+    marker = socket.create_connection(hole.sock.getsockname())
+    me = marker.getsockname()
+
+    def peer(conn):
+        try:
+            return conn.getpeername()
+        except OSError:
+            return None
+
+    ceiling = time.monotonic() + 120  # a condition waited for; the time is only a ceiling
+    try:
+        while not any(peer(c) == me for c in list(hole.accepted)):
+            assert time.monotonic() < ceiling, "the black hole stopped accepting connections"
+            time.sleep(0.01)
+    finally:
+        marker.close()
+    hole.markers = getattr(hole, "markers", 0) + 1
+    return len(hole.accepted) - hole.markers
+
+
+def test_work_on_a_dataset_by_id_never_waits_for_a_provider_that_does_not_answer(tmp_path, black_hole):
+    """The panel and the words name a dataset by id once it is listed: its versions, files and tags are read from
+    the provider it lives in, and a silent provider is not asked again (each ask would cost its timeout)."""
+    engine = Engine(GradientStorage())
+    engine.registry.create(
+        "silent", {"bucket": "never", "endpoint": black_hole.endpoint, "accessKey": "k", "secretAccessKey": "s"}
+    )
+    saved = cli("save", "kept", make_folder(tmp_path / "data", {"a.csv": b"1"}), "--provider", "Gradient Managed")
+    assert saved.returncode == 0, saved.stderr
+    ds_id, version = saved.stdout.split()[1].split(":")
+    listed = [d.id for d in engine.datasets.list()]  # asks every provider, the silent one included
+    asked = connections_so_far(black_hole)
+    assert listed == [ds_id] and asked > 0
+    assert len(engine.datasets.list_versions(ds_id)) == 1  # this process saw where it lives
+    versions = cli("datasets", "versions", "list", "--id", ds_id)  # another process: from the data home's hints
+    assert versions.returncode == 0 and version in versions.stdout, versions.stderr
+    assert connections_so_far(black_hole) == asked  # the silent provider was not asked again

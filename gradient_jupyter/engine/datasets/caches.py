@@ -44,6 +44,11 @@ class NameCache:
             return str(hint[0]), str(hint[1])
         return None
 
+    def provider_of(self, ds_id: str) -> str | None:
+        """The provider id where dataset `ds_id` was last seen (under any name), or None: a hint, not a fact."""
+        hints = self._read().values()
+        return next((str(h[0]) for h in hints if isinstance(h, list) and len(h) == 2 and h[1] == ds_id), None)
+
     def remember(self, name: str, provider_id: str, ds_id: str) -> None:
         names = self._read()
         if names.get(name.lower()) == [provider_id, ds_id]:

@@ -121,6 +121,8 @@ class Catalog(Part):
         else:
             if not DATASET_ID.fullmatch(ds) and (found := self._by_remembered_name(ds)):
                 return found, []
+            if DATASET_ID.fullmatch(ds) and (found := self._by_remembered_id(ds)):
+                return found, []
             providers = self._providers()
         hint = self._where.get(ds)
         providers.sort(key=lambda p: p.id != hint)
@@ -174,6 +176,19 @@ class Catalog(Part):
         if data and data["name"].lower() == name.lower():
             return self._remember(data, provider)
         return None
+
+    def _by_remembered_id(self, ds_id: str) -> Dataset | None:
+        """The dataset read from the provider where it was last seen, alone: a provider that cannot be reached
+        then delays no work on a dataset elsewhere (only a full search asks every provider)."""
+        hint = self._where.get(ds_id) or self.names.provider_of(ds_id)
+        if hint is None:
+            return None
+        try:
+            provider = self.engine.registry.get(hint)
+            data = self._dataset_json(self.engine.lookup_store(provider), ds_id)
+        except GradientError:
+            return None
+        return self._remember(data, provider) if data else None
 
     def _remember(self, data: dict, provider: Provider) -> Dataset:
         self._where[data["id"]] = provider.id
