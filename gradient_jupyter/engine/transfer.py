@@ -391,7 +391,7 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
 
 def _create_for_save(engine, name: str, provider) -> Dataset:
     try:
-        return engine.datasets.create(name, provider=provider)
+        return engine.datasets.create(name, provider=provider, others_searched=True)  # _dataset_for_save did
     except Conflict:  # another writer created it a moment ago: use theirs
         return engine.datasets.get(name, provider=provider or engine.registry.default().id)
 

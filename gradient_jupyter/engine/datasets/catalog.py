@@ -194,10 +194,13 @@ class Catalog(Part):
         self._where[data["id"]] = provider.id
         return self._record(data, provider)
 
-    def _name_taken(self, name: str, provider: Provider, *, skip: str | None = None) -> Provider | None:
+    def _name_taken(
+        self, name: str, provider: Provider, *, skip: str | None = None, others: bool = True
+    ) -> Provider | None:
         """The provider holding another dataset (not `skip`) of that name, or None. Names are unique per team: the
         provider where the dataset will live must answer; the others are asked too, so that one name never means
-        two datasets, and one that cannot be reached (or holds a damaged record) is passed over: it blocks nothing."""
+        two datasets (unless `others` is false), and one that cannot be reached (or holds a damaged record) is passed
+        over: it blocks nothing."""
         found, unsearched = self.find(name, provider=provider.id)
         for _, exc in unsearched:  # the dataset would live there: nothing can be written to it now
             raise type(exc)(
@@ -214,18 +217,19 @@ class Catalog(Part):
             except GradientError:
                 return None
 
-        others = [p for p in self._providers() if p.id != provider.id]
-        for other, data in zip(others, self.engine.map(elsewhere, others), strict=True):
+        asked = [p for p in self._providers() if p.id != provider.id] if others else []
+        for other, data in zip(asked, self.engine.map(elsewhere, asked), strict=True):
             if data and data["id"] != skip:
                 return other
         return None
 
-    def create(self, name: str, *, provider=None, description: str = "") -> Dataset:
-        """A new, empty dataset in `provider` (id or name; default: the team default)."""
+    def create(self, name: str, *, provider=None, description: str = "", others_searched: bool = False) -> Dataset:
+        """A new, empty dataset in `provider` (id or name; default: the team default). `others_searched`: the
+        caller (save) has just looked for the name in every other provider, so they are not asked again."""
         check_dataset_name(name)
         check_text(description, "description")
         target = self.engine.registry.get(provider) if provider else self.engine.registry.default()
-        if holder := self._name_taken(name, target):
+        if holder := self._name_taken(name, target, others=not others_searched):
             raise Conflict(
                 f"A dataset named {name!r} exists already (in storage provider {holder.name!r}): choose another name.",
                 reason="duplicate-name",
