@@ -172,9 +172,9 @@ class Panel(W.VBox):
 
     def _start(self, target) -> threading.Thread:
         thread = threading.Thread(target=target, name="gradient-panel", daemon=True)
-        thread.start()
-        with self._lock:
+        with self._lock:  # known as the panel's before it runs: its first engine change event must see that
             self._threads.add(thread)
+            thread.start()
         return thread
 
     def wait(self, timeout: float | None = None) -> None:
