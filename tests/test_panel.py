@@ -13,7 +13,7 @@ import pytest
 import gradient_jupyter
 from gradient_jupyter import panel
 from gradient_jupyter.engine import Engine, GradientStorage, history, transfer
-from gradient_jupyter.engine.formatting import human_bytes
+from gradient_jupyter.engine.formatting import human_bytes, human_time
 from gradient_jupyter.notebook.panel import words
 
 from .conftest import SECRET
@@ -428,6 +428,10 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
     assert "flowers" in tab.table.value and tab.choice.value == ds.id
     for cell in (version.version, "v1", "first cut", "10.0 KiB", history.who(version.created_by)):
         assert cell in tab.versions_table.value
+    # the table's date as the version list above it shows it, not the stored ISO stamp
+    readable = human_time(version.dt_committed)
+    assert readable in tab.versions_table.value and readable in tab.version.options[0][0]
+    assert version.dt_committed not in tab.versions_table.value
     assert "Changes from nothing" in tab.changes.value and "3 added" in tab.changes.value
     assert tab.version.value == version.ref and "(v1)" in tab.version.options[0][0]
     assert tab.save_progress.bar.value == 1.0 and tab.save_progress.bar.bar_style == "success"

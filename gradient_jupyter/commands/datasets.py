@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
-from ..engine.formatting import human_bytes
+from ..engine.formatting import human_bytes, human_time
 from ..engine.history import created_by, shown, who
 from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..output import DiffView, Message, Table, details, printable
@@ -271,7 +271,7 @@ def version_row(v) -> list:
         "yes" if v.is_committed else "no",
         v.file_count,
         human_bytes(v.size),
-        v.dt_committed or v.dt_created,
+        human_time(v.dt_committed or v.dt_created),
         who(v.created_by),
     ]
 

@@ -1,4 +1,4 @@
-"""Plain words for numbers, shared by the engine's messages and every front end."""
+"""Plain words for numbers and times, shared by the engine's messages and every front end."""
 
 from __future__ import annotations
 
@@ -11,3 +11,8 @@ def human_bytes(n: int) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def human_time(stamp: str | None) -> str:
+    """An ISO time as people read it: date and minute, in UTC like the store keeps it (2026-01-01 09:30)."""
+    return (stamp or "")[:16].replace("T", " ")

@@ -13,7 +13,7 @@ from ...commands.transfer import load_version, save_folder
 from ...engine import history
 from ...engine import mount as mounts
 from ...engine.errors import LocalChanges, TagInUse
-from ...engine.formatting import human_bytes
+from ...engine.formatting import human_bytes, human_time
 from ...output import DiffView
 from . import words
 from .parts import (
@@ -32,11 +32,6 @@ from .parts import (
     unreachable,
     wide,
 )
-
-
-def when(stamp: str | None) -> str:
-    """An ISO time as the panel shows it: date and minute, in UTC like the store keeps it."""
-    return (stamp or "")[:16].replace("T", " ")
 
 
 class DatasetsTab:
@@ -239,7 +234,9 @@ class DatasetsTab:
     def _version_label(v) -> str:
         tags = words.TAGS.format(tags=", ".join(v.tags)) if v.tags else ""
         message = words.MESSAGE.format(message=v.message) if v.message else ""
-        return words.VERSION_OPTION.format(version=v.version, tags=tags, when=when(v.dt_committed), message=message)
+        return words.VERSION_OPTION.format(
+            version=v.version, tags=tags, when=human_time(v.dt_committed), message=message
+        )
 
     def _show_dataset(self) -> None:
         d = self.dataset()
