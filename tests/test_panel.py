@@ -663,6 +663,9 @@ def test_load_asks_before_overwriting_local_changes(engine, shown, tmp_path):
     (tmp_path / "work" / "a.csv").write_text("my own edit\n")
     click(shown, tab.load_button)
     assert "gj-error" in tab.load_result.value and "a.csv" in tab.load_confirm.question.value
+    # the way on in the panel's words (its button), not the console's flag or the Python keyword
+    assert words.OVERWRITE_AND_LOAD in tab.load_result.value and str(tmp_path / "work") in tab.load_result.value
+    assert "--overwrite" not in tab.load_result.value and "overwrite=True" not in tab.load_result.value
     assert (tmp_path / "work" / "a.csv").read_text() == "my own edit\n"  # not assumed
     click(shown, tab.load_confirm.no)
     assert (tmp_path / "work" / "a.csv").read_text() == "my own edit\n"

@@ -39,13 +39,14 @@ class TagInUse(Conflict):
 
 
 class LocalChanges(Conflict):
-    """`load` found files in the destination that neither the version nor an earlier load put there (`paths`)."""
+    """`load` found files in the destination (`dest`) that neither the version nor an earlier load put there
+    (`paths`). The message names the console's and Python's way on; the panel words its own (its question)."""
 
     reason = "local-changes"
 
-    def __init__(self, message: str, paths: list[str]):
+    def __init__(self, message: str, paths: list[str], dest: str = ""):
         super().__init__(message)
-        self.paths = paths
+        self.paths, self.dest = paths, dest
 
 
 class Immutable(Conflict):

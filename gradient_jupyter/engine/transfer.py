@@ -684,6 +684,7 @@ def plan_load(
             "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
             "load into another folder.",
             changed,
+            str(dest),
         )
     return LoadPlan(ds, version, dest, entries, targets, [e for e in entries if not same[e.path]])
 

@@ -523,6 +523,10 @@ class DatasetsTab:
 
         def refused(exc):
             if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go
+                # in the panel's words: its question below is the way on, not the console's --overwrite
+                self.load_result.value = note(
+                    words.LOAD_REFUSED.format(dest=exc.dest, ref=v.ref, action=words.OVERWRITE_AND_LOAD), "error"
+                )
                 shown = ", ".join(exc.paths[:5]) + (", ..." if len(exc.paths) > 5 else "")
                 self.load_confirm.ask(
                     words.CONFIRM_OVERWRITE.format(count=len(exc.paths), paths=shown),

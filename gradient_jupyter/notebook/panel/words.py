@@ -141,6 +141,10 @@ LOAD = "Load version into folder"
 LOADING = "Loading {name}:{version}..."
 LOADED = "{headline}. {line}"
 OVERWRITE_AND_LOAD = "Overwrite them and load"
+LOAD_REFUSED = (
+    "Nothing was written: {dest} holds local changes that loading {ref} would replace. "
+    'Answer "{action}" below to replace them, or load into another folder.'
+)
 CONFIRM_OVERWRITE = (
     "{count} file(s) in the folder have local changes that this load would replace: {paths}. Overwrite them?"
 )
