@@ -425,3 +425,27 @@ def test_a_lost_answer_to_completing_a_multipart_upload_never_passes_for_success
         assert [op for op, _ in proxy.seen].count("CompleteMultipartUpload") == 2  # the client did retry it
     finally:
         proxy.stop()
+
+
+def test_an_unreachable_aws_bucket_costs_a_lookup_only_the_tries_that_fit_its_time(monkeypatch):
+    """Finding an AWS bucket's region goes through boto3, which has no overall deadline: a lookup (a short
+    retry_timeout, engine/core.py) makes only the tries whose backoff fits in it, the store itself all of them."""
+    from .conftest import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # nothing listens: refused
+    tries = {}
+    for name, store in {
+        "store": S3Store("gone-bucket", access_key="testing", secret_key="testing"),
+        "lookup": S3Store("gone-bucket", access_key="testing", secret_key="testing").variant(
+            timeout=2, retry_timeout=4
+        ),
+    }.items():
+        tries[name] = 0
+
+        def count(name=name, **_):
+            tries[name] += 1
+
+        store.client.meta.events.register("before-send.s3.HeadBucket", count)
+        with pytest.raises(StoreError):
+            store.signing_region()
+    assert tries == {"store": S3Store.max_attempts, "lookup": 3}

@@ -62,7 +62,7 @@ def boto3_client(
     from botocore.config import Config
 
     options = Config(
-        retries={"mode": "standard", "max_attempts": attempts},
+        retries={"mode": "standard", "total_max_attempts": attempts},  # max_attempts would be retries: one more
         connect_timeout=min(timeout, 10),
         read_timeout=timeout,
         **config,

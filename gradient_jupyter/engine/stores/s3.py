@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable
@@ -531,7 +532,7 @@ class S3Store(Store):
                         endpoint=self.endpoint,
                         region=self.region or None,
                         timeout=self.timeout,
-                        attempts=self.max_attempts,
+                        attempts=self._control_attempts(),
                         max_pool_connections=self._max_pool,
                         signature_version=self._signature_version,
                         # Custom endpoints need path-style (no wildcard DNS for <bucket>.host); AWS picks its own.
@@ -543,13 +544,24 @@ class S3Store(Store):
                     )
         return self._client
 
+    def _control_attempts(self) -> int:
+        """Tries of a boto3 request. boto3 has no overall deadline like obstore's `retry_timeout`; its standard
+        retries wait up to 1, 2, 4... s before the 2nd, 3rd, 4th... try, so a store with a short `retry_timeout` (a
+        lookup, engine/core.py) gets only the tries whose waits fit in it: a bucket that cannot be reached costs
+        seconds, not the tens of seconds of five tries."""
+        fitting = 1 + int(math.log2(self._retry_timeout + 1))
+        return max(1, min(self.max_attempts, fitting))
+
     def variant(self, **options) -> S3Store:
-        """The same bucket and credentials with some options changed (e.g. timeout, attempts); made once, kept."""
+        """The same bucket and credentials with some options changed (e.g. timeout, attempts); made once, kept.
+        It knows the bucket's region if this store found it (an AWS bucket's region is asked once)."""
         key = tuple(sorted(options.items()))
         with self._lock:
             if key not in self._variants:
                 self._variants[key] = S3Store(self.bucket, **{**self._options, **options})
-            return self._variants[key]
+            found = self._variants[key]
+            found._resolved_region = found._resolved_region or self._resolved_region
+            return found
 
     def client_for(self, service: str):
         """A client of another service (e.g. 'sts') with this store's credentials, endpoint, region and timeouts."""
