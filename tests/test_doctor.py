@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -502,6 +503,15 @@ def test_report_renders_as_text_html_and_json(engine, s3_bucket):
     page = report._repr_html_()
     assert "<table>" in page and "data-check='preflight'" in page and "put-bucket-cors" in page
     assert all(SECRET not in t for t in (text, page, json.dumps(data)))
+    # only what to type is monospace: the fix's words are in the page's font, its command and JSON are <code>
+    fix = re.search(r"data-check='cors'.*?<div class='gradient-fix' style='([^']*)'>(.*?)</div>", page, re.S)
+    assert "monospace" not in fix.group(1) and "font-family" not in fix.group(1)
+    assert re.search(r"<code[^>]*>aws s3api put-bucket-cors ", fix.group(2))
+    assert re.search(r"<code[^>]*>\[\n  \{", fix.group(2))  # the CORS rules to paste
+    assert "Apply the recommended rules" in re.sub(r"<code.*?</code>", "", fix.group(2), flags=re.S)
+    quiet = doctor.Report(p, [doctor.Check("generated-urls", doctor.WARN, "This store has no STS.", "Nothing to do.")])
+    assert "Nothing to do." in quiet._repr_html_() and "<code" not in quiet._repr_html_()
+    assert "monospace" not in quiet._repr_html_()
 
 
 # -- the command words ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ for REST."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -140,16 +141,44 @@ _COLOURS = {PASS: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e", SKIP: "#6e7781"}
 
 
 def _marked(text: str) -> str:
-    """Escaped text with its `commands` as <code>: backticks are how the fixes quote what to type."""
-    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(text))
+    """Escaped text with what to type as <code>, the words around it as words: backticks are how the fixes quote
+    a command within a sentence; a line of its own that is a command (`aws ...`, kept bare so it can be pasted
+    from the text report) or a JSON document (a policy statement, CORS rules) is code too."""
+    lines, out, i = text.splitlines(), [], 0
+    while i < len(lines):
+        end = _json_end(lines, i)
+        if end is not None:
+            out.append((True, "\n".join(lines[i:end])))
+            i = end
+            continue
+        out.append((lines[i].startswith("aws "), lines[i]))
+        i += 1
+    shown = ""
+    for n, (code, line) in enumerate(out):
+        if code:
+            shown += f"<code style='display:block'>{html.escape(line)}</code>"
+        else:
+            after_text = n > 0 and not out[n - 1][0]
+            shown += ("\n" if after_text else "") + re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(line))
+    return shown
+
+
+def _json_end(lines: list[str], start: int) -> int | None:
+    """The end (exclusive) of the JSON document that begins at lines[start], if one does."""
+    if not lines[start].startswith(("{", "[")):
+        return None
+    for end in range(start + 1, len(lines) + 1):
+        try:
+            json.loads("\n".join(lines[start:end]))
+        except ValueError:
+            continue
+        return end
+    return None
 
 
 # Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
-# (a URL) may still break.
-_FIX_STYLE = (
-    "white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0; "
-    "font-family:var(--jp-code-font-family, monospace); font-size:var(--jp-code-font-size, 0.9em)"
-)
+# (a URL) may still break. Words in the page's font: only what to type is <code>.
+_FIX_STYLE = "white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0"
 
 
 def _html_row(c: Check) -> str:
