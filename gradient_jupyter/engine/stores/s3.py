@@ -58,7 +58,7 @@ class S3Store(Store):
         max_pool: int = 64,
         send_checksums: bool = True,
         quota: int | None = None,
-        part_size: int = 16 * 1024**2,
+        part_size: int = 8 * 1024**2,
         multipart_threshold: int = 64 * 1024**2,
         attempts: int | None = None,
         retry_timeout: float = 120.0,
