@@ -247,6 +247,10 @@ async def test_an_unreadable_bucket_does_not_hide_the_others(api, moto_server):
     row = next(r for r in usage["storageProviders"] if r["id"] == p["id"])
     assert code == 200 and row["usedBytes"] is None and "does not exist" in row["error"]
     assert usage["managed"]["usedBytes"] == 0
+    code, listing = await api("GET", "datasets")  # skipped with the store's words and what to do, as the console says
+    (warning,) = listing["warnings"]
+    assert code == 200 and warning["storageProviderName"] == "gone" and "does not exist" in warning["message"]
+    assert warning["fix"].endswith("to see what is wrong: gradient-jupyter storageProviders check --id gone")
 
 
 # -- threads ------------------------------------------------------------------------------------------------------

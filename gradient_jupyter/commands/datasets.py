@@ -7,7 +7,6 @@ import contextlib
 import glob
 import json
 import os
-import shlex
 from pathlib import Path
 
 from ..engine import BadInput, GradientError, NotFound
@@ -220,8 +219,7 @@ def list_datasets(ctx, args):
     skipped: list = []
     found = ctx.engine.datasets.list(skipped)
     for warning in skipped:  # the datasets of a provider that did not answer are missing: say so, why, what to do
-        check = f"{ctx.prog} storageProviders check --id {shlex.quote(warning.provider_name)}"
-        ctx.warn(printable(f"{warning} Its datasets are missing from this list; to see what is wrong: {check}"))
+        ctx.warn(printable(f"{warning} {warning.what_to_do(ctx.prog)}"))
     return datasets_table(found, ctx.engine.registry.list())
 
 

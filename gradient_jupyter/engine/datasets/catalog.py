@@ -5,6 +5,7 @@ them unique per team (layout: datasets/__init__.py)."""
 from __future__ import annotations
 
 import builtins
+import shlex
 from dataclasses import dataclass
 
 from .. import records
@@ -374,10 +375,17 @@ class Skipped:
     def __str__(self) -> str:
         return f"Warning: storage provider {self.provider_name!r} was skipped: {self.message}"
 
+    def what_to_do(self, prog: str = "gradient-jupyter") -> str:
+        """What the warning adds to the store's words, in the console, the magic (`prog` %gradient_storage) and
+        REST alike (README "datasets list")."""
+        check = f"{prog} storageProviders check --id {shlex.quote(self.provider_name)}"
+        return f"Its datasets are missing from this list; to see what is wrong: {check}"
+
     def to_json(self) -> dict:
         return {
             "storageProviderId": self.provider_id,
             "storageProviderName": self.provider_name,
             "message": self.message,
             "reason": self.reason,
+            "fix": self.what_to_do(),
         }
