@@ -15,6 +15,7 @@ from IPython.utils.capture import capture_output
 
 import gradient_jupyter
 from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, IntegrityError, transfer
+from gradient_jupyter.engine.datasets import manifest_entries
 
 from .countingproxy import CountingProxy
 
@@ -251,5 +252,24 @@ def test_load_copies_what_an_earlier_load_wrote_only_while_it_holds_those_bytes(
         transfer.load(engine, "twice", tmp_path / "fourth")
         assert tree(tmp_path / "fourth") == {"a.bin": data}  # not copied from the entry, which is gone
         assert not entry.exists()
+    finally:
+        proxy.close()
+
+
+def test_a_large_file_load_wrote_is_read_in_place_without_fetching_it_again(aws_env, s3_bucket, tmp_path):
+    engine = Engine(GradientStorage(block_size=64 * 1024, block_threshold=128 * 1024))  # files in blocks
+    endpoint, bucket = s3_bucket
+    proxy = CountingProxy(endpoint)
+    try:
+        engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
+        data = os.urandom(600_000)
+        s = transfer.save(engine, "blocks", make(tmp_path / "src", {"big.bin": data}), provider="moto")
+        (entry,) = manifest_entries(engine.datasets.manifest(s.dataset, s.version.version))
+        assert entry.blocks  # read in place by blocks, unless a whole copy is at hand
+        transfer.load(engine, "blocks", tmp_path / "loaded")
+        proxy.reset()
+        fs = fsspec.filesystem("gradient", skip_instance_cache=True)
+        assert fs.cat_file("gradient://blocks/big.bin", start=100_000, end=300_000) == data[100_000:300_000]
+        assert proxy.reset() < 8192  # the loaded file, checked, became the cache's entry: no block was fetched
     finally:
         proxy.close()

@@ -83,15 +83,30 @@ class ContentCache:
             found = self.get(sha256, size)
             if found:
                 return found
-            copy = self.copies_of([sha256]).get(sha256)
-            path = None
-            if copy is not None and copy[0] == size:
-                with contextlib.suppress(IntegrityError, OSError):  # changed or gone since: fetch instead
-                    path = self._fill_from(sha256, size, lambda: file_chunks(copy[1]), copy[1])
-            if path is None:
-                path = self._fill_from(sha256, size, chunks, name)
+            path = self._fill_from_copy(sha256, size) or self._fill_from(sha256, size, chunks, name)
         self._account(size, keep=path)
         return path
+
+    def from_copy(self, sha256: str, size: int) -> Path | None:
+        """The entry, if the cache has it or a file `load` wrote still holds those bytes (checked, then kept as the
+        entry); None otherwise: the caller fetches (reading in place fetches only the blocks it needs)."""
+        found = self.get(sha256, size)
+        if found:
+            return found
+        with self._filling_lock(sha256):
+            path = self.get(sha256, size) or self._fill_from_copy(sha256, size)
+        if path is not None:
+            self._account(size, keep=path)
+        return path
+
+    def _fill_from_copy(self, sha256: str, size: int) -> Path | None:
+        copy = self.copies_of([sha256]).get(sha256)
+        if copy is None or copy[0] != size:
+            return None
+        try:
+            return self._fill_from(sha256, size, lambda: file_chunks(copy[1]), copy[1])
+        except (IntegrityError, OSError):  # changed or gone since it was loaded
+            return None
 
     def _fill_from(self, sha256: str, size: int, chunks: Callable[[], Iterable[bytes]], name: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="fill-")

@@ -37,6 +37,7 @@ class FileReader:
         self._lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._next = -1  # where a sequential reader would read next
+        self._asked_copies = False
         self._streak = 0  # consecutive sequential reads: read-ahead starts at 3 and grows with it (a column chunk of
         # a few blocks is read without fetching past it; a scan soon has many blocks in flight)
 
@@ -50,6 +51,9 @@ class FileReader:
         if start >= end:
             return b""
         whole = self.cache.get(self.sha256, self.entry.size)
+        if whole is None and self.entry.blocks and not self._asked_copies:
+            self._asked_copies = True  # once per reader: a file `load` wrote may hold the bytes (engine/cache.py)
+            whole = self.cache.from_copy(self.sha256, self.entry.size)
         if whole is None and not self.entry.blocks:
             whole = self.local_file()
         if whole is not None:
@@ -127,6 +131,9 @@ class FileReader:
             return found
         if not e.blocks:
             return self.cache.fill(self.sha256, e.size, lambda: self._stream(0, e.size), self.name)
+        found = self.cache.from_copy(self.sha256, e.size)
+        if found is not None:
+            return found
         # Fetch the blocks in parallel, then check the file's own SHA-256 as they are joined, before it enters the
         # cache under that name: blocks prove only what the manifest's block list says.
         paths = self._blocks(range(len(e.blocks)))
