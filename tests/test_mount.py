@@ -252,6 +252,11 @@ def test_load_copies_what_an_earlier_load_wrote_only_while_it_holds_those_bytes(
         transfer.load(engine, "twice", tmp_path / "fourth")
         assert tree(tmp_path / "fourth") == {"a.bin": data}  # not copied from the entry, which is gone
         assert not entry.exists()
+
+        engine.content_cache.clear()  # `cache clear` forgets the loaded copies too: the next load asks the store
+        proxy.reset()
+        transfer.load(engine, "twice", tmp_path / "fifth")
+        assert proxy.reset() > len(data) and tree(tmp_path / "fifth") == {"a.bin": data}
     finally:
         proxy.close()
 
