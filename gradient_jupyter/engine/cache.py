@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import IntegrityError
+from .stores import file_chunks
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_SECONDS = 3600  # a fill left behind by a killed process
@@ -259,10 +260,3 @@ class ContentCache:
         with self._lock:
             db.execute("DELETE FROM copies")
         return before
-
-
-def file_chunks(path: str | os.PathLike) -> Iterable[bytes]:
-    """A local file's bytes in 1 MiB chunks."""
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            yield chunk

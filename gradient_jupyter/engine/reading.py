@@ -15,10 +15,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .cache import ContentCache, file_chunks
+from .cache import ContentCache
 from .errors import IntegrityError, NotFound
 from .models import FileEntry
-from .stores import CHUNK, Store
+from .stores import CHUNK, Store, file_chunks
 
 READ_AHEAD_BYTES = 64 * 1024**2  # what a sequential reader has in flight ahead of it
 

@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .cache import file_chunks
 from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, StoreError, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .reading import block_hashes
-from .stores import CHUNK
+from .stores import CHUNK, file_chunks
 
 ProgressCallback = Callable[[ProgressEvent], None]
 

@@ -7,8 +7,8 @@ credentials.py   an S3 store's credentials and boto3 clients
 s3_errors.py     how an S3 store's failures read to the user (with the store's request id)
 """
 
-from .contract import CHUNK, ObjectInfo, Progress, Store, sha256_file
+from .contract import CHUNK, ObjectInfo, Progress, Store, file_chunks, sha256_file
 from .local import LocalStore
 from .s3 import S3Store
 
-__all__ = ["CHUNK", "Store", "LocalStore", "S3Store", "ObjectInfo", "Progress", "sha256_file"]
+__all__ = ["CHUNK", "Store", "LocalStore", "S3Store", "ObjectInfo", "Progress", "file_chunks", "sha256_file"]

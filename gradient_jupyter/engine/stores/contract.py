@@ -158,16 +158,22 @@ class Store:
             )
 
 
+def file_chunks(path: str | os.PathLike) -> Iterator[bytes]:
+    """A local file's bytes in CHUNK (1 MiB) pieces."""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
 def sha256_file(path: str | os.PathLike, progress: Progress | None = None) -> tuple[str, int]:
     """(hex SHA-256, size) of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-            if progress:
-                progress(len(chunk))
+    for chunk in file_chunks(path):
+        h.update(chunk)
+        size += len(chunk)
+        if progress:
+            progress(len(chunk))
     return h.hexdigest(), size
 
 

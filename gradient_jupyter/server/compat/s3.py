@@ -22,7 +22,7 @@ from ...engine import BadInput, Conflict, Engine, GradientError, Immutable, NotF
 from ...engine.datasets import verified_stream
 from ...engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ...engine.models import FileEntry
-from ...engine.stores import CHUNK
+from ...engine.stores import CHUNK, file_chunks
 from ..base import AUTH_RESOURCE, StreamingUpload
 from ..uploads import open_uploads, remove_abandoned_uploads, upload_folder, uploads_folder, uploads_size
 from .signer import OWN_URL_SECONDS, UrlSigner, signer_of
@@ -440,7 +440,6 @@ class SignedS3Handler(StreamingUpload):
 def _md5(path: str) -> str:
     """S3's ETag of a single-part object (the CLI compares it); read on a worker thread, not the event loop."""
     h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
+    for chunk in file_chunks(path):
+        h.update(chunk)
     return h.hexdigest()
