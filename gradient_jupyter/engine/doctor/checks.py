@@ -165,15 +165,16 @@ class Doctor:
                     return self.failure("credentials", err)
         try:
             self.s3("list_buckets")
-        except StoreError as err:
-            if err.reason == "access-denied":
+        except (StoreError, NotFound) as err:
+            if isinstance(err, StoreError) and err.reason == "access-denied":
                 return Check(
                     "credentials",
                     PASS,
                     "The store accepts the access key and its signature (it may not "
                     "list all buckets, which is not needed).",
                 )
-            if err.reason in ("store-error", "no-such-key", "not-found", "invalid-request"):
+            not_s3 = ("store-error", "no-such-key", "not-found", "invalid-request")
+            if isinstance(err, NotFound) or err.reason in not_s3:
                 return Check(
                     "credentials",
                     FAIL,
@@ -182,14 +183,6 @@ class Doctor:
                     reason="not-s3",
                 )
             raise
-        except NotFound as err:
-            return Check(
-                "credentials",
-                FAIL,
-                f"{self.where} answered, but not like an S3 store ({err.message}).",
-                self.fix_for("credentials", "not-s3"),
-                reason="not-s3",
-            )
         return Check("credentials", PASS, "The store accepts the access key and its signature.")
 
     def check_bucket(self) -> Check:
