@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -18,6 +19,20 @@ from servers import Seaweed  # noqa: E402  the one copy of SeaweedFS's start-up,
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 SECRET = "s3cr3t-DO-NOT-LEAK-7f9a2b"
+
+
+def cli(*words, cwd=None, input=None, env=None, timeout=120) -> subprocess.CompletedProcess:
+    """The console script in its own process (`python -m gradient_jupyter.cli WORDS`), with this test's
+    environment (plus `env`); its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
+        capture_output=True,
+        text=True,
+        input=input,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def free_port() -> int:

@@ -12,18 +12,7 @@ import pytest
 from gradient_jupyter.cli import Context, HelpRequested, UsageError, run
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import SECRET
-
-
-def cli(*words, input=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words],
-        capture_output=True,
-        text=True,
-        input=input,
-        env=os.environ.copy(),
-        timeout=120,
-    )
+from .conftest import SECRET, cli
 
 
 def test_seed_line_creates_a_provider():

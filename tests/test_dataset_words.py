@@ -7,13 +7,13 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 
 import pytest
 
 from gradient_jupyter.cli import Context, HelpRequested, UsageError, build_parser, run
 from gradient_jupyter.engine import Conflict, GradientError, Immutable, NotFound
 
+from .conftest import cli
 from .test_datasets import make_folder, read_folder
 
 REF = re.compile(r"ds[a-z0-9]{13}:[a-z0-9]{7}")
@@ -21,17 +21,6 @@ SUMMARY = re.compile(
     r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) copied in the store, "
     r"[\d.]+ (B|KiB|MiB) skipped, in [\d.]+ s"
 )
-
-
-def cli(*words, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture

@@ -3,21 +3,12 @@ and an AWS host name that does not resolve named as AWS's."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
+from .conftest import cli as run_cli
 from .faultproxy import FaultProxy
 
 
 def cli(*words):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=180,
-    )
+    return run_cli(*words, timeout=180)
 
 
 def test_cors_is_a_warning_when_the_real_preflight_passes_and_no_sts_is_not_an_outage(seaweed_bucket):

@@ -11,16 +11,7 @@ from pathlib import Path
 
 import pytest
 
-
-def cli(*words, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-    )
+from .conftest import cli
 
 
 def ok(*words, **kwargs) -> str:

@@ -13,17 +13,8 @@ import gradient_jupyter
 from gradient_jupyter.engine import Engine, GradientStorage, LocalChanges
 from gradient_jupyter.engine.hashcache import RACY_SECONDS
 
+from .conftest import cli
 from .test_datasets import make_folder, read_folder
-
-
-def cli(*words):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -4,25 +4,14 @@ loaded side by side on one that tells them apart."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import unicodedata
 
 from gradient_jupyter.engine.transfer import folder_folds, same_name_groups
 
+from .conftest import cli
 from .test_datasets import make_folder, read_folder
 
 NFC, NFD = unicodedata.normalize("NFC", "caf\u00e9.txt"), unicodedata.normalize("NFD", "caf\u00e9.txt")
-
-
-def cli(*words):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 def test_which_paths_would_be_one_file():

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import SECRET
+from .conftest import SECRET, cli
 from .server_api import Api
 
 EXTENSION = {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
@@ -26,16 +23,6 @@ def jp_server_config():
 @pytest.fixture
 def api(jp_fetch):
     return Api(jp_fetch)
-
-
-def cli(*words):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 def stored_secret(name: str) -> str:

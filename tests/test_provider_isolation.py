@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,18 +14,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import free_port
+from .conftest import cli, free_port
 from .test_datasets import make_folder
-
-
-def cli(*words):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 class BlackHole:

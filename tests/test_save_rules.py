@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -16,18 +14,8 @@ from nbclient import NotebookClient
 import gradient_jupyter
 from gradient_jupyter.engine import BadInput, Engine, GradientStorage, NotFound, TagInUse
 
+from .conftest import cli
 from .test_datasets import make_folder
-
-
-def cli(*words, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        cwd=cwd,
-    )
 
 
 def versions(name: str, committed=True) -> list:
