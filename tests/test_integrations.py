@@ -47,11 +47,6 @@ def settings_yaml(engine, jp_root_dir, tmp_path):
     return jp_root_dir
 
 
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
-
-
 def test_parsing_says_what_each_entry_is(tmp_path, caplog):
     (tmp_path / ".gradient").mkdir()
     (tmp_path / ".gradient" / "settings.yaml").write_text(

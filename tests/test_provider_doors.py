@@ -9,7 +9,6 @@ import pytest
 from gradient_jupyter.engine import Engine, GradientStorage
 
 from .conftest import SECRET, cli
-from .server_api import Api
 
 EXTENSION = {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
 S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRET}
@@ -18,11 +17,6 @@ S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRE
 @pytest.fixture
 def jp_server_config():
     return EXTENSION
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 def stored_secret(name: str) -> str:

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate as validate_openapi
 from gradient_jupyter.server.handlers import AUTH_RESOURCE, default_handlers
 
 from .conftest import SECRET, free_port
-from .server_api import DOC, METHODS, Api, route_template
+from .server_api import DOC, METHODS, route_template
 
 S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRET}
 EXTENSION = {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
@@ -33,11 +33,6 @@ class DenyGradient(Authorizer):
 def jp_server_config(request):
     extra = getattr(request, "param", {})
     return {"ServerApp": {**EXTENSION["ServerApp"], **extra}}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 def handler_methods(cls) -> list[str]:

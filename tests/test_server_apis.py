@@ -6,19 +6,8 @@ from __future__ import annotations
 import pytest
 
 from .conftest import SECRET
-from .server_api import Api
 
 S3 = {"accessKey": "testing", "secretAccessKey": SECRET}
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 @pytest.mark.parametrize("through", ["rest", "compat"])

@@ -13,7 +13,6 @@ import tornado.httpserver
 from tornado.httpclient import HTTPClientError
 
 from .conftest import SECRET, free_port
-from .server_api import Api
 
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
 MiB = 1024 * 1024
@@ -22,11 +21,6 @@ MiB = 1024 * 1024
 @pytest.fixture
 def jp_server_config(request):
     return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}, **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 @pytest.fixture

@@ -7,20 +7,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .conftest import SECRET
-from .server_api import Api
 from .test_doctor import FOREIGN_RULE, foreign_cors
 
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from tornado.httpclient import AsyncHTTPClient
 
 from .conftest import SECRET
 from .faultproxy import FaultProxy
-from .server_api import Api
 
 S3 = {"accessKey": "testing", "secretAccessKey": SECRET}
 EXTENSION = {"jpserver_extensions": {"gradient_jupyter": True}}
@@ -36,11 +35,6 @@ class TokenOnlyIdentityProvider(IdentityProvider):
 @pytest.fixture
 def jp_server_config(request):
     return {"ServerApp": dict(EXTENSION), **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def api(jp_fetch):
-    return Api(jp_fetch)
 
 
 async def presign(compat, ds, version, *calls):
