@@ -347,6 +347,7 @@ def create_version(ctx, args):
     pairs = local_files(args.source_paths, "") if args.source_paths else []
     datasets = ctx.engine.datasets
     d = datasets.get(args.id)
+    datasets.check_put_quota(d, [local for local, _ in pairs])
     folders = [p for p in args.source_paths if os.path.isdir(p)]
     # one folder put in whole is what `save` versions: record its git commit the same way
     origin = created_by(folders[0]) if len(folders) == 1 and len(args.source_paths) == 1 else None
@@ -536,6 +537,7 @@ def put_files(ctx, args):
     pairs = local_files(args.source_paths, args.target_path)
     d = ctx.engine.datasets.get(name)
     v = ctx.engine.datasets.get_version(d, version)
+    ctx.engine.datasets.check_put_quota(d, [local for local, _ in pairs])
     count, size = _put(ctx, d, v, pairs)
     return Message(
         f"Put {count} files ({human_bytes(size)}) into {v.ref}",

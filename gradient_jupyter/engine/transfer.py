@@ -178,7 +178,7 @@ def save(
             "__pycache__, .gradient and what .gradientignore or --exclude name).",
             reason="no-files",
         )
-    ds, warnings = _dataset_for_save(engine, name, provider)
+    ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
 
@@ -353,10 +353,11 @@ def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntr
     return replace(e, block_size=block_size, blocks=tuple(blocks))
 
 
-def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
+def _dataset_for_save(engine, name: str, provider, needed: Callable[[], int]) -> tuple[Dataset, list[str]]:
     """The dataset a save adds a version to, created if needed, and warnings worth showing. A provider that cannot
     be reached blocks nothing: a new name is checked where the dataset will live (`provider`, else the team
-    default); the others are asked only so that a dataset of that name elsewhere is not split in two."""
+    default); the others are asked only so that a dataset of that name elsewhere is not split in two.
+    `needed`: the bytes of the files to save, checked against the quota before a new dataset is made."""
     if not provider:
         found, unsearched = engine.datasets.find(name)
         if found is not None:
@@ -365,7 +366,7 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
         for p, exc in unsearched:
             if p.id == home:  # the dataset was seen there: saving it elsewhere would split it in two
                 raise exc
-        ds = _create_for_save(engine, name, None)
+        ds = _create_for_save(engine, name, None, needed)
         where = engine.registry.get(ds.storage_provider_id).name
         return ds, [
             f"Storage provider {p.name!r} could not be searched ({exc.message}); if a dataset {name!r} "
@@ -385,10 +386,15 @@ def _dataset_for_save(engine, name: str, provider) -> tuple[Dataset, list[str]]:
             "save without --provider, or choose another dataset name.",
             reason="wrong-provider",
         )
-    return _create_for_save(engine, name, target.id), []
+    return _create_for_save(engine, name, target.id, needed), []
 
 
-def _create_for_save(engine, name: str, provider) -> Dataset:
+def _create_for_save(engine, name: str, provider, needed: Callable[[], int]) -> Dataset:
+    # A new dataset holds no file yet, so all its bytes will be sent: a save the quota refuses is refused before
+    # the dataset is made, and leaves nothing behind.
+    store = engine.store(provider or engine.registry.default().id)
+    if store.quota is not None:
+        store.check_quota(needed(), f"{engine.team_id}/")
     try:
         return engine.datasets.create(name, provider=provider, others_searched=True)  # _dataset_for_save did
     except Conflict:  # another writer created it a moment ago: use theirs

@@ -114,6 +114,18 @@ class Files(Part):
             )
         return entry.object_key
 
+    def check_put_quota(self, ds, sources: builtins.list[Path]) -> None:
+        """Raise QuotaExceeded, before a version is made or a byte sent, if putting these local files into `ds`
+        would pass its store's quota (files identical to a committed one of the dataset cost nothing): a put of
+        many files that is refused leaves none of them behind."""
+        ds = self.get(ds)
+        store = self._store_of(ds)
+        if store.quota is None:
+            return
+        known = self.committed_index(ds)
+        hashed = self.engine.map(sha256_file, sources, self.engine.settings.max_concurrency)
+        store.check_quota(sum(size for sha, size in hashed if (sha, size) not in known), self.layout.root())
+
     def put_file(self, ds, version: str, path: str, source) -> FileEntry:
         """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file.
 
