@@ -94,6 +94,41 @@ def test_save_leaves_out_what_no_one_meant_to_version(tmp_path):
     assert files == [".gradientignore", "keep.csv", "notes/final.md", "sub/keep.txt"]
 
 
+def test_a_folder_put_by_versions_create_or_files_put_leaves_out_what_save_leaves_out(tmp_path):
+    data = make_folder(
+        tmp_path / "data",
+        {
+            "keep.csv": b"k",
+            "sub/keep.txt": b"k",
+            ".git/HEAD": b"ref",
+            "sub/.ipynb_checkpoints/x-checkpoint.ipynb": b"{}",
+            "pkg/__pycache__/m.pyc": b"\0",
+            ".gradient/loaded.json": b"{}",
+            "scratch.tmp": b"t",
+            "build/out.o": b"o",
+            ".gradientignore": b"*.tmp\nbuild/\n",
+        },
+    )
+    kept = [".gradientignore", "keep.csv", "sub/keep.txt"]
+    engine = Engine(GradientStorage())
+    assert cli("datasets", "create", "--name", "tidy").returncode == 0
+    made = cli("datasets", "versions", "create", "--id", "tidy", "--source-path", data)
+    assert made.returncode == 0 and "Put 3 files" in made.stdout, made.stdout + made.stderr
+    assert [f.path for f in engine.datasets.list_files("tidy", versions("tidy")[0].version)] == [
+        f"data/{path}" for path in kept
+    ]
+
+    assert cli("datasets", "versions", "create", "--id", "tidy").returncode == 0
+    draft = versions("tidy", committed=False)[0].version
+    put = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", f"{data}/", "--target-path", "raw")
+    assert put.returncode == 0 and "Put 3 files" in put.stdout, put.stdout + put.stderr
+    assert [f.path for f in engine.datasets.list_files("tidy", draft)] == [f"raw/{path}" for path in kept]
+
+    nothing = make_folder(tmp_path / "nothing", {".git/HEAD": b"ref", "__pycache__/m.pyc": b"\0"})
+    refused = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", nothing)
+    assert refused.returncode == 1 and "holds no files" in refused.stderr and ".gradientignore" in refused.stderr
+
+
 @pytest.mark.parametrize("path", ["", "missing", "file.txt", "HOME"])
 def test_save_refuses_an_empty_missing_or_non_folder_path_and_the_data_home(tmp_path, aws_env, path):
     (tmp_path / "file.txt").write_text("x")

@@ -344,7 +344,7 @@ def diff_versions(ctx, args):
 
 
 def create_version(ctx, args):
-    pairs = local_files(args.source_paths, "") if args.source_paths else []
+    pairs = local_files(args.source_paths, "", ctx.engine.home) if args.source_paths else []
     datasets = ctx.engine.datasets
     d = datasets.get(args.id)
     datasets.check_put_quota(d, [local for local, _ in pairs])
@@ -494,9 +494,13 @@ def get_files(ctx, args):
     return TransferView(summary, "Downloaded")
 
 
-def local_files(sources: list[str], target: str) -> list[tuple[Path, str]]:
+def local_files(sources: list[str], target: str, home: Path) -> list[tuple[Path, str]]:
     """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
-    a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent."""
+    a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
+    files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
+    `__pycache__/`, `.gradient/`, the data home `home` and what the folder's `.gradientignore` names stay out."""
+    from ..engine.transfer import scan_folder
+
     base = folder(target)
     pairs = []
     for source in sources:
@@ -505,16 +509,15 @@ def local_files(sources: list[str], target: str) -> list[tuple[Path, str]]:
             pairs.append((local, base + local.name))
         elif local.is_dir():
             under = base if source.endswith(("/", os.sep)) else base + local.resolve().name + "/"
-            for dirpath, dirnames, filenames in os.walk(local):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    file = Path(dirpath) / name
-                    if file.is_file():
-                        pairs.append((file, under + file.relative_to(local).as_posix()))
+            pairs += [(file, under + rel) for rel, file in scan_folder(local, skip=[home])]
         else:
             raise BadInput(f"Source path not found: {source!r} is not a file or folder.", reason="no-source-path")
     if not pairs:
-        raise BadInput(f"No files to put: {', '.join(map(repr, sources))} holds no files.", reason="no-files")
+        raise BadInput(
+            f"No files to put: {', '.join(map(repr, sources))} holds no files (after leaving out .git, "
+            ".ipynb_checkpoints, __pycache__, .gradient and what .gradientignore names).",
+            reason="no-files",
+        )
     return pairs
 
 
@@ -534,7 +537,7 @@ def _put(ctx, d, v, pairs) -> tuple[int, int]:
 
 def put_files(ctx, args):
     name, version = args.id
-    pairs = local_files(args.source_paths, args.target_path)
+    pairs = local_files(args.source_paths, args.target_path, ctx.engine.home)
     d = ctx.engine.datasets.get(name)
     v = ctx.engine.datasets.get_version(d, version)
     ctx.engine.datasets.check_put_quota(d, [local for local, _ in pairs])
