@@ -106,3 +106,49 @@ async def test_a_commit_or_delete_through_either_api_ends_the_compat_uploads_lef
         code, _ = await (api("DELETE", f"datasets/{ds}") if through == "rest" else compat("DELETE", f"datasets/{ds}"))
         assert code == 204
     assert open_compat_uploads(engine_of, client, bucket) == ([], [])
+
+
+@pytest.mark.parametrize("through", ["console", "engine"])
+async def test_a_delete_through_any_other_door_ends_the_compat_uploads_left_open(
+    through, compat, engine_of, seaweed_bucket
+):
+    """The console script and the magic, and the panel and Python callers of the engine, delete versions and
+    datasets with the engine's own delete: it ends the compat API's unfinished multipart uploads as the REST
+    API's delete does (SeaweedFS over HTTP for the S3 provider)."""
+    from .conftest import cli
+    from .test_server_trust import in_thread
+
+    server, bucket = seaweed_bucket
+    provider = engine_of.registry.create(
+        "parts",
+        {
+            "bucket": bucket,
+            "endpoint": server.endpoint,
+            "accessKey": server.access_key,
+            "secretAccessKey": server.secret_key,
+        },
+    )
+    client = server.client()
+    s3_provider = {"storageProviderId": provider.id}
+
+    async def delete(*words):
+        if through == "engine":
+            ds, *version = words
+            await in_thread(
+                lambda: engine_of.datasets.delete_version(ds, *version) if version else engine_of.datasets.delete(ds)
+            )
+            return
+        ref = ":".join(words)
+        done = await in_thread(cli, "datasets", *(["versions"] if ":" in ref else []), "delete", "--id", ref)
+        assert done.returncode == 0, done.stderr
+
+    versions = await begin_uploads(compat, engine_of, s3_provider, "version-deleted")
+    datasets = await begin_uploads(compat, engine_of, s3_provider, "dataset-deleted")
+    assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [2, 2]
+    for ds, version in versions:
+        await delete(ds, version)
+    embedded, in_bucket = open_compat_uploads(engine_of, client, bucket)
+    assert [u["Key"].split("/")[2] for u in in_bucket] == [datasets[1][0]] and len(embedded) == 1
+    for ds, _ in datasets:
+        await delete(ds)
+    assert open_compat_uploads(engine_of, client, bucket) == ([], [])

@@ -54,7 +54,7 @@ async def test_presigned_multipart_parts_count_against_the_managed_quota(compat,
     assert code == 413 and body["error"]["reason"] == "quota-exceeded", body
     assert f"{records + 400_000} bytes" in body["error"]["message"]
 
-    # ending the version ends its uploads (server/uploads.py): the room is free again
+    # ending the version ends its uploads (engine/uploads.py): the room is free again
     code, _ = await compat("DELETE", f"datasets/{ds['id']}/versions/{v['version']}")
     assert code == 204
     code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})

@@ -7,10 +7,10 @@ Everything here runs off the event loop and may block on a store.
 
 from __future__ import annotations
 
-from ..engine import BadInput, Engine, Immutable, NotFound, history
+from ..engine import BadInput, Engine, Immutable, history
 from ..engine.models import Dataset, Tag, Version
 from ..engine.providers import Provider
-from .uploads import end_uploads
+from ..engine.uploads import end_uploads
 
 PROVIDER_FIELDS = {"name": str, "type": str, "config": dict, "isTeamDefault": bool}
 PROVIDER_REQUIRED = ("name", "config")
@@ -53,14 +53,7 @@ def update_dataset(engine: Engine, dataset: str, body: dict) -> Dataset:
 
 
 def delete_dataset(engine: Engine, dataset: str) -> None:
-    """Delete a dataset, and end the compat API's multipart uploads still open in it (server/uploads.py)."""
-    try:
-        found = engine.datasets.get(dataset)
-    except NotFound:  # by name, it may be an interrupted delete, which deleting again finishes
-        engine.datasets.delete(dataset)
-        return
-    engine.datasets.delete(found)
-    end_uploads(engine, found)
+    engine.datasets.delete(dataset)
 
 
 # -- versions ------------------------------------------------------------------------------------------------------
@@ -76,7 +69,7 @@ def update_version(
 ) -> Version:
     """Change the message and/or commit (committing a committed version answers it unchanged; a committed version
     cannot be uncommitted). A commit ends the compat API's multipart uploads still open in the version: files
-    that were not complete are not part of it (server/uploads.py)."""
+    that were not complete are not part of it (engine/uploads.py)."""
     datasets = engine.datasets
     ds = datasets.get(dataset)
     current = datasets.get_version(ds, version)
@@ -86,15 +79,12 @@ def update_version(
         current = datasets.update_version(ds, version, message=message)
     if commit:
         current = datasets.commit(ds, version)
-        end_uploads(engine, ds, version)
+        end_uploads(engine, engine.store(ds.storage_provider_id), ds.id, version)
     return current
 
 
 def delete_version(engine: Engine, dataset: str, version: str) -> None:
-    """Delete a version, and end the compat API's multipart uploads still open in it."""
-    ds = engine.datasets.get(dataset)
-    engine.datasets.delete_version(ds, version)
-    end_uploads(engine, ds, version)
+    engine.datasets.delete_version(dataset, version)
 
 
 # -- tags ----------------------------------------------------------------------------------------------------------

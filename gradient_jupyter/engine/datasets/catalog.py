@@ -15,6 +15,7 @@ from ..models import Dataset
 from ..providers import Provider, now_iso
 from ..records import BadRecord
 from ..stores import Store
+from ..uploads import end_uploads
 from .base import DATASET_FORMAT, Part, log, skipped
 
 Unsearched = list[tuple[Provider, GradientError]]  # providers a lookup could not search, and why
@@ -359,6 +360,7 @@ class Catalog(Part):
 
     def _finish_delete(self, store: Store, ds_id: str, name: str | None) -> None:
         store.delete(o.key for o in store.list(self.layout.dataset(ds_id)))
+        end_uploads(self.engine, store, ds_id)  # the compat API's multipart uploads still open in it
         if name is not None:
             store.delete([self.layout.claim(name)])
 

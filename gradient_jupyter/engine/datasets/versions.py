@@ -12,6 +12,7 @@ from ..ids import VERSION_ID, check_text, check_version_id, new_version_id, pars
 from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
 from ..records import BadRecord, manifest_entries
+from ..uploads import end_uploads
 from .base import Part, latest_committed, skipped
 
 
@@ -229,7 +230,8 @@ class Versions(Part):
 
     def delete_version(self, ds, version: str) -> None:
         """Delete a version: its tags, its manifest, and only the objects that nothing else points at: no
-        remaining manifest, no file put into an uncommitted version, no save under way."""
+        remaining manifest, no file put into an uncommitted version, no save under way. The compat API's
+        multipart uploads still open in it end too (engine/uploads.py)."""
         ds = self.get(ds)
         self.get_version(ds, version)
         store = self._store_of(ds)
@@ -240,6 +242,7 @@ class Versions(Part):
         keep = self._referenced(ds, skip=version)
         store.delete(o.key for o in store.list(self.layout.version(ds.id, version)) if o.key not in keep)
         self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
+        end_uploads(self.engine, store, ds.id, version)
         self.engine.changed("datasets")
 
     def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:

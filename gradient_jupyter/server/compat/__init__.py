@@ -11,7 +11,7 @@ See docs/threat-model.md.
 
 The package: api.py (Gradient's resources), s3.py (presigned URLs, the S3 answers, embedded multipart uploads),
 signer.py (the URLs this extension signs). Shared with the REST API: server/base.py, server/service.py and
-server/uploads.py.
+engine/uploads.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """S3 for the Gradient CLI's file commands: the URLs `preSignedUrls` answers (real presigned URLs of the
 provider's bucket, or URLs this extension signs), the multipart uploads of the embedded store (staged in the data
-home: server/uploads.py), and the handler that serves the signed URLs the way S3 would (XML answers). See
+home: engine/uploads.py), and the handler that serves the signed URLs the way S3 would (XML answers). See
 docs/threat-model.md."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ...engine.datasets import verified_stream
 from ...engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ...engine.models import FileEntry
 from ...engine.stores import CHUNK, file_chunks
+from ...engine.uploads import open_uploads, remove_abandoned_uploads, upload_folder, uploads_folder, uploads_size
 from ..base import AUTH_RESOURCE, StreamingUpload
-from ..uploads import open_uploads, remove_abandoned_uploads, upload_folder, uploads_folder, uploads_size
 from .signer import OWN_URL_SECONDS, UrlSigner, signer_of
 
 log = logging.getLogger("gradient_jupyter")

@@ -1,7 +1,8 @@
-"""Multipart uploads begun through the compat API and not finished yet: for the embedded store their parts wait in
-the data home (`<data home>/tmp/compat-uploads/<upload id>/`), for S3 providers in the bucket's multipart area under
-the version's uploads/. A commit or a delete of the version (or of its dataset), through either API, ends them:
-they could never be completed any more (server/service.py)."""
+"""Multipart uploads begun through the compat API (server/compat/) and not finished yet: for the embedded store their
+parts wait in the data home (`<data home>/tmp/compat-uploads/<upload id>/`), for S3 providers in the bucket's
+multipart area under the version's uploads/. A delete of the version or of its dataset ends them, whatever it came
+through (the engine's delete calls `end_uploads`), and so does a commit through either server API: they could never
+be completed any more."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine import Engine, GradientError, NotFound
-from ..engine.models import Dataset
+from .errors import GradientError, NotFound
+from .stores import Store
+
+if TYPE_CHECKING:
+    from .core import Engine
 
 log = logging.getLogger("gradient_jupyter")
 
@@ -52,22 +57,21 @@ def remove_abandoned_uploads(engine: Engine, *, ds_id: str | None = None, versio
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def end_uploads(engine: Engine, ds: Dataset, version: str | None = None) -> None:
+def end_uploads(engine: Engine, store: Store, ds_id: str, version: str | None = None) -> None:
     """A version was committed or deleted (without `version`: the whole dataset was deleted): its multipart uploads
     still open can never be used; remove their parts (in the data home for the embedded store, in the bucket's
-    multipart area for S3 providers)."""
-    remove_abandoned_uploads(engine, ds_id=ds.id, version=version)
-    store = engine.store(ds.storage_provider_id)
+    multipart area of `store`, the dataset's, for S3 providers)."""
+    remove_abandoned_uploads(engine, ds_id=ds_id, version=version)
     if not store.supports_presign:
         return
     layout = engine.datasets.layout
-    prefix = layout.uploads(ds.id, version) if version else layout.dataset(ds.id)
+    prefix = layout.uploads(ds_id, version) if version else layout.dataset(ds_id)
     try:  # the commit or delete stands either way; a lifecycle rule on the bucket catches what this cannot
         listing = store.call("list_multipart_uploads", Prefix=prefix)
         for upload in listing.get("Uploads", []):
             store.call("abort_multipart_upload", upload["Key"], UploadId=upload["UploadId"])
     except GradientError as exc:  # e.g. the least-privilege policy does not grant s3:ListBucketMultipartUploads
-        where = f"{ds.id}:{version}" if version else ds.id
+        where = f"{ds_id}:{version}" if version else ds_id
         log.warning("Could not remove the unfinished multipart uploads of %s: %s", where, exc.message)
 
 
