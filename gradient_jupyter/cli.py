@@ -10,9 +10,13 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .engine import Engine, GradientError
+from .engine.errors import GradientError
 from .progress import text_bar
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 PROG = "gradient-jupyter"
 
@@ -50,11 +54,19 @@ class VersionAction(argparse.Action):
         raise HelpRequested(f"gradient-jupyter {__version__}")
 
 
+def new_engine() -> Engine:
+    """An Engine on the settings of the Jupyter config files, imported only when a command needs one (`--help`
+    and usage errors do not)."""
+    from .engine import Engine
+
+    return Engine()
+
+
 @dataclass
 class Context:
     """What commands need from the front end they run behind."""
 
-    engine_factory: Callable[[], Engine] = Engine
+    engine_factory: Callable[[], Engine] = new_engine
     prompt_secret: Callable[[str], str] = getpass.getpass
     warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
     in_notebook: bool = False
@@ -69,20 +81,21 @@ class Context:
         return self._engine
 
 
-def build_parser(prog: str = PROG) -> Parser:
-    """The whole grammar; each command group adds its words in `gradient_jupyter/commands/`."""
+def build_parser(prog: str = PROG, first_word: str | None = None) -> Parser:
+    """The whole grammar; each command group adds its words in `gradient_jupyter/commands/`. With the `first_word`
+    of a command, only that command's group (commands/__init__.py `register_all`)."""
     from .commands import register_all
 
     parser = Parser(prog=prog, description="Storage providers and versioned datasets on S3-compatible stores.")
     parser.add_argument("--version", action=VersionAction, help="print the version of gradient-jupyter and exit")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=Parser)
-    register_all(groups)
+    register_all(groups, first_word)
     return parser
 
 
 def parse(words: list[str], prog: str = PROG) -> argparse.Namespace:
     """Parse `words` into a command's arguments (`.handler` runs it). Raises UsageError, HelpRequested."""
-    parser = build_parser(prog)
+    parser = build_parser(prog, words[0] if words else None)
     args, extra = parser.parse_known_args(words)
     sub = getattr(args, "usage_parser", parser)  # the command the words were meant for
     if extra:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 PHASES = {"hash": "Hashing", "upload": "Uploading", "download": "Downloading", "verify": "Checking"}
+# Phases whose bar shows only once they have lasted this long: load's check of the files DEST already holds is
+# mostly over before a bar could help (their hashes are known), and drawing one costs a reload more than the
+# check itself (tqdm's import alone is about 25 ms).
+QUIET_SECONDS = {"verify": 0.5}
 
 
 def text_bar(**kwargs):
@@ -34,6 +39,7 @@ class ProgressBars:
         self.make_bar = make_bar
         self.bar: Any = None
         self.phase: str | None = None
+        self.started = 0.0  # when the phase began (time.monotonic)
         self.lock = threading.Lock()
 
     def __call__(self, event) -> None:
@@ -42,7 +48,10 @@ class ProgressBars:
         with self.lock:
             if event.phase != self.phase:
                 self._close()
-                self.phase = event.phase
+                self.phase, self.started = event.phase, time.monotonic()
+            if self.bar is None:
+                if time.monotonic() - self.started < QUIET_SECONDS.get(event.phase, 0):
+                    return
                 self.bar = self.make_bar(total=event.bytes_total, unit="B", desc=PHASES.get(event.phase, event.phase))
             bar = self.bar
             if bar.total != event.bytes_total:

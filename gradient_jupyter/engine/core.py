@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
 from .settings import GradientStorage
-from .stores import LocalStore, S3Store, Store
+from .stores import Store
 from .work import Workers
 
 if TYPE_CHECKING:
@@ -110,7 +110,11 @@ class Engine:
         s = self.settings
         quota = s.managed_quota if provider.is_gradient_managed else None
         if provider.embedded:
+            from .stores.local import LocalStore
+
             return LocalStore(self.home / "managed", quota=quota)
+        from .stores.s3 import S3Store
+
         c = provider.config
         return S3Store(
             c["bucket"],

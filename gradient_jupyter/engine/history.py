@@ -8,13 +8,9 @@ no file bytes, linear in the number of files). `diff` compares two committed ver
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import logging
 import os
 import re
-import shutil
-import socket
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -222,6 +218,8 @@ _TEXT_FIELDS = {"user": 256, "host": 256, "tool": 256, "notebook": 4096}  # fiel
 def created_by(path=None) -> dict:
     """`createdBy` of a new version: user, host, tool, the notebook when run in a kernel Jupyter started (it sets
     `JPY_SESSION_NAME` to the notebook's path), and `gitCommit` + `dirty` when `path` is inside a git work tree."""
+    import socket
+
     from .. import __version__
 
     out = {"user": _user(), "host": socket.gethostname(), "tool": f"gradient-jupyter {__version__}"}
@@ -236,6 +234,8 @@ def created_by(path=None) -> dict:
 
 
 def _user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # a uid without a passwd entry (some containers)
@@ -245,6 +245,9 @@ def _user() -> str:
 def git_state(path) -> dict:
     """{"gitCommit", "dirty"} of the git work tree holding `path` (dirty: changes under `path`, untracked files
     included), asked of the `git` executable; {} when there is no git, no work tree or no commit yet."""
+    import shutil
+    import subprocess  # here, like socket and getpass above: loading and reading versions never need them
+
     git = shutil.which("git")
     if git is None or not os.path.isdir(path):
         return {}
