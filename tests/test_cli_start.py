@@ -22,6 +22,7 @@ NOT_FOR_A_RELOAD = {
     "gradient_jupyter.engine.stores.local",  # the embedded store, for a dataset in an S3 bucket
     "subprocess",  # git, for a save's lineage only
     "multiprocessing",
+    "tqdm",  # the progress bar: checking files the hash cache knows is one event, too quick for a bar
 }
 
 REPORT = """

@@ -68,12 +68,16 @@ class HashCache:
         for path in paths:
             path = os.path.abspath(path)
             try:
-                st = os.stat(path)
+                stats[path] = os.stat(path)
             except OSError:
                 continue
-            stats[path] = _key(st)
+        return self.lookup(stats)
+
+    def lookup(self, stats: dict[str, os.stat_result]) -> dict[str, tuple[str, int]]:
+        """`known` for files stat'ed already: abspath -> its stat (of the file itself, through any link)."""
+        keys = {path: _key(st) for path, st in stats.items()}
         found = {}
-        names = list(stats)
+        names = list(keys)
         for i in range(0, len(names), 500):  # one query per 500 files, not one per file
             batch = names[i : i + 500]
             with self._lock:
@@ -83,7 +87,7 @@ class HashCache:
                     batch,
                 ).fetchall()
             for path, size, mtime_ns, ctime_ns, ino, sha in rows:
-                if stats[path] == (size, mtime_ns, ctime_ns, ino):
+                if keys[path] == (size, mtime_ns, ctime_ns, ino):
                     found[path] = (sha, size)
         return found
 

@@ -152,14 +152,17 @@ def check_endpoint(value) -> str:
 
 def check_file_path(value) -> str:
     """A dataset file path: relative, '/'-separated, no '..', '.', empty parts, backslash or NUL."""
+    parts = value.split("/") if isinstance(value, str) else []
     bad = (
-        not isinstance(value, str)
+        not parts
         or not value
         or len(value) > 1024
         or value.startswith("/")
         or "\\" in value
         or "\x00" in value
-        or any(p in ("", ".", "..") for p in value.split("/"))
+        or "" in parts
+        or "." in parts
+        or ".." in parts
     )
     if bad or (len(value) > 1 and value[1] == ":"):
         raise BadInput(
@@ -167,7 +170,8 @@ def check_file_path(value) -> str:
             "empty parts, backslashes or NUL characters.",
             reason="invalid-path",
         )
-    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in value.split("/")):
+    # a part over 255 bytes has over 63 characters (4 bytes at most each): only then is it worth encoding
+    if max(map(len, parts)) > 63 and any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in parts):
         # no common file system holds a longer name: such a file could be saved but never loaded
         raise BadInput(
             f"Invalid file path {quoted(value)}: a folder or file name is longer than 255 bytes.", reason="invalid-path"

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,10 +32,19 @@ ProgressCallback = Callable[[ProgressEvent], None]
 class _Progress:
     """Thread-safe counters that report to the front end's callback."""
 
-    def __init__(self, callback: ProgressCallback | None, phase: str, files_total: int, bytes_total: int):
+    def __init__(
+        self,
+        callback: ProgressCallback | None,
+        phase: str,
+        files_total: int,
+        bytes_total: int,
+        *,
+        files_done: int = 0,
+        bytes_done: int = 0,
+    ):
         self.callback, self.phase = callback, phase
         self.files_total, self.bytes_total = files_total, bytes_total
-        self.files = self.bytes = 0
+        self.files, self.bytes = files_done, bytes_done
         self._lock = threading.Lock()
         self._emit()
 
@@ -487,12 +496,34 @@ def _check_same_names(dest: Path, paths: list[str]) -> None:
         )
 
 
-def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
+class _Targets(Mapping[str, Path]):
+    """path in the version -> `dest / path`, each Path made when first asked for: a load that finds every file in
+    place never makes thousands of them."""
+
+    def __init__(self, dest: Path, paths: list[str]):
+        self.dest, self._paths = dest, dict.fromkeys(paths)
+
+    def __getitem__(self, path: str) -> Path:
+        made = self._paths[path]
+        if made is None:
+            made = self._paths[path] = self.dest / path
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def _targets(dest: Path, paths: Iterable[str], files: dict[str, os.stat_result] | None = None) -> Mapping[str, Path]:
     """Where each manifest path lands. Hostile paths (absolute, '..', backslash, NUL, or escaping dest through a
-    link) are refused. Plain strings and one lstat per file: this runs for every file of every load."""
+    link) are refused. Plain strings and one lstat per file: this runs for every file of every load. `files`, if
+    given, receives the stat of each target that is a regular file already (through a link: the file it names),
+    so that a load need not ask again."""
     real_dest = os.path.realpath(dest)
     folders: dict[str, str] = {}  # folder of the manifest ("" is dest) -> where it really is
-    out = {}
+    out = []
     for path in paths:
         try:
             check_file_path(path)
@@ -505,19 +536,26 @@ def _targets(dest: Path, paths: Iterable[str]) -> dict[str, Path]:
         folder, _, name = path.rpartition("/")
         real = os.path.join(_real_folder(dest, folder, folders, path), name)
         try:
-            mode = os.lstat(real).st_mode
+            st: os.stat_result | None = os.lstat(real)
         except OSError:
-            mode = 0
+            st = None
+        mode = st.st_mode if st else 0
         if stat.S_ISLNK(mode):
             real = os.path.realpath(real)
+            try:
+                st = os.stat(real)
+            except OSError:
+                st = None
         if stat.S_ISDIR(mode) or stat.S_ISLNK(mode) and os.path.isdir(real):
             raise BadInput(f"Cannot load {path!r}: {str(dest / path)!r} is a folder.", reason="not-a-file")
         if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
             raise BadInput(
                 f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.", reason="hostile-path"
             )
-        out[path] = dest / path
-    return out
+        if files is not None and st is not None and stat.S_ISREG(st.st_mode):
+            files[path] = st
+        out.append(path)
+    return _Targets(dest, out)
 
 
 def _real_folder(dest: Path, folder: str, folders: dict[str, str], path: str) -> str:
@@ -556,38 +594,46 @@ def read_record(dest: Path) -> dict[str, tuple[str, int]]:
 
 
 def write_record(dest: Path, entries: list[FileEntry]) -> None:
-    """Remember that `dest` now holds these entries' bytes (merged with what earlier loads wrote)."""
-    files = {p: list(v) for p, v in read_record(dest).items()}
+    """Remember that `dest` now holds these entries' bytes (merged with what earlier loads wrote); a record that
+    says so already is left as it is."""
+    recorded = read_record(dest)
+    if all(recorded.get(e.path) == (e.sha256, e.size) for e in entries):
+        return
+    files = {p: list(v) for p, v in recorded.items()}
     files.update({e.path: [e.sha256, e.size] for e in entries})
     folder = dest / ".gradient"
     folder.mkdir(exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".loaded-", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump({"format": "gradient-jupyter/loaded@1", "files": files}, f)
+        f.write(json.dumps({"format": "gradient-jupyter/loaded@1", "files": files}))
     os.replace(tmp, dest / RECORD)
 
 
-def _local_state(
-    engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None, cached: tuple[str, int] | None
-) -> tuple[bool, bool]:
-    """(same, changed) for one file of DEST: it already holds the entry's bytes; it holds bytes that neither the
-    version nor the last load there wrote (a local change, which load never overwrites silently)."""
-    if cached is None:
-        try:
-            st = os.stat(target)
-        except FileNotFoundError:
-            return False, False
-        if not stat.S_ISREG(st.st_mode):
-            return False, True
-        if st.st_size != entry.size and (recorded is None or recorded[1] != st.st_size):
-            return False, True  # neither size matches: no need to read it
-        cached = engine.hash_cache.fresh(target, st)
-    same = cached == (entry.sha256, entry.size)
-    return same, not same and cached != recorded
+def _local_state(engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None) -> tuple[bool, bool]:
+    """(same, changed) for one file of DEST that the hash cache does not know: it already holds the entry's bytes;
+    it holds bytes that neither the version nor the last load there wrote (a local change, which load never
+    overwrites silently)."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return False, False
+    if not stat.S_ISREG(st.st_mode):
+        return False, True
+    if st.st_size != entry.size and (recorded is None or recorded[1] != st.st_size):
+        return False, True  # neither size matches: no need to read it
+    return _state(entry, recorded, engine.hash_cache.fresh(target, st))
+
+
+def _state(entry: FileEntry, recorded: tuple[str, int] | None, held: tuple[str, int]) -> tuple[bool, bool]:
+    """(same, changed) of a file of DEST holding bytes with SHA-256 and size `held`."""
+    same = held == (entry.sha256, entry.size)
+    return same, not same and held != recorded
 
 
 def _remove_leftover_parts(folders: Iterable[Path]) -> None:
-    """Temporary files a killed load left behind (their process is gone): the next load into DEST removes them."""
+    """Temporary files a killed load left behind (their process is gone): the next load into DEST that writes files
+    removes them. A killed load leaves them only beside files it had not put in place yet, which the next load of
+    that version writes; a load that writes nothing does not read every folder of DEST for them."""
     for folder in folders:
         try:
             names = [d.name for d in os.scandir(folder) if d.is_file(follow_symlinks=False)]
@@ -623,7 +669,7 @@ class LoadPlan:
     version: Version
     dest: Path
     entries: list[FileEntry]  # the version's files the load covers (after --include/--exclude)
-    targets: dict[str, Path]  # path in the version -> where it lands under dest
+    targets: Mapping[str, Path]  # path in the version -> where it lands under dest
     todo: list[FileEntry]  # the entries dest does not already hold
 
 
@@ -639,7 +685,8 @@ def plan_load(
 ) -> LoadPlan:
     """Resolve `ref`, check every target path, and compare dest with the version (hashing what is there): what is
     already identical is skipped, and a local change refuses the load (LocalChanges) unless `overwrite`. Writes
-    nothing but the removal of what an earlier, killed load left behind."""
+    nothing but the removal of what an earlier, killed load left behind. A file the hash cache knows unchanged is
+    checked with the one stat `_targets` makes of it."""
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
     if not version.is_committed:
@@ -650,38 +697,47 @@ def plan_load(
         check_dataset_name(ds.name)
         dest = Path.cwd() / ds.name
     dest = Path(dest).expanduser().absolute()
-    targets = _targets(dest, [e.path for e in entries])
-    _check_same_names(dest, [e.path for e in entries])
-    _remove_leftover_parts({targets[e.path].parent for e in entries})
+    paths = [e.path for e in entries]
+    found: dict[str, os.stat_result] = {}
+    targets = _targets(dest, paths, found)
+    _check_same_names(dest, paths)
     recorded = read_record(dest)
-    checking = _Progress(progress, "verify", len(entries), sum(e.size for e in entries))
-    cached = engine.hash_cache.known(targets[e.path] for e in entries)
+    # The hash cache's keys are absolute paths: dest's, then a checked path (no '.', '..' or empty parts).
+    root = os.path.abspath(dest) + os.sep
+    cached = engine.hash_cache.lookup({root + path: st for path, st in found.items()})
+    states: dict[str, tuple[bool, bool]] = {}
+    for e in entries:  # what the hash cache knows needs no thread and no read
+        if (known := cached.get(root + e.path)) is not None:
+            states[e.path] = _state(e, recorded.get(e.path), known)
+    unknown = [e for e in entries if e.path not in states]
+    checking = _Progress(
+        progress,
+        "verify",
+        len(entries),
+        sum(e.size for e in entries),
+        files_done=len(states),
+        bytes_done=sum(e.size for e in entries) - sum(e.size for e in unknown),
+    )
 
     def check(e: FileEntry):
-        state = _local_state(
-            engine, targets[e.path], e, recorded.get(e.path), cached.get(os.path.abspath(targets[e.path]))
-        )
+        state = _local_state(engine, targets[e.path], e, recorded.get(e.path))
         checking.add(1, e.size)
         return state
 
     try:
-        states = dict(
+        states.update(
             zip(
-                (e.path for e in entries),
-                _run_batched(
-                    engine,
-                    check,
-                    entries,
-                    lambda e: 0 if os.path.abspath(targets[e.path]) in cached else e.size,
-                    engine.settings.max_concurrency,
-                ),
+                (e.path for e in unknown),
+                _run_batched(engine, check, unknown, lambda e: e.size, engine.settings.max_concurrency),
                 strict=True,
             )
         )
     finally:
         engine.hash_cache.flush()
-    same = {path: state[0] for path, state in states.items()}
-    changed = [path for path, state in states.items() if state[1]]
+    todo = [e for e in entries if not states[e.path][0]]
+    changed = [e.path for e in entries if states[e.path][1]]
+    if todo:  # only a load with files to write can meet what a killed one left (see _remove_leftover_parts)
+        _remove_leftover_parts({targets[e.path].parent for e in entries})
     if changed and not overwrite:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         raise LocalChanges(
@@ -691,7 +747,7 @@ def plan_load(
             changed,
             str(dest),
         )
-    return LoadPlan(ds, version, dest, entries, targets, [e for e in entries if not same[e.path]])
+    return LoadPlan(ds, version, dest, entries, targets, todo)
 
 
 def load(
