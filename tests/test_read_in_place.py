@@ -284,8 +284,8 @@ def test_the_cache_evicts_least_recently_used_entries(engine, tmp_path):
     shas = [hashlib.sha256(b).hexdigest() for b in blobs]
     for sha, blob in zip(shas[:3], blobs[:3], strict=True):
         cache.fill(sha, BLOCK, lambda blob=blob: [blob], "test")
-    os.utime(cache.path(shas[0]), (1, 1))  # long ago...
-    os.utime(cache.path(shas[1]), (2, 2))
+    for sha, used in ((shas[0], 1), (shas[1], 2)):  # long ago (the access time; the mtime is the entry's stamp)...
+        os.utime(cache.path(sha), ns=(used * 10**9, cache.path(sha).stat().st_mtime_ns))
     assert cache.get(shas[0], BLOCK)  # ...but used just now: shas[1] is now the least recently used
     cache.fill(shas[3], BLOCK, lambda: [blobs[3]], "test")
     assert [cache.get(s, BLOCK) is not None for s in shas] == [True, False, True, True]
@@ -294,6 +294,31 @@ def test_the_cache_evicts_least_recently_used_entries(engine, tmp_path):
         cache.fill(shas[1], BLOCK, lambda: [blobs[2]], "'one.bin'")
     assert cache.get(shas[1], BLOCK) is None and not list(cache.tmp.iterdir())
     assert cache.clear()["entries"] == 3 and cache.info()["entries"] == 0
+
+
+def test_a_cache_entry_written_since_it_was_installed_is_never_served(engine, tmp_path):
+    """A write into an entry (here through a mount's hard link, as root may do: a read-only file does not stop it),
+    even of the same size, is seen on the next read: the entry is removed and its bytes fetched again."""
+    from gradient_jupyter.engine.mount import mount
+
+    big = os.urandom(3 * BLOCK)
+    transfer.save(engine, "edited", make(tmp_path / "d", {"a.txt": b"payload-1", "big.bin": big}))
+    mounted = mount(engine, "edited", tmp_path / "m")
+    assert mounted.linked == 2  # the mount's files are the cache's entries
+    os.chmod(tmp_path / "m" / "a.txt", 0o644)  # the entry's mode too: one file
+    with open(tmp_path / "m" / "a.txt", "r+b") as f:
+        f.write(b"PAYLOAD-1")
+    assert fs().cat("gradient://edited/a.txt") == b"payload-1"
+
+    cache = engine.content_cache
+    entry = cache.path(hashlib.sha256(big).hexdigest())
+    os.chmod(entry, 0o644)
+    with open(entry, "r+b") as f:  # one byte in the middle of the whole file's entry
+        f.seek(BLOCK + 7)
+        f.write(bytes([big[BLOCK + 7] ^ 1]))
+    assert fs().cat_file("gradient://edited/big.bin", BLOCK, 2 * BLOCK) == big[BLOCK : 2 * BLOCK]
+    assert not entry.exists()  # removed, and the block fetched again
+    assert fs().cat("gradient://edited/big.bin") == big
 
 
 def test_cache_fills_from_several_processes_at_once(engine, tmp_path):

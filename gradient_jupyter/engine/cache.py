@@ -5,6 +5,13 @@ bytes fetched once are not fetched again. An entry appears only once its bytes m
 under a temporary name, then linked into place, so several processes can fill it at once). Entries are read-only
 files; the least recently used are evicted beyond `c.GradientStorage.cache_size`.
 
+An entry is not read again to be served (a warm read costs what reading a local file costs), but it must still be as
+it was written: its size, and its modification time, set when it was installed to a whole even second (STAMP_NS).
+Writing into it (through a mount's hard link, by root, whom read-only files do not stop) sets the modification time
+to the moment of the write, nanoseconds and all: such an entry is removed on its next use, never served. This
+costs nothing on a read (the one stat an entry's use makes already gives both); on a file system that keeps only
+whole seconds, a write can go unseen.
+
 Besides its entries the cache knows where `load` wrote verified bytes (`copies.sqlite3`: SHA-256 -> path), so a
 load does not write every byte twice: a later fill or load copies such a file instead of fetching it, and only if its
 bytes still match their SHA-256 (the user may have changed or removed it since: then the store is asked).
@@ -30,6 +37,7 @@ from .stores import file_chunks
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_SECONDS = 3600  # a fill left behind by a killed process
+STAMP_NS = 2 * 10**9  # an entry's modification time is a multiple of this as installed (see the module docstring)
 
 
 class ContentCache:
@@ -63,13 +71,13 @@ class ContentCache:
         return self.objects / sha256[:2] / sha256
 
     def get(self, sha256: str, size: int) -> Path | None:
-        """The entry's file if the cache has it (and marks it used), else None."""
+        """The entry's file if the cache has it as it was installed (and marks it used), else None."""
         path = self.path(sha256)
         try:
             st = os.stat(path)
         except FileNotFoundError:
             return None
-        if st.st_size != size:  # cannot happen through fill(); never serve it
+        if st.st_size != size or st.st_mtime_ns % STAMP_NS:  # written since it was installed: never serve it
             self.discard(sha256)
             return None
         with contextlib.suppress(OSError):  # the access time orders eviction; set explicitly (noatime mounts)
@@ -174,6 +182,8 @@ class ContentCache:
 
     def _install(self, tmp: str, sha256: str) -> Path:
         os.chmod(tmp, 0o444)
+        now = time.time_ns()
+        os.utime(tmp, ns=(now, now - now % STAMP_NS))
         path = self.path(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)  # parents: a `cache clear` may have just run elsewhere
         try:
