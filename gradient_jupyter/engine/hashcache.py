@@ -7,17 +7,14 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from .reading import block_hashes
 from .stores import sha256_file
+from .stores.contract import RACY_SECONDS, settled
+from .stores.contract import file_state as _key
 
-RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never cache it
-
-
-def _key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+__all__ = ["HashCache", "RACY_SECONDS"]
 
 
 class HashCache:
@@ -49,18 +46,33 @@ class HashCache:
         With `block_size`, the block SHA-256s are computed in the same read and kept (see `blocks`)."""
         path = os.path.abspath(path)
         st = st or os.stat(path)
+        blocks = None
         if block_size:
             sha, size, blocks = block_hashes(path, block_size)
-            with self._lock:
-                self._pending_blocks.append((sha, block_size, json.dumps(blocks)))
         else:
             sha, size = sha256_file(path)
-        after = os.stat(path)
-        same = _key(after) == _key(st)
-        if same and size == st.st_size and time.time() - st.st_mtime > RACY_SECONDS:
+        self.remember(path, st, sha, size, block_size, blocks)
+        return sha, size
+
+    def remember(
+        self,
+        path,
+        st: os.stat_result,
+        sha: str,
+        size: int,
+        block_size: int | None = None,
+        blocks: list[str] | None = None,
+    ) -> None:
+        """Keep what a read of the file at `path` (whose state was `st` before the read) found, if the file was
+        settled and has not moved since; block SHA-256s are kept by the bytes' SHA-256 either way."""
+        path = os.path.abspath(path)
+        if block_size and blocks is not None:
+            with self._lock:
+                self._pending_blocks.append((sha, block_size, json.dumps(blocks)))
+        same = _key(os.stat(path)) == _key(st)
+        if same and size == st.st_size and settled(st):
             with self._lock:
                 self._pending.append((path, size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha))
-        return sha, size
 
     def known(self, paths) -> dict[str, tuple[str, int]]:
         """abspath -> (SHA-256, size) for the files among `paths` whose size, mtime, ctime and inode are as cached."""

@@ -25,6 +25,7 @@ from .ids import check_dataset_name, check_file_path, check_tag_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .reading import block_hashes
 from .stores import CHUNK, file_chunks
+from .stores.contract import file_state, settled
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
@@ -190,6 +191,7 @@ def save(
     ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
+    unhashed = _hashed_as_sent(engine, files)
 
     def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
         manifests, tags = engine.map(
@@ -207,11 +209,22 @@ def save(
     # save) and git where the folder comes from (when it is in a work tree).
     asked, origin, entries = engine.map(
         lambda step: step(),
-        [what_the_store_has, lambda: created_by(folder), lambda: _hash_files(engine, files, progress, workers)],
+        [
+            what_the_store_has,
+            lambda: created_by(folder),
+            lambda: _hash_files(engine, [f for f in files if f[0] not in unhashed], progress, workers),
+        ],
     )
     known, arrived, manifests, tags = asked
+    # A large file whose size no object of the store has is new whatever its bytes: it is hashed as it is sent.
+    # One of a size the store holds may be there already: hashed first, like the others.
+    held = {size for _, size in itertools.chain(known, arrived)}
+    maybe_held = [(rel, local) for rel, (local, st) in unhashed.items() if st.st_size in held]
+    if maybe_held:
+        entries = sorted(entries + _hash_files(engine, maybe_held, progress, workers), key=lambda e: e.path)
+        unhashed = {rel: found for rel, found in unhashed.items() if found[1].st_size not in held}
     latest = latest_committed(manifests)
-    same = latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
+    same = not unhashed and latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
     if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
         raise TagInUse(
             f"Tag {tag!r} already names version {ds.id}:{tags[tag]}: give --move-tag (Python: "
@@ -232,15 +245,13 @@ def save(
         )
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
-    store.check_quota(sum(e.size for e in entries if (e.sha256, e.size) not in known), f"{engine.team_id}/")
+    new_bytes = sum(e.size for e in entries if (e.sha256, e.size) not in known)
+    store.check_quota(new_bytes + sum(st.st_size for _, st in unhashed.values()), f"{engine.team_id}/")
 
     # pending.json names the committed objects this save reuses, so a delete of their versions keeps them...
+    pending = [FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries]
     version = engine.datasets.create_version(
-        ds,
-        message=message,
-        pending=[FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries],
-        manifests=manifests,
-        created_by=origin,
+        ds, message=message, pending=pending, manifests=manifests, created_by=origin
     )
     # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
     alive = engine.datasets.still_referenced(
@@ -249,18 +260,46 @@ def save(
     known = {k: key for k, key in known.items() if key in alive}
     to_send, to_copy, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
     locals_ = dict(files)
-    sending = _Progress(progress, "upload", len(to_send) + len(to_copy), sum(e.size for e in to_send + to_copy))
+    sending = _Progress(
+        progress,
+        "upload",
+        len(to_send) + len(to_copy) + len(unhashed),
+        sum(e.size for e in to_send + to_copy) + sum(st.st_size for _, st in unhashed.values()),
+    )
+    sent_new: list[FileEntry] = []
+    noting = threading.Lock()
 
     def send(e: FileEntry):
         key = version_key(version.version, e)
         store.put_file(key, locals_[e.path], size=e.size, sha256=e.sha256, progress=lambda n: sending.add(0, n))
         sending.add(1, 0)
 
+    def send_new(rel: str):
+        local, st = unhashed[rel]
+        key = version_key(version.version, FileEntry(rel, st.st_size))
+        block_size = engine.settings.block_size if st.st_size >= engine.settings.block_threshold else None
+        sha, size, blocks = store.put_new_file(
+            key, local, state=file_state(st), block_size=block_size, progress=lambda n: sending.add(0, n)
+        )
+        engine.hash_cache.remember(local, st, sha, size, block_size, blocks)
+        with noting:  # a re-run after a crash copies what arrived (`_arrived`) instead of sending it again
+            sent_new.append(FileEntry(rel, size, sha, key, block_size, tuple(blocks)))
+            engine.datasets.write_pending(ds, version.version, pending + [replace(e, key=None) for e in sent_new])
+        sending.add(1, 0)
+
     def copy(e: FileEntry):
         store.copy(arrived[(e.sha256, e.size)], version_key(version.version, e))
         sending.add(1, e.size)
 
-    engine.map(lambda job: job[0](job[1]), [(send, e) for e in to_send] + [(copy, e) for e in to_copy], workers)
+    try:
+        engine.map(
+            lambda job: job[0](job[1]),
+            [(send_new, rel) for rel in unhashed] + [(send, e) for e in to_send] + [(copy, e) for e in to_copy],
+            workers,
+        )
+    finally:
+        engine.hash_cache.flush()
+    final = sorted(final + sent_new, key=lambda e: e.path)
     committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
     if tag:
         engine.datasets.set_tag(ds, tag, version.version)
@@ -268,12 +307,12 @@ def save(
     return TransferSummary(
         dataset=ds,
         version=committed,
-        files=len(entries),
-        bytes_sent=sum(e.size for e in to_send),
+        files=len(final),
+        bytes_sent=sum(e.size for e in to_send + sent_new),
         bytes_copied=sum(e.size for e in to_copy),
         bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
         files_skipped=len(entries) - len(to_send) - len(to_copy),
-        requests=len(to_send) + len(to_copy),
+        requests=len(to_send) + len(to_copy) + len(sent_new),
         seconds=time.monotonic() - started,
         warnings=warnings,
     )
@@ -319,6 +358,17 @@ def preview_save(
 
 def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
     return {(e.path, e.size, e.sha256) for e in entries} == {(e.path, e.size, e.sha256) for e in committed}
+
+
+def _hashed_as_sent(engine, files: list[tuple[str, Path]]) -> dict[str, tuple[Path, os.stat_result]]:
+    """path -> (local path, stat) of the files `save` may hash as it sends them (`Store.put_new_file`) instead of
+    reading them twice: files sent in parts (multipart_threshold or larger) that the hash cache does not know and
+    that were last modified long enough ago for any change during the save to show in their stat."""
+    threshold = engine.settings.multipart_threshold
+    stats = {rel: (local, local.stat()) for rel, local in files}
+    large = {rel: found for rel, found in stats.items() if found[1].st_size >= threshold and settled(found[1])}
+    cached = engine.hash_cache.known(local for local, _ in large.values()) if large else {}
+    return {rel: found for rel, found in large.items() if os.path.abspath(found[0]) not in cached}
 
 
 def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:

@@ -194,16 +194,17 @@ class Versions(Part):
         else:
             raise Conflict("Could not pick a new version id; try again.")
         if pending:
-            self._write_json(
-                store,
-                self.layout.pending(ds.id, version),
-                {
-                    "files": [
-                        {"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending
-                    ]
-                },
-            )
+            self.write_pending(ds, version, pending)
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
+
+    def write_pending(self, ds: Dataset, version: str, pending: builtins.list[FileEntry]) -> None:
+        """Record (replace) what a save of the uncommitted `version` uploads: pending.json, which lets a re-run
+        reuse what arrived and keeps the committed objects it names from a delete (`still_referenced`)."""
+        self._write_json(
+            self._store_of(ds),
+            self.layout.pending(ds.id, version),
+            {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending]},
+        )
 
     def _source(self, ds: Dataset, entry: FileEntry) -> dict:
         """Where a save's file comes from, compactly: {} (sent now), {"from": v} (v's data/ under the same path)

@@ -7,6 +7,7 @@ import builtins
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,6 +69,22 @@ class Store:
     ) -> None:
         """Upload a local file whose size and SHA-256 are known; a file that changed since is refused
         (IntegrityError) and nothing is written."""
+        raise NotImplementedError
+
+    def put_new_file(
+        self,
+        key: str,
+        path: str | os.PathLike,
+        *,
+        state: tuple[int, int, int, int],
+        block_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[str, int, builtins.list[str]]:
+        """Upload a local file not hashed yet, hashing its bytes as they are read for sending: returns (SHA-256,
+        size, SHA-256s of its `block_size` blocks) of exactly the bytes written. `state` is the file's `file_state`
+        when the caller chose to send it (last modified long enough before for a change to move it, as the hash
+        cache requires): a file whose state differs when it is opened or has moved by the end of the read changed
+        while it was being saved, and is refused (IntegrityError) with nothing written."""
         raise NotImplementedError
 
     # -- reads ----------------------------------------------------------------------------------------------------
@@ -181,6 +198,59 @@ def changed(key: str, path) -> IntegrityError:
     return IntegrityError(
         f"Upload of {key!r} refused: {path} changed while it was being saved (its SHA-256 or size differs). Save again."
     )
+
+
+RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never trust its state
+
+
+def settled(st: os.stat_result) -> bool:
+    """Whether a file was last modified long enough ago that any write to it now moves its `file_state`."""
+    return time.time() - st.st_mtime > RACY_SECONDS
+
+
+def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
+    """(size, mtime, ctime, inode) of a file: what moves when it is written (a user can restore its mtime, never
+    its ctime). The hash cache trusts it to skip reading a file; `put_new_file` to know a file did not change."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def hashed_reads(
+    key: str,
+    path: str | os.PathLike,
+    state: tuple[int, int, int, int],
+    piece: int,
+    block_size: int | None,
+    progress: Progress | None,
+    found: dict,
+) -> Iterator[bytes]:
+    """The bytes of a file in `piece`-sized reads for `put_new_file`, hashed as they go (the file's SHA-256 and
+    its blocks'); at the end `found` holds sha256, size and blocks. Raises `changed` if the file's state is not
+    `state` when opened or at the end, so an upload fed by this never completes with bytes of a changed file."""
+    h, size, blocks = hashlib.sha256(), 0, []
+    block, filled = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        if file_state(os.fstat(f.fileno())) != state:
+            raise changed(key, path)
+        while chunk := f.read(piece):
+            h.update(chunk)
+            size += len(chunk)
+            view = memoryview(chunk)
+            while block_size and view:
+                take = view[: block_size - filled]
+                block.update(take)
+                filled += len(take)
+                view = view[len(take) :]
+                if filled == block_size:
+                    blocks.append(block.hexdigest())
+                    block, filled = hashlib.sha256(), 0
+            yield chunk
+            if progress:
+                progress(len(chunk))
+        if file_state(os.fstat(f.fileno())) != state or size != state[0]:
+            raise changed(key, path)
+    if filled:
+        blocks.append(block.hexdigest())
+    found.update(sha256=h.hexdigest(), size=size, blocks=blocks)
 
 
 def is_create_only(mode: str) -> bool:

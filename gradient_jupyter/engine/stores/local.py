@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import BadInput, Conflict, IntegrityError, NotFound
-from .contract import CHUNK, ObjectInfo, Store, changed, check_range, is_create_only
+from .contract import CHUNK, ObjectInfo, Store, changed, check_range, hashed_reads, is_create_only
 
 
 class LocalStore(Store):
@@ -75,6 +75,18 @@ class LocalStore(Store):
             os.unlink(f.name)
             raise changed(key, path)
         self._publish(f.name, target, create_only)
+
+    def put_new_file(self, key, path, *, state, block_size=None, progress=None):
+        found: dict = {}
+        with self._tmp_file() as f:
+            try:
+                for chunk in hashed_reads(key, path, state, block_size or CHUNK, block_size, progress, found):
+                    f.write(chunk)
+            except BaseException:
+                os.unlink(f.name)
+                raise
+        self._publish(f.name, self._path(key), False)
+        return found["sha256"], found["size"], found["blocks"]
 
     def _open(self, key):
         try:

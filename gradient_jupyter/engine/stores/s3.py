@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, StoreError
 from . import s3_errors
-from .contract import CHUNK, ObjectInfo, Store, changed, check_range, is_create_only
+from .contract import CHUNK, ObjectInfo, Store, changed, check_range, hashed_reads, is_create_only
 from .credentials import Credentials, boto3_client, obstore_credentials, session
 
 if TYPE_CHECKING:
@@ -258,13 +258,24 @@ class S3Store(Store):
             return
         self._put_multipart(key, path, size, sha256, progress)
 
-    def _put_multipart(self, key, path, size, sha256, progress):
-        """Parts of `part_size` sent in parallel by obstore (at most `PARTS_IN_FLIGHT` per file and
-        `LARGE_FILES_IN_FLIGHT` files at once, which bounds memory);
-        the file is hashed as it is read, and a change since it was hashed stops the upload before its last part, so
-        it never completes (obstore then aborts it)."""
-        import obstore
+    def put_new_file(self, key, path, *, state, block_size=None, progress=None):
+        found: dict = {}
 
+        def reads():
+            return hashed_reads(key, path, state, block_size or self.part_size, block_size, progress, found)
+
+        if state[0] < self.multipart_threshold:
+            data = b"".join(reads())
+            self._put_object(key, data, False, found["sha256"])
+        else:
+            # Without the file's SHA-256 as metadata (a multipart upload names its metadata before the first
+            # part): a re-run that finds the object left by an interrupted save hashes its bytes instead.
+            self._multipart(key, reads, state[0], None)
+        return found["sha256"], found["size"], found["blocks"]
+
+    def _put_multipart(self, key, path, size, sha256, progress):
+        """Parts of `part_size` sent in parallel (`_multipart`); the file is hashed as it is read, and a change since
+        it was hashed stops the upload before its last part, so it never completes (obstore then aborts it)."""
         part_size = self.part_size
 
         def parts():
@@ -281,6 +292,14 @@ class S3Store(Store):
             if total != size:
                 raise changed(key, path)
 
+        self._multipart(key, parts, size, {"sha256": sha256})
+
+    def _multipart(self, key, parts: Callable, size: int, attributes: dict | None) -> None:
+        """Send `parts()` (an iterator of bytes, made again for each try) as one multipart upload by obstore, in
+        parts of `part_size` (at most `PARTS_IN_FLIGHT` per file and `LARGE_FILES_IN_FLIGHT` files at once, which
+        bounds memory). An exception from the iterator stops the upload before it completes (obstore aborts it)."""
+        import obstore
+
         self._addressed(key)
         with self._large_files:
             self._upload(
@@ -290,9 +309,9 @@ class S3Store(Store):
                     store,
                     key,
                     parts(),
-                    attributes={"sha256": sha256},
+                    attributes=attributes,
                     use_multipart=True,
-                    chunk_size=part_size,
+                    chunk_size=self.part_size,
                     max_concurrency=self.PARTS_IN_FLIGHT,
                 ),
             )
