@@ -23,19 +23,27 @@ class Versions(Part):
         """The manifest of a committed version (checked: engine/records.py), or None. Manifests are immutable, so
         they are cached locally."""
         check_version_id(version)
+        return self._confirmed(ds, version, self._cached_manifest(ds, version))
+
+    def _cached_manifest(self, ds: Dataset, version: str) -> dict | None:
+        """The copy of a version's manifest kept in the data home, checked again (engine/records.py), or None; it
+        stands only while the bucket still holds the manifest (`_confirmed`)."""
+        ids = (ds.storage_provider_id, ds.id, version)
+        raw = self.manifest_cache.read(*ids)
+        if raw is None:
+            return None
+        where = str(self.manifest_cache.path(*ids))
+        try:
+            return records.manifest(records.parse_json(raw, where), where, ds.id, version, self.layout.dataset(ds.id))
+        except BadRecord:
+            return None
+
+    def _confirmed(self, ds: Dataset, version: str, cached: dict | None) -> dict | None:
+        """`manifest`, given what `_cached_manifest` found: the cached copy if the bucket still holds the manifest,
+        else the manifest read from the bucket (and kept), or None."""
         ids = (ds.storage_provider_id, ds.id, version)
         store = self._store_of(ds)
         key = self.manifest_key(ds.id, version)
-        raw = self.manifest_cache.read(*ids)
-        cached = None
-        if raw is not None:
-            where = str(self.manifest_cache.path(*ids))
-            try:
-                cached = records.manifest(
-                    records.parse_json(raw, where), where, ds.id, version, self.layout.dataset(ds.id)
-                )
-            except BadRecord:
-                cached = None
         if cached is not None:
             # Deleting a version removes its manifest: a cheap HEAD tells whether the cached copy still stands.
             if store.head(key) is not None:
@@ -57,15 +65,30 @@ class Versions(Part):
         manifests: dict[str, dict] | None = None,
     ) -> Version | None:
         """A version, or None. Its three records are read at once; the manifest read is also put in `manifests`."""
-        store = self._store_of(ds)
         manifest, info, override = self.engine.map(
-            lambda read: read(),
-            [
-                lambda: self.manifest(ds, version),
-                lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
-                lambda: self._read_json(store, self.layout.message(ds.id, version)),
-            ],
+            lambda read: read(), [lambda: self.manifest(ds, version), *self._version_records(ds, version)]
         )
+        return self._made_version(ds, version, manifest, info, override, tags, manifests)
+
+    def _version_records(self, ds: Dataset, version: str) -> builtins.list:
+        """Reads of version.json and message.json (None when missing), for `_made_version`."""
+        store = self._store_of(ds)
+        return [
+            lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
+            lambda: self._read_json(store, self.layout.message(ds.id, version)),
+        ]
+
+    def _made_version(
+        self,
+        ds: Dataset,
+        version: str,
+        manifest: dict | None,
+        info: dict | None,
+        override: dict | None,
+        tags: dict[str, builtins.list[str]] | None,
+        manifests: dict[str, dict] | None,
+    ) -> Version | None:
+        """A Version from its three records as read (None if it has neither a manifest nor version.json)."""
         if manifest is None and info is None:
             return None
         info = records.version_info(info, self.layout.version_record(ds.id, version)) if info is not None else {}
@@ -260,6 +283,45 @@ class Versions(Part):
             keep.update(e.key for e in self.pending_of(ds, version) or () if e.key)
         return keep
 
+    def _latest(self, ds: Dataset, manifests: dict[str, dict] | None) -> Version:
+        """The latest committed version, in three rounds of requests whatever the number of versions: the
+        listings of versions and tags; every manifest (a HEAD where the data home holds a copy) together with the
+        records of the version that is latest among those copies and the version.json of the others not known
+        to be committed; then, only if a version committed since turns out to be later, its records. A version
+        whose manifest or version record is bad refuses the answer (which one is latest cannot be known then),
+        unless it has no manifest: a draft is never the latest, and its bad record is skipped with a warning naming
+        it. The manifests read are put in `manifests`."""
+        tags, ids = self.engine.map(lambda read: read(), [lambda: self._read_tags(ds), lambda: self._version_ids(ds)])
+        copies = {v: self._cached_manifest(ds, v) for v in ids}
+        guess = latest_committed(copies)
+        unknown = [v for v in ids if copies[v] is None]
+        store = self._store_of(ds)
+        reads = [lambda v=v: self._confirmed(ds, v, copies[v]) for v in ids]
+        reads += [lambda v=v: self._read_json(store, self.layout.version_record(ds.id, v)) for v in unknown]
+        found = self.engine.map(lambda read: read(), reads + (self._version_records(ds, guess) if guess else []))
+        read = {v: m for v, m in zip(ids, found[: len(ids)], strict=True) if m is not None}
+        for v, info in zip(unknown, found[len(ids) : len(reads)], strict=True):
+            try:
+                if info is not None:
+                    records.version_info(info, self.layout.version_record(ds.id, v))
+            except BadRecord as exc:
+                if v in read:
+                    raise
+                skipped(exc)
+        if manifests is not None:
+            manifests.update(read)
+        latest = latest_committed(read)
+        if latest is None:
+            raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
+        info, override = (
+            found[len(reads) :]
+            if latest == guess
+            else self.engine.map(lambda read: read(), self._version_records(ds, latest))
+        )
+        made = self._made_version(ds, latest, read[latest], info, override, self._tags_by_version(ds, tags), None)
+        assert made is not None  # it has a manifest
+        return made
+
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:
         """Version id -> its manifest, or None while uncommitted: one listing, then one request per version.
         A version whose manifest is bad is left out (with a warning)."""
@@ -307,10 +369,7 @@ class Versions(Part):
         name, selector = parse_ref(ref)
         ds = self.get(name)
         if selector == "latest":
-            versions = self.list_versions(ds, committed=True, manifests=manifests, skip_bad=False)
-            if not versions:
-                raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
-            return ds, versions[0]
+            return ds, self._latest(ds, manifests)
         # A tag of that name wins over a version id; a selector shaped like a version id is read at the same time
         # as the tags, and kept if no tag has its name (one round trip, not two, for the refs save answers).
         guessed: dict[str, dict] = {}
