@@ -109,12 +109,12 @@ async def test_a_commit_or_delete_through_either_api_ends_the_compat_uploads_lef
 
 
 @pytest.mark.parametrize("through", ["console", "engine"])
-async def test_a_delete_through_any_other_door_ends_the_compat_uploads_left_open(
+async def test_a_commit_or_delete_through_any_other_door_ends_the_compat_uploads_left_open(
     through, compat, engine_of, seaweed_bucket
 ):
-    """The console script and the magic, and the panel and Python callers of the engine, delete versions and
-    datasets with the engine's own delete: it ends the compat API's unfinished multipart uploads as the REST
-    API's delete does (SeaweedFS over HTTP for the S3 provider)."""
+    """The console script and the magic, and the panel and Python callers of the engine, commit and delete with
+    the engine's own commit and delete: they end the compat API's unfinished multipart uploads as the REST API's
+    do (SeaweedFS over HTTP for the S3 provider)."""
     from .conftest import cli
     from .test_server_trust import in_thread
 
@@ -141,6 +141,17 @@ async def test_a_delete_through_any_other_door_ends_the_compat_uploads_left_open
         ref = ":".join(words)
         done = await in_thread(cli, "datasets", *(["versions"] if ":" in ref else []), "delete", "--id", ref)
         assert done.returncode == 0, done.stderr
+
+    committed = await begin_uploads(compat, engine_of, s3_provider, "committed")
+    assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [1, 1]
+    for ds, version in committed:
+        if through == "engine":
+            await in_thread(engine_of.datasets.commit, ds, version)
+        else:
+            done = await in_thread(cli, "datasets", "versions", "commit", "--id", f"{ds}:{version}")
+            assert done.returncode == 0, done.stderr
+        assert [f.path for f in engine_of.datasets.list_files(ds, version)] == ["done.txt"]
+    assert open_compat_uploads(engine_of, client, bucket) == ([], [])
 
     versions = await begin_uploads(compat, engine_of, s3_provider, "version-deleted")
     datasets = await begin_uploads(compat, engine_of, s3_provider, "dataset-deleted")

@@ -1,8 +1,8 @@
 """Multipart uploads begun through the compat API (server/compat/) and not finished yet: for the embedded store their
 parts wait in the data home (`<data home>/tmp/compat-uploads/<upload id>/`), for S3 providers in the bucket's
-multipart area under the version's uploads/. A delete of the version or of its dataset ends them, whatever it came
-through (the engine's delete calls `end_uploads`), and so does a commit through either server API: they could never
-be completed any more."""
+multipart area under the version's uploads/. A commit or delete of the version, or a delete of its dataset, ends
+them, whatever door it came through (the engine's commit and delete call `end_uploads`): they could never be
+completed any more."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..engine import BadInput, Engine, Immutable, history
 from ..engine.models import Dataset, Tag, Version
 from ..engine.providers import Provider
-from ..engine.uploads import end_uploads
 
 PROVIDER_FIELDS = {"name": str, "type": str, "config": dict, "isTeamDefault": bool}
 PROVIDER_REQUIRED = ("name", "config")
@@ -68,8 +67,7 @@ def update_version(
     engine: Engine, dataset: str, version: str, *, message: str | None = None, commit: bool | None = None
 ) -> Version:
     """Change the message and/or commit (committing a committed version answers it unchanged; a committed version
-    cannot be uncommitted). A commit ends the compat API's multipart uploads still open in the version: files
-    that were not complete are not part of it (engine/uploads.py)."""
+    cannot be uncommitted)."""
     datasets = engine.datasets
     ds = datasets.get(dataset)
     current = datasets.get_version(ds, version)
@@ -79,7 +77,6 @@ def update_version(
         current = datasets.update_version(ds, version, message=message)
     if commit:
         current = datasets.commit(ds, version)
-        end_uploads(engine, engine.store(ds.storage_provider_id), ds.id, version)
     return current
 
 

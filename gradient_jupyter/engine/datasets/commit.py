@@ -12,6 +12,7 @@ from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, manifest_file
 from ..stores import Store
+from ..uploads import end_uploads
 from .base import Part
 from .verify import hash_object
 
@@ -24,7 +25,8 @@ class Commits(Part):
 
         Files put by REST or the compat API wait under the version's uploads/ (where no manifest ever points);
         here each is copied to data/<path> and the copy is hashed: the manifest records what was verified, and no
-        upload still in flight (or a write URL used again later) can reach a committed object."""
+        upload still in flight (or a write URL used again later) can reach a committed object. The compat API's
+        multipart uploads still open in the version end (engine/uploads.py)."""
         ds = self.get(ds)
         current = self.get_version(ds, version)
         if current.is_committed:
@@ -53,9 +55,11 @@ class Commits(Part):
                         )
                     entry = FileEntry(entry.path, size, sha, target)
                 files.append(entry)
-            return self.write_manifest(ds, version, files, message=current.message)
+            committed = self.write_manifest(ds, version, files, message=current.message)
         finally:
             store.delete([self.layout.committing(ds.id, version)])
+        end_uploads(self.engine, store, ds.id, version)  # the compat API's unfinished ones: not part of it, ever
+        return committed
 
     COMMIT_CLAIM_SECONDS = 3600  # a claim older than this was left by a committer that died
 
