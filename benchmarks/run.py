@@ -525,9 +525,21 @@ def check_tools(args) -> None:
             args.tools.remove(tool)
 
 
+def compile_package() -> None:
+    """Compile gradient_jupyter's modules to bytecode once, as installing it from a wheel does. From an editable
+    install, with PYTHONDONTWRITEBYTECODE set (as on the development machine), every process of ours (the worker and
+    the console script alike) would otherwise compile each module it imports: about 0.1 s of every whole command."""
+    import compileall
+
+    import gradient_jupyter
+
+    compileall.compile_dir(Path(gradient_jupyter.__file__).parent, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     check_tools(args)
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="gradient-bench-"))
     started = time.time()
     load_start = os.getloadavg()[1]

@@ -4,6 +4,7 @@ no other command group, no progress bar library and no process machinery (benchm
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ import pytest
 
 from gradient_jupyter.cli import HelpRequested, UsageError, build_parser, parse
 from gradient_jupyter.commands import MODULES
+from gradient_jupyter.engine.defaults import Settings
+from gradient_jupyter.engine.settings import GradientStorage
 
 from .conftest import cli
 from .test_datasets import make_folder, read_folder
@@ -23,6 +26,7 @@ NOT_FOR_A_RELOAD = {
     "subprocess",  # git, for a save's lineage only
     "multiprocessing",
     "tqdm",  # the progress bar: checking files the hash cache knows is one event, too quick for a bar
+    "traitlets",  # with no Jupyter config file, the settings are engine/defaults.py's
 }
 
 REPORT = """
@@ -46,6 +50,16 @@ def test_each_first_word_is_registered_by_the_module_named_for_it():
     assert choices.startswith(", ".join(repr(w) for w in MODULES) + ")")  # every word, in --help's order
     for word in MODULES:  # the parser of one group says what the whole one says
         assert help_of(build_parser(first_word=word), [word, "--help"]) == help_of(build_parser(), [word, "--help"])
+
+
+def test_the_plain_defaults_are_the_configurable_settings_at_their_defaults():
+    configurable = GradientStorage()
+    names = sorted(GradientStorage.class_traits(config=True))
+    assert names == sorted(n for n in vars(Settings) if not n.startswith("_") and n != "home")
+    assert {n: getattr(configurable, n) for n in names} == {
+        n: list(v) if isinstance(v := getattr(Settings, n), tuple) else v for n in names
+    }
+    assert configurable.home == Settings().home
 
 
 def test_a_reload_by_the_console_script_imports_only_what_it_needs(seaweed_bucket, tmp_path):
@@ -74,7 +88,11 @@ def test_a_reload_by_the_console_script_imports_only_what_it_needs(seaweed_bucke
     assert cli("load", "lean", dest).returncode == 0
 
     again = subprocess.run(
-        [sys.executable, "-c", REPORT, "load", "lean", str(dest)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", REPORT, "load", "lean", str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JUPYTER_NO_CONFIG": "1"},  # jupyter_core: no config folder but an empty one
     )
     assert again.returncode == 0, again.stderr
     lines = again.stdout.strip().splitlines()

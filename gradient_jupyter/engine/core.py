@@ -9,9 +9,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .defaults import Settings, configured
 from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
-from .settings import GradientStorage
 from .stores import Store
 from .work import Workers
 
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 class Engine:
     """Everything a front end needs. Plain Python: imports nothing from Jupyter."""
 
-    def __init__(self, settings: GradientStorage | None = None):
-        self.settings = settings or GradientStorage.from_jupyter_config()
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or configured()
         self._listeners: list[Callable[[], Callable | None]] = []
         self._listeners_lock = threading.Lock()
         s = self.settings
