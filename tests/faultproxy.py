@@ -130,6 +130,8 @@ def operation(method: str, path: str, headers) -> str:
             else "POST"
         )
     if method == "GET":
+        if bucket_only and "uploads" in query.split("&"):
+            return "ListMultipartUploads"
         return "ListObjectsV2" if bucket_only else "GetObject"
     if method == "DELETE":
         return "AbortMultipartUpload" if "uploadId=" in query else "DeleteObject"

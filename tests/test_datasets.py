@@ -257,6 +257,29 @@ def test_versions_tags_refs_and_immutability(where, tmp_path):
     assert d.list() == []
 
 
+def test_a_delete_looks_for_open_multipart_uploads_only_where_a_file_was_put(engine, counter, tmp_path):
+    """Uploads through the compat API begin by pointing refs/<path> at their key (engine/uploads.py): a version
+    that never had a file put into it (a save's) is deleted without asking the bucket for multipart uploads."""
+    counter.provider(engine)
+    saved = save(engine, "saved", make_folder(tmp_path / "src", {"a": b"1"}), provider="moto")
+    again = save(engine, "saved", make_folder(tmp_path / "src", {"a": b"2"}))
+    counter.clear()
+    engine.datasets.delete_version("saved", saved.version.version)
+    engine.datasets.delete("saved")
+    assert "ListMultipartUploads" not in counter.calls and "DeleteObjects" in counter.calls
+    assert again.dataset.id not in [d.id for d in engine.datasets.list()]
+
+    ds = engine.datasets.create("put", provider="moto")
+    drafts = [engine.datasets.create_version(ds) for _ in range(2)]
+    for draft in drafts:
+        engine.datasets.put_file(ds, draft.version, "b", b"2")
+    counter.clear()
+    engine.datasets.delete_version(ds, drafts[0].version)
+    assert counter.calls.count("ListMultipartUploads") == 1
+    engine.datasets.delete(ds)
+    assert counter.calls.count("ListMultipartUploads") == 2
+
+
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../up", "a/../../b", "a\\b", "a\x00b", "C:/x"])
 def test_hostile_manifest_paths_are_refused(engine, tmp_path, bad):
     s = save(engine, "hostile", make_folder(tmp_path / "src", {"ok": b"1"}))

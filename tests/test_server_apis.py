@@ -34,10 +34,10 @@ async def test_a_refusal_has_the_same_words_in_both_envelopes(api, compat):
     assert "'gcs'" in rest["message"]
 
 
-async def begin_uploads(compat, engine_of, s3_provider, name: str) -> list[tuple[str, str]]:
+async def begin_uploads(compat, engine_of, s3_provider, name: str, *, put: bool = True) -> list[tuple[str, str]]:
     """(dataset id, version) of two uncommitted versions, one in Gradient Managed (parts wait in the data home) and
-    one in an S3 bucket (parts wait in its multipart area), each with a file put through the REST API's store and a
-    multipart upload begun through the compat API and never completed."""
+    one in an S3 bucket (parts wait in its multipart area), each with a file put through the REST API's store
+    (unless not `put`) and a multipart upload begun through the compat API and never completed."""
     made = []
     for provider in (None, s3_provider):
         code, ds = await compat(
@@ -45,7 +45,8 @@ async def begin_uploads(compat, engine_of, s3_provider, name: str) -> list[tuple
         )
         assert code == 200, ds
         code, v = await compat("POST", f"datasets/{ds['id']}/versions", {})
-        engine_of.datasets.put_file(ds["id"], v["version"], "done.txt", b"complete")
+        if put:
+            engine_of.datasets.put_file(ds["id"], v["version"], "done.txt", b"complete")
         code, answers = await compat(
             "POST",
             f"datasets/{ds['id']}/versions/{v['version']}/s3/preSignedUrls",
@@ -154,7 +155,7 @@ async def test_a_commit_or_delete_through_any_other_door_ends_the_compat_uploads
     assert open_compat_uploads(engine_of, client, bucket) == ([], [])
 
     versions = await begin_uploads(compat, engine_of, s3_provider, "version-deleted")
-    datasets = await begin_uploads(compat, engine_of, s3_provider, "dataset-deleted")
+    datasets = await begin_uploads(compat, engine_of, s3_provider, "dataset-deleted", put=False)
     assert [len(found) for found in open_compat_uploads(engine_of, client, bucket)] == [2, 2]
     for ds, version in versions:
         await delete(ds, version)

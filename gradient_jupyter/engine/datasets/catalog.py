@@ -359,8 +359,11 @@ class Catalog(Part):
         return found
 
     def _finish_delete(self, store: Store, ds_id: str, name: str | None) -> None:
-        store.delete(o.key for o in store.list(self.layout.dataset(ds_id)))
-        end_uploads(self.engine, store, ds_id)  # the compat API's multipart uploads still open in it
+        listing = list(store.list(self.layout.dataset(ds_id)))
+        store.delete(o.key for o in listing)
+        layout = self.layout
+        put = any(o.key.startswith(layout.refs(ds_id, layout.version_of(ds_id, o.key))) for o in listing)
+        end_uploads(self.engine, store, ds_id, put=put)  # the compat API's multipart uploads still open in it
         if name is not None:
             store.delete([self.layout.claim(name)])
 

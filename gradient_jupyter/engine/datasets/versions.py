@@ -264,9 +264,11 @@ class Versions(Part):
         # Read only now: a save or put that reuses an object writes its pointer before checking that a manifest
         # still references it, so either it sees this manifest gone or this delete sees its pointer.
         keep = self._referenced(ds, skip=version)
-        store.delete(o.key for o in store.list(self.layout.version(ds.id, version)) if o.key not in keep)
+        listing = list(store.list(self.layout.version(ds.id, version)))
+        store.delete(o.key for o in listing if o.key not in keep)
         self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
-        end_uploads(self.engine, store, ds.id, version)
+        refs = self.layout.refs(ds.id, version)
+        end_uploads(self.engine, store, ds.id, version, put=any(o.key.startswith(refs) for o in listing))
         self.engine.changed("datasets")
 
     def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:
