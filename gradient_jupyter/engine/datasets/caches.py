@@ -1,5 +1,6 @@
 """The two caches datasets keep in the data home (`<data home>/cache/`); both only spare round trips, and what they
-hold is always checked against the bucket before it is believed (README.md, "Fast")."""
+hold is believed only while the bucket confirms it (README.md, "Fast"): a name's dataset record still has that name,
+a version's manifest is still there."""
 
 from __future__ import annotations
 
@@ -59,15 +60,21 @@ class NameCache:
 
 
 class ManifestCache:
-    """Committed manifests, which never change, kept as they were read (the caller checks them again on reading,
-    and asks the bucket whether the version still exists)."""
+    """Committed manifests, which never change, kept once engine/records.py `manifest` has checked them. The data
+    home is the user's own, as for the content cache's verified bytes, so a copy is used as it is, without checking
+    each file again (for 2,000 files that took about as long as the rest of a load that finds them all in place);
+    the caller asks the bucket whether the version still exists."""
+
+    # Part of every copy's name: raise it when records.manifest checks more, so that copies an older check let
+    # through are read from the bucket (and checked) again.
+    CHECKED = "checked@1"
 
     def __init__(self, folder: Path):
         self.folder = folder
 
     def path(self, provider_id: str, ds_id: str, version: str) -> Path:
         # Named by a hash, so no part of a local path ever comes from the bucket (docs/threat-model.md).
-        name = hashlib.sha256(f"{provider_id}/{ds_id}/{version}".encode()).hexdigest()
+        name = hashlib.sha256(f"{self.CHECKED}/{provider_id}/{ds_id}/{version}".encode()).hexdigest()
         return self.folder / f"{name}.json"
 
     def read(self, provider_id: str, ds_id: str, version: str) -> bytes | None:

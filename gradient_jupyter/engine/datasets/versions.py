@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from dataclasses import replace
 
 from .. import history, records
@@ -11,7 +12,7 @@ from ..errors import Conflict, NotFound
 from ..ids import VERSION_ID, check_text, check_version_id, new_version_id, parse_ref
 from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
-from ..records import BadRecord, manifest_entries
+from ..records import MANIFEST_FORMAT, BadRecord, manifest_entries
 from ..uploads import end_uploads
 from .base import Part, latest_committed, skipped
 
@@ -26,17 +27,20 @@ class Versions(Part):
         return self._confirmed(ds, version, self._cached_manifest(ds, version))
 
     def _cached_manifest(self, ds: Dataset, version: str) -> dict | None:
-        """The copy of a version's manifest kept in the data home, checked again (engine/records.py), or None; it
-        stands only while the bucket still holds the manifest (`_confirmed`)."""
-        ids = (ds.storage_provider_id, ds.id, version)
-        raw = self.manifest_cache.read(*ids)
-        if raw is None:
-            return None
-        where = str(self.manifest_cache.path(*ids))
+        """The copy of a version's manifest kept in the data home, as records.manifest checked it before keeping it
+        (caches.py `ManifestCache`), or None; it stands only while the bucket still holds the manifest
+        (`_confirmed`)."""
+        raw = self.manifest_cache.read(ds.storage_provider_id, ds.id, version)
         try:
-            return records.manifest(records.parse_json(raw, where), where, ds.id, version, self.layout.dataset(ds.id))
-        except BadRecord:
+            kept = json.loads(raw) if raw is not None else None
+        except ValueError:  # cut short by a full disk, say: read it from the bucket again
             return None
+        ours = (
+            isinstance(kept, dict)
+            and (kept.get("format"), kept.get("dataset"), kept.get("version")) == (MANIFEST_FORMAT, ds.id, version)
+            and isinstance(kept.get("files"), list)
+        )
+        return kept if ours else None
 
     def _confirmed(self, ds: Dataset, version: str, cached: dict | None) -> dict | None:
         """`manifest`, given what `_cached_manifest` found: the cached copy if the bucket still holds the manifest,
