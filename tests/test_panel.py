@@ -732,9 +732,11 @@ def test_usage_is_read_again_only_when_it_can_have_changed(aws_env, tmp_path):
 
 
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
-    p = shown_panel(Engine(GradientStorage(managed_quota=1000)))
+    engine = Engine(GradientStorage(managed_quota=1000))
+    p = shown_panel(engine)
     save_with_panel(p, make_folder(tmp_path / "data"), "big")
     assert "quota exceeded" in p.datasets.save_result.value and "needs" in p.datasets.save_result.value
+    assert engine.datasets.list() == []  # the refused save made no dataset
 
 
 def test_load_without_a_version_says_what_to_do(shown):
