@@ -127,6 +127,9 @@ def test_a_folder_put_by_versions_create_or_files_put_leaves_out_what_save_leave
     nothing = make_folder(tmp_path / "nothing", {".git/HEAD": b"ref", "__pycache__/m.pyc": b"\0"})
     refused = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", nothing)
     assert refused.returncode == 1 and "holds no files" in refused.stderr and ".gradientignore" in refused.stderr
+    refused = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", engine.home)
+    assert refused.returncode == 1 and "data home" in refused.stderr  # its registry and secrets stay home
+    assert [f.path for f in engine.datasets.list_files("tidy", draft)] == [f"raw/{path}" for path in kept]
 
 
 @pytest.mark.parametrize("path", ["", "missing", "file.txt", "HOME"])

@@ -344,7 +344,7 @@ def diff_versions(ctx, args):
 
 
 def create_version(ctx, args):
-    pairs = local_files(args.source_paths, "", ctx.engine.home) if args.source_paths else []
+    pairs = local_files(ctx.engine, args.source_paths, "") if args.source_paths else []
     datasets = ctx.engine.datasets
     d = datasets.get(args.id)
     datasets.check_put_quota(d, [local for local, _ in pairs])
@@ -494,12 +494,13 @@ def get_files(ctx, args):
     return TransferView(summary, "Downloaded")
 
 
-def local_files(sources: list[str], target: str, home: Path) -> list[tuple[Path, str]]:
+def local_files(engine, sources: list[str], target: str) -> list[tuple[Path, str]]:
     """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
     a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
     files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
-    `__pycache__/`, `.gradient/`, the data home `home` and what the folder's `.gradientignore` names stay out."""
-    from ..engine.transfer import scan_folder
+    `__pycache__/`, `.gradient/`, the data home and what the folder's `.gradientignore` names stay out, and the
+    data home itself is refused (`save_folder`)."""
+    from ..engine.transfer import save_folder, scan_folder
 
     base = folder(target)
     pairs = []
@@ -509,7 +510,7 @@ def local_files(sources: list[str], target: str, home: Path) -> list[tuple[Path,
             pairs.append((local, base + local.name))
         elif local.is_dir():
             under = base if source.endswith(("/", os.sep)) else base + local.resolve().name + "/"
-            pairs += [(file, under + rel) for rel, file in scan_folder(local, skip=[home])]
+            pairs += [(file, under + rel) for rel, file in scan_folder(save_folder(engine, local), skip=[engine.home])]
         else:
             raise BadInput(f"Source path not found: {source!r} is not a file or folder.", reason="no-source-path")
     if not pairs:
@@ -537,7 +538,7 @@ def _put(ctx, d, v, pairs) -> tuple[int, int]:
 
 def put_files(ctx, args):
     name, version = args.id
-    pairs = local_files(args.source_paths, args.target_path, ctx.engine.home)
+    pairs = local_files(ctx.engine, args.source_paths, args.target_path)
     d = ctx.engine.datasets.get(name)
     v = ctx.engine.datasets.get_version(d, version)
     ctx.engine.datasets.check_put_quota(d, [local for local, _ in pairs])
