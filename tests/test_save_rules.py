@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -129,6 +130,9 @@ def test_a_folder_put_by_versions_create_or_files_put_leaves_out_what_save_leave
     assert refused.returncode == 1 and "holds no files" in refused.stderr and ".gradientignore" in refused.stderr
     refused = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", engine.home)
     assert refused.returncode == 1 and "data home" in refused.stderr  # its registry and secrets stay home
+    registry = next(p for p in Path(engine.home).rglob("*") if p.is_file())  # named alone, a file of it too
+    refused = cli("datasets", "files", "put", "--id", f"tidy:{draft}", "--source-path", registry)
+    assert refused.returncode == 1 and "data home" in refused.stderr, refused.stderr
     assert [f.path for f in engine.datasets.list_files("tidy", draft)] == [f"raw/{path}" for path in kept]
 
 

@@ -499,7 +499,7 @@ def local_files(engine, sources: list[str], target: str) -> list[tuple[Path, str
     a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
     files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
     `__pycache__/`, `.gradient/`, the data home and what the folder's `.gradientignore` names stay out, and the
-    data home itself is refused (`save_folder`)."""
+    data home itself, or a file in it, is refused (`save_folder`)."""
     from ..engine.transfer import save_folder, scan_folder
 
     base = folder(target)
@@ -507,6 +507,13 @@ def local_files(engine, sources: list[str], target: str) -> list[tuple[Path, str
     for source in sources:
         local = Path(source).expanduser()
         if local.is_file():
+            real, home = local.resolve(), Path(engine.home).resolve()
+            if home in real.parents:
+                raise BadInput(
+                    f"{source!r} is in gradient-jupyter's data home (provider registry, secrets, caches): it "
+                    "cannot be put into a dataset.",
+                    reason="data-home",
+                )
             pairs.append((local, base + local.name))
         elif local.is_dir():
             under = base if source.endswith(("/", os.sep)) else base + local.resolve().name + "/"
