@@ -526,14 +526,13 @@ def check_tools(args) -> None:
 
 
 def compile_package() -> None:
-    """Compile gradient_jupyter's modules to bytecode once, as installing it from a wheel does. From an editable
-    install, with PYTHONDONTWRITEBYTECODE set (as on the development machine), every process of ours (the worker and
-    the console script alike) would otherwise compile each module it imports: about 0.1 s of every whole command."""
+    """Compile this worktree's gradient_jupyter (the one ours' processes import) to bytecode once, as installing it
+    from a wheel does. With PYTHONDONTWRITEBYTECODE set (as on the development machine), every process of ours (the
+    worker and the console script alike) would otherwise compile each module it imports: about 0.1 s of every whole
+    command."""
     import compileall
 
-    import gradient_jupyter
-
-    compileall.compile_dir(Path(gradient_jupyter.__file__).parent, quiet=1)
+    compileall.compile_dir(ROOT / "gradient_jupyter", quiet=1)
 
 
 def main(argv: list[str] | None = None) -> int:

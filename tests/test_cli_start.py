@@ -27,6 +27,7 @@ NOT_FOR_A_RELOAD = {
     "multiprocessing",
     "tqdm",  # the progress bar: checking files the hash cache knows is one event, too quick for a bar
     "traitlets",  # with no Jupyter config file, the settings are engine/defaults.py's
+    "socket",  # for telling a DNS failure, only when a request fails
 }
 
 REPORT = """

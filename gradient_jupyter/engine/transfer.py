@@ -572,6 +572,7 @@ def _targets(dest: Path, paths: Iterable[str], files: dict[str, os.stat_result] 
     given, receives the stat of each target that is a regular file already (through a link: the file it names),
     so that a load need not ask again."""
     real_dest = os.path.realpath(dest)
+    inside = real_dest.rstrip(os.sep) + os.sep
     folders: dict[str, str] = {}  # folder of the manifest ("" is dest) -> where it really is
     out = []
     for path in paths:
@@ -584,7 +585,7 @@ def _targets(dest: Path, paths: Iterable[str], files: dict[str, os.stat_result] 
                 reason="hostile-path",
             ) from exc
         folder, _, name = path.rpartition("/")
-        real = os.path.join(_real_folder(dest, folder, folders, path), name)
+        real = os.path.join(folders.get(folder) or _real_folder(dest, folder, folders, path), name)
         try:
             st: os.stat_result | None = os.lstat(real)
         except OSError:
@@ -598,7 +599,7 @@ def _targets(dest: Path, paths: Iterable[str], files: dict[str, os.stat_result] 
                 st = None
         if stat.S_ISDIR(mode) or stat.S_ISLNK(mode) and os.path.isdir(real):
             raise BadInput(f"Cannot load {path!r}: {str(dest / path)!r} is a folder.", reason="not-a-file")
-        if real != real_dest and not real.startswith(real_dest.rstrip(os.sep) + os.sep):
+        if real != real_dest and not real.startswith(inside):
             raise BadInput(
                 f"Refusing manifest path {path!r}: it would land outside {str(dest)!r}.", reason="hostile-path"
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -264,6 +263,8 @@ def dns_failure(store: S3Store) -> StoreError:
 def _is_dns_failure(exc: BaseException) -> bool:
     """Whether a failed DNS lookup is among exc's causes: a socket.gaierror, or urllib3's NameResolutionError (which
     botocore keeps as the `error` of its EndpointConnectionError). Types only, never the OS's wording."""
+    import socket  # here: only a failure needs it
+
     import urllib3.exceptions
 
     kinds = (socket.gaierror, getattr(urllib3.exceptions, "NameResolutionError", socket.gaierror))  # urllib3 < 2
