@@ -216,8 +216,8 @@ def save(
         ],
     )
     known, arrived, manifests, tags = asked
-    # A large file whose size no object of the store has is new whatever its bytes: it is hashed as it is sent.
-    # One of a size the store holds may be there already: hashed first, like the others.
+    # A file whose size no object of the store has is new whatever its bytes: it is hashed as it is sent. One of a
+    # size the store holds may be there already: hashed first, like the others.
     held = {size for _, size in itertools.chain(known, arrived)}
     maybe_held = [(rel, local) for rel, (local, st) in unhashed.items() if st.st_size in held]
     if maybe_held:
@@ -282,9 +282,13 @@ def save(
             key, local, state=file_state(st), block_size=block_size, progress=lambda n: sending.add(0, n)
         )
         engine.hash_cache.remember(local, st, sha, size, block_size, blocks)
-        with noting:  # a re-run after a crash copies what arrived (`_arrived`) instead of sending it again
+        with noting:
             sent_new.append(FileEntry(rel, size, sha, key, block_size, tuple(blocks)))
-            engine.datasets.write_pending(ds, version.version, pending + [replace(e, key=None) for e in sent_new])
+            if size >= engine.settings.multipart_threshold:  # a re-run after a crash copies it instead of sending
+                # it again (`_arrived`); a smaller file costs one request either way, and a rewrite of pending.json
+                # per small file would cost more than it saves
+                new = [replace(e, key=None) for e in sent_new if e.size >= engine.settings.multipart_threshold]
+                engine.datasets.write_pending(ds, version.version, pending + new)
         sending.add(1, 0)
 
     def copy(e: FileEntry):
@@ -362,13 +366,13 @@ def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
 
 def _hashed_as_sent(engine, files: list[tuple[str, Path]]) -> dict[str, tuple[Path, os.stat_result]]:
     """path -> (local path, stat) of the files `save` may hash as it sends them (`Store.put_new_file`) instead of
-    reading them twice: files sent in parts (multipart_threshold or larger) that the hash cache does not know and
-    that were last modified long enough ago for any change during the save to show in their stat."""
-    threshold = engine.settings.multipart_threshold
-    stats = {rel: (local, local.stat()) for rel, local in files}
-    large = {rel: found for rel, found in stats.items() if found[1].st_size >= threshold and settled(found[1])}
-    cached = engine.hash_cache.known(local for local, _ in large.values()) if large else {}
-    return {rel: found for rel, found in large.items() if os.path.abspath(found[0]) not in cached}
+    reading them twice: those the hash cache does not know, last modified long enough ago for any change during the
+    save to show in their stat. Largest first: they take longest to send."""
+    stats = [(rel, local, local.stat()) for rel, local in files]
+    settled_ = [found for found in stats if settled(found[2])]
+    cached = engine.hash_cache.known(local for _, local, _ in settled_) if settled_ else {}
+    new = [found for found in settled_ if os.path.abspath(found[1]) not in cached]
+    return {rel: (local, st) for rel, local, st in sorted(new, key=lambda found: -found[2].st_size)}
 
 
 def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:

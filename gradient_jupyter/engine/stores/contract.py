@@ -214,6 +214,18 @@ def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
+def read_unchanged(key: str, path: str | os.PathLike, state: tuple[int, int, int, int]) -> bytes:
+    """A whole (small) file for `put_new_file`, read at once; raises `changed` if its state is not `state` when
+    opened or once read."""
+    with open(path, "rb") as f:
+        if file_state(os.fstat(f.fileno())) != state:
+            raise changed(key, path)
+        data = f.read()
+        if file_state(os.fstat(f.fileno())) != state or len(data) != state[0]:
+            raise changed(key, path)
+    return data
+
+
 def hashed_reads(
     key: str,
     path: str | os.PathLike,

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, StoreError
 from . import s3_errors
-from .contract import CHUNK, ObjectInfo, Store, changed, check_range, hashed_reads, is_create_only
+from .contract import (
+    CHUNK,
+    ObjectInfo,
+    Store,
+    changed,
+    check_range,
+    hashed_reads,
+    is_create_only,
+    read_unchanged,
+)
 from .credentials import Credentials, boto3_client, obstore_credentials, session
 
 if TYPE_CHECKING:
@@ -264,6 +273,13 @@ class S3Store(Store):
         def reads():
             return hashed_reads(key, path, state, block_size or self.part_size, block_size, progress, found)
 
+        if state[0] < self.multipart_threshold and not block_size:  # most files: one read, one hash, one PUT
+            data = read_unchanged(key, path, state)
+            sha = hashlib.sha256(data).hexdigest()
+            self._put_object(key, data, False, sha)
+            if progress:
+                progress(len(data))
+            return sha, len(data), []
         if state[0] < self.multipart_threshold:
             data = b"".join(reads())
             self._put_object(key, data, False, found["sha256"])
