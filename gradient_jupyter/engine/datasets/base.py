@@ -15,7 +15,7 @@ from ..models import Dataset, FileEntry, Tag, Version
 from ..providers import Provider
 from ..records import BadRecord
 from ..stores import Store
-from .caches import ManifestCache, NameCache
+from .caches import LatestVersions, ManifestCache, NameCache
 
 log = logging.getLogger("gradient_jupyter")
 DATASET_FORMAT = "gradient-jupyter/dataset@1"
@@ -43,6 +43,7 @@ class Part:
         self._where: dict[str, str] = {}  # dataset id -> provider id: a hint, always re-checked in the bucket
         self.names = NameCache(engine.home / "cache" / "dataset-names.json")
         self.manifest_cache = ManifestCache(engine.home / "cache" / "manifests")
+        self.latest_versions = LatestVersions(engine.home / "cache" / "latest-versions.json")
 
     # -- keys (engine/layout.py) -----------------------------------------------------------------------------
     def data_key(self, ds_id: str, version: str, path: str) -> str:
@@ -88,6 +89,10 @@ class Part:
         # catalog.py
         def get(self, ds, *, provider=None) -> Dataset: ...
 
+        def _dataset_json(self, store: Store, ds_id: str) -> dict | None: ...
+
+        def _remember(self, data: dict, provider: Provider) -> Dataset: ...
+
         # versions.py
         def get_version(self, ds, version: str) -> Version: ...
 
@@ -109,7 +114,7 @@ class Part:
         def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None: ...
 
         # tags.py
-        def _read_tags(self, ds: Dataset) -> builtins.list[Tag]: ...
+        def _read_tags(self, ds: Dataset, store: Store | None = None) -> builtins.list[Tag]: ...
 
         def _tags_by_version(
             self, ds: Dataset, tags: builtins.list[Tag] | None = None

@@ -8,9 +8,10 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-from ..ids import DATASET_ID
+from ..ids import DATASET_ID, VERSION_ID
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -57,6 +58,40 @@ class NameCache:
         names[name.lower()] = [provider_id, ds_id]
         # two processes at once: one entry may be lost, which costs a lookup, nothing more
         _write_atomically(self.path, json.dumps(names))
+
+
+class LatestVersions:
+    """Dataset id -> the version `latest` last resolved to on this machine, and the committed versions that were
+    older then (committed versions never change, so they stay older): a hint that lets a load ask for that version's
+    records together with the listings, in one round of requests instead of three; believed only when the bucket
+    shows that version committed and no version but those (versions.py `_latest_as_remembered`)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _read(self) -> dict:
+        try:
+            hints = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return hints if isinstance(hints, dict) else {}
+
+    def get(self, ds_id: str) -> tuple[str, set[str]] | None:
+        """(the latest version, the committed versions older than it) last seen, or None: a hint, not a fact."""
+        hint = self._read().get(ds_id)
+        if not (isinstance(hint, list) and len(hint) == 2 and isinstance(hint[1], list)):
+            return None
+        latest, older = hint
+        if not isinstance(latest, str) or not all(isinstance(v, str) for v in [latest, *older]):
+            return None
+        return (latest, set(older)) if all(VERSION_ID.fullmatch(v) for v in [latest, *older]) else None
+
+    def remember(self, ds_id: str, latest: str, older: Iterable[str]) -> None:
+        hints = self._read()
+        hint = [latest, sorted(older)]
+        if hints.get(ds_id) != hint:
+            hints[ds_id] = hint
+            _write_atomically(self.path, json.dumps(hints))  # a lost update costs one slower load, nothing more
 
 
 class ManifestCache:

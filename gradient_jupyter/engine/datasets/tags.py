@@ -10,6 +10,7 @@ from ..errors import Conflict, NotFound
 from ..ids import check_tag_name
 from ..models import Dataset, Tag
 from ..providers import now_iso
+from ..stores import Store
 from .base import Part, skipped
 
 
@@ -28,9 +29,10 @@ class Tags(Part):
         committed = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, versions)
         return [t for t in tags if dict(zip(versions, committed, strict=True))[t.version]]
 
-    def _read_tags(self, ds: Dataset) -> builtins.list[Tag]:
-        """Every well-formed tag record, whether or not its version still exists; bad ones are skipped."""
-        store = self._store_of(ds)
+    def _read_tags(self, ds: Dataset, store: Store | None = None) -> builtins.list[Tag]:
+        """Every well-formed tag record, whether or not its version still exists; bad ones are skipped. `store`:
+        another store object of the dataset's provider (a lookup's)."""
+        store = store or self._store_of(ds)
         names = {}
         for o in store.list(self.layout.tags(ds.id)):
             name = records.tag_name(o.key)

@@ -8,11 +8,12 @@ import json
 from dataclasses import replace
 
 from .. import history, records
-from ..errors import Conflict, NotFound
-from ..ids import VERSION_ID, check_text, check_version_id, new_version_id, parse_ref
+from ..errors import Conflict, GradientError, NotFound
+from ..ids import DATASET_ID, VERSION_ID, check_text, check_version_id, new_version_id, parse_ref
 from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, BadRecord, manifest_entries
+from ..stores import Store
 from ..uploads import end_uploads
 from .base import Part, latest_committed, skipped
 
@@ -74,9 +75,10 @@ class Versions(Part):
         )
         return self._made_version(ds, version, manifest, info, override, tags, manifests)
 
-    def _version_records(self, ds: Dataset, version: str) -> builtins.list:
-        """Reads of version.json and message.json (None when missing), for `_made_version`."""
-        store = self._store_of(ds)
+    def _version_records(self, ds: Dataset, version: str, store: Store | None = None) -> builtins.list:
+        """Reads of version.json and message.json (None when missing), for `_made_version`; `store`: another store
+        object of the dataset's provider (a lookup's)."""
+        store = store or self._store_of(ds)
         return [
             lambda: self._read_json(store, self.layout.version_record(ds.id, version)),
             lambda: self._read_json(store, self.layout.message(ds.id, version)),
@@ -133,9 +135,9 @@ class Versions(Part):
             info.get("createdBy"),
         )
 
-    def _version_ids(self, ds: Dataset) -> builtins.list[str]:
+    def _version_ids(self, ds: Dataset, store: Store | None = None) -> builtins.list[str]:
         ids = []
-        for prefix in self._store_of(ds).list_prefixes(self.layout.versions(ds.id)):
+        for prefix in (store or self._store_of(ds)).list_prefixes(self.layout.versions(ds.id)):
             version = prefix.rstrip("/").rsplit("/", 1)[1]
             if VERSION_ID.fullmatch(version):
                 ids.append(version)
@@ -326,7 +328,60 @@ class Versions(Part):
         )
         made = self._made_version(ds, latest, read[latest], info, override, self._tags_by_version(ds, tags), None)
         assert made is not None  # it has a manifest
+        self.latest_versions.remember(ds.id, latest, (v for v in read if v != latest))
         return made
+
+    def _latest_as_remembered(self, name: str, manifests: dict[str, dict] | None) -> tuple[Dataset, Version] | None:
+        """`resolve(name)` in one round of requests, when this machine remembers where dataset `name` lives and
+        which version was its latest, and holds that version's manifest: the dataset's record, the listings of its
+        versions and tags, a HEAD of that manifest and that version's records, all at once, through the short-timeout
+        store of a lookup. The answer stands only if the record still has that name (or id), the manifest is still
+        there and every other version listed is known to be older; anything else (a new version, a rename, a
+        store that does not answer, a bad record) returns None, and `resolve` asks the usual way."""
+        by_id = bool(DATASET_ID.fullmatch(name))
+        hint, ds_id = (self.names.provider_of(name), name) if by_id else (self.names.get(name) or (None, None))
+        remembered = self.latest_versions.get(ds_id) if ds_id else None
+        if hint is None or ds_id is None or remembered is None:
+            return None
+        version, older = remembered
+        try:
+            provider = self.engine.registry.get(hint)
+        except GradientError:
+            return None
+        guess = Dataset(ds_id, name, "", provider.id, "", "")  # what the requests need: ids, not the record
+        copy = self._cached_manifest(guess, version)
+        if copy is None:
+            return None
+        store = self.engine.lookup_store(provider)
+        try:
+            data, ids, tags, held, info, override = self.engine.map(
+                lambda read: read(),
+                [
+                    lambda: self._dataset_json(store, ds_id),
+                    lambda: self._version_ids(guess, store),
+                    lambda: self._read_tags(guess, store),
+                    lambda: store.head(self.manifest_key(ds_id, version)),
+                    *self._version_records(guess, version, store),
+                ],
+            )
+        except GradientError:
+            return None
+        if not data or held is None or version not in ids or data["id"] != ds_id:
+            return None
+        if not by_id and data["name"].lower() != name.lower():
+            return None
+        if not set(ids) <= older | {version}:  # a version made since, or a draft (which may be committed by now)
+            return None
+        ds = self._remember(data, provider)
+        try:
+            made = self._made_version(ds, version, copy, info, override, self._tags_by_version(ds, tags), None)
+        except GradientError:
+            return None
+        if made is None:
+            return None
+        if manifests is not None:
+            manifests[version] = copy
+        return ds, made
 
     def manifests(self, ds: Dataset) -> dict[str, dict | None]:
         """Version id -> its manifest, or None while uncommitted: one listing, then one request per version.
@@ -373,6 +428,8 @@ class Versions(Part):
         """'<dataset>[:<version | tag | latest>]' -> (dataset, version). The manifest read on the way is put in
         `manifests` if given, so a caller about to read it (load) need not ask the store again."""
         name, selector = parse_ref(ref)
+        if selector == "latest" and (remembered := self._latest_as_remembered(name, manifests)):
+            return remembered
         ds = self.get(name)
         if selector == "latest":
             return ds, self._latest(ds, manifests)
