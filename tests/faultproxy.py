@@ -17,7 +17,9 @@ class FaultProxy:
     def __init__(self, upstream: str, port: int = 0):
         self.upstream = urlsplit(upstream)
         self.lock = threading.Lock()
-        self.plan: list[str] = []  # next faults to inject, one per request: "503", "500", "reset", "lose-answer"
+        # next faults to inject, one per request: "503", "500", "reset", "lose-answer", "short-body" (the first half
+        # of the answer's body, its headers as they were: a store lying about what it sends)
+        self.plan: list[str] = []
         self.refuse_checksums = ""  # an S3 error code (e.g. InvalidRequest): the 400 answer to x-amz-checksum-* headers
         self.ignore_create_only = False  # a refused create-only PUT (412) answered as done: no conditional writes
         self.rule = None  # or (method, path) -> fault or None, asked when the plan is empty
@@ -57,7 +59,7 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                if fault and fault != "lose-answer":
+                if fault and fault not in ("lose-answer", "short-body"):
                     code = {"503": "SlowDown", "500": "InternalError", "400": refusal}[fault]
                     payload = (
                         f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>"
@@ -78,15 +80,18 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if fault == "short-body":
+                    data = data[: len(data) // 2]
                 status, headers = resp.status, resp.getheaders()
                 if proxy.ignore_create_only and status == 412 and self.command == "PUT":
                     status, data = 200, b""
                     headers = [(k, v) for k, v in headers if k.lower() != "content-type"] + [("ETag", '"ignored"')]
                 self.send_response(status)
                 for k, v in headers:
-                    if k.lower() not in HOP and k.lower() != "content-length":
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                    if k.lower() not in HOP and (k.lower() != "content-length" or self.command == "HEAD"):
+                        self.send_header(k, v)  # a HEAD answer's Content-Length is the object's size
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
