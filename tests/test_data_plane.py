@@ -3,12 +3,15 @@ data plane's requests."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
 
-from gradient_jupyter.engine import StoreError
-from gradient_jupyter.engine.transfer import load, save
+from gradient_jupyter.engine import S3Store, StoreError
+from gradient_jupyter.engine.datasets import verified_chunks
+from gradient_jupyter.engine.models import FileEntry
+from gradient_jupyter.engine.transfer import _fetch_ranges, _Progress, load, save
 
 from .test_datasets import make_folder, read_folder
 
@@ -53,3 +56,22 @@ def test_store_killed_mid_save_then_restarted_commits_nothing_then_everything(en
     assert again.version.file_count == len(files)
     out = load(engine, "phoenix", tmp_path / "out")  # every byte verified against its SHA-256 on the way
     assert out.files == len(files) and read_folder(tmp_path / "out") == read_folder(src)
+
+
+def test_a_large_file_loads_as_ranges_streamed_into_place_and_verified_in_order(seaweed_bucket, tmp_path):
+    """Each range lands at its offset while the file's bytes are read back in order for their SHA-256; progress is
+    told once a range, not once a chunk."""
+    seaweed, bucket = seaweed_bucket
+    store = S3Store(bucket, endpoint=seaweed.endpoint, access_key=seaweed.access_key, secret_key=seaweed.secret_key)
+    data = os.urandom(20 * 65536 + 100)  # 21 ranges of 64 KiB, the last one short
+    store.put("big.bin", data)
+    entry = FileEntry(path="big.bin", size=len(data), sha256=hashlib.sha256(data).hexdigest(), key="big.bin")
+    events = []
+    fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
+    try:
+        ranges = _fetch_ranges(store, entry, fd, 65536, _Progress(events.append, "download", 1, len(data)), "x")
+        assert b"".join(verified_chunks(ranges, entry, "x")) == data
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == data
+    assert len(events) == 1 + 21 and events[-1].bytes_done == len(data)

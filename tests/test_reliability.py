@@ -178,6 +178,61 @@ def test_tampered_large_object_fetched_in_ranges_is_detected(engine, s3_bucket, 
     assert not (tmp_path / "dest").exists()
 
 
+@pytest.mark.parametrize(
+    "victim, says",
+    [("big.bin", r"'big\.bin'.*asked, 2621440 bytes answered"), ("small.txt", r"'small\.txt'.*got 2500 bytes")],
+)
+def test_a_store_that_sends_less_than_it_says_fails_the_load_and_writes_nothing(engine, proxy, tmp_path, victim, says):
+    """A body cut short under headers that claim the whole answer (a lying store, or a proxy in the way): whole
+    objects and the byte ranges of a large one alike."""
+    p = provider_via(engine, proxy.url, proxy.bucket)
+    src = make_folder(tmp_path / "src", {"big.bin": os.urandom(11 * 1024**2), "small.txt": b"s" * 5000})
+    save(engine, "short", src, provider=p.id)  # one PUT a file
+    engine.settings.multipart_threshold = engine.settings.part_size = 5 * 1024**2  # big.bin loads as 3 ranges
+    cut = []
+
+    def rule(method, path):
+        if method == "GET" and path.split("?")[0].endswith("/" + victim) and not cut:
+            cut.append(path)
+            return "short-body"
+        return None
+
+    proxy.rule = rule
+    with pytest.raises(IntegrityError, match=says):
+        load(engine, "short", tmp_path / "dest")
+    assert cut and "short-body" in proxy.injected
+    assert not (tmp_path / "dest").exists()  # nothing written: no file, no temporary file, no folder
+    proxy.rule = None
+    load(engine, "short", tmp_path / "dest")
+    assert read_folder(tmp_path / "dest") == read_folder(src)
+
+
+def test_a_large_load_failing_midway_leaves_nothing(engine, proxy, tmp_path):
+    """One range of a large file fails for good while the others land: no partial file, no temporary file; the
+    small files fetched before it are not left either."""
+    p = provider_via(engine, proxy.url, proxy.bucket)
+    files = {"big.bin": os.urandom(16 * 1024**2), **{f"d/f{i}.txt": os.urandom(2000) for i in range(10)}}
+    src = make_folder(tmp_path / "src", files)
+    save(engine, "midway", src, provider=p.id)  # one PUT a file
+    engine.settings.multipart_threshold = engine.settings.part_size = 5 * 1024**2  # big.bin loads as 4 ranges
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "mine.txt").write_bytes(b"the user's own file")
+    ranges = []
+
+    def rule(method, path):
+        if method == "GET" and path.split("?")[0].endswith("/big.bin"):
+            with proxy.lock:
+                ranges.append(path)
+                return "500" if len(ranges) > 1 else None  # the first range lands, then the store fails for good
+        return None
+
+    proxy.rule = rule
+    with pytest.raises(StoreError):
+        load(engine, "midway", tmp_path / "dest")
+    assert len(ranges) > 1
+    assert sorted(p.relative_to(tmp_path / "dest").as_posix() for p in (tmp_path / "dest").rglob("*")) == ["mine.txt"]
+
+
 @pytest.mark.parametrize("forgery", ["other-dataset", "key-outside", "bad-sha", "wrong-version", "not-json"])
 def test_forged_manifests_are_refused(engine, tmp_path, forgery):
     real = save(engine, "forged", make_folder(tmp_path / "src", {"a": b"1"}))
