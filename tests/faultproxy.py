@@ -22,6 +22,12 @@ class FaultProxy:
         self.plan: list[str] = []
         self.refuse_checksums = ""  # an S3 error code (e.g. InvalidRequest): the 400 answer to x-amz-checksum-* headers
         self.ignore_create_only = False  # a refused create-only PUT (412) answered as done: no conditional writes
+        # (region, bucket): the bucket answers as an AWS bucket in that region would, reached with the proxy's URL
+        # and the bucket as the endpoint (how obstore and boto3 take AWS_ENDPOINT_URL_S3 with no endpoint
+        # configured): every answer names the region (x-amz-bucket-region), a request signed for another region is
+        # refused (400 AuthorizationHeaderMalformed), and boto3's HEAD bucket (the endpoint's path, then the
+        # bucket's name) is answered here, with the region, as S3 answers it even without access.
+        self.region: tuple[str, str] | None = None
         self.rule = None  # or (method, path) -> fault or None, asked when the plan is empty
         self.injected: list[str] = []
         self.requests = 0
@@ -36,6 +42,14 @@ class FaultProxy:
 
             def _any(self):
                 op = operation(self.command, self.path, self.headers)
+                region = proxy.region
+                if region and self.command == "HEAD" and urlsplit(self.path).path == f"/{region[1]}/{region[1]}":
+                    with proxy.lock:
+                        proxy.seen.append(("HeadBucket", 0))
+                    self.send_response(200)
+                    self.send_header("x-amz-bucket-region", region[0])
+                    self.end_headers()
+                    return
                 with proxy.lock:
                     proxy.requests += 1
                     # a planned fault applies to the next request, or to the next of one operation ("fault:Operation")
@@ -43,6 +57,9 @@ class FaultProxy:
                     if planned:
                         proxy.plan.remove(planned)
                     fault = planned.split(":")[0] if planned else None
+                scope = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
+                if fault is None and region and region[0] not in scope[2:3]:
+                    fault = "wrong-region"
                 if fault is None and proxy.rule is not None:  # outside the lock: a rule may hold its request
                     fault = proxy.rule(self.command, self.path)
                 if fault:
@@ -60,11 +77,19 @@ class FaultProxy:
                     self.connection.shutdown(2)
                     return
                 if fault and fault not in ("lose-answer", "short-body"):
-                    code = {"503": "SlowDown", "500": "InternalError", "400": refusal}[fault]
+                    code = {
+                        "503": "SlowDown",
+                        "500": "InternalError",
+                        "400": refusal,
+                        "wrong-region": "AuthorizationHeaderMalformed",
+                    }[fault]
+                    named = f"<Region>{region[0]}</Region>" if region and fault == "wrong-region" else ""
                     payload = (
-                        f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+                        f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message>{named}</Error>"
                     ).encode()
-                    self.send_response(int(fault))
+                    self.send_response(400 if fault == "wrong-region" else int(fault))
+                    if region:
+                        self.send_header("x-amz-bucket-region", region[0])
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
@@ -87,6 +112,8 @@ class FaultProxy:
                     status, data = 200, b""
                     headers = [(k, v) for k, v in headers if k.lower() != "content-type"] + [("ETag", '"ignored"')]
                 self.send_response(status)
+                if region:
+                    self.send_header("x-amz-bucket-region", region[0])
                 for k, v in headers:
                     if k.lower() not in HOP and (k.lower() != "content-length" or self.command == "HEAD"):
                         self.send_header(k, v)  # a HEAD answer's Content-Length is the object's size

@@ -16,6 +16,7 @@ from gradient_jupyter.engine.defaults import Settings
 from gradient_jupyter.engine.settings import GradientStorage
 
 from .conftest import cli
+from .faultproxy import FaultProxy
 from .test_datasets import make_folder, read_folder
 
 # What a reload imported before the console script learned to import lazily, and must not import again.
@@ -102,3 +103,53 @@ def test_a_reload_by_the_console_script_imports_only_what_it_needs(seaweed_bucke
     assert read_folder(dest) == files
     assert NOT_FOR_A_RELOAD.isdisjoint(report["modules"]), NOT_FOR_A_RELOAD & set(report["modules"])
     assert "gradient_jupyter.engine.stores.s3" in report["modules"]  # the check saw the load's own imports
+
+
+def test_a_reload_from_an_aws_bucket_whose_region_is_remembered_asks_no_region_and_imports_no_boto3(
+    seaweed_bucket, tmp_path, monkeypatch
+):
+    """obstore does not follow S3's region redirects, so an AWS bucket's region is asked (HEAD bucket, through boto3)
+    once per machine and remembered in the data home (engine/stores/regions.py): later processes neither ask nor
+    import boto3. The bucket answers as one in eu-west-2 would (tests/faultproxy.py `region`), reached with no
+    endpoint configured (AWS_ENDPOINT_URL_S3, as obstore and boto3 take it)."""
+    seaweed, bucket = seaweed_bucket
+    proxy = FaultProxy(seaweed.endpoint).start()
+    try:
+        proxy.region = ("eu-west-2", bucket)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"{proxy.url}/{bucket}")
+        made = cli(
+            "storageProviders",
+            "create",
+            "s3",
+            "--name",
+            "aws",
+            "--bucket",
+            bucket,
+            f"--accessKey={seaweed.access_key}",
+            f"--secretAccessKey={seaweed.secret_key}",
+            "--isTeamDefault",
+        )
+        assert made.returncode == 0, made.stderr
+        files = {"a.csv": b"1,2\n"}
+        saved = cli("save", "far", make_folder(tmp_path / "data", files))
+        assert saved.returncode == 0, saved.stderr
+        dest = tmp_path / "dest"
+        assert cli("load", "far", dest).returncode == 0
+        assert "HeadBucket" in [op for op, _ in proxy.seen]  # the first process asked
+        proxy.seen.clear()
+
+        again = subprocess.run(
+            [sys.executable, "-c", REPORT, "load", "far", str(dest)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "JUPYTER_NO_CONFIG": "1"},
+        )
+        assert again.returncode == 0, again.stderr
+        report = json.loads(again.stdout.strip().splitlines()[-1])
+        assert report["code"] == 0 and read_folder(dest) == files
+        assert "gradient_jupyter.engine.stores.s3" in report["modules"]
+        assert not {"boto3", "botocore"} & set(report["modules"])
+        assert proxy.seen and "HeadBucket" not in [op for op, _ in proxy.seen] and proxy.injected == []
+    finally:
+        proxy.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import traceback
@@ -402,6 +403,68 @@ def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch)
         store = S3Store("far-away-bucket", access_key="testing", secret_key="testing")
         assert store._obstore(True).config["region"] == "eu-west-1"  # what the data plane will sign for
         assert S3Store("far-away-bucket", region="eu-west-1").signing_region() == "eu-west-1"
+
+
+@pytest.fixture
+def aws_bucket_in(seaweed_bucket, monkeypatch):
+    """A SeaweedFS bucket that answers as an AWS bucket living in eu-west-2 would (tests/faultproxy.py `region`),
+    reached with no endpoint configured: boto3 and obstore take it from the environment. Yields (seaweed, bucket,
+    proxy)."""
+    seaweed, bucket = seaweed_bucket
+    proxy = FaultProxy(seaweed.endpoint).start()
+    proxy.region = ("eu-west-2", bucket)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"{proxy.url}/{bucket}")
+    yield seaweed, bucket, proxy
+    proxy.stop()
+
+
+def aws_store(seaweed, bucket, regions_file) -> S3Store:
+    return S3Store(bucket, access_key=seaweed.access_key, secret_key=seaweed.secret_key, regions_file=regions_file)
+
+
+def test_an_aws_buckets_region_is_asked_once_per_machine_not_once_per_process(aws_bucket_in, tmp_path):
+    seaweed, bucket, proxy = aws_bucket_in
+    regions = tmp_path / "cache" / "bucket-regions.json"
+    first = aws_store(seaweed, bucket, regions)
+    first.put("te1/a", b"a")
+    assert seaweed.client().get_object(Bucket=bucket, Key="te1/a")["Body"].read() == b"a"
+    assert [op for op, _ in proxy.seen].count("HeadBucket") == 1
+    assert json.loads(regions.read_text()) == {bucket: "eu-west-2"}
+    proxy.seen.clear()
+    later = aws_store(seaweed, bucket, regions)  # as in another process: it knows only the file
+    assert later.get("te1/a") == b"a"
+    assert [op for op, _ in proxy.seen] == ["GetObject"] and proxy.injected == []
+
+
+def test_a_remembered_region_that_is_wrong_now_is_asked_again_and_the_request_retried(aws_bucket_in, tmp_path):
+    """A bucket deleted and made again in another region: S3 refuses requests signed for the old one."""
+    seaweed, bucket, proxy = aws_bucket_in
+    seaweed.client().put_object(Bucket=bucket, Key="te1/a", Body=b"a")
+    regions = tmp_path / "bucket-regions.json"
+    regions.write_text(json.dumps({bucket: "eu-west-1", "other-bucket": "ap-south-1"}))
+    store = aws_store(seaweed, bucket, regions)
+    assert store.get("te1/a") == b"a"
+    assert [op for op, _ in proxy.seen] == ["GetObject", "HeadBucket", "GetObject"]
+    assert proxy.injected == ["wrong-region"]
+    assert json.loads(regions.read_text()) == {bucket: "eu-west-2", "other-bucket": "ap-south-1"}
+    # A region this process asked the bucket itself is not asked again: a refusal then stands (one request).
+    proxy.region = ("us-west-1", bucket)
+    proxy.seen.clear()
+    with pytest.raises(StoreError) as refused:
+        store.get("te1/a")
+    assert refused.value.reason == "wrong-region" and "us-west-1" in refused.value.message
+    assert [op for op, _ in proxy.seen] == ["GetObject"]
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"BUCKET": ["eu-west-2"]}', '{"BUCKET": "../x"}', ""])
+def test_an_unreadable_region_cache_is_ignored_and_written_afresh(aws_bucket_in, tmp_path, content):
+    seaweed, bucket, proxy = aws_bucket_in
+    seaweed.client().put_object(Bucket=bucket, Key="te1/a", Body=b"a")
+    regions = tmp_path / "bucket-regions.json"
+    regions.write_text(content.replace("BUCKET", bucket))
+    assert aws_store(seaweed, bucket, regions).get("te1/a") == b"a"
+    assert [op for op, _ in proxy.seen] == ["HeadBucket", "GetObject"] and proxy.injected == []
+    assert json.loads(regions.read_text()) == {bucket: "eu-west-2"}
 
 
 def test_a_lost_answer_to_completing_a_multipart_upload_never_passes_for_success(seaweed_bucket, tmp_path):

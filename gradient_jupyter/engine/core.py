@@ -130,6 +130,7 @@ class Engine:
             quota=quota,
             part_size=s.part_size,
             multipart_threshold=s.multipart_threshold,
+            regions_file=self.home / "cache" / "bucket-regions.json",
         )
 
     # -- change events: every front end of this process (the panel) hears what the others changed ------------

@@ -8,10 +8,12 @@ import builtins
 import hashlib
 import logging
 import math
+import os
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, StoreError
@@ -27,6 +29,7 @@ from .contract import (
     read_unchanged,
 )
 from .credentials import Credentials, boto3_client, obstore_credentials, session
+from .regions import BucketRegions
 
 if TYPE_CHECKING:
     from obstore import GetOptions
@@ -71,6 +74,7 @@ class S3Store(Store):
         multipart_threshold: int = 64 * 1024**2,
         attempts: int | None = None,
         retry_timeout: float = 120.0,
+        regions_file: Path | None = None,
     ):
         self._options = {k: v for k, v in locals().items() if k not in ("self", "bucket", "__class__")}
         self.bucket = bucket
@@ -96,6 +100,8 @@ class S3Store(Store):
         self._variants: dict[tuple, S3Store] = {}
         self._other_clients: dict[str, object] = {}
         self._resolved_region: str | None = None
+        self._regions = BucketRegions(regions_file) if regions_file else None  # an AWS bucket's, remembered
+        self._region_remembered = False  # whether _resolved_region came from that file (it may be stale)
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -130,7 +136,7 @@ class S3Store(Store):
         if checksums:
             config["checksum_algorithm"] = "sha256"
         client: ClientConfig = {
-            "allow_http": bool(self.endpoint and self.endpoint.lower().startswith("http://")),
+            "allow_http": self._endpoint_in_use().lower().startswith("http://"),
             "connect_timeout": timedelta(seconds=min(self.timeout, 10)),
             "read_timeout": timedelta(seconds=self.timeout),  # a stalled transfer; a slow but moving one goes on
             "timeout": timedelta(hours=1),
@@ -149,6 +155,10 @@ class S3Store(Store):
             credential_provider=obstore_credentials(self._creds, self.translate),
         )
 
+    def _endpoint_in_use(self) -> str:
+        """The configured endpoint, else the one obstore (like boto3) takes from the environment, else AWS's."""
+        return self.endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+
     def signing_region(self) -> str:
         """The region requests are signed for: the configured one, else the bucket's own (AWS) or us-east-1."""
         if self.region:
@@ -156,8 +166,35 @@ class S3Store(Store):
         if self.endpoint:
             return "us-east-1"  # what S3-compatible stores expect when they have no regions
         if self._resolved_region is None:
-            self._resolved_region = self._bucket_region()
+            with self._lock:
+                if self._resolved_region is None:
+                    remembered = self._regions.get(self.bucket) if self._regions else None
+                    self._region_remembered = remembered is not None
+                    self._resolved_region = remembered or self._learn_region()
         return self._resolved_region
+
+    def _learn_region(self) -> str:
+        region = self._bucket_region()
+        if self._regions:
+            self._regions.remember(self.bucket, region)
+        return region
+
+    def _region_moved(self, used: str | None) -> bool:
+        """After S3 called the region `used` wrong: whether it was a remembered one (the bucket may have been deleted
+        and made again elsewhere), now forgotten and asked again, so the request is worth one more try."""
+        if used is None or self.region or self.endpoint:
+            return False
+        with self._lock:
+            if self._resolved_region != used:  # another thread has asked again already
+                return True
+            if not self._region_remembered:  # the bucket's own answer in this process: the error stands
+                return False
+            self._region_remembered = False
+            if self._regions:
+                self._regions.remember(self.bucket, None)
+            self._obstores.clear()  # they sign for the old region
+            self._resolved_region = self._learn_region()
+            return self._resolved_region != used
 
     def _bucket_region(self) -> str:
         """An AWS bucket's own region, asked once: HEAD bucket answers it (`x-amz-bucket-region`), even when it refuses
@@ -177,14 +214,20 @@ class S3Store(Store):
             or "us-east-1"
         )
 
-    def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None):
-        """work(obstore store), its errors translated."""
+    def _run(self, op: str, key: str, work: Callable, checksums: bool | None = None, retry: bool = True):
+        """work(obstore store), its errors translated; tried once more if S3 calls a remembered region wrong."""
+        used = None
         try:
-            return work(self._obstore(self._checksums is not False if checksums is None else checksums))
+            store = self._obstore(self._checksums is not False if checksums is None else checksums)
+            used = self._resolved_region
+            return work(store)
         except (GradientError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            raise self.translate_obstore(exc, op, key) from exc
+            err = self.translate_obstore(exc, op, key)
+            if retry and getattr(err, "reason", None) == "wrong-region" and self._region_moved(used):
+                return self._run(op, key, work, checksums, retry=False)
+            raise err from exc
 
     def _upload(self, op: str, key: str, work: Callable):
         """An upload; the first one decides whether this store takes SHA-256 checksum headers (some S3-compatible
@@ -595,7 +638,8 @@ class S3Store(Store):
             if key not in self._variants:
                 self._variants[key] = S3Store(self.bucket, **{**self._options, **options})
             found = self._variants[key]
-            found._resolved_region = found._resolved_region or self._resolved_region
+            if found._resolved_region is None and self._resolved_region is not None:
+                found._resolved_region, found._region_remembered = self._resolved_region, self._region_remembered
             return found
 
     def client_for(self, service: str):
