@@ -1,4 +1,4 @@
-"""The two caches datasets keep in the data home (`<data home>/cache/`); both only spare round trips, and what they
+"""The caches datasets keep in the data home (`<data home>/cache/`); they only spare round trips, and what they
 hold is believed only while the bucket confirms it (README.md, "Fast"): a name's dataset record still has that name,
 a version's manifest is still there."""
 
@@ -6,38 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..hints import HintFile, write_atomically
 from ..ids import DATASET_ID, VERSION_ID
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a whole file through a temporary one, so no reader sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-class NameCache:
+class NameCache(HintFile):
     """Dataset name -> (provider id, dataset id) where this machine last saw it.
 
     A name resolves through its claim to an id, then to dataset.json: two round trips. The id a name had is kept
     here, so the next lookup reads dataset.json directly and believes it only if it still has that name: a rename
     changes the name there, and a delete removes dataset.json first. Anything else: full search."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def _read(self) -> dict:
-        try:
-            names = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return names if isinstance(names, dict) else {}
 
     def get(self, name: str) -> tuple[str, str] | None:
         """(provider id, dataset id) last seen for `name` (case-insensitive), or None: a hint, not a fact."""
@@ -56,25 +37,14 @@ class NameCache:
         if names.get(name.lower()) == [provider_id, ds_id]:
             return
         names[name.lower()] = [provider_id, ds_id]
-        # two processes at once: one entry may be lost, which costs a lookup, nothing more
-        _write_atomically(self.path, json.dumps(names))
+        self._write(names)
 
 
-class LatestVersions:
+class LatestVersions(HintFile):
     """Dataset id -> the version `latest` last resolved to on this machine, and the committed versions that were
     older then (committed versions never change, so they stay older): a hint that lets a load ask for that version's
     records together with the listings, in one round of requests instead of three; believed only when the bucket
     shows that version committed and no version but those (versions.py `_latest_as_remembered`)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def _read(self) -> dict:
-        try:
-            hints = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return hints if isinstance(hints, dict) else {}
 
     def get(self, ds_id: str) -> tuple[str, set[str]] | None:
         """(the latest version, the committed versions older than it) last seen, or None: a hint, not a fact."""
@@ -91,7 +61,7 @@ class LatestVersions:
         hint = [latest, sorted(older)]
         if hints.get(ds_id) != hint:
             hints[ds_id] = hint
-            _write_atomically(self.path, json.dumps(hints))  # a lost update costs one slower load, nothing more
+            self._write(hints)
 
 
 class ManifestCache:
@@ -119,7 +89,7 @@ class ManifestCache:
             return None
 
     def write(self, provider_id: str, ds_id: str, version: str, manifest: dict) -> None:
-        _write_atomically(self.path(provider_id, ds_id, version), json.dumps(manifest))
+        write_atomically(self.path(provider_id, ds_id, version), json.dumps(manifest))
 
     def forget(self, provider_id: str, ds_id: str, version: str) -> None:
         self.path(provider_id, ds_id, version).unlink(missing_ok=True)

@@ -5,25 +5,15 @@ file is ignored."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import threading
-from pathlib import Path
+
+from ..hints import HintFile
 
 REGION = re.compile(r"[a-z0-9-]{1,32}")  # the file is ours, but a hint is checked like anything read
 
 
-class BucketRegions:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def _read(self) -> dict:
-        try:
-            regions = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return regions if isinstance(regions, dict) else {}
+class BucketRegions(HintFile):
+    """Bucket name -> the region it answered (engine/hints.py: read and written whole)."""
 
     def get(self, bucket: str) -> str | None:
         region = self._read().get(bucket)
@@ -40,9 +30,6 @@ class BucketRegions:
         else:
             regions[bucket] = region
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(regions))
-            os.replace(tmp, self.path)  # whole or not at all: no reader sees half a file
+            self._write(regions)
         except OSError:
             pass
