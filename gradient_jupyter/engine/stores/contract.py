@@ -214,18 +214,6 @@ def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def read_unchanged(key: str, path: str | os.PathLike, state: tuple[int, int, int, int]) -> bytes:
-    """A whole (small) file for `put_new_file`, read at once; raises `changed` if its state is not `state` when
-    opened or once read."""
-    with open(path, "rb") as f:
-        if file_state(os.fstat(f.fileno())) != state:
-            raise changed(key, path)
-        data = f.read()
-        if file_state(os.fstat(f.fileno())) != state or len(data) != state[0]:
-            raise changed(key, path)
-    return data
-
-
 def hashed_reads(
     key: str,
     path: str | os.PathLike,
@@ -235,33 +223,24 @@ def hashed_reads(
     progress: Progress | None,
     found: dict,
 ) -> Iterator[bytes]:
-    """The bytes of a file in `piece`-sized reads for `put_new_file`, hashed as they go (the file's SHA-256 and
-    its blocks'); at the end `found` holds sha256, size and blocks. Raises `changed` if the file's state is not
-    `state` when opened or at the end, so an upload fed by this never completes with bytes of a changed file."""
+    """The bytes of a file for `put_new_file`, hashed as they go: read a block at a time with `block_size` (each
+    read is one block, hashed whole: a regular file's reads are full until its end), else in `piece`-sized reads;
+    at the end `found` holds sha256, size and blocks. Raises `changed` if the file's state is not `state` when
+    opened or at the end, so an upload fed by this never completes with bytes of a changed file."""
     h, size, blocks = hashlib.sha256(), 0, []
-    block, filled = hashlib.sha256(), 0
     with open(path, "rb") as f:
         if file_state(os.fstat(f.fileno())) != state:
             raise changed(key, path)
-        while chunk := f.read(piece):
+        while chunk := f.read(block_size or piece):
             h.update(chunk)
             size += len(chunk)
-            view = memoryview(chunk)
-            while block_size and view:
-                take = view[: block_size - filled]
-                block.update(take)
-                filled += len(take)
-                view = view[len(take) :]
-                if filled == block_size:
-                    blocks.append(block.hexdigest())
-                    block, filled = hashlib.sha256(), 0
+            if block_size:
+                blocks.append(hashlib.sha256(chunk).hexdigest())
             yield chunk
             if progress:
                 progress(len(chunk))
         if file_state(os.fstat(f.fileno())) != state or size != state[0]:
             raise changed(key, path)
-    if filled:
-        blocks.append(block.hexdigest())
     found.update(sha256=h.hexdigest(), size=size, blocks=blocks)
 
 

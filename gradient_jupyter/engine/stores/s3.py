@@ -26,7 +26,6 @@ from .contract import (
     check_range,
     hashed_reads,
     is_create_only,
-    read_unchanged,
 )
 from .credentials import Credentials, boto3_client, obstore_credentials, session
 from .regions import BucketRegions
@@ -312,24 +311,17 @@ class S3Store(Store):
 
     def put_new_file(self, key, path, *, state, block_size=None, progress=None):
         found: dict = {}
-
-        def reads():
-            return hashed_reads(key, path, state, block_size or self.part_size, block_size, progress, found)
-
-        if state[0] < self.multipart_threshold and not block_size:  # most files: one read, one hash, one PUT
-            data = read_unchanged(key, path, state)
-            sha = hashlib.sha256(data).hexdigest()
-            self._put_object(key, data, False, sha)
+        if state[0] < self.multipart_threshold:  # most files: one read (the whole file), one hash, one PUT
+            data = b"".join(hashed_reads(key, path, state, state[0], block_size, None, found))
+            self._put_object(key, data, False, found["sha256"])
             if progress:
                 progress(len(data))
-            return sha, len(data), []
-        if state[0] < self.multipart_threshold:
-            data = b"".join(reads())
-            self._put_object(key, data, False, found["sha256"])
         else:
             # Without the file's SHA-256 as metadata (a multipart upload names its metadata before the first
             # part): a re-run that finds the object left by an interrupted save hashes its bytes instead.
-            self._multipart(key, reads, state[0], None)
+            self._multipart(
+                key, lambda: hashed_reads(key, path, state, self.part_size, block_size, progress, found), state[0], None
+            )
         return found["sha256"], found["size"], found["blocks"]
 
     def _put_multipart(self, key, path, size, sha256, progress):
