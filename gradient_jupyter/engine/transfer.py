@@ -192,7 +192,7 @@ def save(
     ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
-    unhashed = _hashed_as_sent(engine, files)
+    unhashed, cached = _hashed_as_sent(engine, files)
 
     def what_the_store_has():  # asked while the files are hashed: a few round trips that need not wait
         manifests, tags = engine.map(
@@ -213,7 +213,7 @@ def save(
         [
             what_the_store_has,
             lambda: created_by(folder),
-            lambda: _hash_files(engine, [f for f in files if f[0] not in unhashed], progress, workers),
+            lambda: _hash_files(engine, [f for f in files if f[0] not in unhashed], progress, workers, cached),
         ],
     )
     known, arrived, manifests, tags = asked
@@ -222,7 +222,7 @@ def save(
     held = {size for _, size in itertools.chain(known, arrived)}
     maybe_held = [(rel, local) for rel, (local, st) in unhashed.items() if st.st_size in held]
     if maybe_held:
-        entries = sorted(entries + _hash_files(engine, maybe_held, progress, workers), key=lambda e: e.path)
+        entries = sorted(entries + _hash_files(engine, maybe_held, progress, workers, cached), key=lambda e: e.path)
         unhashed = {rel: found for rel, found in unhashed.items() if found[1].st_size not in held}
     latest = latest_committed(manifests)
     same = not unhashed and latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
@@ -365,19 +365,25 @@ def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
     return {(e.path, e.size, e.sha256) for e in entries} == {(e.path, e.size, e.sha256) for e in committed}
 
 
-def _hashed_as_sent(engine, files: list[tuple[str, Path]]) -> dict[str, tuple[Path, os.stat_result]]:
-    """path -> (local path, stat) of the files `save` may hash as it sends them (`Store.put_new_file`) instead of
+def _hashed_as_sent(
+    engine, files: list[tuple[str, Path]]
+) -> tuple[dict[str, tuple[Path, os.stat_result]], dict[str, tuple[str, int]]]:
+    """(path -> (local path, stat) of the files `save` may hash as it sends them (`Store.put_new_file`) instead of
     reading them twice: those the hash cache does not know, last modified long enough ago for any change during the
-    save to show in their stat. Largest first: they take longest to send."""
+    save to show in their stat, largest first as they take longest to send; what the hash cache knows of the others,
+    as `HashCache.known` answers, for `_hash_files`). Only a settled file can be in the hash cache."""
     stats = [(rel, local, local.stat()) for rel, local in files]
     settled_ = [found for found in stats if settled(found[2])]
-    cached = engine.hash_cache.known(local for _, local, _ in settled_) if settled_ else {}
+    cached = engine.hash_cache.lookup({os.path.abspath(local): st for _, local, st in settled_}) if settled_ else {}
     new = [found for found in settled_ if os.path.abspath(found[1]) not in cached]
-    return {rel: (local, st) for rel, local, st in sorted(new, key=lambda found: -found[2].st_size)}
+    return {rel: (local, st) for rel, local, st in sorted(new, key=lambda found: -found[2].st_size)}, cached
 
 
-def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -> list[FileEntry]:
-    """FileEntry (path, size, SHA-256) of each file, sorted; files the hash cache knows unchanged are not read."""
+def _hash_files(
+    engine, files: list[tuple[str, Path]], progress, workers: int, cached: dict[str, tuple[str, int]] | None = None
+) -> list[FileEntry]:
+    """FileEntry (path, size, SHA-256) of each file, sorted; files the hash cache knows unchanged are not read
+    (`cached`: what it answered for them already, if it was asked)."""
     sizes = {local: local.stat().st_size for _, local in files}
     block_size, threshold = engine.settings.block_size, engine.settings.block_threshold  # see reading.py
     hashing = _Progress(progress, "hash", len(files), sum(sizes.values()))
@@ -388,7 +394,8 @@ def _hash_files(engine, files: list[tuple[str, Path]], progress, workers: int) -
         hashing.add(1, size)
         return FileEntry(rel, size, sha)
 
-    cached = engine.hash_cache.known(local for _, local in files)
+    if cached is None:
+        cached = engine.hash_cache.known(local for _, local in files)
     try:
         entries = _run_batched(
             engine, hash_one, [f for f in files if os.path.abspath(f[1]) not in cached], lambda f: sizes[f[1]], workers
