@@ -25,14 +25,15 @@ import time
 import uuid
 from pathlib import Path
 
-from servers import Seaweed  # benchmarks/ is sys.path[0] when this file runs as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo, for tests/helpers/seaweed.py
+from tests.helpers.seaweed import Seaweed  # noqa: E402
 
 MIB = 1024**2
 READ = 8 * MIB
 
 
 def start_seaweed(folder: Path):
-    """SeaweedFS with one identity and the bucket `bench` (servers.py, as run.py and the tests start it)."""
+    """SeaweedFS with one identity and the bucket `bench` (as run.py and the tests start it)."""
     folder.mkdir(parents=True)
     access, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
     server = Seaweed(folder, access, secret)

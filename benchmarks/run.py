@@ -10,8 +10,9 @@ for the hashing floor.
 Ours and the boto3 loop run in fresh processes (benchmarks/worker.py), so their times include interpreter start and
 imports as the command line tools' do, and ours' peak RSS is that process's high-water mark (VmHWM).
 
-The parts: data.py makes the files, servers.py starts the store and the latency proxy, this file runs the workloads
-(`Bench`), results.py keeps what was measured and prints the tables.
+The parts: data.py makes the files, servers.py starts moto and the latency proxy (SeaweedFS, as the tests do:
+tests/helpers/seaweed.py), this file runs the workloads (`Bench`), results.py keeps what was measured and prints the
+tables.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT)]  # benchmarks/ for its modules, the repo for tests/helpers/seaweed.py
 
 from data import MIB, Data, fresh_copy, generate  # noqa: E402 - benchmarks/ is on sys.path only from here
 from results import TOOL_NAMES, Failed, Result, table, targets  # noqa: E402
-from servers import ProxyProcess, Seaweed, start_moto  # noqa: E402
+from servers import ProxyProcess, start_moto  # noqa: E402
+
+from tests.helpers.seaweed import Seaweed  # noqa: E402
 
 WORKLOADS = ("small", "large", "change", "reload", "hash")
 TOOLS = ("ours", "aws", "s5cmd", "boto3", "sha256sum")

@@ -5,40 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from servers import Seaweed  # noqa: E402  the one copy of SeaweedFS's start-up, shared with the benchmarks
+from .helpers import free_port
+from .helpers.seaweed import Seaweed
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-SECRET = "s3cr3t-DO-NOT-LEAK-7f9a2b"
-
-
-def cli(*words, cwd=None, input=None, env=None, timeout=120) -> subprocess.CompletedProcess:
-    """The console script in its own process (`python -m gradient_jupyter.cli WORDS`), with this test's
-    environment (plus `env`); its output as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *map(str, words)],
-        capture_output=True,
-        text=True,
-        input=input,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=timeout,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -50,7 +24,7 @@ def jp_server_config():
 @pytest.fixture
 def api(jp_fetch):
     """The REST API of the test's Jupyter server (tests/server_api.py)."""
-    from .server_api import Api
+    from .helpers.server_api import Api
 
     return Api(jp_fetch)
 
@@ -116,10 +90,17 @@ def s3_bucket(moto_server):
 
 
 @pytest.fixture
-def engine(aws_env):
+def engine_settings():
+    """The settings of the `engine` fixture; a module overrides this fixture for others (say, smaller blocks)."""
+    return {}
+
+
+@pytest.fixture
+def engine(aws_env, engine_settings):
+    """An engine on this test's data home."""
     from gradient_jupyter.engine import Engine, GradientStorage
 
-    return Engine(GradientStorage())
+    return Engine(GradientStorage(**engine_settings))
 
 
 @pytest.fixture

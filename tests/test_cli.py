@@ -12,7 +12,7 @@ import pytest
 from gradient_jupyter.cli import Context, HelpRequested, UsageError, run
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import SECRET, cli
+from .helpers import SECRET, cli
 
 
 def test_seed_line_creates_a_provider():

@@ -15,9 +15,8 @@ from gradient_jupyter.commands import MODULES
 from gradient_jupyter.engine.defaults import Settings
 from gradient_jupyter.engine.settings import GradientStorage
 
-from .conftest import cli
-from .faultproxy import FaultProxy
-from .test_datasets import make_folder, read_folder
+from .helpers import cli, make_folder, read_folder
+from .helpers.faultproxy import FaultProxy
 
 # What a reload imported before the console script learned to import lazily, and must not import again.
 NOT_FOR_A_RELOAD = {
@@ -110,7 +109,7 @@ def test_a_reload_from_an_aws_bucket_whose_region_is_remembered_asks_no_region_a
 ):
     """obstore does not follow S3's region redirects, so an AWS bucket's region is asked (HEAD bucket, through boto3)
     once per machine and remembered in the data home (engine/stores/regions.py): later processes neither ask nor
-    import boto3. The bucket answers as one in eu-west-2 would (tests/faultproxy.py `region`), reached with no
+    import boto3. The bucket answers as one in eu-west-2 would (tests/helpers/faultproxy.py `region`), reached with no
     endpoint configured (AWS_ENDPOINT_URL_S3, as obstore and boto3 take it)."""
     seaweed, bucket = seaweed_bucket
     proxy = FaultProxy(seaweed.endpoint).start()

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .conftest import free_port
-from .test_datasets import read_folder as tree  # without the record loads keep in .gradient/
+from .helpers import free_port
+from .helpers import read_folder as tree  # without the record loads keep in .gradient/
 
 pytestmark = pytest.mark.slow
 

@@ -13,19 +13,8 @@ from gradient_jupyter.engine.datasets import verified_chunks
 from gradient_jupyter.engine.models import FileEntry
 from gradient_jupyter.engine.transfer import _fetch_ranges, _Progress, load, save
 
-from .test_datasets import make_folder, read_folder
-
-
-def seaweed_provider(engine, seaweed, bucket, name="weed"):
-    return engine.registry.create(
-        name,
-        {
-            "bucket": bucket,
-            "endpoint": seaweed.endpoint,
-            "accessKey": seaweed.access_key,
-            "secretAccessKey": seaweed.secret_key,
-        },
-    )
+from .helpers import make_folder, read_folder
+from .helpers.providers import seaweed_provider
 
 
 def test_store_killed_mid_save_then_restarted_commits_nothing_then_everything(engine, seaweed_bucket, tmp_path):

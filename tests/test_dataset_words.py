@@ -13,8 +13,7 @@ import pytest
 from gradient_jupyter.cli import Context, HelpRequested, UsageError, build_parser, run
 from gradient_jupyter.engine import Conflict, GradientError, Immutable, NotFound
 
-from .conftest import cli
-from .test_datasets import make_folder, read_folder
+from .helpers import cli, make_folder, read_folder
 
 REF = re.compile(r"ds[a-z0-9]{13}:[a-z0-9]{7}")
 SUMMARY = re.compile(

@@ -13,7 +13,8 @@ from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage,
 from gradient_jupyter.engine.ids import DATASET_ID, VERSION_ID
 from gradient_jupyter.engine.transfer import load, open_version, save
 
-from .faultproxy import FaultProxy
+from .helpers import make_folder, read_folder
+from .helpers.faultproxy import FaultProxy
 
 
 class Counter:
@@ -69,23 +70,6 @@ def where(request, engine):
         },
     )
     return engine, p.id
-
-
-def make_folder(root, files):
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def read_folder(root):
-    """The files of a folder, without the record loads keep in `.gradient/`."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).parts[0] != ".gradient"
-    }
 
 
 FILES = {

@@ -20,7 +20,7 @@ from botocore.config import Config
 from gradient_jupyter.cli import Context, main, run
 from gradient_jupyter.engine import BadInput, Engine, GradientStorage, S3Store, doctor
 
-from .conftest import SECRET, free_port
+from .helpers import SECRET, free_port
 
 ORIGIN = "http://127.0.0.1:8888"
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]

@@ -3,8 +3,8 @@ and an AWS host name that does not resolve named as AWS's."""
 
 from __future__ import annotations
 
-from .conftest import cli as run_cli
-from .faultproxy import FaultProxy
+from .helpers import cli as run_cli
+from .helpers.faultproxy import FaultProxy
 
 
 def cli(*words):

@@ -12,18 +12,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gradient_jupyter.engine import Engine, GradientStorage, transfer
+from gradient_jupyter.engine import transfer
 
-from .conftest import SECRET
-from .countingproxy import CountingProxy
+from .helpers import SECRET
+from .helpers.countingproxy import CountingProxy
 
 BLOCK = 64 * 1024
 ROWS = 40_000
 
 
 @pytest.fixture
-def engine(aws_env):
-    return Engine(GradientStorage(block_size=BLOCK, block_threshold=2 * BLOCK))
+def engine_settings():
+    """Blocks of 64 KiB for files from 128 KiB, so tests show block reads with small files."""
+    return {"block_size": BLOCK, "block_threshold": 2 * BLOCK}
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@ show."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 from gradient_jupyter.engine.history import diff_files, path_filter
 from gradient_jupyter.engine.models import FileEntry
 
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+from .helpers import sha
 
 
 def entry(path: str, content: str) -> FileEntry:

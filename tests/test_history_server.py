@@ -3,14 +3,13 @@ kernel that jupyter_server started recording its notebook's path in the versions
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
 
 import pytest
 
-from .conftest import SECRET
+from .helpers import SECRET, sha
 
 EVIL = "<img src=x onerror=alert(1)>.csv"
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
@@ -21,10 +20,6 @@ def moto_provider(jp_serverapp, s3_bucket):
     endpoint, bucket = s3_bucket
     engine = jp_serverapp.web_app.settings["gradient_engine"]
     return engine.registry.create("moto", {**S3, "bucket": bucket, "endpoint": endpoint}).to_json()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 async def commit_version(api, ds: str, files: dict[str, bytes], message: str) -> dict:

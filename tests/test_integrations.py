@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gradient_jupyter.engine import BadInput, Engine, GradientStorage, transfer
+from gradient_jupyter.engine import BadInput, transfer
 from gradient_jupyter.engine.integrations import dataset_integrations
 
 SETTINGS = """
@@ -26,11 +26,6 @@ integrations:
     type: s3
     url: s3://somewhere/raw
 """
-
-
-@pytest.fixture
-def engine(aws_env):
-    return Engine(GradientStorage())
 
 
 @pytest.fixture

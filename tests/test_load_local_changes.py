@@ -13,8 +13,7 @@ import gradient_jupyter
 from gradient_jupyter.engine import Engine, GradientStorage, LocalChanges
 from gradient_jupyter.engine.hashcache import RACY_SECONDS
 
-from .conftest import cli
-from .test_datasets import make_folder, read_folder
+from .helpers import cli, make_folder, read_folder
 
 
 @pytest.fixture

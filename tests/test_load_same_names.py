@@ -8,8 +8,7 @@ import unicodedata
 
 from gradient_jupyter.engine.transfer import folder_folds, same_name_groups
 
-from .conftest import cli
-from .test_datasets import make_folder, read_folder
+from .helpers import cli, make_folder, read_folder
 
 NFC, NFD = unicodedata.normalize("NFC", "caf\u00e9.txt"), unicodedata.normalize("NFD", "caf\u00e9.txt")
 

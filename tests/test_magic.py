@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from gradient_jupyter.api import default_engine
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 CREATE = "storageProviders create s3 --name test --bucket my-bucket --accessKey AK"
 

@@ -17,19 +17,8 @@ import gradient_jupyter
 from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, IntegrityError, transfer
 from gradient_jupyter.engine.datasets import manifest_entries
 
-from .countingproxy import CountingProxy
-
-
-@pytest.fixture
-def engine(aws_env):
-    return Engine(GradientStorage())
-
-
-def make(folder, files):
-    for path, data in files.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_bytes(data)
-    return folder
+from .helpers import make_folder
+from .helpers.countingproxy import CountingProxy
 
 
 def tree(folder):
@@ -42,7 +31,7 @@ def tree(folder):
 
 @pytest.fixture
 def two_versions(engine, tmp_path):
-    folder = make(tmp_path / "src", {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"})
+    folder = make_folder(tmp_path / "src", {"a.txt": b"one", "sub/b.csv": b"x,y\n1,2\n"})
     transfer.save(engine, "mnist", folder, tag="v1")
     (folder / "a.txt").write_bytes(b"two")
     (folder / "sub" / "c.txt").write_bytes(b"new")
@@ -94,7 +83,7 @@ def test_across_file_systems_files_are_copied(tmp_path, monkeypatch):
     with tempfile.TemporaryDirectory(dir="/dev/shm") as home:
         monkeypatch.setenv("GRADIENT_JUPYTER_HOME", home)
         engine = Engine(GradientStorage())
-        transfer.save(engine, "far", make(tmp_path / "src", {"a.txt": b"one", "b/c.txt": b"two"}))
+        transfer.save(engine, "far", make_folder(tmp_path / "src", {"a.txt": b"one", "b/c.txt": b"two"}))
         result = gradient_jupyter.mount("far", tmp_path / "m")
         assert "1 linked" not in str(result) and "2 copied" in str(result)
         assert tree(tmp_path / "m") == {"a.txt": b"one", "b/c.txt": b"two"}
@@ -103,7 +92,7 @@ def test_across_file_systems_files_are_copied(tmp_path, monkeypatch):
 
 
 def test_mount_refuses_what_it_must_not_touch(engine, two_versions, tmp_path):
-    mine = make(tmp_path / "mine", {"keep.txt": b"mine"})
+    mine = make_folder(tmp_path / "mine", {"keep.txt": b"mine"})
     with pytest.raises(BadInput, match="exists and is not a mount"):
         gradient_jupyter.mount("mnist", mine)
     assert tree(mine) == {"keep.txt": b"mine"}
@@ -131,7 +120,7 @@ def test_a_tampered_file_fails_the_mount_and_leaves_the_old_one(engine, two_vers
 
 
 def test_hostile_manifest_paths_are_refused(engine, tmp_path):
-    transfer.save(engine, "evil", make(tmp_path / "src", {"a.txt": b"a"}))
+    transfer.save(engine, "evil", make_folder(tmp_path / "src", {"a.txt": b"a"}))
     ds, version = engine.datasets.resolve("evil")
     key = engine.datasets.manifest_key(ds.id, version.version)
     manifest = json.loads((engine.home / "managed" / key).read_text())
@@ -146,7 +135,7 @@ def test_hostile_manifest_paths_are_refused(engine, tmp_path):
 
 
 def test_a_forged_dataset_name_never_becomes_a_folder(engine, tmp_path, monkeypatch):
-    saved = transfer.save(engine, "named", make(tmp_path / "src", {"a.txt": b"a"}))
+    saved = transfer.save(engine, "named", make_folder(tmp_path / "src", {"a.txt": b"a"}))
     record = engine.home / "managed" / engine.team_prefix() / "datasets" / saved.dataset.id / "dataset.json"
     data = json.loads(record.read_text())
     data["name"] = "../../escaped"
@@ -208,7 +197,9 @@ def test_load_and_read_in_place_share_the_cache(engine, s3_bucket, tmp_path):
     try:
         engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
         data = os.urandom(200_000)
-        transfer.save(engine, "shared", make(tmp_path / "src", {"big.bin": data, "small.txt": b"s"}), provider="moto")
+        transfer.save(
+            engine, "shared", make_folder(tmp_path / "src", {"big.bin": data, "small.txt": b"s"}), provider="moto"
+        )
         proxy.reset()
         transfer.load(engine, "shared", tmp_path / "loaded")
         assert proxy.reset() > len(data)
@@ -230,7 +221,7 @@ def test_load_copies_what_an_earlier_load_wrote_only_while_it_holds_those_bytes(
     try:
         engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
         data = os.urandom(200_000)
-        transfer.save(engine, "twice", make(tmp_path / "src", {"a.bin": data}), provider="moto")
+        transfer.save(engine, "twice", make_folder(tmp_path / "src", {"a.bin": data}), provider="moto")
         proxy.reset()
         transfer.load(engine, "twice", tmp_path / "first")
         assert proxy.reset() > len(data)
@@ -268,7 +259,7 @@ def test_a_large_file_load_wrote_is_read_in_place_without_fetching_it_again(aws_
     try:
         engine.registry.create("moto", {"bucket": bucket, "endpoint": proxy.endpoint, "region": "us-east-1"})
         data = os.urandom(600_000)
-        s = transfer.save(engine, "blocks", make(tmp_path / "src", {"big.bin": data}), provider="moto")
+        s = transfer.save(engine, "blocks", make_folder(tmp_path / "src", {"big.bin": data}), provider="moto")
         (entry,) = manifest_entries(engine.datasets.manifest(s.dataset, s.version.version))
         assert entry.blocks  # read in place by blocks, unless a whole copy is at hand
         transfer.load(engine, "blocks", tmp_path / "loaded")

@@ -14,7 +14,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 WALKTHROUGH = Path(__file__).parent.parent / "notebooks" / "walkthrough.ipynb"
 WIDGET = "application/vnd.jupyter.widget-view+json"

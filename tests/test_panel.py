@@ -16,7 +16,7 @@ from gradient_jupyter.engine import Engine, GradientStorage, history, transfer
 from gradient_jupyter.engine.formatting import human_bytes, human_time
 from gradient_jupyter.notebook.panel import words
 
-from .conftest import SECRET
+from .helpers import SECRET, make_folder
 from .test_doctor import FOREIGN_RULE, foreign_cors
 
 DEAD = "http://127.0.0.1:1"  # refuses connections at once: a provider nobody can reach, quickly
@@ -76,12 +76,9 @@ def click(p, button) -> None:
     p.wait()
 
 
-def make_folder(path, files=None):
-    files = files or {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deep/c.txt": b"deep\n"}
-    for rel, data in files.items():
-        (path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (path / rel).write_bytes(data)
-    return path
+def data_folder(path):
+    """A small folder to save: a CSV file, a binary file, one nested folder."""
+    return make_folder(path, {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deep/c.txt": b"deep\n"})
 
 
 # -- providers ---------------------------------------------------------------------------------------------------
@@ -295,7 +292,7 @@ def test_make_a_provider_the_team_default(engine, shown, s3_bucket, tmp_path):
     assert engine.registry.get(provider.id).is_team_default and not engine.registry.managed().is_team_default
     assert tab.default_button.disabled
     assert ("team-s3 (team default)", provider.id) in shown.datasets.provider.options
-    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")  # no provider chosen: the new default
+    save_with_panel(shown, data_folder(tmp_path / "data"), "flowers")  # no provider chosen: the new default
     assert engine.datasets.get("flowers").storage_provider_id == provider.id
     tab.choice.value = managed.id  # and back, as from the console
     click(shown, tab.default_button)
@@ -415,7 +412,7 @@ def save_with_panel(p, folder, name, *, message="", tag="", provider=""):
 
 
 def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     tab = shown.datasets
     assert "none yet" in tab.table.value and tab.dataset_box.layout.display == "none"
     save_with_panel(shown, folder, "flowers", message="first cut", tag="v1")
@@ -459,7 +456,7 @@ def test_save_a_folder_see_the_version_browse_its_files_and_load_it(engine, show
 def test_changes_made_in_this_kernel_show_in_every_panel_at_once(engine, tmp_path, s3_bucket):
     first, second = shown_panel(engine), shown_panel(engine)
     engine.registry.create("elsewhere", {"bucket": s3_bucket[1], "endpoint": s3_bucket[0]})
-    transfer.save(engine, "from-the-api", make_folder(tmp_path / "data"))  # as the magic or Python API would
+    transfer.save(engine, "from-the-api", data_folder(tmp_path / "data"))  # as the magic or Python API would
     for p in (first, second):
         p.wait()
         assert "elsewhere" in p.providers.table.value and "from-the-api" in p.datasets.table.value
@@ -471,7 +468,7 @@ def test_changes_made_elsewhere_show_after_an_action_and_when_shown_again(engine
     p._repr_mimebundle_()  # shown in a notebook
     p.wait()
     other = Engine(GradientStorage())  # another process's engine: no event reaches this panel
-    transfer.save(other, "from-elsewhere", make_folder(tmp_path / "data"))
+    transfer.save(other, "from-elsewhere", data_folder(tmp_path / "data"))
     assert "from-elsewhere" not in p.datasets.table.value
     p._repr_mimebundle_()  # shown again
     p.wait()
@@ -482,8 +479,8 @@ def test_changes_made_elsewhere_show_after_an_action_and_when_shown_again(engine
 
 
 def test_the_save_form_follows_the_chosen_dataset(engine, shown, tmp_path):
-    save_with_panel(shown, make_folder(tmp_path / "one"), "one")
-    save_with_panel(shown, make_folder(tmp_path / "two"), "two")
+    save_with_panel(shown, data_folder(tmp_path / "one"), "one")
+    save_with_panel(shown, data_folder(tmp_path / "two"), "two")
     tab = shown.datasets
     tab.choice.value = engine.datasets.get("one").id
     shown.wait()
@@ -491,7 +488,7 @@ def test_the_save_form_follows_the_chosen_dataset(engine, shown, tmp_path):
 
 
 def test_the_save_form_follows_the_dataset_shown_when_the_panel_opens(engine, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     gradient_jupyter.save("flowers", folder, progress=False)
     shown = shown_panel(engine)  # nothing chosen by hand: the first dataset is the one shown
     tab = shown.datasets
@@ -507,7 +504,7 @@ def test_the_save_form_follows_the_dataset_shown_when_the_panel_opens(engine, tm
 
 
 def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", message="one")
     (folder / "c.txt").write_text("new file\n")
     save_with_panel(shown, folder, "flowers", message="two", tag="best")
@@ -523,7 +520,7 @@ def test_a_second_version_lists_first_and_sends_only_what_changed(engine, shown,
 
 
 def test_the_changes_heading_follows_the_tags(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers")
     (folder / "c.txt").write_text("new file\n")
     save_with_panel(shown, folder, "flowers")
@@ -535,7 +532,7 @@ def test_the_changes_heading_follows_the_tags(engine, shown, tmp_path):
 
 
 def test_set_move_and_delete_tags(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", tag="v1")
     (folder / "c.txt").write_text("more\n")
     save_with_panel(shown, folder, "flowers")
@@ -563,7 +560,7 @@ def test_set_move_and_delete_tags(engine, shown, tmp_path):
 
 
 def test_delete_a_version_and_a_dataset_only_after_confirming(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers")
     (folder / "c.txt").write_text("more\n")
     save_with_panel(shown, folder, "flowers")
@@ -587,7 +584,7 @@ def test_delete_a_version_and_a_dataset_only_after_confirming(engine, shown, tmp
 
 
 def test_edit_the_description(engine, shown, tmp_path):
-    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    save_with_panel(shown, data_folder(tmp_path / "data"), "flowers")
     tab = shown.datasets
     typed(tab.description, "petals, by colour")
     click(shown, shown.refresh_button)  # a reading while the user is typing keeps what is typed
@@ -602,7 +599,7 @@ def test_save_into_an_s3_provider_chosen_in_the_form(engine, shown, s3_bucket, t
     endpoint, bucket = s3_bucket
     provider = engine.registry.create("moto", {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1"})
     shown.wait()
-    save_with_panel(shown, make_folder(tmp_path / "data"), "in-s3", provider=provider.id)
+    save_with_panel(shown, data_folder(tmp_path / "data"), "in-s3", provider=provider.id)
     assert "gj-ok" in shown.datasets.save_result.value, shown.datasets.save_result.value
     assert engine.datasets.get("in-s3").storage_provider_id == provider.id
 
@@ -618,7 +615,7 @@ def test_save_into_an_s3_provider_chosen_in_the_form(engine, shown, s3_bucket, t
 def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(
     engine, shown, tmp_path, name, folder, tag, words
 ):
-    make_folder(tmp_path / "data")
+    data_folder(tmp_path / "data")
     save_with_panel(shown, tmp_path / folder, name, tag=tag)
     status = shown.datasets.save_result.value
     assert "gj-error" in status and words in status.lower() and "Traceback" not in status
@@ -628,13 +625,13 @@ def test_bad_save_input_shows_plain_words_next_to_save_and_saves_nothing(
 
 
 def test_save_refuses_an_empty_folder_field_as_the_console_does(engine, shown, tmp_path, monkeypatch):
-    monkeypatch.chdir(make_folder(tmp_path / "cwd"))  # what an empty field used to save
+    monkeypatch.chdir(data_folder(tmp_path / "cwd"))  # what an empty field used to save
     save_with_panel(shown, "", "flowers")
     assert "Give the folder to save" in shown.datasets.save_result.value and engine.datasets.list() == []
 
 
 def test_save_with_a_tag_in_use_asks_before_moving_it(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers", tag="v1")
     first = engine.datasets.resolve("flowers:v1")[1].version
     (folder / "c.txt").write_text("more\n")
@@ -648,7 +645,7 @@ def test_save_with_a_tag_in_use_asks_before_moving_it(engine, shown, tmp_path):
 
 
 def test_saving_an_unchanged_folder_makes_no_version_and_says_so(engine, shown, tmp_path):
-    folder = make_folder(tmp_path / "data")
+    folder = data_folder(tmp_path / "data")
     save_with_panel(shown, folder, "flowers")
     save_with_panel(shown, folder, "flowers")
     assert "Unchanged" in shown.datasets.save_result.value and "gj-ok" in shown.datasets.save_result.value
@@ -656,7 +653,7 @@ def test_saving_an_unchanged_folder_makes_no_version_and_says_so(engine, shown, 
 
 
 def test_load_asks_before_overwriting_local_changes(engine, shown, tmp_path):
-    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    save_with_panel(shown, data_folder(tmp_path / "data"), "flowers")
     tab = shown.datasets
     typed(tab.dest, str(tmp_path / "work"))
     click(shown, tab.load_button)
@@ -675,7 +672,7 @@ def test_load_asks_before_overwriting_local_changes(engine, shown, tmp_path):
 
 
 def test_mount_a_version(engine, shown, tmp_path):
-    save_with_panel(shown, make_folder(tmp_path / "data"), "flowers")
+    save_with_panel(shown, data_folder(tmp_path / "data"), "flowers")
     tab = shown.datasets
     typed(tab.mount_dir, str(tmp_path / "mounted"))
     click(shown, tab.mount_button)
@@ -693,7 +690,7 @@ def test_a_save_s_warnings_show_under_its_result(engine, moto_server, tmp_path):
     # A new dataset while a provider cannot be searched: saved in the default, with the console's warning.
     engine.registry.create("gone", {"bucket": "no-such-bucket-here", "endpoint": moto_server})
     p = shown_panel(engine)
-    save_with_panel(p, make_folder(tmp_path / "data"), "flowers")
+    save_with_panel(p, data_folder(tmp_path / "data"), "flowers")
     status = p.datasets.save_result.value
     assert "gj-ok" in status and "Saved" in status, status
     assert "Warning: Storage provider 'gone' could not be searched" in status
@@ -714,7 +711,7 @@ def test_usage_is_read_again_only_when_it_can_have_changed(aws_env, tmp_path):
         used = engine.utilization()["managed"]["usedBytes"]
         return words.QUOTA_USED.format(used=human_bytes(used), quota=human_bytes(100_000), percent=used / 1000)
 
-    save_with_panel(p, make_folder(tmp_path / "data"), "flowers")
+    save_with_panel(p, data_folder(tmp_path / "data"), "flowers")
     assert shown_usage() == bucket_usage()  # a save adds bytes: read again
     store.put_bytes(f"{team}/elsewhere", b"x" * 5000)  # another tool writes into the bucket
     before = shown_usage()
@@ -734,7 +731,7 @@ def test_usage_is_read_again_only_when_it_can_have_changed(aws_env, tmp_path):
 def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
     engine = Engine(GradientStorage(managed_quota=1000))
     p = shown_panel(engine)
-    save_with_panel(p, make_folder(tmp_path / "data"), "big")
+    save_with_panel(p, data_folder(tmp_path / "data"), "big")
     assert "quota exceeded" in p.datasets.save_result.value and "needs" in p.datasets.save_result.value
     assert engine.datasets.list() == []  # the refused save made no dataset
 
@@ -807,7 +804,7 @@ def test_the_panel_s_actions_in_a_real_kernel(tmp_path, s3_bucket):
     """Each kind of action through the kernel's widgets and threads: add, save, a refusal with its question,
     load's question about local changes, and a delete that waits for its confirmation."""
     endpoint, bucket = s3_bucket
-    make_folder(tmp_path / "data")
+    data_folder(tmp_path / "data")
     _, added, saved, loaded, deleted = run_in_kernel(
         tmp_path,
         KERNEL_SETUP,

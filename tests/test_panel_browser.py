@@ -13,7 +13,7 @@ import boto3
 import nbformat
 import pytest
 
-from .conftest import SECRET, free_port
+from .helpers import SECRET, free_port
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import pytest
 
 from gradient_jupyter.engine import LocalChanges, transfer
 
-from .test_datasets import make_folder, read_folder
+from .helpers import make_folder, read_folder
 
 
 def test_the_plan_fetches_only_what_dest_lacks_and_writes_nothing(engine, tmp_path):

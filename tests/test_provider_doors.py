@@ -8,7 +8,7 @@ import pytest
 
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import SECRET, cli
+from .helpers import SECRET, cli
 
 EXTENSION = {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}
 S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRET}

@@ -14,8 +14,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from gradient_jupyter.engine import Engine, GradientStorage
 
-from .conftest import cli, free_port
-from .test_datasets import make_folder
+from .helpers import cli, free_port, make_folder
 
 
 class BlackHole:

@@ -13,7 +13,7 @@ import pytest
 from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, NotFound
 from gradient_jupyter.engine.ids import PROVIDER_ID, TEAM_ID
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRET}
 
@@ -126,7 +126,7 @@ def test_profile_and_default_chain_providers(engine):
 
 def test_secret_never_in_repr_str_json_or_logs(engine, caplog):
     caplog.set_level(logging.DEBUG)
-    from .conftest import free_port
+    from .helpers import free_port
 
     p = engine.registry.create("secretive", {**S3, "endpoint": f"http://127.0.0.1:{free_port()}"})
     shown = [repr(p), str(p), json.dumps(p.to_json()), repr(engine.registry.list()), repr(engine.store(p))]

@@ -11,8 +11,7 @@ import pytest
 import gradient_jupyter
 from gradient_jupyter.engine import Engine, QuotaExceeded
 
-from .conftest import cli
-from .test_datasets import make_folder
+from .helpers import cli, make_folder
 
 QUOTA = 10_000
 

@@ -15,18 +15,18 @@ import boto3
 import fsspec
 import pytest
 
-from gradient_jupyter.engine import Engine, GradientStorage, IntegrityError, transfer
+from gradient_jupyter.engine import IntegrityError, transfer
 
-from .conftest import SECRET
-from .countingproxy import CountingProxy
+from .helpers import SECRET, make_folder
+from .helpers.countingproxy import CountingProxy
 
 BLOCK = 64 * 1024
 
 
 @pytest.fixture
-def engine(aws_env):
+def engine_settings():
     """Blocks of 64 KiB for files from 128 KiB, so tests show block reads with small files."""
-    return Engine(GradientStorage(block_size=BLOCK, block_threshold=2 * BLOCK))
+    return {"block_size": BLOCK, "block_threshold": 2 * BLOCK}
 
 
 @pytest.fixture(params=["moto", "seaweed"])
@@ -66,13 +66,6 @@ def fs():
     return fsspec.filesystem("gradient", skip_instance_cache=True)
 
 
-def make(folder, files: dict[str, bytes]):
-    for path, data in files.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_bytes(data)
-    return folder
-
-
 def manifest_of(engine, ref):
     ds, version = engine.datasets.resolve(ref)
     return {f["path"]: f for f in engine.datasets.manifest(ds, version.version)["files"]}
@@ -86,7 +79,7 @@ def test_registered_through_the_fsspec_entry_point():
 
 def test_save_records_block_hashes_of_large_files_only(engine, tmp_path):
     big = os.urandom(5 * BLOCK + 123)
-    transfer.save(engine, "blocks", make(tmp_path / "d", {"big.bin": big, "small.txt": b"hi"}))
+    transfer.save(engine, "blocks", make_folder(tmp_path / "d", {"big.bin": big, "small.txt": b"hi"}))
     files = manifest_of(engine, "blocks")
     assert files["big.bin"]["blockSize"] == BLOCK
     assert files["big.bin"]["blocks"] == [
@@ -103,7 +96,7 @@ def test_listing_and_info(engine, tmp_path):
     transfer.save(
         engine,
         "listed",
-        make(tmp_path / "d", {"a.csv": b"x,y\n1,2\n", "sub/b.txt": b"bee", "sub/deep/c.txt": b"sea"}),
+        make_folder(tmp_path / "d", {"a.csv": b"x,y\n1,2\n", "sub/b.txt": b"bee", "sub/deep/c.txt": b"sea"}),
         tag="v1",
     )
     f = fs()
@@ -120,7 +113,7 @@ def test_listing_and_info(engine, tmp_path):
 
 
 def test_latest_is_resolved_once_per_instance_until_invalidated(engine, tmp_path):
-    folder = make(tmp_path / "d", {"a.txt": b"one"})
+    folder = make_folder(tmp_path / "d", {"a.txt": b"one"})
     transfer.save(engine, "moving", folder)
     f = fs()
     assert f.cat("gradient://moving/a.txt") == b"one"
@@ -134,7 +127,7 @@ def test_latest_is_resolved_once_per_instance_until_invalidated(engine, tmp_path
 def test_a_save_in_the_same_process_is_seen_at_once(engine, tmp_path):
     import gradient_jupyter
 
-    folder = make(tmp_path / "d", {"a.txt": b"one"})
+    folder = make_folder(tmp_path / "d", {"a.txt": b"one"})
     gradient_jupyter.save("notebook", folder, progress=False)
     f = fs()
     assert f.cat("gradient://notebook/a.txt") == b"one"
@@ -146,7 +139,7 @@ def test_a_save_in_the_same_process_is_seen_at_once(engine, tmp_path):
 def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, remote, tmp_path):
     p = remote.proxy
     big = os.urandom(64 * BLOCK)  # 4 MiB in 64 blocks
-    transfer.save(engine, "ranged", make(tmp_path / "d", {"big.bin": big}), provider="remote")
+    transfer.save(engine, "ranged", make_folder(tmp_path / "d", {"big.bin": big}), provider="remote")
     f = fs()
     f.info("gradient://ranged/big.bin")
     p.reset()
@@ -168,7 +161,7 @@ def test_a_range_of_a_large_file_fetches_only_its_blocks(engine, remote, tmp_pat
 def test_small_files_and_files_without_blocks_are_fetched_whole_once(engine, remote, tmp_path):
     p = remote.proxy
     data = os.urandom(BLOCK)  # below the threshold: no blocks
-    transfer.save(engine, "whole", make(tmp_path / "d", {"f.bin": data}), provider="remote")
+    transfer.save(engine, "whole", make_folder(tmp_path / "d", {"f.bin": data}), provider="remote")
     p.reset()
     assert fs().cat_file("gradient://whole/f.bin", start=100, end=200) == data[100:200]
     assert BLOCK <= p.reset() < 2 * BLOCK
@@ -179,7 +172,7 @@ def test_small_files_and_files_without_blocks_are_fetched_whole_once(engine, rem
 def test_bytes_fetched_for_one_version_are_not_fetched_for_another(engine, remote, tmp_path):
     p = remote.proxy
     data = os.urandom(3 * BLOCK)
-    folder = make(tmp_path / "d", {"same.bin": data})
+    folder = make_folder(tmp_path / "d", {"same.bin": data})
     transfer.save(engine, "shared", folder, provider="remote", tag="one")
     (folder / "other.txt").write_text("new")
     transfer.save(engine, "shared", folder, tag="two")
@@ -209,7 +202,7 @@ def test_tampered_bytes_in_the_embedded_store_raise_an_error_naming_the_file(eng
 def tamper_and_read(engine, tmp_path, provider, write):
     big, small = os.urandom(4 * BLOCK), b"a,b\n1,2\n"
     transfer.save(
-        engine, "tampered", make(tmp_path / "d", {"data/big.bin": big, "small.csv": small}), provider=provider
+        engine, "tampered", make_folder(tmp_path / "d", {"data/big.bin": big, "small.csv": small}), provider=provider
     )
     files = manifest_of(engine, "tampered")
     write(files["data/big.bin"]["key"], big[:BLOCK] + b"X" + big[BLOCK + 1 :])
@@ -229,7 +222,10 @@ def tamper_and_read(engine, tmp_path, provider, write):
 
 def test_bytes_deleted_behind_our_back_are_named(engine, remote, tmp_path):
     transfer.save(
-        engine, "deleted", make(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK), "s.txt": b"s"}), provider="remote"
+        engine,
+        "deleted",
+        make_folder(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK), "s.txt": b"s"}),
+        provider="remote",
     )
     files = manifest_of(engine, "deleted")
     remote.client().delete_objects(
@@ -242,7 +238,7 @@ def test_bytes_deleted_behind_our_back_are_named(engine, remote, tmp_path):
 
 
 def test_bad_input_gets_a_clear_error(engine, tmp_path):
-    transfer.save(engine, "bad", make(tmp_path / "d", {"a.txt": b"a", "sub/b.txt": b"b"}))
+    transfer.save(engine, "bad", make_folder(tmp_path / "d", {"a.txt": b"a", "sub/b.txt": b"b"}))
     f = fs()
     with pytest.raises(FileNotFoundError, match="Unknown dataset 'nope'"):
         f.open("gradient://nope/a.txt")
@@ -268,7 +264,7 @@ def test_bad_input_gets_a_clear_error(engine, tmp_path):
 
 
 def test_the_filesystem_pickles_without_secrets(engine, remote, tmp_path):
-    transfer.save(engine, "pickled", make(tmp_path / "d", {"a.txt": b"payload"}), provider="remote")
+    transfer.save(engine, "pickled", make_folder(tmp_path / "d", {"a.txt": b"payload"}), provider="remote")
     f = fs()
     assert f.cat("gradient://pickled/a.txt") == b"payload"  # the registry, with its secret, has been read
     blob = pickle.dumps(f)
@@ -302,7 +298,7 @@ def test_a_cache_entry_written_since_it_was_installed_is_never_served(engine, tm
     from gradient_jupyter.engine.mount import mount
 
     big = os.urandom(3 * BLOCK)
-    transfer.save(engine, "edited", make(tmp_path / "d", {"a.txt": b"payload-1", "big.bin": big}))
+    transfer.save(engine, "edited", make_folder(tmp_path / "d", {"a.txt": b"payload-1", "big.bin": big}))
     mounted = mount(engine, "edited", tmp_path / "m")
     assert mounted.linked == 2  # the mount's files are the cache's entries
     os.chmod(tmp_path / "m" / "a.txt", 0o644)  # the entry's mode too: one file
@@ -327,7 +323,7 @@ def test_cache_fills_from_several_processes_at_once(engine, tmp_path):
     import sys
 
     data = os.urandom(8 * BLOCK)
-    transfer.save(engine, "racing", make(tmp_path / "d", {"big.bin": data}))
+    transfer.save(engine, "racing", make_folder(tmp_path / "d", {"big.bin": data}))
     code = (
         "import fsspec,hashlib,sys; f=fsspec.filesystem('gradient');"
         "sys.stdout.write(hashlib.sha256(f.cat('gradient://racing/big.bin')).hexdigest())"
@@ -340,7 +336,7 @@ def test_cache_fills_from_several_processes_at_once(engine, tmp_path):
 
 
 def test_a_forged_block_list_is_refused(engine, tmp_path):
-    transfer.save(engine, "forged", make(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK)}))
+    transfer.save(engine, "forged", make_folder(tmp_path / "d", {"big.bin": os.urandom(3 * BLOCK)}))
     ds, version = engine.datasets.resolve("forged")
     key = engine.datasets.manifest_key(ds.id, version.version)
     manifest = json.loads((engine.home / "managed" / key).read_text())

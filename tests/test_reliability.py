@@ -23,9 +23,8 @@ from gradient_jupyter.engine import (
 )
 from gradient_jupyter.engine.transfer import load, open_version, save
 
-from .conftest import free_port
-from .faultproxy import FaultProxy
-from .test_datasets import make_folder, read_folder
+from .helpers import free_port, make_folder, read_folder
+from .helpers.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.reliability
 
@@ -76,7 +75,7 @@ def test_persistent_errors_are_reported_plainly_and_commit_nothing(engine, proxy
 
 def start_proxy_process(port, upstream):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.faultproxy", str(port), upstream],
+        [sys.executable, "-m", "tests.helpers.faultproxy", str(port), upstream],
         stdout=subprocess.PIPE,
         cwd=os.path.dirname(os.path.dirname(__file__)),
     )

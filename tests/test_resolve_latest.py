@@ -9,7 +9,7 @@ import pytest
 from gradient_jupyter.engine import Engine, GradientStorage, NotFound
 from gradient_jupyter.engine.transfer import load, save
 
-from .test_datasets import make_folder, read_folder
+from .helpers import make_folder, read_folder
 
 
 def other_machine() -> Engine:

@@ -15,9 +15,8 @@ from gradient_jupyter.engine.reading import block_hashes
 from gradient_jupyter.engine.stores.contract import file_state
 from gradient_jupyter.engine.transfer import load, save
 
-from .test_data_plane import seaweed_provider
-from .test_datasets import make_folder, read_folder
-from .test_stores import seaweed_store
+from .helpers import make_folder, read_folder
+from .helpers.providers import seaweed_provider, seaweed_store
 
 MIB = 1024**2
 

@@ -15,8 +15,7 @@ from nbclient import NotebookClient
 import gradient_jupyter
 from gradient_jupyter.engine import BadInput, Engine, GradientStorage, NotFound, TagInUse
 
-from .conftest import cli
-from .test_datasets import make_folder
+from .helpers import cli, make_folder
 
 
 def versions(name: str, committed=True) -> list:

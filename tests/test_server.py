@@ -15,8 +15,8 @@ from openapi_spec_validator import validate as validate_openapi
 
 from gradient_jupyter.server.handlers import AUTH_RESOURCE, default_handlers
 
-from .conftest import SECRET, free_port
-from .server_api import DOC, METHODS, route_template
+from .helpers import SECRET, free_port
+from .helpers.server_api import DOC, METHODS, route_template
 
 S3 = {"bucket": "my-bucket", "accessKey": "access-key", "secretAccessKey": SECRET}
 EXTENSION = {"ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}}}

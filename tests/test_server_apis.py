@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 S3 = {"accessKey": "testing", "secretAccessKey": SECRET}
 
@@ -116,7 +116,7 @@ async def test_a_commit_or_delete_through_any_other_door_ends_the_compat_uploads
     """The console script and the magic, and the panel and Python callers of the engine, commit and delete with
     the engine's own commit and delete: they end the compat API's unfinished multipart uploads as the REST API's
     do (SeaweedFS over HTTP for the S3 provider)."""
-    from .conftest import cli
+    from .helpers import cli
     from .test_server_trust import in_thread
 
     server, bucket = seaweed_bucket

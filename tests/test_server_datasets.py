@@ -12,7 +12,7 @@ import pytest
 import tornado.httpserver
 from tornado.httpclient import HTTPClientError
 
-from .conftest import SECRET, free_port
+from .helpers import SECRET, free_port
 
 S3 = {"accessKey": "access-key", "secretAccessKey": SECRET}
 MiB = 1024 * 1024

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import SECRET
+from .helpers import SECRET
 from .test_doctor import FOREIGN_RULE, foreign_cors
 
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import SECRET, free_port
+from .helpers import SECRET, free_port
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .conftest import SECRET
+from .helpers import SECRET
 from .test_server_trust import in_thread, presign, upload_id
 
 QUOTA = 300_000

@@ -14,8 +14,8 @@ import requests
 from jupyter_server.auth.identity import IdentityProvider
 from tornado.httpclient import AsyncHTTPClient
 
-from .conftest import SECRET
-from .faultproxy import FaultProxy
+from .helpers import SECRET
+from .helpers.faultproxy import FaultProxy
 
 S3 = {"accessKey": "testing", "secretAccessKey": SECRET}
 EXTENSION = {"jpserver_extensions": {"gradient_jupyter": True}}

@@ -22,23 +22,9 @@ from gradient_jupyter.engine import (
     StoreError,
 )
 
-from .conftest import free_port
-from .faultproxy import FaultProxy
-
-PARTS = {"multipart_threshold": 6 * 1024**2, "part_size": 5 * 1024**2}
-
-
-def seaweed_store(seaweed, bucket, **options) -> S3Store:
-    return S3Store(
-        bucket,
-        **{
-            "endpoint": seaweed.endpoint,
-            "access_key": seaweed.access_key,
-            "secret_key": seaweed.secret_key,
-            **PARTS,
-            **options,
-        },
-    )
+from .helpers import free_port, sha
+from .helpers.faultproxy import FaultProxy
+from .helpers.providers import PARTS, seaweed_store
 
 
 @pytest.fixture(params=["embedded", "moto-http", "seaweed"])
@@ -51,10 +37,6 @@ def store(request, tmp_path):
             bucket, endpoint=endpoint, region="us-east-1", access_key="testing", secret_key="testing", **PARTS
         )
     return seaweed_store(*request.getfixturevalue("seaweed_bucket"))
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_put_get_head_list_delete(store):
@@ -407,9 +389,9 @@ def test_an_aws_bucket_without_a_configured_region_is_asked_its_own(monkeypatch)
 
 @pytest.fixture
 def aws_bucket_in(seaweed_bucket, monkeypatch):
-    """A SeaweedFS bucket that answers as an AWS bucket living in eu-west-2 would (tests/faultproxy.py `region`),
-    reached with no endpoint configured: boto3 and obstore take it from the environment. Yields (seaweed, bucket,
-    proxy)."""
+    """A SeaweedFS bucket that answers as an AWS bucket living in eu-west-2 would (tests/helpers/faultproxy.py
+    `region`), reached with no endpoint configured: boto3 and obstore take it from the environment. Yields (seaweed,
+    bucket, proxy)."""
     seaweed, bucket = seaweed_bucket
     proxy = FaultProxy(seaweed.endpoint).start()
     proxy.region = ("eu-west-2", bucket)
@@ -493,7 +475,7 @@ def test_a_lost_answer_to_completing_a_multipart_upload_never_passes_for_success
 def test_an_unreachable_aws_bucket_costs_a_lookup_only_the_tries_that_fit_its_time(monkeypatch):
     """Finding an AWS bucket's region goes through boto3, which has no overall deadline: a lookup (a short
     retry_timeout, engine/core.py) makes only the tries whose backoff fits in it, the store itself all of them."""
-    from .conftest import free_port
+    from .helpers import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")  # nothing listens: refused
     tries = {}

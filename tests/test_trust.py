@@ -15,8 +15,8 @@ from gradient_jupyter.engine import Conflict, IntegrityError, NotFound, StoreErr
 from gradient_jupyter.engine.records import BadRecord
 from gradient_jupyter.engine.transfer import load, save
 
-from .faultproxy import FaultProxy
-from .test_datasets import make_folder, read_folder
+from .helpers import make_folder, read_folder
+from .helpers.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.reliability
 
@@ -219,7 +219,7 @@ def test_an_interrupted_delete_stays_deleted_and_reads_write_nothing(engine, wee
 
 # -- 7. deleting a provider fails closed, and counts real datasets ---------------------------------------------------
 def test_provider_delete_refuses_when_it_cannot_check(engine, weed):
-    from .conftest import free_port
+    from .helpers import free_port
 
     gone = engine.registry.create(
         "gone",

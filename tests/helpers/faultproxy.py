@@ -1,6 +1,6 @@
 """A small HTTP forwarder on 127.0.0.1 that can inject faults (S3 error replies, connection resets) between our
-client and a moto server. Run in-process (FaultProxy) or as a subprocess (`python -m tests.faultproxy PORT UPSTREAM`)
-that a test can kill -9 to make "the server" die mid-transfer."""
+client and a moto server. Run in-process (FaultProxy) or as a subprocess
+(`python -m tests.helpers.faultproxy PORT UPSTREAM`) that a test can kill -9 to make "the server" die mid-transfer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,15 @@
+"""What several test modules share (import from here, never from another test module; fixtures stay in
+tests/conftest.py):
+
+- files.py: make_folder, read_folder, sha
+- processes.py: SECRET, cli (the console script in a subprocess), free_port
+- providers.py: a provider or store on the session's SeaweedFS
+- seaweed.py: the SeaweedFS server (also started by benchmarks/)
+- faultproxy.py, countingproxy.py: proxies that break or count requests between a client and a store
+- server_api.py: the REST API of a test's Jupyter server, checked against openapi.json
+"""
+
+from .files import make_folder, read_folder, sha
+from .processes import SECRET, cli, free_port
+
+__all__ = ["SECRET", "cli", "free_port", "make_folder", "read_folder", "sha"]
