@@ -33,6 +33,7 @@ def save(
     tag: str | None = None,
     move_tag: bool = False,
     exclude=(),
+    follow_links: bool = False,
     dry_run: bool = False,
     progress: bool = True,
 ):
@@ -42,10 +43,11 @@ def save(
     dataset lives (default: the team default); `tag` names the new version, and is refused (TagInUse) if it names
     another version unless `move_tag=True`. `.git`, `.ipynb_checkpoints`, `__pycache__` and `.gradient` are left
     out, and so is what `.gradientignore` (gitignore syntax) or `exclude` (patterns, one string or several) name.
-    If the files are exactly those of the latest version, nothing is committed and the result is that version
-    with `unchanged` true. `dry_run=True` sends nothing and returns what would be added, changed and removed
-    against the latest version (`.added`, `.removed`, `.modified`, `.renamed`). Shows a progress bar unless
-    `progress=False`. The result shows the ref `<datasetId>:<version>`, its files, size and tags.
+    Links leading out of `path` are refused (BadInput naming them) unless `follow_links=True`; nothing of the data
+    home is ever saved. If the files are exactly those of the latest version, nothing is committed and the result
+    is that version with `unchanged` true. `dry_run=True` sends nothing and returns what would be added, changed
+    and removed against the latest version (`.added`, `.removed`, `.modified`, `.renamed`). Shows a progress bar
+    unless `progress=False`. The result shows the ref `<datasetId>:<version>`, its files, size and tags.
     """
     from .commands.transfer import save_folder
 
@@ -60,6 +62,7 @@ def save(
         tag=tag,
         move_tag=move_tag,
         exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
+        follow_links=follow_links,
     )
 
 

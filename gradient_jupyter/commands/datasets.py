@@ -18,6 +18,7 @@ from ..progress import ProgressBars
 from . import add_command, add_group
 
 EXAMPLE = "mydata"
+FOLLOW_LINKS = "save what links leading out of a folder point to (refused without it; the data home never)"
 
 
 # -- argument types: the shape of --id is checked while parsing, so a malformed one is a usage error ----------------
@@ -127,6 +128,7 @@ def _register_versions(versions) -> None:
         metavar="P",
         help="files or folders to put into the version (setting this commits the version)",
     )
+    p.add_argument("--follow-links", action="store_true", help=FOLLOW_LINKS)
     p = add_command(versions, "update", "Change a version's message.", update_version)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION")
     p.add_argument("--message", required=True, help="new message")
@@ -187,6 +189,7 @@ def _register_files(files) -> None:
         metavar="P",
         help="local files or folders (a folder named with a trailing / puts only its contents)",
     )
+    p.add_argument("--follow-links", action="store_true", help=FOLLOW_LINKS)
     p.add_argument("--target-path", default="", help="folder in the version to put them in (default: the top)")
     p = add_command(files, "delete", "Delete files or folders from an uncommitted version.", delete_files)
     p.add_argument("--id", required=True, type=version_arg, help="DATASET:VERSION (uncommitted)")
@@ -344,7 +347,7 @@ def diff_versions(ctx, args):
 
 
 def create_version(ctx, args):
-    pairs = local_files(ctx.engine, args.source_paths, "") if args.source_paths else []
+    pairs = local_files(ctx.engine, args.source_paths, "", follow_links=args.follow_links) if args.source_paths else []
     datasets = ctx.engine.datasets
     d = datasets.get(args.id)
     datasets.check_put_quota(d, [local for local, _ in pairs])
@@ -494,12 +497,13 @@ def get_files(ctx, args):
     return TransferView(summary, "Downloaded")
 
 
-def local_files(engine, sources: list[str], target: str) -> list[tuple[Path, str]]:
+def local_files(engine, sources: list[str], target: str, *, follow_links: bool = False) -> list[tuple[Path, str]]:
     """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
     a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
     files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
     `__pycache__/`, `.gradient/`, the data home and what the folder's `.gradientignore` names stay out, and the
-    data home itself, or a file in it, is refused (`save_folder`)."""
+    data home itself, or a file in it or a link into it, is refused (`save_folder`), and so are links leading out of
+    a folder unless `follow_links`."""
     from ..engine.transfer import save_folder, scan_folder
 
     base = folder(target)
@@ -517,7 +521,10 @@ def local_files(engine, sources: list[str], target: str) -> list[tuple[Path, str
             pairs.append((local, base + local.name))
         elif local.is_dir():
             under = base if source.endswith(("/", os.sep)) else base + local.resolve().name + "/"
-            pairs += [(file, under + rel) for rel, file in scan_folder(save_folder(engine, local), skip=[engine.home])]
+            pairs += [
+                (file, under + rel)
+                for rel, file in scan_folder(save_folder(engine, local), home=engine.home, follow_links=follow_links)
+            ]
         else:
             raise BadInput(f"Source path not found: {source!r} is not a file or folder.", reason="no-source-path")
     if not pairs:
@@ -545,7 +552,7 @@ def _put(ctx, d, v, pairs) -> tuple[int, int]:
 
 def put_files(ctx, args):
     name, version = args.id
-    pairs = local_files(ctx.engine, args.source_paths, args.target_path)
+    pairs = local_files(ctx.engine, args.source_paths, args.target_path, follow_links=args.follow_links)
     d = ctx.engine.datasets.get(name)
     v = ctx.engine.datasets.get_version(d, version)
     ctx.engine.datasets.check_put_quota(d, [local for local, _ in pairs])

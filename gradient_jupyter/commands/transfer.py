@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..output import DryRunView, TransferView
 from ..progress import ProgressBars
 from . import add_command
-from .datasets import ref_arg
+from .datasets import FOLLOW_LINKS, ref_arg
 
 
 def register(groups) -> None:
@@ -23,6 +23,11 @@ def register(groups) -> None:
         default=[],
         metavar="GLOB",
         help="leave out matching paths (.gitignore syntax), one or more, repeatable; .gradientignore is read too",
+    )
+    p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help=FOLLOW_LINKS,
     )
     p.add_argument(
         "--dry-run",
@@ -45,12 +50,20 @@ def save_folder(engine, name: str, path, *, progress, dry_run: bool = False, **o
     """Save `path` as a new version of dataset `name` (or, with `dry_run`, what would change), as the console
     script, the magic, the Python API and the panel all do it. `progress` is a context manager that is also the
     ProgressEvent callback (a ProgressBars, or the panel's bar): closed when the save ends, however it ends.
-    `options` are engine/transfer.py `save`'s (message, provider, tag, move_tag, exclude)."""
+    `options` are engine/transfer.py `save`'s (message, provider, tag, move_tag, exclude,
+    follow_links)."""
     from ..engine import transfer
 
     with progress as bars:
         if dry_run:
-            diff = transfer.preview_save(engine, name, path, exclude=options.get("exclude", ()), progress=bars)
+            diff = transfer.preview_save(
+                engine,
+                name,
+                path,
+                exclude=options.get("exclude", ()),
+                follow_links=options.get("follow_links", False),
+                progress=bars,
+            )
             return DryRunView(diff, name)
         return TransferView(transfer.save(engine, name, path, progress=bars, **options), "Saved")
 
@@ -76,6 +89,7 @@ def save(ctx, args):
         tag=args.tag,
         move_tag=args.move_tag,
         exclude=tuple(args.exclude),
+        follow_links=args.follow_links,
     )
 
 

@@ -124,41 +124,95 @@ def ignore_spec(folder: Path, exclude: Iterable[str] = ()):
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def scan_folder(folder: Path, exclude: Iterable[str] = (), *, skip: Iterable[Path] = ()) -> list[tuple[str, Path]]:
-    """(dataset path, local path) of every file below `folder` that save versions, sorted. Left out: the folders of
-    ALWAYS_LEFT_OUT, what `.gradientignore` or `exclude` names, and the folders in `skip` (the data home)."""
+def scan_folder(
+    folder: Path, exclude: Iterable[str] = (), *, home: Path, follow_links: bool = False
+) -> list[tuple[str, Path]]:
+    """(dataset path, local path) of every file below `folder` that save versions, sorted: what `save`, `files put`
+    of a folder and `versions create --source-path` send. Left out: the folders of ALWAYS_LEFT_OUT, what
+    `.gradientignore` or `exclude` names, the data home `home`, and what is neither a file nor a folder (sockets,
+    links to nothing).
+
+    Links (README "save"): one to a file or folder inside `folder` is followed (its path holds what it points to);
+    a folder link that leads back to a folder above it is not (it would never end: those files are saved under
+    their own paths). Links leading out of `folder` are refused, all of them named, unless `follow_links`; a link
+    into the data home is refused always (the provider registry holds secrets)."""
     if not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
     spec = ignore_spec(folder, exclude)
-    skipped = {os.path.realpath(p) for p in skip}
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        top = Path(dirpath).relative_to(folder).as_posix()
-        prefix = "" if top == "." else top + "/"
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in ALWAYS_LEFT_OUT
-            and not spec.match_file(prefix + d + "/")
-            and os.path.realpath(os.path.join(dirpath, d)) not in skipped
-        )
-        for name in filenames:
-            local = Path(dirpath) / name
-            if name.startswith(".gradient-") and name.endswith(".part") or not local.is_file():
+    root, home_real = os.path.realpath(folder), os.path.realpath(home)
+    found: list[tuple[str, Path]] = []
+    outside: list[tuple[str, str]] = []  # (path, where it leads) of links out of folder
+    homeward: list[tuple[str, str]] = []
+
+    def walk(local: str, prefix: str, real: str, above: tuple[str, ...]) -> None:
+        try:
+            listing = sorted(os.scandir(local), key=lambda d: d.name)
+        except OSError as exc:
+            raise BadInput(f"Cannot read folder {local!r}: {exc.strerror}.", reason="unreadable") from exc
+        for d in listing:
+            rel = prefix + d.name
+            if d.is_symlink():
+                target = os.path.realpath(d.path)
+                is_dir = os.path.isdir(target)
+                if not is_dir and not os.path.isfile(target) or spec.match_file(rel + "/" if is_dir else rel):
+                    continue
+                if _within(target, home_real):
+                    homeward.append((rel, target))
+                    continue
+                if not _within(target, root):
+                    outside.append((rel, target))
+                    if not follow_links:
+                        continue
+                if is_dir:
+                    if not any(_within(a, target) for a in above):  # else a loop
+                        walk(d.path, rel + "/", target, (*above, target))
+                    continue
+            elif d.is_dir(follow_symlinks=False):
+                mine = os.path.join(real, d.name)
+                if d.name not in ALWAYS_LEFT_OUT and not spec.match_file(rel + "/") and not _within(mine, home_real):
+                    walk(d.path, rel + "/", mine, (*above, mine))
                 continue
-            rel = prefix + name
-            if spec.match_file(rel):
+            elif not d.is_file(follow_symlinks=False) or spec.match_file(rel):
+                continue
+            if d.name.startswith(".gradient-") and d.name.endswith(".part"):
                 continue
             try:
                 check_file_path(rel)
             except BadInput as exc:
                 raise BadInput(
-                    f"Cannot save {str(local)!r}: its name has characters a dataset path cannot hold "
+                    f"Cannot save {d.path!r}: its name has characters a dataset path cannot hold "
                     "(backslash or NUL). Rename it first.",
                     reason="invalid-path",
                 ) from exc
-            found.append((rel, local))
+            found.append((rel, Path(d.path)))
+
+    walk(str(folder), "", root, (root,))
+    if homeward:
+        raise BadInput(
+            f"{_links(homeward)} in {str(folder)!r} lead into gradient-jupyter's data home (provider registry, "
+            "secrets, keys), which is never saved: remove them, or leave them out with --exclude or "
+            ".gradientignore. Nothing was sent.",
+            reason="data-home",
+        )
+    if outside and not follow_links:
+        raise BadInput(
+            f"{_links(outside)} in {str(folder)!r} lead outside it: give --follow-links (Python: "
+            "follow_links=True) to save what they point to as part of the dataset, or leave them out with "
+            "--exclude or .gradientignore. Nothing was sent.",
+            reason="links-outside",
+        )
     return sorted(found)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _links(links: list[tuple[str, str]], shown: int = 10) -> str:
+    """'2 links (a -> /x, b -> /y)': the links a save refuses, the first `shown` of them named."""
+    named = ", ".join(f"{rel} -> {target}" for rel, target in links[:shown])
+    more = f", and {len(links) - shown} more" if len(links) > shown else ""
+    return f"{len(links)} link{'s' if len(links) != 1 else ''} ({named}{more})"
 
 
 def save(
@@ -171,18 +225,20 @@ def save(
     tag: str | None = None,
     move_tag: bool = False,
     exclude: Iterable[str] = (),
+    follow_links: bool = False,
     progress: ProgressCallback | None = None,
 ) -> TransferSummary:
     """Save `folder` as a new committed version of dataset `name` (created if needed); only new bytes are sent.
 
     When the files are exactly those of the latest committed version, nothing is committed and that version is the
-    answer (`summary.unchanged`). `tag` must be free or name the answered version, unless `move_tag` (TagInUse)."""
+    answer (`summary.unchanged`). `tag` must be free or name the answered version, unless `move_tag` (TagInUse).
+    Links leading out of `folder` are refused unless `follow_links` (`scan_folder`)."""
     started = time.monotonic()
     check_dataset_name(name)
     folder = save_folder(engine, folder)
     if tag is not None:
         check_tag_name(tag)
-    files = scan_folder(folder, exclude, skip=[engine.home])
+    files = scan_folder(folder, exclude, home=engine.home, follow_links=follow_links)
     if not files:
         raise BadInput(
             f"{str(folder)!r} holds no files to save (after leaving out .git, .ipynb_checkpoints, "
@@ -340,13 +396,19 @@ def plan_uploads(
 
 
 def preview_save(
-    engine, name: str, folder, *, exclude: Iterable[str] = (), progress: ProgressCallback | None = None
+    engine,
+    name: str,
+    folder,
+    *,
+    exclude: Iterable[str] = (),
+    follow_links: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Diff:
     """`save --dry-run`: what saving `folder` as `name` would add, change and remove against the dataset's latest
     committed version (everything is added for a new dataset). Reads the folder and the store, sends nothing."""
     check_dataset_name(name)
     folder = save_folder(engine, folder)
-    files = scan_folder(folder, exclude, skip=[engine.home])
+    files = scan_folder(folder, exclude, home=engine.home, follow_links=follow_links)
     entries = _hash_files(engine, files, progress, engine.settings.max_concurrency)
     ds, unsearched = engine.datasets.find(name)
     home = engine.datasets.remembered_provider(name)
