@@ -9,9 +9,8 @@ import os
 
 import pytest
 
-from .conftest import cli
-from .test_data_plane import seaweed_provider
-from .test_datasets import make_folder
+from .helpers import cli, make_folder
+from .helpers.providers import seaweed_provider
 
 
 def bucket_bytes(seaweed, bucket) -> dict[str, bytes]:
