@@ -150,8 +150,25 @@ def check_endpoint(value) -> str:
     return value.strip().rstrip("/")
 
 
+# Names no dataset path may hold, as a folder or a file, at any depth: `save` never versions them, so a manifest naming
+# one was forged. git runs commands that `.git/config` (or the repository a `.git` file points at) names, such as
+# core.fsmonitor, at the next `git status`; `.gradient/` holds gradient-jupyter's own records (what a load wrote, what
+# a mount made). Compared as file systems that fold case (macOS, Windows), drop trailing dots and spaces (Windows),
+# ignore some Unicode characters (macOS HFS+) or answer to short names (NTFS 8.3) would see them: as git does.
+RESERVED_NAMES = frozenset({".git", ".gradient", "git~1", "gradie~1"})
+_IGNORED_BY_HFS = dict.fromkeys(
+    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)  # str.translate: delete
+
+
+def reserved_name(name: str) -> bool:
+    """True if a file or folder called `name` would be `.git` or `.gradient` on some file system."""
+    return name.translate(_IGNORED_BY_HFS).rstrip(". ").casefold() in RESERVED_NAMES
+
+
 def check_file_path(value) -> str:
-    """A dataset file path: relative, '/'-separated, no '..', '.', empty parts, backslash or NUL."""
+    """A dataset file path: relative, '/'-separated, no '..', '.', empty parts, backslash or NUL, and no part named
+    `.git` or `.gradient` (RESERVED_NAMES)."""
     parts = value.split("/") if isinstance(value, str) else []
     bad = (
         not parts
@@ -169,6 +186,15 @@ def check_file_path(value) -> str:
             f"Invalid file path {quoted(value)}: use a relative path like 'a/b.csv' with no '..', '.', "
             "empty parts, backslashes or NUL characters.",
             reason="invalid-path",
+        )
+    # most paths hold neither word: one look at the whole path, not one per part
+    lowered = value.translate(_IGNORED_BY_HFS).casefold()
+    if ("git" in lowered or "gradie" in lowered) and (reserved := next(filter(reserved_name, parts), None)):
+        raise BadInput(
+            f"Invalid file path {quoted(value)}: it names {quoted(reserved)}, which no dataset version holds "
+            "(.git is git's own repository, whose configuration git runs commands from; .gradient holds "
+            "gradient-jupyter's records). save leaves such folders out.",
+            reason="reserved-path",
         )
     # a part over 255 bytes has over 63 characters (4 bytes at most each): only then is it worth encoding
     if max(map(len, parts)) > 63 and any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in parts):

@@ -151,6 +151,8 @@ def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, n
     try:
         path = check_file_path(data.get("path"))
     except BadInput as exc:
+        if exc.reason == "reserved-path":  # .git/config, .gradient/...: say which file, not only "malformed"
+            raise bad(key, exc.message.removeprefix("Invalid file path ").rstrip(".")) from exc
         raise bad(key, f"unsafe or malformed file path {str(data.get('path'))[:120]!r}") from exc
     target = data.get("key")
     if target is not None or needs_key:

@@ -21,7 +21,7 @@ from typing import Any
 from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, StoreError, TagInUse
 from .history import Diff, created_by, diff_files
-from .ids import check_dataset_name, check_file_path, check_tag_name
+from .ids import check_dataset_name, check_file_path, check_tag_name, reserved_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .reading import block_hashes
 from .stores import CHUNK, file_chunks
@@ -150,6 +150,8 @@ def scan_folder(
         except OSError as exc:
             raise BadInput(f"Cannot read folder {local!r}: {exc.strerror}.", reason="unreadable") from exc
         for d in listing:
+            if reserved_name(d.name):  # .git (or .GIT on a file system that folds case), as folder, file or link
+                continue
             rel = prefix + d.name
             if d.is_symlink():
                 target = os.path.realpath(d.path)
@@ -654,8 +656,8 @@ def _targets(dest: Path, paths: Iterable[str], files: dict[str, os.stat_result] 
             check_file_path(path)
         except BadInput as exc:
             raise BadInput(
-                f"Refusing manifest path {path!r}: it is absolute or contains '..', a backslash or NUL, "
-                "so it could write outside the destination. The manifest was forged or damaged.",
+                f"Refusing manifest path {path!r}: it is absolute, contains '..', a backslash or NUL (so it could "
+                "write outside the destination), or names .git or .gradient. The manifest was forged or damaged.",
                 reason="hostile-path",
             ) from exc
         folder, _, name = path.rpartition("/")
