@@ -12,7 +12,7 @@ import pytest
 from .helpers import free_port
 from .helpers.seaweed import Seaweed
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.helpers.browser"]  # browser: the `lab` and `page` fixtures
 
 
 @pytest.fixture
@@ -129,6 +129,9 @@ def compat(jp_fetch):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # a browser test starts JupyterLab and chromium: slow, out of the fast lane (-m "not slow")
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.slow)
     if os.environ.get("GRADIENT_SKIP_BROWSER"):
         skip = pytest.mark.skip(reason="GRADIENT_SKIP_BROWSER is set")
         for item in items:

@@ -21,6 +21,7 @@ from gradient_jupyter.cli import Context, main, run
 from gradient_jupyter.engine import BadInput, Engine, GradientStorage, S3Store, doctor
 
 from .helpers import SECRET, free_port
+from .helpers.cors import foreign_cors
 
 ORIGIN = "http://127.0.0.1:8888"
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]
@@ -153,17 +154,6 @@ def provider(engine, endpoint, bucket, keys, **config):
             "secretAccessKey": keys[1],
             **config,
         },
-    )
-
-
-FOREIGN_RULE = {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}
-
-
-def foreign_cors(endpoint: str, bucket: str) -> None:
-    """A bucket that already has a rule of its own (read-only, from anywhere): moto then enforces it, so a browser's
-    PUT truly fails (with no rules at all, moto answers every preflight and `cors` is only a warning)."""
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").put_bucket_cors(
-        Bucket=bucket, CORSConfiguration={"CORSRules": [FOREIGN_RULE]}
     )
 
 

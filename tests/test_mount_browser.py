@@ -8,12 +8,12 @@ import pytest
 
 from gradient_jupyter.engine import Engine, GradientStorage, transfer
 
-from .test_panel_browser import lab, open_and_run, page, run_first_cell  # noqa: F401 - fixtures and helpers
+from .helpers.browser import open_and_run, run_first_cell
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_mount_shows_in_the_file_browser(lab, page, tmp_path, monkeypatch):  # noqa: F811
+def test_a_mount_shows_in_the_file_browser(lab, page, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIENT_JUPYTER_HOME", str(lab.home))
     src = tmp_path / "mnist"
     (src / "images").mkdir(parents=True)

@@ -17,7 +17,7 @@ from gradient_jupyter.engine.formatting import human_bytes, human_time
 from gradient_jupyter.notebook.panel import words
 
 from .helpers import SECRET, make_folder
-from .test_doctor import FOREIGN_RULE, foreign_cors
+from .helpers.cors import FOREIGN_RULE, foreign_cors
 
 DEAD = "http://127.0.0.1:1"  # refuses connections at once: a provider nobody can reach, quickly
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from .test_readme import block, console, run_steps, the_data
+from .helpers.readme import block, console, run_steps, the_data
 
 
 def test_the_reading_in_place_lines_run_as_written(tmp_path):

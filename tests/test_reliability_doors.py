@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nbclient import NotebookClient
 
-from .test_server_process import Server
+from .helpers.jupyter_process import Server
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

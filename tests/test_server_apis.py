@@ -117,7 +117,7 @@ async def test_a_commit_or_delete_through_any_other_door_ends_the_compat_uploads
     the engine's own commit and delete: they end the compat API's unfinished multipart uploads as the REST API's
     do (SeaweedFS over HTTP for the S3 provider)."""
     from .helpers import cli
-    from .test_server_trust import in_thread
+    from .helpers.compat import in_thread
 
     server, bucket = seaweed_bucket
     provider = engine_of.registry.create(

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .helpers import SECRET
-from .test_doctor import FOREIGN_RULE, foreign_cors
+from .helpers.cors import FOREIGN_RULE, foreign_cors
 
 ORDER = ["credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls"]
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from .helpers import SECRET
-from .test_server_trust import in_thread, presign, upload_id
+from .helpers.compat import in_thread, presign, upload_id
 
 QUOTA = 300_000
 

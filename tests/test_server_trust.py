@@ -15,6 +15,7 @@ from jupyter_server.auth.identity import IdentityProvider
 from tornado.httpclient import AsyncHTTPClient
 
 from .helpers import SECRET
+from .helpers.compat import in_thread, presign, upload_id
 from .helpers.faultproxy import FaultProxy
 
 S3 = {"accessKey": "testing", "secretAccessKey": SECRET}
@@ -37,20 +38,10 @@ def jp_server_config(request):
     return {"ServerApp": dict(EXTENSION), **getattr(request, "param", {})}
 
 
-async def presign(compat, ds, version, *calls):
-    code, urls = await compat("POST", f"datasets/{ds}/versions/{version}/s3/preSignedUrls", {"calls": list(calls)})
-    assert code == 200, urls
-    return [u["url"] for u in urls]
-
-
 async def fetch(url, method="GET", body=None):
     """A signed URL fetched as the CLI would: no Jupyter credentials at all."""
     r = await AsyncHTTPClient().fetch(url, method=method, body=body, raise_error=False, allow_nonstandard_methods=True)
     return r.code, r.body
-
-
-async def in_thread(fn, *args):
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 # -- 1. one bad record never answers 500 for everyone ------------------------------------------------------------
@@ -211,7 +202,3 @@ async def test_embedded_multipart_uploads_are_capped_counted_and_cleaned(compat,
     assert not old.exists() and len(list(uploads.iterdir())) == 20
     assert (await compat("DELETE", f"datasets/{ds['id']}/versions/{v['version']}"))[0] == 204
     assert list(uploads.iterdir()) == []
-
-
-def upload_id(answer) -> str:
-    return answer["UploadId"] if isinstance(answer, dict) else answer
