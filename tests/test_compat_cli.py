@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from .helpers import free_port
+from .helpers import free_port, make_folder
 from .helpers import read_folder as tree  # without the record loads keep in .gradient/
 
 pytestmark = pytest.mark.slow
@@ -187,11 +187,10 @@ def gradient(gradient_cli, api, tmp_path):
     return run
 
 
-def make_folder(root: Path) -> dict[str, bytes]:
+def example_files(root: Path) -> dict[str, bytes]:
+    """Write the folder the CLI uploads (small, empty, nested and multipart files); returns its files."""
     files = {"a.csv": b"x,y\n1,2\n", "sub/b.bin": os.urandom(3000), "empty.txt": b"", "big.bin": os.urandom(BIG)}
-    for path, data in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(data)
+    make_folder(root, files)
     return files
 
 
@@ -247,7 +246,7 @@ def test_seed_flow_and_dataset_round_trip_on_s3(gradient, server, api, bucket, m
     assert re.search(rf"\| mnist +\| {ds} \| test \({sp}\)", out)
 
     folder = tmp_path / "folder"
-    files = make_folder(folder)
+    files = example_files(folder)
     out, err = gradient(
         "datasets", "versions", "create", "--id", ds, "--message", "first", "--source-path", str(folder)
     )
@@ -341,7 +340,7 @@ def test_embedded_managed_round_trip(gradient, server, api, tmp_path, monkeypatc
         gradient("datasets", "create", "--name", "local", "--storageProviderId", managed)[0],
     )
     folder = tmp_path / "folder"
-    files = make_folder(folder)
+    files = example_files(folder)
     out, err = gradient("datasets", "versions", "create", "--id", "local", "--source-path", f"{folder}/")
     v1 = only(r"Created dataset version: local:([a-z0-9]{7})", out)
     assert f"Committed dataset version: local:{v1}" in out, err

@@ -16,7 +16,7 @@ import gradient_jupyter
 from gradient_jupyter.engine import IntegrityError
 from gradient_jupyter.engine.transfer import load, save
 
-from .test_datasets import make_folder
+from .helpers import make_folder
 
 pytestmark = pytest.mark.reliability
 
