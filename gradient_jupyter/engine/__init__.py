@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .errors import (
     BadInput,
     Conflict,
+    Forbidden,
     GradientError,
     Immutable,
     IntegrityError,
@@ -57,6 +58,7 @@ __all__ = [
     "BadInput",
     "NotFound",
     "Conflict",
+    "Forbidden",
     "Immutable",
     "QuotaExceeded",
     "StoreError",

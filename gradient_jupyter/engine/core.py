@@ -39,8 +39,9 @@ class Engine:
             "accessKey": s.managed_access_key or None,
             "secretAccessKey": s.managed_secret_key or None,
         }
-        self.registry = ProviderRegistry(s.home, team_id=s.team_id, managed_config=managed, on_change=self.changed)
-        self.team_id = self.registry.team_id
+        self.registry = ProviderRegistry(
+            s.home, team_id=s.team_id, managed_config=managed, on_change=self.changed, team_file=s.team_path
+        )
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()
         self._datasets: Datasets | None = None
@@ -87,15 +88,29 @@ class Engine:
     def home(self):
         return self.registry.home
 
+    @property
+    def team_id(self) -> str:
+        """The team's id: the team file's, else this installation's (engine/providers.py)."""
+        return self.registry.team_id
+
+    @property
+    def managed_quota(self) -> int:
+        """Gradient Managed's quota in bytes: the team file's when it says, else the setting."""
+        team, _ = self.registry.team.current()
+        if team is not None and team.managed_quota is not None:
+            return team.managed_quota
+        return self.settings.managed_quota
+
     def store(self, provider: Provider | str) -> Store:
         """The store of a provider (by object, id or name); one per provider config, shared by threads."""
         if isinstance(provider, str):
             provider = self.registry.get(provider)
-        key = (provider.id, tuple(sorted((k, v) for k, v in provider.config.items() if v is not None)))
+        config = provider.store_config()  # a team provider's secrets, read now: a rotated one makes a new store
+        key = (provider.id, tuple(sorted((k, v) for k, v in config.items() if v is not None)))
         with self._lock:
             store = self._stores.get(key)
             if store is None:
-                store = self._stores[key] = self._make_store(provider)
+                store = self._stores[key] = self._make_store(provider, config)
         return store
 
     def lookup_store(self, provider: Provider) -> Store:
@@ -106,16 +121,15 @@ class Engine:
         t = self.settings.lookup_timeout
         return self.store(provider).variant(timeout=t, retry_timeout=2 * t)
 
-    def _make_store(self, provider: Provider) -> Store:
+    def _make_store(self, provider: Provider, c: dict) -> Store:
         s = self.settings
-        quota = s.managed_quota if provider.is_gradient_managed else None
+        quota = self.managed_quota if provider.is_gradient_managed else None
         if provider.embedded:
             from .stores.local import LocalStore
 
             return LocalStore(self.home / "managed", quota=quota)
         from .stores.s3 import S3Store
 
-        c = provider.config
         return S3Store(
             c["bucket"],
             endpoint=c.get("endpoint"),
@@ -209,7 +223,7 @@ class Engine:
         for p, (used, error) in zip(providers, self.map(used_bytes, providers), strict=True):
             rows.append({"id": p.id, "name": p.name, "usedBytes": used, **({"error": error} if error else {})})
             if p.is_gradient_managed:
-                quota = self.settings.managed_quota
+                quota = self.managed_quota
                 managed = {
                     "id": p.id,
                     "quotaBytes": quota,

@@ -18,6 +18,7 @@ class Settings:
 
     data_home: str = ""
     team_id: str = ""
+    team_file: str = ""
     managed_quota: int = 5 * GIB
     managed_endpoint: str = ""
     managed_bucket: str = "gradient-managed"
@@ -50,6 +51,12 @@ class Settings:
         from jupyter_core.paths import jupyter_data_dir
 
         return Path(jupyter_data_dir()) / "gradient"
+
+
+    @property
+    def team_path(self) -> str:
+        """The team file (engine/team.py): env var GRADIENT_JUPYTER_TEAM_FILE, else team_file, else none."""
+        return os.environ.get("GRADIENT_JUPYTER_TEAM_FILE") or self.team_file
 
 
 def config_files() -> list[tuple[str, str]]:

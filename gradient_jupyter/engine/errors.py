@@ -28,6 +28,14 @@ class NotFound(GradientError):
     status, reason = 404, "not-found"
 
 
+class Forbidden(GradientError):
+    """Refused by rule, whoever asks: a team provider changed by a user (`team-provider`, naming the team file an
+    administrator changes), a write into a read-only provider (`read-only-provider`). README, "Deploying for a
+    team"."""
+
+    status, reason = 403, "forbidden"
+
+
 class Conflict(GradientError):
     status, reason = 409, "conflict"
 

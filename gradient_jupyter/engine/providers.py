@@ -9,12 +9,13 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import BadInput, Conflict, NotFound
+from .errors import BadInput, Conflict, Forbidden, NotFound
 from .ids import check_bucket_name, check_endpoint, check_provider_name, new_provider_id, new_team_id
+from .team import SECRET_FIELDS, Team, TeamProvider, TeamSource, resolve_secret, team_provider_id
 
 MASK = "********"
 MANAGED_NAME = "Gradient Managed"
@@ -38,6 +39,11 @@ class Provider:
     dt_created: str = ""
     dt_modified: str = ""
     type: str = "s3"
+    source: str = "user"  # "team": from the team file (engine/team.py), read-only to users
+    read_only: bool = False  # a team provider users may read but not write
+    shadowed: bool = False  # a user provider whose name a team provider takes
+    secrets: dict = field(default_factory=dict, repr=False)  # a team provider's secret references
+    team_file: str = ""  # where a team provider comes from
 
     def __repr__(self) -> str:
         return f"Provider(id={self.id!r}, name={self.name!r}, bucket={self.bucket!r}, endpoint={self.endpoint!r})"
@@ -56,8 +62,22 @@ class Provider:
     def embedded(self) -> bool:
         return self.is_gradient_managed and not self.endpoint
 
+    @property
+    def editable(self) -> bool:
+        return self.source == "user"
+
+    def store_config(self) -> dict:
+        """The config a store is made from: a team provider's secrets are read now, from where the team file
+        says (so a rotated secret is used at once); a user provider's config as it is."""
+        if not self.secrets:
+            return self.config
+        where = "Gradient Managed" if self.is_gradient_managed else f"provider {self.name!r}"
+        return {**self.config, **{k: resolve_secret(ref, f"{where} {k}") for k, ref in self.secrets.items()}}
+
     def public_config(self) -> dict:
         cfg = {k: self.config.get(k) for k in CONFIG_FIELDS}
+        for key in SECRET_FIELDS if self.secrets else ():  # an administrator's key: not shown either
+            cfg[key] = MASK if key in self.secrets else None
         if cfg["secretAccessKey"]:
             cfg["secretAccessKey"] = MASK
         return cfg
@@ -73,7 +93,20 @@ class Provider:
             "isGradientManaged": self.is_gradient_managed,
             "dtCreated": self.dt_created,
             "dtModified": self.dt_modified,
+            "source": self.source,
+            "editable": self.editable,
+            "readOnly": self.read_only,
+            "shadowed": self.shadowed,
         }
+
+    def check_writable(self, what: str = "write") -> None:
+        """Refuse (403 `read-only-provider`) a write into a read-only team provider, before anything is sent."""
+        if self.read_only:
+            raise Forbidden(
+                f"Storage provider {self.name!r} is read-only (the team file {self.team_file} says so): you can "
+                f"load, read and mount its datasets, but not {what}. Save into another provider (--provider).",
+                reason="read-only-provider",
+            )
 
 
 def clean_config(config: dict, *, partial: bool = False) -> dict:
@@ -133,6 +166,7 @@ class ProviderRegistry:
         team_id: str = "",
         managed_config: dict | None = None,
         on_change: Callable[[str], None] | None = None,
+        team_file: str | os.PathLike | None = None,
     ):
         self.home = private_dir(Path(home))
         self._on_change = on_change or (lambda what: None)
@@ -157,7 +191,14 @@ class ProviderRegistry:
                     "INSERT INTO providers VALUES (?, ?, '{}', ?, 1, ?, ?)",
                     (new_provider_id(), MANAGED_NAME, 0 if has_default else 1, stamp, stamp),
                 )
-        self.team_id = team_id or self._setting("team_id")
+        self.team = TeamSource(team_file)
+        self._own_team_id = team_id or self._setting("team_id")
+
+    @property
+    def team_id(self) -> str:
+        """The team file's team id when it has one (every user of the install shares it), else this one's."""
+        team, _ = self.team.current()
+        return team.team_id if team else self._own_team_id
 
     # -- plumbing -------------------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -195,27 +236,73 @@ class ProviderRegistry:
             dt_modified=row["dt_modified"],
         )
 
+    def _from_team(self, team: Team, tp: TeamProvider, *, managed: bool = False) -> Provider:
+        default = (team.default or "").strip().lower() == tp.name.lower()
+        return Provider(
+            id=team_provider_id(team.team_id, tp.name),
+            name=tp.name,
+            config=dict(tp.config),
+            is_team_default=default,
+            is_gradient_managed=managed,
+            dt_created=team.modified,
+            dt_modified=team.modified,
+            source="team",
+            read_only=tp.read_only,
+            secrets=dict(tp.secrets),
+            team_file=team.path,
+        )
+
     # -- queries --------------------------------------------------------------------------------------------
     def list(self) -> builtins.list[Provider]:
-        """All providers, Gradient Managed first, then by creation time."""
+        """All providers: Gradient Managed first, then the team file's (engine/team.py), then the user's by
+        creation time. Under a team file, its default is the only default, its Gradient Managed replaces the
+        embedded one, and a user provider whose name a team provider takes is marked `shadowed`."""
         rows = self._db().execute("SELECT * FROM providers ORDER BY is_managed DESC, dt_created, name").fetchall()
-        return [self._row(r) for r in rows]
+        own = [self._row(r) for r in rows]
+        team, _ = self.team.current()
+        if team is None:
+            return own
+        ours = [self._from_team(team, tp) for tp in team.providers]
+        taken = {p.name.lower() for p in ours}
+        decided = (team.default or "").strip().lower()
+        managed = [self._from_team(team, team.managed, managed=True)] if team.managed else []
+        for p in own:
+            if p.is_gradient_managed and managed:
+                continue
+            if p.is_gradient_managed and decided:
+                p = replace(p, is_team_default=decided == MANAGED_NAME.lower())
+            elif not p.is_gradient_managed:
+                p = replace(p, is_team_default=p.is_team_default and not decided, shadowed=p.name.lower() in taken)
+            (managed if p.is_gradient_managed else ours).append(p)
+        providers = managed + ours
+        if not any(p.is_team_default for p in providers):  # the user's default was Gradient Managed on S3's row
+            providers[0] = replace(providers[0], is_team_default=True)
+        return providers
+
+    def warnings(self) -> builtins.list[str]:
+        """What every listing shows besides the providers: a team file that cannot be used, shadowed names."""
+        team, problem = self.team.current()
+        out = [problem] if problem else []
+        for p in self.list():
+            if p.shadowed:
+                out.append(
+                    f"Warning: your storage provider {p.name!r} ({p.id}) is shadowed by the team provider of that "
+                    f"name (team file {team.path if team else ''}): the name now means the team's. Use its id, or "
+                    "rename it: storageProviders update s3 --id ID --name NEW."
+                )
+        return out
 
     def get(self, id_or_name: str) -> Provider:
-        """A provider by id, or by name (case-insensitive)."""
+        """A provider by id, or by name (case-insensitive; a team provider's name before a user's)."""
         if not isinstance(id_or_name, str) or not id_or_name:
             raise BadInput("Give a storage provider id (sp...) or name.")
-        row = (
-            self._db()
-            .execute(
-                "SELECT * FROM providers WHERE id = ? OR name = ? COLLATE NOCASE ORDER BY id = ? DESC",
-                (id_or_name, id_or_name, id_or_name),
-            )
-            .fetchone()
+        providers = self.list()
+        found = next((p for p in providers if p.id == id_or_name), None) or next(
+            (p for p in providers if p.name.lower() == id_or_name.lower() and not p.shadowed), None
         )
-        if row is None:
+        if found is None:
             raise NotFound(f"Unknown storage provider {id_or_name!r}: list them with 'storageProviders list'.")
-        return self._row(row)
+        return found
 
     def sharing_bucket(self, provider: Provider) -> builtins.list[Provider]:
         """The other providers on the same bucket at the same endpoint: they share this team's folder there, so
@@ -242,11 +329,35 @@ class ProviderRegistry:
         )
 
     def managed(self) -> Provider:
-        return self._row(self._db().execute("SELECT * FROM providers WHERE is_managed = 1").fetchone())
+        return next(p for p in self.list() if p.is_gradient_managed)
 
     def default(self) -> Provider:
-        row = self._db().execute("SELECT * FROM providers WHERE is_default = 1").fetchone()
-        return self._row(row) if row else self.managed()
+        return next((p for p in self.list() if p.is_team_default), None) or self.managed()
+
+    def _check_editable(self, provider: Provider) -> None:
+        if not provider.editable:
+            raise Forbidden(
+                f"Storage provider {provider.name!r} is a team provider: users cannot change or delete it. An "
+                f"administrator changes it in the team file {provider.team_file}.",
+                reason="team-provider",
+            )
+
+    def _check_default_free(self) -> None:
+        team, _ = self.team.current()
+        if team is not None and team.default is not None:
+            raise Forbidden(
+                f"The team default is {team.default!r}, set by the team file {team.path}: users cannot change it. "
+                "Give --provider (storageProviderId) to use another provider.",
+                reason="team-provider",
+            )
+
+    def _check_name_not_team(self, name: str) -> None:
+        team, _ = self.team.current()
+        if team is not None and name.lower() in {tp.name.lower() for tp in team.providers}:
+            raise Conflict(
+                f"{name!r} is the name of a team provider (team file {team.path}): choose another name.",
+                reason="duplicate-name",
+            )
 
     # -- changes --------------------------------------------------------------------------------------------
     def create(self, name: str, config: dict, *, is_team_default: bool = False, type: str = "s3") -> Provider:
@@ -259,6 +370,9 @@ class ProviderRegistry:
                 reason="masked-secret",
             )
         config = clean_config(config)
+        self._check_name_not_team(name)
+        if is_team_default:
+            self._check_default_free()
         stamp = now_iso()
         pid = new_provider_id()
         with self._tx() as db:
@@ -282,6 +396,9 @@ class ProviderRegistry:
     ) -> Provider:
         """Partial update: only the fields given change; config fields merge into the stored config."""
         current = self.get(id_or_name)
+        self._check_editable(current)
+        if is_team_default and not current.is_team_default:
+            self._check_default_free()
         if current.is_gradient_managed and (name is not None or config):
             raise Conflict(
                 "Gradient Managed is built in: only 'isTeamDefault' can change; configure it in "
@@ -307,6 +424,7 @@ class ProviderRegistry:
             new_config = clean_config({**current.config, **patch})
         with self._tx() as db:
             if new_name.lower() != current.name.lower():
+                self._check_name_not_team(new_name)
                 self._check_name_free(db, new_name)
             if is_team_default:
                 db.execute("UPDATE providers SET is_default = 0")
@@ -315,7 +433,7 @@ class ProviderRegistry:
                 (
                     new_name,
                     "{}" if current.is_gradient_managed else json.dumps(new_config),
-                    int(bool(is_team_default) or current.is_team_default),
+                    int(bool(is_team_default) or self._stored_default(db, current.id)),
                     now_iso(),
                     current.id,
                 ),
@@ -326,6 +444,7 @@ class ProviderRegistry:
     def delete(self, id_or_name: str) -> Provider:
         """Delete a provider. Refuses Gradient Managed and the team default. (Datasets are checked by the caller.)"""
         current = self.get(id_or_name)
+        self._check_editable(current)
         if current.is_gradient_managed:
             raise Conflict("Gradient Managed is built in and cannot be deleted.", reason="managed-provider")
         if current.is_team_default:
@@ -338,6 +457,11 @@ class ProviderRegistry:
             db.execute("DELETE FROM providers WHERE id = ?", (current.id,))
         self._on_change("providers")
         return current
+
+    @staticmethod
+    def _stored_default(db: sqlite3.Connection, pid: str) -> bool:
+        """The registry's own default flag (a team file's default hides it in listings, but does not change it)."""
+        return bool(db.execute("SELECT is_default FROM providers WHERE id = ?", (pid,)).fetchone()[0])
 
     @staticmethod
     def _check_name_free(db: sqlite3.Connection, name: str) -> None:

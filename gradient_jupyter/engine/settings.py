@@ -24,6 +24,11 @@ class GradientStorage(Settings, Configurable):
     team_id = Unicode(
         D.team_id, help="Team ID ('te' + 7 lowercase alphanumerics). Default: made once per installation and kept."
     ).tag(config=True)
+    team_file = Unicode(
+        D.team_file,
+        help="An administrator's team file (YAML or JSON: docs/team-file.schema.json): the team id, team providers "
+        "(read-only to users), the team default and Gradient Managed. The env var GRADIENT_JUPYTER_TEAM_FILE wins.",
+    ).tag(config=True)
     managed_quota = Int(D.managed_quota, help="Quota of the Gradient Managed provider, in bytes.").tag(config=True)
     managed_endpoint = Unicode(
         D.managed_endpoint,

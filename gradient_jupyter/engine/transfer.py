@@ -240,6 +240,8 @@ def save(
     folder = save_folder(engine, folder)
     if tag is not None:
         check_tag_name(tag)
+    if provider:  # refused before a file is read; a dataset found elsewhere is checked once found, below
+        engine.registry.get(provider).check_writable("save into it")
     files = scan_folder(folder, exclude, home=engine.home, follow_links=follow_links)
     if not files:
         raise BadInput(
@@ -248,6 +250,7 @@ def save(
             reason="no-files",
         )
     ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
+    engine.datasets.writable(ds, "save into it")
     store = engine.store(ds.storage_provider_id)
     workers = engine.settings.max_concurrency
     unhashed, cached = _hashed_as_sent(engine, files)

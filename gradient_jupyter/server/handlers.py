@@ -28,8 +28,10 @@ class ProvidersHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self):
-        providers = await self.call_local(self.engine.registry.list)
-        self.reply({"storageProviders": [p.to_json() for p in providers]})
+        providers, warnings = await self.call_local(service.list_providers, self.engine)
+        self.reply(
+            {"storageProviders": [p.to_json() for p in providers], **({"warnings": warnings} if warnings else {})}
+        )
 
     @tornado.web.authenticated
     @authorized

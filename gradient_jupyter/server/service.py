@@ -20,6 +20,11 @@ TAG_FIELDS = {"version": str}
 
 
 # -- storage providers ---------------------------------------------------------------------------------------------
+def list_providers(engine: Engine) -> tuple[list[Provider], list[str]]:
+    """The providers and the warnings every listing shows with them (a broken team file, shadowed names)."""
+    return engine.registry.list(), engine.registry.warnings()
+
+
 def create_provider(engine: Engine, body: dict) -> tuple[Provider, str | None]:
     """A new provider, and a warning about its bucket when one is worth showing (not an error: it is saved)."""
     provider = engine.registry.create(

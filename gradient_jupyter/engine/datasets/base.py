@@ -70,6 +70,12 @@ class Part:
     def _providers(self) -> list[Provider]:
         return self.engine.registry.list()
 
+    def writable(self, ds: Dataset, what: str) -> Dataset:
+        """`ds`, if its provider takes writes; else Forbidden `read-only-provider` (engine/providers.py), raised
+        before anything is sent. `what` says what was refused, in the user's words."""
+        self.engine.registry.get(ds.storage_provider_id).check_writable(what)
+        return ds
+
     def _store_of(self, ds: Dataset) -> Store:
         return self.engine.store(ds.storage_provider_id)
 

@@ -231,6 +231,7 @@ class Catalog(Part):
         check_dataset_name(name)
         check_text(description, "description")
         target = self.engine.registry.get(provider) if provider else self.engine.registry.default()
+        target.check_writable("create datasets in it")
         if holder := self._name_taken(name, target, others=not others_searched):
             raise Conflict(
                 f"A dataset named {name!r} exists already (in storage provider {holder.name!r}): choose another name.",
@@ -286,7 +287,7 @@ class Catalog(Part):
         return False
 
     def update(self, ds, *, name: str | None = None, description: str | None = None) -> Dataset:
-        current = self.get(ds)
+        current = self.writable(self.get(ds), "change its datasets")
         store = self._store_of(current)
         data = {**current.to_json(), "format": DATASET_FORMAT}
         data.pop("storageProviderId")
@@ -332,6 +333,7 @@ class Catalog(Part):
             if isinstance(ds, str) and not DATASET_ID.fullmatch(ds) and self._finish_deletes_of(ds):
                 return  # an earlier delete of this name was cut short: now it is done
             raise
+        self.writable(current, "delete datasets")
         store = self._store_of(current)
         claim = self._read_claim(store, current.name)
         ours = claim is not None and claim["id"] == current.id  # else the name now belongs to another dataset

@@ -27,7 +27,7 @@ class Commits(Part):
         here each is copied to data/<path> and the copy is hashed: the manifest records what was verified, and no
         upload still in flight (or a write URL used again later) can reach a committed object. The compat API's
         multipart uploads still open in the version end (engine/uploads.py)."""
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "commit versions")
         current = self.get_version(ds, version)
         if current.is_committed:
             return current

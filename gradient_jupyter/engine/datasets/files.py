@@ -132,7 +132,7 @@ class Files(Part):
         The bytes go to a new object under uploads/ (a random name), then refs/<path> points at it; the commit
         verifies and copies them into data/<path>. A file identical to a committed one just points at it."""
         check_file_path(path)
-        ds, _ = self._uncommitted(ds, version)
+        ds, _ = self._uncommitted(self.writable(self.get(ds), "add files"), version)
         store = self._store_of(ds)
         with _local_copy(source, self.engine.home) as (local, sha, size):
             manifests = self.manifests(ds)
@@ -164,7 +164,7 @@ class Files(Part):
         """Remove a file from an uncommitted version. Only its pointer changes: objects a commit may be copying
         or have copied are never deleted here."""
         check_file_path(path)
-        ds, _ = self._uncommitted(ds, version)
+        ds, _ = self._uncommitted(self.writable(self.get(ds), "delete files"), version)
         staged = self._staged(ds, version)
         if path not in staged:
             raise NotFound(f"Version {ds.id}:{version} has no file {path!r}.", reason="unknown-file")

@@ -56,7 +56,7 @@ class Tags(Part):
     def set_tag(self, ds, name: str, version: str) -> Tag:
         """Point tag `name` at a committed version (moving it if it exists)."""
         check_tag_name(name)
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "set tags")
         if not self.get_version(ds, version).is_committed:
             raise Conflict(
                 f"Version {ds.id}:{version} is not committed: commit it before tagging it.", reason="not-committed"
@@ -76,7 +76,7 @@ class Tags(Part):
 
     def delete_tag(self, ds, name: str) -> None:
         check_tag_name(name)
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "delete tags")
         if not any(t.name == name for t in self._read_tags(ds)):
             raise NotFound(f"Dataset {ds.name!r} has no tag {name!r}.", reason="unknown-tag")
         self._store_of(ds).delete([self.layout.tag(ds.id, name)])

@@ -196,7 +196,7 @@ class Versions(Part):
 
         Its lineage is recorded with it: `parent`, the latest committed version (found in `manifests` when the
         caller has read them), and `createdBy` (default: this process, see engine/history.py `created_by`)."""
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "create versions")
         check_text(message, "message")
         store = self._store_of(ds)
         parent = latest_committed(self.manifests(ds) if manifests is None else manifests)
@@ -244,7 +244,7 @@ class Versions(Part):
         return {"from": version} if entry.key == self.data_key(ds.id, version, entry.path) else {"key": entry.key}
 
     def update_version(self, ds, version: str, *, message: str) -> Version:
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "change versions")
         current = self.get_version(ds, version)
         check_text(message, "message")
         store = self._store_of(ds)
@@ -262,7 +262,7 @@ class Versions(Part):
         """Delete a version: its tags, its manifest, and only the objects that nothing else points at: no
         remaining manifest, no file put into an uncommitted version, no save under way. The compat API's
         multipart uploads still open in it end too (engine/uploads.py)."""
-        ds = self.get(ds)
+        ds = self.writable(self.get(ds), "delete versions")
         self.get_version(ds, version)
         store = self._store_of(ds)
         self._untag(ds, version)
