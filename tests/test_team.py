@@ -12,7 +12,7 @@ from gradient_jupyter.engine import Conflict, Engine, Forbidden, GradientStorage
 from gradient_jupyter.engine.team import TeamFileError, load_team_file
 from gradient_jupyter.engine.transfer import load, save
 
-from .conftest import SECRET
+from .helpers import SECRET
 
 TEAM = "teshared1"
 

@@ -52,7 +52,6 @@ class Settings:
 
         return Path(jupyter_data_dir()) / "gradient"
 
-
     @property
     def team_path(self) -> str:
         """The team file (engine/team.py): env var GRADIENT_JUPYTER_TEAM_FILE, else team_file, else none."""
