@@ -12,6 +12,14 @@ _engine = None
 _engine_home = None
 
 
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def default_engine():
     """The process's Engine, made on first use and reused (a new one if GRADIENT_JUPYTER_HOME changes)."""
     global _engine, _engine_home

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from .reading import FileReader
 
 log = logging.getLogger(__name__)
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a forked child: no engine keeps a client, pool, connection or lock of the parent (SPEC 9.1)."""
+    for engine in list(_engines):
+        engine.forget_process_state()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class Engine:
@@ -48,6 +59,18 @@ class Engine:
         self._hash_cache: HashCache | None = None
         self.workers = Workers(max(16, s.max_concurrency))  # every parallel step of the engine runs on these
         self._content_cache: ContentCache | None = None
+        _engines.add(self)
+
+    def forget_process_state(self) -> None:
+        """Drop what belongs to this process's threads (stores and their clients, the thread pool, SQLite
+        connections, locks), to be made again on use: called in a forked child, where the parent's threads are
+        gone and a lock they held would never be released."""
+        self._lock = threading.Lock()
+        self._listeners_lock = threading.Lock()
+        self._stores = {}
+        self.workers = Workers(self.workers.threads)
+        self.registry.forget_connections()
+        self._datasets = self._hash_cache = self._content_cache = None
 
     @property
     def datasets(self):
@@ -128,9 +151,13 @@ class Engine:
             from .stores.local import LocalStore
 
             return LocalStore(self.home / "managed", quota=quota)
-        from .stores.s3 import S3Store
+        from .stores.s3 import S3Store, obstore_usable
 
-        return S3Store(
+        store_class = S3Store
+        if not obstore_usable():
+            from .stores.s3_forked import ForkedS3Store as store_class
+
+        return store_class(
             c["bucket"],
             endpoint=c.get("endpoint"),
             region=c.get("region"),

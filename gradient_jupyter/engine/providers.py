@@ -201,6 +201,10 @@ class ProviderRegistry:
         return team.team_id if team else self._own_team_id
 
     # -- plumbing -------------------------------------------------------------------------------------------
+    def forget_connections(self) -> None:
+        """In a forked child: the parent's SQLite connections are not to be used here; each thread opens its own."""
+        self._local = threading.local()
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:

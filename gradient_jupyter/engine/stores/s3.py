@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig, S3Config
 
 log = logging.getLogger("gradient_jupyter")
+_OBSTORE_PID: int | None = None  # the process whose threads run obstore's runtime, once it has one
+
+
+def obstore_usable() -> bool:
+    """False in a process forked after its parent used obstore: the runtime's threads stayed in the parent, so
+    every obstore call here would wait forever (stores/s3_forked.py sends the requests through boto3 instead)."""
+    return _OBSTORE_PID in (None, os.getpid())
 
 
 def _addressable(key: str) -> bool:
@@ -124,6 +131,9 @@ class S3Store(Store):
 
     def _make_obstore(self, checksums: bool):
         from obstore.store import S3Store as ObjectStore
+
+        global _OBSTORE_PID
+        _OBSTORE_PID = _OBSTORE_PID or os.getpid()
 
         config: S3Config = {
             "region": self.signing_region(),
@@ -628,7 +638,7 @@ class S3Store(Store):
         key = tuple(sorted(options.items()))
         with self._lock:
             if key not in self._variants:
-                self._variants[key] = S3Store(self.bucket, **{**self._options, **options})
+                self._variants[key] = type(self)(self.bucket, **{**self._options, **options})
             found = self._variants[key]
             if found._resolved_region is None and self._resolved_region is not None:
                 found._resolved_region, found._region_remembered = self._resolved_region, self._region_remembered
