@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import BadInput, GradientError
 from .ids import DATASET_NAME, parse_ref
+from .records import MAX_YAML, read_yaml
 
 SETTINGS = Path(".gradient") / "settings.yaml"
 log = logging.getLogger("gradient_jupyter")
@@ -22,20 +23,16 @@ log = logging.getLogger("gradient_jupyter")
 
 def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str]]:
     """(name, ref) of each dataset integration in `<root>/.gradient/settings.yaml`; other entries are logged."""
-    import yaml
-
     path = Path(root) / SETTINGS
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML + 1)  # bounded, aliases refused: records.read_yaml
     except FileNotFoundError:
         return []
     try:
-        settings = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise BadInput(
-            f"{path} is not valid YAML ({exc.__class__.__name__}): fix it and restart the server.",
-            reason="bad-settings",
-        ) from exc
+        settings = read_yaml(raw, str(path)) or {}
+    except BadInput as exc:
+        raise BadInput(f"{exc.message} Then restart the server.", reason="bad-settings") from exc
     integrations = settings.get("integrations") if isinstance(settings, dict) else None
     if not isinstance(integrations, dict):
         if integrations is not None:

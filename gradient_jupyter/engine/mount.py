@@ -21,6 +21,7 @@ from .datasets import manifest_entries
 from .errors import BadInput, Conflict, IntegrityError
 from .ids import DATASET_NAME
 from .models import Dataset, Version
+from .records import MAX_LIST, read_json_file
 
 RECORD = Path(".gradient") / "mount.json"
 FORMAT = "gradient-jupyter/mount@1"
@@ -128,16 +129,21 @@ def unmount(folder) -> list[str]:
 
 
 def is_mount(folder: Path) -> bool:
+    """Whether a mount made `folder`; a record there that is not JSON of ours is refused, naming it (BadRecord)."""
     try:
-        record = json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
+        record = _record(folder)
+    except OSError:
         return False
-    return isinstance(record, dict) and record.get("format") == FORMAT and not folder.is_symlink()
+    return record is not None and record.get("format") == FORMAT and not folder.is_symlink()
 
 
 def mounted(folder: Path) -> dict | None:
     """The record of the mount at `folder` (dataset id, name, version, files), or None."""
-    return json.loads((folder / RECORD).read_text()) if is_mount(folder) else None
+    return _record(folder) if is_mount(folder) else None
+
+
+def _record(folder: Path) -> dict | None:
+    return read_json_file(folder / RECORD, MAX_LIST)
 
 
 def _place(src: Path, target: Path) -> bool:
@@ -178,7 +184,7 @@ def _exchange(a: Path, b: Path) -> None:
 
 def _remove(folder: Path) -> list[str]:
     """Delete the files the record lists, the record, then folders left empty; return what else was there."""
-    record = json.loads((folder / RECORD).read_text())
+    record = _record(folder) or {}
     made = set(record.get("files", [])) if isinstance(record.get("files"), list) else set()
     _set_modes(folder, file_mode=None, dir_mode=0o755)
     kept = []

@@ -18,12 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .datasets import latest_committed, manifest_entries, verified_chunks, verified_stream
+from .datasets import latest_committed, manifest_entries, skipped, verified_chunks, verified_stream
 from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, StoreError, TagInUse
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name, reserved_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
 from .reading import block_hashes
+from .records import BadRecord, read_json_file
 from .stores import CHUNK, file_chunks
 from .stores.contract import file_state, settled
 
@@ -548,7 +549,11 @@ def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tup
     store = engine.store(ds.storage_provider_id)
     candidates: dict[tuple[str, int], str] = {}
     for version in (v for v, manifest in manifests.items() if manifest is None):
-        pending = datasets.pending_of(ds, version)
+        try:
+            pending = datasets.pending_of(ds, version)
+        except BadRecord as exc:  # a forged list of leftovers: reuse none of them
+            skipped(exc)
+            continue
         if not pending:
             continue
         present = {o.key: o.size for o in store.list(datasets.data_key(ds.id, version, ""))}
@@ -711,8 +716,11 @@ RECORD = ".gradient/loaded.json"  # inside DEST: what loads wrote there, path ->
 def read_record(dest: Path) -> dict[str, tuple[str, int]]:
     """What earlier loads wrote into `dest` (empty if nothing, or if the record is not ours to trust)."""
     try:
-        files = json.loads((dest / RECORD).read_text()).get("files")
-    except (OSError, ValueError, AttributeError):
+        files = (read_json_file(dest / RECORD) or {}).get("files")
+    except OSError:
+        return {}
+    except BadRecord as exc:  # not ours: every file there counts as a local change
+        skipped(exc)
         return {}
     if not isinstance(files, dict):
         return {}

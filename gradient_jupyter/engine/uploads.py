@@ -6,7 +6,6 @@ completed any more."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import GradientError, NotFound
+from .records import MAX_RECORD, BadRecord, read_json_file
 from .stores import Store
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def open_uploads(engine: Engine) -> list[tuple]:
     found = []
     for folder in root.iterdir() if root.is_dir() else ():
         try:
-            found.append((folder, json.loads((folder / "upload.json").read_text())))
-        except (OSError, ValueError):
+            found.append((folder, read_json_file(folder / "upload.json", MAX_RECORD) or {}))
+        except (OSError, BadRecord):
             found.append((folder, {}))
     return found
 
@@ -86,12 +86,12 @@ def upload_folder(engine: Engine, upload_id, ds_id: str, version: str, path: str
     """The folder of an embedded multipart upload, only if it was made for this dataset, version and path."""
     folder = uploads_folder(engine) / str(upload_id)
     try:
-        ok = bool(UPLOAD_ID.fullmatch(str(upload_id))) and json.loads((folder / "upload.json").read_text()) == {
+        ok = bool(UPLOAD_ID.fullmatch(str(upload_id))) and read_json_file(folder / "upload.json", MAX_RECORD) == {
             "ds": ds_id,
             "v": version,
             "path": path,
         }
-    except (OSError, ValueError):
+    except (OSError, BadRecord):
         ok = False
     if not ok:
         raise NotFound(f"No multipart upload {upload_id!r} for {path!r} in {ds_id}:{version}.", reason="no-such-upload")

@@ -54,13 +54,14 @@ class Part:
 
     # -- json objects ------------------------------------------------------------------------------------------
     @staticmethod
-    def _read_json(store: Store, key: str) -> dict | None:
-        """A JSON object from the bucket, or None if missing; each caller checks its fields (engine/records.py)."""
+    def _read_json(store: Store, key: str, limit: int = records.MAX_RECORD) -> dict | None:
+        """A JSON object from the bucket of at most `limit` bytes (no more is read), or None if missing; each
+        caller checks its fields (engine/records.py)."""
         try:
-            raw = store.get_bytes(key)
+            raw = store.get_bytes(key, limit=limit)
         except NotFound:
             return None
-        return records.parse_json(raw, key)
+        return records.read_json(raw, key, limit)
 
     @staticmethod
     def _write_json(store: Store, key: str, value: dict, *, create_only: bool = False) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..hints import HintFile, write_atomically
 from ..ids import DATASET_ID, VERSION_ID
+from ..records import MAX_LIST, BadRecord, read_json_file
 
 
 class NameCache(HintFile):
@@ -82,10 +83,11 @@ class ManifestCache:
         name = hashlib.sha256(f"{self.CHECKED}/{provider_id}/{ds_id}/{version}".encode()).hexdigest()
         return self.folder / f"{name}.json"
 
-    def read(self, provider_id: str, ds_id: str, version: str) -> bytes | None:
+    def read(self, provider_id: str, ds_id: str, version: str) -> dict | None:
+        """The copy kept, or None (none, or not JSON of ours: cut short by a full disk, say)."""
         try:
-            return self.path(provider_id, ds_id, version).read_bytes()
-        except OSError:
+            return read_json_file(self.path(provider_id, ds_id, version), MAX_LIST)
+        except (OSError, BadRecord):
             return None
 
     def write(self, provider_id: str, ds_id: str, version: str, manifest: dict) -> None:

@@ -69,7 +69,7 @@ class Files(Part):
     def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None:
         """What a save of `version` was uploading (pending.json), checked; None if there is none."""
         key = self.layout.pending(ds.id, version)
-        data = self._read_json(self._store_of(ds), key)
+        data = self._read_json(self._store_of(ds), key, records.MAX_LIST)
         return None if data is None else records.pending(data, key, self.layout.dataset(ds.id))
 
     def _uncommitted(self, ds, version: str) -> tuple[Dataset, Version]:

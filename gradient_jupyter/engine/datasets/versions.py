@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 from dataclasses import replace
 
 from .. import history, records
@@ -31,11 +30,7 @@ class Versions(Part):
         """The copy of a version's manifest kept in the data home, as records.manifest checked it before keeping it
         (caches.py `ManifestCache`), or None; it stands only while the bucket still holds the manifest
         (`_confirmed`)."""
-        raw = self.manifest_cache.read(ds.storage_provider_id, ds.id, version)
-        try:
-            kept = json.loads(raw) if raw is not None else None
-        except ValueError:  # cut short by a full disk, say: read it from the bucket again
-            return None
+        kept = self.manifest_cache.read(ds.storage_provider_id, ds.id, version)  # None: read the bucket's again
         ours = (
             isinstance(kept, dict)
             and (kept.get("format"), kept.get("dataset"), kept.get("version")) == (MANIFEST_FORMAT, ds.id, version)
@@ -55,7 +50,7 @@ class Versions(Part):
                 return cached
             self.manifest_cache.forget(*ids)
             return None
-        data = self._read_json(store, key)
+        data = self._read_json(store, key, records.MAX_LIST)
         if data is None:
             return None
         manifest = records.manifest(data, key, ds.id, version, self.layout.dataset(ds.id))
