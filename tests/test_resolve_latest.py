@@ -4,9 +4,12 @@ a version committed elsewhere since, a deleted one, a draft committed since, a r
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gradient_jupyter.engine import Engine, GradientStorage, NotFound
+from gradient_jupyter.engine.records import BadRecord
 from gradient_jupyter.engine.transfer import load, save
 
 from .helpers import make_folder, read_folder
@@ -63,3 +66,34 @@ def test_a_renamed_or_deleted_dataset_is_not_found_by_its_old_name(engine, tmp_p
     other_machine().datasets.delete("after")
     with pytest.raises(NotFound):
         engine.datasets.resolve("after")
+
+
+def test_a_hint_claiming_the_newest_version_is_older_changes_nothing(engine, tmp_path):
+    """The data home's cache/latest-versions.json only spares round trips: one that names an older version as the
+    latest, and the newest among those older than it, is not believed (docs/threat-model.md)."""
+    first = save(engine, "hinted", make_folder(tmp_path / "v1", {"a.txt": b"one"}))
+    second = save(engine, "hinted", make_folder(tmp_path / "v2", {"a.txt": b"two"}))
+    assert load(engine, "hinted", tmp_path / "out").version.version == second.version.version  # remembered now
+    hints = engine.home / "cache" / "latest-versions.json"
+    hints.write_text(json.dumps({first.dataset.id: [first.version.version, [second.version.version]]}))
+    again = load(engine, "hinted", tmp_path / "out2")
+    assert again.version.version == second.version.version and read_folder(tmp_path / "out2") == {"a.txt": b"two"}
+    assert engine.datasets.resolve("hinted")[1].version == second.version.version
+
+
+def test_save_and_load_agree_on_latest_when_a_manifest_is_bad(engine, tmp_path):
+    """A bad manifest may be the newest version's, so which version is latest cannot be known: `load` and `save`
+    both refuse, naming its key, rather than `save` answering "nothing changed" about an older version."""
+    same = {"a.txt": b"one"}
+    save(engine, "damaged", make_folder(tmp_path / "v1", same))
+    second = save(engine, "damaged", make_folder(tmp_path / "v2", {"a.txt": b"two"}))
+    ds, version = second.dataset, second.version.version
+    key = engine.datasets.manifest_key(ds.id, version)
+    engine.store(ds.storage_provider_id).put_bytes(key, json.dumps({"files": "not a list"}).encode())
+    engine.datasets.manifest_cache.forget(ds.storage_provider_id, ds.id, version)
+    (engine.home / "cache" / "latest-versions.json").unlink(missing_ok=True)
+    with pytest.raises(BadRecord) as loading:
+        load(engine, "damaged", tmp_path / "out")
+    with pytest.raises(BadRecord) as saving:
+        save(engine, "damaged", tmp_path / "v1")  # the first version's files: "nothing changed" if it were latest
+    assert key in loading.value.message and key in saving.value.message

@@ -21,9 +21,21 @@ log = logging.getLogger("gradient_jupyter")
 DATASET_FORMAT = "gradient-jupyter/dataset@1"
 
 
+class Manifests(dict):
+    """Version id -> its manifest, or None while uncommitted: a dataset's versions as read from the bucket now
+    (versions.py `manifests`). `bad` holds the versions whose manifest was refused (engine/records.py)."""
+
+    def __init__(self, read: dict[str, dict | None] | None = None, bad: dict[str, BadRecord] | None = None):
+        super().__init__(read or {})
+        self.bad = dict(bad or {})
+
+
 def latest_committed(manifests: dict[str, dict | None]) -> str | None:
-    """The version id of the most recently committed manifest among `manifests` (None: nothing committed), as
-    `latest` resolves it."""
+    """The one rule for `latest`: the version whose manifest was committed last (its `committedAt`, then its id),
+    among `manifests` (None: nothing committed). A refused manifest (`Manifests.bad`) may be the newest one, so then
+    which one is latest cannot be known: its BadRecord is raised, naming its key (docs/threat-model.md)."""
+    for exc in getattr(manifests, "bad", {}).values():
+        raise exc
     committed = [(m["committedAt"], v) for v, m in manifests.items() if m is not None]
     return max(committed)[1] if committed else None
 

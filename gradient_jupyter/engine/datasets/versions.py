@@ -14,7 +14,7 @@ from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, BadRecord, manifest_entries
 from ..stores import Store
 from ..uploads import end_uploads
-from .base import Part, latest_committed, skipped
+from .base import Manifests, Part, latest_committed, skipped
 
 
 class Versions(Part):
@@ -141,31 +141,16 @@ class Versions(Part):
         return ids
 
     def list_versions(
-        self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None, skip_bad: bool = True
+        self, ds, *, committed: bool | None = True, manifests: dict[str, dict] | None = None
     ) -> builtins.list[Version]:
         """Versions newest first; committed=True (default) only committed, False only uncommitted, None all.
         The manifests read on the way are put in `manifests` if given. A version with bad records is skipped
-        with a warning, or with `skip_bad=False` refused (which one is latest cannot be known then), unless it
-        has no manifest and only committed versions are asked for: an uncommitted version is never the latest."""
+        with a warning (a listing; `latest` has its own rule: `latest_committed`)."""
         ds = self.get(ds)
         tags, ids = self.engine.map(
             lambda read: read(), [lambda: self._tags_by_version(ds), lambda: self._version_ids(ds)]
         )
-
-        def strict(one, items):
-            def read_one(v):
-                try:
-                    return one(v)
-                except BadRecord as exc:
-                    if committed is not True or self.manifest(ds, v) is not None:
-                        raise
-                    skipped(exc)
-                    return None
-
-            return self.engine.map(read_one, items)
-
-        read = self._listed if skip_bad else strict
-        versions = [v for v in read(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
+        versions = [v for v in self._listed(lambda v: self._version(ds, v, tags, manifests), ids) if v is not None]
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
@@ -290,10 +275,10 @@ class Versions(Part):
         """The latest committed version, in three rounds of requests whatever the number of versions: the
         listings of versions and tags; every manifest (a HEAD where the data home holds a copy) together with the
         records of the version that is latest among those copies and the version.json of the others not known
-        to be committed; then, only if a version committed since turns out to be later, its records. A version
-        whose manifest or version record is bad refuses the answer (which one is latest cannot be known then),
-        unless it has no manifest: a draft is never the latest, and its bad record is skipped with a warning naming
-        it. The manifests read are put in `manifests`."""
+        to be committed; then, only if a version committed since turns out to be later, its records. Which one is
+        latest is `latest_committed`'s rule: a bad manifest refuses the answer, naming its key; so does a bad
+        record of the answer itself, while one of another version (a draft, say) is skipped with a warning naming
+        it, as `save` never reads it. The manifests read are put in `manifests`."""
         tags, ids = self.engine.map(lambda read: read(), [lambda: self._read_tags(ds), lambda: self._version_ids(ds)])
         copies = {v: self._cached_manifest(ds, v) for v in ids}
         guess = latest_committed(copies)
@@ -303,17 +288,15 @@ class Versions(Part):
         reads += [lambda v=v: self._read_json(store, self.layout.version_record(ds.id, v)) for v in unknown]
         found = self.engine.map(lambda read: read(), reads + (self._version_records(ds, guess) if guess else []))
         read = {v: m for v, m in zip(ids, found[: len(ids)], strict=True) if m is not None}
+        latest = latest_committed(read)
         for v, info in zip(unknown, found[len(ids) : len(reads)], strict=True):
             try:
-                if info is not None:
+                if info is not None and v != latest:  # the answer's record is checked as it is made, below
                     records.version_info(info, self.layout.version_record(ds.id, v))
             except BadRecord as exc:
-                if v in read:
-                    raise
                 skipped(exc)
         if manifests is not None:
             manifests.update(read)
-        latest = latest_committed(read)
         if latest is None:
             raise NotFound(f"Dataset {ds.name!r} has no committed version yet.", reason="no-version")
         info, override = (
@@ -332,7 +315,9 @@ class Versions(Part):
         versions and tags, a HEAD of that manifest and that version's records, all at once, through the short-timeout
         store of a lookup. The answer stands only if the record still has that name (or id), the manifest is still
         there and every other version listed is known to be older; anything else (a new version, a rename, a
-        store that does not answer, a bad record) returns None, and `resolve` asks the usual way."""
+        store that does not answer, a bad record) returns None, and `resolve` asks the usual way. "Known to be older"
+        is `latest_committed`'s rule applied to the manifests this machine keeps (committed manifests never change),
+        never the hint's word: a hint may spare round trips, never change the answer."""
         by_id = bool(DATASET_ID.fullmatch(name))
         hint, ds_id = (self.names.provider_of(name), name) if by_id else (self.names.get(name) or (None, None))
         remembered = self.latest_versions.get(ds_id) if ds_id else None
@@ -367,6 +352,9 @@ class Versions(Part):
             return None
         if not set(ids) <= older | {version}:  # a version made since, or a draft (which may be committed by now)
             return None
+        kept = {v: self._cached_manifest(guess, v) for v in ids if v != version}
+        if None in kept.values() or latest_committed({**kept, version: copy}) != version:
+            return None
         ds = self._remember(data, provider)
         try:
             made = self._made_version(ds, version, copy, info, override, self._tags_by_version(ds, tags), None)
@@ -378,20 +366,23 @@ class Versions(Part):
             manifests[version] = copy
         return ds, made
 
-    def manifests(self, ds: Dataset) -> dict[str, dict | None]:
+    def manifests(self, ds: Dataset) -> Manifests:
         """Version id -> its manifest, or None while uncommitted: one listing, then one request per version.
-        A version whose manifest is bad is left out (with a warning)."""
+        A version whose manifest is bad is left out (with a warning) and kept in `bad`: neither committed nor
+        uncommitted, nothing in it is reused or resumed, and `latest_committed` refuses to name the latest."""
         ids = self._version_ids(ds)
-        bad = object()
+        bad: dict[str, BadRecord] = {}
 
         def read(version):
             try:
                 return self.manifest(ds, version)
-            except BadRecord as exc:  # neither committed nor uncommitted: nothing in it is reused or resumed
+            except BadRecord as exc:
                 skipped(exc)
-                return bad
+                bad[version] = exc
+                return None
 
-        return {v: m for v, m in zip(ids, self.engine.map(read, ids), strict=True) if m is not bad}
+        found = self.engine.map(read, ids)
+        return Manifests({v: m for v, m in zip(ids, found, strict=True) if v not in bad}, bad)
 
     def committed_index(
         self, ds: Dataset, manifests: dict[str, dict | None] | None = None
