@@ -5,9 +5,7 @@ S3 store (SeaweedFS over HTTP), through the console script and the Python doors.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import time
 
 import fsspec
 import pytest
@@ -16,7 +14,8 @@ import gradient_jupyter
 from gradient_jupyter.engine import IntegrityError
 from gradient_jupyter.engine.transfer import load, save
 
-from .helpers import make_folder
+from .helpers import cli, make_folder
+from .helpers.providers import seaweed_provider
 
 pytestmark = pytest.mark.reliability
 
@@ -31,23 +30,15 @@ def bucket(seaweed):
 @pytest.fixture
 def weed(engine, seaweed, bucket):
     """A provider on the SeaweedFS bucket; `client` plays the teammate with write access."""
-    provider = engine.registry.create(
-        "weed",
-        {
-            "bucket": bucket,
-            "endpoint": seaweed.endpoint,
-            "accessKey": seaweed.access_key,
-            "secretAccessKey": seaweed.secret_key,
-        },
-    )
-    return provider, seaweed.client(), bucket
+    return seaweed_provider(engine, seaweed, bucket), seaweed.client(), bucket
 
 
-def forge(engine, weed, tmp_path, edit) -> str:
+def forge(engine, weed, tmp_path, edit, files=None) -> str:
     """Commit, as a bucket writer would, a version whose manifest is a real one changed by `edit(files)`: its
     objects and SHA-256s are real, so only the check of the manifest itself can stop it. Returns its ref."""
     provider, client, bucket = weed
-    real = save(engine, "forged", make_folder(tmp_path / "src", {"config": HOOK, "a.txt": b"a"}), provider=provider.id)
+    files = files or {"config": HOOK, "a.txt": b"a"}
+    real = save(engine, "forged", make_folder(tmp_path / "src", files), provider=provider.id)
     key = engine.datasets.manifest_key(real.dataset.id, real.version.version)
     manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     draft = engine.datasets.create_version(real.dataset)
@@ -61,13 +52,6 @@ def forge(engine, weed, tmp_path, edit) -> str:
     return f"forged:{draft.version}"
 
 
-def cli(cwd, *words):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run(
-        [sys.executable, "-m", "gradient_jupyter.cli", *words], cwd=cwd, env=env, capture_output=True, text=True
-    )
-
-
 @pytest.mark.parametrize("path", [".git/config", "sub/.GIT/config", ".gradient/loaded.json", ".git"])
 def test_a_forged_version_holding_git_or_gradient_files_is_refused_by_every_door(engine, weed, tmp_path, path):
     def to_reserved(files):
@@ -77,7 +61,7 @@ def test_a_forged_version_holding_git_or_gradient_files_is_refused_by_every_door
     work = tmp_path / "work"
     work.mkdir()
     for words in (["load", ref, "dest"], ["datasets", "files", "get", "--id", ref, "--target-path", "got"]):
-        done = cli(work, *words)
+        done = cli(*words, cwd=work)
         assert done.returncode == 1, done.stderr
         assert repr(path) in done.stderr and "forged" in done.stderr and "Traceback" not in done.stderr
     with pytest.raises(IntegrityError, match="which no dataset version holds") as refused:
@@ -100,3 +84,22 @@ def test_save_leaves_git_out_whatever_its_case_so_what_it_versions_loads(engine,
     assert saved.files == 1
     load(engine, "cased", tmp_path / "dest")
     assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == [".gradient", "a.txt"]
+
+
+@pytest.mark.parametrize("claimed", [10**15, 4 * 1024**4])
+def test_a_forged_size_is_refused_before_any_range_is_planned(engine, weed, tmp_path, claimed):
+    """10**15 bytes is more than any store holds: the manifest is refused. 4 TiB could exist, but the object holds
+    6 MiB: one HEAD says so before the load plans its ranges (the load once planned ~10**8 of them: MemoryError)."""
+    engine.settings.multipart_threshold = engine.settings.part_size = 5 * 1024**2
+
+    def grow(files):
+        next(f for f in files if f["path"] == "big.bin")["size"] = claimed
+
+    ref = forge(engine, weed, tmp_path, grow, {"big.bin": b"b" * 6 * 1024**2})
+    started = time.monotonic()
+    with pytest.raises(IntegrityError, match="big.bin") as refused:
+        load(engine, ref, tmp_path / "dest")
+    assert time.monotonic() - started < 10
+    said = "more than any store holds" if claimed == 10**15 else f"expected {claimed} bytes, the store holds 6291456"
+    assert said in refused.value.message
+    assert not (tmp_path / "dest").exists()

@@ -153,9 +153,14 @@ def _match(data: dict, field: str, pattern: re.Pattern, key: str, what: str) -> 
     return value
 
 
+MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object (5 TiB): no store holds a larger file
+
+
 def _size(value, key: str, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise bad(key, f"bad size for {path!r}")
+    if value > MAX_FILE_SIZE:  # a load would plan requests for every part of bytes that cannot exist
+        raise bad(key, f"the size of {path!r}, {value} bytes, is more than any store holds (5 TiB)")
     return value
 
 

@@ -955,6 +955,8 @@ def _fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None)
             if _from_this_machine(cache, copies, e, str(target), fd, what):
                 receiving.add(1, e.size)
             elif store.parallel_ranges and e.size >= in_ranges:
+                # One HEAD first: a forged size would otherwise have a request planned for every part of it.
+                _check_size(store, e, what)
                 ranges = _fetch_ranges(store, e, fd, part_size, receiving, what)
                 try:
                     with contextlib.closing(ranges):
@@ -1035,7 +1037,7 @@ def _write_all(fd: int, data, offset: int | None = None) -> None:
         done += os.write(fd, piece) if offset is None else os.pwrite(fd, piece, offset + done)
 
 
-def _check_size(store, e: FileEntry, what: str, cause: Exception) -> None:
+def _check_size(store, e: FileEntry, what: str, cause: Exception | None = None) -> None:
     """Raise IntegrityError naming the file if its object does not have the manifest's size (else return)."""
     info = store.head(e.key)
     if info is None or info.size != e.size:

@@ -73,7 +73,7 @@ class ManifestCache:
 
     # Part of every copy's name: raise it when records.manifest checks more, so that copies an older check let
     # through are read from the bucket (and checked) again.
-    CHECKED = "checked@2"  # 2: paths naming .git or .gradient refused
+    CHECKED = "checked@3"  # 2: paths naming .git or .gradient refused; 3: sizes over 5 TiB
 
     def __init__(self, folder: Path):
         self.folder = folder
