@@ -132,6 +132,16 @@ print("gradient://smoke:v1/labels.csv:", data)
 print("ls:", fsspec.filesystem("gradient").ls("gradient://smoke:latest/", detail=False))
 '
 
+step "IPython: %load_ext, the magic (a save that changes nothing), the ipywidgets panel built"
+run "magic" "$VENV/bin/ipython" --colors=NoColor -c '%load_ext gradient_jupyter
+saved = %gradient_storage save smoke ./data
+print("magic:", saved.ref, "unchanged" if saved.unchanged else "CHANGED")
+import gradient_jupyter
+print("panel:", type(gradient_jupyter.panel()).__name__)
+'
+expect '^magic: ds[a-z0-9]{13}:[a-z0-9]{7} unchanged$' "the magic's save"
+expect '^panel: Panel$' "the panel"
+
 step "jupyter server extension list: gradient_jupyter enabled"
 run "extension list" "$VENV/bin/jupyter" server extension list
 expect 'gradient_jupyter.*enabled' "extension list"
