@@ -6,8 +6,8 @@ In a notebook: `%load_ext gradient_jupyter`, then `%gradient_storage --help`. Fr
 from __future__ import annotations
 
 from .api import default_engine, diff, load, mount, open, save, unmount
+from .version import __version__ as __version__
 
-__version__ = "0.1.0"
 __all__ = ["save", "load", "open", "diff", "mount", "unmount", "panel", "default_engine", "load_ipython_extension"]
 
 

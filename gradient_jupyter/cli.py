@@ -49,7 +49,7 @@ class VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from . import __version__
+        from .version import __version__
 
         raise HelpRequested(f"gradient-jupyter {__version__}")
 

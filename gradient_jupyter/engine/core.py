@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .defaults import Settings, configured
+from .defaults import Settings, config_files
 from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
 from .stores import Store
@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def configured() -> Settings:
+    """The settings as a kernel or the console script sees them: those of the Jupyter config files (a
+    GradientStorage), or, when there is no such file, the defaults without importing traitlets."""
+    if not config_files():
+        return Settings()
+    from .settings import GradientStorage  # traitlets: only when a config file is there
+
+    return GradientStorage.from_jupyter_config()
 
 
 def _after_fork() -> None:

@@ -70,13 +70,3 @@ def config_files() -> list[tuple[str, str]]:
         for ext in (".json", ".py")
         if os.path.isfile(os.path.join(folder, base + ext))
     ]
-
-
-def configured() -> Settings:
-    """The settings as a kernel or the console script sees them: those of the Jupyter config files (a
-    GradientStorage), or, when there is no such file, the defaults without importing traitlets."""
-    if not config_files():
-        return Settings()
-    from .settings import GradientStorage
-
-    return GradientStorage.from_jupyter_config()

@@ -220,7 +220,7 @@ def created_by(path=None) -> dict:
     `JPY_SESSION_NAME` to the notebook's path), and `gitCommit` + `dirty` when `path` is inside a git work tree."""
     import socket
 
-    from .. import __version__
+    from ..version import __version__
 
     out = {"user": _user(), "host": socket.gethostname(), "tool": f"gradient-jupyter {__version__}"}
     notebook = os.environ.get("JPY_SESSION_NAME")

@@ -118,7 +118,7 @@ class GradientStorageMagics(Magics):
         commands = [split_words(line)] if cell is None else cell_commands(line, cell)
         if not any(commands):
             if getattr(self.shell, "kernel", None) is not None:  # a notebook: no words show the panel
-                from .. import panel
+                from .panel import panel
 
                 display(panel())
                 return None

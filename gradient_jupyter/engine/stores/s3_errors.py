@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ..errors import BadInput, Conflict, GradientError, IntegrityError, NotFound, StoreError
 from .credentials import NO_CREDENTIALS
 
-if TYPE_CHECKING:
-    from .s3 import S3Store
+
+class FailedStore(Protocol):
+    """What a message names of the store that failed (S3Store has each; this module never imports it)."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def endpoint(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def profile(self) -> str | None: ...
+    def signing_region(self) -> str: ...
+
 
 log = logging.getLogger("gradient_jupyter")
 
@@ -93,7 +107,7 @@ _XML_REGION = re.compile(r"<Region>([a-z0-9-]{1,32})</Region>")
 _HTTP_STATUS = re.compile(r"non-2xx status code: (\d{3})")
 
 
-def from_botocore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exception:
+def from_botocore(store: FailedStore, exc: Exception, op: str, key: str = "") -> Exception:
     """Turn a botocore exception into an engine error with a plain-language message (never a secret); raise it
     `from exc` (see `_traced`)."""
     if isinstance(exc, GradientError):  # already in the engine's words (callers raise these before translating)
@@ -105,7 +119,7 @@ def from_botocore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exc
     return _traced(store, _botocore_error(store, exc, op, key), exc, op, key, request_id)
 
 
-def _botocore_error(store: S3Store, exc: Exception, op: str, key: str) -> Exception:
+def _botocore_error(store: FailedStore, exc: Exception, op: str, key: str) -> Exception:
     from botocore import exceptions as bx
 
     if isinstance(exc, bx.ClientError):
@@ -160,7 +174,7 @@ def _failed(op: str, exc: Exception) -> StoreError:
     return StoreError(f"Storage request {op} failed: {type(exc).__name__}: {first_line}", reason="store-error")
 
 
-def from_obstore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exception:
+def from_obstore(store: FailedStore, exc: Exception, op: str, key: str = "") -> Exception:
     """Turn an obstore exception into an engine error with a plain-language message (never a secret); raise it
     `from exc` (see `_traced`)."""
     if isinstance(exc, GradientError):  # already in the engine's words (callers raise these before translating)
@@ -169,7 +183,7 @@ def from_obstore(store: S3Store, exc: Exception, op: str, key: str = "") -> Exce
     return _traced(store, _obstore_error(store, exc, op, key), exc, op, key, request_id and request_id.group(1))
 
 
-def _obstore_error(store: S3Store, exc: Exception, op: str, key: str) -> Exception:
+def _obstore_error(store: FailedStore, exc: Exception, op: str, key: str) -> Exception:
     text = str(exc)
     where = store.endpoint or "AWS S3"
     name = type(exc).__name__
@@ -225,7 +239,7 @@ def _obstore_error(store: S3Store, exc: Exception, op: str, key: str) -> Excepti
     return _failed(op, exc)
 
 
-def _traced(store: S3Store, err: Exception, exc: Exception, op: str, key: str, request_id: str | None) -> Exception:
+def _traced(store: FailedStore, err: Exception, exc: Exception, op: str, key: str, request_id: str | None) -> Exception:
     """The store's request id goes on the engine error (to quote to the store's operator); the store's own
     words go to the debug log. The caller raises `err from exc`, so the store's exception is the cause, once: a
     translation is a new error, never the exception it translates (which would make it its own cause)."""
@@ -243,7 +257,7 @@ def _traced(store: S3Store, err: Exception, exc: Exception, op: str, key: str, r
     return err
 
 
-def dns_failure(store: S3Store) -> StoreError:
+def dns_failure(store: FailedStore) -> StoreError:
     """A host name that does not resolve: the endpoint's (misspelt?), or AWS's own (offline, or a bad region)."""
     if store.endpoint:
         return StoreError(
