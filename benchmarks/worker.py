@@ -38,7 +38,7 @@ def engine(spec: dict):
 def summary_json(s) -> dict:
     out = {
         k: getattr(s, k)
-        for k in ("files", "bytes_sent", "bytes_copied", "bytes_skipped", "files_skipped", "requests", "seconds")
+        for k in ("files", "bytes_sent", "bytes_resumed", "bytes_skipped", "files_skipped", "requests", "seconds")
         if hasattr(s, k)
     }
     if getattr(s, "version", None) is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .engine.errors import GradientError
+from .engine.errors import GradientError, interrupted
 from .progress import text_bar
 
 if TYPE_CHECKING:
@@ -169,8 +169,8 @@ def _main(words: list[str]) -> int:
     except (GradientError, OSError) as exc:
         print(f"Error: {failure(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(interrupted(exc), file=sys.stderr)
         return 130
     if result is not None:
         print(str(result))

@@ -41,9 +41,10 @@ class ProgressBars:
         self.phase: str | None = None
         self.started = 0.0  # when the phase began (time.monotonic)
         self.lock = threading.Lock()
+        self.closed = False  # once closed (the transfer ended, Ctrl-C too), a late event draws no bar again
 
     def __call__(self, event) -> None:
-        if self.make_bar is None:
+        if self.make_bar is None or self.closed:
             return
         with self.lock:
             if event.phase != self.phase:
@@ -69,4 +70,5 @@ class ProgressBars:
 
     def __exit__(self, *exc) -> None:
         with self.lock:
+            self.closed = True
             self._close()

@@ -40,8 +40,8 @@ def test_store_killed_mid_save_then_restarted_commits_nothing_then_everything(en
         seaweed.start()  # the same data folder and ports; the session's other tests go on with it
     assert engine.datasets.list_versions("phoenix") == []  # the failed save committed nothing
     again = save(engine, "phoenix", src)
-    assert again.bytes_copied >= 20 * 3000  # what arrived before the crash is copied inside the store, not re-sent
-    assert again.bytes_sent + again.bytes_copied == sum(len(d) for d in files.values())
+    assert again.bytes_resumed >= 20 * 3000  # what arrived before the crash is copied inside the store, not re-sent
+    assert again.bytes_sent + again.bytes_resumed == sum(len(d) for d in files.values())
     assert again.version.file_count == len(files)
     out = load(engine, "phoenix", tmp_path / "out")  # every byte verified against its SHA-256 on the way
     assert out.files == len(files) and read_folder(tmp_path / "out") == read_folder(src)

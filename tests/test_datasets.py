@@ -313,8 +313,8 @@ def test_interrupted_save_commits_nothing_and_rerun_reuses_what_arrived(engine, 
         save(engine, "resume", src, provider=p.id, progress=interrupt)
     assert engine.datasets.list_versions("resume") == []
     again = save(engine, "resume", src)
-    assert again.bytes_copied >= 10 * 2000 and again.bytes_sent <= 30 * 2000
-    assert again.bytes_sent + again.bytes_copied == 40 * 2000
+    assert again.bytes_resumed >= 10 * 2000 and again.bytes_sent <= 30 * 2000
+    assert again.bytes_sent + again.bytes_resumed == 40 * 2000
     load(engine, "resume", tmp_path / "out")
     assert read_folder(tmp_path / "out") == read_folder(src)
 

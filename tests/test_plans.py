@@ -28,7 +28,7 @@ def test_the_plan_fetches_only_what_dest_lacks_and_writes_nothing(engine, tmp_pa
     assert [e.path for e in transfer.plan_load(engine, "planned", dest, overwrite=True).todo] == ["a.csv", "b.csv"]
 
 
-def test_a_save_sends_new_bytes_copies_what_arrived_and_points_at_what_the_dataset_holds():
+def test_a_save_sends_new_bytes_and_points_at_what_arrived_and_what_the_dataset_holds():
     from gradient_jupyter.engine.models import FileEntry
 
     entries = [
@@ -39,9 +39,9 @@ def test_a_save_sends_new_bytes_copies_what_arrived_and_points_at_what_the_datas
     ]
     known = {("a" * 64, 3): "te1/datasets/ds/versions/v1/data/old.csv"}
     arrived = {("b" * 64, 5): "te1/datasets/ds/versions/v0/data/resumed.bin"}
-    to_send, to_copy, final = transfer.plan_uploads(entries, known, arrived, lambda e: f"v2/data/{e.path}")
-    assert [e.path for e in to_send] == ["new.txt"] and [e.path for e in to_copy] == ["resumed.bin"]
+    to_send, resumed, final = transfer.plan_uploads(entries, known, arrived, lambda e: f"v2/data/{e.path}")
+    assert [e.path for e in to_send] == ["new.txt"] and [e.path for e in resumed] == ["resumed.bin"]
     assert [e.key for e in final] == ["te1/datasets/ds/versions/v1/data/old.csv"] * 2 + [
-        "v2/data/resumed.bin",
+        "te1/datasets/ds/versions/v0/data/resumed.bin",  # no second copy: the draft's object
         "v2/data/new.txt",
     ]

@@ -103,8 +103,8 @@ def test_server_dies_mid_save_then_returns(engine, s3_bucket, tmp_path):
     try:
         assert engine.datasets.list_versions("phoenix") == []  # the failed save committed nothing
         again = save(engine, "phoenix", src)
-        assert again.bytes_copied >= 20 * 3000  # what arrived before the crash is not sent again
-        assert again.bytes_sent + again.bytes_copied == 60 * 3000
+        assert again.bytes_resumed >= 20 * 3000  # what arrived before the crash is not sent again
+        assert again.bytes_sent + again.bytes_resumed == 60 * 3000
         load(engine, "phoenix", tmp_path / "out")
         assert read_folder(tmp_path / "out") == read_folder(src)
     finally:

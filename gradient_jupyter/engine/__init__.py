@@ -12,6 +12,7 @@ from .errors import (
     GradientError,
     Immutable,
     IntegrityError,
+    Interrupted,
     LocalChanges,
     NotFound,
     QuotaExceeded,
@@ -63,6 +64,7 @@ __all__ = [
     "QuotaExceeded",
     "StoreError",
     "IntegrityError",
+    "Interrupted",
     "TagInUse",
     "LocalChanges",
 ]

@@ -240,9 +240,10 @@ class Engine:
         bad: list[str] = []
         return len(self.datasets.list_in(provider, bad=bad)) + len(bad)
 
-    def map(self, fn: Callable, items, limit: int | None = None) -> list:
-        """fn over items on the engine's threads, results in order (engine/work.py); the first error is raised."""
-        return self.workers.map(fn, items, limit)
+    def map(self, fn: Callable, items, limit: int | None = None, stop: threading.Event | None = None) -> list:
+        """fn over items on the engine's threads, results in order (engine/work.py); the first error is raised and
+        sets `stop`."""
+        return self.workers.map(fn, items, limit, stop)
 
     def utilization(self) -> dict:
         """Bytes used under the team folder per provider, and the managed quota."""

@@ -75,3 +75,17 @@ class IntegrityError(StoreError):
     """Bytes in the store do not match what the manifest promises."""
 
     reason = "integrity"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or a kernel interrupt) stopped a save; `message` says what it left behind and how to go on. A
+    KeyboardInterrupt still, so whatever stops on Ctrl-C stops on it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def interrupted(exc: KeyboardInterrupt) -> str:
+    """The one line every front end shows for Ctrl-C: what stopped, and how to go on."""
+    return f"Interrupted: {exc.message}" if isinstance(exc, Interrupted) else "Interrupted."

@@ -117,7 +117,7 @@ class TransferSummary:
     version: Version
     files: int = 0
     bytes_sent: int = 0
-    bytes_copied: int = 0
+    bytes_resumed: int = 0
     bytes_skipped: int = 0
     files_skipped: int = 0
     requests: int = 0
@@ -130,6 +130,6 @@ class TransferSummary:
     def line(self) -> str:
         moved = "received" if self.destination else "sent"
         return (
-            f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_copied)} "
-            f"copied in the store, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s"
+            f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_resumed)} "
+            f"resumed, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s"
         )

@@ -18,8 +18,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .datasets import latest_committed, manifest_entries, skipped, verified_chunks, verified_stream
-from .errors import BadInput, Conflict, IntegrityError, LocalChanges, NotFound, StoreError, TagInUse
+from .datasets import holds, latest_committed, manifest_entries, skipped, verified_chunks, verified_stream
+from .errors import (
+    BadInput,
+    Conflict,
+    GradientError,
+    IntegrityError,
+    Interrupted,
+    LocalChanges,
+    NotFound,
+    StoreError,
+    TagInUse,
+)
 from .history import Diff, created_by, diff_files
 from .ids import check_dataset_name, check_file_path, check_tag_name, reserved_name
 from .models import Dataset, FileEntry, ProgressEvent, TransferSummary, Version
@@ -32,8 +42,13 @@ ProgressCallback = Callable[[ProgressEvent], None]
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+class Stopped(Exception):
+    """Raised in a transfer's threads once it has stopped (Ctrl-C, or an error elsewhere): they end at their next
+    chunk or part, and report no more progress."""
+
+
 class _Progress:
-    """Thread-safe counters that report to the front end's callback."""
+    """Thread-safe counters that report to the front end's callback; once `stop` is set, adding raises Stopped."""
 
     def __init__(
         self,
@@ -44,8 +59,9 @@ class _Progress:
         *,
         files_done: int = 0,
         bytes_done: int = 0,
+        stop: threading.Event | None = None,
     ):
-        self.callback, self.phase = callback, phase
+        self.callback, self.phase, self.stop = callback, phase, stop
         self.files_total, self.bytes_total = files_total, bytes_total
         self.files, self.bytes = files_done, bytes_done
         self._lock = threading.Lock()
@@ -56,6 +72,8 @@ class _Progress:
             self.callback(ProgressEvent(self.phase, self.files, self.files_total, self.bytes, self.bytes_total))
 
     def add(self, files: int = 0, nbytes: int = 0):
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped()
         with self._lock:
             self.files += files
             self.bytes += nbytes
@@ -278,7 +296,7 @@ def save(
             lambda: _hash_files(engine, [f for f in files if f[0] not in unhashed], progress, workers, cached),
         ],
     )
-    known, arrived, manifests, tags = asked
+    known, (arrived, over), manifests, tags = asked
     # A file whose size no object of the store has is new whatever its bytes: it is hashed as it is sent. One of a
     # size the store holds may be there already: hashed first, like the others.
     held = {size for _, size in itertools.chain(known, arrived)}
@@ -308,26 +326,32 @@ def save(
         )
     version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
 
-    new_bytes = sum(e.size for e in entries if (e.sha256, e.size) not in known)
+    new_bytes = sum(e.size for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived)
     store.check_quota(new_bytes + sum(st.st_size for _, st in unhashed.values()), f"{engine.team_id}/")
 
-    # pending.json names the committed objects this save reuses, so a delete of their versions keeps them...
-    pending = [FileEntry(e.path, e.size, e.sha256, known.get((e.sha256, e.size))) for e in entries]
+    # pending.json names the objects this save reuses (committed, or left by an interrupted save), so a delete of
+    # their versions keeps them...
+    reused = {**arrived, **known}
+    pending = [FileEntry(e.path, e.size, e.sha256, reused.get((e.sha256, e.size))) for e in entries]
     version = engine.datasets.create_version(
         ds, message=message, pending=pending, manifests=manifests, created_by=origin
     )
     # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
-    alive = engine.datasets.still_referenced(
-        ds, manifests, {known[(e.sha256, e.size)] for e in entries if (e.sha256, e.size) in known}
-    )
+    wanted = {reused[(e.sha256, e.size)] for e in entries if (e.sha256, e.size) in reused}
+    alive = engine.datasets.still_referenced(ds, manifests, wanted & set(known.values()))
+    left = sorted(wanted - set(known.values()))
+    alive |= {k for k, there in zip(left, engine.map(store.head, left), strict=True) if there is not None}
     known = {k: key for k, key in known.items() if key in alive}
-    to_send, to_copy, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
+    arrived = {k: key for k, key in arrived.items() if key in alive}
+    to_send, resumed, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
     locals_ = dict(files)
+    stop = threading.Event()  # set when the save stops (Ctrl-C, an error): uploads still running end at their next part
     sending = _Progress(
         progress,
         "upload",
-        len(to_send) + len(to_copy) + len(unhashed),
-        sum(e.size for e in to_send + to_copy) + sum(st.st_size for _, st in unhashed.values()),
+        len(to_send) + len(unhashed),
+        sum(e.size for e in to_send) + sum(st.st_size for _, st in unhashed.values()),
+        stop=stop,
     )
     sent_new: list[FileEntry] = []
     noting = threading.Lock()
@@ -347,27 +371,37 @@ def save(
         engine.hash_cache.remember(local, st, sha, size, block_size, blocks)
         with noting:
             sent_new.append(FileEntry(rel, size, sha, key, block_size, tuple(blocks)))
-            if size >= engine.settings.multipart_threshold:  # a re-run after a crash copies it instead of sending
+            if size >= engine.settings.multipart_threshold:  # a re-run after a crash reuses it instead of sending
                 # it again (`_arrived`); a smaller file costs one request either way, and a rewrite of pending.json
                 # per small file would cost more than it saves
-                new = [replace(e, key=None) for e in sent_new if e.size >= engine.settings.multipart_threshold]
-                engine.datasets.write_pending(ds, version.version, pending + new)
+                engine.datasets.write_pending(ds, version.version, pending + _large(engine, sent_new))
         sending.add(1, 0)
-
-    def copy(e: FileEntry):
-        store.copy(arrived[(e.sha256, e.size)], version_key(version.version, e))
-        sending.add(1, e.size)
 
     try:
         engine.map(
             lambda job: job[0](job[1]),
-            [(send_new, rel) for rel in unhashed] + [(send, e) for e in to_send] + [(copy, e) for e in to_copy],
+            [(send_new, rel) for rel in unhashed] + [(send, e) for e in to_send],
             workers,
+            stop,
         )
+    except BaseException as exc:
+        stop.set()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        with contextlib.suppress(GradientError), noting:  # the next save of the dataset removes this draft
+            engine.datasets.write_pending(ds, version.version, pending + _large(engine, sent_new), interrupted=True)
+        raise Interrupted(
+            f"the save stopped and committed nothing. Draft version {ds.id}:{version.version} holds what arrived: "
+            f"save again to go on (it reuses those bytes and removes the draft), or delete it (datasets versions "
+            f"delete --id {ds.id}:{version.version})."
+        ) from exc
     finally:
         engine.hash_cache.flush()
     final = sorted(final + sent_new, key=lambda e: e.path)
     committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
+    for draft in over:  # drafts of saves that ended without a commit: what this one could reuse, it points at
+        with contextlib.suppress(GradientError):
+            engine.datasets.delete_version(ds, draft)
     if tag:
         engine.datasets.set_tag(ds, tag, version.version)
         committed = engine.datasets.get_version(ds, version.version)
@@ -376,29 +410,37 @@ def save(
         version=committed,
         files=len(final),
         bytes_sent=sum(e.size for e in to_send + sent_new),
-        bytes_copied=sum(e.size for e in to_copy),
-        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + to_copy),
-        files_skipped=len(entries) - len(to_send) - len(to_copy),
-        requests=len(to_send) + len(to_copy) + len(sent_new),
+        bytes_resumed=sum(e.size for e in resumed),
+        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + resumed),
+        files_skipped=len(entries) - len(to_send) - len(resumed),
+        requests=len(to_send) + len(sent_new),
         seconds=time.monotonic() - started,
         warnings=warnings,
     )
 
 
+def _large(engine, sent: list[FileEntry]) -> list[FileEntry]:
+    """The files of `sent` a re-run reuses rather than sending again (see `send_new`), as pending.json names them."""
+    return [replace(e, key=None) for e in sent if e.size >= engine.settings.multipart_threshold]
+
+
 def plan_uploads(
     entries: list[FileEntry], known: dict, arrived: dict, key_of: Callable[[FileEntry], str]
 ) -> tuple[list[FileEntry], list[FileEntry], list[FileEntry]]:
-    """(to send, to copy, the manifest's entries) of a save, by (sha256, size): a file the dataset already holds
-    (`known`: committed objects) is neither sent nor copied and points at that object; one an interrupted save
-    uploaded (`arrived`) is copied within the store; anything else is sent. New bytes go to `key_of(entry)`."""
+    """(to send, resumed, the manifest's entries) of a save, by (sha256, size): a file the dataset already holds
+    (`known`: committed objects) is neither sent nor copied and points at that object; so does one an interrupted
+    save uploaded (`arrived`, its bytes proven): it is resumed, without a second copy in the store; anything else
+    is sent. New bytes go to `key_of(entry)`."""
 
     def holds(e: FileEntry, where: dict) -> bool:
         return (e.sha256, e.size) in where
 
     to_send = [e for e in entries if not holds(e, known) and not holds(e, arrived)]
-    to_copy = [e for e in entries if not holds(e, known) and holds(e, arrived)]
-    final = [replace(e, key=known.get((e.sha256, e.size)) or key_of(e)) for e in entries]
-    return to_send, to_copy, final
+    resumed = [e for e in entries if not holds(e, known) and holds(e, arrived)]
+    final = [
+        replace(e, key=known.get((e.sha256, e.size)) or arrived.get((e.sha256, e.size)) or key_of(e)) for e in entries
+    ]
+    return to_send, resumed, final
 
 
 def preview_save(
@@ -540,38 +582,36 @@ def _create_for_save(engine, name: str, provider, needed: Callable[[], int]) -> 
         return engine.datasets.get(name, provider=provider or engine.registry.default().id)
 
 
-def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> dict[tuple[str, int], str]:
-    """(sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely.
+def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> tuple[dict[tuple[str, int], str], list[str]]:
+    """((sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely, the drafts of
+    saves that are over: interrupted or killed, `save_state`).
 
-    An object counts only if its stored SHA-256 (or, without one, its bytes) matches: anyone who can write the
-    bucket could have replaced a leftover with other bytes of the same size."""
+    An object counts only if its bytes are proven (`holds`: the store's own checksum of what was written, else its
+    bytes hashed): anyone who can write the bucket could have replaced a leftover with other bytes of the same size,
+    and metadata (`x-amz-meta-sha256`) says whatever they wrote into it."""
     datasets = engine.datasets
     store = engine.store(ds.storage_provider_id)
     candidates: dict[tuple[str, int], str] = {}
+    over = []
     for version in (v for v, manifest in manifests.items() if manifest is None):
         try:
-            pending = datasets.pending_of(ds, version)
+            state = datasets.save_state(ds, version)
         except BadRecord as exc:  # a forged list of leftovers: reuse none of them
             skipped(exc)
             continue
-        if not pending:
+        if not state:
             continue
+        pending, ended = state
+        if ended:
+            over.append(version)
         present = {o.key: o.size for o in store.list(datasets.data_key(ds.id, version, ""))}
         for f in pending:
             key = datasets.data_key(ds.id, version, f.path)
             if f.key is None and present.get(key) == f.size:
                 candidates.setdefault((f.sha256, f.size), key)
-
-    def matches(item) -> bool:
-        (sha, size), key = item
-        try:
-            return datasets.object_sha256(store, key, size) == sha
-        except NotFound:
-            return False
-
     items = list(candidates.items())
-    found = engine.map(matches, items, engine.settings.max_concurrency)
-    return {want: key for (want, key), ok in zip(items, found, strict=True) if ok}
+    found = engine.map(lambda item: holds(store, item[1], *item[0]), items, engine.settings.max_concurrency)
+    return {want: key for (want, key), ok in zip(items, found, strict=True) if ok}, over
 
 
 def _matches(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:

@@ -36,10 +36,14 @@ class Workers:
                 self._pid = os.getpid()
             return self._pool
 
-    def map(self, fn: Callable[[Any], T], items: Iterable, limit: int | None = None) -> list[T]:
+    def map(
+        self, fn: Callable[[Any], T], items: Iterable, limit: int | None = None, stop: threading.Event | None = None
+    ) -> list[T]:
         """fn(item) for every item, results in the items' order, at most `limit` at once (default: the pool's size).
 
-        On the first error no further item starts; items already running finish, then that error is raised."""
+        On the first error (a KeyboardInterrupt too, even one that comes while waiting) no further item starts and
+        `stop` is set, which the items running can watch to end early (a save's uploads do); items still running
+        are waited for, then that error is raised. A Ctrl-C while waiting raises at once."""
         items = list(items)
         if len(items) <= 1:
             return [fn(i) for i in items]
@@ -59,15 +63,24 @@ class Workers:
                 try:
                     results[i] = fn(items[i])
                 except BaseException as exc:  # handed to the caller below, KeyboardInterrupt included
-                    with lock:
-                        errors.append(exc)
+                    failed(exc)
                     return
 
+        def failed(exc: BaseException) -> None:
+            with lock:
+                errors.append(exc)
+            if stop is not None:
+                stop.set()
+
         helpers = [self.pool.submit(work) for _ in range(min(limit or self.threads, len(items)) - 1)]
-        work()
-        for helper in helpers:
-            if not helper.cancel():  # a helper that never started is dropped; a running one is waited for
-                helper.result()
+        try:
+            work()
+            for helper in helpers:
+                if not helper.cancel():  # a helper that never started is dropped; a running one is waited for
+                    helper.result()
+        except BaseException as exc:  # Ctrl-C while waiting: nothing more starts, and what runs is told to stop
+            failed(exc)
+            raise
         if errors:
             raise errors[0]
         return results

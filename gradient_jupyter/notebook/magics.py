@@ -12,6 +12,7 @@ from IPython.display import display
 
 from ..cli import Context, HelpRequested, UsageError, build_parser, failure, parse
 from ..engine import GradientError
+from ..engine.errors import interrupted
 from ..progress import auto_bar
 
 PROG = "%gradient_storage"
@@ -138,6 +139,8 @@ class GradientStorageMagics(Magics):
                 results.append(args.handler(ctx, args))
             except (GradientError, OSError) as exc:
                 raise CommandFailed(failure(exc)) from exc  # %tb shows the cause (a store's request id)
+            except KeyboardInterrupt as exc:  # one line, as the console prints it, not a traceback
+                raise CommandFailed(interrupted(exc)) from exc
             if cell is not None and results[-1] is not None:
                 display(results[-1])
         return results[0] if cell is None else None

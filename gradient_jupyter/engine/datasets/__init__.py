@@ -37,7 +37,7 @@ from .catalog import Catalog, Skipped, Unsearched
 from .commit import Commits
 from .files import Files
 from .tags import Tags
-from .verify import verified_chunks, verified_stream
+from .verify import holds, verified_chunks, verified_stream
 from .versions import Versions
 
 
@@ -50,6 +50,7 @@ __all__ = [
     "DATASET_FORMAT",
     "Skipped",
     "Unsearched",
+    "holds",
     "latest_committed",
     "skipped",
     "verified_chunks",

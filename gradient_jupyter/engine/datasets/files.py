@@ -18,13 +18,11 @@ from ..models import Dataset, FileEntry, Version
 from ..records import manifest_entries
 from ..stores import CHUNK, sha256_file
 from .base import Part
-from .verify import object_sha256, verified_stream
+from .verify import hash_object, verified_stream
 
 
 class Files(Part):
     """The files of versions: staged in an uncommitted one, listed from the manifest of a committed one."""
-
-    object_sha256 = staticmethod(object_sha256)
 
     def _pointers(self, ds: Dataset, version: str) -> dict[str, FileEntry | None]:
         """refs/ of an uncommitted version: path -> the file it points at, or None for a deleted file."""
@@ -52,7 +50,7 @@ class Files(Part):
         )
         for o in listing:
             path = o.key[len(self.layout.data(ds.id, version)) :]
-            sha = self.object_sha256(store, o.key, o.size) if with_hashes else None
+            sha = hash_object(store, o.key)[0] if with_hashes else None  # never the metadata a writer sets
             files[path] = FileEntry(path, o.size, sha, o.key)
         for path, entry in pointers.items():
             files.pop(path, None)
@@ -68,9 +66,8 @@ class Files(Part):
 
     def pending_of(self, ds: Dataset, version: str) -> builtins.list[FileEntry] | None:
         """What a save of `version` was uploading (pending.json), checked; None if there is none."""
-        key = self.layout.pending(ds.id, version)
-        data = self._read_json(self._store_of(ds), key, records.MAX_LIST)
-        return None if data is None else records.pending(data, key, self.layout.dataset(ds.id))
+        state = self.save_state(ds, version)
+        return None if state is None else state[0]
 
     def _uncommitted(self, ds, version: str) -> tuple[Dataset, Version]:
         ds = self.get(ds)

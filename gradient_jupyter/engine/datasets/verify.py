@@ -51,9 +51,13 @@ def hash_object(store: Store, key: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def object_sha256(store: Store, key: str, size: int) -> str:
-    """An object's SHA-256: the one recorded at upload, else hashed from its bytes (uploaded by another tool)."""
-    sha = store.stored_sha256(key)
-    if sha is None:
-        sha = hash_object(store, key)[0]
-    return sha
+def holds(store: Store, key: str, sha256: str, size: int) -> bool:
+    """Whether the object holds exactly the bytes of this SHA-256 and size, proven: the store's own checksum of the
+    bytes written (`Store.verified_sha256`) matches, or else the bytes, read and hashed, do. Never the metadata a
+    writer sets (`x-amz-meta-sha256`): anyone who can write the bucket sets that to anything."""
+    try:
+        if store.verified_sha256(key) == sha256:
+            return True
+        return hash_object(store, key) == (sha256, size)
+    except NotFound:
+        return False

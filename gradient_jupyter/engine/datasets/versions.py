@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import builtins
+import os
+import socket
 from dataclasses import replace
 
 from .. import history, records
@@ -206,14 +208,39 @@ class Versions(Part):
             self.write_pending(ds, version, pending)
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
 
-    def write_pending(self, ds: Dataset, version: str, pending: builtins.list[FileEntry]) -> None:
+    def write_pending(
+        self, ds: Dataset, version: str, pending: builtins.list[FileEntry], *, interrupted: bool = False
+    ) -> None:
         """Record (replace) what a save of the uncommitted `version` uploads: pending.json, which lets a re-run
-        reuse what arrived and keeps the committed objects it names from a delete (`still_referenced`)."""
+        reuse what arrived and keeps the objects it names from a delete (`still_referenced`). It names the saving
+        process (host, pid) and, once it was interrupted (Ctrl-C), says so: a draft whose save is over
+        (`save_over`) is removed by the next save of the dataset that commits."""
         self._write_json(
             self._store_of(ds),
             self.layout.pending(ds.id, version),
-            {"files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending]},
+            {
+                "files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending],
+                "saver": {"host": socket.gethostname(), "pid": os.getpid()},
+                **({"interrupted": True} if interrupted else {}),
+            },
         )
+
+    def save_state(self, ds: Dataset, version: str) -> tuple[builtins.list[FileEntry], bool] | None:
+        """(what the save of `version` uploads, whether that save is over), from pending.json; None if there is none.
+        Over: it was interrupted (Ctrl-C), or its process, on this host, is gone (a killed kernel or console). A
+        save on another host is never known to be over: its draft stays until someone deletes it."""
+        key = self.layout.pending(ds.id, version)
+        data = self._read_json(self._store_of(ds), key, records.MAX_LIST)
+        if data is None:
+            return None
+        saver = data.get("saver")
+        over = data.get("interrupted") is True or (
+            isinstance(saver, dict)
+            and saver.get("host") == socket.gethostname()
+            and isinstance(saver.get("pid"), int)
+            and not process_alive(saver["pid"])
+        )
+        return records.pending(data, key, self.layout.dataset(ds.id)), over
 
     def _source(self, ds: Dataset, entry: FileEntry) -> dict:
         """Where a save's file comes from, compactly: {} (sent now), {"from": v} (v's data/ under the same path)
@@ -446,3 +473,16 @@ class Versions(Part):
         if found is None:
             raise NotFound(f"Dataset {ds.name!r} has no version {version or selector!r}.", reason="unknown-version")
         return ds, found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id runs (one of another user's counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True

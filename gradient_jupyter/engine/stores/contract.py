@@ -128,8 +128,11 @@ class Store:
     def head(self, key: str) -> ObjectInfo | None:
         raise NotImplementedError
 
-    def stored_sha256(self, key: str) -> str | None:
-        """The SHA-256 recorded with the object at upload, if the store keeps one (None: hash the bytes)."""
+    def verified_sha256(self, key: str) -> str | None:
+        """The SHA-256 of the object's whole bytes as the store itself computed or checked it when they were written,
+        or None (the store keeps none: hash the bytes). Never metadata a writer sets (`x-amz-meta-sha256`): anyone
+        who can write the bucket can set that to anything. Only a confirmation of a SHA-256 known otherwise
+        (`datasets/verify.py` `holds`): a store may answer a checksum of something else."""
         return None
 
     # -- listing, copies, deletes ---------------------------------------------------------------------------------
