@@ -59,7 +59,9 @@ def new_engine() -> Engine:
     and usage errors do not)."""
     from .engine import Engine
 
-    return Engine()
+    engine = Engine()
+    engine.registry.team.on_problem = None  # a team file that cannot be used: `storageProviders list` says so
+    return engine
 
 
 @dataclass

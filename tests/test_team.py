@@ -204,3 +204,14 @@ def test_the_documented_schema_is_the_one_checked():
     from gradient_jupyter.engine.team import SCHEMA
 
     assert docs.read_text() == SCHEMA.read_text()
+
+
+def test_created_by_names_the_hub_user_in_kernels_and_shells(monkeypatch):
+    from gradient_jupyter.engine.history import created_by
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert created_by()["user"] == "alice"
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    import getpass
+
+    assert created_by()["user"] == getpass.getuser()

@@ -114,6 +114,7 @@ def provider_fields(p: Provider) -> dict:
         "profile": c["profile"] or "",
         "isTeamDefault": p.is_team_default,
         "isGradientManaged": p.is_gradient_managed,
+        "source": source_words(p),
         "dtCreated": p.dt_created,
         "dtModified": p.dt_modified,
     }
@@ -133,6 +134,10 @@ def providers_table(providers: list[Provider], usage: dict | None = None) -> Tab
         ]
         for p in providers
     ]
+    if any(p.source == "team" or p.shadowed for p in providers):  # a team install: say whose each one is
+        columns.append("Source")
+        for p, row in zip(providers, rows, strict=True):
+            row.append(source_words(p))
     if usage is not None:
         columns[2:2] = ["Used", "State"]
         columns.append("Problem")
@@ -150,7 +155,15 @@ def providers_table(providers: list[Provider], usage: dict | None = None) -> Tab
     return Table(columns, rows, title="Storage providers", data=[p.to_json() for p in providers])
 
 
+def source_words(p: Provider) -> str:
+    """Whose a provider is, in a word or two: "team", "team, read-only", "user", "user, shadowed"."""
+    extra = ", read-only" if p.read_only else ", shadowed" if p.shadowed else ""
+    return p.source + extra
+
+
 def list_providers(ctx, args):
+    for warning in ctx.engine.registry.warnings():  # a broken team file, shadowed names
+        ctx.warn(warning)
     return providers_table(ctx.engine.registry.list())
 
 

@@ -234,7 +234,13 @@ def created_by(path=None) -> dict:
 
 
 def _user() -> str:
+    """The person: JupyterHub's user where a hub started this process (it sets JUPYTERHUB_USER), else the OS
+    user. Requests through the server APIs name jupyter_server's user instead (server/service.py)."""
     import getpass
+
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        return hub_user
 
     try:
         return getpass.getuser()

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,10 +283,12 @@ class TeamSource:
 
     `current()` answers (the team or None, the warning to show or None). A file that breaks after a good reading
     keeps the last good team (so the team id does not move under running work) and warns; each new problem is
-    logged once, as an error."""
+    reported once to `on_problem` (default: logged as an error; the console script, whose listing prints it,
+    sets None)."""
 
     def __init__(self, path: str | os.PathLike | None):
         self.path = os.fspath(path) if path else ""
+        self.on_problem: Callable[[str], object] | None = log.error
         self._lock = threading.Lock()
         self._seen: tuple | None = None
         self._team: Team | None = None
@@ -306,5 +309,6 @@ class TeamSource:
                     self._team, self._warning = load_team_file(self.path), None
                 except TeamFileError as exc:
                     self._warning = exc.message
-                    log.error("%s", exc.message)
+                    if self.on_problem is not None:
+                        self.on_problem(exc.message)
             return self._team, self._warning

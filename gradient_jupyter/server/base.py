@@ -132,6 +132,11 @@ class GradientHandler(EngineHandler, APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
+    def person(self) -> str:
+        """Who asked: jupyter_server's identity of this request (its IdentityProvider; JupyterHub's user under a
+        hub), for `createdBy.user`."""
+        return self.current_user.username
+
     def reply(self, data, status: int = 200) -> None:
         self.set_status(status)
         if status == 204:

@@ -174,7 +174,7 @@ class VersionsHandler(GradientHandler):
     @authorized
     async def post(self, dataset):
         body = self.json_body(service.VERSION_FIELDS)
-        version = await self.call(service.create_version, self.engine, dataset, body, "REST API")
+        version = await self.call(service.create_version, self.engine, dataset, body, "REST API", self.person())
         self.reply(version.to_json(), 201)
 
 
@@ -285,6 +285,9 @@ class FileHandler(StreamingUpload, GradientHandler):
 
     async def check_upload(self) -> None:
         check_file_path(self.path_kwargs["path"])
+        # a read-only provider refuses before the body is read (Datasets.writable)
+        datasets = self.engine.datasets
+        await self.call(lambda: datasets.writable(datasets.get(self.path_kwargs["dataset"]), "add files"))
 
     @tornado.web.authenticated
     @authorized

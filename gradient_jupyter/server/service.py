@@ -61,10 +61,13 @@ def delete_dataset(engine: Engine, dataset: str) -> None:
 
 
 # -- versions ------------------------------------------------------------------------------------------------------
-def create_version(engine: Engine, dataset: str, body: dict, api: str) -> Version:
-    """A new uncommitted version; its `createdBy` names the API it came through (`tool`: "... (REST API)")."""
+def create_version(engine: Engine, dataset: str, body: dict, api: str, user: str | None) -> Version:
+    """A new uncommitted version; its `createdBy` names the person who asked (`user`: jupyter_server's identity of
+    the request, the hub user under JupyterHub) and the API it came through (`tool`: "... (REST API)")."""
     by = history.created_by()
     by["tool"] = f"{by['tool']} ({api})"
+    if user:
+        by["user"] = user
     return engine.datasets.create_version(dataset, message=body.get("message", ""), created_by=by)
 
 

@@ -118,7 +118,8 @@ class Panel(W.VBox):
                 self.datasets.show(self.datasets.fetch(), providers)
             except Exception as exc:  # the providers tab stays useful when datasets cannot be read
                 self.datasets.dataset_result.value = note(plain_words(exc), "error")
-            self._error = ""
+            # a broken team file, shadowed names: next to Refresh, as the console prints them
+            self._error = "<br>".join(note(w, "error") for w in self.engine.registry.warnings())
         except Exception as exc:  # shown next to Refresh; the panel stays usable
             self._error = note(plain_words(exc), "error")
 

@@ -155,7 +155,7 @@ class ProvidersTab:
         if self.editing is not None and self.editing.id not in ids:
             self.stop_edit()
         chosen = self.chosen()  # the team default may have moved (here, or in the console)
-        self.default_button.disabled = chosen is None or chosen.is_team_default
+        self.default_button.disabled = chosen is None or chosen.is_team_default or not chosen.editable
 
     def show_usage(self, usage: dict) -> None:
         with self._lock:
@@ -183,10 +183,10 @@ class ProvidersTab:
 
     def _chosen(self) -> None:
         p = self.chosen()
-        built_in = p is None or p.is_gradient_managed
+        built_in = p is None or p.is_gradient_managed or not p.editable  # a team provider: the administrator's
         self.edit_button.disabled = built_in
         self.delete_button.disabled = built_in
-        self.default_button.disabled = p is None or p.is_team_default
+        self.default_button.disabled = p is None or p.is_team_default or not p.editable
         self.cors_button.layout.display = "none"
         self.report.value = ""
         self.check_result.value = ""
@@ -269,7 +269,7 @@ class ProvidersTab:
 
     def start_edit(self) -> None:
         p = self.chosen()
-        if p is None or p.is_gradient_managed:
+        if p is None or p.is_gradient_managed or not p.editable:
             return
         self.editing = p
         c = p.public_config()

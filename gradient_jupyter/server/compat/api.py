@@ -198,7 +198,7 @@ class VersionsHandler(CompatHandler):
     @authorized
     async def post(self, dataset):
         body = self.json_body(service.VERSION_FIELDS)
-        v = await self.call(service.create_version, self.engine, dataset, body, "Gradient API")
+        v = await self.call(service.create_version, self.engine, dataset, body, "Gradient API", self.person())
         self.reply(version_json(v))
 
 
@@ -305,7 +305,7 @@ class PresignHandler(CompatHandler):
                     f"{', '.join(sorted(CALLS[c['method']][0]))}.",
                     reason="unknown-param",
                 )
-        user = self.current_user.username
+        user = self.person()
         base = f"{self.request.protocol}://{self.request.host}" + url_path_join(self.base_url, "gradient/compat/s3")
         signer = signer_of(self.settings, self.engine)
         self.reply(await self.call(Presigner(self.engine, signer, base, user).all, dataset, version, body, calls))

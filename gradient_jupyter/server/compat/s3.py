@@ -86,6 +86,7 @@ class Presigner:
                 reason="too-many-uploads",
             )
         if any(CALLS[c["method"]][1] for c in calls):
+            self.provider.check_writable("write files")
             if self.version.is_committed:
                 raise Immutable(
                     f"Version {self.version.ref} is committed and cannot change: create a new version "
@@ -283,6 +284,8 @@ class SignedS3Handler(StreamingUpload):
         v = datasets.get_version(ds, self.grant["v"])
         if write and v.is_committed:
             raise Immutable(f"Version {v.ref} is committed and cannot change: create a new version.")
+        if write:
+            datasets.writable(ds, "write files")
         return ds, v
 
     def _entry(self) -> tuple[FileEntry, bool]:
