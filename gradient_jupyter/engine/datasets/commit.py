@@ -35,7 +35,12 @@ class Commits(Part):
         self._take_commit_claim(store, ds, version)
         try:
             files = []
-            for entry in self._staged(ds, version, with_hashes=True).values():
+            staged = self._staged(ds, version, with_hashes=True)
+            # Bytes sent by presigned URLs reached the bucket unchecked: what the commit keeps must fit the quota.
+            uploads = self.layout.uploads(ds.id, version)
+            kept = sum(e.size for e in staged.values() if e.object_key.startswith(uploads))
+            store.check_quota(kept, self.layout.root(), held=True)
+            for entry in staged.values():
                 if entry.object_key.startswith(self.layout.uploads(ds.id, version)):
                     target = self.layout.data(ds.id, version, entry.path)
                     try:

@@ -180,11 +180,12 @@ class Store:
         """The same store with some options changed (timeout, attempts); a store without such options is itself."""
         return self
 
-    def check_quota(self, needed: int, prefix: str = "") -> None:
-        """Raise QuotaExceeded, before any byte is sent, if `needed` more bytes would pass the quota."""
+    def check_quota(self, needed: int, prefix: str = "", *, held: bool = False) -> None:
+        """Raise QuotaExceeded, before any byte is sent, if `needed` more bytes would pass the quota. `held`: the
+        store holds those bytes already (uploads a commit is to keep), so they are not counted twice."""
         if self.quota is None or needed <= 0:
             return
-        used = self.used_bytes(prefix)
+        used = self.used_bytes(prefix) - (needed if held else 0)
         if used + needed > self.quota:
             raise QuotaExceeded(
                 f"Gradient Managed quota exceeded: used {human_bytes(used)} ({used} bytes) of "

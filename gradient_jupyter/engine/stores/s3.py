@@ -608,7 +608,14 @@ class S3Store(Store):
             page_args["PartNumberMarker"] = page["NextPartNumberMarker"]
 
     def presign(self, method: str, key: str, expires: int = 3600, **params) -> str:
-        return self.client.generate_presigned_url(
+        """A presigned URL. A `ContentLength` given is signed in with SigV4 (which signs that header, where SigV2,
+        botocore's default for some endpoints, does not) unless the store is set to SigV2: S3 refuses other sizes."""
+        store = (
+            self.variant(signature_version="s3v4")
+            if "ContentLength" in params and not self._signature_version
+            else self
+        )
+        return store.client.generate_presigned_url(
             method, Params={"Bucket": self.bucket, "Key": key, **params}, ExpiresIn=expires
         )
 

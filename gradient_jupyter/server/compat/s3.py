@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections import Counter
 from xml.sax.saxutils import escape
 
 import tornado.web
@@ -32,16 +33,18 @@ log = logging.getLogger("gradient_jupyter")
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 S3_WRITE_SECONDS = 60 * 60  # presigned writes: the CLI signs a batch, then uploads it through a worker pool
 MAX_OPEN_UPLOADS = 20  # multipart uploads open at once per version (the CLI uploads a few large files at a time)
+MIN_PART = 5 * 1024**2  # S3's smallest part, but for the last: n part URLs of one upload promise (n - 1) times this
+MAX_PUT = 5 * 1024**3  # S3's largest single PUT (and part)
 
 # S3 calls the CLI asks URLs for: method -> (params allowed, writes?)
 CALLS = {
     "headObject": ({"Key"}, False),
     "getObject": ({"Key"}, False),
     "listObjectsV2": ({"Prefix", "Delimiter", "MaxKeys", "ContinuationToken", "StartAfter"}, False),
-    "putObject": ({"Key", "ContentType"}, True),
+    "putObject": ({"Key", "ContentType", "ContentLength"}, True),
     "deleteObject": ({"Key"}, True),
     "createMultipartUpload": ({"Key", "ContentType"}, True),
-    "uploadPart": ({"Key", "UploadId", "PartNumber"}, True),
+    "uploadPart": ({"Key", "UploadId", "PartNumber", "ContentLength"}, True),
     "completeMultipartUpload": ({"Key", "UploadId", "MultipartUpload"}, True),
     "abortMultipartUpload": ({"Key", "UploadId"}, True),
 }
@@ -85,6 +88,7 @@ class Presigner:
                 f"At most {MAX_OPEN_UPLOADS} multipart uploads can be started in one request.",
                 reason="too-many-uploads",
             )
+        promised = promised_bytes(calls)  # checks the declared sizes
         if any(CALLS[c["method"]][1] for c in calls):
             self.provider.check_writable("write files")
             if self.version.is_committed:
@@ -93,8 +97,9 @@ class Presigner:
                     "(datasets versions create) to add, replace or delete files."
                 )
             if self.store.quota is not None and not self.embedded:
-                # Presigned writes bypass the engine's quota check: at least refuse them once Gradient Managed is full.
-                self.store.check_quota(1, self.engine.team_prefix())
+                # Presigned writes bypass the engine's quota check: sign only what the quota can take (what the
+                # request declares and part counts promise; at least a byte), and the commit refuses the rest.
+                self.store.check_quota(max(1, promised), self.engine.team_prefix())
         return [self.one(c["method"], c.get("params") or {}) for c in calls]
 
     def manifest(self) -> dict:
@@ -133,7 +138,8 @@ class Presigner:
             if self.embedded:
                 return self.own(method, {"Key": path})
             key = self.engine.datasets.upload_key(self.ds, self.version.version, path)
-            return self.answer(self.store.presign("put_object", key, S3_WRITE_SECONDS, **content), S3_WRITE_SECONDS)
+            sized = {**content, **_declared(params)}  # a declared size is signed in: S3 refuses any other
+            return self.answer(self.store.presign("put_object", key, S3_WRITE_SECONDS, **sized), S3_WRITE_SECONDS)
         upload_id = params.get("UploadId")
         if method != "createMultipartUpload" and (not isinstance(upload_id, str) or not upload_id):
             raise BadInput(f"{method} needs the UploadId that createMultipartUpload answered.")
@@ -160,7 +166,9 @@ class Presigner:
         key = self.upload_keys[path]
         if method == "uploadPart":
             number = _part_number(params.get("PartNumber"))
-            url = self.store.presign("upload_part", key, S3_WRITE_SECONDS, UploadId=upload_id, PartNumber=number)
+            url = self.store.presign(
+                "upload_part", key, S3_WRITE_SECONDS, UploadId=upload_id, PartNumber=number, **_declared(params)
+            )
             return self.answer(url, S3_WRITE_SECONDS)
         if method == "completeMultipartUpload":
             parts = _parts(params.get("MultipartUpload"))
@@ -214,6 +222,31 @@ class Presigner:
                 os.unlink(whole)
         shutil.rmtree(folder, ignore_errors=True)
         return self.answer({"Key": path})
+
+
+def _declared(params: dict) -> dict:
+    """{"ContentLength": n} if the call declares its size (0 to 5 GiB), else {}."""
+    if "ContentLength" not in params:
+        return {}
+    value = params["ContentLength"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PUT:
+        raise BadInput(f"ContentLength must be a whole number of bytes from 0 to {MAX_PUT}, not {value!r}.")
+    return {"ContentLength": value}
+
+
+def promised_bytes(calls: list[dict]) -> int:
+    """The least that the write URLs of one preSignedUrls request let through to the bucket: the sizes they declare
+    (signed into the URLs), and S3's minimum part size for each part URL of a multipart upload but one (a part
+    other than the last must be that large). A putObject URL without a declared size counts nothing here; the
+    commit refuses what does not fit."""
+    total, parts = 0, Counter[tuple[str, str]]()
+    for c in calls:
+        params = c.get("params") or {}
+        if c["method"] in ("putObject", "uploadPart") and "ContentLength" in params:
+            total += _declared(params)["ContentLength"]
+        elif c["method"] == "uploadPart":
+            parts[(str(params.get("Key")), str(params.get("UploadId")))] += 1
+    return total + sum(n - 1 for n in parts.values()) * MIN_PART
 
 
 def _part_number(value) -> int:
