@@ -5,8 +5,13 @@ In a notebook: `%load_ext gradient_jupyter`, then `%gradient_storage --help`. Fr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .api import default_engine, diff, load, mount, open, save, unmount
 from .version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 __all__ = ["save", "load", "open", "diff", "mount", "unmount", "panel", "default_engine", "load_ipython_extension"]
 
@@ -28,7 +33,7 @@ def _extension_app():
     return GradientExtension
 
 
-def panel(engine=None):
+def panel(engine: Engine | None = None):
     """The storage panel: providers and datasets as ipywidgets (what `%gradient_storage` alone shows)."""
     from .notebook.panel import panel as make_panel
 

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..engine import BadInput, GradientError, NotFound
 from ..engine.formatting import human_bytes, human_time
@@ -16,6 +17,9 @@ from ..engine.ids import DATASET_NAME, TAG_NAME, VERSION_ID, parse_ref
 from ..output import DiffView, Message, Table, details, printable
 from ..progress import ProgressBars
 from . import add_command, add_group
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 EXAMPLE = "mydata"
 FOLLOW_LINKS = "save what links leading out of a folder point to (refused without it; the data home never)"
@@ -497,7 +501,9 @@ def get_files(ctx, args):
     return TransferView(summary, "Downloaded")
 
 
-def local_files(engine, sources: list[str], target: str, *, follow_links: bool = False) -> list[tuple[Path, str]]:
+def local_files(
+    engine: Engine, sources: list[str], target: str, *, follow_links: bool = False
+) -> list[tuple[Path, str]]:
     """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
     a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
     files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..output import DryRunView, TransferView
 from ..progress import ProgressBars
 from . import add_command
 from .datasets import FOLLOW_LINKS, ref_arg
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 
 def register(groups) -> None:
@@ -46,7 +51,7 @@ def register(groups) -> None:
     )
 
 
-def save_folder(engine, name: str, path, *, progress, dry_run: bool = False, **options):
+def save_folder(engine: Engine, name: str, path, *, progress, dry_run: bool = False, **options):
     """Save `path` as a new version of dataset `name` (or, with `dry_run`, what would change), as the console
     script, the magic, the Python API and the panel all do it. `progress` is a context manager that is also the
     ProgressEvent callback (a ProgressBars, or the panel's bar): closed when the save ends, however it ends.
@@ -68,7 +73,7 @@ def save_folder(engine, name: str, path, *, progress, dry_run: bool = False, **o
         return TransferView(transfer.save(engine, name, path, progress=bars, **options), "Saved")
 
 
-def load_version(engine, ref: str, dest, *, progress, **options) -> TransferView:
+def load_version(engine: Engine, ref: str, dest, *, progress, **options) -> TransferView:
     """Load version `ref` into `dest`, as every front end does it (`progress` as for `save_folder`; `options` are
     engine/transfer.py `load`'s: include, exclude, overwrite)."""
     from ..engine import transfer

@@ -8,6 +8,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .defaults import Settings, config_files
@@ -83,7 +84,7 @@ class Engine:
         self._datasets = self._hash_cache = self._content_cache = None
 
     @property
-    def datasets(self):
+    def datasets(self) -> Datasets:
         """The datasets of this team (engine/datasets/)."""
         if self._datasets is None:
             from .datasets import Datasets
@@ -92,7 +93,7 @@ class Engine:
         return self._datasets
 
     @property
-    def hash_cache(self):
+    def hash_cache(self) -> HashCache:
         """SHA-256s of local files, kept while their size, mtime and inode are unchanged."""
         with self._lock:
             if self._hash_cache is None:
@@ -118,7 +119,8 @@ class Engine:
         return FileReader(self.content_cache, self.store(ds.storage_provider_id), entry, f"{ds.name}:{version}")
 
     @property
-    def home(self):
+    def home(self) -> Path:
+        """The data home (docs/configuration.md)."""
         return self.registry.home
 
     @property

@@ -13,11 +13,15 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import BadInput, Conflict, NotFound
 from .formatting import human_bytes
 from .ids import VERSION_ID
 from .models import FileEntry
+
+if TYPE_CHECKING:
+    from .core import Engine
 
 log = logging.getLogger("gradient_jupyter")
 
@@ -320,7 +324,7 @@ def who(by: dict | None) -> str:
 
 # -- the diff of two versions ------------------------------------------------------------------------------------
 def diff(
-    engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str] = (), exclude: Iterable[str] = ()
+    engine: Engine, ref_a: str, ref_b: str | None = None, *, include: Iterable[str] = (), exclude: Iterable[str] = ()
 ) -> Diff:
     """What changed from version `ref_a` to version `ref_b` of one dataset; without `ref_b`, what changed in
     `ref_a` since its parent (for versions made before parents were recorded: the committed version before it).

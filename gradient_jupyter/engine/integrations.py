@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BadInput, GradientError
 from .ids import DATASET_NAME, parse_ref
 from .records import MAX_YAML, read_yaml
+
+if TYPE_CHECKING:
+    from .core import Engine
 
 SETTINGS = Path(".gradient") / "settings.yaml"
 log = logging.getLogger("gradient_jupyter")
@@ -79,7 +83,7 @@ def dataset_integrations(root, log: logging.Logger = log) -> list[tuple[str, str
     return found
 
 
-def mount_integrations(engine, root, log: logging.Logger = log) -> dict[str, str]:
+def mount_integrations(engine: Engine, root, log: logging.Logger = log) -> dict[str, str]:
     """Mount each dataset integration at `<root>/datasets/<name>`; name -> "mounted <ref>" or the error, logged
     (to `log`: the server's own, so they show where its messages do)."""
     from .mount import mount

@@ -17,6 +17,9 @@ from ..records import BadRecord
 from ..stores import Store
 from .caches import LatestVersions, ManifestCache, NameCache
 
+if TYPE_CHECKING:
+    from ..core import Engine
+
 log = logging.getLogger("gradient_jupyter")
 DATASET_FORMAT = "gradient-jupyter/dataset@1"
 
@@ -48,7 +51,7 @@ def skipped(exc: BadRecord) -> None:
 class Part:
     """State and helpers shared by the parts of Datasets (catalog, versions, commit, files, tags)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine: Engine):
         self.engine = engine
         self.team = engine.team_id
         self.layout = Layout(self.team)  # every object key (engine/layout.py)

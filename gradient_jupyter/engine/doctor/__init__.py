@@ -11,6 +11,8 @@ IAM policy and the CORS rules it recommends).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import BadInput
 from ..providers import Provider
 from .checks import Doctor
@@ -25,6 +27,9 @@ from .rules import (
     resolve_origins,
     seed_policy,
 )
+
+if TYPE_CHECKING:
+    from ..core import Engine
 
 __all__ = [
     "check",
@@ -46,7 +51,7 @@ __all__ = [
 ]
 
 
-def check(engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
+def check(engine: Engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
     """Run the bucket-setup checks on a provider's bucket, in order; each is bounded by `timeout` seconds.
 
     `origins`: browser origins to check CORS for (the front end passes the Jupyter server's own); the settings'
@@ -55,7 +60,7 @@ def check(engine, provider: Provider | str, *, origins=None, timeout: float | No
     return Doctor(engine, provider, origins, timeout).run()
 
 
-def apply_cors(engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
+def apply_cors(engine: Engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
     """Merge the recommended CORS rules into the bucket's own (never dropping one), then check again.
 
     The report's `action` says what was done; when the credentials may not change the rules it is a `fail` whose

@@ -10,10 +10,15 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING, cast
 
 from ..errors import BadInput, Conflict, GradientError, NotFound, StoreError
 from .report import FAIL, PASS, SKIP, WARN, Check, Report
 from .rules import CORS_RULE_ID, cors_gaps, merge_cors_rules, policy, resolve_origins
+
+if TYPE_CHECKING:
+    from ..core import Engine
+    from ..stores import LocalStore, S3Store
 
 ORDER = ("credentials", "bucket", "list", "read-write", "conditional-writes", "cors", "preflight", "generated-urls")
 # A check runs only when the checks it builds on did not fail.
@@ -38,7 +43,7 @@ EMBEDDED_SKIPS = {
 class Doctor:
     """One run of the checks on one provider's bucket."""
 
-    def __init__(self, engine, provider, origins, timeout):
+    def __init__(self, engine: Engine, provider, origins, timeout):
         self.engine = engine
         self.provider = engine.registry.get(provider) if isinstance(provider, str) else provider
         # A provider checked before it is added (the panel's "Add and check") has no id any command knows yet.
@@ -97,14 +102,20 @@ class Doctor:
         )
         return [settled if c is cors else c for c in checks]
 
+    @property
+    def s3_store(self) -> S3Store:
+        """The doctor's store as the S3 store it is: only checks of a bucket that is not embedded call this."""
+        assert not self.embedded
+        return cast("S3Store", self.store)
+
     def warm_up(self, cid: str) -> None:
         """Make the clients a check needs before its time bound starts: that is local work, not the store's."""
         if self.embedded:
             return
         try:
-            self.store.client  # noqa: B018
+            self.s3_store.client  # noqa: B018
             if cid == "generated-urls" or (cid == "credentials" and not self.provider.endpoint):
-                self.store.client_for("sts")
+                self.s3_store.client_for("sts")
         except Exception:  # e.g. an unknown profile: the check meets it again and reports it
             pass
 
@@ -135,7 +146,7 @@ class Doctor:
         if isinstance(exc, GradientError):
             return exc
         if not self.embedded:
-            exc = self.store.translate(exc, op)
+            exc = self.s3_store.translate(exc, op)
         if isinstance(exc, GradientError):
             return exc
         return StoreError(f"Unexpected error during {op}: {type(exc).__name__}: {exc}", reason="unexpected")
@@ -146,7 +157,7 @@ class Doctor:
     def s3(self, op: str, **kwargs):
         """One call on the doctor's S3 client (bucket-less calls too), translating errors."""
         try:
-            return getattr(self.store.client, op)(**kwargs)
+            return getattr(self.s3_store.client, op)(**kwargs)
         except GradientError:
             raise
         except Exception as exc:
@@ -157,7 +168,7 @@ class Doctor:
         if not self.provider.endpoint:
             # On AWS, STS names the identity; fall back to S3 when STS is out of reach (e.g. a VPC without it).
             try:
-                arn = self.store.client_for("sts").get_caller_identity()["Arn"]
+                arn = self.s3_store.client_for("sts").get_caller_identity()["Arn"]
                 return Check("credentials", PASS, f"AWS accepts the credentials (identity {arn}).")
             except Exception as exc:
                 err = self.translate(exc, "get_caller_identity")
@@ -188,7 +199,7 @@ class Doctor:
     def check_bucket(self) -> Check:
         b = self.provider.bucket
         if self.embedded:
-            return Check("bucket", PASS, f"The embedded store is the folder {self.store.root}.")
+            return Check("bucket", PASS, f"The embedded store is the folder {cast('LocalStore', self.store).root}.")
         try:
             headers = self.s3("head_bucket", Bucket=b)["ResponseMetadata"].get("HTTPHeaders", {})
         except StoreError as err:
@@ -552,7 +563,7 @@ class Doctor:
     # -- generated URLs --------------------------------------------------------------------------------------
     def check_generated_urls(self) -> Check:
         try:
-            self.store.client_for("sts").get_federation_token(Name="gradient-doctor", DurationSeconds=900)
+            self.s3_store.client_for("sts").get_federation_token(Name="gradient-doctor", DurationSeconds=900)
         except Exception as exc:
             err = self.translate(exc, "get_federation_token")
             if err.reason == "access-denied":

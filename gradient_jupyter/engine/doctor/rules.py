@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput
 from ..ids import check_origin
 from ..providers import Provider
 
+if TYPE_CHECKING:
+    from ..core import Engine
+
 CORS_RULE_ID = "gradient-jupyter"
 CORS_METHODS = ("GET", "PUT")
 
 
-def policy(engine, provider: Provider | str, *, team_only: bool = False) -> dict:
+def policy(engine: Engine, provider: Provider | str, *, team_only: bool = False) -> dict:
     """The least-privilege IAM policy for the provider's bucket; `team_only` narrows it to this team's folder."""
     provider = engine.registry.get(provider) if isinstance(provider, str) else provider
     if provider.embedded:
@@ -99,7 +103,7 @@ def _origin_matches(pattern: str, origin: str) -> bool:
     return re.fullmatch(regex, origin.lower()) is not None
 
 
-def resolve_origins(engine, origins) -> list[str]:
+def resolve_origins(engine: Engine, origins) -> list[str]:
     """The origins to check: those given plus c.GradientStorage.cors_origins, validated, without duplicates."""
     if origins is None:
         origins = []
