@@ -68,7 +68,7 @@ def test_overwrite_replaces_and_create_lets_exactly_one_win(store):
         store.put("te1/manifest.json", b"second", mode="create")
     assert info.value.reason == "exists"
     with pytest.raises(Conflict):
-        store.put_bytes("te1/manifest.json", b"third", create_only=True)
+        store.put_bytes("te1/manifest.json", b"third", mode="create")
     assert store.get("te1/manifest.json") == b"first"
     with pytest.raises(ValueError, match="mode"):
         store.put("te1/x", b"x", mode="append")
@@ -118,12 +118,12 @@ def test_put_file_small_and_multipart(store, tmp_path):
         path = tmp_path / name
         path.write_bytes(data)
         sent = []
-        store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), progress=sent.append, create_only=True)
+        store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), progress=sent.append, mode="create")
         assert sum(sent) == size
         assert sha(store.get(f"te1/{name}")) == sha(data)
         assert store.stored_sha256(f"te1/{name}") in (None, sha(data))
         with pytest.raises(Conflict):
-            store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), create_only=True)
+            store.put_file(f"te1/{name}", path, size=size, sha256=sha(data), mode="create")
         store.put_file(f"te1/v/{name}", path, size=size, sha256=sha(data))
         assert b"".join(store.get_ranges(f"te1/v/{name}", [(0, size // 2), (size // 2, size)])) == data
 

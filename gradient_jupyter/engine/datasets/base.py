@@ -15,6 +15,7 @@ from ..models import Dataset, FileEntry, Tag, Version
 from ..providers import Provider
 from ..records import BadRecord
 from ..stores import Store
+from ..stores.contract import WriteMode
 from .caches import LatestVersions, ManifestCache, NameCache
 
 if TYPE_CHECKING:
@@ -79,8 +80,8 @@ class Part:
         return records.read_json(raw, key, limit)
 
     @staticmethod
-    def _write_json(store: Store, key: str, value: dict, *, create_only: bool = False) -> None:
-        store.put_bytes(key, json.dumps(value, indent=1, sort_keys=True).encode(), create_only=create_only)
+    def _write_json(store: Store, key: str, value: dict, *, mode: WriteMode = "overwrite") -> None:
+        store.put_bytes(key, json.dumps(value, indent=1, sort_keys=True).encode(), mode=mode)
 
     # -- providers and stores ------------------------------------------------------------------------------------
     def _providers(self) -> list[Provider]:

@@ -249,7 +249,7 @@ class Catalog(Part):
         store = self.engine.store(target)
         for _ in range(2):
             try:  # the claim is the create-only write that lets exactly one creator of a name win
-                self._write_json(store, self.layout.claim(name), data, create_only=True)
+                self._write_json(store, self.layout.claim(name), data, mode="create")
                 break
             except Conflict as exc:
                 if not self._finish_leftover(store, name):
@@ -309,7 +309,7 @@ class Catalog(Part):
         data["dtModified"] = now_iso()
         if renamed and name.lower() != current.name.lower():
             try:
-                self._write_json(store, self.layout.claim(name), data, create_only=True)
+                self._write_json(store, self.layout.claim(name), data, mode="create")
             except Conflict as exc:
                 raise Conflict(
                     f"A dataset named {name!r} exists already: choose another name.", reason="duplicate-name"

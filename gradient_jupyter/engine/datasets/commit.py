@@ -73,7 +73,7 @@ class Commits(Part):
         key = self.layout.committing(ds.id, version)
         for _ in range(2):
             try:
-                self._write_json(store, key, {"since": time.time()}, create_only=True)
+                self._write_json(store, key, {"since": time.time()}, mode="create")
                 return
             except Conflict as exc:
                 since = (self._read_json(store, key) or {}).get("since")
@@ -109,7 +109,7 @@ class Commits(Part):
             "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)],
         }
         try:
-            self._write_json(store, self.manifest_key(ds.id, version), manifest, create_only=True)
+            self._write_json(store, self.manifest_key(ds.id, version), manifest, mode="create")
         except Conflict as exc:
             raise Conflict(
                 f"Version {ds.id}:{version} was committed by another writer at the same time; theirs stands.",

@@ -197,7 +197,7 @@ class Versions(Part):
                         "parent": parent,
                         "createdBy": created_by,
                     },
-                    create_only=True,
+                    mode="create",
                 )
                 break
             except Conflict:

@@ -322,9 +322,9 @@ class Doctor:
     def check_conditional_writes(self) -> Check:
         key = self.probe_key()
         try:
-            self.store.put_bytes(key, b"first", create_only=True)
+            self.store.put_bytes(key, b"first", mode="create")
             try:
-                self.store.put_bytes(key, b"second", create_only=True)
+                self.store.put_bytes(key, b"second", mode="create")
             except Conflict:
                 return Check(
                     "conditional-writes",

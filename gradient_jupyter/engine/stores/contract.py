@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import IntegrityError, QuotaExceeded
 from ..formatting import human_bytes
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int], None]
+WriteMode = Literal["create", "overwrite"]  # "create": only if the key is free, atomically (obstore's `mode`)
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,15 @@ class Store:
         return True
 
     # -- writes ---------------------------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes, *, mode: str = "overwrite", sha256: str | None = None) -> None:
+    def put(self, key: str, data: bytes, *, mode: WriteMode = "overwrite", sha256: str | None = None) -> None:
         """Write a whole object. mode "create" writes only if the key is free (else Conflict, reason "exists"),
         atomically: of two writers exactly one wins. With `sha256`, bytes that do not match are refused
         (IntegrityError) and the digest is kept with the object (`stored_sha256`)."""
         raise NotImplementedError
 
-    def put_bytes(self, key: str, data: bytes, *, create_only: bool = False, sha256: str | None = None) -> None:
-        self.put(key, data, mode="create" if create_only else "overwrite", sha256=sha256)
+    def put_bytes(self, key: str, data: bytes, *, mode: WriteMode = "overwrite", sha256: str | None = None) -> None:
+        """`put`, for callers that hold bytes (the same modes)."""
+        self.put(key, data, mode=mode, sha256=sha256)
 
     def put_file(
         self,
@@ -64,11 +67,11 @@ class Store:
         *,
         size: int,
         sha256: str,
-        create_only: bool = False,
+        mode: WriteMode = "overwrite",
         progress: Progress | None = None,
     ) -> None:
         """Upload a local file whose size and SHA-256 are known; a file that changed since is refused
-        (IntegrityError) and nothing is written."""
+        (IntegrityError) and nothing is written. `mode` as for `put`."""
         raise NotImplementedError
 
     def put_new_file(
@@ -263,7 +266,7 @@ def hashed_reads(
     found.update(sha256=h.hexdigest(), size=size, blocks=blocks)
 
 
-def is_create_only(mode: str) -> bool:
+def is_create_only(mode: WriteMode) -> bool:
     if mode not in ("create", "overwrite"):
         raise ValueError(f"mode must be 'create' or 'overwrite', not {mode!r}.")
     return mode == "create"

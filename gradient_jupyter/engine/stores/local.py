@@ -60,7 +60,8 @@ class LocalStore(Store):
             f.write(data)
         self._publish(f.name, target, create_only)
 
-    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+    def put_file(self, key, path, *, size, sha256, mode="overwrite", progress=None):
+        create_only = is_create_only(mode)
         target = self._path(key)
         h = hashlib.sha256()
         written = 0

@@ -308,7 +308,8 @@ class S3Store(Store):
             return None
         return attributes.get(self.WRITE_TOKEN)
 
-    def put_file(self, key, path, *, size, sha256, create_only=False, progress=None):
+    def put_file(self, key, path, *, size, sha256, mode="overwrite", progress=None):
+        create_only = is_create_only(mode)
         if size < self.multipart_threshold or create_only:  # create-only is one PUT (S3 has no create-only parts)
             with open(path, "rb") as f:
                 data = f.read()
