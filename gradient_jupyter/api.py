@@ -57,9 +57,9 @@ def save(
     and removed against the latest version (`.added`, `.removed`, `.modified`, `.renamed`). Shows a progress bar
     unless `progress=False`. The result shows the ref `<datasetId>:<version>`, its files, size and tags.
     """
-    from .commands.transfer import save_folder
+    from .commands.transfer import run_save
 
-    return save_folder(
+    return run_save(
         default_engine(),
         name,
         path if path is None else os.fspath(path),
@@ -82,9 +82,9 @@ def load(ref: str, dest=None, *, include=(), exclude=(), overwrite: bool = False
     Files of `dest` changed since a load wrote them (or that no load wrote) are never replaced silently: the load
     is refused before writing anything (LocalChanges, listing them in `.paths`) unless `overwrite=True`.
     """
-    from .commands.transfer import load_version
+    from .commands.transfer import run_load
 
-    return load_version(
+    return run_load(
         default_engine(),
         ref,
         None if dest is None else os.fspath(dest),

@@ -51,7 +51,7 @@ def register(groups) -> None:
     )
 
 
-def save_folder(engine: Engine, name: str, path, *, progress, dry_run: bool = False, **options):
+def run_save(engine: Engine, name: str, path, *, progress, dry_run: bool = False, **options):
     """Save `path` as a new version of dataset `name` (or, with `dry_run`, what would change), as the console
     script, the magic, the Python API and the panel all do it. `progress` is a context manager that is also the
     ProgressEvent callback (a ProgressBars, or the panel's bar): closed when the save ends, however it ends.
@@ -73,8 +73,8 @@ def save_folder(engine: Engine, name: str, path, *, progress, dry_run: bool = Fa
         return TransferView(transfer.save(engine, name, path, progress=bars, **options), "Saved")
 
 
-def load_version(engine: Engine, ref: str, dest, *, progress, **options) -> TransferView:
-    """Load version `ref` into `dest`, as every front end does it (`progress` as for `save_folder`; `options` are
+def run_load(engine: Engine, ref: str, dest, *, progress, **options) -> TransferView:
+    """Load version `ref` into `dest`, as every front end does it (`progress` as for `run_save`; `options` are
     engine/transfer.py `load`'s: include, exclude, overwrite)."""
     from ..engine import transfer
 
@@ -83,7 +83,7 @@ def load_version(engine: Engine, ref: str, dest, *, progress, **options) -> Tran
 
 
 def save(ctx, args):
-    return save_folder(
+    return run_save(
         ctx.engine,
         args.name,
         args.path,
@@ -99,7 +99,7 @@ def save(ctx, args):
 
 
 def load(ctx, args):
-    return load_version(
+    return run_load(
         ctx.engine,
         args.ref,
         args.dest,

@@ -38,7 +38,8 @@ def configured() -> Settings:
 
 
 def _after_fork() -> None:
-    """In a forked child: no engine keeps a client, pool, connection or lock of the parent (SPEC 9.1)."""
+    """In a forked child: no engine keeps a client, pool, connection or lock of the parent, so gradient:// and
+    saves work there (tests/test_processes.py)."""
     for engine in list(_engines):
         engine.forget_process_state()
 

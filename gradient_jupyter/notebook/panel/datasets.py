@@ -9,7 +9,7 @@ import ipywidgets as W
 
 from ...commands.datasets import datasets_table, folder, folder_rows, versions_table
 from ...commands.mounts import mount_message
-from ...commands.transfer import load_version, save_folder
+from ...commands.transfer import run_load, run_save
 from ...engine import history
 from ...engine import mount as mounts
 from ...engine.errors import LocalChanges, TagInUse
@@ -470,7 +470,7 @@ class DatasetsTab:
 
         def work():
             progress.start("hash")
-            view = save_folder(
+            view = run_save(
                 self.engine,
                 f["name"],
                 f["folder"],
@@ -516,7 +516,7 @@ class DatasetsTab:
 
         def work():
             progress.start("verify")
-            view = load_version(self.engine, v.ref, dest, progress=progress, overwrite=overwrite)
+            view = run_load(self.engine, v.ref, dest, progress=progress, overwrite=overwrite)
             return done(
                 words.LOADED.format(headline=view.headline(named=True), line=view.line()), view.warnings, view.ref
             )

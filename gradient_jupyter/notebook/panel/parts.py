@@ -223,7 +223,7 @@ class ProgressBar:
                 bytes_total=human_bytes(event.bytes_total),
             )
 
-    # The context manager the command layer's save_folder and load_version close when the transfer ends.
+    # The context manager the command layer's run_save and run_load close when the transfer ends.
     def __enter__(self) -> ProgressBar:
         return self
 
