@@ -7,6 +7,7 @@ tests/conftest.py):
 - seaweed.py: the SeaweedFS server (also started by benchmarks/)
 - faultproxy.py, countingproxy.py: proxies that break or count requests between a client and a store
 - server_api.py: the REST API of a test's Jupyter server, checked against openapi.json
+- hub.py: a real JupyterHub with users, their servers and tokens (tests/test_team_hub.py)
 """
 
 from .files import make_folder, read_folder, sha
