@@ -134,19 +134,24 @@ def clean_config(config: dict, *, partial: bool = False) -> dict:
             f"Unknown signatureVersion {sig!r}: use one of {', '.join(SIGNATURE_VERSIONS)}.",
             reason="invalid-signature-version",
         )
-    if "accessKey" in out or "secretAccessKey" in out:
-        key, secret = out.get("accessKey"), out.get("secretAccessKey")
+    _check_credentials(out, partial)
+    return out
+
+
+def _check_credentials(config: dict[str, str | None], partial: bool) -> None:
+    """A key with its secret, or a profile, or neither (the environment's): never half of a pair, nor both."""
+    if "accessKey" in config or "secretAccessKey" in config:
+        key, secret = config.get("accessKey"), config.get("secretAccessKey")
         if key == "" or (key and secret is not None and not secret):
             raise BadInput(
                 "The secret access key is empty: give the secret that belongs to the access key.", reason="empty-secret"
             )
         if secret and not key and not partial:
             raise BadInput("A secret access key needs its access key (accessKey).")
-    if out.get("profile") and (out.get("accessKey") or out.get("secretAccessKey")):
+    if config.get("profile") and (config.get("accessKey") or config.get("secretAccessKey")):
         raise BadInput(
             "Give either an AWS profile or an access key with its secret, not both.", reason="profile-and-keys"
         )
-    return out
 
 
 def private_dir(path: Path) -> Path:

@@ -47,46 +47,54 @@ class Workers:
         items = list(items)
         if len(items) <= 1:
             return [fn(i) for i in items]
-        results: list[Any] = [None] * len(items)
-        errors: list[BaseException] = []
-        taken = iter(range(len(items)))
-        lock = threading.Lock()
-
-        def work() -> None:
-            while True:
-                with lock:
-                    if errors:
-                        return
-                    i = next(taken, None)
-                if i is None:
-                    return
-                try:
-                    results[i] = fn(items[i])
-                except BaseException as exc:  # handed to the caller below, KeyboardInterrupt included
-                    failed(exc)
-                    return
-
-        def failed(exc: BaseException) -> None:
-            with lock:
-                errors.append(exc)
-            if stop is not None:
-                stop.set()
-
-        helpers = [self.pool.submit(work) for _ in range(min(limit or self.threads, len(items)) - 1)]
+        run = _Run(fn, items, stop)
+        helpers = [self.pool.submit(run.work) for _ in range(min(limit or self.threads, len(items)) - 1)]
         try:
-            work()
+            run.work()
             for helper in helpers:
                 if not helper.cancel():  # a helper that never started is dropped; a running one is waited for
                     helper.result()
         except BaseException as exc:  # Ctrl-C while waiting: nothing more starts, and what runs is told to stop
-            failed(exc)
+            run.failed(exc)
             raise
-        if errors:
-            raise errors[0]
-        return results
+        if run.errors:
+            raise run.errors[0]
+        return run.results
 
     def shutdown(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Run:
+    """One `map` call: its items, taken in order by the calling thread and the pool's helpers, their results, and
+    the first error, after which no item starts."""
+
+    def __init__(self, fn: Callable[[Any], Any], items: list, stop: threading.Event | None):
+        self.fn, self.items, self.stop = fn, items, stop
+        self.results: list[Any] = [None] * len(items)
+        self.errors: list[BaseException] = []
+        self.taken = iter(range(len(items)))
+        self.lock = threading.Lock()
+
+    def work(self) -> None:
+        while True:
+            with self.lock:
+                if self.errors:
+                    return
+                i = next(self.taken, None)
+            if i is None:
+                return
+            try:
+                self.results[i] = self.fn(self.items[i])
+            except BaseException as exc:  # handed to the caller of map, KeyboardInterrupt included
+                self.failed(exc)
+                return
+
+    def failed(self, exc: BaseException) -> None:
+        with self.lock:
+            self.errors.append(exc)
+        if self.stop is not None:
+            self.stop.set()
