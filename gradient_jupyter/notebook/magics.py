@@ -29,6 +29,13 @@ class CommandFailed(Exception):
         return [f"Error: {self.message}"]
 
 
+class CommandInterrupted(CommandFailed):
+    """Ctrl-C (an interrupted kernel) stopped a command: the console's one line (`errors.interrupted`)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.message]
+
+
 def without_comment(text: str) -> str:
     """`text` up to a `#` that starts a word outside quotes, as a shell reads it (`a#b` and `"#3"` stay whole)."""
     quote, escaped = None, False
@@ -140,7 +147,7 @@ class GradientStorageMagics(Magics):
             except (GradientError, OSError) as exc:
                 raise CommandFailed(failure(exc)) from exc  # %tb shows the cause (a store's request id)
             except KeyboardInterrupt as exc:  # one line, as the console prints it, not a traceback
-                raise CommandFailed(interrupted(exc)) from exc
+                raise CommandInterrupted(interrupted(exc)) from exc
             if cell is not None and results[-1] is not None:
                 display(results[-1])
         return results[0] if cell is None else None
