@@ -215,3 +215,68 @@ def test_created_by_names_the_hub_user_in_kernels_and_shells(monkeypatch):
     import getpass
 
     assert created_by()["user"] == getpass.getuser()
+
+
+def test_gradient_managed_on_s3_from_the_team_file_with_its_quota(tmp_path, seaweed_bucket, monkeypatch):
+    from gradient_jupyter.engine import QuotaExceeded
+
+    seaweed, bucket = seaweed_bucket
+    monkeypatch.setenv("TEAM_KEY", seaweed.access_key)
+    monkeypatch.setenv("TEAM_SECRET", seaweed.secret_key)
+    managed = {
+        "endpoint": seaweed.endpoint,
+        "bucket": bucket,
+        "accessKey": {"env": "TEAM_KEY"},
+        "secretAccessKey": {"env": "TEAM_SECRET"},
+        "quota": 10_000,
+    }
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps({"teamId": TEAM, "gradientManaged": managed}))
+    monkeypatch.setenv("GRADIENT_JUPYTER_TEAM_FILE", str(path))
+    engine = Engine(GradientStorage())
+    (provider,) = engine.registry.list()
+    assert (provider.name, provider.source, provider.bucket, provider.is_team_default) == (
+        "Gradient Managed",
+        "team",
+        bucket,
+        True,
+    )
+    assert not provider.embedded and engine.managed_quota == 10_000
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small.txt").write_bytes(b"x" * 4000)
+    save(engine, "fits", src)
+    assert engine.datasets.get("fits").storage_provider_id == provider.id
+    (src / "big.bin").write_bytes(b"y" * 8000)
+    with pytest.raises(QuotaExceeded):
+        save(engine, "too-big", src)
+    with pytest.raises(Forbidden, match="team provider"):
+        engine.registry.update(provider.id, is_team_default=True)
+
+
+def test_an_edited_team_file_is_read_again(team, tmp_path):
+    engine = Engine(GradientStorage())
+    assert [p.name for p in engine.registry.list()][1:] == ["shared", "archive"]
+    data = json.loads(open(team).read())
+    data["providers"] = data["providers"][:1]
+    with open(team, "w") as f:
+        f.write(json.dumps(data, indent=2))  # another size: seen as changed even within one mtime tick
+    assert [p.name for p in engine.registry.list()][1:] == ["shared"]
+    with open(team, "w") as f:
+        f.write("teamId: [broken")
+    assert [p.name for p in engine.registry.list()][1:] == ["shared"]  # the last good reading stays
+    assert "not valid YAML" in engine.registry.warnings()[0] and engine.team_id == TEAM
+
+
+def test_the_panel_marks_team_providers_and_offers_no_change(team):
+    from gradient_jupyter.notebook.panel import panel
+
+    engine = Engine(GradientStorage())
+    p = panel(engine)
+    p.wait()
+    tab = p.providers
+    assert "team, read-only" in tab.table.value and ">Source<" in tab.table.value
+    tab.choice.value = engine.registry.get("shared").id
+    assert tab.edit_button.disabled and tab.delete_button.disabled and tab.default_button.disabled
+    tab.choice.value = engine.registry.managed().id
+    assert tab.edit_button.disabled and tab.default_button.disabled  # the team file sets the default

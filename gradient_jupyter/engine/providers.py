@@ -351,6 +351,12 @@ class ProviderRegistry:
                 reason="team-provider",
             )
 
+    @property
+    def default_fixed(self) -> bool:
+        """Whether the team file sets the team default (then users cannot change it)."""
+        team, _ = self.team.current()
+        return team is not None and team.default is not None
+
     def _check_default_free(self) -> None:
         team, _ = self.team.current()
         if team is not None and team.default is not None:

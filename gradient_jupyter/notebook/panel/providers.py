@@ -155,7 +155,7 @@ class ProvidersTab:
         if self.editing is not None and self.editing.id not in ids:
             self.stop_edit()
         chosen = self.chosen()  # the team default may have moved (here, or in the console)
-        self.default_button.disabled = chosen is None or chosen.is_team_default or not chosen.editable
+        self.default_button.disabled = self._default_fixed(chosen)
 
     def show_usage(self, usage: dict) -> None:
         with self._lock:
@@ -186,7 +186,7 @@ class ProvidersTab:
         built_in = p is None or p.is_gradient_managed or not p.editable  # a team provider: the administrator's
         self.edit_button.disabled = built_in
         self.delete_button.disabled = built_in
-        self.default_button.disabled = p is None or p.is_team_default or not p.editable
+        self.default_button.disabled = self._default_fixed(p)
         self.cors_button.layout.display = "none"
         self.report.value = ""
         self.check_result.value = ""
@@ -266,6 +266,10 @@ class ProvidersTab:
             on_error=self._point_at,
             usage=True,
         )
+
+    def _default_fixed(self, p) -> bool:
+        """No "make default" for the default itself, a team provider, or when the team file sets the default."""
+        return p is None or p.is_team_default or not p.editable or self.engine.registry.default_fixed
 
     def start_edit(self) -> None:
         p = self.chosen()
