@@ -106,23 +106,26 @@ def open(ref: str):  # noqa: A001 - the public name the README gives it
     return OpenVersion(transfer.open_version(default_engine(), ref))
 
 
-def mount(ref: str, dir=None, *, progress: bool = True):  # noqa: A002 - the word users know from `mount REF [DIR]`
+def mount(ref: str, dir=None, *, verify: bool = False, progress: bool = True):  # noqa: A002 - the word users know
     """Make `dir` (default `./datasets/<dataset name>`) a read-only folder of the version `ref`, like Gradient's
-    `/datasets/<name>`: files are verified into the content cache and linked from it. Mounting another version at
-    `dir` replaces it at once. Shows a progress bar unless `progress=False`."""
+    `/datasets/<name>`: files are verified into the content cache and copied from it (reflinks where the file system
+    has them). Mounting another version at `dir` replaces it at once; mounting the same one again rebuilds it only if
+    a file was written since, and `verify=True` also checks every file's bytes. Shows a progress bar unless
+    `progress=False`."""
     from .commands.mounts import mount_message
     from .engine.mount import mount as do_mount
 
     with ProgressBars(auto_bar if progress else None) as bars:
-        result = do_mount(default_engine(), ref, None if dir is None else os.fspath(dir), progress=bars)
-    return mount_message(result)
+        result = do_mount(default_engine(), ref, None if dir is None else os.fspath(dir), verify=verify, progress=bars)
+    return mount_message(result, verify)
 
 
 def unmount(dir):  # noqa: A002
-    """Remove a folder made by `mount` (only what the mount made; anything else in it is kept and named)."""
+    """Remove a folder made by `mount` (only what the mount made, as it made it; anything else in it is kept and
+    named)."""
     from .engine.mount import unmount as do_unmount
 
-    return do_unmount(os.fspath(dir))
+    return do_unmount(default_engine(), os.fspath(dir))
 
 
 def diff(a: str, b: str | None = None, *, include=(), exclude=()):

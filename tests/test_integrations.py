@@ -105,3 +105,28 @@ def test_settings_are_bounded_aliases_and_deep_nesting_refused(engine, tmp_path,
     with caplog.at_level(logging.ERROR, logger="gradient_jupyter"):
         assert mount_integrations(engine, tmp_path) == {}
     assert "aliases" in caplog.text
+
+
+def test_an_integration_reached_through_a_link_out_of_the_root_is_refused_and_logged(engine, tmp_path, caplog):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cat.txt").write_text("meow")
+    transfer.save(engine, "pets", src, tag="v1")
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    (root / ".gradient").mkdir(parents=True)
+    (root / ".gradient" / "settings.yaml").write_text(
+        "integrations:\n  pets: {type: dataset, ref: pets:v1}\n  cats: {type: dataset, ref: pets:v1}\n"
+    )
+    elsewhere.mkdir()
+    (root / "datasets").symlink_to(elsewhere)
+    with caplog.at_level(logging.ERROR, logger="gradient_jupyter"):
+        outcome = mount_integrations(engine, root)  # what the server runs at start: logged, never raised
+    assert "outside the Jupyter root" in outcome["pets"] and str(elsewhere) in outcome["pets"]
+    assert "'pets'" in caplog.text and "outside the Jupyter root" in caplog.text
+    assert list(elsewhere.iterdir()) == []
+    (root / "datasets").unlink()  # a link for one integration's own folder is refused too
+    (root / "datasets").mkdir()
+    (root / "datasets" / "cats").symlink_to(elsewhere)
+    outcome = mount_integrations(engine, root)
+    assert outcome["pets"] == "mounted " + engine.datasets.resolve("pets:v1")[1].ref
+    assert "outside the Jupyter root" in outcome["cats"] and list(elsewhere.iterdir()) == []

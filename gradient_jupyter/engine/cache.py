@@ -7,10 +7,10 @@ files; the least recently used are evicted beyond `c.GradientStorage.cache_size`
 
 An entry is not read again to be served (a warm read costs what reading a local file costs), but it must still be as
 it was written: its size, and its modification time, set when it was installed to a whole even second (STAMP_NS).
-Writing into it (through a mount's hard link, by root, whom read-only files do not stop) sets the modification time
-to the moment of the write, nanoseconds and all: such an entry is removed on its next use, never served. This
-costs nothing on a read (the one stat an entry's use makes already gives both); on a file system that keeps only
-whole seconds, a write can go unseen.
+Writing into it (by root in the data home, whom read-only files do not stop; mounts are copies, never links to it)
+sets the modification time to the moment of the write, nanoseconds and all: such an entry is removed on its next
+use, never served. This costs nothing on a read (the one stat an entry's use makes already gives both); on a file
+system that keeps only whole seconds, a write can go unseen.
 
 Besides its entries the cache knows where `load` wrote verified bytes (`copies.sqlite3`: SHA-256 -> path), so a
 load does not write every byte twice: a later fill or load copies such a file instead of fetching it, and only if its
@@ -258,7 +258,7 @@ class ContentCache:
         }
 
     def clear(self) -> dict:
-        """Remove every entry; returns what was removed (as `info`). Mounted files keep their bytes (own links)."""
+        """Remove every entry; returns what was removed (as `info`). Mounted files are copies: they stay."""
         before = self.info()
         for folder in (self.objects, self.tmp):
             shutil.rmtree(folder, ignore_errors=True)

@@ -5,12 +5,15 @@
       images:   {type: dataset, id: dsabc..., version: abc1234}
       raw:      {type: s3, ...}          # not mounted: the log says what to do instead
 
-The server mounts them when it starts, in the background; each failure is logged and never stops the server.
+The server mounts them when it starts, in the background; each failure is logged and never stops the server. A
+`datasets` folder (or `datasets/<name>`) that is a link leading out of the Jupyter root is refused: the server mounts
+inside its root only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,9 +97,19 @@ def mount_integrations(engine: Engine, root, log: logging.Logger = log) -> dict[
     except BadInput as exc:
         log.error("gradient-jupyter: %s", exc.message)
         return {}
+    real_root = os.path.realpath(root)
     for name, ref in integrations:
+        folder = Path(root) / "datasets" / name
+        leads_to = os.path.realpath(folder)
+        if not leads_to.startswith(real_root.rstrip(os.sep) + os.sep):  # `datasets -> /elsewhere`, say
+            outcome[name] = (
+                f"{str(folder)!r} leads to {leads_to!r}, outside the Jupyter root {real_root!r}: integrations are "
+                "mounted inside the root only. Remove the link, then restart the server."
+            )
+            log.error("gradient-jupyter: integration %r (%s) was not mounted: %s", name, ref, outcome[name])
+            continue
         try:
-            result = mount(engine, ref, Path(root) / "datasets" / name)
+            result = mount(engine, ref, folder)
             outcome[name] = f"mounted {result.version.ref}"
             log.info("gradient-jupyter: integration %r mounted %s at %s", name, result.version.ref, result.folder)
         except (GradientError, OSError) as exc:

@@ -1,30 +1,45 @@
 """mount and unmount: a read-only folder of a committed version, like Gradient's `/datasets/<name>`.
 
-The folder is built from the content cache (engine/cache.py): files are hard links to verified cache entries where
-the file system allows, copies where not; files are 0444 and folders 0555. It is built beside DIR and swapped in,
-so mounting another version at DIR replaces it at once. `DIR/.gradient/mount.json` records what the mount made:
-`unmount` removes only that.
+The folder is built from the content cache (engine/cache.py), beside DIR, and swapped in, so mounting another
+version at DIR replaces it at once. Files are 0444 and folders 0555, but permission bits do not stop root (the usual
+user of a notebook container): so a mounted file never shares its bytes with the cache or another mount in a way a
+write could reach. Each is a reflink of its cache entry where the file system has them (btrfs, XFS: the blocks are
+shared until written, copy-on-write, so a write changes that file only) and a copy elsewhere (ext4, tmpfs, macOS).
+
+What a mount made is recorded in the data home (`<home>/mounts/`), never in DIR, where a loaded version, an archive or
+a user can put anything: the folder's identity (device, inode) and each file's (inode, size, modification and change
+times, taken once the mount was built). DIR is a mount only if it is still that folder; `unmount` removes only files
+that are still the ones it made, and keeps, naming them, files that were added or written since. Mounting the version
+already mounted checks each file's identity (one stat a file) and rebuilds the mount if any was written;
+`verify=True` also checks every file's bytes against the version's SHA-256.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .datasets import manifest_entries
 from .errors import BadInput, Conflict, IntegrityError
+from .hints import write_atomically
 from .ids import DATASET_NAME
-from .models import Dataset, Version
+from .models import Dataset, FileEntry, Version
 from .records import MAX_LIST, read_json_file
+from .stores import CHUNK, file_chunks
 
-RECORD = Path(".gradient") / "mount.json"
-FORMAT = "gradient-jupyter/mount@1"
+FORMAT = "gradient-jupyter/mount@2"
+# Made in DIR by the mount, for people to see what it is; never read. Its identity, recorded in the data home, is what
+# tells the folder the mount made from any other put at that path (which may reuse the folder's inode number).
+MARKER = ".gradient/mount.json"
+FICLONE = 0x40049409  # Linux ioctl: make the target share the source's blocks, copy-on-write (linux/fs.h)
 
 
 @dataclass
@@ -34,8 +49,11 @@ class MountResult:
     folder: Path
     files: int
     size: int
-    linked: int  # files that share the cache's bytes (hard links) rather than copies
-    unchanged: bool = False  # that version was mounted there already: nothing was done
+    cloned: int  # files that share the cache's blocks copy-on-write (reflinks) rather than being full copies
+    unchanged: bool = False  # that version was mounted there already, as it was made: nothing was done
+    repaired: list[str] = field(default_factory=list)  # files written since they were mounted: the mount was rebuilt
+    kept: list[str] = field(default_factory=list)  # files of the replaced mount that it did not make, moved aside...
+    kept_in: Path | None = None  # ...into this folder beside DIR
 
 
 def default_folder(ds: Dataset, root=None) -> Path:
@@ -50,9 +68,11 @@ def default_folder(ds: Dataset, root=None) -> Path:
     return Path(root or Path.cwd()) / "datasets" / ds.name
 
 
-def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
+def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None) -> MountResult:
     """Make `folder` (default ./datasets/<dataset name>) a read-only view of the committed version `ref`.
-    `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and linked."""
+    `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and copied. Mounting the
+    version already mounted there does nothing, unless a file of it was written since (then it is rebuilt); with
+    `verify`, every file's bytes are also checked against the version first."""
     from .transfer import _Progress, _targets
 
     manifests: dict[str, dict] = {}
@@ -61,101 +81,219 @@ def mount(engine, ref: str, folder=None, *, progress=None) -> MountResult:
         raise Conflict(f"Version {version.ref} is not committed yet: commit it, then mount it.", reason="not-committed")
     manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
     entries = manifest_entries(manifest)
-    folder = Path(folder if folder is not None else default_folder(ds)).expanduser().absolute()
-    if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+    folder = _absolute(folder if folder is not None else default_folder(ds))
+    record = mounted(engine, folder)
+    if record is None and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
         folder.rmdir()  # an empty folder (a mount point made beforehand) is taken over
-    if os.path.lexists(folder) and not is_mount(folder):
+    if os.path.lexists(folder) and record is None:
         raise BadInput(
-            f"{str(folder)!r} exists and is not a mount: choose another folder, or move it away "
-            "(mount never replaces files it did not make).",
+            f"{str(folder)!r} exists and is not a mount (the data home holds no record of a mount of this folder): "
+            "choose another folder, or move it away (mount never replaces files it did not make).",
             reason="not-a-mount",
         )
-    record = mounted(folder)
+    repaired: list[str] = []
     if record and (record.get("dataset"), record.get("version")) == (ds.id, version.version):
-        # e.g. the server mounting settings.yaml's integrations again at each start: no fetch, no rebuild
-        return MountResult(ds, version, folder, len(entries), sum(e.size for e in entries), 0, unchanged=True)
+        repaired = _changed(folder, record, entries if verify else None)
+        if not repaired:
+            # e.g. the server mounting settings.yaml's integrations again at each start: no fetch, no rebuild
+            return MountResult(ds, version, folder, len(entries), sum(e.size for e in entries), 0, unchanged=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.gradient-mount-"))
+    kept: list[str] = []
     try:
         targets = _targets(build, [e.path for e in entries])
         placing = _Progress(progress, "download", len(entries), sum(e.size for e in entries))
 
-        def place(e):  # verified into the cache, then linked; all in the side folder, so a failure leaves DIR be
+        def place(e):  # verified into the cache, then copied; all in the side folder, so a failure leaves DIR be
             reader = engine.reader(ds, version.version, e)
             try:
-                linked = _place(reader.local_file(), targets[e.path])
-            except FileNotFoundError:  # evicted by another fill before we linked it: fetch it again
-                linked = _place(reader.local_file(), targets[e.path])
+                cloned = _copy(reader.local_file(), targets[e.path])
+            except FileNotFoundError:  # evicted by another fill before we copied it: fetch it again
+                cloned = _copy(reader.local_file(), targets[e.path])
             placing.add(1, e.size)
-            return linked
+            return cloned
 
-        linked = sum(engine.map(place, entries, engine.settings.max_concurrency))
-        made = build / RECORD
-        made.parent.mkdir()
-        made.write_text(
-            json.dumps(
-                {
-                    "format": FORMAT,
-                    "dataset": ds.id,
-                    "name": ds.name,
-                    "version": version.version,
-                    "files": [e.path for e in entries],
-                }
-            )
-        )
+        cloned = sum(engine.map(place, entries, engine.settings.max_concurrency))
+        (build / MARKER).parent.mkdir()
+        (build / MARKER).write_text(json.dumps({"dataset": ds.id, "name": ds.name, "version": version.version}))
         _set_modes(build, file_mode=0o444, dir_mode=0o555)
+        made = _identities(build, [e.path for e in entries])
+        marker = _identity(build / MARKER)
         if os.path.lexists(folder):
             _exchange(build, folder)  # `build` now holds the previous mount
-            _remove(build)
         else:
             os.rename(build, folder)
+        _write_record(engine, folder, ds, version, made, marker)
+        if record is not None and build.exists():
+            kept = _remove(build, record)
     except BaseException:
-        if build.exists():
+        if build.exists() and not (record is not None and _folder_identity(build) == record.get("dir")):
             _set_modes(build, file_mode=None, dir_mode=0o755)
             shutil.rmtree(build, ignore_errors=True)
         raise
-    return MountResult(ds, version, folder, len(entries), sum(e.size for e in entries), linked)
+    return MountResult(
+        ds,
+        version,
+        folder,
+        len(entries),
+        sum(e.size for e in entries),
+        cloned,
+        repaired=repaired,
+        kept=kept,
+        kept_in=build if kept else None,
+    )
 
 
-def unmount(folder) -> list[str]:
-    """Remove what a mount made at `folder`; returns the paths of files kept because no mount made them."""
-    folder = Path(folder).expanduser().absolute()
-    if not is_mount(folder):
+def unmount(engine, folder) -> list[str]:
+    """Remove what a mount made at `folder`; returns the paths of files kept because the mount did not make them
+    or they were written since."""
+    folder = _absolute(folder)
+    record = mounted(engine, folder)
+    if record is None:
         raise BadInput(
-            f"{str(folder)!r} is not a mount (no {RECORD.as_posix()} made by mount): nothing removed.",
+            f"{str(folder)!r} is not a mount (the data home holds no record of a mount of this folder): "
+            "nothing removed.",
             reason="not-a-mount",
         )
-    return _remove(folder)
+    kept = _remove(folder, record)
+    _record_path(engine, folder).unlink(missing_ok=True)
+    return kept
 
 
-def is_mount(folder: Path) -> bool:
-    """Whether a mount made `folder`; a record there that is not JSON of ours is refused, naming it (BadRecord)."""
+def is_mount(engine, folder) -> bool:
+    return mounted(engine, folder) is not None
+
+
+def mounted(engine, folder) -> dict | None:
+    """The record of the mount at `folder` (dataset id, name, version, files and their identities), or None if the
+    data home has none, or `folder` is no longer the folder that mount made (replaced, or a link)."""
+    folder = _absolute(folder)
+    record = read_json_file(_record_path(engine, folder), MAX_LIST)
+    if record is None or record.get("format") != FORMAT or record.get("folder") != str(folder):
+        return None
+    if folder.is_symlink() or not folder.is_dir() or _folder_identity(folder) != record.get("dir"):
+        return None
+    if record.get("marker") is None or _identity(folder / MARKER) != record["marker"]:
+        return None  # another folder at that path, even with the same inode number: not the one the mount made
+    return record if isinstance(record.get("files"), dict) else None
+
+
+def _absolute(folder) -> Path:
+    """`folder` made absolute, its parent's links resolved: the one spelling a mount's record is kept under."""
+    folder = Path(folder).expanduser().absolute()
+    return Path(os.path.realpath(folder.parent)) / folder.name
+
+
+def _record_path(engine, folder: Path) -> Path:
+    # Named by a hash of the folder's path, so any folder name fits and no part of it becomes a path here.
+    return Path(engine.home) / "mounts" / (hashlib.sha256(os.fsencode(folder)).hexdigest() + ".json")
+
+
+def _write_record(engine, folder: Path, ds: Dataset, version: Version, files: dict, marker: list[int] | None) -> None:
+    record = {
+        "format": FORMAT,
+        "folder": str(folder),
+        "dir": _folder_identity(folder),
+        "marker": marker,
+        "dataset": ds.id,
+        "name": ds.name,
+        "version": version.version,
+        "files": files,
+    }
+    write_atomically(_record_path(engine, folder), json.dumps(record))
+
+
+def _identity(path: Path) -> list[int] | None:
+    """What tells a file from another put in its place, or from itself written since: device, inode, size, and the
+    modification and change times (a write, `cp -p` or `touch -r` changes the change time, which no one sets back
+    short of the clock). None if it is gone or is not a regular file."""
     try:
-        record = _record(folder)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _folder_identity(folder: Path) -> list[int] | None:
+    """A folder's device and inode: what tells it from another folder put in its place (its times change with
+    every file added, and with its modes)."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino]
+
+
+def _identities(top: Path, paths: list[str]) -> dict[str, list[int]]:
+    out = {}
+    for path in paths:
+        made = _identity(top / path)
+        assert made is not None  # just made by this mount
+        out[path] = made
+    return out
+
+
+def _changed(folder: Path, record: dict, entries: list[FileEntry] | None) -> list[str]:
+    """The files of the mount at `folder` that are not as it made them (one stat each), and with `entries` also
+    those whose bytes do not match the version's SHA-256 (each file read whole)."""
+    made: dict = record["files"]
+    changed = [path for path, identity in made.items() if _identity(folder / path) != identity]
+    if entries is not None:
+        suspect = set(changed)
+        for e in entries:
+            if e.path not in suspect and not _holds(folder / e.path, e):
+                changed.append(e.path)
+    return sorted(set(changed))
+
+
+def _holds(path: Path, e: FileEntry) -> bool:
+    h, n = hashlib.sha256(), 0
+    try:
+        for chunk in file_chunks(path):
+            h.update(chunk)
+            n += len(chunk)
     except OSError:
         return False
-    return record is not None and record.get("format") == FORMAT and not folder.is_symlink()
+    return n == e.size and h.hexdigest() == e.sha256
 
 
-def mounted(folder: Path) -> dict | None:
-    """The record of the mount at `folder` (dataset id, name, version, files), or None."""
-    return _record(folder) if is_mount(folder) else None
-
-
-def _record(folder: Path) -> dict | None:
-    return read_json_file(folder / RECORD, MAX_LIST)
-
-
-def _place(src: Path, target: Path) -> bool:
-    """Hard-link the cache entry at `target` (True), or copy it where links are not possible (False)."""
+def _copy(src: Path, target: Path) -> bool:
+    """Copy the cache entry `src` to `target`, 0444: a reflink where the file system makes one (True), else a copy
+    (False). Never a hard link: a write through one (root is not stopped by 0444) would change the cache's bytes."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as source, open(target, "xb") as made:
+        try:
+            import fcntl
+
+            fcntl.ioctl(made.fileno(), FICLONE, source.fileno())
+            cloned = True
+        except (ImportError, OSError):  # ext4, tmpfs, another file system, not Linux: a copy
+            _copy_bytes(source, made)
+            cloned = False
+    os.chmod(target, 0o444)
+    return cloned
+
+
+def _copy_bytes(source, made) -> None:
+    """Copy in the kernel where it can (copy_file_range: no bytes through Python, and on some file systems a
+    reflink after all), else through Python."""
+    size, done = os.fstat(source.fileno()).st_size, 0
     try:
-        os.link(src, target)
-        return True
-    except OSError:  # another file system, or one without hard links
-        shutil.copyfile(src, target)
-        os.chmod(target, 0o444)
-        return False
+        while done < size:
+            copied = os.copy_file_range(source.fileno(), made.fileno(), size - done, done, done)
+            if copied == 0:
+                break
+            done += copied
+        if done == size:
+            return
+    except (AttributeError, OSError):  # not Linux, an old kernel, or across file systems there
+        pass
+    made.seek(0)
+    made.truncate(0)
+    source.seek(0)
+    shutil.copyfileobj(source, made, CHUNK)
 
 
 def _set_modes(top: Path, *, file_mode: int | None, dir_mode: int) -> None:
@@ -182,17 +320,17 @@ def _exchange(a: Path, b: Path) -> None:
     os.rename(aside, a)
 
 
-def _remove(folder: Path) -> list[str]:
-    """Delete the files the record lists, the record, then folders left empty; return what else was there."""
-    record = _record(folder) or {}
-    made = set(record.get("files", [])) if isinstance(record.get("files"), list) else set()
+def _remove(folder: Path, record: dict) -> list[str]:
+    """Delete the files the mount made (still those it made: `record`'s identities), then folders left empty;
+    return what else was there (added since, or written since), which stays."""
+    made: dict = record["files"]
     _set_modes(folder, file_mode=None, dir_mode=0o755)
     kept = []
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
             path = Path(dirpath) / name
             rel = path.relative_to(folder).as_posix()
-            if rel in made or rel == RECORD.as_posix():
+            if rel in made and _identity(path) == made[rel] or rel == MARKER and _identity(path) == record["marker"]:
                 path.unlink()
             else:
                 kept.append(rel)
