@@ -75,7 +75,7 @@ step "pip check: every installed distribution's requirements are met"
 run "pip check" "$PY" -m pip check --disable-pip-version-check
 
 step "every third-party import of the package is declared (the wheel's own importlib.metadata.requires)"
-run "undeclared dependencies" "$PY" "$REPO/tests/test_dependencies.py"
+run "undeclared dependencies" "$PY" "$REPO/tests/helpers/dependencies.py"
 
 # From here on, only the venv: its own programs, a private HOME and data home, nothing from the caller's Python.
 export HOME="$WORK/home" GRADIENT_JUPYTER_HOME="$WORK/home/gradient" JUPYTER_CONFIG_DIR="$WORK/home/.jupyter"

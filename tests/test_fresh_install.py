@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from .helpers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_NOTEBOOK = r"""

@@ -4,24 +4,40 @@ real S3 endpoint: only the endpoint, bucket and keys of the example are swapped 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from .helpers import free_port
 from .helpers.readme import block, console, run_steps, the_data
 
 
-def test_the_shell_lines_for_storage_providers_run_as_written(s3_bucket, tmp_path):
-    endpoint, bucket = s3_bucket
+@pytest.fixture
+def readme_s3_server(tmp_path):
+    """The S3 server the README starts before its provider lines, started by its own lines (moto installed already:
+    its pip line is not run), on a free port instead of 9000; stopped after the test. Yields its endpoint."""
+    install, start, bucket = block("## Storage providers from a shell", "bash").strip().splitlines()
+    assert install == 'python3 -m pip install "moto[server]"'
+    port = str(free_port())
+    lines = [line.replace(":9000", f":{port}").replace("-p 9000", f"-p {port}") for line in (start, bucket)]
+    r = subprocess.run(
+        ["bash", "-c", "\n".join([*lines, "echo $!"])], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    pid = int(r.stdout.split()[-1])  # the server the README's line left running in the background
+    try:
+        assert r.returncode == 0, r.stderr
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_the_shell_lines_for_storage_providers_run_as_written(readme_s3_server, tmp_path):
     steps = console("## Storage providers from a shell")
     assert steps[0][0] == "gradient-jupyter --version"
-    run_steps(
-        steps,
-        tmp_path,
-        {"http://127.0.0.1:9000": endpoint, "my-bucket": bucket, "access-key": "testing", "secret-key": "testing"},
-    )
+    run_steps(steps, tmp_path, {"http://127.0.0.1:9000": readme_s3_server})  # the bucket and keys as written
 
 
 def test_the_shell_lines_for_datasets_run_as_written_in_order(tmp_path):
@@ -78,7 +94,7 @@ def test_the_notebook_lines_run_as_written_in_a_real_kernel(s3_bucket, tmp_path,
     lines = block("## In a notebook", "python").replace("http://127.0.0.1:9000", endpoint).replace("my-bucket", bucket)
     # The hidden prompt cannot be typed into by nbclient: the one line that asks gets its secret the way a script
     # would, and keeps its trailing comment, which the magic must drop.
-    lines = lines.replace("--accessKey AK ", "--accessKey testing --secretAccessKey testing ")
+    lines = lines.replace("--accessKey access-key ", "--accessKey testing --secretAccessKey testing ")
     python = block("From Python, with a progress bar", "python").replace("./restored", "./restored-by-python")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(line) for line in lines.splitlines() + [python]]

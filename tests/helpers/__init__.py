@@ -8,6 +8,7 @@ tests/conftest.py):
 - faultproxy.py, countingproxy.py: proxies that break or count requests between a client and a store
 - server_api.py: the REST API of a test's Jupyter server, checked against openapi.json
 - hub.py: a real JupyterHub with users, their servers and tokens (tests/test_team_hub.py)
+- dependencies.py: third-party imports (ast) against declared requirements (also a script: scripts/smoke.sh)
 """
 
 from .files import make_folder, read_folder, sha
