@@ -11,7 +11,9 @@ import asyncio
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.client import responses
 from typing import IO, Any, cast
@@ -53,6 +55,14 @@ class EngineHandler(JupyterHandler):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.settings["gradient_executor"], partial(fn, *args, **kwargs))
 
+    async def transfer(self, provider_id: str, fn, *args, **kwargs):
+        """Run a call that moves a file's bytes to or from a provider's bucket in that provider's own bounded pool
+        (`TransferPools`), never on the API's threads: downloads held by a bucket that stalls wait there, and every
+        other request still gets a thread."""
+        loop = asyncio.get_running_loop()
+        pool = self.settings["gradient_transfer_pools"].pool(provider_id)
+        return await loop.run_in_executor(pool, partial(fn, *args, **kwargs))
+
     async def call_local(self, fn, *args, **kwargs):
         """Run a call that touches only the data home (the registry), never a store, in a pool of its own: it
         answers at once even while every store thread waits on a bucket that does not answer."""
@@ -89,18 +99,18 @@ class EngineHandler(JupyterHandler):
             super().log_exception(typ, value, tb)
 
     # -- the one verified download streamer ---------------------------------------------------------------------
-    async def send_verified(self, chunks: Iterator[bytes]) -> bool:
+    async def send_verified(self, chunks: Iterator[bytes], provider_id: str) -> bool:
         """Write what a verifying generator yields (engine/datasets/verify.py `verified_stream`) with one chunk of
         look-ahead, so the last bytes go out only after the engine checked the whole file: a client never receives
         a complete body of bad bytes. A failure before the first byte raises (an ordinary error answer); after it,
         the connection is cut so the body is visibly short. The generator is always closed. Answers whether the
-        whole body was written (the caller then finishes)."""
+        whole body was written (the caller then finishes). The chunks are read on `provider_id`'s transfer pool."""
         read = partial(next, chunks, None)
         sent = False
         try:
-            pending = await self.call(read)
+            pending = await self.transfer(provider_id, read)
             while pending is not None:
-                following = await self.call(read)
+                following = await self.transfer(provider_id, read)
                 if following is None:
                     break
                 self.write(pending)
@@ -121,7 +131,7 @@ class EngineHandler(JupyterHandler):
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
-                await self.call(close)
+                await self.transfer(provider_id, close)
 
     def connection(self) -> HTTP1Connection:
         return cast(HTTP1Connection, self.request.connection)
@@ -245,8 +255,9 @@ class StreamingUpload(EngineHandler):
             data, self._buffer = bytes(self._buffer), bytearray()
             await self.call(self._spool.write, data)
 
-    async def spooled(self, use: Callable[[str], Any]) -> Any:
-        """Flush what is left of the body, then `use(path)` in a thread; the spool file is removed afterwards."""
+    async def spooled(self, use: Callable[[str], Any], provider_id: str) -> Any:
+        """Flush what is left of the body, then `use(path)` on `provider_id`'s transfer pool (it sends the bytes to
+        that provider's bucket); the spool file is removed afterwards."""
         if self._refusal is not None:
             raise self._refusal
         spool, self._spool = self._spool, None  # ours now: a client hanging up must not pull it from under `use`
@@ -255,7 +266,7 @@ class StreamingUpload(EngineHandler):
         try:
             await self.call(spool.write, bytes(self._buffer))
             await self.call(spool.close)
-            return await self.call(use, spool.name)
+            return await self.transfer(provider_id, use, spool.name)
         finally:
             await self.call(_remove, spool)
 
@@ -270,6 +281,28 @@ class StreamingUpload(EngineHandler):
     def on_connection_close(self) -> None:
         self._discard_spool()
         super().on_connection_close()
+
+
+class TransferPools:
+    """A bounded thread pool per storage provider for the bytes of downloads and uploads, made when first needed.
+    Twenty downloads from a bucket that stalled once held all 16 API threads for ~75 s (a request to a healthy
+    provider took 72.7 s); now they hold their provider's threads only, and the store's read timeout ends each."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, provider_id: str) -> ThreadPoolExecutor:
+        with self._lock:
+            if provider_id not in self._pools:
+                self._pools[provider_id] = ThreadPoolExecutor(self.threads, thread_name_prefix="gradient-bytes")
+            return self._pools[provider_id]
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _open_spool(folder) -> IO[bytes]:

@@ -292,7 +292,8 @@ class FileHandler(StreamingUpload, GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def put(self, dataset, version, path):
-        entry = await self.spooled(partial(self.engine.datasets.put_file, dataset, version, path))
+        ds = await self.call(self.engine.datasets.get, dataset)
+        entry = await self.spooled(partial(self.engine.datasets.put_file, ds, version, path), ds.storage_provider_id)
         self.reply(entry.to_json())
 
     @tornado.web.authenticated
@@ -304,13 +305,15 @@ class FileHandler(StreamingUpload, GradientHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, dataset, version, path):
-        entry, chunks = await self.call(self.engine.datasets.read_file, dataset, version, path)
+        ds = await self.call(self.engine.datasets.get, dataset)
+        # the manifest and the bytes come from the dataset's bucket: on its provider's pool, not the API's threads
+        entry, chunks = await self.transfer(ds.storage_provider_id, self.engine.datasets.read_file, ds, version, path)
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", entry.size)
         self.set_header("Content-Disposition", "attachment; filename*=UTF-8''" + url_quote(path.rsplit("/", 1)[-1]))
         if entry.sha256:
             self.set_header("X-Gradient-SHA256", entry.sha256)
-        if await self.send_verified(chunks):
+        if await self.send_verified(chunks, ds.storage_provider_id):
             self.finish(set_content_type="application/octet-stream")
 
 

@@ -349,7 +349,7 @@ class SignedS3Handler(StreamingUpload):
             self.set_header("Content-Type", "application/xml")
             self.finish(await self.call(self._listing, self.grant["p"]))
             return
-        entry, committed = await self.call(self._entry)
+        entry, committed = await self.transfer(self.grant["sp"], self._entry)
         # Streamed through here, not redirected to the bucket: anyone who can write the bucket could have changed
         # the object, so it is checked against the manifest while it streams (before a commit there is nothing to
         # check against). Opening the stream asks the store: off the event loop.
@@ -359,10 +359,10 @@ class SignedS3Handler(StreamingUpload):
             store = self.engine.store(self.grant["sp"])
             return iter(verified_stream(store, entry, what) if committed else store.stream(entry.object_key, CHUNK))
 
-        chunks = await self.call(open_stream)
+        chunks = await self.transfer(self.grant["sp"], open_stream)
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", str(entry.size))
-        if await self.send_verified(chunks):
+        if await self.send_verified(chunks, self.grant["sp"]):
             self.finish()
 
     def _listing(self, params: dict) -> str:
@@ -433,7 +433,7 @@ class SignedS3Handler(StreamingUpload):
             shutil.copyfile(path, part)
             return etag
 
-        etag = await self.spooled(write)
+        etag = await self.spooled(write, self.grant["sp"])
         self.set_header("ETag", f'"{etag}"')
         self.finish()
 
