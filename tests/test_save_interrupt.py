@@ -133,3 +133,26 @@ def test_an_interrupted_kernel_stops_the_uploads_with_one_line(slow, tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_dataset_deleted_while_a_save_runs_is_not_committed_into(slow, s3_bucket):
+    proxy, src = slow
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: parts_sent(proxy) >= 1)
+    deleted = cli("datasets", "delete", "--id", "big")
+    assert deleted.returncode == 0, deleted.stderr
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Saved" not in out, out
+    assert "Error: Dataset 'big' (ds" in err and "was deleted while version" in err and "nothing was committed" in err
+    endpoint, bucket = s3_bucket
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert left == []  # no orphan manifest, nor the bytes it would point at
+    assert "big" not in cli("datasets", "list").stdout

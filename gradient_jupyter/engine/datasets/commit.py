@@ -85,6 +85,19 @@ class Commits(Part):
                 store.delete([key])  # left by a committer that died (or unreadable): take over
         raise Conflict(f"Version {ds.id}:{version} is being committed by another request.", reason="commit-in-progress")
 
+    def _check_not_deleted(self, store: Store, ds: Dataset, version: str) -> None:
+        """Refuse the commit of a version whose dataset was deleted meanwhile (a save or commit under way when
+        `datasets delete` ran), removing what was sent for it (and its manifest, if written already): the delete
+        may have listed the version's folder before they arrived."""
+        if store.head(self.layout.dataset_record(ds.id)) is not None:
+            return
+        store.delete([o.key for o in store.list(self.layout.version(ds.id, version))])
+        raise Conflict(
+            f"Dataset {ds.name!r} ({ds.id}) was deleted while version {version} was being saved into it: nothing "
+            "was committed, and what was sent for it is removed. Save again to make the dataset anew.",
+            reason="dataset-deleted",
+        )
+
     def write_manifest(
         self,
         ds: Dataset,
@@ -108,6 +121,7 @@ class Commits(Part):
             "committedAt": committed_at,
             "files": [manifest_file(f) for f in sorted(files, key=lambda f: f.path)],
         }
+        self._check_not_deleted(store, ds, version)
         try:
             self._write_json(store, self.manifest_key(ds.id, version), manifest, mode="create")
         except Conflict as exc:
@@ -115,6 +129,9 @@ class Commits(Part):
                 f"Version {ds.id}:{version} was committed by another writer at the same time; theirs stands.",
                 reason="already-committed",
             ) from exc
+        # A delete of the dataset removes dataset.json before it lists what to remove: if it is gone now, that
+        # listing may have missed this manifest, which would stand alone, pointing at deleted bytes.
+        self._check_not_deleted(store, ds, version)
         store.delete(
             [self.layout.pending(ds.id, version)]
             + [o.key for o in store.list(self.layout.refs(ds.id, version))]
