@@ -41,9 +41,14 @@ class Conflict(GradientError):
 
 
 class TagInUse(Conflict):
-    """`save --tag T` where T names another version: tags move only when asked (`--move-tag`, `move_tag=True`)."""
+    """`save --tag T` where T names another version: tags move only when asked (`--move-tag`, `move_tag=True`).
+    `tag` and `version` (the version it names) let a front end word its own way on."""
 
     reason = "tag-in-use"
+
+    def __init__(self, message: str, *, tag: str = "", version: str = ""):
+        super().__init__(message)
+        self.tag, self.version = tag, version
 
 
 class LocalChanges(Conflict):

@@ -322,8 +322,11 @@ class ProviderRegistry:
 
         return [p for p in self.list() if p.id != provider.id and where(p) == where(provider) and p.bucket]
 
-    def bucket_warning(self, provider: Provider) -> str | None:
-        """The warning to show when `provider` was made on a bucket another provider already uses, or None."""
+    def bucket_warning(
+        self, provider: Provider, delete_one: str = "delete one with 'storageProviders delete --id ID'"
+    ) -> str | None:
+        """The warning to show when `provider` was made on a bucket another provider already uses, or None;
+        `delete_one` says how to delete a provider in the front end's words."""
         others = self.sharing_bucket(provider)
         if not others:
             return None
@@ -334,7 +337,7 @@ class ProviderRegistry:
         return (
             f"Warning: {who} {names} already {uses} bucket {provider.bucket!r} at "
             f"{provider.endpoint or 'AWS S3'}: {all_} reach the same datasets (each is listed once). One provider "
-            "per bucket is enough; delete one with 'storageProviders delete --id ID'."
+            f"per bucket is enough; {delete_one}."
         )
 
     def managed(self) -> Provider:

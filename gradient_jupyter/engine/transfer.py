@@ -309,7 +309,9 @@ def save(
     if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
         raise TagInUse(
             f"Tag {tag!r} already names version {ds.id}:{tags[tag]}: give --move-tag (Python: "
-            "move_tag=True) to move it, or choose another tag. Nothing was saved."
+            "move_tag=True) to move it, or choose another tag. Nothing was saved.",
+            tag=tag,
+            version=tags[tag],
         )
     if same:
         if tag and tags.get(tag) != latest:

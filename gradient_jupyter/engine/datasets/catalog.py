@@ -48,8 +48,8 @@ class Catalog(Part):
     def list(self, warnings: list | None = None) -> builtins.list[Dataset]:
         """Every dataset of the team, by name, from every provider that answers. Providers are asked in parallel
         with short timeouts (`lookup_timeout`); one that cannot be read is skipped, and a `Skipped` naming it and
-        why is appended to `warnings` if given. A dataset seen through two providers on one bucket is listed once.
-        A bad dataset record is skipped too, with a warning in the log naming its key."""
+        why is appended to `warnings` if given (else logged). A dataset seen through two providers on one bucket is
+        listed once. A bad dataset record is skipped too, with a warning in the log naming its key."""
 
         def one(provider: Provider):
             try:
@@ -60,9 +60,10 @@ class Catalog(Part):
         found, seen = [], set()
         for provider, datasets, exc in self.engine.map(one, self._providers()):
             if exc is not None:
-                log.warning("Skipped storage provider %s while listing datasets: %s", provider.name, exc.message)
-                if warnings is not None:
+                if warnings is not None:  # the caller tells the user: the same words once, not again in the log
                     warnings.append(Skipped(provider.id, provider.name, exc.message, exc.reason))
+                else:
+                    log.warning("Skipped storage provider %s while listing datasets: %s", provider.name, exc.message)
                 continue
             for ds in datasets:
                 if ds.id not in seen:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput
 from ..providers import Provider
-from .checks import Doctor
+from .checks import Doctor, Form
 from .report import FAIL, PASS, SKIP, WARN, Check, Report
 from .rules import (
     CORS_METHODS,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check",
     "apply_cors",
+    "Form",
     "policy",
     "seed_policy",
     "cors_rules",
@@ -51,22 +52,26 @@ __all__ = [
 ]
 
 
-def check(engine: Engine, provider: Provider | str, *, origins=None, timeout: float | None = None) -> Report:
+def check(
+    engine: Engine, provider: Provider | str, *, origins=None, timeout: float | None = None, form: Form | None = None
+) -> Report:
     """Run the bucket-setup checks on a provider's bucket, in order; each is bounded by `timeout` seconds.
 
     `origins`: browser origins to check CORS for (the front end passes the Jupyter server's own); the settings'
-    `cors_origins` are always added.
+    `cors_origins` are always added. `form`: word the fixes for a form's fields and buttons (the panel).
     """
-    return Doctor(engine, provider, origins, timeout).run()
+    return Doctor(engine, provider, origins, timeout, form).run()
 
 
-def apply_cors(engine: Engine, provider: Provider | str, origins=None, *, timeout: float | None = None) -> Report:
+def apply_cors(
+    engine: Engine, provider: Provider | str, origins=None, *, timeout: float | None = None, form: Form | None = None
+) -> Report:
     """Merge the recommended CORS rules into the bucket's own (never dropping one), then check again.
 
     The report's `action` says what was done; when the credentials may not change the rules it is a `fail` whose
     fix is the `aws s3api put-bucket-cors` command an administrator runs.
     """
-    doctor = Doctor(engine, provider, origins, timeout)
+    doctor = Doctor(engine, provider, origins, timeout, form)
     if doctor.embedded:
         raise BadInput(
             "Gradient Managed is embedded in this installation: browsers never reach it directly, so it "
@@ -74,11 +79,7 @@ def apply_cors(engine: Engine, provider: Provider | str, origins=None, *, timeou
             reason="embedded-store",
         )
     if not doctor.origins:
-        raise BadInput(
-            "No origin to allow: give the address you open Jupyter at, e.g. --origin "
-            "http://127.0.0.1:8888, or set c.GradientStorage.cors_origins.",
-            reason="no-origin",
-        )
+        raise BadInput(doctor.no_origin("No origin to allow"), reason="no-origin")
     doctor.warm_up("apply-cors")
     action = doctor.bounded("apply-cors", doctor.apply_cors)
     report = doctor.run()

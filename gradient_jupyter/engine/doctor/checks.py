@@ -10,6 +10,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from ..errors import BadInput, Conflict, GradientError, NotFound, StoreError
@@ -40,11 +41,24 @@ EMBEDDED_SKIPS = {
 }
 
 
+@dataclass(frozen=True)
+class Form:
+    """Fixes worded for a person at a form (the panel) instead of the console: the label of each setting's field
+    (by its config name) and the buttons and field that change a provider, apply the CORS rules and give origins."""
+
+    labels: dict[str, str]
+    edit: str
+    check: str
+    apply_cors: str
+    origins: str
+
+
 class Doctor:
     """One run of the checks on one provider's bucket."""
 
-    def __init__(self, engine: Engine, provider, origins, timeout):
+    def __init__(self, engine: Engine, provider, origins, timeout, form: Form | None = None):
         self.engine = engine
+        self.form = form
         self.provider = engine.registry.get(provider) if isinstance(provider, str) else provider
         # A provider checked before it is added (the panel's "Add and check") has no id any command knows yet.
         self.registered = any(p.id == self.provider.id for p in engine.registry.list())
@@ -357,7 +371,7 @@ class Doctor:
     # -- CORS --------------------------------------------------------------------------------------------------
     def check_cors(self) -> Check:
         if not self.origins:
-            return Check("cors", SKIP, NO_ORIGIN, reason="no-origin")
+            return Check("cors", SKIP, self.no_origin(), reason="no-origin")
         try:
             rules = self.store.call("get_bucket_cors").get("CORSRules", [])
         except NotFound as err:
@@ -408,7 +422,7 @@ class Doctor:
 
     def check_preflight(self) -> Check:
         if not self.origins:
-            return Check("preflight", SKIP, NO_ORIGIN, reason="no-origin")
+            return Check("preflight", SKIP, self.no_origin(), reason="no-origin")
         # A presigned URL of a key that is never written: OPTIONS changes nothing.
         url = self.store.presign("put_object", f"{self.team}/.gradient-doctor/preflight", expires=300)
         problems = []
@@ -524,9 +538,7 @@ class Doctor:
             else [
                 "Apply the recommended rules, keeping the bucket's own"
                 + (": " if self.registered else ", once the provider is added: ")
-                + f"`storageProviders check --id {self.provider.id if self.registered else 'ID'} "
-                + " ".join(f"--origin {o}" for o in self.origins)
-                + " --fix` (or the panel's apply-CORS button).",
+                + self._apply_cors_how(),
                 "Or, where these credentials may not change CORS rules, an administrator sets them:",
             ]
         )
@@ -554,6 +566,24 @@ class Doctor:
                 "then covers them."
             )
         return "\n".join(lines)
+
+    def _apply_cors_how(self) -> str:
+        if self.form is None:
+            return (
+                f"`storageProviders check --id {self.provider.id if self.registered else 'ID'} "
+                + " ".join(f"--origin {o}" for o in self.origins)
+                + " --fix` (or the panel's Apply CORS fix button)."
+            )
+        if self.registered:
+            return f'press "{self.form.apply_cors}".'
+        return f'choose it, press "{self.form.check}", then "{self.form.apply_cors}".'
+
+    def no_origin(self, head: str = "Not checked: no browser origin given") -> str:
+        if self.form is None:
+            where = "(e.g. --origin http://127.0.0.1:8888)"
+        else:
+            where = f"in the {self.form.origins} field (e.g. http://127.0.0.1:8888)"
+        return f"{head}. Give the address you open Jupyter at {where}, or set c.GradientStorage.cors_origins."
 
     def _cli_where(self) -> str:
         out = f" --endpoint-url {self.provider.endpoint}" if self.provider.endpoint else ""
@@ -604,6 +634,11 @@ class Doctor:
     # -- fixes ---------------------------------------------------------------------------------------------------
     def update(self, field: str, value: str) -> str:
         """How to change one setting of the provider: the command, or for a provider not added yet, the field."""
+        if self.form is not None:
+            label = self.form.labels.get(field, field)
+            if self.registered:
+                return f'press "{self.form.edit}" and correct {label}'
+            return f"correct {label} in the form"
         if self.registered:
             return f"`storageProviders update s3 --id {self.provider.id} --{field} {value}`"
         return f"correct {field} before adding the provider"
@@ -613,17 +648,18 @@ class Doctor:
         if reason == "access-denied":
             sid = {"list": "ListBucket", "generated-urls": "GenerateUrls"}.get(cid, "ReadWriteObjects")
             statement = next(s for s in policy(self.engine, p)["Statement"] if s["Sid"] == sid)
-            whole = f" (all of it: `storageProviders policy --id {p.id}`)" if self.registered else ""
+            whole = f" (all of it: `storageProviders policy --id {p.id}`)" if self.registered and not self.form else ""
             return (
                 f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
                 f"{sid!r} of the least-privilege policy{whole}:\n" + json.dumps(statement, indent=2)
             )
         access_key = p.config.get("accessKey") or "KEY"
-        secret = (
-            f"{update('accessKey', access_key)} asks for the secret with a hidden prompt"
-            if self.registered
-            else "correct secretAccessKey before adding the provider"
-        )
+        if self.form is not None:
+            secret = update("secretAccessKey", "")
+        elif self.registered:
+            secret = f"{update('accessKey', access_key)} asks for the secret with a hidden prompt"
+        else:
+            secret = "correct secretAccessKey before adding the provider"
         return {
             "unreachable": "Check the endpoint URL (scheme, host and port) and that the store is running and "
             f"reachable from this machine; to change it, {update('endpoint', 'URL')}.",
@@ -631,7 +667,11 @@ class Doctor:
             "timeout": "Check the endpoint URL and the network (a firewall that drops packets looks like this); for "
             "a slow store raise c.GradientStorage.store_timeout.",
             "invalid-credentials": f"Give an access key this store knows: {update('accessKey', 'KEY')}"
-            + (" (it then asks for the secret with a hidden prompt)." if self.registered else ", and its secret."),
+            + (
+                " (it then asks for the secret with a hidden prompt)."
+                if self.registered and not self.form
+                else ", and its secret."
+            ),
             "signature-mismatch": f"Give the secret that belongs to the access key: {secret}. If the secret is "
             f"right, try signature version v4: {update('signatureVersion', 'v4')}.",
             "no-credentials": f"Give the provider credentials: {update('accessKey', 'KEY')} (and its secret) or "
@@ -651,10 +691,6 @@ CORS_NEEDED_FOR = (
     "CORS matters only to a web page that reads or writes the bucket itself with presigned URLs "
     "(the Gradient web console, your own web app); save, load, the magic, the panel and the console "
     "script never need it."
-)
-NO_ORIGIN = (
-    "Not checked: no browser origin given. Give the address you open Jupyter at (e.g. "
-    "--origin http://127.0.0.1:8888), or set c.GradientStorage.cors_origins."
 )
 STORE_CORS_HINT = (
     "Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "

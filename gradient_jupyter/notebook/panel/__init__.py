@@ -143,12 +143,14 @@ class Panel(W.VBox):
         on_error: Callable[[Exception], None] | None = None,
         refresh: bool = True,
         usage: bool = False,
+        known: Callable[[Exception], dict] | None = None,
     ) -> threading.Thread | None:
         """Run `work()` in a thread; its busy state, then its result (returned HTML) or error show in `where`.
 
         `buttons` (the control's own) wait meanwhile; other controls stay usable. Afterwards (with `refresh`) the
         lists are read again, so what changed elsewhere shows too, and with `usage` (work that adds or removes
-        bytes or providers) how much each bucket holds. Returns the thread (None if the control was still busy)."""
+        bytes or providers) how much each bucket holds. `known(exc)`: the names the panel's words for a refusal
+        need (parts.plain_words). Returns the thread (None if the control was still busy)."""
         buttons = list(buttons)
         if any(b.disabled for b in buttons):
             return None
@@ -160,7 +162,7 @@ class Panel(W.VBox):
             try:
                 where.value = work() or ""
             except Exception as exc:  # as in the console: every failure becomes words, here next to its control
-                where.value = note(plain_words(exc), "error")
+                where.value = note(plain_words(exc, **(known(exc) if known else {})), "error")
                 if on_error is not None:
                     on_error(exc)
             finally:

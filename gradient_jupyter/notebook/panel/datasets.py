@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from threading import Thread
 
 import ipywidgets as W
@@ -44,6 +45,9 @@ class DatasetsTab:
         self.want = None  # (dataset id, version) to choose once the lists show it (one just saved)
         self._quiet = False  # set while the panel itself changes a selection
         self.described = None  # the dataset whose description the field shows
+        # A result line belongs to what was chosen when its action ran: widget -> (scope, key), see _drop_stale.
+        self.made_for: dict[int, tuple] = {}
+        self.mounted: set[Path] = set()  # folders mounted from this kernel (./datasets/* is looked at too)
 
         self.table = wide("gj-datasets")
         self.unlisted = W.HTML()
@@ -53,6 +57,7 @@ class DatasetsTab:
         self.description = text(*words.DESCRIPTION, "gj-description")
         self.description_button = button(words.SAVE_DESCRIPTION, "gj-description-button")
         self.description_button.on_click(lambda _: self.save_description())
+        self.description_result = result("gj-description-result")
         self.delete_dataset_button = button(words.DELETE_DATASET, "gj-delete-dataset-button")
         self.delete_dataset_button.on_click(lambda _: self.ask_delete_dataset())
         self.dataset_confirm = Confirm("gj-confirm-dataset")
@@ -82,6 +87,8 @@ class DatasetsTab:
         self.tag_result = result("gj-tag-result")
 
         self.changes = wide("gj-changes")
+        self.compare = dropdown(words.COMPARE, "gj-compare")
+        self.compare.observe(self._compare_chosen, "value")
         self.changes_result = result("gj-changes-result")
 
         self.dest = text(*words.DEST, "gj-load-dest")
@@ -95,6 +102,10 @@ class DatasetsTab:
         self.mount_button = button(words.MOUNT, "gj-mount-button")
         self.mount_button.on_click(lambda _: self.mount())
         self.mount_result = result("gj-mount-result")
+        self.mounts = dropdown(words.MOUNTS, "gj-mounts")
+        self.unmount_button = button(words.UNMOUNT, "gj-unmount-button")
+        self.unmount_button.on_click(lambda _: self.unmount())
+        self.unmount_result = result("gj-unmount-result")
 
         self.save_fields = {
             key: text(label, hint, f"gj-save-{key}", cls=W.Combobox if key == "name" else W.Text)
@@ -118,6 +129,7 @@ class DatasetsTab:
                 self.files_result,
                 self.preview,
                 heading(words.CHANGES_HEADING),
+                self.compare,
                 self.changes_result,
                 self.changes,
                 heading(words.TAGS_HEADING),
@@ -128,19 +140,23 @@ class DatasetsTab:
                 heading(words.LOAD_HEADING),
                 self.dest,
                 row(self.load_button),
-                self.load_confirm.box,
                 self.load_progress.box,
                 self.load_result,
+                self.load_confirm.box,  # under the refusal that tells of it
                 heading(words.MOUNT_HEADING),
                 self.mount_dir,
                 row(self.mount_button),
                 self.mount_result,
+                self.mounts,
+                row(self.unmount_button),
+                self.unmount_result,
             ]
         )
         self.dataset_box = W.VBox(
             [
                 self.description,
                 row(self.description_button, self.delete_dataset_button),
+                self.description_result,
                 self.dataset_confirm.box,
                 self.versions_table,
                 self.version,
@@ -159,9 +175,9 @@ class DatasetsTab:
                 *self.save_fields.values(),
                 self.provider,
                 row(self.save_button),
-                self.save_confirm.box,
                 self.save_progress.box,
                 self.save_result,
+                self.save_confirm.box,  # under the refusal that tells of it
             ]
         )
         self.show_providers([])
@@ -170,7 +186,8 @@ class DatasetsTab:
     # -- reading (in a worker thread) and showing ----------------------------------------------------------------
     def fetch(self, selected: str | None = None):
         """Datasets, the chosen one (kept while it exists) and its committed versions."""
-        datasets = self.engine.datasets.list()
+        # Providers skipped are told of under the list, from the usage reading (show_unlisted): not logged too.
+        datasets = self.engine.datasets.list(warnings=[])
         ids = [d.id for d in datasets]
         if self.want and self.want[0] in ids:
             selected = self.want[0]
@@ -229,6 +246,7 @@ class DatasetsTab:
         finally:
             self._quiet = False
         self._show_version()
+        self.show_mounts()
 
     @staticmethod
     def _version_label(v) -> str:
@@ -238,6 +256,37 @@ class DatasetsTab:
             version=v.version, tags=tags, when=human_time(v.dt_committed), message=message
         )
 
+    def named(self, version: str | None, d=None) -> str:
+        """A version as a person knows it, as the successes name it: `name:version (tags)`, the tags as now."""
+        d = d or self.dataset()
+        tags = next((o.tags for o in self.versions if o.version == version), ())
+        return f"{d.name if d else ''}:{version}" + (words.TAGS.format(tags=", ".join(tags)) if tags else "")
+
+    # -- results belong to the selection they were made for -------------------------------------------------------
+    def _key(self, scope: str):
+        """What a result line of `scope` answers: the dataset, the version, or the version with its tags (a line
+        that names the tags, e.g. Loaded mnist:dyk57l5 (tag v1))."""
+        d, v = self.dataset(), self.chosen_version()
+        if scope == "dataset":
+            return d.id if d else None
+        if scope == "version":
+            return v.ref if v else None
+        return (v.ref, v.tags) if v else None
+
+    def _scoped(self, widget: W.HTML, scope: str, *closes) -> W.HTML:
+        """`widget` now answers the selection of `scope` as it is; `closes`: its question, its bar."""
+        self.made_for[id(widget)] = (widget, scope, self._key(scope), closes)
+        return widget
+
+    def _drop_stale(self) -> None:
+        """Clear every result line (with its question and bar) whose selection is no longer the one shown."""
+        for key, (widget, scope, made, closes) in list(self.made_for.items()):
+            if made != self._key(scope):
+                self.made_for.pop(key, None)
+                widget.value = ""
+                for part in closes:
+                    (part.close if isinstance(part, Confirm) else part.hide)()
+
     def _show_dataset(self) -> None:
         d = self.dataset()
         self.dataset_box.layout.display = "none" if d is None else None
@@ -246,15 +295,18 @@ class DatasetsTab:
             self.description.value, self.described = d.description, d.id
             if not self.save_fields["name"].value.strip():  # the save form follows the dataset shown first, too
                 self.save_fields["name"].value = d.name
+        self._drop_stale()
 
     def _show_version(self) -> None:
         v = self.chosen_version()
         self.version_parts.layout.display = "none" if v is None else None
         self.version_confirm.close()
         self.tag_confirm.close()
+        self._drop_stale()
         if v is not None and v.ref != self.files_of:
             self.read_files(v)
         elif v is not None:
+            self.show_compare(v)
             self.show_changes()  # the same version: its tags (in the heading) may have changed
 
     def _dataset_chosen(self, change) -> Thread | None:
@@ -287,29 +339,73 @@ class DatasetsTab:
             self.entries, self.files_of = entries, v.ref
             self.show_folder()
 
-        def changes():  # from the two manifests only, like `datasets versions diff --id REF`
-            self.diff = history.diff(self.engine, v.ref)
-            self.show_changes()
-
-        self.changes.value, self.diff = "", None
-        self.panel.run(self.changes_result, words.READING_CHANGES, changes, [], refresh=False)
+        self.show_compare(v, fresh=True)
+        self.read_changes()
         return self.panel.run(
             self.files_result, words.READING_FILES.format(ref=f"{d.name}:{v.version}"), work, [], refresh=False
+        )
+
+    # -- what changed: from the version before (default) or from any other version chosen ---------------------
+    def show_compare(self, v, *, fresh: bool = False) -> None:
+        """The versions the chosen one can be compared with: the version before it (its parent) first, then every
+        other. A parent that was deleted is no choice: then none is chosen and the line asks for one."""
+        parent_gone = v.parent is not None and all(o.version != v.parent for o in self.versions)
+        options = []
+        if not parent_gone:
+            if v.parent is not None:
+                label = words.COMPARE_PARENT.format(named=self.named(v.parent))
+            else:  # lineage recorded and no parent: the first version; else the engine takes the one before
+                label = words.COMPARE_FIRST if v.created_by is not None else words.COMPARE_BEFORE
+            options.append((label, ""))
+        options += [(self._version_label(o), o.ref) for o in self.versions if o.ref != v.ref]
+        keep = None if fresh else self.compare.value
+        values = [value for _, value in options]
+        self._quiet = True
+        try:
+            self.compare.options = options
+            self.compare.value = keep if keep in values else ("" if not parent_gone else None)
+        finally:
+            self._quiet = False
+        if parent_gone and self.compare.value is None:
+            self.changes.value, self.diff = "", None
+            self.changes_result.value = note(words.REFUSALS["unknown-parent"].format(version=self.named(v.version)))
+
+    def _compare_chosen(self, change) -> None:
+        if not self._quiet:
+            self.read_changes()
+
+    def read_changes(self) -> Thread | None:
+        """Read what changed (from the two manifests only, like `datasets versions diff`) for the choice shown."""
+        d, v, other = self.dataset(), self.chosen_version(), self.compare.value
+        if d is None or v is None or other is None:
+            return None
+        self.changes.value, self.diff = "", None
+        label = (
+            self.named(other.partition(":")[2])
+            if other
+            else next((shown for shown, value in self.compare.options if value == ""), "")
+        )
+
+        def changes():
+            self.diff = history.diff(self.engine, other, v.ref) if other else history.diff(self.engine, v.ref)
+            self.show_changes()
+
+        return self.panel.run(
+            self._scoped(self.changes_result, "version"),
+            words.READING_CHANGES.format(named=self.named(v.version), other=label),
+            changes,
+            [],
+            refresh=False,
+            known=lambda exc: {"version": self.named(v.version)},
         )
 
     def show_changes(self) -> None:
         """The chosen version's changes, its versions named as a person knows them: the dataset's name, the tags
         as they are now (read again with every list of versions, so a tag set after the diff was read shows)."""
         d, v, diff = self.dataset(), self.chosen_version(), self.diff
-        if d is None or v is None or diff is None or diff.after_ref != v.ref:
+        if d is None or v is None or diff is None or v.ref not in (diff.after_ref, diff.before_ref):
             return
-        tags = {o.ref: o.tags for o in self.versions}
-
-        def named(ref: str) -> str:
-            version = ref.partition(":")[2]
-            return f"{d.name}:{version}" + (words.TAGS.format(tags=", ".join(tags[ref])) if tags.get(ref) else "")
-
-        self.changes.value = DiffView(diff, name=named)._repr_html_()
+        self.changes.value = DiffView(diff, name=lambda ref: self.named(ref.partition(":")[2]))._repr_html_()
 
     def show_folder(self) -> None:
         d, v = self.dataset(), self.chosen_version()
@@ -357,7 +453,9 @@ class DatasetsTab:
             return ""
 
         self.preview.value = ""
-        return self.panel.run(self.files_result, words.PREVIEWING.format(path=path), work, [], refresh=False)
+        return self.panel.run(
+            self._scoped(self.files_result, "version"), words.PREVIEWING.format(path=path), work, [], refresh=False
+        )
 
     # -- dataset actions -------------------------------------------------------------------------------------------
     def save_description(self) -> Thread | None:
@@ -368,7 +466,10 @@ class DatasetsTab:
             return note(words.SAVED_DESCRIPTION.format(name=d.name), "ok")
 
         return self.panel.run(
-            self.dataset_result, words.SAVING_DESCRIPTION.format(name=d.name), work, [self.description_button]
+            self._scoped(self.description_result, "dataset"),
+            words.SAVING_DESCRIPTION.format(name=d.name),
+            work,
+            [self.description_button],
         )
 
     def ask_delete_dataset(self) -> None:
@@ -398,21 +499,23 @@ class DatasetsTab:
         d, v = self.dataset(), self.chosen_version()
         if v is None:
             return
-        tags = words.TAGS.format(tags=", ".join(v.tags)) if v.tags else ""
         self.version_confirm.ask(
-            words.CONFIRM_DELETE_VERSION.format(version=v.version, tags=tags, name=d.name),
+            words.CONFIRM_DELETE_VERSION.format(named=self.named(v.version)),
             words.DELETE_VERSION,
             lambda: self.delete_version(d, v),
         )
 
     def delete_version(self, d, v) -> Thread | None:
+        named = self.named(v.version, d)
+
         def work():
             self.engine.datasets.delete_version(d, v.version)
-            return note(words.DELETED_VERSION.format(version=v.version, name=d.name), "ok")
+            return note(words.DELETED_VERSION.format(named=named), "ok")
 
+        # It tells of the dataset once the version is gone: it stays while that dataset is shown.
         return self.panel.run(
-            self.version_result,
-            words.DELETING_VERSION.format(version=v.version),
+            self._scoped(self.version_result, "dataset"),
+            words.DELETING_VERSION.format(version=named),
             work,
             [self.delete_version_button],
             usage=True,
@@ -421,13 +524,13 @@ class DatasetsTab:
     def set_tag(self, *, move: bool = False) -> Thread | None:
         d, v, tag = self.dataset(), self.chosen_version(), self.tag.value.strip()
         if v is None or not tag:
-            self.tag_result.value = note(words.NO_TAG if v else words.NO_VERSION, "error")
+            self._scoped(self.tag_result, "version").value = note(words.NO_TAG if v else words.NO_VERSION, "error")
             return None
         other = next((o.version for o in self.versions if tag in o.tags), None)
         if other is not None and other != v.version and not move:
             # Nothing moves a tag silently: ask first.
             self.tag_confirm.ask(
-                words.CONFIRM_MOVE_TAG.format(tag=tag, other=other, version=v.version),
+                words.CONFIRM_MOVE_TAG.format(tag=tag, other=self.named(other), version=self.named(v.version)),
                 words.MOVE_TAG,
                 lambda: self.set_tag(move=True),
             )
@@ -436,11 +539,11 @@ class DatasetsTab:
         def work():
             self.engine.datasets.set_tag(d, tag, v.version)
             self.want = (d.id, v.version)
-            return note(words.TAG_SET.format(tag=tag, version=v.version), "ok")
+            return note(words.TAG_SET.format(tag=tag, version=f"{d.name}:{v.version}"), "ok")
 
         return self.panel.run(
-            self.tag_result,
-            words.SETTING_TAG.format(tag=tag, version=v.version),
+            self._scoped(self.tag_result, "version"),
+            words.SETTING_TAG.format(tag=tag, version=f"{d.name}:{v.version}"),
             work,
             [self.set_tag_button, self.delete_tag_button],
         )
@@ -448,16 +551,19 @@ class DatasetsTab:
     def delete_tag(self) -> Thread | None:
         d, tag = self.dataset(), self.tag.value.strip()
         if d is None or not tag:
-            self.tag_result.value = note(words.NO_TAG, "error")
+            self._scoped(self.tag_result, "version").value = note(words.NO_TAG, "error")
             return None
         version = next((o.version for o in self.versions if tag in o.tags), "")
 
         def work():
             self.engine.datasets.delete_tag(d, tag)
-            return note(words.TAG_DELETED.format(tag=tag, version=version), "ok")
+            return note(words.TAG_DELETED.format(tag=tag, version=f"{d.name}:{version}"), "ok")
 
         return self.panel.run(
-            self.tag_result, words.DELETING_TAG.format(tag=tag), work, [self.set_tag_button, self.delete_tag_button]
+            self._scoped(self.tag_result, "version"),
+            words.DELETING_TAG.format(tag=tag),
+            work,
+            [self.set_tag_button, self.delete_tag_button],
         )
 
     # -- save and load ---------------------------------------------------------------------------------------------
@@ -465,7 +571,7 @@ class DatasetsTab:
         """Save the folder as a new committed version of the named dataset (created if new)."""
         f = {key: field.value.strip() for key, field in self.save_fields.items()}
         provider, progress = self.provider.value or None, self.save_progress
-        progress.box.layout.display = "none"
+        progress.hide()
         self.save_confirm.close()
 
         def work():
@@ -487,7 +593,15 @@ class DatasetsTab:
                 words.SAVED.format(headline=view.headline(named=True), line=view.line()), view.warnings, view.ref
             )
 
+        def known(exc) -> dict:
+            if isinstance(exc, TagInUse):  # the version it names, as a person knows it
+                d = next((d for d in self.datasets if d.name.lower() == f["name"].lower()), None)
+                other = self.named(exc.version, d) if d and d.id == self.choice.value else f"{f['name']}:{exc.version}"
+                return {"tag": exc.tag, "other": other}
+            return {"name": f["name"]}
+
         def refused(exc):
+            progress.finish(False)
             if isinstance(exc, TagInUse):  # nothing moves a tag silently: ask
                 self.save_confirm.ask(
                     words.CONFIRM_MOVE_TAG_ON_SAVE.format(tag=f["tag"]),
@@ -502,6 +616,7 @@ class DatasetsTab:
             [self.save_button],
             on_error=refused,
             usage=True,
+            known=known,
         )
 
     def load(self, *, overwrite: bool = False) -> Thread | None:
@@ -511,8 +626,9 @@ class DatasetsTab:
             self.load_result.value = note(words.NO_VERSION, "error")
             return None
         progress = self.load_progress
-        progress.box.layout.display = "none"
+        progress.hide()
         self.load_confirm.close()
+        named = self.named(v.version)
 
         def work():
             progress.start("verify")
@@ -522,11 +638,8 @@ class DatasetsTab:
             )
 
         def refused(exc):
+            progress.finish(False)
             if isinstance(exc, LocalChanges):  # never assumed: the user says whether their edits may go
-                # in the panel's words: its question below is the way on, not the console's --overwrite
-                self.load_result.value = note(
-                    words.LOAD_REFUSED.format(dest=exc.dest, ref=v.ref, action=words.OVERWRITE_AND_LOAD), "error"
-                )
                 shown = ", ".join(exc.paths[:5]) + (", ..." if len(exc.paths) > 5 else "")
                 self.load_confirm.ask(
                     words.CONFIRM_OVERWRITE.format(count=len(exc.paths), paths=shown),
@@ -535,13 +648,15 @@ class DatasetsTab:
                 )
 
         return self.panel.run(
-            self.load_result,
+            self._scoped(self.load_result, "named", self.load_confirm, self.load_progress),
             words.LOADING.format(name=d.name, version=v.version),
             work,
             [self.load_button],
             on_error=refused,
+            known=lambda exc: {"dest": getattr(exc, "dest", dest), "ref": named},
         )
 
+    # -- mounts ------------------------------------------------------------------------------------------------------
     def mount(self) -> Thread | None:
         """Mount the chosen version read-only (default ./datasets/<dataset name>), as `mount REF [DIR]` does."""
         d, v, folder = self.dataset(), self.chosen_version(), self.mount_dir.value.strip() or None
@@ -550,10 +665,65 @@ class DatasetsTab:
             return None
 
         def work():
-            return note(str(mount_message(mounts.mount(self.engine, v.ref, folder))), "ok")
+            made = mounts.mount(self.engine, v.ref, folder)
+            self.mounted.add(made.folder)
+            return note(str(mount_message(made)), "ok")
 
         return self.panel.run(
-            self.mount_result, words.MOUNTING.format(name=d.name, version=v.version), work, [self.mount_button]
+            self._scoped(self.mount_result, "named"),
+            words.MOUNTING.format(name=d.name, version=v.version),
+            work,
+            [self.mount_button],
+        )
+
+    def find_mounts(self, d) -> list[tuple[Path, dict]]:
+        """The mounts of dataset `d` this panel knows: those made from this kernel and those under ./datasets/."""
+        candidates = set(self.mounted)
+        top = Path.cwd() / "datasets"
+        try:
+            candidates.update(top.iterdir())
+        except OSError:  # no ./datasets
+            pass
+        found = []
+        for place in sorted(candidates):
+            try:
+                record = mounts.mounted(place)
+            except (OSError, ValueError):  # unmounted, or being replaced, meanwhile
+                record = None
+            if isinstance(record, dict) and record.get("dataset") == d.id:
+                found.append((place, record))
+        return found
+
+    def show_mounts(self) -> None:
+        d = self.dataset()
+        found = self.find_mounts(d) if d else []
+        keep = self.mounts.value
+        self.mounts.options = [
+            (words.MOUNT_OPTION.format(folder=folder, named=self.named(str(record.get("version")), d)), str(folder))
+            for folder, record in found
+        ] or [(words.NO_MOUNTS, "")]
+        values = [str(folder) for folder, _ in found]
+        self.mounts.value = keep if keep in values else (values[0] if values else "")
+        self.unmount_button.disabled = not found
+
+    def unmount(self) -> Thread | None:
+        folder = self.mounts.value
+        if not folder:
+            return None
+
+        def work():
+            kept = mounts.unmount(folder)
+            self.mounted.discard(Path(folder))
+            if kept:
+                shown = ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "")
+                return note(words.UNMOUNTED_KEPT.format(folder=folder, count=len(kept), paths=shown), "ok")
+            return note(words.UNMOUNTED.format(folder=folder), "ok")
+
+        return self.panel.run(
+            self._scoped(self.unmount_result, "dataset"),
+            words.UNMOUNTING.format(folder=folder),
+            work,
+            [self.unmount_button],
         )
 
     def show_unlisted(self, usage: dict) -> None:

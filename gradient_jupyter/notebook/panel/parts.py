@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import threading
 
 import ipywidgets as W
@@ -39,16 +40,39 @@ STYLE = """<style>
 </style>"""
 
 
+# A number and its unit ("0.0 s", "3 files", "1.2 MiB") never part at the end of a line.
+UNIT = re.compile(r"(\d) (?=(?:s|ms|B|KiB|MiB|GiB|TiB|files?|version\(s\)|file\(s\))\b)")
+
+
 def note(text: str, kind: str = "info") -> str:
     """A result line as HTML; `kind` is info, busy, ok or error (also its CSS class, gj-<kind>)."""
-    return f"<span class='gj-{kind}' style='color:{COLORS[kind]}'>{html.escape(text, quote=False)}</span>"
+    shown = UNIT.sub("\\1\u00a0", html.escape(text, quote=False))
+    return f"<span class='gj-{kind}' style='color:{COLORS[kind]}'>{shown}</span>"
 
 
-def plain_words(exc: BaseException) -> str:
-    """What to tell the user about an error: the engine's message, never a traceback."""
+def plain_words(exc: BaseException, **known) -> str:
+    """What to tell the user about an error, in the panel's words, never a traceback: a refusal whose engine words
+    name the console's way on is worded by words.REFUSALS (with what the control `known`s: names, versions); any
+    other is the engine's message with a provider setting named by its field's label."""
+    reason = getattr(exc, "reason", "")
+    if isinstance(exc, GradientError) and reason in words.REFUSALS:
+        cause = exc.__cause__
+        known.setdefault("cause", getattr(cause, "message", str(cause)))
+        try:
+            return words.REFUSALS[reason].format(**known)
+        except KeyError:  # the control did not know a name the words need: the engine's own words then
+            pass
     if isinstance(exc, (GradientError, OSError)):
-        return failure(exc)
+        return field_names(failure(exc))
     return words.UNEXPECTED.format(kind=type(exc).__name__, error=exc)
+
+
+def field_names(text: str) -> str:
+    """`text` with every provider setting named as the form labels its field."""
+    return CONFIG_NAME.sub(lambda m: words.FIELDS[m.group(0)][0], text)
+
+
+CONFIG_NAME = re.compile(r"\b(?:" + "|".join(words.CONFIG_NAMES) + r")\b")
 
 
 def text(label: str, placeholder: str = "", css: str = "", cls=W.Text) -> W.Text:
@@ -186,7 +210,11 @@ class Confirm:
 
 
 class ProgressBar:
-    """A bar and a line of text fed by the engine's ProgressEvents (from its worker threads); hidden when idle."""
+    """A bar and a line of text fed by the engine's ProgressEvents (from its worker threads); hidden when idle and
+    until the first event (an action refused up front leaves no empty bar), hidden again when the action failed
+    before moving a byte (a check that found a refusal is not a red bar); red only for a transfer cut short."""
+
+    MOVING = ("upload", "download")
 
     def __init__(self, css: str):
         self.bar = W.FloatProgress(
@@ -196,13 +224,17 @@ class ProgressBar:
         self.box = W.HBox([self.bar, self.label], layout={"display": "none", "flex_flow": "row wrap"})
         self.box.add_class(css)
         self._last: tuple | None = None
+        self._moved = False
         self._lock = threading.Lock()
 
     def start(self, phase: str) -> None:
-        self._last = None
+        self._last, self._moved = None, False
         self.bar.value, self.bar.bar_style, self.bar.description = 0.0, "info", PHASES.get(phase, phase)
         self.label.value = ""
-        self.box.layout.display = "flex"
+        self.box.layout.display = "none"
+
+    def hide(self) -> None:
+        self.box.layout.display = "none"
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.bytes_total:
@@ -214,6 +246,7 @@ class ProgressBar:
             if step == self._last:
                 return
             self._last = step
+            self._moved = self._moved or (event.phase in self.MOVING and bool(event.bytes_done or event.files_done))
             self.bar.value = min(1.0, fraction)
             self.bar.description = PHASES.get(event.phase, event.phase)
             self.label.value = words.PROGRESS.format(
@@ -222,6 +255,7 @@ class ProgressBar:
                 bytes_done=human_bytes(event.bytes_done),
                 bytes_total=human_bytes(event.bytes_total),
             )
+            self.box.layout.display = "flex"
 
     # The context manager the command layer's run_save and run_load close when the transfer ends.
     def __enter__(self) -> ProgressBar:
@@ -231,6 +265,10 @@ class ProgressBar:
         self.finish(kind is None)
 
     def finish(self, ok: bool) -> None:
-        if ok:
-            self.bar.value = 1.0
-        self.bar.bar_style = "success" if ok else "danger"
+        with self._lock:
+            if ok:
+                self.bar.value, self.bar.bar_style = 1.0, "success"
+            elif self._moved:
+                self.bar.bar_style = "danger"
+            else:
+                self.box.layout.display = "none"

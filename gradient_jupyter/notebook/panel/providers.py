@@ -18,6 +18,7 @@ from .parts import (
     SecretField,
     button,
     csv_words,
+    done,
     dropdown,
     heading,
     note,
@@ -42,6 +43,21 @@ FIELD_OF_REASON = {
 }
 # The checks that say a provider cannot be used at all ("Add and check" keeps it only when they pass).
 ESSENTIAL = ("credentials", "bucket", "list", "read-write")
+# The doctor's fixes in the words of this tab's form and buttons.
+FORM = doctor.Form(
+    labels={key: label for key, (label, _) in words.FIELDS.items()},
+    edit=words.EDIT,
+    check=words.CHECK,
+    apply_cors=words.APPLY_CORS,
+    origins=words.ORIGINS[0],
+)
+
+
+def not_kept(check, provider) -> str:
+    """Why "Add and check" added nothing: the first essential check that failed, in words about what it met."""
+    where = provider.endpoint or "AWS S3"
+    wording = words.NOT_KEPT.get(check.reason, words.NOT_KEPT["other"])
+    return wording.format(check=check.id, endpoint=where, bucket=provider.bucket)
 
 
 class ProvidersTab:
@@ -94,9 +110,9 @@ class ProvidersTab:
         for key, hint in self.field_hints.items():
             hint.add_class(f"gj-hint-{key}")
         self.secret = self.fields["secretAccessKey"]
-        self.add_button = button(words.ADD, "gj-add-button", "primary")
+        self.add_button = button(words.ADD, "gj-add-button")
         self.add_button.on_click(lambda _: self.add(check=False))
-        self.add_check_button = button(words.ADD_AND_CHECK, "gj-add-check-button")
+        self.add_check_button = button(words.ADD_AND_CHECK, "gj-add-check-button", "primary")
         self.add_check_button.on_click(lambda _: self.add(check=True))
         self.save_button = button(words.SAVE_EDIT, "gj-save-edit-button", "primary")
         self.save_button.on_click(lambda _: self.save_edit())
@@ -126,13 +142,13 @@ class ProvidersTab:
                 self.choice,
                 row(self.edit_button, self.delete_button, self.default_button, self.check_button, self.cors_button),
                 self.origins,
-                self.confirm.box,
                 self.provider_result,
+                self.confirm.box,  # under the refusal that tells of it
                 self.check_result,
                 self.report,
                 self.form_heading,
                 *form,
-                row(self.add_button, self.add_check_button, self.save_button, self.cancel_button),
+                row(self.add_check_button, self.add_button, self.save_button, self.cancel_button),
                 self.form_result,
                 self.form_report,
             ]
@@ -239,11 +255,11 @@ class ProvidersTab:
                     candidate = Provider(
                         id=words.NOT_ADDED_ID, name=check_provider_name(name), config=clean_config(config)
                     )
-                    report = doctor.check(self.engine, candidate, origins=self._origins())
+                    report = doctor.check(self.engine, candidate, origins=self._origins(), form=FORM)
                     self.form_report.value = report._repr_html_()
-                    failed = [c.id for c in report.checks if c.id in ESSENTIAL and c.status == "fail"]
+                    failed = [c for c in report.checks if c.id in ESSENTIAL and c.status == "fail"]
                     if failed:
-                        return note(words.NOT_KEPT.format(checks=", ".join(failed)), "error")
+                        return note(not_kept(failed[0], candidate), "error")
                 provider = self.engine.registry.create(name, config)
                 self.form_report.value = ""  # it answers: Check setup tells the rest (CORS) for the provider added
             finally:
@@ -251,11 +267,10 @@ class ProvidersTab:
             for key in ("name", "bucket", "endpoint", "region", "accessKey", "profile", "signatureVersion"):
                 self.fields[key].value = ""
             self.want = provider.id
-            done = words.ADDED_CHECKED if check else words.ADDED
-            warning = self.engine.registry.bucket_warning(provider)  # the console prints it too
-            return note(done.format(name=provider.name, id=provider.id), "ok") + (
-                "<br>" + note(warning, "error") if warning else ""
-            )
+            added = (words.ADDED_CHECKED if check else words.ADDED).format(name=provider.name, id=provider.id)
+            warnings = [] if check else [words.NOT_CHECKED]
+            warning = self.engine.registry.bucket_warning(provider, words.DELETE_ONE)  # the console prints it too
+            return done(added, [*warnings, *([warning.removeprefix("Warning: ")] if warning else [])])
 
         busy = words.ADD_CHECKING if check else words.ADDING
         return self.panel.run(
@@ -317,7 +332,9 @@ class ProvidersTab:
                 config.clear()
             self.stop_edit()
             warning = (
-                self.engine.registry.bucket_warning(updated) if "bucket" in config or "endpoint" in config else None
+                self.engine.registry.bucket_warning(updated, words.DELETE_ONE)
+                if "bucket" in config or "endpoint" in config
+                else None
             )
             return note(words.EDITED.format(name=updated.name), "ok") + (
                 "<br>" + note(warning, "error") if warning else ""
@@ -362,6 +379,7 @@ class ProvidersTab:
             [self.delete_button, self.edit_button],
             on_error=refused,
             usage=True,
+            known=lambda exc: {"name": p.name},
         )
 
     # -- the team default ------------------------------------------------------------------------------------------
@@ -376,7 +394,11 @@ class ProvidersTab:
             return note(words.MADE_DEFAULT.format(name=p.name), "ok")
 
         return self.panel.run(
-            self.provider_result, words.MAKING_DEFAULT.format(name=p.name), work, [self.default_button]
+            self.provider_result,
+            words.MAKING_DEFAULT.format(name=p.name),
+            work,
+            [self.default_button],
+            known=lambda exc: {"name": p.name},
         )
 
     # -- the bucket check ------------------------------------------------------------------------------------------
@@ -394,7 +416,10 @@ class ProvidersTab:
         self.cors_button.layout.display = "none"
 
         def work():
-            report = (doctor.apply_cors if fix else doctor.check)(self.engine, p, origins=origins)
+            if fix:
+                report = doctor.apply_cors(self.engine, p, origins, form=FORM)
+            else:
+                report = doctor.check(self.engine, p, origins=origins, form=FORM)
             self.report.value = f"<div class='gj-scroll-y'>{report._repr_html_()}</div>"
             checks = report.to_json()["checks"]
             fixable = any(c["id"] in ("cors", "preflight") and c["status"] == "fail" for c in checks)

@@ -16,6 +16,24 @@ REFRESHED = "Up to date"
 BUSY_ELSEWHERE = "Still working on the last request of this control..."
 UNEXPECTED = "Unexpected error ({kind}): {error}"
 WARNING = "Warning: {warning}"
+# The engine's refusals whose own words name the console's way on (a flag, a command), in the panel's words:
+# by the refusal's reason, formatted with what the control knows ({message}: the engine's words).
+REFUSALS = {
+    "provider-in-use": 'Datasets use storage provider {name}: delete them first, or press "Delete anyway" '
+    "below to delete the provider anyway (their data stays in the bucket).",
+    "provider-unchecked": "Could not check whether datasets use storage provider {name} ({cause}). Fix the "
+    'provider and try again, or press "Delete anyway" below (any data stays in the bucket).',
+    "default-provider": '{name} is the team default: choose another provider and press "Make team default" first.',
+    "no-path": "Give the folder to save in the Folder field: an empty one would save the whole working folder.",
+    "tag-in-use": 'Tag {tag} already names {other}: press "Move the tag and save" below to move it, or choose '
+    "another tag. Nothing was saved.",
+    "wrong-provider": "Dataset {name} lives in another storage provider: choose \"the dataset's own, or the "
+    'team default" as its Provider, or another dataset name.',
+    "unknown-parent": "The version before {version} was deleted: choose a version to compare with.",
+    "local-changes": "Nothing was written: {dest} holds local changes that loading {ref} would replace. "
+    'Press "Overwrite them and load" below to replace them, or load into another folder.',
+}
+DELETE_ONE = 'choose one and press "Delete provider"'
 
 # -- providers ---------------------------------------------------------------------------------------------------
 UNREACHABLE = "{name} cannot be reached: {error} Choose it and press Check setup to see what is wrong."
@@ -35,6 +53,8 @@ FIELDS = {
     "profile": ("AWS profile", "instead of keys: a profile of ~/.aws/config"),
     "signatureVersion": ("Signature", "empty: v4 (v2 for old stores)"),
 }
+# Engine words that name a provider setting by its config name ("check secretAccessKey") name its field instead.
+CONFIG_NAMES = ("secretAccessKey", "signatureVersion", "accessKey")
 EDIT_PLACEHOLDERS = {"secretAccessKey": "empty: keep the current secret"}
 SECRET_HELD = "secret held in the kernel's memory (not in the notebook); type again to replace it"
 ADD = "Add"
@@ -50,12 +70,27 @@ MADE_DEFAULT = "{name} is now the team default: new datasets go there when no pr
 ADDING = "Adding storage provider {name}..."
 ADD_CHECKING = "Adding storage provider {name} and checking its bucket..."
 ADDED = "Created storage provider {name} ({id})."
+NOT_CHECKED = (
+    'nothing was checked: whether its bucket answers is unknown. Choose it and press "Check setup", '
+    'or add with "Add and check".'
+)
 ADDED_CHECKED = "Created storage provider {name} ({id}); its bucket answers as it should."
 NOT_ADDED_ID = "new"
-NOT_KEPT = (
-    "Not added: the bucket check failed ({checks}). See the report below, correct the form and try again "
-    "(type the secret again)."
-)
+# Why "Add and check" added nothing, by the reason of the first essential check that failed.
+AGAIN = " See the report below, correct the form and try again (type the secret again)."
+NOT_KEPT = {
+    "unreachable": "Not added: could not connect to {endpoint}: check the Endpoint and that the store runs." + AGAIN,
+    "dns": "Not added: could not connect to {endpoint}: its host name is not known." + AGAIN,
+    "timeout": "Not added: could not connect to {endpoint}: it did not answer in time." + AGAIN,
+    "not-s3": "Not added: {endpoint} does not answer as an S3 store: give its base URL as the Endpoint." + AGAIN,
+    "invalid-credentials": "Not added: {endpoint} does not know the Access key." + AGAIN,
+    "signature-mismatch": "Not added: {endpoint} refused the Secret key (or the Signature)." + AGAIN,
+    "no-credentials": "Not added: no credentials: give an Access key and its Secret key, or an AWS profile." + AGAIN,
+    "access-denied": "Not added: the credentials may not use bucket {bucket} ({check} denied)." + AGAIN,
+    "no-such-bucket": "Not added: there is no bucket {bucket} at {endpoint}." + AGAIN,
+    "wrong-region": "Not added: bucket {bucket} is in another region: correct the Region." + AGAIN,
+    "other": "Not added: the {check} check of the bucket failed." + AGAIN,
+}
 SAVING_EDIT = "Saving storage provider {name}..."
 EDITED = "Updated storage provider {name}."
 FIELD_WRONG = "Check this field"
@@ -83,6 +118,7 @@ DESCRIPTION = ("Description", "what this dataset holds")
 SAVE_DESCRIPTION = "Save description"
 SAVING_DESCRIPTION = "Saving the description of {name}..."
 SAVED_DESCRIPTION = "Saved the description of {name}."
+DESCRIPTION_UNCHANGED = "The description is as saved."
 DELETE_DATASET = "Delete dataset"
 CONFIRM_DELETE_DATASET = "Delete dataset {name} with all its {count} version(s) and their files? This cannot be undone."
 DELETING_DATASET = "Deleting dataset {name}..."
@@ -107,7 +143,7 @@ TAGS_HEADING = "Tags"
 TAG = ("Tag", "e.g. v1 or prod")
 SET_TAG = "Set tag"
 DELETE_TAG = "Delete tag"
-CONFIRM_MOVE_TAG = "Tag {tag} is on version {other}: move it to {version}?"
+CONFIRM_MOVE_TAG = "Tag {tag} is on {other}: move it to {version}?"
 MOVE_TAG = "Move tag"
 SETTING_TAG = "Tagging {version} as {tag}..."
 TAG_SET = "Tag {tag} now names version {version}."
@@ -115,11 +151,9 @@ DELETING_TAG = "Deleting tag {tag}..."
 TAG_DELETED = "Deleted tag {tag} (version {version} stays)."
 NO_TAG = "Give a tag name first."
 DELETE_VERSION = "Delete version"
-CONFIRM_DELETE_VERSION = (
-    "Delete version {version}{tags} of {name}? Files that other versions use are kept. This cannot be undone."
-)
+CONFIRM_DELETE_VERSION = "Delete version {named}? Files that other versions use are kept. This cannot be undone."
 DELETING_VERSION = "Deleting version {version}..."
-DELETED_VERSION = "Deleted version {version} of {name}."
+DELETED_VERSION = "Deleted version {named}."
 SAVE_HEADING = "Save a folder as a new version (the dataset is created if new)"
 SAVE_FIELDS = {
     "folder": ("Folder", "folder to save, e.g. ./data"),
@@ -141,10 +175,6 @@ LOAD = "Load version into folder"
 LOADING = "Loading {name}:{version}..."
 LOADED = "{headline}. {line}"
 OVERWRITE_AND_LOAD = "Overwrite them and load"
-LOAD_REFUSED = (
-    "Nothing was written: {dest} holds local changes that loading {ref} would replace. "
-    'Answer "{action}" below to replace them, or load into another folder.'
-)
 CONFIRM_OVERWRITE = (
     "{count} file(s) in the folder have local changes that this load would replace: {paths}. Overwrite them?"
 )
@@ -152,8 +182,19 @@ MOUNT_HEADING = "Mount the version (a read-only folder, like Gradient's /dataset
 MOUNT_DIR = ("At folder", "default: ./datasets/<dataset name>")
 MOUNT = "Mount version"
 MOUNTING = "Mounting {name}:{version}..."
-CHANGES_HEADING = "What changed since the version before"
-READING_CHANGES = "Comparing with the version before..."
+CHANGES_HEADING = "What changed"
+COMPARE = "Compared with"
+COMPARE_PARENT = "the version before: {named}"
+COMPARE_FIRST = "nothing (the first version)"
+COMPARE_BEFORE = "the version before"
+READING_CHANGES = "Comparing {named} with {other}..."
+MOUNTS = "Mounted at"
+NO_MOUNTS = "(not mounted here)"
+MOUNT_OPTION = "{folder}   ·   {named}"
+UNMOUNT = "Unmount"
+UNMOUNTING = "Unmounting {folder}..."
+UNMOUNTED = "Unmounted {folder}."
+UNMOUNTED_KEPT = "Unmounted {folder}; kept {count} file(s) the mount did not make: {paths}"
 UNLISTED = (
     "Datasets in {name} are not listed, its bucket cannot be read: {error} "
     "Check setup on the Storage providers tab tells what is wrong."
