@@ -7,7 +7,6 @@ import json
 import threading
 
 import boto3
-import ipywidgets
 import pytest
 
 import gradient_jupyter
@@ -18,33 +17,9 @@ from gradient_jupyter.notebook.panel import words
 
 from .helpers import SECRET, make_folder
 from .helpers.cors import FOREIGN_RULE, foreign_cors
+from .helpers.widgets import state_text, typed
 
 DEAD = "http://127.0.0.1:1"  # refuses connections at once: a provider nobody can reach, quickly
-
-
-def widget_tree(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """Every widget reachable from `root` through its synced traits (children, layout, style...)."""
-    seen, todo = {}, [root]
-    while todo:
-        widget = todo.pop()
-        if id(widget) in seen:
-            continue
-        seen[id(widget)] = widget
-        for name in widget.keys:
-            value = getattr(widget, name)
-            todo += [
-                v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, ipywidgets.Widget)
-            ]
-    return list(seen.values())
-
-
-def state_text(root) -> str:
-    return "\n".join(json.dumps(w.get_state(), default=str) for w in widget_tree(root))
-
-
-def typed(widget, value) -> None:
-    """What the browser does when a user types into a field and leaves it: one update from the front end."""
-    widget.set_state({"value": value})
 
 
 def fill_provider_form(tab, endpoint, bucket, *, name="moto", secret=SECRET):
@@ -180,7 +155,7 @@ def test_an_unknown_signature_version_is_named_next_to_its_field(engine, shown, 
     fill_provider_form(tab, endpoint, bucket)
     typed(tab.fields["signatureVersion"], "v9")
     click(shown, tab.add_button)
-    assert "Unknown signatureVersion 'v9'" in tab.field_hints["signatureVersion"].value
+    assert "Unknown Signature 'v9'" in tab.field_hints["signatureVersion"].value
     assert [p.name for p in engine.registry.list()] == ["Gradient Managed"]
     typed(tab.fields["signatureVersion"], "v2")
     typed(tab.secret, SECRET)
@@ -745,6 +720,160 @@ def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
     assert engine.datasets.list() == []  # the refused save made no dataset
 
 
+def three_versions(p, tmp_path):
+    """flowers with three versions, newest first; the first tagged v1."""
+    folder = data_folder(tmp_path / "data")
+    save_with_panel(p, folder, "flowers", tag="v1")
+    (folder / "two.txt").write_text("two\n")
+    save_with_panel(p, folder, "flowers", message="two")
+    (folder / "three.txt").write_text("three\n")
+    save_with_panel(p, folder, "flowers", message="three")
+    return p.datasets.versions
+
+
+def test_results_belong_to_the_selection_they_answer(engine, shown, tmp_path, monkeypatch):
+    """A result line goes when what it answered is no longer shown: another version, a tag moved, another
+    dataset. A deleted version's line tells of its dataset, so it stays while that dataset is shown."""
+    monkeypatch.chdir(tmp_path)
+    latest, middle, first = three_versions(shown, tmp_path)
+    tab = shown.datasets
+    tab.version.value = first.ref
+    shown.wait()
+    typed(tab.dest, "work")
+    click(shown, tab.load_button)
+    click(shown, tab.mount_button)
+    assert f"Loaded flowers:{first.version} (tag v1)" in words_of(tab.load_result)
+    assert "Mounted flowers" in tab.mount_result.value
+    tab.version.value = middle.ref  # another version: neither line answers it
+    shown.wait()
+    assert tab.load_result.value == tab.mount_result.value == ""
+    tab.version.value = first.ref
+    shown.wait()
+    assert tab.load_result.value == ""  # gone, not hidden for a while
+
+    click(shown, tab.load_button)
+    assert "(tag v1)" in tab.load_result.value
+    engine.datasets.set_tag("flowers", "v1", latest.version)  # elsewhere: the line's "(tag v1)" is no longer so
+    shown.refresh()
+    shown.wait()
+    assert tab.version.value == first.ref and tab.load_result.value == ""
+
+    (tmp_path / "work" / "a.csv").write_text("mine\n")
+    click(shown, tab.load_button)  # refused: the question and the refusal go together with the selection
+    assert tab.load_confirm.box.layout.display == "flex" and "gj-error" in tab.load_result.value
+    tab.version.value = middle.ref
+    shown.wait()
+    assert tab.load_confirm.box.layout.display == "none" and tab.load_result.value == ""
+
+    tab.delete_version_button.click()
+    click(shown, tab.version_confirm.yes)
+    assert f"Deleted version flowers:{middle.version}" in tab.version_result.value
+    assert tab.version.value != middle.ref and "Deleted version" in tab.version_result.value  # still its dataset's
+    typed(tab.description, "petals")
+    click(shown, tab.description_button)
+    assert "Saved the description" in tab.description_result.value
+    save_with_panel(shown, data_folder(tmp_path / "other"), "other")
+    tab.choice.value = engine.datasets.get("other").id
+    shown.wait()
+    assert tab.version_result.value == tab.description_result.value == ""
+
+
+def test_compare_a_version_with_any_other_and_a_deleted_parent_is_a_choice(engine, shown, tmp_path):
+    latest, middle, first = three_versions(shown, tmp_path)
+    tab = shown.datasets
+    assert tab.version.value == latest.ref
+    assert tab.compare.value == "" and f"the version before: flowers:{middle.version}" in tab.compare.label
+    assert "two.txt" not in tab.changes.value and "three.txt" in tab.changes.value  # from its parent
+    assert [value for _, value in tab.compare.options] == ["", middle.ref, first.ref]
+    tab.compare.value = first.ref
+    shown.wait()
+    changes = tab.changes.value
+    assert f"flowers:{first.version} (v1)" in changes and "two.txt" in changes and "three.txt" in changes
+    assert "2 added" in changes
+
+    tab.version.value = first.ref  # the first version: compared with nothing by default
+    shown.wait()
+    assert tab.compare.value == "" and tab.compare.label == words.COMPARE_FIRST and "3 added" in tab.changes.value
+
+    engine.datasets.delete_version("flowers", middle.version)  # the parent of the latest, elsewhere
+    tab.version.value = latest.ref
+    shown.refresh()
+    shown.wait()
+    assert tab.compare.value is None and [value for _, value in tab.compare.options] == [first.ref]
+    assert "choose a version to compare with" in tab.changes_result.value and "gj-error" not in tab.changes_result.value
+    assert tab.changes.value == ""
+    tab.compare.value = first.ref
+    shown.wait()
+    assert "three.txt" in tab.changes.value and "two.txt" in tab.changes.value and tab.changes_result.value == ""
+
+
+def test_mounts_of_the_dataset_are_listed_with_their_folders_and_unmounted(engine, shown, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    latest, middle, first = three_versions(shown, tmp_path)
+    tab = shown.datasets
+    assert tab.mounts.options == ((words.NO_MOUNTS, ""),) and tab.unmount_button.disabled
+    click(shown, tab.mount_button)  # at ./datasets/flowers
+    tab.version.value = first.ref
+    shown.wait()
+    typed(tab.mount_dir, str(tmp_path / "elsewhere"))
+    click(shown, tab.mount_button)
+    default = tmp_path / "datasets" / "flowers"
+    assert [value for _, value in tab.mounts.options] == [str(default), str(tmp_path / "elsewhere")]
+    labels = [label for label, _ in tab.mounts.options]
+    assert labels[0].startswith(str(default)) and f"flowers:{latest.version}" in labels[0]
+    assert f"flowers:{first.version} (v1)" in labels[1] and not tab.unmount_button.disabled
+
+    tab.mounts.value = str(tmp_path / "elsewhere")
+    click(shown, tab.unmount_button)
+    assert f"Unmounted {tmp_path / 'elsewhere'}" in tab.unmount_result.value
+    assert not (tmp_path / "elsewhere").exists() and default.is_dir()
+    assert [value for _, value in tab.mounts.options] == [str(default)]
+    save_with_panel(shown, data_folder(tmp_path / "other"), "other")  # another dataset: its own mounts (none)
+    tab.choice.value = engine.datasets.get("other").id
+    shown.wait()
+    assert tab.mounts.options == ((words.NO_MOUNTS, ""),) and tab.unmount_result.value == ""
+
+
+def test_add_and_check_is_the_primary_action_and_add_alone_says_nothing_was_checked(engine, shown, s3_bucket):
+    endpoint, bucket = s3_bucket
+    tab = shown.providers
+    assert tab.add_check_button.button_style == "primary" and tab.add_button.button_style == ""
+    fill_provider_form(tab, DEAD, bucket, name="dead")
+    click(shown, tab.add_button)
+    assert "Created storage provider dead" in tab.form_result.value
+    assert "Warning: nothing was checked" in tab.form_result.value and "Check setup" in tab.form_result.value
+
+
+def test_a_refusal_leaves_no_bar_and_the_question_is_where_the_refusal_says(engine, shown, tmp_path):
+    """The load's refusal says "below": its question is below it; no bar of a check that moved nothing."""
+    (latest,) = three_versions(shown, tmp_path)[:1]
+    tab = shown.datasets
+    parts = tab.version_parts.children
+    assert parts.index(tab.load_confirm.box) == parts.index(tab.load_result) + 1
+    box = tab.box.children
+    assert box.index(tab.save_confirm.box) == box.index(tab.save_result) + 1
+    dataset = tab.dataset_box.children
+    assert dataset[1].children[0] is tab.description_button and dataset[2] is tab.description_result  # under it
+    typed(tab.dest, str(tmp_path / "work"))
+    click(shown, tab.load_button)
+    (tmp_path / "work" / "a.csv").write_text("mine\n")
+    click(shown, tab.load_button)
+    assert "below" in tab.load_result.value and tab.load_confirm.box.layout.display == "flex"
+    assert tab.load_progress.box.layout.display == "none"  # not a red "Checking" bar
+    typed(tab.save_fields["tag"], "v1")
+    typed(tab.save_fields["folder"], str(tmp_path / "data"))
+    (tmp_path / "data" / "four.txt").write_text("4\n")
+    click(shown, tab.save_button)  # the tag names another version: refused before anything is hashed or sent
+    assert "Move the tag and save" in tab.save_result.value and tab.save_progress.box.layout.display == "none"
+    assert f"flowers:{shown.datasets.versions[-1].version} (v1)" in tab.save_result.value
+
+
+def test_a_number_and_its_unit_never_part(shown):
+    from gradient_jupyter.notebook.panel.parts import note
+
+    assert "in 0.0\xa0s" in note("Loaded x in 0.0 s") and "3\xa0files, 1.2\xa0MiB" in note("3 files, 1.2 MiB")
+
+
 def test_load_without_a_version_says_what_to_do(shown):
     shown.datasets.load_button.click()
     assert "Choose a dataset with a committed version first" in shown.datasets.load_result.value
@@ -790,6 +919,33 @@ def test_what_the_magic_changes_reaches_the_shown_panel_in_the_browser_s_message
     assert any("from-the-magic" in u and "made by a magic" in u for u in updates)  # the table, sent to the browser
     printed = "".join(o["content"].get("text", "") for o in checked if o["msg_type"] == "stream")
     assert "['from-the-magic']" in printed
+
+
+def test_an_unreachable_provider_is_one_warning_in_the_magic_and_no_log_line_under_the_panel(aws_env, tmp_path):
+    _, created, listed, shown = run_in_kernel(
+        tmp_path,
+        "%load_ext gradient_jupyter",
+        f"%gradient_storage storageProviders create s3 --name dead --bucket dead-bucket --endpoint {DEAD} "
+        "--accessKey k --secretAccessKey s",
+        "%gradient_storage datasets list",
+        "import gradient_jupyter\np = gradient_jupyter.panel()\ndisplay(p)\np.wait()",
+    )
+
+    def streams(messages):
+        return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+
+    def shown_text(messages):
+        return "".join(
+            m["content"]["data"].get("text/plain", "")
+            for m in messages
+            if m["msg_type"] in ("execute_result", "display_data")
+        )
+
+    assert "Created storage provider: sp" in streams(created) + shown_text(created)
+    out = streams(listed)
+    assert out.count("Cannot connect to the storage endpoint") == 1, out  # the warning, not a log line too
+    assert "while listing datasets" not in out and "storageProviders check --id dead" in out
+    assert streams(shown) == ""  # the panel says it under its list, not on the cell's stderr
 
 
 KERNEL_SETUP = """

@@ -9,6 +9,7 @@ tests/conftest.py):
 - server_api.py: the REST API of a test's Jupyter server, checked against openapi.json
 - hub.py: a real JupyterHub with users, their servers and tokens (tests/test_team_hub.py)
 - dependencies.py: third-party imports (ast) against declared requirements (also a script: scripts/smoke.sh)
+- widgets.py: ipywidgets driven as a browser would (typed), and what they hold (widget_tree, state_text)
 """
 
 from .files import make_folder, read_folder, sha

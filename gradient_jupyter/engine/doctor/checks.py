@@ -562,8 +562,9 @@ class Doctor:
                 f"The origins {', '.join(passing)} are only those given or running now (a Jupyter "
                 "server's port changes from one start to the next). Name the browser origins that really "
                 "reach the bucket once, e.g. `c.GradientStorage.cors_origins = "
-                '["https://console.paperspace.com"]` in jupyter_server_config.py: every check and --fix '
-                "then covers them."
+                '["https://console.paperspace.com"]` in jupyter_server_config.py: every check and '
+                + (f'"{self.form.apply_cors}"' if self.form else "--fix")
+                + " then covers them."
             )
         return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from .parts import (
     dropdown,
     heading,
     note,
+    plain_words,
     result,
     row,
     table,
@@ -238,7 +239,7 @@ class ProvidersTab:
         key = FIELD_OF_REASON.get(getattr(exc, "reason", ""))
         if key and isinstance(exc, GradientError):
             hint = self.field_hints[key]
-            hint.value, hint.layout.display = note(f"{words.FIELD_WRONG}: {exc.message}", "error"), None
+            hint.value, hint.layout.display = note(f"{words.FIELD_WRONG}: {plain_words(exc)}", "error"), None
 
     def add(self, *, check: bool) -> Thread | None:
         """Create the provider from the form; with `check`, only once its bucket answers as it should."""
