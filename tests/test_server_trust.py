@@ -202,3 +202,24 @@ async def test_embedded_multipart_uploads_are_capped_counted_and_cleaned(compat,
     assert not old.exists() and len(list(uploads.iterdir())) == 20
     assert (await compat("DELETE", f"datasets/{ds['id']}/versions/{v['version']}"))[0] == 204
     assert list(uploads.iterdir()) == []
+
+
+# -- a forged version holding git's files is refused by the REST API too ------------------------------------------
+async def test_a_forged_version_holding_git_files_is_refused_by_rest_downloads(api, engine_of, tmp_path):
+    from gradient_jupyter.engine.transfer import save
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "config").write_bytes(b"[core]\n\tfsmonitor = touch owned\n")
+    (tmp_path / "src" / "a.txt").write_bytes(b"a")
+    real = await in_thread(lambda: save(engine_of, "forged", tmp_path / "src"))
+    store = engine_of.store(engine_of.registry.managed())
+    manifest = json.loads(store.get_bytes(engine_of.datasets.manifest_key(real.dataset.id, real.version.version)))
+    draft = await in_thread(lambda: engine_of.datasets.create_version(real.dataset))
+    manifest["version"] = draft.version
+    next(f for f in manifest["files"] if f["path"] == "config")["path"] = ".git/config"
+    store.put_bytes(engine_of.datasets.manifest_key(real.dataset.id, draft.version), json.dumps(manifest).encode())
+    files = f"datasets/{real.dataset.id}/versions/{draft.version}/files"
+    code, body = await api("GET", f"{files}/a.txt")
+    assert code == 502 and body["reason"] == "bad-record" and "'.git/config'" in body["message"]
+    code, body = await api("GET", f"{files}/.git/config")
+    assert code in (400, 502) and ".git" in body["message"]
