@@ -4,10 +4,15 @@ written create-only (the commit point; layout: datasets/__init__.py)."""
 from __future__ import annotations
 
 import builtins
+import contextlib
+import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
-from ..errors import Conflict, IntegrityError, NotFound
+from ..errors import Conflict, GradientError, IntegrityError, NotFound
 from ..models import Dataset, FileEntry, Version
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, manifest_file
@@ -15,6 +20,7 @@ from ..stores import Store
 from ..uploads import end_uploads
 from .base import Part
 from .verify import hash_object
+from .versions import process_alive
 
 
 class Commits(Part):
@@ -32,8 +38,7 @@ class Commits(Part):
         if current.is_committed:
             return current
         store = self._store_of(ds)
-        self._take_commit_claim(store, ds, version)
-        try:
+        with self._commit_claim(store, ds, version):
             files = []
             staged = self._staged(ds, version, with_hashes=True)
             # Bytes sent by presigned URLs reached the bucket unchecked: what the commit keeps must fit the quota.
@@ -61,29 +66,70 @@ class Commits(Part):
                     entry = FileEntry(entry.path, size, sha, target)
                 files.append(entry)
             committed = self.write_manifest(ds, version, files, message=current.message)
-        finally:
-            store.delete([self.layout.committing(ds.id, version)])
         end_uploads(self.engine, store, ds.id, version)  # the compat API's unfinished ones: not part of it, ever
         return committed
 
-    COMMIT_CLAIM_SECONDS = 3600  # a claim older than this was left by a committer that died
+    HEARTBEAT_SECONDS = 10  # a committer rewrites its claim this often...
+    SILENT_SECONDS = 60  # ...so one silent this long is gone (killed, its machine off): the claim is taken over
 
-    def _take_commit_claim(self, store: Store, ds: Dataset, version: str) -> None:
-        """One committer at a time copies a version's uploads into data/ (create-only claim)."""
+    @contextlib.contextmanager
+    def _commit_claim(self, store: Store, ds: Dataset, version: str) -> Iterator[None]:
+        """One committer at a time copies a version's uploads into data/: a create-only claim (committing.json)
+        naming this process, rewritten every HEARTBEAT_SECONDS while the commit runs, removed when it ends. A
+        claim whose committer is gone (a process of this host that no longer runs, or silent for SILENT_SECONDS:
+        `kill -9`, a machine turned off) is taken over; a live one refuses, saying who holds it and since when."""
         key = self.layout.committing(ds.id, version)
+        since = time.time()
+
+        def claim() -> dict:
+            return {"since": since, "alive": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+
         for _ in range(2):
             try:
-                self._write_json(store, key, {"since": time.time()}, mode="create")
-                return
+                self._write_json(store, key, claim(), mode="create")
+                break
             except Conflict as exc:
-                since = (self._read_json(store, key) or {}).get("since")
-                if isinstance(since, (int, float)) and time.time() - since < self.COMMIT_CLAIM_SECONDS:
-                    raise Conflict(
-                        f"Version {ds.id}:{version} is being committed by another request: wait for it to finish.",
-                        reason="commit-in-progress",
-                    ) from exc
-                store.delete([key])  # left by a committer that died (or unreadable): take over
-        raise Conflict(f"Version {ds.id}:{version} is being committed by another request.", reason="commit-in-progress")
+                held = self._read_json(store, key)
+                if held is not None and not self._claim_gone(held):
+                    raise self._claim_held(ds, version, held) from exc
+                store.delete([key])  # left by a committer that is gone (or unreadable): take over
+        else:
+            raise Conflict(
+                f"Version {ds.id}:{version} is being committed by another request.", reason="commit-in-progress"
+            )
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.HEARTBEAT_SECONDS):
+                with contextlib.suppress(GradientError):
+                    self._write_json(store, key, claim())
+
+        heart = threading.Thread(target=beat, name="gradient-commit-claim", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            done.set()
+            heart.join()
+            store.delete([key])
+
+    def _claim_gone(self, held: dict) -> bool:
+        alive = held.get("alive", held.get("since"))
+        if not isinstance(alive, (int, float)) or time.time() - alive >= self.SILENT_SECONDS:
+            return True
+        pid = held.get("pid")
+        return held.get("host") == socket.gethostname() and isinstance(pid, int) and not process_alive(pid)
+
+    def _claim_held(self, ds: Dataset, version: str, held: dict) -> Conflict:
+        host, pid, since = held.get("host"), held.get("pid"), held.get("since")
+        who = f"process {pid} on {host}" if isinstance(host, str) and isinstance(pid, int) else "another request"
+        when = time.strftime(" since %H:%M:%S UTC", time.gmtime(since)) if isinstance(since, (int, float)) else ""
+        return Conflict(
+            f"Version {ds.id}:{version} is being committed by {who[:200]}{when}: wait for it to finish "
+            f"(or stop it). A commit whose process was killed is taken over as soon as that is known: at once on "
+            f"the same machine, else once it has been silent for {self.SILENT_SECONDS} s; then commit again.",
+            reason="commit-in-progress",
+        )
 
     def _check_not_deleted(self, store: Store, ds: Dataset, version: str) -> None:
         """Refuse the commit of a version whose dataset was deleted meanwhile (a save or commit under way when
