@@ -172,6 +172,7 @@ async def test_the_secret_never_comes_back(api, jp_fetch, caplog):
 BAD_PROVIDER_BODIES = [
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "must be a JSON object"),
+    (b'{"name": "x", "config": ' + b"[" * 17 + b"]" * 17 + b"}", "nested more than 16 levels deep"),
     (json.dumps({"config": S3}).encode(), "Missing field(s): name"),
     (json.dumps({"name": "x"}).encode(), "Missing field(s): config"),
     (json.dumps({"name": 5, "config": S3}).encode(), "Field 'name' must be a string"),

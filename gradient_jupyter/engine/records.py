@@ -26,19 +26,23 @@ class BadRecord(IntegrityError):
     """A record in the bucket that is not what the engine writes: forged, damaged, or from something else."""
 
     reason = "bad-record"
+    problem = ""
 
 
 def bad(key: str, problem: str, *, local: bool = False) -> BadRecord:
     if local:
-        return BadRecord(
+        refusal = BadRecord(
             f"The file {key} is not valid ({problem}): gradient-jupyter did not write it so. Nothing in it was "
             "used; delete it."
         )
-    return BadRecord(
-        f"The record {key!r} in the bucket is not valid ({problem}): it was forged or changed behind "
-        "our back, or written by another tool. Nothing in it was used; repair or delete that object with "
-        "S3 tools."
-    )
+    else:
+        refusal = BadRecord(
+            f"The record {key!r} in the bucket is not valid ({problem}): it was forged or changed behind "
+            "our back, or written by another tool. Nothing in it was used; repair or delete that object with "
+            "S3 tools."
+        )
+    refusal.problem = problem  # for callers that word the refusal themselves (a request body: server/base.py)
+    return refusal
 
 
 MAX_RECORD = 1024 * 1024  # a dataset, claim, tag, version or pointer record: far above what the engine writes
@@ -50,9 +54,10 @@ _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 def read_json(raw: bytes, key: str, limit: int = MAX_RECORD, *, local: bool = False) -> dict:
     """The one place JSON from outside the process is parsed (records of the bucket, the data home's hints, the
-    records a load or a mount keeps in a folder): a JSON object of at most `limit` bytes and MAX_DEPTH levels,
-    else BadRecord naming `key` (a file of this machine when `local`). Deeper nesting is refused before parsing,
-    so no record can exhaust the parser's recursion (100 KB of '[' once answered every listing with a 500)."""
+    records a load or a mount keeps in a folder, the API's request bodies): a JSON object of at most `limit` bytes
+    and MAX_DEPTH levels, else BadRecord naming `key` (a file of this machine when `local`). Deeper nesting is
+    refused before parsing, so no record can exhaust the parser's recursion (100 KB of '[' once answered every
+    listing with a 500)."""
     if len(raw) > limit:
         raise bad(key, f"larger than {limit} bytes", local=local)
     try:
@@ -60,7 +65,7 @@ def read_json(raw: bytes, key: str, limit: int = MAX_RECORD, *, local: bool = Fa
     except UnicodeDecodeError as exc:
         raise bad(key, "not UTF-8 text", local=local) from exc
     if not _nesting_within(raw, MAX_DEPTH):
-        raise bad(key, f"not JSON nested at most {MAX_DEPTH} levels deep", local=local)
+        raise bad(key, f"not JSON, or nested more than {MAX_DEPTH} levels deep", local=local)
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:

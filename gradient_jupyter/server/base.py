@@ -25,6 +25,7 @@ from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..engine import BadInput, Engine, GradientError
+from ..engine.records import BadRecord, read_json
 
 AUTH_RESOURCE = "gradient"
 SPOOL_CHUNK = 1024 * 1024  # upload bytes gathered in memory before they go to the spool file
@@ -163,13 +164,13 @@ class GradientHandler(EngineHandler, APIHandler):
                 reason="invalid-json",
             )
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            data = read_json(raw, "request body", MAX_JSON, local=True)  # at most MAX_DEPTH levels deep
+        except BadRecord as exc:
+            if exc.problem == "not a JSON object":
+                raise BadInput("The request body must be a JSON object.", reason="invalid-json") from exc
             raise BadInput(
-                "The request body is not valid JSON (or nested too deeply): send a JSON object.", reason="invalid-json"
+                f"The request body is not valid JSON ({exc.problem}): send a JSON object.", reason="invalid-json"
             ) from exc
-        if not isinstance(data, dict):
-            raise BadInput("The request body must be a JSON object.", reason="invalid-json")
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise BadInput(
