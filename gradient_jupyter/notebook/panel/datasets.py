@@ -687,7 +687,7 @@ class DatasetsTab:
         found = []
         for place in sorted(candidates):
             try:
-                record = mounts.mounted(place)
+                record = mounts.mounted(self.engine, place)
             except (OSError, ValueError):  # unmounted, or being replaced, meanwhile
                 record = None
             if isinstance(record, dict) and record.get("dataset") == d.id:
@@ -712,7 +712,7 @@ class DatasetsTab:
             return None
 
         def work():
-            kept = mounts.unmount(folder)
+            kept = mounts.unmount(self.engine, folder)
             self.mounted.discard(Path(folder))
             if kept:
                 shown = ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "")
