@@ -13,8 +13,9 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 MODE="${1:-newest}"
 WORK="$(mktemp -d -t gradient-smoke-XXXXXX)"
 SERVER_PID=""
+S3_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  for pid in $SERVER_PID $S3_PID; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -65,7 +66,7 @@ PYTHON
 else
   "$PY" -m pip install -q --disable-pip-version-check "$WHEEL"
 fi
-"$PY" -m pip list --disable-pip-version-check --format=freeze | grep -iE '^(gradient|boto|obstore|fsspec|jupyter|pathspec|ipy|tornado|traitlets|tqdm|pyyaml|urllib3)' || true
+"$PY" -m pip list --disable-pip-version-check --format=freeze | grep -iE '^(gradient|boto|obstore|fsspec|jupyter|pathspec|ipy|tornado|traitlets|tqdm|pyyaml|urllib3|jsonschema)' || true
 for extra in jupyterlab notebook pytest pandas duckdb; do  # the extras and test tools
   "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$extra') is not None)" \
     || fail "$extra is installed: this venv must hold the runtime dependencies only"
@@ -80,6 +81,7 @@ run "undeclared dependencies" "$PY" "$REPO/tests/helpers/dependencies.py"
 # From here on, only the venv: its own programs, a private HOME and data home, nothing from the caller's Python.
 export HOME="$WORK/home" GRADIENT_JUPYTER_HOME="$WORK/home/gradient" JUPYTER_CONFIG_DIR="$WORK/home/.jupyter"
 unset PYTHONPATH VIRTUAL_ENV JUPYTER_PATH JUPYTER_DATA_DIR PYTHONHOME || true
+OUTER_PYTHON="$(command -v python3)"  # only to run the test extra's moto server, the S3 store the wheel talks to
 export PATH="$VENV/bin:/usr/bin:/bin"
 mkdir -p "$HOME/project/data/images"
 cd "$HOME/project"
@@ -141,6 +143,37 @@ print("panel:", type(gradient_jupyter.panel()).__name__)
 '
 expect '^magic: ds[a-z0-9]{13}:[a-z0-9]{7} unchanged$' "the magic's save"
 expect '^panel: Panel$' "the panel"
+
+step "an S3 provider (moto's server, from the test extra): create, save, load, the bucket doctor (obstore and boto3)"
+"$OUTER_PYTHON" -c "import moto.server" 2>/dev/null || fail "moto is not installed: pip install 'moto[server]' (the test extra)"
+S3_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$OUTER_PYTHON" -m moto.server -p "$S3_PORT" >"$WORK/moto.log" 2>&1 &
+S3_PID=$!
+curl -sf --retry 30 --retry-connrefused --retry-delay 1 -X PUT "http://127.0.0.1:$S3_PORT/smoke-bucket" >/dev/null \
+  || fail "moto's S3 server did not start on port $S3_PORT"
+run "create s3" "$GJ" storageProviders create s3 --name s3 --bucket smoke-bucket --endpoint "http://127.0.0.1:$S3_PORT" \
+  --accessKey=smoke-key --secretAccessKey=smoke-secret
+run "save to S3" "$GJ" save smoke-s3 ./data --provider s3 -m "on S3" --tag v1
+expect '^Saved ds[a-z0-9]{13}:[a-z0-9]{7} \(dataset smoke-s3, tag v1\)' "save to S3"
+run "load from S3" "$GJ" load smoke-s3:v1 ./restored-s3
+cmp restored-s3/labels.csv data/labels.csv || fail "load from S3: labels.csv differs"
+cmp restored-s3/images/1.png data/images/1.png || fail "load from S3: images/1.png differs"
+run "the bucket doctor" "$GJ" storageProviders check --id s3 --origin http://127.0.0.1:8888
+expect 'No check failed' "the bucket doctor"
+
+step "a team file (YAML, checked with jsonschema) adds its provider to the listing"
+cat >"$WORK/team.yaml" <<EOF
+teamId: te0smoke1
+providers:
+  - name: team-data
+    bucket: smoke-bucket
+    endpoint: http://127.0.0.1:$S3_PORT
+    accessKey: {env: TEAM_S3_KEY}
+    secretAccessKey: {env: TEAM_S3_SECRET}
+EOF
+run "team file" env GRADIENT_JUPYTER_TEAM_FILE="$WORK/team.yaml" TEAM_S3_KEY=k TEAM_S3_SECRET=s \
+  "$GJ" storageProviders list
+expect '^team-data .* team' "team file"
 
 step "jupyter server extension list: gradient_jupyter enabled"
 run "extension list" "$VENV/bin/jupyter" server extension list
