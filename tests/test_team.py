@@ -176,13 +176,14 @@ def test_a_broken_team_file_is_one_warning_and_user_providers_work(tmp_path, mon
     ("text", "says"),
     [
         ("teamId: teshared1\nproviders:\n  - name: x\n    bucket: abc\n    colour: red\n", "providers[0] (line 3)"),
-        ("teamId: teshared1\nproviders:\n  - &a {name: x, bucket: abc}\n  - *a\n", "aliases are not allowed"),
+        ("teamId: teshared1\nproviders:\n  - &a {name: x, bucket: abc}\n  - *a\n", "line 4: aliases (*name)"),
         ("teamId: TE1\n", "teamId (line 1)"),
         ('{"teamId": "teshared1", "teamDefault": "nope"}', "teamDefault (line 1): names no provider"),
         ("teamId: teshared1\nproviders:\n  - {name: x, bucket: abc, accessKey: {env: K}}\n", "go together"),
         ("teamId: teshared1\nproviders: [{name: x, bucket: abc}, {name: X, bucket: abd}]\n", "taken by providers[0]"),
         ("teamId: teshared1\nproviders:\n  - name: x\n    bucket: abc\n    accessKey: AKIAXXXXXXXX\n", "by reference"),
         ("a: [\n", "not valid YAML or JSON at line 2"),
+        ("teamId: teshared1\nproviders:\n  - secretAccessKey: AKIAXXXXXXXX: x\n", "not valid YAML or JSON at line 3"),
     ],
 )
 def test_invalid_team_files_name_the_key_and_line(tmp_path, text, says):

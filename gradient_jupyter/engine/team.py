@@ -140,20 +140,18 @@ def _parse(path: str, text: str) -> tuple[object, dict[tuple, int]]:
     """The file's data and, for YAML, the line of each key path (JSON is YAML too, so one parser serves both)."""
     import yaml
 
+    from .records import read_yaml  # safe, bounded, no aliases: the one loader for YAML people write
+
     try:
-        # Aliases are refused outright: a team file needs none, and they are how a small YAML file grows huge.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                line = event.start_mark.line + 1 if event.start_mark else "?"
-                raise TeamFileError(f"Team file {path}: line {line}: YAML aliases are not allowed.")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        data = read_yaml(text.encode(), f"Team file {path}", limit=MAX_TEAM_FILE)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # the same text again, for the line of each key
+    except BadInput as exc:
+        # Named by line and problem only: PyYAML's own message quotes the line, which may hold a secret.
+        cause = exc.__cause__
+        mark = getattr(cause, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise TeamFileError(f"Team file {path} is not valid YAML or JSON{at}: fix it.") from None
-    except RecursionError:
-        raise TeamFileError(f"Team file {path} is nested too deeply.") from None
+        problem = getattr(cause, "problem", None) or ("" if cause else exc.message)
+        raise TeamFileError(f"Team file {path} is not valid YAML or JSON{at}: {problem}. Fix it.") from None
     lines: dict[tuple, int] = {}
 
     def walk(n, at: tuple) -> None:

@@ -28,6 +28,8 @@ class GradientExtension(ExtensionApp):
         assert self.serverapp is not None  # the server sets it before it initializes its extensions
         settings = GradientStorage(parent=self.serverapp, config=self.serverapp.config)
         self.engine = Engine(settings)
+        # a team file that cannot be used: one error in the server's own log (and a warning in every listing)
+        self.engine.registry.team.on_problem = self.log.error
         # A pool of our own, so slow stores never starve the server's default executor (contents, kernels).
         self.executor = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="gradient-api")
         self.settings["gradient_engine"] = self.engine
