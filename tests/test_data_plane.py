@@ -11,7 +11,8 @@ import pytest
 from gradient_jupyter.engine import S3Store, StoreError
 from gradient_jupyter.engine.datasets import verified_chunks
 from gradient_jupyter.engine.models import FileEntry
-from gradient_jupyter.engine.transfer import _fetch_ranges, _Progress, load, save
+from gradient_jupyter.engine.transfer import TransferProgress, load, save
+from gradient_jupyter.engine.transfer.fetch import fetch_ranges
 
 from .helpers import make_folder, read_folder
 from .helpers.providers import seaweed_provider
@@ -58,7 +59,7 @@ def test_a_large_file_loads_as_ranges_streamed_into_place_and_verified_in_order(
     events = []
     fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
     try:
-        ranges = _fetch_ranges(store, entry, fd, 65536, _Progress(events.append, "download", 1, len(data)), "x")
+        ranges = fetch_ranges(store, entry, fd, 65536, TransferProgress(events.append, "download", 1, len(data)), "x")
         assert b"".join(verified_chunks(ranges, entry, "x")) == data
     finally:
         os.close(fd)

@@ -1,4 +1,4 @@
-"""Save and load decide before they write (engine/transfer.py `plan_load`, `plan_uploads`): a load skips what is
+"""Save and load decide before they write (engine/transfer/ `plan_load`, `plan_uploads`): a load skips what is
 already there and refuses local changes, writing nothing while it plans; a save sends only new bytes."""
 
 from __future__ import annotations
@@ -45,3 +45,16 @@ def test_a_save_sends_new_bytes_and_points_at_what_arrived_and_what_the_dataset_
         "te1/datasets/ds/versions/v0/data/resumed.bin",  # no second copy: the draft's object
         "v2/data/new.txt",
     ]
+
+
+def test_a_glob_given_as_one_string_is_one_glob_not_its_characters(engine, tmp_path):
+    """`include`/`exclude` take one glob or several, in load and diff alike (engine/history.py `path_filter`): the
+    string "*.csv" once stood for the globs "*", ".", "c", "s", "v", and "*" let every file through."""
+    data = make_folder(tmp_path / "data", {"a.csv": b"1\n", "b.txt": b"b", "sub/c.csv": b"3\n"})
+    transfer.save(engine, "globbed", data)
+    assert [e.path for e in transfer.plan_load(engine, "globbed", tmp_path / "one", include="*.csv").todo] == [
+        "a.csv",
+        "sub/c.csv",
+    ]
+    transfer.load(engine, "globbed", tmp_path / "out", exclude="*.csv")
+    assert read_folder(tmp_path / "out") == {"b.txt": b"b"}

@@ -506,7 +506,7 @@ def local_files(
 ) -> list[tuple[Path, str]]:
     """(local file, path in the version) for each source: a file goes to TARGET/name, a folder to TARGET/folder/...,
     a folder written with a trailing slash puts its contents in TARGET/. Checked before anything is sent. A folder's
-    files are those `save` would version (engine/transfer.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
+    files are those `save` would version (engine/transfer/local.py `scan_folder`): `.git/`, `.ipynb_checkpoints/`,
     `__pycache__/`, `.gradient/`, the data home and what the folder's `.gradientignore` names stay out, and the
     data home itself, or a file in it or a link into it, is refused (`save_folder`), and so are links leading out of
     a folder unless `follow_links`."""

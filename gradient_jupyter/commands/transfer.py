@@ -55,7 +55,7 @@ def run_save(engine: Engine, name: str, path, *, progress, dry_run: bool = False
     """Save `path` as a new version of dataset `name` (or, with `dry_run`, what would change), as the console
     script, the magic, the Python API and the panel all do it. `progress` is a context manager that is also the
     ProgressEvent callback (a ProgressBars, or the panel's bar): closed when the save ends, however it ends.
-    `options` are engine/transfer.py `save`'s (message, provider, tag, move_tag, exclude,
+    `options` are engine/transfer/save.py `save`'s (message, provider, tag, move_tag, exclude,
     follow_links)."""
     from ..engine import transfer
 
@@ -75,7 +75,7 @@ def run_save(engine: Engine, name: str, path, *, progress, dry_run: bool = False
 
 def run_load(engine: Engine, ref: str, dest, *, progress, **options) -> TransferView:
     """Load version `ref` into `dest`, as every front end does it (`progress` as for `run_save`; `options` are
-    engine/transfer.py `load`'s: include, exclude, overwrite)."""
+    engine/transfer/load.py `load`'s: include, exclude, overwrite)."""
     from ..engine import transfer
 
     with progress as bars:

@@ -73,7 +73,8 @@ def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None)
     `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and copied. Mounting the
     version already mounted there does nothing, unless a file of it was written since (then it is rebuilt); with
     `verify`, every file's bytes are also checked against the version first."""
-    from .transfer import _Progress, _targets
+    from .transfer.destination import target_paths
+    from .transfer.progress import TransferProgress
 
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)
@@ -101,8 +102,8 @@ def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None)
     build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.gradient-mount-"))
     kept: list[str] = []
     try:
-        targets = _targets(build, [e.path for e in entries])
-        placing = _Progress(progress, "download", len(entries), sum(e.size for e in entries))
+        targets = target_paths(build, [e.path for e in entries])
+        placing = TransferProgress(progress, "download", len(entries), sum(e.size for e in entries))
 
         def place(e):  # verified into the cache, then copied; all in the side folder, so a failure leaves DIR be
             reader = engine.reader(ds, version.version, e)
