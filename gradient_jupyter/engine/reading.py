@@ -13,6 +13,7 @@ import hashlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from .cache import ContentCache
@@ -135,13 +136,24 @@ class FileReader:
         if found is not None:
             return found
         # Fetch the blocks in parallel, then check the file's own SHA-256 as they are joined, before it enters the
-        # cache under that name: blocks prove only what the manifest's block list says.
-        paths = self._blocks(range(len(e.blocks)))
-        try:
-            return self.cache.fill(self.sha256, e.size, lambda: (c for p in paths for c in file_chunks(p)), self.name)
-        finally:
-            for sha in e.blocks:  # the whole file serves every range now: keep one copy, not two
-                self.cache.discard(sha)
+        # cache under that name: blocks prove only what the manifest's block list says. Another process joining
+        # the same blocks may finish first and let them go: then its whole file serves, or they are fetched again.
+        for attempt in range(3):
+            paths = self._blocks(range(len(e.blocks)))
+            try:
+                return self.cache.fill(self.sha256, e.size, partial(_joined, paths), self.name)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+            finally:
+                for sha in e.blocks:  # the whole file serves every range now: keep one copy, not two
+                    self.cache.discard(sha)
+        raise AssertionError("unreachable")
+
+
+def _joined(paths: list[Path]):
+    for path in paths:
+        yield from file_chunks(path)
 
 
 def _pread(path: Path, start: int, end: int) -> bytes:
