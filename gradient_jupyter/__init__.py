@@ -7,13 +7,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .api import default_engine, diff, load, mount, open, save, unmount
+from .api import default_engine, diff, load, mount, open, save, transaction, unmount
 from .version import __version__ as __version__
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["save", "load", "open", "diff", "mount", "unmount", "panel", "default_engine", "load_ipython_extension"]
+__all__ = [
+    "save",
+    "load",
+    "open",
+    "transaction",
+    "diff",
+    "mount",
+    "unmount",
+    "panel",
+    "default_engine",
+    "load_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython) -> None:

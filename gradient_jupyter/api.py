@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 
@@ -30,6 +32,53 @@ def default_engine():
         if _engine is None or home != _engine_home:
             _engine, _engine_home = Engine(), home
         return _engine
+
+
+_others: dict[tuple, object] = {}
+
+
+def engine_for(team: str | None = None, provider=None):
+    """The engine serving a gradient:// reference (SPEC 9.1): this process's own when the reference names its team
+    (or none) and no provider of its own; else one, made once, over the same data home for team `team`, with the
+    provider `provider` (storage_options' {"provider": {...}}: engine/providers.py GIVEN_FIELDS) kept in memory."""
+    engine = default_engine()
+    given = isinstance(provider, dict)
+    if (not team or team == engine.team_id) and not given:
+        return engine
+    from .engine import Engine
+    from .engine.ids import check_team_id
+    from .engine.providers import given_provider
+
+    team = check_team_id(team) if team else engine.team_id
+    key = (os.environ.get("GRADIENT_JUPYTER_HOME"), team, json.dumps(provider, sort_keys=True) if given else None)
+    with _lock:
+        if key not in _others:
+            _others[key] = Engine(team_id=team, providers=(given_provider(provider, team),) if given else ())
+        return _others[key]
+
+
+@contextlib.contextmanager
+def transaction(name: str, *, message: str = "", tag: str | None = None, provider: str | None = None):
+    """Write a new version of dataset `name` (created if needed, in `provider` or the team default) from any
+    number of processes, committed once (README.md, "Cluster").
+
+        with gradient_jupyter.transaction("events", message="daily", tag="2026-12-06") as tx:
+            ddf.to_parquet(tx.url + "table/", storage_options=tx.storage_options)
+
+    `tx.url` is `gradient://<datasetId>:<version>/`; every process writes files under it with fsspec (`open(url,
+    "wb")`, `pipe`, `put`), passing `tx.storage_options` (the team and provider, no secret). On a clean exit the
+    version is committed once and tagged `tag`; on an exception it is deleted (and the dataset, if the transaction
+    made it) and nothing is committed. `tx.commit()` commits before the end; `tx.committed` is then the version."""
+    from .engine.transactions import begin
+
+    tx = begin(default_engine(), name, message=message, tag=tag, provider=provider)
+    try:
+        yield tx
+    except BaseException:
+        if tx.committed is None:
+            tx.abort()
+        raise
+    tx.commit()
 
 
 def save(

@@ -1,4 +1,5 @@
-"""`gradient://`: committed dataset versions as a read-only fsspec filesystem, for every fsspec-aware library.
+"""`gradient://`: dataset versions as an fsspec filesystem, for every fsspec-aware library: committed versions read
+(verified), uncommitted ones written (a transaction's, SPEC 9.1).
 
     pd.read_csv("gradient://mnist:v1/train.csv")
     duckdb.register_filesystem(fsspec.filesystem("gradient"))
@@ -7,26 +8,38 @@ URLs are `gradient://<ref>/<path in the version>` (a ref is `<dataset>[:<version
 lists datasets and `gradient://<ref>/` a version's top folder. Registered through the `fsspec.specs` entry point,
 so no import is needed. Like huggingface_hub's HfFileSystem, a ref is resolved once per filesystem instance and
 then served from its manifest (`invalidate_cache()` forgets it). Every byte returned is verified (engine/reading.py)
-and kept in the content cache. The instance holds no secret: pickled to a Dask worker, it re-opens the provider
-registry of the worker's data home.
+and kept in the content cache.
+
+Pickled (to a Dask worker, a spawned process), an instance is a reference: the team id and the storage_options it was
+made with, never a secret of the data home. The worker serves it with its own configuration: the team file, its own
+data home's providers, or the provider given as `storage_options={"provider": {...}}` (api.py `engine_for`).
+Writes go only into an uncommitted version, `gradient://<datasetId>:<version>/<path>` (`transaction().url`): each
+file is spooled to the data home while it is hashed, then sent once by datasets/files.py `put_file`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import tempfile
 import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, make_instance
 
-from .engine import BadInput, Conflict, NotFound
+from .engine import BadInput, Conflict, Immutable, NotFound
+from .engine.ids import VERSION_ID, parse_ref
 from .engine.models import Dataset, FileEntry, Version
 
 READ_ONLY = (
-    "gradient:// is read-only: a committed version never changes. To add or change files, save a folder "
-    "as a new version: gradient_jupyter.save(NAME, FOLDER) or `%gradient_storage save NAME FOLDER`."
+    "gradient:// is read-only but for uncommitted versions: a committed version never changes. To add or change "
+    "files, save a folder as a new version (gradient_jupyter.save(NAME, FOLDER) or `%gradient_storage save NAME "
+    "FOLDER`), or write them from any process into a transaction: `with gradient_jupyter.transaction(NAME) as tx:` "
+    'then under tx.url (README.md, "Cluster").'
 )
 
 
@@ -65,17 +78,24 @@ class GradientFileSystem(AbstractFileSystem):
     protocol = "gradient"
     root_marker = ""
 
-    def __init__(self, *args, **storage_options):
+    def __init__(self, *args, team: str | None = None, provider=None, **storage_options):
+        """`team`: the team id whose datasets to serve (default: this data home's or the team file's);
+        `provider`: a provider name, or a provider given whole (engine/providers.py `given_provider`)."""
         super().__init__(*args, **storage_options)
+        self.team, self.provider = team, provider
         self._resolved: dict[tuple[str, str], _Resolved] = {}
         self._heard: weakref.WeakSet = weakref.WeakSet()  # engines whose change events clear `_resolved`
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _engine():
-        from .api import default_engine
+    def _engine(self):
+        from .api import engine_for
 
-        return default_engine()
+        return engine_for(self.team, self.provider)
+
+    def __reduce__(self):
+        """A reference (SPEC 9.1): the team id and the storage_options given, never a secret of the data home."""
+        options = {**self.storage_options, "team": self.team or self._engine().team_id}
+        return make_instance, (type(self), self.storage_args, options)
 
     @classmethod
     def _strip_protocol(cls, path):
@@ -216,6 +236,8 @@ class GradientFileSystem(AbstractFileSystem):
         return self._engine().reader(resolved.dataset, resolved.version.version, entry)
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
+        if mode in ("wb", "xb"):
+            return GradientWriteFile(self, self._strip_protocol(path), self._draft(path), block_size=block_size)
         if mode != "rb":
             raise PermissionError(READ_ONLY)
         reader = self._reader(path)
@@ -240,11 +262,116 @@ class GradientFileSystem(AbstractFileSystem):
         end = reader.size if end is None else end + reader.size if end < 0 else end
         return reader.read(start, end)
 
-    # -- writing: never ----------------------------------------------------------------------------------------------
+    # -- writing: into an uncommitted version only ---------------------------------------------------------------------
+    def _draft(self, path: str) -> _Draft:
+        """Where a write of `path` goes: a file of an uncommitted version; PermissionError for anything else."""
+        ref, inner = self._split(path)
+        engine = self._engine()
+        with _as_os_errors(path):
+            name, selector = parse_ref(ref)
+            if not VERSION_ID.fullmatch(selector):
+                raise PermissionError(READ_ONLY)
+            ds = engine.datasets.get(name)
+            try:
+                engine.datasets.draft(ds, selector)
+            except Immutable as exc:
+                raise PermissionError(f"gradient://{self._strip_protocol(path)}: {READ_ONLY}") from exc
+        return _Draft(engine, ds, selector, inner)
+
+    def _put(self, path: str, source, hashed=None) -> None:
+        draft = self._draft(path)
+        if not draft.path:
+            raise IsADirectoryError(f"gradient://{self._strip_protocol(path)} is a version's top folder: name a file.")
+        try:
+            with _as_os_errors(path):
+                draft.engine.datasets.put_file(draft.dataset, draft.version, draft.path, source, hashed=hashed)
+        except Immutable as exc:
+            raise PermissionError(f"gradient://{self._strip_protocol(path)}: {exc.message} {READ_ONLY}") from exc
+
+    def pipe_file(self, path, value, mode="overwrite", **kwargs):
+        self._put(path, bytes(value))
+
+    def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs):
+        if os.path.isdir(lpath):
+            self.makedirs(rpath, exist_ok=True)
+            return
+        self._put(rpath, os.fspath(lpath))
+
+    def makedirs(self, path, exist_ok=False):
+        """Folders of a version exist through their files: nothing to make in an uncommitted version."""
+        self._draft(path)
+
+    def mkdir(self, path, create_parents=True, **kwargs):
+        self._draft(path)
+
+    def rm_file(self, path):
+        draft = self._draft(path)
+        with _as_os_errors(path):
+            draft.engine.datasets.delete_file(draft.dataset, draft.version, draft.path)
+
     def _read_only(self, *args, **kwargs):
         raise PermissionError(READ_ONLY)
 
-    mkdir = makedirs = rmdir = rm_file = _rm = rm = cp_file = mv = put_file = pipe_file = touch = _read_only
+    rmdir = _rm = rm = cp_file = mv = touch = _read_only
+
+
+@dataclass
+class _Draft:
+    """A path in an uncommitted version, as a write sees it."""
+
+    engine: Any
+    dataset: Dataset
+    version: str
+    path: str
+
+
+class GradientWriteFile(AbstractBufferedFile):
+    """A file being written into an uncommitted version: spooled to the data home and hashed as it is written, then
+    sent once (datasets/files.py `put_file`) when it is closed. A `with` block that raises sends nothing."""
+
+    def __init__(self, fs, path, draft: _Draft, block_size=None):
+        if not draft.path:
+            raise IsADirectoryError(f"gradient://{path} is a version's top folder: name a file.")
+        self.draft = draft
+        self._spool: Any = None
+        self._sha = hashlib.sha256()
+        super().__init__(fs, path, mode="wb", block_size=block_size or 8 * 1024**2)
+
+    def _initiate_upload(self):
+        folder = self.draft.engine.home / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._spool = tempfile.NamedTemporaryFile(dir=folder, prefix="write-", delete=False)
+
+    def _upload_chunk(self, final=False):
+        data = self.buffer.getbuffer()
+        self._spool.write(data)
+        self._sha.update(data)
+        if final:
+            self._spool.close()
+            try:
+                datasets = self.draft.engine.datasets
+                size = os.path.getsize(self._spool.name)
+                datasets.put_file(
+                    self.draft.dataset,
+                    self.draft.version,
+                    self.draft.path,
+                    self._spool.name,
+                    hashed=(self._sha.hexdigest(), size),
+                )
+            except Immutable as exc:
+                raise PermissionError(f"gradient://{self.path}: {exc.message} {READ_ONLY}") from exc
+            finally:
+                os.unlink(self._spool.name)
+        return True
+
+    def __exit__(self, exc_type, *args):
+        if exc_type is not None and not self.closed:  # type: ignore[has-type]  # half a file is never sent
+            self.closed = True
+            if self._spool is not None:
+                self._spool.close()
+                os.unlink(self._spool.name)
+            return None
+        return super().__exit__(exc_type, *args)
 
 
 class GradientFile(AbstractBufferedFile):

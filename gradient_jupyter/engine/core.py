@@ -50,7 +50,9 @@ os.register_at_fork(after_in_child=_after_fork)
 class Engine:
     """Everything a front end needs. Plain Python: imports nothing from Jupyter."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, *, team_id: str = "", providers: tuple = ()):
+        """`team_id` and `providers` (Provider objects, kept in memory only): what a gradient:// reference shipped
+        to a worker names (SPEC 9.1); by default the data home's and the team file's."""
         self.settings = settings or configured()
         self._listeners: list[Callable[[], Callable | None]] = []
         self._listeners_lock = threading.Lock()
@@ -63,7 +65,13 @@ class Engine:
             "secretAccessKey": s.managed_secret_key or None,
         }
         self.registry = ProviderRegistry(
-            s.home, team_id=s.team_id, managed_config=managed, on_change=self.changed, team_file=s.team_path
+            s.home,
+            team_id=s.team_id,
+            managed_config=managed,
+            on_change=self.changed,
+            team_file=s.team_path,
+            pinned_team=team_id,
+            given=providers,
         )
         self._stores: dict[tuple, Store] = {}
         self._lock = threading.Lock()

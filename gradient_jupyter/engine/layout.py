@@ -68,7 +68,7 @@ class Layout:
         return f"{self.version(ds_id, version)}data/{path}"
 
     def uploads(self, ds_id: str, version: str, name: str = "") -> str:
-        """Uncommitted only: bytes put by REST or a write URL, until the commit copies them into data/."""
+        """Uncommitted only: bytes sent by a write URL (or a path put twice), until the commit copies them to data/."""
         return f"{self.version(ds_id, version)}uploads/{name}"
 
     def refs(self, ds_id: str, version: str, path: str = "") -> str:

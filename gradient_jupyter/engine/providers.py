@@ -109,6 +109,33 @@ class Provider:
             )
 
 
+GIVEN_FIELDS = ("name", "bucket", "endpoint", "region", "signatureVersion", "accessKey", "secretAccessKey", "profile")
+
+
+def given_provider(spec: dict, team_id: str) -> Provider:
+    """A provider given in gradient://'s `storage_options={"provider": {...}}` (SPEC 9.1): the team file's provider
+    fields (GIVEN_FIELDS); the keys may be literal or, as in the team file, `{"env": VAR}` / `{"file": PATH}`. Its
+    id is the one the team file would give that name, so dataset records agree."""
+    if not isinstance(spec, dict):
+        raise BadInput(
+            f"storage_options 'provider' must be a provider's name or an object with {', '.join(GIVEN_FIELDS)}."
+        )
+    unknown = sorted(set(spec) - set(GIVEN_FIELDS))
+    if unknown:
+        raise BadInput(
+            f"Unknown provider field(s) {', '.join(unknown)} in storage_options: use {', '.join(GIVEN_FIELDS)}."
+        )
+    name = check_provider_name(spec.get("name"))
+    secrets = {k: v for k, v in spec.items() if k in SECRET_FIELDS and isinstance(v, dict)}
+    literal = {k: v for k, v in spec.items() if k != "name" and k not in secrets}
+    if secrets:
+        literal.update({k: "reference" for k in secrets})  # checked as if given; read when a store is made
+    config = clean_config(literal)
+    for key in secrets:
+        config.pop(key, None)
+    return Provider(id=team_provider_id(team_id, name), name=name, config=config, source="given", secrets=secrets)
+
+
 def clean_config(config: dict, *, partial: bool = False) -> dict:
     """Validate a provider config (REST/CLI field names); returns only the known fields, stripped."""
     if not isinstance(config, dict):
@@ -172,8 +199,14 @@ class ProviderRegistry:
         managed_config: dict | None = None,
         on_change: Callable[[str], None] | None = None,
         team_file: str | os.PathLike | None = None,
+        pinned_team: str = "",
+        given: builtins.list[Provider] | tuple = (),
     ):
+        """`pinned_team` (a team id) wins over the team file's; `given` providers (shipped to a worker in
+        gradient://'s storage_options, SPEC 9.1) come before all others and are kept in memory only."""
         self.home = private_dir(Path(home))
+        self._pinned_team = pinned_team
+        self.given = tuple(given)
         self._on_change = on_change or (lambda what: None)
         self.path = self.home / "registry.sqlite3"
         if not self.path.exists():
@@ -202,6 +235,8 @@ class ProviderRegistry:
     @property
     def team_id(self) -> str:
         """The team file's team id when it has one (every user of the install shares it), else this one's."""
+        if self._pinned_team:
+            return self._pinned_team
         team, _ = self.team.current()
         return team.team_id if team else self._own_team_id
 
@@ -267,7 +302,9 @@ class ProviderRegistry:
         creation time. Under a team file, its default is the only default, its Gradient Managed replaces the
         embedded one, and a user provider whose name a team provider takes is marked `shadowed`."""
         rows = self._db().execute("SELECT * FROM providers ORDER BY is_managed DESC, dt_created, name").fetchall()
-        own = [self._row(r) for r in rows]
+        return [*self.given, *self._listed([self._row(r) for r in rows])]
+
+    def _listed(self, own: builtins.list[Provider]) -> builtins.list[Provider]:
         team, _ = self.team.current()
         if team is None:
             return own

@@ -8,8 +8,10 @@ Layout under `<teamId>/`:
   datasets/<ds>/tags/<tag>.json                       {"version": ...}; setting again overwrites (moves it)
   datasets/<ds>/versions/<v>/version.json             created with the version (create-only: ids never collide)
   datasets/<ds>/versions/<v>/data/<path>              bytes this version added or changed (written by save, or
-                                                      copied from uploads/ by the commit; never by a put)
-  datasets/<ds>/versions/<v>/uploads/<random id>      uncommitted only: bytes put by REST or a write URL
+                                                      put once create-only with a refs/ record, or
+                                                      copied from uploads/ by the commit)
+  datasets/<ds>/versions/<v>/uploads/<random id>      uncommitted only: bytes sent by a write URL, or a
+                                                      path put again into the same version
   datasets/<ds>/versions/<v>/refs/<path>              uncommitted only: a put file -> its upload, or a committed
                                                       object identical to it, or {"deleted": true}
   datasets/<ds>/versions/<v>/pending.json             what a save is uploading (lets a re-run reuse what arrived)

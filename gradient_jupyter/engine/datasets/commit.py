@@ -1,5 +1,6 @@
-"""Committing a version: files put into it are copied from uploads/ into data/ and hashed, then the manifest is
-written create-only (the commit point; layout: datasets/__init__.py)."""
+"""Committing a version: the manifest is written create-only (the commit point; layout: datasets/__init__.py) from the
+records of the files put into it (refs/: path, size, SHA-256), whose bytes are neither read nor copied; only what
+came by a write URL, or a path put twice, waits under uploads/ and is copied into data/ and hashed first."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ class Commits(Part):
     def commit(self, ds, version: str) -> Version:
         """Write the manifest (create-only): the commit point. Committing a committed version answers it unchanged.
 
-        Files put by REST or the compat API wait under the version's uploads/ (where no manifest ever points);
-        here each is copied to data/<path> and the copy is hashed: the manifest records what was verified, and no
-        upload still in flight (or a write URL used again later) can reach a committed object. The compat API's
-        multipart uploads still open in the version end (engine/uploads.py)."""
+        A file put by the engine is in data/<path> already (create-only) and its record says its size and SHA-256:
+        nothing is read. Files sent by write URLs (the compat API), or put twice, wait under the version's
+        uploads/ (where no manifest ever points); here each is copied to data/<path> and the copy is hashed: the
+        manifest records what was verified, and no upload still in flight (or a write URL used again later) can
+        reach a committed object. The compat API's multipart uploads still open in the version end
+        (engine/uploads.py)."""
         ds = self.writable(self.get(ds), "commit versions")
         current = self.get_version(ds, version)
         if current.is_committed:

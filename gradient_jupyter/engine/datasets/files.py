@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import records
-from ..errors import BadInput, Immutable, NotFound
-from ..ids import check_file_path
+from ..errors import BadInput, Conflict, Immutable, IntegrityError, NotFound
+from ..ids import check_file_path, check_version_id
 from ..models import Dataset, FileEntry, Version
 from ..records import manifest_entries
 from ..stores import CHUNK, sha256_file
@@ -48,14 +48,24 @@ class Files(Part):
                 lambda: {o.key: o.size for o in store.list(self.layout.uploads(ds.id, version))},
             ],
         )
+        listed = {o.key: o.size for o in listing}
         for o in listing:
             path = o.key[len(self.layout.data(ds.id, version)) :]
-            sha = hash_object(store, o.key)[0] if with_hashes else None  # never the metadata a writer sets
+            if path in pointers:
+                continue
+            sha = hash_object(store, o.key)[0] if with_hashes else None  # a save's: no record (never the metadata)
             files[path] = FileEntry(path, o.size, sha, o.key)
         for path, entry in pointers.items():
-            files.pop(path, None)
             if entry is None:
                 continue
+            if entry.key == self.layout.data(ds.id, version, path):
+                if entry.key not in listed:  # put after the listing was taken: not part of what it answers
+                    continue
+                if listed[entry.key] != entry.size:
+                    raise IntegrityError(
+                        f"{path!r} of {ds.id}:{version} in the store is not what was put "
+                        f"({entry.size} bytes): it was changed behind our back; put it again."
+                    )
             if entry.key.startswith(self.layout.uploads(ds.id, version)):
                 if entry.key not in arrived:  # a write URL was handed out, but nothing came (yet)
                     continue
@@ -123,39 +133,81 @@ class Files(Part):
         hashed = self.engine.map(sha256_file, sources, self.engine.settings.max_concurrency)
         store.check_quota(sum(size for sha, size in hashed if (sha, size) not in known), self.layout.root())
 
-    def put_file(self, ds, version: str, path: str, source) -> FileEntry:
-        """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file.
+    def put_file(self, ds, version: str, path: str, source, *, hashed: tuple[str, int] | None = None) -> FileEntry:
+        """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file;
+        `hashed`: the (SHA-256, size) of a local path, when the caller hashed it as it wrote it.
 
-        The bytes go to a new object under uploads/ (a random name), then refs/<path> points at it; the commit
-        verifies and copies them into data/<path>. A file identical to a committed one just points at it."""
+        The bytes are sent once, create-only and with their SHA-256 (which the store checks where it can), to
+        data/<path>; then refs/<path> records path, size, SHA-256 and key, which is all the commit reads: it
+        neither reads nor copies the bytes (commit.py). A path put again into the same version goes to a new
+        object under uploads/ (its data/<path> is taken), which the commit verifies and copies. A file identical
+        to a committed one just points at it. Any number of processes may put files into one version at once
+        (SPEC 9.1); the version is checked with two HEADs, whatever its size."""
         check_file_path(path)
-        ds, _ = self._uncommitted(self.writable(self.get(ds), "add files"), version)
+        ds = self.draft(self.writable(self.get(ds), "add files"), version)
         store = self._store_of(ds)
-        with _local_copy(source, self.engine.home) as (local, sha, size):
+        ref = self.layout.refs(ds.id, version, path)
+        with _local_copy(source, self.engine.home, hashed) as (local, sha, size):
             manifests = self.manifests(ds)
             key = self.committed_index(ds, manifests).get((sha, size))
             if key:  # identical to a committed file: point at it instead of sending it again
-                self._write_json(
-                    store,
-                    self.layout.refs(ds.id, version, path),
-                    {"path": path, "size": size, "sha256": sha, "key": key},
-                )
+                self._write_json(store, ref, {"path": path, "size": size, "sha256": sha, "key": key})
                 if not self.still_referenced(ds, manifests, [key]):  # its versions were deleted meanwhile
                     key = None
             if not key:
                 store.check_quota(size, self.layout.root())
-                key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
-                store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
-                self._write_json(
-                    store,
-                    self.layout.refs(ds.id, version, path),
-                    {"path": path, "size": size, "sha256": sha, "key": key},
-                )
-        if store.head(self.manifest_key(ds.id, version)) is not None:  # committed while we wrote: not part of it
+                key = self.layout.data(ds.id, version, path)
+                try:
+                    store.put_file(key, local, size=size, sha256=sha, mode="create")
+                except Conflict:  # put before into this version: data/<path> is taken, never overwritten
+                    key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
+                    store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
+                self._write_json(store, ref, {"path": path, "size": size, "sha256": sha, "key": key})
+        self._still_uncommitted(ds, version, path, key)
+        return FileEntry(path, size, sha, key)
+
+    def draft(self, ds: Dataset, version: str) -> Dataset:
+        """`ds`, if `version` is an uncommitted version of it: two HEADs, however many files it holds. Immutable
+        if it is committed, NotFound if there is no such version."""
+        check_version_id(version)
+        store = self._store_of(ds)
+        committed, record = self.engine.map(
+            store.head, [self.manifest_key(ds.id, version), self.layout.version_record(ds.id, version)]
+        )
+        if committed is not None:
+            raise Immutable(
+                f"Version {ds.id}:{version} is committed and cannot change: create a new version "
+                "(datasets versions create) to add, replace or delete files."
+            )
+        if record is None:
+            raise NotFound(f"Dataset {ds.name!r} has no version {version!r}.", reason="unknown-version")
+        return ds
+
+    def _still_uncommitted(self, ds: Dataset, version: str, path: str, key: str) -> None:
+        """After a put: a commit that came first either took the file (its record was there) or not (then the put
+        fails: the file is not part of the version); a version deleted meanwhile (a transaction abandoned) loses
+        what the put left."""
+        store = self._store_of(ds)
+        committed, record = self.engine.map(
+            store.head, [self.manifest_key(ds.id, version), self.layout.version_record(ds.id, version)]
+        )
+        if committed is not None:
+            if any(e.path == path and e.object_key == key for e in manifest_entries(self.manifest(ds, version) or {})):
+                return
             raise Immutable(
                 f"Version {ds.id}:{version} was committed while {path!r} was being written; the file is not part of it."
             )
-        return FileEntry(path, size, sha, key)
+        if record is None:
+            store.delete(
+                [
+                    k
+                    for k in (key, self.layout.refs(ds.id, version, path))
+                    if k.startswith(self.layout.version(ds.id, version))
+                ]
+            )
+            raise NotFound(
+                f"Version {ds.id}:{version} was deleted while {path!r} was being written.", reason="unknown-version"
+            )
 
     def delete_file(self, ds, version: str, path: str) -> None:
         """Remove a file from an uncommitted version. Only its pointer changes: objects a commit may be copying
@@ -196,15 +248,15 @@ class Files(Part):
 class _local_copy:
     """Give a source as (local path, sha256, size); bytes and file objects are spooled to a temp file in the home."""
 
-    def __init__(self, source, home: Path):
-        self.source, self.home = source, Path(home)
+    def __init__(self, source, home: Path, hashed: tuple[str, int] | None = None):
+        self.source, self.home, self.hashed = source, Path(home), hashed
         self.tmp: str | None = None
 
     def __enter__(self):
         if isinstance(self.source, (str, os.PathLike)):
             if not os.path.isfile(self.source):
                 raise BadInput(f"{os.fspath(self.source)!r} is not a file.")
-            sha, size = sha256_file(self.source)
+            sha, size = self.hashed or sha256_file(self.source)
             return self.source, sha, size
         folder = self.home / "tmp"
         folder.mkdir(parents=True, exist_ok=True)
