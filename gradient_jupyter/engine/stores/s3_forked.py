@@ -113,11 +113,6 @@ class ForkedS3Store(S3Store):
         except NotFound:
             return None
 
-    def stored_sha256(self, key):
-        self._addressed(key)
-        value = str(self.call("head_object", key).get("Metadata", {}).get("sha256", ""))
-        return value if len(value) == 64 else None
-
     # -- listing, copies, deletes -------------------------------------------------------------------------------------
     def list(self, prefix):
         return iter([ObjectInfo(k, size) for k, size in self._pages("list", prefix)])
