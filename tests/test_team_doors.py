@@ -153,3 +153,31 @@ def test_magic_lists_team_providers_and_refuses_changes(team, monkeypatch, tmp_p
             ip.run_line_magic("gradient_storage", "storageProviders delete --id shared")
     finally:
         InteractiveShell.clear_instance()
+
+
+class TestABrokenTeamFile:
+    """A team file that cannot be used: one error in the server's log, a warning in every REST listing, and the
+    user's own providers keep working."""
+
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):
+        path = tmp_path / "broken-team.yaml"
+        path.write_text("teamId: teshared1\nproviders: [{name: x, bucket: abc, secretAccessKey: literal-value}]\n")
+        return {
+            "ServerApp": {"jpserver_extensions": {"gradient_jupyter": True}},
+            "GradientStorage": {"team_file": str(path)},
+        }
+
+    async def test_is_one_error_in_the_log_and_a_warning_in_every_listing(self, capfd, api):
+        # capfd first: it captures the server's log from its start (the extension's logger writes to stderr)
+        code, made = await api("POST", "storage-providers", {"name": "mine", "type": "s3", "config": {"bucket": "abc"}})
+        assert code == 201
+        for _ in range(2):
+            code, listing = await api("GET", "storage-providers")
+            assert code == 200 and [p["name"] for p in listing["storageProviders"]] == ["Gradient Managed", "mine"]
+            (warning,) = listing["warnings"]
+            assert "broken-team.yaml: providers[0].secretAccessKey (line 2)" in warning
+        log = capfd.readouterr().err
+        errors = [line for line in log.splitlines() if line.startswith("[E ")]
+        assert len(errors) == 1 and errors[0].endswith(f"GradientExtension] {warning}")
+        assert log.count(warning) == 1 and "literal-value" not in log + warning
