@@ -63,7 +63,7 @@ class Transaction:
 def begin(engine, name: str, *, message: str = "", tag: str | None = None, provider=None) -> Transaction:
     """Make the uncommitted version of a transaction (and the dataset `name` if needed, in `provider` or the team
     default). A `tag` already naming a version is refused before anything is made."""
-    from .transfer import _dataset_for_save
+    from .transfer.save import _dataset_for_save
 
     if tag is not None:
         check_tag_name(tag)
