@@ -127,6 +127,32 @@ def test_alice_saves_into_the_team_provider_and_bob_loads_it(hub):
     signed = requests.get(url, timeout=60)
     assert signed.status_code == 200 and signed.content == data
 
+    # an upload URL the extension signs itself (Gradient Managed, embedded in alice's data home) works through the
+    # proxy with no token, and the version it fills commits
+    r = call(server, "alice", alice, "GET", "api/storage-providers", seen)
+    managed = next(p for p in r.json()["storageProviders"] if p["isGradientManaged"])
+    r = call(
+        server, "alice", alice, "POST", "api/datasets", seen, json={"name": "mine", "storageProviderId": managed["id"]}
+    )
+    mine = r.json()
+    r = call(server, "alice", alice, "POST", f"api/datasets/{mine['id']}/versions", seen, json={})
+    draft = r.json()["version"]
+    r = call(
+        server,
+        "alice",
+        alice,
+        "POST",
+        f"compat/datasets/{mine['id']}/versions/{draft}/s3/preSignedUrls",
+        seen,
+        json={"calls": [{"method": "putObject", "params": {"Key": "/up.bin"}}]},
+    )
+    assert r.status_code == 200, r.text
+    put_url = r.json()[0]["url"]
+    assert put_url.startswith(f"{server.url}/user/alice/gradient/compat/"), put_url
+    assert requests.put(put_url, data=data[:1000], timeout=60).status_code == 200
+    r = call(server, "alice", alice, "POST", f"api/datasets/{mine['id']}/versions/{draft}/commit", seen)
+    assert r.status_code == 200 and r.json()["fileCount"] == 1, r.text
+
     # createdBy names who asked (jupyter_server's identity), not whose server it is (JUPYTERHUB_USER there)
     r = call(server, "alice", server.admin_token, "POST", f"api/datasets/{ds['id']}/versions", seen, json={})
     assert r.status_code == 201 and r.json()["createdBy"]["user"] == "test-admin", r.text
