@@ -808,6 +808,8 @@ def test_compare_a_version_with_any_other_and_a_deleted_parent_is_a_choice(engin
 
 
 def test_mounts_of_the_dataset_are_listed_with_their_folders_and_unmounted(engine, shown, tmp_path, monkeypatch):
+    from gradient_jupyter.engine.mount import mount
+
     monkeypatch.chdir(tmp_path)
     latest, middle, first = three_versions(shown, tmp_path)
     tab = shown.datasets
@@ -828,6 +830,10 @@ def test_mounts_of_the_dataset_are_listed_with_their_folders_and_unmounted(engin
     assert f"Unmounted {tmp_path / 'elsewhere'}" in tab.unmount_result.value
     assert not (tmp_path / "elsewhere").exists() and default.is_dir()
     assert [value for _, value in tab.mounts.options] == [str(default)]
+    mount(engine, latest.ref, tmp_path / "by-the-api")  # any door's mount is listed: the data home records it
+    shown.refresh()
+    shown.wait()
+    assert [value for _, value in tab.mounts.options] == [str(tmp_path / "by-the-api"), str(default)]
     save_with_panel(shown, data_folder(tmp_path / "other"), "other")  # another dataset: its own mounts (none)
     tab.choice.value = engine.datasets.get("other").id
     shown.wait()

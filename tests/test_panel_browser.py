@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from .helpers import SECRET
-from .helpers.browser import ROOT, open_and_run, run_first_cell
+from .helpers.browser import ROOT, open_and_run, run_first_cell, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -45,17 +45,6 @@ def no_word_broken(page, css: str) -> None:
     """Text wraps at spaces: no element of `css` breaks inside a word."""
     styles = page.eval_on_selector_all(css, "els => els.map(e => getComputedStyle(e).wordBreak)")
     assert styles and set(styles) <= {"normal"}, styles
-
-
-def shoot(page, tmp_path, name: str) -> None:
-    """A screenshot of the whole panel: the window is made tall enough for the notebook to show all of it."""
-    size = page.viewport_size
-    height = page.eval_on_selector(".gj-panel", "e => e.getBoundingClientRect().height")
-    page.set_viewport_size({"width": size["width"], "height": int(height) + 400})
-    shot = tmp_path / f"{name}.png"
-    page.locator(".gj-panel").screenshot(path=str(shot))
-    page.set_viewport_size(size)
-    print(f"screenshot: {shot}")
 
 
 def test_panel_in_jupyterlab_adds_a_provider_saves_a_folder_and_keeps_no_secret(lab, page, s3_bucket, tmp_path):

@@ -179,6 +179,17 @@ def mounted(engine, folder) -> dict | None:
     return record if isinstance(record.get("files"), dict) else None
 
 
+def mounts(engine) -> list[dict]:
+    """The records of every mount the data home knows that still stands (as `mounted` reads them), by folder."""
+    found = []
+    for path in sorted((Path(engine.home) / "mounts").glob("*.json")):
+        record = read_json_file(path, MAX_LIST)
+        folder = record.get("folder") if isinstance(record, dict) else None
+        if isinstance(folder, str) and (standing := mounted(engine, folder)) is not None:
+            found.append(standing)
+    return sorted(found, key=lambda r: r["folder"])
+
+
 def _absolute(folder) -> Path:
     """`folder` made absolute, its parent's links resolved: the one spelling a mount's record is kept under."""
     folder = Path(folder).expanduser().absolute()

@@ -182,3 +182,14 @@ def open_and_run(page, url: str, run, until: str) -> None:
 def run_first_cell(page) -> None:
     page.locator(".jp-Cell .cm-content").first.click()
     page.keyboard.press("Control+Enter")
+
+
+def shoot(page, tmp_path, name: str) -> None:
+    """A screenshot of the whole panel: the window is made tall enough for the notebook to show all of it."""
+    size = page.viewport_size
+    height = page.eval_on_selector(".gj-panel", "e => e.getBoundingClientRect().height")
+    page.set_viewport_size({"width": size["width"], "height": int(height) + 400})
+    shot = tmp_path / f"{name}.png"
+    page.locator(".gj-panel").screenshot(path=str(shot))
+    page.set_viewport_size(size)
+    print(f"screenshot: {shot}")

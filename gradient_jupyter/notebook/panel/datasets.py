@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from threading import Thread
 
 import ipywidgets as W
@@ -47,7 +46,6 @@ class DatasetsTab:
         self.described = None  # the dataset whose description the field shows
         # A result line belongs to what was chosen when its action ran: widget -> (scope, key), see _drop_stale.
         self.made_for: dict[int, tuple] = {}
-        self.mounted: set[Path] = set()  # folders mounted from this kernel (./datasets/* is looked at too)
 
         self.table = wide("gj-datasets")
         self.unlisted = W.HTML()
@@ -665,9 +663,7 @@ class DatasetsTab:
             return None
 
         def work():
-            made = mounts.mount(self.engine, v.ref, folder)
-            self.mounted.add(made.folder)
-            return note(str(mount_message(made)), "ok")
+            return note(str(mount_message(mounts.mount(self.engine, v.ref, folder))), "ok")
 
         return self.panel.run(
             self._scoped(self.mount_result, "named"),
@@ -676,33 +672,16 @@ class DatasetsTab:
             [self.mount_button],
         )
 
-    def find_mounts(self, d) -> list[tuple[Path, dict]]:
-        """The mounts of dataset `d` this panel knows: those made from this kernel and those under ./datasets/."""
-        candidates = set(self.mounted)
-        top = Path.cwd() / "datasets"
-        try:
-            candidates.update(top.iterdir())
-        except OSError:  # no ./datasets
-            pass
-        found = []
-        for place in sorted(candidates):
-            try:
-                record = mounts.mounted(self.engine, place)
-            except (OSError, ValueError):  # unmounted, or being replaced, meanwhile
-                record = None
-            if isinstance(record, dict) and record.get("dataset") == d.id:
-                found.append((place, record))
-        return found
-
     def show_mounts(self) -> None:
         d = self.dataset()
-        found = self.find_mounts(d) if d else []
+        # Every mount of this dataset the data home knows (made here, by the magic, the console or the server)
+        found = [r for r in mounts.mounts(self.engine) if d and r.get("dataset") == d.id]
         keep = self.mounts.value
         self.mounts.options = [
-            (words.MOUNT_OPTION.format(folder=folder, named=self.named(str(record.get("version")), d)), str(folder))
-            for folder, record in found
+            (words.MOUNT_OPTION.format(folder=r["folder"], named=self.named(str(r.get("version")), d)), r["folder"])
+            for r in found
         ] or [(words.NO_MOUNTS, "")]
-        values = [str(folder) for folder, _ in found]
+        values = [r["folder"] for r in found]
         self.mounts.value = keep if keep in values else (values[0] if values else "")
         self.unmount_button.disabled = not found
 
@@ -713,7 +692,6 @@ class DatasetsTab:
 
         def work():
             kept = mounts.unmount(self.engine, folder)
-            self.mounted.discard(Path(folder))
             if kept:
                 shown = ", ".join(kept[:5]) + (", ..." if len(kept) > 5 else "")
                 return note(words.UNMOUNTED_KEPT.format(folder=folder, count=len(kept), paths=shown), "ok")
