@@ -67,7 +67,7 @@ async def test_rest_lists_team_providers_and_refuses_changing_them(api, team, se
     assert code == 403 and refused["reason"] == "team-provider"
 
 
-async def test_read_only_refuses_before_the_body_and_created_by_is_the_person(api, engine_of, tmp_path):
+async def test_read_only_refuses_before_the_body_and_created_by_is_the_person(api, compat, engine_of, tmp_path):
     code, refused = await api("POST", "datasets", {"name": "ro-data", "storageProviderId": "archive"})
     assert code == 403 and refused["reason"] == "read-only-provider" and "read-only" in refused["message"]
     code, ds = await api("POST", "datasets", {"name": "team-data"})  # the team default: "shared"
@@ -95,6 +95,15 @@ async def test_read_only_refuses_before_the_body_and_created_by_is_the_person(ap
     assert admin.datasets.list_files(old, draft.version) == []
     code, listing = await api("GET", f"datasets/{old.id}/versions", params={"isCommitted": "false"})
     assert code == 200 and [x["version"] for x in listing["versions"]] == [draft.version]  # reads work
+    # the compat API: a new version and write URLs refused, read URLs handed out
+    code, refused = await compat("POST", f"datasets/{old.id}/versions", {})
+    assert (code, refused["error"]["reason"]) == (403, "read-only-provider")
+    calls = {"calls": [{"method": "putObject", "params": {"Key": "/a.txt"}}]}
+    code, refused = await compat("POST", f"datasets/{old.id}/versions/{draft.version}/s3/preSignedUrls", calls)
+    assert (code, refused["error"]["reason"]) == (403, "read-only-provider")
+    calls = {"calls": [{"method": "listObjectsV2", "params": {"Prefix": "/"}}]}
+    code, urls = await compat("POST", f"datasets/{old.id}/versions/{draft.version}/s3/preSignedUrls", calls)
+    assert code == 200 and urls[0]["url"]
 
 
 async def test_compat_api_lists_team_providers_and_refuses_changes(compat, team):
