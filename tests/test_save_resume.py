@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from gradient_jupyter.engine.formatting import human_bytes
 from gradient_jupyter.engine.transfer import save
 
 from .helpers import cli, make_folder, read_folder
@@ -70,3 +71,34 @@ def test_a_proven_leftover_is_reused_without_a_second_copy(engine, seaweed_bucke
     assert len(data_objects()) == 8  # each file's bytes once in the bucket
     loaded = cli("load", "resumed", tmp_path / "out")
     assert loaded.returncode == 0 and read_folder(tmp_path / "out") == files
+
+
+async def test_drafts_are_listed_counted_in_usage_and_removable(engine, seaweed_bucket, tmp_path, api):
+    seaweed, bucket = seaweed_bucket
+    p = seaweed_provider(engine, seaweed, bucket)
+    src = make_folder(tmp_path / "src", {f"f{i}.bin": os.urandom(4096) for i in range(8)})
+    interrupted_save(engine, "drafty", src, p.id)
+    ds = engine.datasets.get("drafty")
+    (draft,) = engine.datasets.drafts(ds)  # the engine's public list, as the panel shows it
+    assert draft.held_bytes >= 4 * 4096 and not draft.save_over  # this process still runs: not known to be over
+    assert draft.to_json()["heldBytes"] == draft.held_bytes and not draft.version.is_committed
+
+    listed = cli("datasets", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"1 ({human_bytes(draft.held_bytes)})" in listed.stdout and "Drafts" in listed.stdout
+    assert "datasets versions list --id NAME --isCommitted false" in listed.stderr
+    status, usage = await api("GET", "storage-providers/utilization")
+    assert status == 200
+    (row,) = [r for r in usage["storageProviders"] if r["id"] == p.id]
+    assert row["draftBytes"] == draft.held_bytes and row["usedBytes"] >= row["draftBytes"]
+    before = row["usedBytes"]
+    status, versions = await api("GET", f"datasets/{ds.id}/versions", params={"isCommitted": "false"})
+    assert status == 200 and [v["version"] for v in versions["versions"]] == [draft.version.version]
+
+    deleted = cli("datasets", "versions", "delete", "--id", draft.ref)
+    assert deleted.returncode == 0, deleted.stderr
+    assert engine.datasets.drafts(ds) == []
+    status, usage = await api("GET", "storage-providers/utilization")
+    (row,) = [r for r in usage["storageProviders"] if r["id"] == p.id]
+    assert row["draftBytes"] == 0 and row["usedBytes"] == before - draft.held_bytes  # the dataset's own records
+    assert "Drafts" not in cli("datasets", "list").stderr

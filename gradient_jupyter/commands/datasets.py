@@ -209,12 +209,19 @@ def _register_files(files) -> None:
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------------
-def datasets_table(datasets, providers, empty: str = "(none)") -> Table:
-    """The datasets as the console and the panel show them, with their providers' names."""
+def datasets_table(datasets, providers, empty: str = "(none)", drafts: dict | None = None) -> Table:
+    """The datasets as the console and the panel show them, with their providers' names; with `drafts` (dataset id
+    -> its `Datasets.drafts`, None if they could not be read), how many drafts each has and the bytes they hold, in
+    a column shown only when some dataset has one."""
     names = {p.id: p.name for p in providers}
     rows = [[d.name, d.id, names.get(d.storage_provider_id, d.storage_provider_id), d.description] for d in datasets]
+    columns = ["Name", "ID", "Storage provider", "Description"]
+    if drafts is not None and any(found != [] for found in drafts.values()):
+        columns.insert(3, "Drafts")
+        for d, row in zip(datasets, rows, strict=True):
+            row.insert(3, drafts_words(drafts.get(d.id)))
     return Table(
-        ["Name", "ID", "Storage provider", "Description"],
+        columns,
         rows,
         title="Datasets",
         data=[d.to_json() for d in datasets],
@@ -222,12 +229,38 @@ def datasets_table(datasets, providers, empty: str = "(none)") -> Table:
     )
 
 
+def drafts_words(drafts) -> str:
+    """'1 (670.0 MiB)': a dataset's drafts and the bytes they hold; '' for none, '?' if they could not be read."""
+    if drafts is None:
+        return "?"
+    return f"{len(drafts)} ({human_bytes(sum(d.held_bytes for d in drafts))})" if drafts else ""
+
+
+def all_drafts(engine, datasets) -> dict:
+    """Dataset id -> its drafts (None where they could not be read), read in parallel."""
+
+    def one(d):
+        try:
+            return engine.datasets.drafts(d)
+        except GradientError:
+            return None
+
+    return dict(zip((d.id for d in datasets), engine.map(one, datasets), strict=True))
+
+
 def list_datasets(ctx, args):
     skipped: list = []
     found = ctx.engine.datasets.list(skipped)
     for warning in skipped:  # the datasets of a provider that did not answer are missing: say so, why, what to do
         ctx.warn(printable(f"{warning} {warning.what_to_do(ctx.prog)}"))
-    return datasets_table(found, ctx.engine.registry.list())
+    drafts = all_drafts(ctx.engine, found)
+    if any(drafts.values()):
+        ctx.warn(
+            "Drafts are uncommitted versions (an interrupted save leaves one; the next save reuses its bytes and "
+            f"removes it): list them with {ctx.prog} datasets versions list --id NAME --isCommitted false, delete "
+            f"one with {ctx.prog} datasets versions delete --id NAME:VERSION."
+        )
+    return datasets_table(found, ctx.engine.registry.list(), drafts=drafts)
 
 
 def _provider_names(ctx) -> dict:

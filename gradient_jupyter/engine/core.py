@@ -257,20 +257,31 @@ class Engine:
         return self.workers.map(fn, items, limit, stop)
 
     def utilization(self) -> dict:
-        """Bytes used under the team folder per provider, and the managed quota."""
+        """Bytes used under the team folder per provider (`draftBytes` of them under uncommitted versions: drafts,
+        such as an interrupted save leaves), and the managed quota. One listing of the team folder per provider."""
 
         def used_bytes(p: Provider):
             try:
-                return self.lookup_store(p).used_bytes(self.team_prefix()), None
+                store, prefix = self.lookup_store(p), self.team_prefix()
+                listing = list(store.list(prefix))
+                return (store.used_bytes(prefix, listing), self.datasets.layout.draft_bytes(listing)), None
             except Exception as exc:  # one unreachable bucket must not hide the others
-                return None, getattr(exc, "message", type(exc).__name__)
+                return (None, None), getattr(exc, "message", type(exc).__name__)
 
         rows = []
         managed = {}
         providers = self.registry.list()
         # a dead bucket delays no other
-        for p, (used, error) in zip(providers, self.map(used_bytes, providers), strict=True):
-            rows.append({"id": p.id, "name": p.name, "usedBytes": used, **({"error": error} if error else {})})
+        for p, ((used, drafts), error) in zip(providers, self.map(used_bytes, providers), strict=True):
+            rows.append(
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "usedBytes": used,
+                    "draftBytes": drafts,
+                    **({"error": error} if error else {}),
+                }
+            )
             if p.is_gradient_managed:
                 quota = self.managed_quota
                 managed = {

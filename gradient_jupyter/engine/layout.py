@@ -3,6 +3,12 @@ The layout is described in docs/bucket-layout.md. Pure: no store, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .stores import ObjectInfo
+
 
 class Layout:
     """The object keys under one team's folder `<teamId>/`."""
@@ -74,3 +80,18 @@ class Layout:
     def refs(self, ds_id: str, version: str, path: str = "") -> str:
         """Uncommitted only: a put file's pointer to its upload, or to a committed object."""
         return f"{self.version(ds_id, version)}refs/{path}"
+
+    def draft_bytes(self, objects: Iterable[ObjectInfo]) -> int:
+        """Bytes under the folders of uncommitted versions (a `version.json`, no `manifest.json`), from one listing
+        of the team's folder: what drafts hold in the bucket (Engine.utilization)."""
+        folders: dict[str, tuple[int, set[str]]] = {}
+        for o in objects:
+            head, sep, rest = o.key.partition("/versions/")
+            if not sep or not head.startswith(self.datasets()):
+                continue
+            version, _, name = rest.partition("/")
+            size, names = folders.get(head + version, (0, set()))
+            if name in ("version.json", "manifest.json"):
+                names.add(name)
+            folders[head + version] = (size + o.size, names)
+        return sum(size for size, names in folders.values() if names == {"version.json"})

@@ -90,6 +90,25 @@ class Version:
 
 
 @dataclass(frozen=True)
+class Draft:
+    """An uncommitted version (a draft), as `Datasets.drafts` lists it: one a save left when it was interrupted or
+    killed, or one made to put files into. `held_bytes`: what its folder holds in the bucket, counted in the
+    provider's usage until it is committed or deleted; `save_over`: made by a save that ended without committing
+    (Ctrl-C, a killed process), so the dataset's next save reuses its bytes and removes it."""
+
+    version: Version
+    held_bytes: int
+    save_over: bool
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    def to_json(self) -> dict:
+        return {**self.version.to_json(), "heldBytes": self.held_bytes, "interruptedSave": self.save_over}
+
+
+@dataclass(frozen=True)
 class Tag:
     name: str
     version: str

@@ -11,7 +11,7 @@ from dataclasses import replace
 from .. import history, records
 from ..errors import Conflict, GradientError, NotFound
 from ..ids import DATASET_ID, VERSION_ID, check_text, check_version_id, new_version_id, parse_ref
-from ..models import Dataset, FileEntry, Version
+from ..models import Dataset, Draft, FileEntry, Version
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, BadRecord, manifest_entries
 from ..stores import Store
@@ -156,6 +156,26 @@ class Versions(Part):
         if committed is not None:
             versions = [v for v in versions if v.is_committed == committed]
         return sorted(versions, key=lambda v: (v.dt_committed or v.dt_created, v.version), reverse=True)
+
+    def drafts(self, ds) -> builtins.list[Draft]:
+        """The dataset's uncommitted versions (drafts), newest first, each with the bytes its folder holds and
+        whether it is what a save left when it was interrupted or killed (`Draft`): what the panel, `datasets list`
+        and `datasets versions list --isCommitted false` show. Delete one with `delete_version`. Cheap when there is
+        none: one listing, as the versions with a manifest in the data home's cache are committed."""
+        ds = self.get(ds)
+        store = self._store_of(ds)
+        maybe = [v for v in self._version_ids(ds) if self._cached_manifest(ds, v) is None]
+
+        def one(version: str) -> Draft | None:
+            made = self._version(ds, version)
+            if made is None or made.is_committed:
+                return None
+            held = sum(o.size for o in store.list(self.layout.version(ds.id, version)))
+            state = self.save_state(ds, version)
+            return Draft(made, held, bool(state and state[1]))
+
+        found = [d for d in self._listed(one, maybe) if d is not None]
+        return sorted(found, key=lambda d: (d.version.dt_created, d.version.version), reverse=True)
 
     def get_version(self, ds, version: str) -> Version:
         ds = self.get(ds)

@@ -176,8 +176,9 @@ class Store:
                     self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
         return self._part_pool
 
-    def used_bytes(self, prefix: str = "") -> int:
-        return sum(o.size for o in self.list(prefix))
+    def used_bytes(self, prefix: str = "", listing: Iterable[ObjectInfo] | None = None) -> int:
+        """Bytes of the objects under `prefix` (`listing`: `list(prefix)` as the caller read it already)."""
+        return sum(o.size for o in (self.list(prefix) if listing is None else listing))
 
     def variant(self, **options) -> Store:
         """The same store with some options changed (timeout, attempts); a store without such options is itself."""

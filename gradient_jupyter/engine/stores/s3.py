@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -486,11 +486,11 @@ class S3Store(S3ControlPlane, Store):
         except Exception as exc:
             raise self.translate(exc, "copy", dst) from exc
 
-    def used_bytes(self, prefix: str = "") -> int:
+    def used_bytes(self, prefix: str = "", listing: Iterable[ObjectInfo] | None = None) -> int:
         """Bytes of the objects under `prefix`; for a store with a quota (Gradient Managed on S3), also of the parts
         of its unfinished multipart uploads there: parts sent by presigned URLs (the compat API) take room in the
         bucket that no listing of objects shows."""
-        used = super().used_bytes(prefix)
+        used = super().used_bytes(prefix, listing)
         return used if self.quota is None else used + self.pending_parts_bytes(prefix)
 
     def variant(self, **options) -> S3Store:
