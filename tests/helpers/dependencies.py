@@ -37,7 +37,10 @@ def runtime_requirements(requires: list[str]) -> set[str]:
 
 def pyproject(extras: tuple[str, ...] = ()) -> set[str]:
     """Names in the tree's pyproject.toml: [project].dependencies, plus those of the extras named."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: pytest's own dependency there
+        import tomli as tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extra = [r for e in extras for r in project["optional-dependencies"][e]]
