@@ -279,5 +279,7 @@ def test_the_panel_marks_team_providers_and_offers_no_change(team):
     assert "team, read-only" in tab.table.value and ">Source<" in tab.table.value
     tab.choice.value = engine.registry.get("shared").id
     assert tab.edit_button.disabled and tab.delete_button.disabled and tab.default_button.disabled
+    assert tab.edit_button.layout.display == tab.delete_button.layout.display == "none"  # no buttons at all
     tab.choice.value = engine.registry.managed().id
     assert tab.edit_button.disabled and tab.default_button.disabled  # the team file sets the default
+    assert tab.edit_button.layout.display is None  # shown (greyed) for Gradient Managed, as without a team file

@@ -200,9 +200,12 @@ class ProvidersTab:
 
     def _chosen(self) -> None:
         p = self.chosen()
-        built_in = p is None or p.is_gradient_managed or not p.editable  # a team provider: the administrator's
+        built_in = p is None or p.is_gradient_managed or not p.editable
         self.edit_button.disabled = built_in
         self.delete_button.disabled = built_in
+        # a team provider is the administrator's (its file): no edit or delete buttons at all, not greyed ones
+        shown = "none" if p is not None and not p.editable else None
+        self.edit_button.layout.display = self.delete_button.layout.display = shown
         self.default_button.disabled = self._default_fixed(p)
         self.cors_button.layout.display = "none"
         self.report.value = ""
