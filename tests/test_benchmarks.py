@@ -136,3 +136,21 @@ def test_read_in_place_benchmark_runs_small(tmp_path):
         assert any(line.startswith(row) for line in proc.stdout.splitlines()), proc.stdout
     assert "one 1 MiB range read cold: 4 MiB fetched" in proc.stdout  # one block, not the file
     assert not list(tmp_path.glob("gj-read-bench-*"))  # its server and files are gone
+
+
+@pytest.mark.slow
+def test_cluster_benchmark_runs_small(tmp_path):
+    """benchmarks/cluster.py end to end on a small table (its own SeaweedFS and Dask workers); figures not asserted."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cluster.py"), "--size-mib", "8", "--parts", "4", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in ("write s3fs", "write ours", "read s3fs", "read ours"):
+        assert any(line.startswith(row) for line in proc.stdout.splitlines()), proc.stdout
+    assert "for 8 files of 1 KiB" in proc.stdout
+    assert not list(tmp_path.glob("gj-cluster-bench-*"))  # its server and files are gone
