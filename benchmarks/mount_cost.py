@@ -45,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mount-cost-"))
     os.environ["GRADIENT_JUPYTER_HOME"] = str(work / "home")
-    from gradient_jupyter.engine import Engine, GradientStorage, mount, transfer
+    from gradient_jupyter.engine import Engine, GradientStorage, transfer
+    from gradient_jupyter.engine.content import mount
 
     engine = Engine(GradientStorage(managed_quota=64 * 1024**3))
     rng = __import__("random").Random(1)

@@ -72,8 +72,7 @@ def main(argv=None) -> int:
 
         from gradient_jupyter.api import default_engine
         from gradient_jupyter.engine import Engine, GradientStorage, transfer
-        from gradient_jupyter.engine.reading import block_hashes
-        from gradient_jupyter.engine.stores import sha256_file
+        from gradient_jupyter.engine.hashing import block_hashes, sha256_file
 
         src = work / "src"
         src.mkdir()

@@ -173,8 +173,9 @@ class Bench:
             )
 
     def forget_content(self, mode: str) -> None:
-        """Empty ours' content cache (engine/cache.py: verified file bytes by SHA-256, and where loads wrote such
-        bytes, which load copies from) in the data home of `mode`: a first load fetches every byte from the store."""
+        """Empty ours' content cache (engine/content/cache.py: verified file bytes by SHA-256, and where loads wrote
+        such bytes, which load copies from) in the data home of `mode`: a first load fetches every byte from the
+        store."""
         shutil.rmtree(self.work / f"home-{mode}" / "cache" / "content", ignore_errors=True)
 
     def forget_hashes(self, mode: str) -> None:

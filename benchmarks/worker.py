@@ -115,7 +115,7 @@ def boto3_get(spec: dict, t0: float) -> dict:
 
 def hash_files(spec: dict, t0: float) -> dict:
     """SHA-256 of the files one after the other, with the engine's own hashing function."""
-    from gradient_jupyter.engine.stores import sha256_file
+    from gradient_jupyter.engine.hashing import sha256_file
 
     start = time.time()
     total = sum(sha256_file(p)[1] for p in spec["files"])

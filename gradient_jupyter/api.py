@@ -162,7 +162,7 @@ def mount(ref: str, dir=None, *, verify: bool = False, progress: bool = True):  
     a file was written since, and `verify=True` also checks every file's bytes. Shows a progress bar unless
     `progress=False`."""
     from .commands.mounts import mount_message
-    from .engine.mount import mount as do_mount
+    from .engine.content.mount import mount as do_mount
 
     with ProgressBars(auto_bar if progress else None) as bars:
         result = do_mount(default_engine(), ref, None if dir is None else os.fspath(dir), verify=verify, progress=bars)
@@ -172,7 +172,7 @@ def mount(ref: str, dir=None, *, verify: bool = False, progress: bool = True):  
 def unmount(dir):  # noqa: A002
     """Remove a folder made by `mount` (only what the mount made, as it made it; anything else in it is kept and
     named)."""
-    from .engine.mount import unmount as do_unmount
+    from .engine.content.mount import unmount as do_unmount
 
     return do_unmount(default_engine(), os.fspath(dir))
 

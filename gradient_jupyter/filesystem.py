@@ -7,8 +7,8 @@
 URLs are `gradient://<ref>/<path in the version>` (a ref is `<dataset>[:<version | tag | latest>]`); `gradient://`
 lists datasets and `gradient://<ref>/` a version's top folder. Registered through the `fsspec.specs` entry point,
 so no import is needed. Like huggingface_hub's HfFileSystem, a ref is resolved once per filesystem instance and
-then served from its manifest (`invalidate_cache()` forgets it). Every byte returned is verified (engine/reading.py)
-and kept in the content cache.
+then served from its manifest (`invalidate_cache()` forgets it). Every byte returned is verified
+(engine/content/reader.py) and kept in the content cache.
 
 Pickled (to a Dask worker, a spawned process), an instance is a reference: the team id and the storage_options it was
 made with, never a secret of the data home. The worker serves it with its own configuration: the team file, its own
@@ -242,7 +242,7 @@ class GradientFileSystem(AbstractFileSystem):
             raise PermissionError(READ_ONLY)
         reader = self._reader(path)
         # Reads in aligned blocks of the manifest's block size, the last two kept in memory: each fetch is then one
-        # verified block of the content cache (engine/reading.py), read without joining pieces.
+        # verified block of the content cache (engine/content/reader.py), read without joining pieces.
         block = reader.entry.block_size or 8 * 1024**2
         cache_type = kwargs.get("cache_type") or "blockcache"
         if cache_options is None:
@@ -375,7 +375,7 @@ class GradientWriteFile(AbstractBufferedFile):
 
 
 class GradientFile(AbstractBufferedFile):
-    """A read-only file of a version: ranges come verified from engine/reading.py's FileReader."""
+    """A read-only file of a version: ranges come verified from engine/content/reader.py's FileReader."""
 
     def __init__(self, fs, path, reader, **kwargs):
         self.reader = reader

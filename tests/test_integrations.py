@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gradient_jupyter.engine import BadInput, transfer
-from gradient_jupyter.engine.integrations import dataset_integrations, mount_integrations
+from gradient_jupyter.engine.content.automount import dataset_integrations, mount_integrations
 
 SETTINGS = """
 integrations:

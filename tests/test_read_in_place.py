@@ -273,7 +273,7 @@ def test_the_filesystem_pickles_without_secrets(engine, remote, tmp_path):
 
 
 def test_the_cache_evicts_least_recently_used_entries(engine, tmp_path):
-    from gradient_jupyter.engine.cache import ContentCache
+    from gradient_jupyter.engine.content.cache import ContentCache
 
     cache = ContentCache(tmp_path / "cache", limit=3 * BLOCK)
     blobs = [os.urandom(BLOCK) for _ in range(4)]
@@ -296,7 +296,7 @@ def test_a_cache_entry_written_since_it_was_installed_is_never_served(engine, tm
     """A write into a mounted file (as root may do: a read-only file does not stop it) never reaches the entry, and
     a write into the entry itself, even of the same size, is seen on the next read: the entry is removed and its
     bytes fetched again."""
-    from gradient_jupyter.engine.mount import mount
+    from gradient_jupyter.engine.content.mount import mount
 
     big = os.urandom(3 * BLOCK)
     transfer.save(engine, "edited", make_folder(tmp_path / "d", {"a.txt": b"payload-1", "big.bin": big}))

@@ -11,8 +11,7 @@ import time
 import pytest
 
 from gradient_jupyter.engine import IntegrityError, LocalStore, StoreError
-from gradient_jupyter.engine.reading import block_hashes
-from gradient_jupyter.engine.stores.contract import file_state
+from gradient_jupyter.engine.hashing import block_hashes, file_state
 from gradient_jupyter.engine.transfer import load, save
 
 from .helpers import make_folder, read_folder

@@ -78,14 +78,14 @@ def _some(paths: list[str], shown: int = 10) -> str:
 
 
 def mount(ctx, args):
-    from ..engine.mount import mount as do_mount
+    from ..engine.content.mount import mount as do_mount
 
     with ProgressBars(ctx.progress) as bars:
         return mount_message(do_mount(ctx.engine, args.ref, args.dir, verify=args.verify, progress=bars), args.verify)
 
 
 def unmount(ctx, args):
-    from ..engine.mount import unmount as do_unmount
+    from ..engine.content.mount import unmount as do_unmount
 
     kept = do_unmount(ctx.engine, args.dir)
     if kept:

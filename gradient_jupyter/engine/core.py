@@ -18,10 +18,10 @@ from .stores import Store
 from .work import Workers
 
 if TYPE_CHECKING:
-    from .cache import ContentCache
+    from .content.cache import ContentCache
+    from .content.reader import FileReader
     from .datasets import Datasets
     from .hashcache import HashCache
-    from .reading import FileReader
 
 log = logging.getLogger(__name__)
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -113,17 +113,17 @@ class Engine:
 
     @property
     def content_cache(self) -> ContentCache:
-        """Verified file bytes by SHA-256, shared by reading in place, mount and load (engine/cache.py)."""
+        """Verified file bytes by SHA-256, shared by reading in place, mount and load (engine/content/cache.py)."""
         with self._lock:
             if self._content_cache is None:
-                from .cache import ContentCache
+                from .content.cache import ContentCache
 
                 self._content_cache = ContentCache(self.home / "cache" / "content", self.settings.cache_size)
         return self._content_cache
 
     def reader(self, ds, version: str, entry) -> FileReader:
-        """A verified reader of one file of a committed version, through the content cache (engine/reading.py)."""
-        from .reading import FileReader
+        """A verified reader of one file of a committed version, through the content cache (content/reader.py)."""
+        from .content.reader import FileReader
 
         return FileReader(self.content_cache, self.store(ds.storage_provider_id), entry, f"{ds.name}:{version}")
 

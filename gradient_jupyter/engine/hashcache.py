@@ -9,10 +9,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .reading import block_hashes
-from .stores import sha256_file
-from .stores.contract import RACY_SECONDS, settled
-from .stores.contract import file_state as _key
+from .hashing import RACY_SECONDS, block_hashes, settled, sha256_file
+from .hashing import file_state as _key
 
 __all__ = ["HashCache", "RACY_SECONDS"]
 

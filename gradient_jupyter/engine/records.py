@@ -268,7 +268,7 @@ def file_entry(data, key: str, dataset_prefix: str, *, needs_key: bool = True, n
     size = _size(data.get("size"), key, path)
     if "blocks" not in data and "blockSize" not in data:
         return FileEntry(path, size, sha, target)
-    # large files: the SHA-256 of each block, for verified ranged reads (engine/reading.py)
+    # large files: the SHA-256 of each block, for verified ranged reads (engine/content/reader.py)
     block_size, blocks = data.get("blockSize"), data.get("blocks")
     if (
         not isinstance(block_size, int)

@@ -42,7 +42,7 @@ class GradientExtension(ExtensionApp):
         self.settings["gradient_transfer_pools"] = self.transfer_pools
         self.log.info("gradient-jupyter: data home %s, team %s", self.engine.home, self.engine.team_id)
         # Gradient's .gradient/settings.yaml: its datasets are mounted in the background, never delaying the start.
-        from ..engine.integrations import mount_integrations
+        from ..engine.content.automount import mount_integrations
 
         self.integrations = self.executor.submit(mount_integrations, self.engine, self.serverapp.root_dir, self.log)
 

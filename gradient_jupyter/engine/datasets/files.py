@@ -13,10 +13,10 @@ from pathlib import Path
 
 from .. import records
 from ..errors import BadInput, Conflict, Immutable, IntegrityError, NotFound
+from ..hashing import CHUNK, sha256_file
 from ..ids import check_file_path, check_version_id
 from ..models import Dataset, FileEntry, Version
 from ..records import manifest_entries
-from ..stores import CHUNK, sha256_file
 from .base import Part
 from .verify import hash_object, verified_stream
 

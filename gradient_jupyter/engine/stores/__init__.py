@@ -11,7 +11,7 @@ LocalStore and S3Store are imported on first use: a process that uses one kind o
 
 from typing import TYPE_CHECKING
 
-from .contract import CHUNK, ObjectInfo, Progress, Store, file_chunks, sha256_file
+from .contract import CHUNK, ObjectInfo, Progress, Store
 
 if TYPE_CHECKING:
     from .local import LocalStore
@@ -30,4 +30,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CHUNK", "Store", "LocalStore", "S3Store", "ObjectInfo", "Progress", "file_chunks", "sha256_file"]
+__all__ = ["CHUNK", "Store", "LocalStore", "S3Store", "ObjectInfo", "Progress"]

@@ -7,7 +7,6 @@ import builtins
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ from typing import Literal
 
 from ..errors import IntegrityError, QuotaExceeded
 from ..formatting import human_bytes
+from ..hashing import CHUNK, file_state
 
-CHUNK = 1024 * 1024
 Progress = Callable[[int], None]
 WriteMode = Literal["create", "overwrite"]  # "create": only if the key is free, atomically (obstore's `mode`)
 
@@ -198,43 +197,10 @@ class Store:
             )
 
 
-def file_chunks(path: str | os.PathLike) -> Iterator[bytes]:
-    """A local file's bytes in CHUNK (1 MiB) pieces."""
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
-def sha256_file(path: str | os.PathLike, progress: Progress | None = None) -> tuple[str, int]:
-    """(hex SHA-256, size) of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    size = 0
-    for chunk in file_chunks(path):
-        h.update(chunk)
-        size += len(chunk)
-        if progress:
-            progress(len(chunk))
-    return h.hexdigest(), size
-
-
 def changed(key: str, path) -> IntegrityError:
     return IntegrityError(
         f"Upload of {key!r} refused: {path} changed while it was being saved (its SHA-256 or size differs). Save again."
     )
-
-
-RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never trust its state
-
-
-def settled(st: os.stat_result) -> bool:
-    """Whether a file was last modified long enough ago that any write to it now moves its `file_state`."""
-    return time.time() - st.st_mtime > RACY_SECONDS
-
-
-def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
-    """(size, mtime, ctime, inode) of a file: what moves when it is written (a user can restore its mtime, never
-    its ctime). The hash cache trusts it to skip reading a file; `put_new_file` to know a file did not change."""
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def hashed_reads(

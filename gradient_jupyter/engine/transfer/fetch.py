@@ -15,8 +15,8 @@ from ..errors import (
     NotFound,
     StoreError,
 )
+from ..hashing import CHUNK, file_chunks
 from ..models import FileEntry
-from ..stores import CHUNK, file_chunks
 from .destination import missing_dirs
 from .progress import ProgressCallback, TransferProgress
 
@@ -32,7 +32,7 @@ def fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) 
 
     A file whose bytes are on this machine already (a content-cache entry, or a file an earlier load wrote) is copied
     from there, checked like a download; what this load wrote is noted in the content cache as such a copy instead of
-    being written a second time into the cache (engine/cache.py)."""
+    being written a second time into the cache (engine/content/cache.py)."""
     ds, version, targets, todo = plan.dataset, plan.version, plan.targets, plan.todo
     if not todo:
         return

@@ -11,10 +11,9 @@ from pathlib import Path
 from ..errors import (
     BadInput,
 )
+from ..hashing import block_hashes, settled
 from ..ids import check_file_path, reserved_name
 from ..models import FileEntry
-from ..reading import block_hashes
-from ..stores.contract import settled
 from .progress import TransferProgress, run_batched
 
 ALWAYS_LEFT_OUT = (".git", ".ipynb_checkpoints", "__pycache__", ".gradient")

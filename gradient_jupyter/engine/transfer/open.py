@@ -29,7 +29,7 @@ class VersionReader:
         return self._entries[path]
 
     def read_bytes(self, path: str) -> bytes:
-        """The whole file, verified against the manifest (through the content cache, engine/cache.py)."""
+        """The whole file, verified against the manifest (through the content cache, engine/content/cache.py)."""
         e = self._entry(path)
         return self.engine.reader(self.dataset, self.version.version, e).read(0, e.size)
 

@@ -18,11 +18,11 @@ from ..errors import (
     NotFound,
     TagInUse,
 )
+from ..hashing import file_state
 from ..history import Diff, created_by, diff_files
 from ..ids import check_dataset_name, check_tag_name
 from ..models import Dataset, FileEntry, TransferSummary
 from ..records import BadRecord
-from ..stores.contract import file_state
 from .local import hash_files, hashed_as_sent, save_folder, scan_folder
 from .progress import ProgressCallback, TransferProgress
 

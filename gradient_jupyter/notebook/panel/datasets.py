@@ -11,7 +11,7 @@ from ...commands.datasets import datasets_table, folder, folder_rows, versions_t
 from ...commands.mounts import mount_message
 from ...commands.transfer import run_load, run_save
 from ...engine import history
-from ...engine import mount as mounts
+from ...engine.content import mount as mounts
 from ...engine.errors import LocalChanges, TagInUse
 from ...engine.formatting import human_bytes, human_time
 from ...output import DiffView

@@ -21,9 +21,9 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 
 from ...engine import BadInput, Conflict, Engine, GradientError, Immutable, NotFound
 from ...engine.datasets import verified_stream
+from ...engine.hashing import CHUNK, file_chunks
 from ...engine.ids import DATASET_ID, TEAM_ID, VERSION_ID, check_file_path
 from ...engine.models import FileEntry
-from ...engine.stores import CHUNK, file_chunks
 from ...engine.uploads import open_uploads, remove_abandoned_uploads, upload_folder, uploads_folder, uploads_size
 from ..base import AUTH_RESOURCE, StreamingUpload
 from .signer import OWN_URL_SECONDS, UrlSigner, signer_of

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import IntegrityError
-from .stores import file_chunks
+from ..errors import IntegrityError
+from ..hashing import file_chunks
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_SECONDS = 3600  # a fill left behind by a killed process

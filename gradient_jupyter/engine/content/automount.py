@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BadInput, GradientError
-from .ids import DATASET_NAME, parse_ref
-from .records import MAX_YAML, read_yaml
+from ..errors import BadInput, GradientError
+from ..ids import DATASET_NAME, parse_ref
+from ..records import MAX_YAML, read_yaml
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from ..core import Engine
 
 SETTINGS = Path(".gradient") / "settings.yaml"
 log = logging.getLogger("gradient_jupyter")

@@ -1,5 +1,5 @@
 """Verified reads of one file of a committed version, in place: any byte range, or the whole file, through the
-content cache (engine/cache.py). No byte is returned before it matched the manifest.
+content cache (engine/content/cache.py). No byte is returned before it matched the manifest.
 
 A file whose manifest entry has block SHA-256s (`blockSize`, `blocks`: recorded at save for large files) is read in
 aligned blocks: a range costs the blocks it touches, each verified on arrival, and a sequential reader gets the next
@@ -9,17 +9,17 @@ bytes are kept in the cache, so no version fetches them again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
+from ..errors import IntegrityError, NotFound
+from ..hashing import CHUNK, file_chunks
+from ..models import FileEntry
+from ..stores import Store
 from .cache import ContentCache
-from .errors import IntegrityError, NotFound
-from .models import FileEntry
-from .stores import CHUNK, Store, file_chunks
 
 READ_AHEAD_BYTES = 64 * 1024**2  # what a sequential reader has in flight ahead of it
 
@@ -53,7 +53,7 @@ class FileReader:
             return b""
         whole = self.cache.get(self.sha256, self.entry.size)
         if whole is None and self.entry.blocks and not self._asked_copies:
-            self._asked_copies = True  # once per reader: a file `load` wrote may hold the bytes (engine/cache.py)
+            self._asked_copies = True  # once per reader: a file `load` wrote may hold the bytes (cache.py)
             whole = self.cache.from_copy(self.sha256, self.entry.size)
         if whole is None and not self.entry.blocks:
             whole = self.local_file()
@@ -161,16 +161,4 @@ def _pread(path: Path, start: int, end: int) -> bytes:
         return os.pread(f.fileno(), end - start, start)
 
 
-def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:
-    """(SHA-256, size, block SHA-256s) of a local file in one read pass. The blocks are hashed on a second thread
-    while this one hashes the file (hashlib lets go of the GIL), so on two free cores it costs about one hash."""
-    h, size, pending = hashlib.sha256(), 0, []
-    with open(path, "rb") as f, ThreadPoolExecutor(1, thread_name_prefix="gradient-blocks") as pool:
-        while block := f.read(block_size):
-            pending.append(pool.submit(lambda b: hashlib.sha256(b).hexdigest(), block))
-            h.update(block)
-            size += len(block)
-            if len(pending) > 2:
-                pending[-3].result()  # at most two blocks held in memory ahead of the block hasher
-        blocks = [p.result() for p in pending]
-    return h.hexdigest(), size, blocks
+# END

@@ -1,6 +1,6 @@
 """mount and unmount: a read-only folder of a committed version, like Gradient's `/datasets/<name>`.
 
-The folder is built from the content cache (engine/cache.py), beside DIR, and swapped in, so mounting another
+The folder is built from the content cache (engine/content/cache.py), beside DIR, and swapped in, so mounting another
 version at DIR replaces it at once. Files are 0444 and folders 0555, but permission bits do not stop root (the usual
 user of a notebook container): so a mounted file never shares its bytes with the cache or another mount in a way a
 write could reach. Each is a reflink of its cache entry where the file system has them (btrfs, XFS: the blocks are
@@ -27,13 +27,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import manifest_entries
-from .errors import BadInput, Conflict, IntegrityError
-from .hints import write_atomically
-from .ids import DATASET_NAME
-from .models import Dataset, FileEntry, Version
-from .records import MAX_LIST, read_json_file
-from .stores import CHUNK, file_chunks
+from ..datasets import manifest_entries
+from ..errors import BadInput, Conflict, IntegrityError
+from ..hashing import CHUNK, file_chunks
+from ..hints import write_atomically
+from ..ids import DATASET_NAME
+from ..models import Dataset, FileEntry, Version
+from ..records import MAX_LIST, read_json_file
 
 FORMAT = "gradient-jupyter/mount@2"
 # Made in DIR by the mount, for people to see what it is; never read. Its identity, recorded in the data home, is what
@@ -73,8 +73,8 @@ def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None)
     `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and copied. Mounting the
     version already mounted there does nothing, unless a file of it was written since (then it is rebuilt); with
     `verify`, every file's bytes are also checked against the version first."""
-    from .transfer.destination import target_paths
-    from .transfer.progress import TransferProgress
+    from ..transfer.destination import target_paths
+    from ..transfer.progress import TransferProgress
 
     manifests: dict[str, dict] = {}
     ds, version = engine.datasets.resolve(ref, manifests=manifests)

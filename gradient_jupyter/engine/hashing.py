@@ -1,0 +1,61 @@
+"""SHA-256s of local files, in one place: whole (`sha256_file`), with their blocks (`block_hashes`, for verified
+ranged reads: engine/content/reader.py), and the stat that says whether a file changed (`file_state`, `settled`).
+The hash cache (hashcache.py) keeps what these found; save, load, mount and the stores read files through them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+CHUNK = 1024 * 1024
+
+
+def file_chunks(path: str | os.PathLike) -> Iterator[bytes]:
+    """A local file's bytes in CHUNK (1 MiB) pieces."""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def sha256_file(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """(hex SHA-256, size) of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    for chunk in file_chunks(path):
+        h.update(chunk)
+        size += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return h.hexdigest(), size
+
+
+def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:
+    """(SHA-256, size, block SHA-256s) of a local file in one read pass. The blocks are hashed on a second thread
+    while this one hashes the file (hashlib lets go of the GIL), so on two free cores it costs about one hash."""
+    h, size, pending = hashlib.sha256(), 0, []
+    with open(path, "rb") as f, ThreadPoolExecutor(1, thread_name_prefix="gradient-blocks") as pool:
+        while block := f.read(block_size):
+            pending.append(pool.submit(lambda b: hashlib.sha256(b).hexdigest(), block))
+            h.update(block)
+            size += len(block)
+            if len(pending) > 2:
+                pending[-3].result()  # at most two blocks held in memory ahead of the block hasher
+        blocks = [p.result() for p in pending]
+    return h.hexdigest(), size, blocks
+
+
+RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never trust its state
+
+
+def settled(st: os.stat_result) -> bool:
+    """Whether a file was last modified long enough ago that any write to it now moves its `file_state`."""
+    return time.time() - st.st_mtime > RACY_SECONDS
+
+
+def file_state(st: os.stat_result) -> tuple[int, int, int, int]:
+    """(size, mtime, ctime, inode) of a file: what moves when it is written (a user can restore its mtime, never
+    its ctime). The hash cache trusts it to skip reading a file; `put_new_file` to know a file did not change."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
