@@ -808,7 +808,7 @@ def test_compare_a_version_with_any_other_and_a_deleted_parent_is_a_choice(engin
 
 
 def test_mounts_of_the_dataset_are_listed_with_their_folders_and_unmounted(engine, shown, tmp_path, monkeypatch):
-    from gradient_jupyter.engine.mount import mount
+    from gradient_jupyter.engine.content.mount import mount
 
     monkeypatch.chdir(tmp_path)
     latest, middle, first = three_versions(shown, tmp_path)
