@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import re
 
 import fsspec
@@ -180,3 +181,17 @@ def test_a_version_made_by_versions_create_takes_the_same_writes(weed, tmp_path)
     fs.invalidate_cache()
     assert sorted(fs.ls(ref, detail=False)) == [f"{ref}/b.txt", f"{ref}/c"]
     assert fs.cat(f"{ref}/c/d.txt") == b"three" and fs.cat("made/b.txt") == b"two"
+
+
+def test_a_large_file_written_gets_block_hashes_so_a_range_costs_its_blocks(weed):
+    proxy, _, _ = weed
+    data = os.urandom(17 * 1024**2)  # past block_threshold (16 MiB): 8 MiB blocks, as save records them
+    with gradient_jupyter.transaction("large", provider="weed") as tx, gfs().open(tx.url + "big.bin", "wb") as f:
+        f.write(data)
+    ds, version = default_engine().datasets.resolve("large")
+    entry = default_engine().datasets.manifest(ds, version.version)["files"][0]
+    assert entry["blockSize"] == 8 * 1024**2 and len(entry["blocks"]) == 3
+    default_engine().content_cache.clear()
+    proxy.reset()
+    assert gfs().cat_file("large/big.bin", start=9 * 1024**2, end=10 * 1024**2) == data[9 * 1024**2 : 10 * 1024**2]
+    assert proxy.reset() < 9 * 1024**2  # the one block it touches, not the file

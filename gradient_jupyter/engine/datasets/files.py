@@ -162,9 +162,22 @@ class Files(Part):
                 except Conflict:  # put before into this version: data/<path> is taken, never overwritten
                     key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
                     store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
-                self._write_json(store, ref, {"path": path, "size": size, "sha256": sha, "key": key})
+                entry = FileEntry(path, size, sha, key, *self._blocks_of(local, sha, size))
+                self._write_json(store, ref, records.manifest_file(entry))
         self._still_uncommitted(ds, version, path, key)
         return FileEntry(path, size, sha, key)
+
+    def _blocks_of(self, local, sha: str, size: int) -> tuple[int | None, tuple[str, ...]]:
+        """(block size, block SHA-256s) of a large file, as save records them (engine/reading.py), else (None, ())."""
+        settings = self.engine.settings
+        if size < settings.block_threshold:
+            return None, ()
+        from ..reading import block_hashes
+
+        whole, read, blocks = block_hashes(local, settings.block_size)
+        if (whole, read) != (sha, size):
+            raise IntegrityError(f"{os.fspath(local)!r} changed while it was being put: put it again.")
+        return settings.block_size, tuple(blocks)
 
     def draft(self, ds: Dataset, version: str) -> Dataset:
         """`ds`, if `version` is an uncommitted version of it: two HEADs, however many files it holds. Immutable
