@@ -661,9 +661,14 @@ class DatasetsTab:
         if v is None:
             self.mount_result.value = note(words.NO_VERSION, "error")
             return None
+        named = self.named(v.version)
 
         def work():
-            return note(str(mount_message(mounts.mount(self.engine, v.ref, folder))), "ok")
+            made = mounts.mount(self.engine, v.ref, folder)
+            said = words.ALREADY_MOUNTED if made.unchanged else words.MOUNTED
+            line = said.format(named=named, folder=made.folder, files=made.files, size=human_bytes(made.size))
+            # what else the command layer says of it (a rebuilt mount, files kept aside), after the panel's line
+            return done(line, str(mount_message(made)).splitlines()[1:])
 
         return self.panel.run(
             self._scoped(self.mount_result, "named"),

@@ -35,18 +35,20 @@ STYLE = """<style>
 .gj-panel .gj-scroll td:last-child { white-space: normal; min-width: 12em; }
 .gj-panel .widget-html-content { word-break: normal; overflow-wrap: break-word; }
 .gj-panel .gj-result .widget-html-content { white-space: normal; line-height: 1.4; }
+.gj-panel .gj-wide .widget-html-content, .gj-panel .gj-heading .widget-html-content { line-height: 1.4; }
 .gj-panel .gj-preview pre { white-space: pre; overflow-x: auto; max-height: 20em; }
 .gj-panel code { background: var(--jp-layout-color2, #eee); padding: 0 0.2em; }
 </style>"""
 
 
 # A number and its unit ("0.0 s", "3 files", "1.2 MiB") never part at the end of a line.
+IN_TIME = re.compile(r"\bin (?=\d)")  # "in 0.0 s" as one
 UNIT = re.compile(r"(\d) (?=(?:s|ms|B|KiB|MiB|GiB|TiB|files?|version\(s\)|file\(s\))\b)")
 
 
 def note(text: str, kind: str = "info") -> str:
     """A result line as HTML; `kind` is info, busy, ok or error (also its CSS class, gj-<kind>)."""
-    shown = UNIT.sub("\\1\u00a0", html.escape(text, quote=False))
+    shown = IN_TIME.sub("in\u00a0", UNIT.sub("\\1\u00a0", html.escape(text, quote=False)))
     return f"<span class='gj-{kind}' style='color:{COLORS[kind]}'>{shown}</span>"
 
 
@@ -96,7 +98,9 @@ def dropdown(label: str, css: str) -> W.Dropdown:
 
 
 def heading(label: str) -> W.HTML:
-    return W.HTML(f"<b>{html.escape(label)}</b>", layout={"margin": "0.8em 0 0 0"})
+    widget = W.HTML(f"<b>{html.escape(label)}</b>", layout={"margin": "0.8em 0 0.2em 0"})
+    widget.add_class("gj-heading")
+    return widget
 
 
 def row(*widgets: W.Widget) -> W.HBox:
