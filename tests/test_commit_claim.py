@@ -1,5 +1,6 @@
 """A commit killed with `kill -9` leaves its claim (committing.json): the next commit says what happened and goes on
-instead of refusing for an hour. Through the console script against moto over HTTP, the copy held by a proxy."""
+instead of refusing for an hour. Through the console script against moto over HTTP, the manifest write held by a
+proxy."""
 
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ def test_a_killed_commit_is_taken_over_and_a_live_one_is_named(engine, s3_bucket
 
         ds_id, version = draft()
 
-        def hold(method, path):  # the commit's copy of the upload into data/ waits here
-            if method == "PUT" and "/data/" in path:
+        def hold(method, path):  # the commit point waits here, and never arrives
+            if method == "PUT" and "manifest.json" in path:
                 held.set()
                 release.wait(60)
+                return "reset"
+            return None
 
         proxy.rule = hold
         committer = subprocess.Popen(
