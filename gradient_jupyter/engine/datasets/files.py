@@ -168,11 +168,11 @@ class Files(Part):
         return FileEntry(path, size, sha, key)
 
     def _blocks_of(self, local, sha: str, size: int) -> tuple[int | None, tuple[str, ...]]:
-        """(block size, block SHA-256s) of a large file, as save records them (engine/reading.py), else (None, ())."""
+        """(block size, block SHA-256s) of a large file, as save records them (engine/hashing.py), else (None, ())."""
         settings = self.engine.settings
         if size < settings.block_threshold:
             return None, ()
-        from ..reading import block_hashes
+        from ..hashing import block_hashes
 
         whole, read, blocks = block_hashes(local, settings.block_size)
         if (whole, read) != (sha, size):
