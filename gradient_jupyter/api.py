@@ -149,10 +149,10 @@ def open(ref: str):  # noqa: A001 - the public name the README gives it
 
     Bytes read are verified against the version's SHA-256; a mismatch raises IntegrityError.
     """
-    from .engine import transfer
+    from .engine.content.reader import open_version
     from .output import OpenVersion
 
-    return OpenVersion(transfer.open_version(default_engine(), ref))
+    return OpenVersion(open_version(default_engine(), ref))
 
 
 def mount(ref: str, dir=None, *, verify: bool = False, progress: bool = True):  # noqa: A002 - the word users know

@@ -116,18 +116,8 @@ class GradientFileSystem(AbstractFileSystem):
         with self._lock:
             found = self._resolved.get(key)
         if found is None:
-            manifests: dict[str, dict] = {}
-            ds, version = engine.datasets.resolve(ref, manifests=manifests)
-            if not version.is_committed:
-                raise Conflict(
-                    f"Version {version.ref} is not committed yet, so it has no manifest to read: "
-                    f"commit it (datasets versions commit --id {version.ref}) or read a committed one.",
-                    reason="not-committed",
-                )
-            manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
-            from .engine.datasets import manifest_entries
-
-            found = _Resolved(ds, version, {e.path: e for e in manifest_entries(manifest)})
+            ds, version, entries = engine.datasets.committed_entries(ref, "read")
+            found = _Resolved(ds, version, {e.path: e for e in entries})
             with self._lock:
                 if engine not in self._heard:  # first use of this engine: hear its saves
                     self._heard.add(engine)

@@ -10,8 +10,9 @@ import os
 import pytest
 
 from gradient_jupyter.engine import BadInput, Conflict, Engine, GradientStorage, Immutable, IntegrityError, NotFound
+from gradient_jupyter.engine.content.reader import open_version
 from gradient_jupyter.engine.ids import DATASET_ID, VERSION_ID
-from gradient_jupyter.engine.transfer import load, open_version, save
+from gradient_jupyter.engine.transfer import load, save
 
 from .helpers import make_folder, read_folder
 from .helpers.faultproxy import FaultProxy

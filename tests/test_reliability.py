@@ -21,7 +21,8 @@ from gradient_jupyter.engine import (
     IntegrityError,
     StoreError,
 )
-from gradient_jupyter.engine.transfer import load, open_version, save
+from gradient_jupyter.engine.content.reader import open_version
+from gradient_jupyter.engine.transfer import load, save
 
 from .helpers import free_port, make_folder, read_folder
 from .helpers.faultproxy import FaultProxy

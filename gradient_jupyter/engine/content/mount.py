@@ -27,8 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..datasets import manifest_entries
-from ..errors import BadInput, Conflict, IntegrityError
+from ..errors import BadInput, IntegrityError
 from ..hashing import CHUNK, file_chunks
 from ..hints import write_atomically
 from ..ids import DATASET_NAME
@@ -76,12 +75,7 @@ def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None)
     from ..transfer.destination import target_paths
     from ..transfer.progress import TransferProgress
 
-    manifests: dict[str, dict] = {}
-    ds, version = engine.datasets.resolve(ref, manifests=manifests)
-    if not version.is_committed:
-        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then mount it.", reason="not-committed")
-    manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
-    entries = manifest_entries(manifest)
+    ds, version, entries = engine.datasets.committed_entries(ref, "mount")
     folder = _absolute(folder if folder is not None else default_folder(ds))
     record = mounted(engine, folder)
     if record is None and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):

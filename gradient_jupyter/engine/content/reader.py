@@ -14,12 +14,16 @@ import threading
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, NotFound
 from ..hashing import CHUNK, file_chunks
-from ..models import FileEntry
+from ..models import Dataset, FileEntry, Version
 from ..stores import Store
 from .cache import ContentCache
+
+if TYPE_CHECKING:
+    from ..core import Engine
 
 READ_AHEAD_BYTES = 64 * 1024**2  # what a sequential reader has in flight ahead of it
 
@@ -162,3 +166,39 @@ def _pread(path: Path, start: int, end: int) -> bytes:
 
 
 # END
+
+
+class VersionReader:
+    """One committed version, readable file by file without downloading the rest; every read is verified. How it
+    shows is the front ends' (output.py `OpenVersion`)."""
+
+    def __init__(self, engine: Engine, ds: Dataset, version: Version, entries: list[FileEntry]):
+        self.engine, self.dataset, self.version = engine, ds, version
+        self._entries = {e.path: e for e in entries}
+
+    @property
+    def files(self) -> dict[str, int]:
+        """path -> size of every file of the version."""
+        return {p: e.size for p, e in sorted(self._entries.items())}
+
+    def _entry(self, path: str) -> FileEntry:
+        if path not in self._entries:
+            raise NotFound(f"{self.version.ref} has no file {path!r}.", reason="unknown-file")
+        return self._entries[path]
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole file, verified against the manifest (through the content cache, cache.py)."""
+        e = self._entry(path)
+        return self.engine.reader(self.dataset, self.version.version, e).read(0, e.size)
+
+    def open(self, path: str):
+        """A binary file object of one verified file: its entry in the content cache, opened read-only."""
+        return open(self.engine.reader(self.dataset, self.version.version, self._entry(path)).local_file(), "rb")
+
+    def __repr__(self) -> str:
+        return f"<VersionReader {self.version!r}>"
+
+
+def open_version(engine: Engine, ref: str) -> VersionReader:
+    """`ref` (a committed version) opened for reading in place (datasets' `committed_entries`)."""
+    return VersionReader(engine, *engine.datasets.committed_entries(ref, "read"))

@@ -457,6 +457,22 @@ class Versions(Part):
         alive = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
         return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
 
+    def committed_entries(self, ref: str, doing: str) -> tuple[Dataset, Version, builtins.list[FileEntry]]:
+        """The one way to read a committed version: `ref` resolved (`resolve`), the version refused while uncommitted
+        (Conflict, reason not-committed; `doing` names what the user was doing: "load", "mount", "read"), and its
+        files from the manifest `resolve` read on the way (checked: engine/records.py). load, mount, open and
+        gradient:// all read versions through this."""
+        manifests: dict[str, dict] = {}
+        ds, version = self.resolve(ref, manifests=manifests)
+        if not version.is_committed:
+            raise Conflict(
+                f"Version {version.ref} is not committed yet, so there is nothing to {doing}: commit it "
+                f"(datasets versions commit --id {version.ref}), then {doing} it.",
+                reason="not-committed",
+            )
+        manifest = manifests.get(version.version) or self.manifest(ds, version.version) or {}
+        return ds, version, manifest_entries(manifest)
+
     def resolve(self, ref: str, *, manifests: dict[str, dict] | None = None) -> tuple[Dataset, Version]:
         """'<dataset>[:<version | tag | latest>]' -> (dataset, version). The manifest read on the way is put in
         `manifests` if given, so a caller about to read it (load) need not ask the store again."""

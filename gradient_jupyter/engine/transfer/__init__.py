@@ -1,4 +1,4 @@
-"""save, load and open: folders to verified dataset versions and back, in parallel. One module a job, as fsspec's
+"""save and load: folders to verified dataset versions and back, in parallel. One module a job, as fsspec's
 `put` (pair paths, batch) sits over a per-file step over a store call (docs/architecture.md):
 
 - save.py: save (a folder to a committed version: what to send, resume, dedupe), preview_save (--dry-run)
@@ -6,14 +6,12 @@
 - load.py: load and plan_load (a version to a folder, decided before anything is written)
 - destination.py: where a load writes (hostile paths, same names, local changes, DEST/.gradient/loaded.json)
 - fetch.py: the bytes of a load, from this machine or the store (large files as parallel ranges), verified
-- open.py: open_version, a version read in place
 - progress.py: TransferProgress, the progress a transfer reports (ProgressEvent, engine/models.py)
 """
 
 from .destination import folder_folds, read_record, same_name_groups, write_record
 from .load import LoadPlan, load, plan_load
 from .local import ignore_spec, save_folder, scan_folder
-from .open import VersionReader, open_version
 from .progress import ProgressCallback, Stopped, TransferProgress
 from .save import plan_uploads, preview_save, save
 
@@ -22,11 +20,9 @@ __all__ = [
     "ProgressCallback",
     "Stopped",
     "TransferProgress",
-    "VersionReader",
     "folder_folds",
     "ignore_spec",
     "load",
-    "open_version",
     "plan_load",
     "plan_uploads",
     "preview_save",

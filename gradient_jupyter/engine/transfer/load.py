@@ -9,9 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..datasets import manifest_entries
 from ..errors import (
-    Conflict,
     LocalChanges,
 )
 from ..history import path_filter
@@ -56,13 +54,9 @@ def plan_load(
     already identical is skipped, and a local change refuses the load (LocalChanges) unless `overwrite`. Writes
     nothing but the removal of what an earlier, killed load left behind. A file the hash cache knows unchanged is
     checked with the one stat `target_paths` makes of it."""
-    manifests: dict[str, dict] = {}
-    ds, version = engine.datasets.resolve(ref, manifests=manifests)
-    if not version.is_committed:
-        raise Conflict(f"Version {version.ref} is not committed yet: commit it, then load it.", reason="not-committed")
-    manifest = manifests.get(version.version) or engine.datasets.manifest(ds, version.version) or {}
+    ds, version, entries = engine.datasets.committed_entries(ref, "load")
     wanted = path_filter(include, exclude)
-    entries = [e for e in manifest_entries(manifest) if wanted(e.path)]
+    entries = [e for e in entries if wanted(e.path)]
     if dest is None:  # ds.name was checked (engine/records.py): one plain folder name, never a path
         check_dataset_name(ds.name)
         dest = Path.cwd() / ds.name
