@@ -720,6 +720,36 @@ def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
     assert engine.datasets.list() == []  # the refused save made no dataset
 
 
+def test_team_providers_show_as_the_team_s_without_edit_or_delete(aws_env, s3_bucket, tmp_path, monkeypatch):
+    endpoint, bucket = s3_bucket
+    team = tmp_path / "team.json"
+    provider = {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1", "profile": "default"}
+    team.write_text(
+        json.dumps(
+            {
+                "teamId": "tepanel01",
+                "providers": [{"name": "shared", **provider}, {"name": "archive", **provider, "readOnly": True}],
+            }
+        )
+    )
+    monkeypatch.setenv("GRADIENT_JUPYTER_TEAM_FILE", str(team))
+    engine = Engine(GradientStorage())
+    mine = engine.registry.create("mine", {"bucket": bucket, "endpoint": endpoint})
+    p = shown_panel(engine)
+    tab = p.providers
+    shared, archive = engine.registry.get("shared"), engine.registry.get("archive")
+    labels = dict((value, label) for label, value in tab.choice.options)
+    assert labels[shared.id] == "shared (the team's)" and labels[mine.id] == "mine"
+    tab.choice.value = shared.id
+    assert tab.edit_button.layout.display == tab.delete_button.layout.display == "none"
+    assert "shared is the team's" in tab.provider_result.value and str(team) in tab.provider_result.value
+    assert "read-only" not in tab.provider_result.value
+    tab.choice.value = archive.id
+    assert "archive is the team's" in tab.provider_result.value and "read-only" in tab.provider_result.value
+    tab.choice.value = mine.id  # a user provider: editable, and the team's words go
+    assert tab.provider_result.value == "" and tab.edit_button.layout.display is None and not tab.edit_button.disabled
+
+
 def three_versions(p, tmp_path):
     """flowers with three versions, newest first; the first tagged v1."""
     folder = data_folder(tmp_path / "data")

@@ -54,6 +54,11 @@ FORM = doctor.Form(
 )
 
 
+def option(p) -> str:
+    """A provider as the list of providers names it: a team provider as the team's."""
+    return (words.TEAM_OPTION if p.source == "team" else words.PROVIDER_OPTION).format(name=p.name)
+
+
 def not_kept(check, provider) -> str:
     """Why "Add and check" added nothing: the first essential check that failed, in words about what it met."""
     where = provider.endpoint or "AWS S3"
@@ -70,6 +75,7 @@ class ProvidersTab:
         self._lock = Lock()
         self.editing = None  # the provider the form edits, or None when it adds
         self.want = None  # a provider to choose once the list shows it (one just added)
+        self.team_note = ""  # what the provider's line says of a team provider chosen
 
         self.table = wide("gj-providers")
         self.problems = W.HTML()
@@ -164,7 +170,7 @@ class ProvidersTab:
             self.providers = providers
             self._show_table()
         keep = self.choice.value
-        self.choice.options = [(words.PROVIDER_OPTION.format(name=p.name), p.id) for p in providers]
+        self.choice.options = [(option(p), p.id) for p in providers]
         ids = [p.id for p in providers]
         if self.want in ids:
             keep, self.want = self.want, None
@@ -206,6 +212,13 @@ class ProvidersTab:
         # a team provider is the administrator's (its file): no edit or delete buttons at all, not greyed ones
         shown = "none" if p is not None and not p.editable else None
         self.edit_button.layout.display = self.delete_button.layout.display = shown
+        # ...and says why, next to where they would be; gone when another provider is chosen
+        if p is not None and p.source == "team":
+            said = words.TEAM_PROVIDER.format(name=p.name, file=p.team_file)
+            self.team_note = note(said + (words.TEAM_READ_ONLY if p.read_only else ""))
+            self.provider_result.value = self.team_note
+        elif self.team_note and self.provider_result.value == self.team_note:
+            self.provider_result.value = self.team_note = ""
         self.default_button.disabled = self._default_fixed(p)
         self.cors_button.layout.display = "none"
         self.report.value = ""

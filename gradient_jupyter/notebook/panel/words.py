@@ -41,6 +41,11 @@ QUOTA = "Managed quota"
 QUOTA_USED = "{used} used of {quota} ({percent:.1f}%)"
 PROVIDER = "Provider"
 PROVIDER_OPTION = "{name}"
+TEAM_OPTION = "{name} (the team's)"
+TEAM_PROVIDER = (
+    "{name} is the team's: an administrator sets it in the team file {file}, so it cannot be edited or deleted here."
+)
+TEAM_READ_ONLY = " It is read-only: its datasets can be read, loaded and mounted, not saved into."
 ADD_HEADING = "Add an S3-compatible storage provider"
 EDIT_HEADING = "Edit storage provider {name}"
 FIELDS = {
