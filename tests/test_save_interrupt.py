@@ -156,3 +156,26 @@ def test_a_dataset_deleted_while_a_save_runs_is_not_committed_into(slow, s3_buck
     left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert left == []  # no orphan manifest, nor the bytes it would point at
     assert "big" not in cli("datasets", "list").stdout
+
+
+def test_the_draft_of_a_killed_save_is_reused_and_removed_by_the_next_save(slow, s3_bucket):
+    proxy, src = slow
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: parts_sent(proxy) >= 1)
+    proc.kill()  # kill -9: no Ctrl-C handler runs, pending.json says nothing of it
+    proc.wait()
+    assert "Size" in drafts("big")  # the draft shows
+    proxy.rule = None
+    again = cli("save", "big", src)
+    assert again.returncode == 0, again.stderr
+    assert "(none)" in drafts("big")  # its process is gone: the next save removed it
+    endpoint, bucket = s3_bucket
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    data = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if "/data/" in o["Key"]]
+    assert len(data) == 2  # each file once

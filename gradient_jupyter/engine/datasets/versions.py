@@ -224,7 +224,7 @@ class Versions(Part):
                 continue
         else:
             raise Conflict("Could not pick a new version id; try again.")
-        if pending:
+        if pending is not None:  # a save: pending.json names its process from the start (`save_state`)
             self.write_pending(ds, version, pending)
         return Version(ds.id, version, message, False, (), 0, 0, created, None, parent, created_by)
 
