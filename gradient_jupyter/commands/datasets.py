@@ -236,7 +236,7 @@ def drafts_words(drafts) -> str:
     return f"{len(drafts)} ({human_bytes(sum(d.held_bytes for d in drafts))})" if drafts else ""
 
 
-def all_drafts(engine, datasets) -> dict:
+def all_drafts(engine: Engine, datasets) -> dict:
     """Dataset id -> its drafts (None where they could not be read), read in parallel."""
 
     def one(d):

@@ -60,7 +60,7 @@ class Transaction:
             datasets.delete(self.dataset)
 
 
-def begin(engine, name: str, *, message: str = "", tag: str | None = None, provider=None) -> Transaction:
+def begin(engine: Engine, name: str, *, message: str = "", tag: str | None = None, provider=None) -> Transaction:
     """Make the uncommitted version of a transaction (and the dataset `name` if needed, in `provider` or the team
     default). A `tag` already naming a version is refused before anything is made."""
     from .transfer.save import _dataset_for_save

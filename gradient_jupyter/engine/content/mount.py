@@ -26,6 +26,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput, IntegrityError
 from ..hashing import CHUNK, file_chunks
@@ -33,6 +34,9 @@ from ..hints import write_atomically
 from ..ids import DATASET_NAME
 from ..models import Dataset, FileEntry, Version
 from ..records import MAX_LIST, read_json_file
+
+if TYPE_CHECKING:
+    from ..core import Engine
 
 FORMAT = "gradient-jupyter/mount@2"
 # Made in DIR by the mount, for people to see what it is; never read. Its identity, recorded in the data home, is what
@@ -67,7 +71,7 @@ def default_folder(ds: Dataset, root=None) -> Path:
     return Path(root or Path.cwd()) / "datasets" / ds.name
 
 
-def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None) -> MountResult:
+def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progress=None) -> MountResult:
     """Make `folder` (default ./datasets/<dataset name>) a read-only view of the committed version `ref`.
     `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and copied. Mounting the
     version already mounted there does nothing, unless a file of it was written since (then it is rebuilt); with
@@ -139,7 +143,7 @@ def mount(engine, ref: str, folder=None, *, verify: bool = False, progress=None)
     )
 
 
-def unmount(engine, folder) -> list[str]:
+def unmount(engine: Engine, folder) -> list[str]:
     """Remove what a mount made at `folder`; returns the paths of files kept because the mount did not make them
     or they were written since."""
     folder = _absolute(folder)
@@ -155,11 +159,11 @@ def unmount(engine, folder) -> list[str]:
     return kept
 
 
-def is_mount(engine, folder) -> bool:
+def is_mount(engine: Engine, folder) -> bool:
     return mounted(engine, folder) is not None
 
 
-def mounted(engine, folder) -> dict | None:
+def mounted(engine: Engine, folder) -> dict | None:
     """The record of the mount at `folder` (dataset id, name, version, files and their identities), or None if the
     data home has none, or `folder` is no longer the folder that mount made (replaced, or a link)."""
     folder = _absolute(folder)
@@ -173,7 +177,7 @@ def mounted(engine, folder) -> dict | None:
     return record if isinstance(record.get("files"), dict) else None
 
 
-def mounts(engine) -> list[dict]:
+def mounts(engine: Engine) -> list[dict]:
     """The records of every mount the data home knows that still stands (as `mounted` reads them), by folder."""
     found = []
     for path in sorted((Path(engine.home) / "mounts").glob("*.json")):
@@ -190,12 +194,14 @@ def _absolute(folder) -> Path:
     return Path(os.path.realpath(folder.parent)) / folder.name
 
 
-def _record_path(engine, folder: Path) -> Path:
+def _record_path(engine: Engine, folder: Path) -> Path:
     # Named by a hash of the folder's path, so any folder name fits and no part of it becomes a path here.
     return Path(engine.home) / "mounts" / (hashlib.sha256(os.fsencode(folder)).hexdigest() + ".json")
 
 
-def _write_record(engine, folder: Path, ds: Dataset, version: Version, files: dict, marker: list[int] | None) -> None:
+def _write_record(
+    engine: Engine, folder: Path, ds: Dataset, version: Version, files: dict, marker: list[int] | None
+) -> None:
     record = {
         "format": FORMAT,
         "folder": str(folder),

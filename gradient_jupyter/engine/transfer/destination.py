@@ -11,6 +11,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..datasets import skipped
 from ..errors import (
@@ -19,6 +20,9 @@ from ..errors import (
 from ..ids import check_file_path
 from ..models import FileEntry
 from ..records import BadRecord, read_json_file
+
+if TYPE_CHECKING:
+    from ..core import Engine
 
 
 def same_name_groups(paths: Iterable[str], *, case_insensitive: bool, normalizing: bool) -> list[list[str]]:
@@ -189,7 +193,7 @@ def write_record(dest: Path, entries: list[FileEntry]) -> None:
     os.replace(tmp, dest / RECORD)
 
 
-def local_state(engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None) -> tuple[bool, bool]:
+def local_state(engine: Engine, target: Path, entry: FileEntry, recorded: tuple[str, int] | None) -> tuple[bool, bool]:
     """(same, changed) for one file of DEST that the hash cache does not know: it already holds the entry's bytes;
     it holds bytes that neither the version nor the last load there wrote (a local change, which load never
     overwrites silently)."""

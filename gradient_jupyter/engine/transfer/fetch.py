@@ -21,12 +21,13 @@ from .destination import missing_dirs
 from .progress import ProgressCallback, TransferProgress
 
 if TYPE_CHECKING:
+    from ..core import Engine
     from .load import LoadPlan
 
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) -> None:
+def fetch_into_place(engine: Engine, plan: LoadPlan, progress: ProgressCallback | None) -> None:
     """Fetch every file of `plan.todo` verified into a temporary file beside its target, then rename them all; on
     any failure remove every temporary file and every folder this made, so dest keeps no partial file.
 
@@ -41,7 +42,7 @@ def fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) 
     created_dirs = missing_dirs(plan.dest, [targets[e.path] for e in todo])
     for folder in sorted({targets[e.path].parent for e in todo}):
         folder.mkdir(parents=True, exist_ok=True)
-    copies = cache.copies_of({e.sha256 for e in todo})
+    copies = cache.copies_of({e.sha256 for e in todo if e.sha256})  # a manifest's entries all have one
     parts: list[str | None] = [None] * len(todo)  # one slot per file, each written by its own thread only
     pid = os.getpid()
     receiving = TransferProgress(progress, "download", len(todo), sum(e.size for e in todo))
@@ -103,7 +104,7 @@ def fetch_into_place(engine, plan: LoadPlan, progress: ProgressCallback | None) 
             except OSError:
                 pass
         raise
-    cache.remember_copies((e.sha256, e.size, str(targets[e.path])) for e in todo)
+    cache.remember_copies((e.sha256, e.size, str(targets[e.path])) for e in todo if e.sha256)
 
 
 def _from_this_machine(cache, copies: dict, e: FileEntry, target: str, fd: int, what: str) -> bool:

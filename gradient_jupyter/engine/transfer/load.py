@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import (
     LocalChanges,
@@ -27,6 +28,9 @@ from .destination import (
 from .fetch import fetch_into_place
 from .progress import ProgressCallback, TransferProgress, run_batched
 
+if TYPE_CHECKING:
+    from ..core import Engine
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -41,7 +45,7 @@ class LoadPlan:
 
 
 def plan_load(
-    engine,
+    engine: Engine,
     ref: str,
     dest=None,
     *,
@@ -115,7 +119,7 @@ def plan_load(
 
 
 def load(
-    engine,
+    engine: Engine,
     ref: str,
     dest=None,
     *,

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import (
     BadInput,
@@ -16,13 +17,16 @@ from ..ids import check_file_path, reserved_name
 from ..models import FileEntry
 from .progress import TransferProgress, run_batched
 
+if TYPE_CHECKING:
+    from ..core import Engine
+
 ALWAYS_LEFT_OUT = (".git", ".ipynb_checkpoints", "__pycache__", ".gradient")
 
 
 IGNORE_FILE = ".gradientignore"
 
 
-def save_folder(engine, folder) -> Path:
+def save_folder(engine: Engine, folder) -> Path:
     """The folder `save` may version: refuses an empty PATH, a missing one, a file, and the data home itself."""
     if folder is None or not str(folder).strip():
         raise BadInput(
@@ -155,7 +159,7 @@ def _links(links: list[tuple[str, str]], shown: int = 10) -> str:
 
 
 def hashed_as_sent(
-    engine, files: list[tuple[str, Path]]
+    engine: Engine, files: list[tuple[str, Path]]
 ) -> tuple[dict[str, tuple[Path, os.stat_result]], dict[str, tuple[str, int]]]:
     """(path -> (local path, stat) of the files `save` may hash as it sends them (`Store.put_new_file`) instead of
     reading them twice: those the hash cache does not know, last modified long enough ago for any change during the
@@ -169,7 +173,11 @@ def hashed_as_sent(
 
 
 def hash_files(
-    engine, files: list[tuple[str, Path]], progress, workers: int, cached: dict[str, tuple[str, int]] | None = None
+    engine: Engine,
+    files: list[tuple[str, Path]],
+    progress,
+    workers: int,
+    cached: dict[str, tuple[str, int]] | None = None,
 ) -> list[FileEntry]:
     """FileEntry (path, size, SHA-256) of each file, sorted; files the hash cache knows unchanged are not read
     (`cached`: what it answered for them already, if it was asked)."""
@@ -203,8 +211,9 @@ def hash_files(
     )
 
 
-def _with_blocks(engine, e: FileEntry, local: Path, block_size: int) -> FileEntry:
+def _with_blocks(engine: Engine, e: FileEntry, local: Path, block_size: int) -> FileEntry:
     """The entry with its block SHA-256s: computed with the file's hash, or now for a file hashed before blocks."""
+    assert e.sha256 is not None  # hashed above
     blocks = engine.hash_cache.blocks(e.sha256, block_size)
     if blocks is None:
         sha, _, blocks = block_hashes(local, block_size)

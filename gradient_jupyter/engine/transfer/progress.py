@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import ProgressEvent
 from ..stores import CHUNK
+
+if TYPE_CHECKING:
+    from ..core import Engine
 
 
 class Stopped(Exception):
@@ -53,7 +56,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def run_batched(
-    engine, fn, items: list, size: Callable[[Any], int], workers: int, batch_bytes: int = 64 * CHUNK
+    engine: Engine, fn, items: list, size: Callable[[Any], int], workers: int, batch_bytes: int = 64 * CHUNK
 ) -> list:
     """engine.map for local reads (hashing), with items grouped so that each task reads about `batch_bytes`.
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..datasets import holds, latest_committed, manifest_entries, skipped
 from ..errors import (
@@ -26,9 +27,12 @@ from ..records import BadRecord
 from .local import hash_files, hashed_as_sent, save_folder, scan_folder
 from .progress import ProgressCallback, TransferProgress
 
+if TYPE_CHECKING:
+    from ..core import Engine
+
 
 def save(
-    engine,
+    engine: Engine,
     name: str,
     folder,
     *,
@@ -105,6 +109,7 @@ def save(
             version=tags[tag],
         )
     if same:
+        assert latest is not None  # same files as the latest version: there is one
         if tag and tags.get(tag) != latest:
             engine.datasets.set_tag(ds, tag, latest)
         return TransferSummary(
@@ -151,6 +156,7 @@ def save(
 
     def send(e: FileEntry):
         key = version_key(version.version, e)
+        assert e.sha256 is not None  # hashed before it is sent
         store.put_file(key, locals_[e.path], size=e.size, sha256=e.sha256, progress=lambda n: sending.add(0, n))
         sending.add(1, 0)
 
@@ -212,7 +218,7 @@ def save(
     )
 
 
-def _large(engine, sent: list[FileEntry]) -> list[FileEntry]:
+def _large(engine: Engine, sent: list[FileEntry]) -> list[FileEntry]:
     """The files of `sent` a re-run reuses rather than sending again (see `send_new`), as pending.json names them."""
     return [replace(e, key=None) for e in sent if e.size >= engine.settings.multipart_threshold]
 
@@ -237,7 +243,7 @@ def plan_uploads(
 
 
 def preview_save(
-    engine,
+    engine: Engine,
     name: str,
     folder,
     *,
@@ -268,7 +274,7 @@ def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
     return {(e.path, e.size, e.sha256) for e in entries} == {(e.path, e.size, e.sha256) for e in committed}
 
 
-def _dataset_for_save(engine, name: str, provider, needed: Callable[[], int]) -> tuple[Dataset, list[str]]:
+def _dataset_for_save(engine: Engine, name: str, provider, needed: Callable[[], int]) -> tuple[Dataset, list[str]]:
     """The dataset a save adds a version to, created if needed, and warnings worth showing. A provider that cannot
     be reached blocks nothing: a new name is checked where the dataset will live (`provider`, else the team
     default); the others are asked only so that a dataset of that name elsewhere is not split in two.
@@ -304,7 +310,7 @@ def _dataset_for_save(engine, name: str, provider, needed: Callable[[], int]) ->
     return _create_for_save(engine, name, target.id, needed), []
 
 
-def _create_for_save(engine, name: str, provider, needed: Callable[[], int]) -> Dataset:
+def _create_for_save(engine: Engine, name: str, provider, needed: Callable[[], int]) -> Dataset:
     # A new dataset holds no file yet, so all its bytes will be sent: a save the quota refuses is refused before
     # the dataset is made, and leaves nothing behind.
     store = engine.store(provider or engine.registry.default().id)
@@ -316,7 +322,9 @@ def _create_for_save(engine, name: str, provider, needed: Callable[[], int]) -> 
         return engine.datasets.get(name, provider=provider or engine.registry.default().id)
 
 
-def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> tuple[dict[tuple[str, int], str], list[str]]:
+def _arrived(
+    engine: Engine, ds: Dataset, manifests: dict[str, dict | None]
+) -> tuple[dict[tuple[str, int], str], list[str]]:
     """((sha256, size) -> key of objects that interrupted saves of this dataset uploaded completely, the drafts of
     saves that are over: interrupted or killed, `save_state`).
 
@@ -341,7 +349,7 @@ def _arrived(engine, ds: Dataset, manifests: dict[str, dict | None]) -> tuple[di
         present = {o.key: o.size for o in store.list(datasets.data_key(ds.id, version, ""))}
         for f in pending:
             key = datasets.data_key(ds.id, version, f.path)
-            if f.key is None and present.get(key) == f.size:
+            if f.key is None and f.sha256 and present.get(key) == f.size:
                 candidates.setdefault((f.sha256, f.size), key)
     items = list(candidates.items())
     found = engine.map(lambda item: holds(store, item[1], *item[0]), items, engine.settings.max_concurrency)
