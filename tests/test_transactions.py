@@ -195,3 +195,21 @@ def test_a_large_file_written_gets_block_hashes_so_a_range_costs_its_blocks(weed
     proxy.reset()
     assert gfs().cat_file("large/big.bin", start=9 * 1024**2, end=10 * 1024**2) == data[9 * 1024**2 : 10 * 1024**2]
     assert proxy.reset() < 9 * 1024**2  # the one block it touches, not the file
+
+
+def test_pandas_and_dask_writers_write_into_a_transaction(weed):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    with gradient_jupyter.transaction("frames", provider="weed") as tx:
+        df.to_csv(tx.url + "pandas.csv", index=False, storage_options=tx.storage_options)
+        df.to_parquet(tx.url + "pandas.parquet", storage_options=tx.storage_options)
+        dd.from_pandas(df, npartitions=2).to_csv(
+            tx.url + "dask/part-*.csv",
+            index=False,
+            storage_options=tx.storage_options,
+            compute_kwargs={"scheduler": "sync"},
+        )
+    assert pd.read_csv("gradient://frames/pandas.csv").equals(df)
+    assert pd.read_parquet("gradient://frames/pandas.parquet")["a"].tolist() == [1, 2, 3]
+    assert sorted(dd.read_csv("gradient://frames/dask/part-*.csv").compute(scheduler="sync")["a"]) == [1, 2, 3]
