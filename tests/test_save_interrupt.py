@@ -64,6 +64,18 @@ def wait_for(check, timeout=60.0):
         time.sleep(0.05)
 
 
+def saving(proxy, src) -> subprocess.Popen:
+    """`gradient-jupyter save big SRC --provider slow` in its own process, once its first part has arrived."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: parts_sent(proxy) >= 1)
+    return proc
+
+
 def drafts(name: str) -> str:
     listed = cli("datasets", "versions", "list", "--id", name, "--isCommitted", "false")
     assert listed.returncode == 0, listed.stderr
@@ -72,13 +84,7 @@ def drafts(name: str) -> str:
 
 def test_sigint_to_the_console_stops_the_uploads_and_says_how_to_go_on(slow):
     proxy, src = slow
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(lambda: parts_sent(proxy) >= 1)
+    proc = saving(proxy, src)
     proc.send_signal(signal.SIGINT)
     interrupted = time.monotonic()
     out, err = proc.communicate(timeout=60)
@@ -137,13 +143,7 @@ def test_an_interrupted_kernel_stops_the_uploads_with_one_line(slow, tmp_path):
 
 def test_a_dataset_deleted_while_a_save_runs_is_not_committed_into(slow, s3_bucket):
     proxy, src = slow
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(lambda: parts_sent(proxy) >= 1)
+    proc = saving(proxy, src)
     deleted = cli("datasets", "delete", "--id", "big")
     assert deleted.returncode == 0, deleted.stderr
     out, err = proc.communicate(timeout=120)
@@ -160,12 +160,7 @@ def test_a_dataset_deleted_while_a_save_runs_is_not_committed_into(slow, s3_buck
 
 def test_the_draft_of_a_killed_save_is_reused_and_removed_by_the_next_save(slow, s3_bucket):
     proxy, src = slow
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradient_jupyter.cli", "save", "big", str(src), "--provider", "slow"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    wait_for(lambda: parts_sent(proxy) >= 1)
+    proc = saving(proxy, src)
     proc.kill()  # kill -9: no Ctrl-C handler runs, pending.json says nothing of it
     proc.wait()
     assert "Size" in drafts("big")  # the draft shows
