@@ -720,6 +720,32 @@ def test_quota_refusal_names_used_quota_and_needed(aws_env, tmp_path):
     assert engine.datasets.list() == []  # the refused save made no dataset
 
 
+def test_drafts_are_shown_with_their_size_and_deleted_after_asking(engine, shown, tmp_path):
+    latest, middle, first = three_versions(shown, tmp_path)
+    tab = shown.datasets
+    assert tab.drafts_box.layout.display == "none"  # none yet
+    draft = engine.datasets.create_version("flowers")
+    (tmp_path / "new.bin").write_bytes(bytes(range(256)) * 80 + b"new")  # bytes no version holds
+    engine.datasets.put_file("flowers", draft.version, "big.bin", tmp_path / "new.bin")
+    shown.refresh()
+    shown.wait()
+    assert tab.drafts_box.layout.display is None and tab.version.value == latest.ref  # the versions stay as they were
+    assert [v for _, v in tab.version.options] == [latest.ref, middle.ref, first.ref]  # a draft is no version to load
+    (listed,) = engine.datasets.drafts("flowers")
+    size = human_bytes(listed.held_bytes)
+    assert listed.held_bytes >= 20480 and f"1 draft(s) of flowers hold {size}" in words_of(tab.drafts_note)
+    (label, ref), *_ = tab.draft.options
+    assert ref == listed.ref and label.startswith(draft.version) and f"{size} held" in label
+
+    tab.delete_draft_button.click()
+    assert f"Delete draft flowers:{draft.version}?" in words_of(tab.draft_confirm.question)
+    assert engine.datasets.drafts("flowers")  # asked, not deleted
+    click(shown, tab.draft_confirm.yes)
+    assert f"Deleted draft flowers:{draft.version}" in tab.draft_result.value
+    assert engine.datasets.drafts("flowers") == [] and tab.drafts_box.layout.display == "none"
+    assert len(engine.datasets.list_versions("flowers")) == 3
+
+
 def test_team_providers_show_as_the_team_s_without_edit_or_delete(aws_env, s3_bucket, tmp_path, monkeypatch):
     endpoint, bucket = s3_bucket
     team = tmp_path / "team.json"

@@ -62,6 +62,24 @@ class DatasetsTab:
         self.dataset_result = result("gj-dataset-result")
 
         self.versions_table = wide("gj-versions")
+        self.drafts = []
+        self.drafts_note = W.HTML()
+        self.drafts_note.add_class("gj-drafts-note")
+        self.draft = dropdown(words.DRAFT, "gj-draft")
+        self.delete_draft_button = button(words.DELETE_DRAFT, "gj-delete-draft-button")
+        self.delete_draft_button.on_click(lambda _: self.ask_delete_draft())
+        self.draft_confirm = Confirm("gj-confirm-draft")
+        self.draft_result = result("gj-draft-result")
+        self.drafts_box = W.VBox(
+            [
+                heading(words.DRAFTS_HEADING),
+                self.drafts_note,
+                self.draft,
+                row(self.delete_draft_button),
+                self.draft_confirm.box,
+            ],
+            layout={"display": "none"},
+        )
         self.version = dropdown(words.VERSION, "gj-version")
         self.version.observe(self._version_chosen, "value")
         self.delete_version_button = button(words.DELETE_VERSION, "gj-delete-version-button")
@@ -159,6 +177,8 @@ class DatasetsTab:
                 self.versions_table,
                 self.version,
                 self.version_parts,
+                self.drafts_box,
+                self.draft_result,  # outside its box: it tells of the last draft deleted too
             ]
         )
         # The dataset's result line stays outside its box: it tells of a deleted dataset too.
@@ -193,10 +213,11 @@ class DatasetsTab:
         if selected not in ids:
             selected = ids[0] if ids else None
         versions = self.engine.datasets.list_versions(selected) if selected else []
-        return datasets, selected, versions
+        drafts = self.engine.datasets.drafts(selected) if selected else []
+        return datasets, selected, versions, drafts
 
     def show(self, data, providers=None) -> None:
-        datasets, selected, versions = data
+        datasets, selected, versions, drafts = data
         if providers is not None:
             self.providers = providers
             self.show_providers(providers)
@@ -211,7 +232,7 @@ class DatasetsTab:
             self.save_fields["name"].options = tuple(d.name for d in datasets)
         finally:
             self._quiet = False
-        self.show_versions(versions)
+        self.show_versions(versions, drafts)
 
     def dataset(self):
         return next((d for d in self.datasets if d.id == self.choice.value), None)
@@ -226,12 +247,13 @@ class DatasetsTab:
         ]
         self.provider.value = keep if keep in {p.id for p in providers} else ""
 
-    def show_versions(self, versions) -> None:
+    def show_versions(self, versions, drafts=()) -> None:
         d = self.dataset()
         self.versions = versions if d else []
         self._show_dataset()
         if d is None:
             return
+        self.show_drafts(d, list(drafts))
         self.versions_table.value = table(versions_table(d, versions), "gj-versions-table", hover={"Version": "ID"})
         keep = self.version.value
         if self.want and self.want[0] == d.id:
@@ -317,7 +339,7 @@ class DatasetsTab:
         return self.panel.run(
             self.dataset_result,
             "",
-            lambda: self.show_versions(self.engine.datasets.list_versions(d)),
+            lambda: self.show_versions(self.engine.datasets.list_versions(d), self.engine.datasets.drafts(d)),
             [],
             refresh=False,
         )
@@ -489,6 +511,58 @@ class DatasetsTab:
             words.DELETING_DATASET.format(name=d.name),
             work,
             [self.delete_dataset_button],
+            usage=True,
+        )
+
+    # -- drafts: versions a save left uncommitted, or made to put files into --------------------------------------
+    def show_drafts(self, d, drafts: list) -> None:
+        self.drafts = drafts
+        self.drafts_box.layout.display = None if drafts else "none"
+        self.draft_confirm.close()
+        if not drafts:
+            return
+        held = human_bytes(sum(x.held_bytes for x in drafts))
+        self.drafts_note.value = note(words.DRAFTS.format(count=len(drafts), name=d.name, size=held))
+        keep = self.draft.value
+        self.draft.options = [
+            (
+                words.DRAFT_OPTION.format(
+                    version=x.version.version,
+                    size=human_bytes(x.held_bytes),
+                    when=human_time(x.version.dt_created),
+                    how=words.DRAFT_INTERRUPTED if x.save_over else "",
+                ),
+                x.ref,
+            )
+            for x in drafts
+        ]
+        refs = [x.ref for x in drafts]
+        self.draft.value = keep if keep in refs else refs[0]
+
+    def ask_delete_draft(self) -> None:
+        d = self.dataset()
+        x = next((x for x in self.drafts if x.ref == self.draft.value), None)
+        if d is None or x is None:
+            return
+        named = f"{d.name}:{x.version.version}"
+        self.draft_confirm.ask(
+            words.CONFIRM_DELETE_DRAFT.format(named=named, size=human_bytes(x.held_bytes)),
+            words.DELETE_DRAFT,
+            lambda: self.delete_draft(d, x.version.version),
+        )
+
+    def delete_draft(self, d, version: str) -> Thread | None:
+        named = f"{d.name}:{version}"
+
+        def work():
+            self.engine.datasets.delete_version(d, version)
+            return note(words.DELETED_DRAFT.format(named=named), "ok")
+
+        return self.panel.run(
+            self._scoped(self.draft_result, "dataset"),
+            words.DELETING_DRAFT.format(named=named),
+            work,
+            [self.delete_draft_button],
             usage=True,
         )
 
