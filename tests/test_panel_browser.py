@@ -196,7 +196,7 @@ def test_panel_in_notebook_7_at_1000_px(lab, page, tmp_path):
     (folder / "c.txt").write_text("more\n")
     page.fill(".gj-save-tag input", "v1")
     page.click(".gj-save-button")
-    page.wait_for_selector(".gj-save-result .gj-error:has-text('move-tag')")
+    page.wait_for_selector(".gj-save-result .gj-error:has-text('Move the tag and save')")
     page.wait_for_selector(".gj-confirm-save:has-text('Tag v1 names another version')")
     page.click(".gj-confirm-save-yes")
     page.wait_for_selector(".gj-save-result .gj-ok:has-text('Saved nb7-data:'):has-text('(tag v1)')")
