@@ -27,8 +27,15 @@ from .helpers.faultproxy import FaultProxy
 from .helpers.providers import PARTS, seaweed_store
 
 
-@pytest.fixture(params=["embedded", "moto-http", "seaweed"])
+@pytest.fixture(params=["embedded", "moto-http", "seaweed", "seaweed-after-fork"])
 def store(request, tmp_path):
+    if request.param == "seaweed-after-fork":  # a forked child's data plane (boto3, stores/s3_forked.py)
+        from gradient_jupyter.engine.stores.s3_forked import ForkedS3Store
+
+        server, bucket = request.getfixturevalue("seaweed_bucket")
+        return ForkedS3Store(
+            bucket, endpoint=server.endpoint, access_key=server.access_key, secret_key=server.secret_key, **PARTS
+        )
     if request.param == "embedded":
         return LocalStore(tmp_path / "managed")
     if request.param == "moto-http":

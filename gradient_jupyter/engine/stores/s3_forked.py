@@ -82,10 +82,7 @@ class ForkedS3Store(S3Store):
         self._addressed(key)
         if end == start:
             return b""
-        got = self.call("get_object", key, Range=f"bytes={start}-{end - 1}")["Body"].read()
-        if len(got) != end - start:
-            raise IntegrityError(f"The store answered {len(got)} bytes of {key!r} for a range of {end - start}.")
-        return got
+        return self.call("get_object", key, Range=f"bytes={start}-{end - 1}")["Body"].read()  # past the end: less
 
     def get_ranges(self, key, ranges):
         return [self.get_range(key, start, end) for start, end in ranges]
