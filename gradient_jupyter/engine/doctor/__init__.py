@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput
 from ..providers import Provider
-from .checks import Doctor, Form
+from .checks import Doctor
+from .fixes import Form
 from .report import FAIL, PASS, SKIP, WARN, Check, Report
 from .rules import (
     CORS_METHODS,
@@ -79,7 +80,7 @@ def apply_cors(
             reason="embedded-store",
         )
     if not doctor.origins:
-        raise BadInput(doctor.no_origin("No origin to allow"), reason="no-origin")
+        raise BadInput(doctor.fixes.no_origin("No origin to allow"), reason="no-origin")
     doctor.warm_up("apply-cors")
     action = doctor.bounded("apply-cors", doctor.apply_cors)
     report = doctor.run()

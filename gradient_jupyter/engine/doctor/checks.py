@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
-import shlex
 import socket
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from ..errors import BadInput, Conflict, GradientError, NotFound, StoreError
+from .fixes import CORS_NEEDED_FOR, STORE_CORS_HINT, Fixes, Form
 from .report import FAIL, PASS, SKIP, WARN, Check, Report
-from .rules import CORS_RULE_ID, cors_gaps, merge_cors_rules, policy, resolve_origins
+from .rules import CORS_RULE_ID, cors_gaps, merge_cors_rules, resolve_origins
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -41,18 +39,6 @@ EMBEDDED_SKIPS = {
 }
 
 
-@dataclass(frozen=True)
-class Form:
-    """Fixes worded for a person at a form (the panel) instead of the console: the label of each setting's field
-    (by its config name) and the buttons and field that change a provider, apply the CORS rules and give origins."""
-
-    labels: dict[str, str]
-    edit: str
-    check: str
-    apply_cors: str
-    origins: str
-
-
 class Doctor:
     """One run of the checks on one provider's bucket."""
 
@@ -75,6 +61,7 @@ class Doctor:
         self.probes: set[str] = set()
         self.rules: list[dict] | None = None  # the bucket's CORS rules, once read
         self._lock = threading.Lock()
+        self.fixes = Fixes(engine, self.provider, self.registered, form, self.origins)
 
     # -- running ---------------------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -151,7 +138,7 @@ class Doctor:
                 cid,
                 FAIL,
                 f"No answer from {self.where} within {self.timeout:g} s.",
-                self.fix_for(cid, "timeout"),
+                self.fixes.fix_for(cid, "timeout"),
                 reason="timeout",
             )
         return box["check"]
@@ -166,7 +153,7 @@ class Doctor:
         return StoreError(f"Unexpected error during {op}: {type(exc).__name__}: {exc}", reason="unexpected")
 
     def failure(self, cid: str, err: GradientError, prefix: str = "") -> Check:
-        return Check(cid, FAIL, prefix + err.message, self.fix_for(cid, err.reason), reason=err.reason)
+        return Check(cid, FAIL, prefix + err.message, self.fixes.fix_for(cid, err.reason), reason=err.reason)
 
     def s3(self, op: str, **kwargs):
         """One call on the doctor's S3 client (bucket-less calls too), translating errors."""
@@ -204,7 +191,7 @@ class Doctor:
                     "credentials",
                     FAIL,
                     f"{self.where} answered, but not like an S3 store ({err.message}).",
-                    self.fix_for("credentials", "not-s3"),
+                    self.fixes.fix_for("credentials", "not-s3"),
                     reason="not-s3",
                 )
             raise
@@ -240,7 +227,7 @@ class Doctor:
                 f"Bucket {b!r} is in region {actual}, but the provider says "
                 f"{configured or 'nothing (us-east-1)'}: requests are redirected, but URLs generated for "
                 "browsers would be signed for the wrong region.",
-                f"Set the bucket's region: {self.update('region', actual)}.",
+                f"Set the bucket's region: {self.fixes.update('region', actual)}.",
                 reason="wrong-region",
             )
         return Check(
@@ -261,7 +248,7 @@ class Doctor:
                     FAIL,
                     "Listing the bucket is denied for these credentials (s3:ListBucket), "
                     "so datasets, versions and files cannot be found.",
-                    self.fix_for("list", err.reason),
+                    self.fixes.fix_for("list", err.reason),
                     reason=err.reason,
                 )
             raise
@@ -299,7 +286,7 @@ class Doctor:
             if worker.is_alive() or box.get("err"):
                 notes.append(
                     f"The probe object {key!r} could not be removed; delete it with "
-                    f"`aws s3 rm s3://{self.provider.bucket}/{key}{self._cli_where()}`."
+                    f"`aws s3 rm s3://{self.provider.bucket}/{key}{self.fixes.cli_where()}`."
                 )
         return notes
 
@@ -352,7 +339,7 @@ class Doctor:
                 "The store accepted a second create-only write of the same key: "
                 "it ignores If-None-Match: *, so two people committing the same version at once could "
                 "both succeed and one commit would be lost.",
-                self.fix_for("conditional-writes", "no-conditional-writes"),
+                self.fixes.fix_for("conditional-writes", "no-conditional-writes"),
                 reason="no-conditional-writes",
             )
         except StoreError as err:
@@ -361,7 +348,7 @@ class Doctor:
                     "conditional-writes",
                     FAIL,
                     f"The store refused a create-only write (If-None-Match: *): {err.message}",
-                    self.fix_for("conditional-writes", "no-conditional-writes"),
+                    self.fixes.fix_for("conditional-writes", "no-conditional-writes"),
                     reason="no-conditional-writes",
                 )
             raise
@@ -371,7 +358,7 @@ class Doctor:
     # -- CORS --------------------------------------------------------------------------------------------------
     def check_cors(self) -> Check:
         if not self.origins:
-            return Check("cors", SKIP, self.no_origin(), reason="no-origin")
+            return Check("cors", SKIP, self.fixes.no_origin(), reason="no-origin")
         try:
             rules = self.store.call("get_bucket_cors").get("CORSRules", [])
         except NotFound as err:
@@ -383,7 +370,7 @@ class Doctor:
                 FAIL,
                 f"The bucket has no CORS rules: browsers at {', '.join(self.origins)} "
                 f"cannot GET or PUT its objects. {CORS_NEEDED_FOR}",
-                self.cors_fix([]),
+                self.fixes.cors_fix([]),
                 reason="no-cors",
             )
         except StoreError as err:
@@ -394,7 +381,7 @@ class Doctor:
                     "These credentials may not read the bucket's CORS rules (GetBucketCors is "
                     "denied, as expected with the least-privilege policy, which allows listing and object "
                     "actions only). The 'preflight' check tests from the browser's side whether CORS works.",
-                    "Nothing to do if 'preflight' passes. Otherwise: " + self.cors_fix(None),
+                    "Nothing to do if 'preflight' passes. Otherwise: " + self.fixes.cors_fix(None),
                     reason="access-denied",
                 )
             if err.reason == "not-implemented":
@@ -415,14 +402,14 @@ class Doctor:
                 "cors",
                 FAIL,
                 f"The bucket's CORS rules ({len(rules)}) fall short: {detail}. {CORS_NEEDED_FOR}",
-                self.cors_fix(rules),
+                self.fixes.cors_fix(rules),
                 reason="cors-incomplete",
             )
         return Check("cors", PASS, f"The CORS rules allow GET and PUT from {', '.join(self.origins)}.")
 
     def check_preflight(self) -> Check:
         if not self.origins:
-            return Check("preflight", SKIP, self.no_origin(), reason="no-origin")
+            return Check("preflight", SKIP, self.fixes.no_origin(), reason="no-origin")
         # A presigned URL of a key that is never written: OPTIONS changes nothing.
         url = self.store.presign("put_object", f"{self.team}/.gradient-doctor/preflight", expires=300)
         problems = []
@@ -442,7 +429,7 @@ class Doctor:
                 FAIL,
                 "A browser's preflight (OPTIONS with Origin and Access-Control-Request-"
                 f"Method: PUT) to a presigned URL of the bucket was refused: {'; '.join(problems)}.",
-                self.cors_fix(self.rules) + "\n" + STORE_CORS_HINT,
+                self.fixes.cors_fix(self.rules) + "\n" + STORE_CORS_HINT,
                 reason="preflight-refused",
             )
         return Check(
@@ -485,7 +472,7 @@ class Doctor:
                     FAIL,
                     "Nothing changed: these credentials may not read the bucket's CORS "
                     "rules (GetBucketCors is denied), and writing new ones blind would drop the rules it has.",
-                    self.cors_fix(None, admin_only=True),
+                    self.fixes.cors_fix(None, admin_only=True),
                     reason="access-denied",
                 )
             if err.reason == "not-implemented":
@@ -513,7 +500,7 @@ class Doctor:
                     FAIL,
                     "Nothing changed: these credentials may not change the bucket's CORS "
                     "rules (PutBucketCors is denied, as expected with the least-privilege policy).",
-                    self.cors_fix(existing, admin_only=True),
+                    self.fixes.cors_fix(existing, admin_only=True),
                     reason="access-denied",
                 )
             raise
@@ -524,72 +511,6 @@ class Doctor:
             f"Allowed GET and PUT from {', '.join(self.origins)} (rule "
             f"{CORS_RULE_ID!r}); kept the bucket's {kept} other rule(s).",
         )
-
-    def cors_fix(self, existing: list[dict] | None, *, admin_only: bool = False) -> str:
-        """The exact fix: our own --fix, or the rules and the command an administrator runs."""
-        rules = merge_cors_rules(existing or [], self.origins)
-        command = (
-            f"aws s3api put-bucket-cors --bucket {self.provider.bucket}{self._cli_where()} "
-            f"--cors-configuration {shlex.quote(json.dumps({'CORSRules': rules}))}"
-        )
-        lines = (
-            []
-            if admin_only
-            else [
-                "Apply the recommended rules, keeping the bucket's own"
-                + (": " if self.registered else ", once the provider is added: ")
-                + self._apply_cors_how(),
-                "Or, where these credentials may not change CORS rules, an administrator sets them:",
-            ]
-        )
-        if admin_only:
-            lines.append("An administrator sets these CORS rules:")
-        if existing is None:
-            lines.append(
-                f"(first look at the rules the bucket has, `aws s3api get-bucket-cors --bucket "
-                f"{self.provider.bucket}{self._cli_where()}`, and keep them in the list)"
-            )
-        lines += [
-            command,
-            "or pastes this JSON in the bucket's CORS settings:",
-            "[\n  " + ",\n  ".join(json.dumps(r) for r in rules) + "\n]",
-        ]
-        passing = [o for o in self.origins if o not in self.engine.settings.cors_origins]
-        if passing:
-            # A Jupyter server's port changes from one `jupyter lab` to the next: a rule pinned to today's port fails
-            # again tomorrow. The origins that matter are the pages that reach the bucket from a browser.
-            lines.append(
-                f"The origins {', '.join(passing)} are only those given or running now (a Jupyter "
-                "server's port changes from one start to the next). Name the browser origins that really "
-                "reach the bucket once, e.g. `c.GradientStorage.cors_origins = "
-                '["https://console.paperspace.com"]` in jupyter_server_config.py: every check and '
-                + (f'"{self.form.apply_cors}"' if self.form else "--fix")
-                + " then covers them."
-            )
-        return "\n".join(lines)
-
-    def _apply_cors_how(self) -> str:
-        if self.form is None:
-            return (
-                f"`storageProviders check --id {self.provider.id if self.registered else 'ID'} "
-                + " ".join(f"--origin {o}" for o in self.origins)
-                + " --fix` (or the panel's Apply CORS fix button)."
-            )
-        if self.registered:
-            return f'press "{self.form.apply_cors}".'
-        return f'choose it, press "{self.form.check}", then "{self.form.apply_cors}".'
-
-    def no_origin(self, head: str = "Not checked: no browser origin given") -> str:
-        if self.form is None:
-            where = "(e.g. --origin http://127.0.0.1:8888)"
-        else:
-            where = f"in the {self.form.origins} field (e.g. http://127.0.0.1:8888)"
-        return f"{head}. Give the address you open Jupyter at {where}, or set c.GradientStorage.cors_origins."
-
-    def _cli_where(self) -> str:
-        out = f" --endpoint-url {self.provider.endpoint}" if self.provider.endpoint else ""
-        region = self.provider.config.get("region")
-        return out + (f" --region {region}" if region else "")
 
     # -- generated URLs --------------------------------------------------------------------------------------
     def check_generated_urls(self) -> Check:
@@ -604,7 +525,7 @@ class Doctor:
                     "sts:GetFederationToken is denied for these credentials, so no "
                     "short-lived credentials can be handed to browsers. Saving and loading do not need it: "
                     "gradient-jupyter signs URLs with the access key itself.",
-                    self.fix_for("generated-urls", "access-denied"),
+                    self.fixes.fix_for("generated-urls", "access-denied"),
                     reason=err.reason,
                 )
             if self.provider.endpoint:  # not AWS: an error here means "no STS", not an outage to wait out
@@ -631,70 +552,3 @@ class Doctor:
             PASS,
             "sts:GetFederationToken is allowed: short-lived credentials can be generated for browsers.",
         )
-
-    # -- fixes ---------------------------------------------------------------------------------------------------
-    def update(self, field: str, value: str) -> str:
-        """How to change one setting of the provider: the command, or for a provider not added yet, the field."""
-        if self.form is not None:
-            label = self.form.labels.get(field, field)
-            if self.registered:
-                return f'press "{self.form.edit}" and correct {label}'
-            return f"correct {label} in the form"
-        if self.registered:
-            return f"`storageProviders update s3 --id {self.provider.id} --{field} {value}`"
-        return f"correct {field} before adding the provider"
-
-    def fix_for(self, cid: str, reason: str) -> str:
-        p, update = self.provider, self.update
-        if reason == "access-denied":
-            sid = {"list": "ListBucket", "generated-urls": "GenerateUrls"}.get(cid, "ReadWriteObjects")
-            statement = next(s for s in policy(self.engine, p)["Statement"] if s["Sid"] == sid)
-            whole = f" (all of it: `storageProviders policy --id {p.id}`)" if self.registered and not self.form else ""
-            return (
-                f"Allow it in the IAM policy of the user whose access key this provider uses, with the statement "
-                f"{sid!r} of the least-privilege policy{whole}:\n" + json.dumps(statement, indent=2)
-            )
-        access_key = p.config.get("accessKey") or "KEY"
-        if self.form is not None:
-            secret = update("secretAccessKey", "")
-        elif self.registered:
-            secret = f"{update('accessKey', access_key)} asks for the secret with a hidden prompt"
-        else:
-            secret = "correct secretAccessKey before adding the provider"
-        return {
-            "unreachable": "Check the endpoint URL (scheme, host and port) and that the store is running and "
-            f"reachable from this machine; to change it, {update('endpoint', 'URL')}.",
-            "dns": f"Correct the host name in the endpoint URL: {update('endpoint', 'URL')}.",
-            "timeout": "Check the endpoint URL and the network (a firewall that drops packets looks like this); for "
-            "a slow store raise c.GradientStorage.store_timeout.",
-            "invalid-credentials": f"Give an access key this store knows: {update('accessKey', 'KEY')}"
-            + (
-                " (it then asks for the secret with a hidden prompt)."
-                if self.registered and not self.form
-                else ", and its secret."
-            ),
-            "signature-mismatch": f"Give the secret that belongs to the access key: {secret}. If the secret is "
-            f"right, try signature version v4: {update('signatureVersion', 'v4')}.",
-            "no-credentials": f"Give the provider credentials: {update('accessKey', 'KEY')} (and its secret) or "
-            f"{update('profile', 'NAME')}.",
-            "wrong-region": f"Set the bucket's region: {update('region', 'REGION')}.",
-            "no-such-bucket": f"Check the bucket name ({update('bucket', 'NAME')}) and region, or create the bucket: "
-            f"`aws s3api create-bucket --bucket {p.bucket}{self._cli_where()}`.",
-            "not-s3": "Give the store's base URL as the endpoint, without the bucket name or a path (e.g. "
-            f"http://127.0.0.1:9000): {update('endpoint', 'URL')}.",
-            "no-conditional-writes": "Use a store that honours create-only writes (If-None-Match: *), such as AWS S3, "
-            "a recent MinIO or Cloudflare R2; without them concurrent commits are not safe.",
-            "integrity": "Check the endpoint URL and any proxy in between.",
-        }.get(reason, "")
-
-
-CORS_NEEDED_FOR = (
-    "CORS matters only to a web page that reads or writes the bucket itself with presigned URLs "
-    "(the Gradient web console, your own web app); save, load, the magic, the panel and the console "
-    "script never need it."
-)
-STORE_CORS_HINT = (
-    "Some stores keep CORS outside the S3 API: MinIO sets it server-wide (MINIO_API_CORS_ALLOW_ORIGIN), "
-    "Cloudflare R2 in the bucket's settings in its dashboard. A proxy in front of the store can also "
-    "drop the CORS headers."
-)
