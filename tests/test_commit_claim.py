@@ -89,3 +89,31 @@ def test_a_killed_commit_is_taken_over_and_a_live_one_is_named(engine, s3_bucket
     finally:
         release.set()
         proxy.stop()
+
+
+def test_a_delete_racing_the_manifest_write_leaves_no_orphan_manifest(engine, s3_bucket, tmp_path):
+    """The dataset is deleted after the save checked it and before its manifest lands (the delete's listing misses
+    the manifest): the save sees dataset.json gone after writing, removes the manifest and fails naming the delete."""
+    endpoint, bucket = s3_bucket
+    proxy = FaultProxy(endpoint).start()
+    try:
+        engine.registry.create(
+            "racy", {"bucket": bucket, "endpoint": proxy.url, "accessKey": "testing", "secretAccessKey": "testing"}
+        )
+        src = make_folder(tmp_path / "src", {"a.csv": b"1,2\n", "b.csv": b"3,4\n"})
+        deleted = []
+
+        def delete_first(method, path):
+            if method == "PUT" and "manifest.json" in path and not deleted:
+                deleted.append(path)
+                engine.datasets.delete("race")  # through the proxy too, while this request waits
+
+        proxy.rule = delete_first
+        saved = cli("save", "race", src, "--provider", "racy")
+        assert deleted, "the manifest write was never seen"
+        assert saved.returncode == 1 and "Saved" not in saved.stdout, saved.stdout
+        assert "Dataset 'race' (ds" in saved.stderr and "was deleted while version" in saved.stderr
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []  # no orphan manifest, no bytes
+    finally:
+        proxy.stop()
