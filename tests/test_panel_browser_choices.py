@@ -84,6 +84,7 @@ def test_results_compare_mounts_and_add_and_check_in_jupyterlab(lab, page, s3_bu
     page.select_option(".gj-compare select", value=first)
     page.wait_for_selector(".gj-changes:has-text('two.txt'):has-text('three.txt')")
     assert "(v1)" in text_of(page, ".gj-changes b")
+    shoot(page, tmp_path, f"datasets-compare-{width}")
 
     # -- 1: a result goes when another version is shown -------------------------------------------------------------
     page.select_option(".gj-version select", value=first)
@@ -91,6 +92,16 @@ def test_results_compare_mounts_and_add_and_check_in_jupyterlab(lab, page, s3_bu
     page.fill(".gj-load-dest input", f"work-{width}")
     page.click(".gj-load-button")
     page.wait_for_selector(f".gj-load-result:has-text('Loaded flowers{width}:'):has-text('(tag v1)')")
+    (lab.root / f"work-{width}" / "a.csv").write_text("mine\n")
+    page.click(".gj-load-button")  # local changes: the refusal, and under it the question it speaks of
+    page.wait_for_selector(".gj-confirm-load:has-text('Overwrite them?')")
+    assert "below" in text_of(page, ".gj-load-result")
+    below = page.eval_on_selector(".gj-confirm-load", "e => e.getBoundingClientRect().top")
+    assert below > page.eval_on_selector(".gj-load-result", "e => e.getBoundingClientRect().bottom") - 1
+    assert not page.locator(".gj-load-progress:visible").count()  # no red "Checking" bar
+    shoot(page, tmp_path, f"datasets-load-refused-{width}")
+    page.click(".gj-confirm-load-yes")
+    page.wait_for_selector(f".gj-load-result:has-text('Loaded flowers{width}:')")
     page.click(".gj-mount-button")
     page.wait_for_selector(f".gj-mount-result:has-text('Mounted flowers{width}')")
     page.wait_for_selector(f".gj-mounts option:has-text('datasets/flowers{width}')", state="attached")

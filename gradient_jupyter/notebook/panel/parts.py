@@ -35,7 +35,8 @@ STYLE = """<style>
 .gj-panel .gj-scroll td:last-child { white-space: normal; min-width: 12em; }
 .gj-panel .widget-html-content { word-break: normal; overflow-wrap: break-word; }
 .gj-panel .gj-result .widget-html-content { white-space: normal; line-height: 1.4; }
-.gj-panel .gj-wide .widget-html-content, .gj-panel .gj-heading .widget-html-content { line-height: 1.4; }
+.gj-panel .gj-wide .widget-html-content, .gj-panel .gj-heading .widget-html-content,
+.gj-panel .gj-question .widget-html-content { line-height: 1.4; }
 .gj-panel .gj-preview pre { white-space: pre; overflow-x: auto; max-height: 20em; }
 .gj-panel code { background: var(--jp-layout-color2, #eee); padding: 0 0.2em; }
 </style>"""
@@ -185,6 +186,7 @@ class Confirm:
 
     def __init__(self, css: str):
         self.question = W.HTML()
+        self.question.add_class("gj-question")
         self.yes = button("", css + "-yes", "danger")
         self.no = button(words.CANCEL, css + "-no")
         self.box = W.HBox(
