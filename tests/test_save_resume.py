@@ -94,6 +94,8 @@ async def test_drafts_are_listed_counted_in_usage_and_removable(engine, seaweed_
     before = row["usedBytes"]
     status, versions = await api("GET", f"datasets/{ds.id}/versions", params={"isCommitted": "false"})
     assert status == 200 and [v["version"] for v in versions["versions"]] == [draft.version.version]
+    status, listed = await api("GET", f"datasets/{ds.id}/drafts")
+    assert status == 200 and listed["drafts"] == [draft.to_json()]
 
     deleted = cli("datasets", "versions", "delete", "--id", draft.ref)
     assert deleted.returncode == 0, deleted.stderr

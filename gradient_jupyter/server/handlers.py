@@ -178,6 +178,14 @@ class VersionsHandler(GradientHandler):
         self.reply(version.to_json(), 201)
 
 
+class DraftsHandler(GradientHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, dataset):
+        drafts = await self.call(self.engine.datasets.drafts, dataset)
+        self.reply({"drafts": [d.to_json() for d in drafts]})
+
+
 class VersionHandler(GradientHandler):
     @tornado.web.authenticated
     @authorized
@@ -334,6 +342,7 @@ default_handlers = [
     (f"{API}/datasets/ref/{_ID.format('ref')}", RefHandler),
     (DS, DatasetHandler),
     (f"{DS}/versions", VersionsHandler),
+    (f"{DS}/drafts", DraftsHandler),
     (V, VersionHandler),
     (f"{V}/commit", CommitHandler),
     (f"{V}/files", FilesHandler),
