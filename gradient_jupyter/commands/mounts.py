@@ -6,7 +6,7 @@ from ..engine.formatting import human_bytes
 from ..output import Message
 from ..progress import ProgressBars
 from . import add_command, add_group
-from .datasets import ref_arg
+from .args import ref_arg
 
 
 def register(groups) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..output import DryRunView, TransferView
 from ..progress import ProgressBars
 from . import add_command
-from .datasets import FOLLOW_LINKS, ref_arg
+from .args import FOLLOW_LINKS, ref_arg
 
 if TYPE_CHECKING:
     from ..engine import Engine

@@ -7,7 +7,8 @@ from threading import Thread
 
 import ipywidgets as W
 
-from ...commands.datasets import datasets_table, folder, folder_rows, versions_table
+from ...commands.dataset_files import folder, folder_rows
+from ...commands.datasets import datasets_table, versions_table
 from ...commands.mounts import mount_message
 from ...commands.transfer import run_load, run_save
 from ...engine import history
