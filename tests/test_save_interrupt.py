@@ -174,3 +174,4 @@ def test_the_draft_of_a_killed_save_is_reused_and_removed_by_the_next_save(slow,
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     data = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if "/data/" in o["Key"]]
     assert len(data) == 2  # each file once
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # the killed save's parts too

@@ -60,13 +60,14 @@ def remove_abandoned_uploads(engine: Engine, *, ds_id: str | None = None, versio
 def end_uploads(engine: Engine, store: Store, ds_id: str, version: str | None = None, *, put: bool = True) -> None:
     """A version was committed or deleted (without `version`: the whole dataset was deleted): its multipart uploads
     still open can never be used; remove their parts (in the data home for the embedded store, in the bucket's
-    multipart area of `store`, the dataset's, for S3 providers). `put=False`: no file was ever put there (no
-    refs/), so the bucket holds none of them (one begins by pointing refs/<path> at its key) and is not asked."""
+    multipart area of `store`, the dataset's, for S3 providers: the compat API's under uploads/, a killed save's under
+    data/). `put=False`: no file was ever put or saved there (no refs/, no pending.json), so the bucket holds none
+    of them (one begins by pointing refs/<path> at its key, a save by writing pending.json) and is not asked."""
     remove_abandoned_uploads(engine, ds_id=ds_id, version=version)
     if not store.supports_presign or not put:
         return
     layout = engine.datasets.layout
-    prefix = layout.uploads(ds_id, version) if version else layout.dataset(ds_id)
+    prefix = layout.version(ds_id, version) if version else layout.dataset(ds_id)  # uploads/, and a save's data/
     try:  # the commit or delete stands either way; a lifecycle rule on the bucket catches what this cannot
         listing = store.call("list_multipart_uploads", Prefix=prefix)
         for upload in listing.get("Uploads", []):

@@ -287,8 +287,8 @@ class Versions(Part):
 
     def delete_version(self, ds, version: str) -> None:
         """Delete a version: its tags, its manifest, and only the objects that nothing else points at: no
-        remaining manifest, no file put into an uncommitted version, no save under way. The compat API's
-        multipart uploads still open in it end too (engine/uploads.py)."""
+        remaining manifest, no file put into an uncommitted version, no save under way. The multipart uploads still
+        open in it end too (engine/uploads.py): the compat API's, and those of a save that was killed."""
         ds = self.writable(self.get(ds), "delete versions")
         self.get_version(ds, version)
         store = self._store_of(ds)
@@ -300,8 +300,10 @@ class Versions(Part):
         listing = list(store.list(self.layout.version(ds.id, version)))
         store.delete(o.key for o in listing if o.key not in keep)
         self._untag(ds, version)  # a tag set meanwhile (set_tag checks the manifest after writing the tag)
-        refs = self.layout.refs(ds.id, version)
-        end_uploads(self.engine, store, ds.id, version, put=any(o.key.startswith(refs) for o in listing))
+        refs, pending = self.layout.refs(ds.id, version), self.layout.pending(ds.id, version)
+        # files put by write URLs (refs/), or a save's large files (pending.json) whose process was killed mid-way
+        sent = any(o.key.startswith(refs) or o.key == pending for o in listing)
+        end_uploads(self.engine, store, ds.id, version, put=sent)
         self.engine.changed("datasets")
 
     def _referenced(self, ds: Dataset, *, skip: str) -> set[str]:
