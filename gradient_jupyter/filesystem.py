@@ -20,7 +20,6 @@ file is spooled to the data home while it is hashed, then sent once by datasets/
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, make_instance
 
 from .engine import BadInput, Conflict, Immutable, NotFound
+from .engine.hashing import StreamHashes
 from .engine.ids import VERSION_ID, parse_ref
 from .engine.models import Dataset, FileEntry, Version
 
@@ -347,29 +347,32 @@ class GradientWriteFile(AbstractBufferedFile):
             raise IsADirectoryError(f"gradient://{path} is a version's top folder: name a file.")
         self.draft = draft
         self._spool: Any = None
-        self._sha = hashlib.sha256()
+        self._hashes: Any = None
         super().__init__(fs, path, mode="wb", block_size=block_size or 8 * 1024**2)
 
     def _initiate_upload(self):
         folder = self.draft.engine.home / "tmp"
         folder.mkdir(parents=True, exist_ok=True)
         self._spool = tempfile.NamedTemporaryFile(dir=folder, prefix="write-", delete=False)
+        settings = self.draft.engine.settings  # large files get block SHA-256s, as save gives them
+        self._hashes = StreamHashes(self._spool.name, settings.block_size, settings.block_threshold)
 
     def _upload_chunk(self, final=False):
         data = self.buffer.getbuffer()
         self._spool.write(data)
-        self._sha.update(data)
+        self._spool.flush()
+        self._hashes.update(data)
         if final:
             self._spool.close()
+            sha, size, blocks = self._hashes.result()
             try:
-                datasets = self.draft.engine.datasets
-                size = os.path.getsize(self._spool.name)
-                datasets.put_file(
+                self.draft.engine.datasets.put_file(
                     self.draft.dataset,
                     self.draft.version,
                     self.draft.path,
                     self._spool.name,
-                    hashed=(self._sha.hexdigest(), size),
+                    hashed=(sha, size),
+                    blocks=blocks,
                 )
             except Immutable as exc:
                 raise PermissionError(f"gradient://{self.path}: {exc.message} {READ_ONLY}") from exc

@@ -47,6 +47,46 @@ def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:
     return h.hexdigest(), size, blocks
 
 
+class StreamHashes:
+    """SHA-256 of bytes as they are written, and, once they reach `threshold`, of each aligned `block_size` block,
+    as `block_hashes` would find them (bytes written before the threshold are read back once from `path`, where
+    the writer keeps them): a file written through gradient:// is hashed as it is written, not read again."""
+
+    def __init__(self, path: str, block_size: int, threshold: int):
+        self.path, self.block_size, self.threshold = path, block_size, threshold
+        self.whole, self.size = hashlib.sha256(), 0
+        self.blocks: list[str] | None = None  # None until `threshold` bytes were written
+        self._block, self._in_block = hashlib.sha256(), 0
+
+    def update(self, data) -> None:
+        """`data` was just appended to `path` (flushed)."""
+        self.whole.update(data)
+        self.size += len(data)
+        if self.blocks is not None:
+            self._blocks_of(data)
+        elif self.size >= self.threshold:
+            self.blocks = []
+            for chunk in file_chunks(self.path):
+                self._blocks_of(chunk)
+
+    def _blocks_of(self, data) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.block_size - self._in_block)
+            self._block.update(view[:take])
+            self._in_block, view = self._in_block + take, view[take:]
+            if self._in_block == self.block_size:
+                self.blocks.append(self._block.hexdigest())  # type: ignore[union-attr]
+                self._block, self._in_block = hashlib.sha256(), 0
+
+    def result(self) -> tuple[str, int, list[str] | None]:
+        """(SHA-256, size, block SHA-256s or None below the threshold) of everything written."""
+        blocks = self.blocks
+        if blocks is not None and self._in_block:
+            blocks = [*blocks, self._block.hexdigest()]
+        return self.whole.hexdigest(), self.size, blocks
+
+
 RACY_SECONDS = 2.0  # a file modified this recently may still change within the same mtime tick: never trust its state
 
 

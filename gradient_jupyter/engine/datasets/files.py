@@ -133,9 +133,19 @@ class Files(Part):
         hashed = self.engine.map(sha256_file, sources, self.engine.settings.max_concurrency)
         store.check_quota(sum(size for sha, size in hashed if (sha, size) not in known), self.layout.root())
 
-    def put_file(self, ds, version: str, path: str, source, *, hashed: tuple[str, int] | None = None) -> FileEntry:
+    def put_file(
+        self,
+        ds,
+        version: str,
+        path: str,
+        source,
+        *,
+        hashed: tuple[str, int] | None = None,
+        blocks: builtins.list[str] | None = None,
+    ) -> FileEntry:
         """Add or replace one file of an uncommitted version. `source`: a local path, bytes, or a binary file;
-        `hashed`: the (SHA-256, size) of a local path, when the caller hashed it as it wrote it.
+        `hashed`: the (SHA-256, size) of a local path, and `blocks` its block SHA-256s (of `block_size`), when the
+        caller hashed it as it wrote it (engine/hashing.py `StreamHashes`).
 
         The bytes are sent once, create-only and with their SHA-256 (which the store checks where it can), to
         data/<path>; then refs/<path> records path, size, SHA-256 and key, which is all the commit reads: it
@@ -162,7 +172,10 @@ class Files(Part):
                 except Conflict:  # put before into this version: data/<path> is taken, never overwritten
                     key = self.layout.uploads(ds.id, version, uuid.uuid4().hex)
                     store.put_file(key, local, size=size, sha256=sha)  # a fresh random key: nothing to overwrite
-                entry = FileEntry(path, size, sha, key, *self._blocks_of(local, sha, size))
+                found = (
+                    (self.engine.settings.block_size, tuple(blocks)) if blocks else self._blocks_of(local, sha, size)
+                )
+                entry = FileEntry(path, size, sha, key, *found)
                 self._write_json(store, ref, records.manifest_file(entry))
         self._still_uncommitted(ds, version, path, key)
         return FileEntry(path, size, sha, key)
