@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..datasets import holds, latest_committed, manifest_entries, skipped
@@ -66,6 +68,60 @@ def save(
     ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
     engine.datasets.writable(ds, "save into it")
     store = engine.store(ds.storage_provider_id)
+    seen = _look(engine, ds, folder, files, tag, progress)
+    entries, unhashed, known, arrived = seen.entries, seen.unhashed, seen.known, seen.arrived
+    unchanged = _unchanged(engine, ds, seen, tag, move_tag)
+    if unchanged is not None:
+        return replace(unchanged, seconds=time.monotonic() - started, warnings=warnings)
+    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
+
+    new_bytes = sum(e.size for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived)
+    store.check_quota(new_bytes + sum(st.st_size for _, st in unhashed.values()), f"{engine.team_id}/")
+
+    version, pending, known, arrived = _begin(engine, ds, store, seen, message)
+    to_send, resumed, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
+    sent_new = _send(engine, ds, store, version, to_send, seen.unhashed, dict(files), pending, progress)
+    final = sorted(final + sent_new, key=lambda e: e.path)
+    committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
+    for draft in seen.over:  # drafts of saves that ended without a commit: what this one could reuse, it points at
+        with contextlib.suppress(GradientError):
+            engine.datasets.delete_version(ds, draft)
+    if tag:
+        engine.datasets.set_tag(ds, tag, version.version)
+        committed = engine.datasets.get_version(ds, version.version)
+    return TransferSummary(
+        dataset=ds,
+        version=committed,
+        files=len(final),
+        bytes_sent=sum(e.size for e in to_send + sent_new),
+        bytes_resumed=sum(e.size for e in resumed),
+        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + resumed),
+        files_skipped=len(entries) - len(to_send) - len(resumed),
+        requests=len(to_send) + len(sent_new),
+        seconds=time.monotonic() - started,
+        warnings=warnings,
+    )
+
+
+@dataclass
+class _Seen:
+    """What a save found before deciding anything: the folder's entries (those hashed), the files it hashes as it
+    sends them, what the dataset holds (committed objects, an interrupted save's, its drafts), its manifests and tags,
+    and where the folder came from."""
+
+    entries: list[FileEntry]
+    unhashed: dict[str, tuple[Path, os.stat_result]]
+    known: dict  # (sha256, size) -> the object holding those bytes
+    arrived: dict  # the same, for what an interrupted save left, its bytes proven
+    over: list[str]
+    manifests: dict  # version -> its manifest (None: a draft), as datasets' `manifests` read them
+    tags: dict[str, str]
+    origin: dict
+
+
+def _look(engine: Engine, ds: Dataset, folder: Path, files: list[tuple[str, Path]], tag, progress) -> _Seen:
+    """Hash the files and, at the same time, ask the store what the dataset has (never sent again, or reused from an
+    interrupted save) and git where the folder comes from (docs/architecture.md, "A save", step 3)."""
     workers = engine.settings.max_concurrency
     unhashed, cached = hashed_as_sent(engine, files)
 
@@ -99,6 +155,13 @@ def save(
     if maybe_held:
         entries = sorted(entries + hash_files(engine, maybe_held, progress, workers, cached), key=lambda e: e.path)
         unhashed = {rel: found for rel, found in unhashed.items() if found[1].st_size not in held}
+    return _Seen(entries, unhashed, known, arrived, over, manifests, tags, origin)
+
+
+def _unchanged(engine: Engine, ds: Dataset, seen: _Seen, tag: str | None, move_tag: bool) -> TransferSummary | None:
+    """The answer when the files are exactly the latest committed version's (that version, tagged if asked), else
+    None; a tag naming another version is refused here unless `move_tag` (TagInUse), before anything is sent."""
+    entries, unhashed, manifests, tags = seen.entries, seen.unhashed, seen.manifests, seen.tags
     latest = latest_committed(manifests)
     same = not unhashed and latest is not None and _same_files(entries, manifest_entries(manifests[latest]))
     if tag and tags.get(tag) not in (None, latest if same else None) and not move_tag:
@@ -118,21 +181,21 @@ def save(
             files=len(entries),
             bytes_skipped=sum(e.size for e in entries),
             files_skipped=len(entries),
-            seconds=time.monotonic() - started,
             unchanged=True,
-            warnings=warnings,
         )
-    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
+    return None
 
-    new_bytes = sum(e.size for e in entries if (e.sha256, e.size) not in known and (e.sha256, e.size) not in arrived)
-    store.check_quota(new_bytes + sum(st.st_size for _, st in unhashed.values()), f"{engine.team_id}/")
 
+def _begin(engine: Engine, ds: Dataset, store, seen: _Seen, message: str):
+    """The new uncommitted version, with pending.json naming the objects the save reuses, and (known, arrived) cut
+    to those still there once it is written: (version, pending, known, arrived)."""
+    entries, known, arrived, manifests = seen.entries, seen.known, seen.arrived, seen.manifests
     # pending.json names the objects this save reuses (committed, or left by an interrupted save), so a delete of
     # their versions keeps them...
     reused = {**arrived, **known}
     pending = [FileEntry(e.path, e.size, e.sha256, reused.get((e.sha256, e.size))) for e in entries]
     version = engine.datasets.create_version(
-        ds, message=message, pending=pending, manifests=manifests, created_by=origin
+        ds, message=message, pending=pending, manifests=manifests, created_by=seen.origin
     )
     # ...if it runs after this point; one that ran before shows here, and those files are sent instead.
     wanted = {reused[(e.sha256, e.size)] for e in entries if (e.sha256, e.size) in reused}
@@ -141,8 +204,24 @@ def save(
     alive |= {k for k, there in zip(left, engine.map(store.head, left), strict=True) if there is not None}
     known = {k: key for k, key in known.items() if key in alive}
     arrived = {k: key for k, key in arrived.items() if key in alive}
-    to_send, resumed, final = plan_uploads(entries, known, arrived, lambda e: version_key(version.version, e))
-    locals_ = dict(files)
+    return version, pending, known, arrived
+
+
+def _send(
+    engine: Engine,
+    ds: Dataset,
+    store,
+    version,
+    to_send: list[FileEntry],
+    unhashed: dict[str, tuple[Path, os.stat_result]],
+    locals_: dict[str, Path],
+    pending: list[FileEntry],
+    progress: ProgressCallback | None,
+) -> list[FileEntry]:
+    """Upload what the dataset lacks into `version` (step 5 of "A save", docs/architecture.md), all at once; returns
+    the entries of the files hashed as they were sent. Ctrl-C stops the uploads and leaves a draft (Interrupted)."""
+    workers = engine.settings.max_concurrency
+    version_key = lambda v, e: engine.datasets.data_key(ds.id, v, e.path)  # noqa: E731
     stop = threading.Event()  # set when the save stops (Ctrl-C, an error): uploads still running end at their next part
     sending = TransferProgress(
         progress,
@@ -196,26 +275,7 @@ def save(
         ) from exc
     finally:
         engine.hash_cache.flush()
-    final = sorted(final + sent_new, key=lambda e: e.path)
-    committed = engine.datasets.write_manifest(ds, version.version, final, message=message, uncommitted=version)
-    for draft in over:  # drafts of saves that ended without a commit: what this one could reuse, it points at
-        with contextlib.suppress(GradientError):
-            engine.datasets.delete_version(ds, draft)
-    if tag:
-        engine.datasets.set_tag(ds, tag, version.version)
-        committed = engine.datasets.get_version(ds, version.version)
-    return TransferSummary(
-        dataset=ds,
-        version=committed,
-        files=len(final),
-        bytes_sent=sum(e.size for e in to_send + sent_new),
-        bytes_resumed=sum(e.size for e in resumed),
-        bytes_skipped=sum(e.size for e in entries) - sum(e.size for e in to_send + resumed),
-        files_skipped=len(entries) - len(to_send) - len(resumed),
-        requests=len(to_send) + len(sent_new),
-        seconds=time.monotonic() - started,
-        warnings=warnings,
-    )
+    return sent_new
 
 
 def _large(engine: Engine, sent: list[FileEntry]) -> list[FileEntry]:
