@@ -17,7 +17,7 @@ from .helpers import cli, make_folder, read_folder
 
 REF = re.compile(r"ds[a-z0-9]{13}:[a-z0-9]{7}")
 SUMMARY = re.compile(
-    r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) resumed, "
+    r"\d+ files, [\d.]+ (B|KiB|MiB) (sent|received), [\d.]+ (B|KiB|MiB) copied in the store, "
     r"[\d.]+ (B|KiB|MiB) skipped, in [\d.]+ s"
 )
 

@@ -46,7 +46,7 @@ def test_a_leftover_replaced_with_its_old_metadata_is_not_reused(engine, seaweed
         client.put_object(Bucket=bucket, Key=key, Body=b"\0" * 4096, Metadata=meta)
     again = cli("save", "resumed", src)
     assert again.returncode == 0, again.stderr
-    assert "32.0 KiB sent, 0 B resumed" in again.stdout  # none of the forged leftovers was taken
+    assert "32.0 KiB sent, 0 B copied in the store" in again.stdout and "KiB resumed" not in again.stdout  # none taken
     loaded = cli("load", "resumed", tmp_path / "out")
     assert loaded.returncode == 0, loaded.stderr
     assert read_folder(tmp_path / "out") == files
@@ -67,7 +67,8 @@ def test_a_proven_leftover_is_reused_without_a_second_copy(engine, seaweed_bucke
     again = cli("save", "resumed", src)
     assert again.returncode == 0, again.stderr
     resumed = len(leftovers) * 4096
-    assert f"{(8 * 4096 - resumed) / 1024:.1f} KiB sent, {resumed / 1024:.1f} KiB resumed" in again.stdout
+    assert f"{(8 * 4096 - resumed) / 1024:.1f} KiB sent, 0 B copied in the store" in again.stdout
+    assert f"; {resumed / 1024:.1f} KiB resumed (sent by an interrupted save" in again.stdout
     assert len(data_objects()) == 8  # each file's bytes once in the bucket
     loaded = cli("load", "resumed", tmp_path / "out")
     assert loaded.returncode == 0 and read_folder(tmp_path / "out") == files

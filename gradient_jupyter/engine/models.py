@@ -130,12 +130,15 @@ class ProgressEvent:
 
 @dataclass
 class TransferSummary:
-    """What a save or load did. Bytes 'copied' were copied inside the store; 'skipped' were not moved at all."""
+    """What a save or load did. Bytes 'copied' were copied inside the store (a save copies nothing since resumed
+    leftovers are taken over where they lie, but the summary keeps SPEC's four figures); 'resumed' were sent by an
+    interrupted save and taken over by this one; 'skipped' were not moved at all."""
 
     dataset: Dataset
     version: Version
     files: int = 0
     bytes_sent: int = 0
+    bytes_copied: int = 0
     bytes_resumed: int = 0
     bytes_skipped: int = 0
     files_skipped: int = 0
@@ -148,7 +151,10 @@ class TransferSummary:
 
     def line(self) -> str:
         moved = "received" if self.destination else "sent"
-        return (
-            f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_resumed)} "
-            f"resumed, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s"
+        line = (
+            f"{self.files} files, {human_bytes(self.bytes_sent)} {moved}, {human_bytes(self.bytes_copied)} copied in "
+            f"the store, {human_bytes(self.bytes_skipped)} skipped, in {self.seconds:.1f} s"
         )
+        if self.bytes_resumed:
+            line += f"; {human_bytes(self.bytes_resumed)} resumed (sent by an interrupted save, not sent again)"
+        return line
