@@ -49,7 +49,13 @@ def _as_os_errors(path: str):
     try:
         yield
     except (NotFound, Conflict) as exc:
-        raise FileNotFoundError(f"gradient://{path}: {exc.message}") from exc
+        hint = ""
+        if exc.reason == "unknown-dataset":  # on a worker, most often: it lacks the provider (README.md, "Cluster")
+            hint = (
+                " This process looks in the providers of its team file and data home; a worker without them reads "
+                "with storage_options={'provider': {...}} (README.md, \"Cluster\")."
+            )
+        raise FileNotFoundError(f"gradient://{path}: {exc.message}{hint}") from exc
     except BadInput as exc:
         raise ValueError(f"gradient://{path}: {exc.message}") from exc
 

@@ -213,3 +213,8 @@ def test_pandas_and_dask_writers_write_into_a_transaction(weed):
     assert pd.read_csv("gradient://frames/pandas.csv").equals(df)
     assert pd.read_parquet("gradient://frames/pandas.parquet")["a"].tolist() == [1, 2, 3]
     assert sorted(dd.read_csv("gradient://frames/dask/part-*.csv").compute(scheduler="sync")["a"]) == [1, 2, 3]
+
+
+def test_a_process_without_the_provider_is_told_how_to_give_it(weed):
+    with pytest.raises(FileNotFoundError, match=r"storage_options=\{'provider'"):
+        gfs(team="te1234567").cat("gradient://events/a.csv")
