@@ -79,57 +79,9 @@ def scan_folder(
     into the data home is refused always (the provider registry holds secrets)."""
     if not folder.is_dir():
         raise BadInput(f"{str(folder)!r} is not a folder: give the folder to save.", reason="not-a-folder")
-    spec = ignore_spec(folder, exclude)
-    root, home_real = os.path.realpath(folder), os.path.realpath(home)
-    found: list[tuple[str, Path]] = []
-    outside: list[tuple[str, str]] = []  # (path, where it leads) of links out of folder
-    homeward: list[tuple[str, str]] = []
-
-    def walk(local: str, prefix: str, real: str, above: tuple[str, ...]) -> None:
-        try:
-            listing = sorted(os.scandir(local), key=lambda d: d.name)
-        except OSError as exc:
-            raise BadInput(f"Cannot read folder {local!r}: {exc.strerror}.", reason="unreadable") from exc
-        for d in listing:
-            if reserved_name(d.name):  # .git (or .GIT on a file system that folds case), as folder, file or link
-                continue
-            rel = prefix + d.name
-            if d.is_symlink():
-                target = os.path.realpath(d.path)
-                is_dir = os.path.isdir(target)
-                if not is_dir and not os.path.isfile(target) or spec.match_file(rel + "/" if is_dir else rel):
-                    continue
-                if _within(target, home_real):
-                    homeward.append((rel, target))
-                    continue
-                if not _within(target, root):
-                    outside.append((rel, target))
-                    if not follow_links:
-                        continue
-                if is_dir:
-                    if not any(_within(a, target) for a in above):  # else a loop
-                        walk(d.path, rel + "/", target, (*above, target))
-                    continue
-            elif d.is_dir(follow_symlinks=False):
-                mine = os.path.join(real, d.name)
-                if d.name not in ALWAYS_LEFT_OUT and not spec.match_file(rel + "/") and not _within(mine, home_real):
-                    walk(d.path, rel + "/", mine, (*above, mine))
-                continue
-            elif not d.is_file(follow_symlinks=False) or spec.match_file(rel):
-                continue
-            if d.name.startswith(".gradient-") and d.name.endswith(".part"):
-                continue
-            try:
-                check_file_path(rel)
-            except BadInput as exc:
-                raise BadInput(
-                    f"Cannot save {d.path!r}: its name has characters a dataset path cannot hold "
-                    "(backslash or NUL). Rename it first.",
-                    reason="invalid-path",
-                ) from exc
-            found.append((rel, Path(d.path)))
-
-    walk(str(folder), "", root, (root,))
+    scan = _Scan(folder, exclude, home, follow_links)
+    scan.walk(str(folder), "", scan.root, (scan.root,))
+    homeward, outside = scan.homeward, scan.outside
     if homeward:
         raise BadInput(
             f"{_links(homeward)} in {str(folder)!r} lead into gradient-jupyter's data home (provider registry, "
@@ -144,7 +96,72 @@ def scan_folder(
             "--exclude or .gradientignore. Nothing was sent.",
             reason="links-outside",
         )
-    return sorted(found)
+    return sorted(scan.found)
+
+
+class _Scan:
+    """One walk of `scan_folder`: the files it found, and the links that lead out of the folder or into the data home
+    (refused by `scan_folder` once the walk has named them all)."""
+
+    def __init__(self, folder: Path, exclude: Iterable[str], home: Path, follow_links: bool):
+        self.spec = ignore_spec(folder, exclude)
+        self.root, self.home = os.path.realpath(folder), os.path.realpath(home)
+        self.follow_links = follow_links
+        self.found: list[tuple[str, Path]] = []
+        self.outside: list[tuple[str, str]] = []  # (path, where it leads) of links out of the folder
+        self.homeward: list[tuple[str, str]] = []  # the same, of links into the data home
+
+    def walk(self, local: str, prefix: str, real: str, above: tuple[str, ...]) -> None:
+        try:
+            listing = sorted(os.scandir(local), key=lambda d: d.name)
+        except OSError as exc:
+            raise BadInput(f"Cannot read folder {local!r}: {exc.strerror}.", reason="unreadable") from exc
+        for d in listing:
+            if reserved_name(d.name):  # .git (or .GIT on a file system that folds case), as folder, file or link
+                continue
+            rel = prefix + d.name
+            if d.is_symlink():
+                self.link(d, rel, above)
+            elif d.is_dir(follow_symlinks=False):
+                mine = os.path.join(real, d.name)
+                if (
+                    d.name not in ALWAYS_LEFT_OUT
+                    and not self.spec.match_file(rel + "/")
+                    and not _within(mine, self.home)
+                ):
+                    self.walk(d.path, rel + "/", mine, (*above, mine))
+            elif d.is_file(follow_symlinks=False) and not self.spec.match_file(rel):
+                self.file(d, rel)
+
+    def link(self, d: os.DirEntry, rel: str, above: tuple[str, ...]) -> None:
+        target = os.path.realpath(d.path)
+        is_dir = os.path.isdir(target)
+        if not is_dir and not os.path.isfile(target) or self.spec.match_file(rel + "/" if is_dir else rel):
+            return
+        if _within(target, self.home):
+            self.homeward.append((rel, target))
+            return
+        if not _within(target, self.root):
+            self.outside.append((rel, target))
+            if not self.follow_links:
+                return
+        if not is_dir:
+            self.file(d, rel)
+        elif not any(_within(a, target) for a in above):  # else a loop
+            self.walk(d.path, rel + "/", target, (*above, target))
+
+    def file(self, d: os.DirEntry, rel: str) -> None:
+        if d.name.startswith(".gradient-") and d.name.endswith(".part"):
+            return
+        try:
+            check_file_path(rel)
+        except BadInput as exc:
+            raise BadInput(
+                f"Cannot save {d.path!r}: its name has characters a dataset path cannot hold "
+                "(backslash or NUL). Rename it first.",
+                reason="invalid-path",
+            ) from exc
+        self.found.append((rel, Path(d.path)))
 
 
 def _within(path: str, folder: str) -> bool:
