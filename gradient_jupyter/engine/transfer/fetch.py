@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import Generator
 from concurrent.futures import wait
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..datasets import verified_chunks, verified_stream
@@ -60,28 +61,9 @@ def fetch_into_place(engine: Engine, plan: LoadPlan, progress: ProgressCallback 
             if _from_this_machine(cache, copies, e, str(target), fd, what):
                 receiving.add(1, e.size)
             elif store.parallel_ranges and e.size >= in_ranges:
-                # One HEAD first: a forged size would otherwise have a request planned for every part of it.
-                _check_size(store, e, what)
-                ranges = fetch_ranges(store, e, fd, part_size, receiving, what)
-                try:
-                    with contextlib.closing(ranges):
-                        for _ in verified_chunks(ranges, e, what):
-                            pass
-                except IntegrityError:
-                    raise
-                except (StoreError, NotFound) as exc:  # the object is gone, or shorter than its manifest says?
-                    _check_size(store, e, what, exc)
-                    raise
-                receiving.add(1, 0)
-            elif e.size <= CHUNK:  # most files: one chunk, one progress report
-                for chunk in verified_stream(store, e, what):
-                    _write_all(fd, chunk)
-                receiving.add(1, e.size)
+                _fetch_in_ranges(store, e, fd, part_size, receiving, what)
             else:
-                for chunk in verified_stream(store, e, what):
-                    _write_all(fd, chunk)
-                    receiving.add(0, len(chunk))
-                receiving.add(1, 0)
+                _fetch_whole(store, e, fd, receiving, what)
         finally:
             os.close(fd)
 
@@ -91,20 +73,55 @@ def fetch_into_place(engine: Engine, plan: LoadPlan, progress: ProgressCallback 
             os.replace(parts[i], targets[e.path])  # type: ignore[arg-type]  # every slot is filled once map returns
             parts[i] = None
     except BaseException:
-        for part in parts:
-            if part is None:
-                continue
-            try:
-                os.unlink(part)
-            except FileNotFoundError:
-                pass
-        for folder in sorted(created_dirs, key=lambda p: len(p.parts), reverse=True):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+        _undo(parts, created_dirs)
         raise
     cache.remember_copies((e.sha256, e.size, str(targets[e.path])) for e in todo if e.sha256)
+
+
+def _fetch_in_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: TransferProgress, what: str) -> None:
+    """A large file as parallel ranges into `fd`, verified as they land (`fetch_ranges`)."""
+    # One HEAD first: a forged size would otherwise have a request planned for every part of it.
+    _check_size(store, e, what)
+    ranges = fetch_ranges(store, e, fd, part_size, receiving, what)
+    try:
+        with contextlib.closing(ranges):
+            for _ in verified_chunks(ranges, e, what):
+                pass
+    except IntegrityError:
+        raise
+    except (StoreError, NotFound) as exc:  # the object is gone, or shorter than its manifest says?
+        _check_size(store, e, what, exc)
+        raise
+    receiving.add(1, 0)
+
+
+def _fetch_whole(store, e: FileEntry, fd: int, receiving: TransferProgress, what: str) -> None:
+    """A file as one verified stream into `fd`."""
+    if e.size <= CHUNK:  # most files: one chunk, one progress report
+        for chunk in verified_stream(store, e, what):
+            _write_all(fd, chunk)
+        receiving.add(1, e.size)
+        return
+    for chunk in verified_stream(store, e, what):
+        _write_all(fd, chunk)
+        receiving.add(0, len(chunk))
+    receiving.add(1, 0)
+
+
+def _undo(parts: list[str | None], created_dirs: set[Path]) -> None:
+    """Remove the temporary files a failed load wrote and the folders it made, deepest first."""
+    for part in parts:
+        if part is None:
+            continue
+        try:
+            os.unlink(part)
+        except FileNotFoundError:
+            pass
+    for folder in sorted(created_dirs, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _from_this_machine(cache, copies: dict, e: FileEntry, target: str, fd: int, what: str) -> bool:
