@@ -78,6 +78,17 @@ class _Resolved:
         self.children = {folder: sorted(paths) for folder, paths in kids.items()}
 
 
+_instances: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # by id: fsspec hashes by a later token
+
+
+def _after_fork() -> None:
+    for fs in list(_instances.values()):  # a parent's thread may have held one at the fork
+        fs._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class GradientFileSystem(AbstractFileSystem):
     """Read-only fsspec filesystem of committed dataset versions (see the module docstring)."""
 
@@ -92,6 +103,7 @@ class GradientFileSystem(AbstractFileSystem):
         self._resolved: dict[tuple[str, str], _Resolved] = {}
         self._heard: weakref.WeakSet = weakref.WeakSet()  # engines whose change events clear `_resolved`
         self._lock = threading.Lock()
+        _instances[id(self)] = self
 
     def _engine(self):
         from .api import engine_for
