@@ -69,6 +69,33 @@ def plan_load(
     found: dict[str, os.stat_result] = {}
     targets = target_paths(dest, paths, found)
     check_same_names(dest, paths)
+    states = _states(engine, dest, entries, targets, found, progress)
+    todo = [e for e in entries if not states[e.path][0]]
+    changed = [e.path for e in entries if states[e.path][1]]
+    if todo:  # only a load with files to write can meet what a killed one left (see remove_leftover_parts)
+        remove_leftover_parts({targets[e.path].parent for e in entries})
+    if changed and not overwrite:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise LocalChanges(
+            f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
+            "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
+            "load into another folder.",
+            changed,
+            str(dest),
+        )
+    return LoadPlan(ds, version, dest, entries, targets, todo)
+
+
+def _states(
+    engine: Engine,
+    dest: Path,
+    entries: list[FileEntry],
+    targets: Mapping[str, Path],
+    found: dict[str, os.stat_result],
+    progress: ProgressCallback | None,
+) -> dict[str, tuple[bool, bool]]:
+    """path -> (DEST holds the version's bytes there, DEST holds a local change there), for each entry: through the
+    hash cache where it knows the file (`found`: the stat `target_paths` made), else read in batches."""
     recorded = read_record(dest)
     # The hash cache's keys are absolute paths: dest's, then a checked path (no '.', '..' or empty parts).
     root = os.path.abspath(dest) + os.sep
@@ -102,20 +129,7 @@ def plan_load(
         )
     finally:
         engine.hash_cache.flush()
-    todo = [e for e in entries if not states[e.path][0]]
-    changed = [e.path for e in entries if states[e.path][1]]
-    if todo:  # only a load with files to write can meet what a killed one left (see remove_leftover_parts)
-        remove_leftover_parts({targets[e.path].parent for e in entries})
-    if changed and not overwrite:
-        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-        raise LocalChanges(
-            f"{str(dest)!r} holds local changes that loading {version.ref} would overwrite: {shown}. "
-            "Nothing was written. Load with --overwrite (Python: overwrite=True) to replace them, or "
-            "load into another folder.",
-            changed,
-            str(dest),
-        )
-    return LoadPlan(ds, version, dest, entries, targets, todo)
+    return states
 
 
 def load(
