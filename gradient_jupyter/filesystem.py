@@ -90,7 +90,7 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 class GradientFileSystem(AbstractFileSystem):
-    """Read-only fsspec filesystem of committed dataset versions (see the module docstring)."""
+    """fsspec filesystem of dataset versions: committed ones read, uncommitted ones written (module docstring)."""
 
     protocol = "gradient"
     root_marker = ""
