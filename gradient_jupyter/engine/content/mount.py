@@ -76,9 +76,6 @@ def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progre
     `progress` gets ProgressEvents ("download" phase) as files are verified into the cache and copied. Mounting the
     version already mounted there does nothing, unless a file of it was written since (then it is rebuilt); with
     `verify`, every file's bytes are also checked against the version first."""
-    from ..transfer.destination import target_paths
-    from ..transfer.progress import TransferProgress
-
     ds, version, entries = engine.datasets.committed_entries(ref, "mount")
     folder = _absolute(folder if folder is not None else default_folder(ds))
     record = mounted(engine, folder)
@@ -100,24 +97,7 @@ def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progre
     build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.gradient-mount-"))
     kept: list[str] = []
     try:
-        targets = target_paths(build, [e.path for e in entries])
-        placing = TransferProgress(progress, "download", len(entries), sum(e.size for e in entries))
-
-        def place(e):  # verified into the cache, then copied; all in the side folder, so a failure leaves DIR be
-            reader = engine.reader(ds, version.version, e)
-            try:
-                cloned = _copy(reader.local_file(), targets[e.path])
-            except FileNotFoundError:  # evicted by another fill before we copied it: fetch it again
-                cloned = _copy(reader.local_file(), targets[e.path])
-            placing.add(1, e.size)
-            return cloned
-
-        cloned = sum(engine.map(place, entries, engine.settings.max_concurrency))
-        (build / MARKER).parent.mkdir()
-        (build / MARKER).write_text(json.dumps({"dataset": ds.id, "name": ds.name, "version": version.version}))
-        _set_modes(build, file_mode=0o444, dir_mode=0o555)
-        made = _identities(build, [e.path for e in entries])
-        marker = _identity(build / MARKER)
+        cloned, made, marker = _build(engine, ds, version, entries, build, progress)
         if os.path.lexists(folder):
             _exchange(build, folder)  # `build` now holds the previous mount
         else:
@@ -141,6 +121,31 @@ def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progre
         kept=kept,
         kept_in=build if kept else None,
     )
+
+
+def _build(engine: Engine, ds: Dataset, version: Version, entries: list[FileEntry], build: Path, progress):
+    """The mount's files in the side folder `build`, verified into the content cache and copied from it, read-only,
+    with the marker that names the version: (files cloned, their identities, the marker's identity)."""
+    from ..transfer.destination import target_paths
+    from ..transfer.progress import TransferProgress
+
+    targets = target_paths(build, [e.path for e in entries])
+    placing = TransferProgress(progress, "download", len(entries), sum(e.size for e in entries))
+
+    def place(e):  # verified into the cache, then copied; all in the side folder, so a failure leaves DIR be
+        reader = engine.reader(ds, version.version, e)
+        try:
+            cloned = _copy(reader.local_file(), targets[e.path])
+        except FileNotFoundError:  # evicted by another fill before we copied it: fetch it again
+            cloned = _copy(reader.local_file(), targets[e.path])
+        placing.add(1, e.size)
+        return cloned
+
+    cloned = sum(engine.map(place, entries, engine.settings.max_concurrency))
+    (build / MARKER).parent.mkdir()
+    (build / MARKER).write_text(json.dumps({"dataset": ds.id, "name": ds.name, "version": version.version}))
+    _set_modes(build, file_mode=0o444, dir_mode=0o555)
+    return cloned, _identities(build, [e.path for e in entries]), _identity(build / MARKER)
 
 
 def unmount(engine: Engine, folder) -> list[str]:
