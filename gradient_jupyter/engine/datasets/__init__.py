@@ -22,7 +22,8 @@ Layout under `<teamId>/`:
 
 One part of `Datasets` a file:
   catalog.py    datasets: list, find, create, rename, delete (name claims)
-  versions.py   versions: list, create, delete; manifests; which committed objects can be reused; resolving refs
+  versions.py   versions: list, create, delete; manifests; which committed objects can be reused
+  refs.py       resolving refs: `latest`, tags, `committed_entries` (how a committed version is read)
   commit.py     the commit: uploads copied into data/ and hashed, then the manifest
   files.py      files of a version: put, delete, list, read; what an uncommitted version holds
   tags.py       tags
@@ -38,12 +39,13 @@ from .base import DATASET_FORMAT, latest_committed, skipped
 from .catalog import Catalog, Skipped, Unsearched
 from .commit import Commits
 from .files import Files
+from .refs import Refs
 from .tags import Tags
 from .verify import holds, verified_chunks, verified_stream
 from .versions import Versions
 
 
-class Datasets(Catalog, Versions, Commits, Files, Tags):
+class Datasets(Catalog, Versions, Refs, Commits, Files, Tags):
     """The datasets of one team across all its providers' buckets; one part a file (listed above)."""
 
 

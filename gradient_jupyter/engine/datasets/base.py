@@ -119,6 +119,33 @@ class Part:
         # versions.py
         def get_version(self, ds, version: str) -> Version: ...
 
+        def _version(
+            self,
+            ds: Dataset,
+            version: str,
+            tags: dict[str, builtins.list[str]] | None = None,
+            manifests: dict[str, dict] | None = None,
+        ) -> Version | None: ...
+
+        def _version_ids(self, ds: Dataset, store: Store | None = None) -> builtins.list[str]: ...
+
+        def _cached_manifest(self, ds: Dataset, version: str) -> dict | None: ...
+
+        def _confirmed(self, ds: Dataset, version: str, cached: dict | None) -> dict | None: ...
+
+        def _version_records(self, ds: Dataset, version: str, store: Store | None = None) -> builtins.list: ...
+
+        def _made_version(
+            self,
+            ds: Dataset,
+            version: str,
+            manifest: dict | None,
+            info: dict | None,
+            override: dict | None,
+            tags: dict[str, builtins.list[str]] | None,
+            manifests: dict[str, dict] | None,
+        ) -> Version | None: ...
+
         def manifest(self, ds: Dataset, version: str) -> dict | None: ...
 
         def manifests(self, ds: Dataset) -> dict[str, dict | None]: ...

@@ -45,7 +45,7 @@ class LatestVersions(HintFile):
     """Dataset id -> the version `latest` last resolved to on this machine, and the committed versions that were
     older then (committed versions never change, so they stay older): a hint that lets a load ask for that version's
     records together with the listings, in one round of requests instead of three; believed only when the bucket
-    shows that version committed and no version but those (versions.py `_latest_as_remembered`)."""
+    shows that version committed and no version but those (refs.py `_latest_as_remembered`)."""
 
     def get(self, ds_id: str) -> tuple[str, set[str]] | None:
         """(the latest version, the committed versions older than it) last seen, or None: a hint, not a fact."""
