@@ -1,5 +1,5 @@
 """`latest` is the newest committed version as the bucket holds it now, even when this machine remembers which
-version was latest and reads that version's records with the listings in one round (engine/datasets/versions.py):
+version was latest and reads that version's records with the listings in one round (engine/datasets/refs.py):
 a version committed elsewhere since, a deleted one, a draft committed since, a rename and a new tag all show."""
 
 from __future__ import annotations
