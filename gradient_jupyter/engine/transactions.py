@@ -63,11 +63,11 @@ class Transaction:
 def begin(engine: Engine, name: str, *, message: str = "", tag: str | None = None, provider=None) -> Transaction:
     """Make the uncommitted version of a transaction (and the dataset `name` if needed, in `provider` or the team
     default). A `tag` already naming a version is refused before anything is made."""
-    from .transfer.save import _dataset_for_save
+    from .transfer.save import dataset_for_save
 
     if tag is not None:
         check_tag_name(tag)
-    ds, _ = _dataset_for_save(engine, name, provider, lambda: 0)
+    ds, _ = dataset_for_save(engine, name, provider, lambda: 0)
     datasets = engine.datasets
     datasets.writable(ds, "write a version")
     manifests, tags = engine.map(lambda read: read(), [lambda: datasets.manifests(ds), lambda: datasets.list_tags(ds)])

@@ -65,7 +65,7 @@ def save(
             "__pycache__, .gradient and what .gradientignore or --exclude name).",
             reason="no-files",
         )
-    ds, warnings = _dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
+    ds, warnings = dataset_for_save(engine, name, provider, lambda: sum(local.stat().st_size for _, local in files))
     engine.datasets.writable(ds, "save into it")
     store = engine.store(ds.storage_provider_id)
     seen = _look(engine, ds, folder, files, tag, progress)
@@ -334,7 +334,7 @@ def _same_files(entries: list[FileEntry], committed: list[FileEntry]) -> bool:
     return {(e.path, e.size, e.sha256) for e in entries} == {(e.path, e.size, e.sha256) for e in committed}
 
 
-def _dataset_for_save(engine: Engine, name: str, provider, needed: Callable[[], int]) -> tuple[Dataset, list[str]]:
+def dataset_for_save(engine: Engine, name: str, provider, needed: Callable[[], int]) -> tuple[Dataset, list[str]]:
     """The dataset a save adds a version to, created if needed, and warnings worth showing. A provider that cannot
     be reached blocks nothing: a new name is checked where the dataset will live (`provider`, else the team
     default); the others are asked only so that a dataset of that name elsewhere is not split in two.
@@ -377,7 +377,7 @@ def _create_for_save(engine: Engine, name: str, provider, needed: Callable[[], i
     if store.quota is not None:
         store.check_quota(needed(), f"{engine.team_id}/")
     try:
-        return engine.datasets.create(name, provider=provider, others_searched=True)  # _dataset_for_save did
+        return engine.datasets.create(name, provider=provider, others_searched=True)  # dataset_for_save did
     except Conflict:  # another writer created it a moment ago: use theirs
         return engine.datasets.get(name, provider=provider or engine.registry.default().id)
 
