@@ -19,6 +19,7 @@ from .errors import BadInput, Conflict, NotFound
 from .formatting import human_bytes
 from .ids import VERSION_ID
 from .models import FileEntry
+from .processes import this_host
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -222,11 +223,9 @@ _TEXT_FIELDS = {"user": 256, "host": 256, "tool": 256, "notebook": 4096}  # fiel
 def created_by(path=None) -> dict:
     """`createdBy` of a new version: user, host, tool, the notebook when run in a kernel Jupyter started (it sets
     `JPY_SESSION_NAME` to the notebook's path), and `gitCommit` + `dirty` when `path` is inside a git work tree."""
-    import socket
-
     from ..version import __version__
 
-    out = {"user": _user(), "host": socket.gethostname(), "tool": f"gradient-jupyter {__version__}"}
+    out = {"user": _user(), "host": this_host(), "tool": f"gradient-jupyter {__version__}"}
     notebook = os.environ.get("JPY_SESSION_NAME")
     if notebook:
         out["notebook"] = notebook
@@ -256,7 +255,7 @@ def git_state(path) -> dict:
     """{"gitCommit", "dirty"} of the git work tree holding `path` (dirty: changes under `path`, untracked files
     included), asked of the `git` executable; {} when there is no git, no work tree or no commit yet."""
     import shutil
-    import subprocess  # here, like socket and getpass above: loading and reading versions never need them
+    import subprocess  # here, like getpass above: loading and reading versions never need them
 
     git = shutil.which("git")
     if git is None or not os.path.isdir(path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +14,13 @@ from dataclasses import replace
 
 from ..errors import Conflict, GradientError, IntegrityError, NotFound
 from ..models import Dataset, FileEntry, Version
+from ..processes import process_alive, this_host
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, manifest_file
 from ..stores import Store
 from ..uploads import end_uploads
 from .base import Part
 from .verify import hash_object
-from .versions import process_alive
 
 
 class Commits(Part):
@@ -85,7 +84,7 @@ class Commits(Part):
         since = time.time()
 
         def claim() -> dict:
-            return {"since": since, "alive": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+            return {"since": since, "alive": time.time(), "host": this_host(), "pid": os.getpid()}
 
         for _ in range(2):
             try:
@@ -121,7 +120,7 @@ class Commits(Part):
         if not isinstance(alive, (int, float)) or time.time() - alive >= self.SILENT_SECONDS:
             return True
         pid = held.get("pid")
-        return held.get("host") == socket.gethostname() and isinstance(pid, int) and not process_alive(pid)
+        return held.get("host") == this_host() and isinstance(pid, int) and not process_alive(pid)
 
     def _claim_held(self, ds: Dataset, version: str, held: dict) -> Conflict:
         host, pid, since = held.get("host"), held.get("pid"), held.get("since")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import builtins
 import os
-import socket
 
 from .. import history, records
 from ..errors import Conflict, NotFound
 from ..ids import VERSION_ID, check_text, check_version_id, new_version_id
 from ..models import Dataset, Draft, FileEntry, Version
+from ..processes import process_alive, this_host
 from ..providers import now_iso
 from ..records import MANIFEST_FORMAT, BadRecord, manifest_entries
 from ..stores import Store
@@ -239,7 +239,7 @@ class Versions(Part):
             self.layout.pending(ds.id, version),
             {
                 "files": [{"path": e.path, "size": e.size, "sha256": e.sha256, **self._source(ds, e)} for e in pending],
-                "saver": {"host": socket.gethostname(), "pid": os.getpid()},
+                "saver": {"host": this_host(), "pid": os.getpid()},
                 **({"interrupted": True} if interrupted else {}),
             },
         )
@@ -255,7 +255,7 @@ class Versions(Part):
         saver = data.get("saver")
         over = data.get("interrupted") is True or (
             isinstance(saver, dict)
-            and saver.get("host") == socket.gethostname()
+            and saver.get("host") == this_host()
             and isinstance(saver.get("pid"), int)
             and not process_alive(saver["pid"])
         )
@@ -362,16 +362,3 @@ class Versions(Part):
         store = self._store_of(ds)
         alive = self.engine.map(lambda v: store.head(self.manifest_key(ds.id, v)) is not None, list(holders))
         return {k for (v, held), ok in zip(holders.items(), alive, strict=True) if ok for k in held}
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of this machine with this id runs (one of another user's counts as running)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True

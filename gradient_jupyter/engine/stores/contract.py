@@ -52,7 +52,7 @@ class Store:
     def put(self, key: str, data: bytes, *, mode: WriteMode = "overwrite", sha256: str | None = None) -> None:
         """Write a whole object. mode "create" writes only if the key is free (else Conflict, reason "exists"),
         atomically: of two writers exactly one wins. With `sha256`, bytes that do not match are refused
-        (IntegrityError) and the digest is kept with the object (`stored_sha256`)."""
+        (IntegrityError) and, where the store checks it, kept with the object (`verified_sha256`)."""
         raise NotImplementedError
 
     def put_bytes(self, key: str, data: bytes, *, mode: WriteMode = "overwrite", sha256: str | None = None) -> None:

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..ids import check_file_path
 from ..models import FileEntry
+from ..processes import process_alive
 from ..records import BadRecord, read_json_file
 
 if TYPE_CHECKING:
@@ -227,22 +228,12 @@ def remove_leftover_parts(folders: Iterable[Path]) -> None:
             if not (name.startswith(".gradient-") and name.endswith(".part")):
                 continue
             pid = name.split("-")[1]
-            if pid.isdigit() and _alive(int(pid)):
+            if pid.isdigit() and process_alive(int(pid)):
                 continue  # another load is writing it right now
             try:
                 os.unlink(folder / name)
             except OSError:
                 pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def missing_dirs(dest: Path, targets: list[Path]) -> set[Path]:
