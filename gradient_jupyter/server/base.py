@@ -256,11 +256,15 @@ class StreamingUpload(EngineHandler):
             data, self._buffer = bytes(self._buffer), bytearray()
             await self.call(self._spool.write, data)
 
+    def check_refused(self) -> None:
+        """Answer what `check_upload` refused, before anything else is looked up (the body was drained)."""
+        if self._refusal is not None:
+            raise self._refusal
+
     async def spooled(self, use: Callable[[str], Any], provider_id: str) -> Any:
         """Flush what is left of the body, then `use(path)` on `provider_id`'s transfer pool (it sends the bytes to
         that provider's bucket); the spool file is removed afterwards."""
-        if self._refusal is not None:
-            raise self._refusal
+        self.check_refused()
         spool, self._spool = self._spool, None  # ours now: a client hanging up must not pull it from under `use`
         if spool is None:
             raise BadInput("The upload has no body to store.", reason="no-body")

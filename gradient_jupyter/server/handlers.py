@@ -15,6 +15,7 @@ from jupyter_server.auth.decorator import authorized
 
 from ..engine import NotFound
 from ..engine.ids import check_file_path
+from ..engine.models import Dataset
 from . import service
 from .base import AUTH_RESOURCE, GradientHandler, StreamingUpload
 
@@ -291,16 +292,20 @@ class UnknownHandler(GradientHandler):
 class FileHandler(StreamingUpload, GradientHandler):
     """One file of a version: upload (streamed to a spool file, then to the store), verified download, delete."""
 
+    dataset: Dataset | None = None  # found by check_upload, before the body is read
+
     async def check_upload(self) -> None:
         check_file_path(self.path_kwargs["path"])
         # a read-only provider refuses before the body is read (Datasets.writable)
         datasets = self.engine.datasets
-        await self.call(lambda: datasets.writable(datasets.get(self.path_kwargs["dataset"]), "add files"))
+        self.dataset = await self.call(datasets.get, self.path_kwargs["dataset"])
+        await self.call(datasets.writable, self.dataset, "add files")
 
     @tornado.web.authenticated
     @authorized
     async def put(self, dataset, version, path):
-        ds = await self.call(self.engine.datasets.get, dataset)
+        self.check_refused()  # a bad path is a 400 whether or not the dataset exists
+        ds = self.dataset or await self.call(self.engine.datasets.get, dataset)
         entry = await self.spooled(partial(self.engine.datasets.put_file, ds, version, path), ds.storage_provider_id)
         self.reply(entry.to_json())
 
