@@ -41,6 +41,7 @@ def mount_message(result, verified: bool = False) -> Message:
         "files": result.files,
         "size": result.size,
         "unchanged": result.unchanged,
+        "adopted": result.adopted,
     }
     if result.unchanged:
         checked = "every file checked, " if verified else ""
@@ -60,6 +61,11 @@ def mount_message(result, verified: bool = False) -> Message:
         f"Mounted {result.dataset.name} ({result.version.ref}) read-only at {result.folder}: "
         f"{result.files} files, {human_bytes(result.size)} ({how})."
     ]
+    if result.adopted:
+        lines.append(
+            "It replaced a mount made by an earlier release (hard links into the content cache), checked first: "
+            "every file was a link of a cache entry."
+        )
     if result.repaired:
         lines.append(
             f"Rebuilt it: {len(result.repaired)} file(s) had been written since mounted: {_some(result.repaired)}."

@@ -12,6 +12,10 @@ times, taken once the mount was built). DIR is a mount only if it is still that 
 that are still the ones it made, and keeps, naming them, files that were added or written since. Mounting the version
 already mounted checks each file's identity (one stat a file) and rebuilds the mount if any was written;
 `verify=True` also checks every file's bytes against the version's SHA-256.
+
+A mount made by the release before (`OLD_FORMAT`: hard links into the content cache, recorded only in DIR's marker)
+is adopted only when it can be proven: every file in it is a hard link of the cache entry of the manifest file at its
+path (`_adopt`). Then mount replaces it and unmount removes it as if the data home had recorded it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import BadInput, IntegrityError
+from ..errors import BadInput, GradientError, IntegrityError
 from ..hashing import CHUNK, file_chunks
 from ..hints import write_atomically
-from ..ids import DATASET_NAME
+from ..ids import DATASET_ID, DATASET_NAME, VERSION_ID
 from ..models import Dataset, FileEntry, Version
 from ..records import MAX_LIST, read_json_file
 
@@ -42,6 +46,7 @@ FORMAT = "gradient-jupyter/mount@2"
 # Made in DIR by the mount, for people to see what it is; never read. Its identity, recorded in the data home, is what
 # tells the folder the mount made from any other put at that path (which may reuse the folder's inode number).
 MARKER = ".gradient/mount.json"
+OLD_FORMAT = "gradient-jupyter/mount@1"  # the release before: hard links into the cache, recorded in the marker only
 FICLONE = 0x40049409  # Linux ioctl: make the target share the source's blocks, copy-on-write (linux/fs.h)
 
 
@@ -57,6 +62,7 @@ class MountResult:
     repaired: list[str] = field(default_factory=list)  # files written since they were mounted: the mount was rebuilt
     kept: list[str] = field(default_factory=list)  # files of the replaced mount that it did not make, moved aside...
     kept_in: Path | None = None  # ...into this folder beside DIR
+    adopted: bool = False  # it replaced a mount made by the release before (hard links into the cache)
 
 
 def default_folder(ds: Dataset, root=None) -> Path:
@@ -78,17 +84,18 @@ def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progre
     `verify`, every file's bytes are also checked against the version first."""
     ds, version, entries = engine.datasets.committed_entries(ref, "mount")
     folder = _absolute(folder if folder is not None else default_folder(ds))
-    record = mounted(engine, folder)
+    record, why = _recognised(engine, folder)
     if record is None and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
         folder.rmdir()  # an empty folder (a mount point made beforehand) is taken over
     if os.path.lexists(folder) and record is None:
         raise BadInput(
-            f"{str(folder)!r} exists and is not a mount (the data home holds no record of a mount of this folder): "
-            "choose another folder, or move it away (mount never replaces files it did not make).",
+            f"{str(folder)!r} exists and is not a mount (the data home holds no record of a mount of this folder"
+            f"{why}): choose another folder, or move it away (mount never replaces files it did not make).",
             reason="not-a-mount",
         )
     repaired: list[str] = []
-    if record and (record.get("dataset"), record.get("version")) == (ds.id, version.version):
+    adopted = bool(record and record.get("adopted"))
+    if record and not adopted and (record.get("dataset"), record.get("version")) == (ds.id, version.version):
         repaired = _changed(folder, record, entries if verify else None)
         if not repaired:
             # e.g. the server mounting settings.yaml's integrations again at each start: no fetch, no rebuild
@@ -120,6 +127,7 @@ def mount(engine: Engine, ref: str, folder=None, *, verify: bool = False, progre
         repaired=repaired,
         kept=kept,
         kept_in=build if kept else None,
+        adopted=adopted,
     )
 
 
@@ -152,10 +160,10 @@ def unmount(engine: Engine, folder) -> list[str]:
     """Remove what a mount made at `folder`; returns the paths of files kept because the mount did not make them
     or they were written since."""
     folder = _absolute(folder)
-    record = mounted(engine, folder)
+    record, why = _recognised(engine, folder)
     if record is None:
         raise BadInput(
-            f"{str(folder)!r} is not a mount (the data home holds no record of a mount of this folder): "
+            f"{str(folder)!r} is not a mount (the data home holds no record of a mount of this folder{why}): "
             "nothing removed.",
             reason="not-a-mount",
         )
@@ -180,6 +188,105 @@ def mounted(engine: Engine, folder) -> dict | None:
     if record.get("marker") is None or _identity(folder / MARKER) != record["marker"]:
         return None  # another folder at that path, even with the same inode number: not the one the mount made
     return record if isinstance(record.get("files"), dict) else None
+
+
+def _recognised(engine: Engine, folder: Path) -> tuple[dict | None, str]:
+    """What mount and unmount take `folder` for: the data home's record of its mount, else the record of a proven
+    mount of the release before (`_adopt`), else None and why a marker of that release was not believed ("" if the
+    folder has none), to add to the refusal."""
+    record = mounted(engine, folder)
+    if record is not None:
+        return record, ""
+    try:
+        return _adopt(engine, folder), ""
+    except BadInput as exc:
+        return None, f"; its {MARKER} says an earlier release mounted it, but {exc.message}"
+
+
+def _adopt(engine: Engine, folder: Path) -> dict | None:
+    """The record of a mount the release before made at `folder`, which kept its record only in DIR's marker
+    (`OLD_FORMAT`, untrusted: anyone can write one), or None if the folder has no such marker. Believed only if
+    every regular file in the folder but the marker is a hard link of the content cache's entry for the manifest
+    file at its path (same device and inode), with no links or other files: bytes only the product put there. The
+    entries those links shared may have been written through (by root, whom 0444 does not stop): each is hashed,
+    and one that does not match the manifest is dropped from the cache, its file left out of the record (kept, named,
+    like a file written since). BadInput says why the folder is not such a mount."""
+    old = _old_version(engine, folder)
+    if old is None:
+        return None
+    ds, version, entries = old
+    files = {}
+    for e in _cache_links(engine, folder, entries):
+        if _holds(folder / e.path, e):
+            made = _identity(folder / e.path)
+            assert made is not None
+            files[e.path] = [*made[:4], None]  # building the next mount sets the entry's access time: its ctime
+        else:
+            engine.content_cache.discard(str(e.sha256))  # written through the link: the cache keeps verified bytes only
+    return {
+        "format": FORMAT,
+        "folder": str(folder),
+        "dir": _folder_identity(folder),
+        "marker": _identity(folder / MARKER),
+        "dataset": ds.id,
+        "name": ds.name,
+        "version": version,
+        "files": files,
+        "adopted": True,
+    }
+
+
+def _old_version(engine: Engine, folder: Path) -> tuple[Dataset, str, list[FileEntry]] | None:
+    """The dataset, version and files the marker of the release before in `folder` names, or None if it has none."""
+    if folder.is_symlink() or not folder.is_dir() or _identity(folder / MARKER) is None:
+        return None
+    try:
+        marker = read_json_file(folder / MARKER, MAX_LIST)
+    except GradientError:
+        return None
+    if not isinstance(marker, dict) or marker.get("format") != OLD_FORMAT:
+        return None
+    dataset, version = marker.get("dataset"), marker.get("version")
+    if not isinstance(dataset, str) or not DATASET_ID.fullmatch(dataset):
+        raise BadInput("it names no dataset id", reason="not-a-mount")
+    if not isinstance(version, str) or not VERSION_ID.fullmatch(version):
+        raise BadInput("it names no version", reason="not-a-mount")
+    try:
+        ds, found, entries = engine.datasets.committed_entries(f"{dataset}:{version}", "mount")
+    except GradientError as exc:
+        raise BadInput(f"its version cannot be read ({exc.message})", reason="not-a-mount") from exc
+    if (ds.id, found.version) != (dataset, version):  # a tag named like the version id wins in a ref
+        raise BadInput(f"its version {dataset}:{version} cannot be read", reason="not-a-mount")
+    return ds, version, entries
+
+
+def _cache_links(engine: Engine, folder: Path, entries: list[FileEntry]) -> list[FileEntry]:
+    """The manifest files whose paths in `folder` are hard links of their content cache entries; BadInput naming
+    the first other file or link (a folder's marker aside)."""
+    by_path, cache = {e.path: e for e in entries}, engine.content_cache
+    linked = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:  # a link to a folder is among the folders, not followed
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode) or rel == MARKER:
+                continue
+            e = by_path.get(rel)
+            if e is None or not e.sha256 or not stat.S_ISREG(st.st_mode) or not _same_inode(cache.path(e.sha256), st):
+                raise BadInput(
+                    f"{rel!r} is not a file it made (a hard link of the content cache)", reason="not-a-mount"
+                )
+            linked.append(e)
+    return linked
+
+
+def _same_inode(path: Path, st: os.stat_result) -> bool:
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (st.st_dev, st.st_ino)
 
 
 def mounts(engine: Engine) -> list[dict]:
@@ -231,6 +338,12 @@ def _identity(path: Path) -> list[int] | None:
     if not stat.S_ISREG(st.st_mode):
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _same(path: Path, made: list) -> bool:
+    """Whether `path` is still the file whose identity `made` is (a None in it is not compared)."""
+    now = _identity(path)
+    return now is not None and all(m is None or n == m for n, m in zip(now, made, strict=True))
 
 
 def _folder_identity(folder: Path) -> list[int] | None:
@@ -347,7 +460,7 @@ def _remove(folder: Path, record: dict) -> list[str]:
         for name in filenames:
             path = Path(dirpath) / name
             rel = path.relative_to(folder).as_posix()
-            if rel in made and _identity(path) == made[rel] or rel == MARKER and _identity(path) == record["marker"]:
+            if rel in made and _same(path, made[rel]) or rel == MARKER and _identity(path) == record["marker"]:
                 path.unlink()
             else:
                 kept.append(rel)
