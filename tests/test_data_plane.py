@@ -13,6 +13,7 @@ from gradient_jupyter.engine.datasets import verified_chunks
 from gradient_jupyter.engine.models import FileEntry
 from gradient_jupyter.engine.transfer import TransferProgress, load, save
 from gradient_jupyter.engine.transfer.fetch import fetch_ranges
+from gradient_jupyter.engine.work import Parts
 
 from .helpers import make_folder, read_folder
 from .helpers.providers import seaweed_provider
@@ -59,7 +60,8 @@ def test_a_large_file_loads_as_ranges_streamed_into_place_and_verified_in_order(
     events = []
     fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
     try:
-        ranges = fetch_ranges(store, entry, fd, 65536, TransferProgress(events.append, "download", 1, len(data)), "x")
+        progress = TransferProgress(events.append, "download", 1, len(data))
+        ranges = fetch_ranges(store, entry, fd, 65536, progress, "x", pool=Parts(4))
         assert b"".join(verified_chunks(ranges, entry, "x")) == data
     finally:
         os.close(fd)

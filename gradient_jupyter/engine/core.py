@@ -15,7 +15,7 @@ from .defaults import Settings, config_files
 from .errors import Conflict, GradientError
 from .providers import Provider, ProviderRegistry
 from .stores import Store
-from .work import Workers
+from .work import Parts, Workers
 
 if TYPE_CHECKING:
     from .content.cache import ContentCache
@@ -78,6 +78,7 @@ class Engine:
         self._datasets: Datasets | None = None
         self._hash_cache: HashCache | None = None
         self.workers = Workers(max(16, s.max_concurrency))  # every parallel step of the engine runs on these
+        self.parts = Parts(max(8, s.max_concurrency), name="gradient-part")  # the ranges and blocks they wait on
         self._content_cache: ContentCache | None = None
         _engines.add(self)
 
@@ -89,6 +90,7 @@ class Engine:
         self._listeners_lock = threading.Lock()
         self._stores = {}
         self.workers = Workers(self.workers.threads)
+        self.parts = Parts(self.parts.threads, name="gradient-part")
         self.registry.forget_connections()
         self._datasets = self._hash_cache = self._content_cache = None
 
@@ -118,7 +120,9 @@ class Engine:
             if self._content_cache is None:
                 from .content.cache import ContentCache
 
-                self._content_cache = ContentCache(self.home / "cache" / "content", self.settings.cache_size)
+                self._content_cache = ContentCache(
+                    self.home / "cache" / "content", self.settings.cache_size, pool=self.parts
+                )
         return self._content_cache
 
     def reader(self, ds, version: str, entry) -> FileReader:

@@ -1,4 +1,5 @@
-"""The engine's one thread pool: every parallel step (reading records, hashing, uploads, downloads) runs on it.
+"""The engine's thread pools: `Workers`, on which every parallel step (reading records, hashing, uploads,
+downloads) runs, and `Parts`, for the leaf tasks those steps wait on (byte ranges, blocks read ahead).
 
 Threads are made once per engine, not per call, so a server answering many requests holds a bounded number of
 threads. `map` lets its calling thread work too: a map running inside another map's item (listing versions while
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -66,6 +67,15 @@ class Workers:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Parts(Workers):
+    """The engine's pool for leaf tasks: one byte range of a large file (load) or one block a reader reads ahead
+    (content/reader.py), each waiting on nothing else of the engine. That is why `submit` is safe here and not on
+    `Workers`, whose steps wait on these: a step never waits on a task queued behind it in its own pool."""
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self.pool.submit(fn, *args)
 
 
 class _Run:

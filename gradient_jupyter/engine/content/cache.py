@@ -29,11 +29,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import IntegrityError
 from ..hashing import file_chunks
+from ..work import Parts
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_SECONDS = 3600  # a fill left behind by a killed process
@@ -43,26 +43,26 @@ STAMP_NS = 2 * 10**9  # an entry's modification time is a multiple of this as in
 class ContentCache:
     """Files named by the SHA-256 of their bytes under `<root>/objects/`; see the module docstring."""
 
-    def __init__(self, root: Path, limit: int, *, workers: int = 8):
+    def __init__(self, root: Path, limit: int, *, pool: Parts | None = None):
         self.root = Path(root)
         self.objects, self.tmp = self.root / "objects", self.root / "tmp"
         for folder in (self.root, self.objects, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
         self.limit = limit
-        self.workers = workers
         self._lock = threading.Lock()
         self._filling: dict[str, threading.Lock] = {}
         self._usage: int | None = None  # bytes in the cache as this process last counted them
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = pool
         self._copies: sqlite3.Connection | None = None
 
     @property
-    def pool(self) -> ThreadPoolExecutor:
-        """Threads that fetch blocks for readers (read-ahead and parallel ranges)."""
+    def pool(self) -> Parts:
+        """Threads that fetch blocks for readers (read-ahead and parallel ranges): the engine's `parts`, or for a
+        cache made on its own, a pool of its own."""
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gradient-read")
+                self._pool = Parts(8, name="gradient-read")
         return self._pool
 
     def path(self, sha256: str) -> Path:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -163,18 +161,6 @@ class Store:
         raise NotImplementedError(f"{type(self).__name__} has no S3 API (see supports_presign).")
 
     # -- helpers every store shares -------------------------------------------------------------------------------
-    _part_pool: ThreadPoolExecutor | None = None
-    _pool_lock = threading.Lock()
-
-    @property
-    def part_pool(self) -> ThreadPoolExecutor:
-        """Threads for the parts of large objects, apart from the per-file pool so neither waits on the other."""
-        if self._part_pool is None:
-            with self._pool_lock:
-                if self._part_pool is None:
-                    self._part_pool = ThreadPoolExecutor(8, thread_name_prefix="gradient-part")
-        return self._part_pool
-
     def used_bytes(self, prefix: str = "", listing: Iterable[ObjectInfo] | None = None) -> int:
         """Bytes of the objects under `prefix` (`listing`: `list(prefix)` as the caller read it already)."""
         return sum(o.size for o in (self.list(prefix) if listing is None else listing))

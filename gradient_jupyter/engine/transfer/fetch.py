@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..hashing import CHUNK, file_chunks
 from ..models import FileEntry
+from ..work import Parts
 from .destination import missing_dirs
 from .progress import ProgressCallback, TransferProgress
 
@@ -61,7 +62,7 @@ def fetch_into_place(engine: Engine, plan: LoadPlan, progress: ProgressCallback 
             if _from_this_machine(cache, copies, e, str(target), fd, what):
                 receiving.add(1, e.size)
             elif store.parallel_ranges and e.size >= in_ranges:
-                _fetch_in_ranges(store, e, fd, part_size, receiving, what)
+                _fetch_in_ranges(store, e, fd, part_size, receiving, what, engine.parts)
             else:
                 _fetch_whole(store, e, fd, receiving, what)
         finally:
@@ -78,11 +79,13 @@ def fetch_into_place(engine: Engine, plan: LoadPlan, progress: ProgressCallback 
     cache.remember_copies((e.sha256, e.size, str(targets[e.path])) for e in todo if e.sha256)
 
 
-def _fetch_in_ranges(store, e: FileEntry, fd: int, part_size: int, receiving: TransferProgress, what: str) -> None:
+def _fetch_in_ranges(
+    store, e: FileEntry, fd: int, part_size: int, receiving: TransferProgress, what: str, pool: Parts
+) -> None:
     """A large file as parallel ranges into `fd`, verified as they land (`fetch_ranges`)."""
     # One HEAD first: a forged size would otherwise have a request planned for every part of it.
     _check_size(store, e, what)
-    ranges = fetch_ranges(store, e, fd, part_size, receiving, what)
+    ranges = fetch_ranges(store, e, fd, part_size, receiving, what, pool=pool)
     try:
         with contextlib.closing(ranges):
             for _ in verified_chunks(ranges, e, what):
@@ -170,7 +173,7 @@ def _check_size(store, e: FileEntry, what: str, cause: Exception | None = None) 
 
 
 def fetch_ranges(
-    store, e: FileEntry, fd: int, part_size: int, receiving: TransferProgress, what: str
+    store, e: FileEntry, fd: int, part_size: int, receiving: TransferProgress, what: str, *, pool: Parts
 ) -> Generator[bytes]:
     """Download a large object as parallel byte ranges streamed into place, and yield the file's bytes in order as
     each range lands (read back from the page cache), for the caller to verify while the later ranges download. A
@@ -195,7 +198,7 @@ def fetch_ranges(
         receiving.add(0, end - start)
 
     starts = range(0, e.size, part_size)
-    ranges = [store.part_pool.submit(one, start) for start in starts]
+    ranges = [pool.submit(one, start) for start in starts]  # the engine's `parts`: each waits on nothing
     try:
         for start, fetched in zip(starts, ranges, strict=True):
             fetched.result()
