@@ -30,8 +30,8 @@ def cell(value) -> str:
     return _UNSAFE_CELL.sub(_escape, "" if value is None else str(value))
 
 
-class Message:
-    """One or more lines of text."""
+class Text:
+    """Lines of text a command found (a history, a policy document): a value, like a Table."""
 
     def __init__(self, text: str, data=None):
         self.text = printable(text)
@@ -45,6 +45,11 @@ class Message:
 
     def _repr_html_(self) -> str:
         return f"<pre>{html.escape(self.text)}</pre>"
+
+
+class Message(Text):
+    """What a command did, in one or more lines (`Created dataset: ds...`): the magic shows it at once, wherever
+    its line stands in the cell, as the console prints it (notebook/magics.py)."""
 
 
 class Table:

@@ -183,9 +183,9 @@ def test_magic_mounts(engine, two_versions, tmp_path, monkeypatch):
     shell = InteractiveShell.instance()
     try:
         shell.run_line_magic("load_ext", "gradient_jupyter")
-        with capture_output():
+        with capture_output() as cap:
             result = shell.run_cell("%gradient_storage mount mnist:v1 here")
-        assert result.success and "Mounted mnist" in str(result.result)
+        assert result.success and ["Mounted mnist" in o.data["text/plain"] for o in cap.outputs] == [True]
         assert tree(tmp_path / "here")["a.txt"] == b"one"
     finally:
         InteractiveShell.clear_instance()

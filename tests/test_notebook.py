@@ -150,3 +150,30 @@ def test_a_kernel_that_cannot_ask_for_the_secret_says_what_to_give(kernel):
     from gradient_jupyter.engine import Engine, GradientStorage
 
     assert [p.name for p in Engine(GradientStorage()).registry.list()] == ["Gradient Managed"]
+
+
+def test_what_a_magic_line_did_shows_once_wherever_it_stands(s3_bucket, tmp_path, monkeypatch):
+    """IPython shows only a cell's last value: a create followed by Python still shows its `Created ...` line, a
+    create that ends the cell shows it once (not twice), and a listing stays the value `x = %...` keeps."""
+    endpoint, bucket = s3_bucket
+    monkeypatch.setenv("DEMO_SECRET", SECRET)  # the kernel's environment: the secret is in no cell's text
+    sources = [
+        "%load_ext gradient_jupyter\nimport os\nsecret = os.environ.pop('DEMO_SECRET')",
+        f"%gradient_storage storageProviders create s3 --name demo --bucket {bucket} --endpoint {endpoint} "
+        "--region us-east-1 --accessKey AK --secretAccessKey $secret\nprint('the next line ran')",
+        "%gradient_storage datasets create --name made --storageProviderId demo",
+        "providers = %gradient_storage storageProviders list\nprint([row[0] for row in providers.rows])",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    _, create, dataset, listing = nb.cells
+
+    def shown(cell, text: str) -> list[str]:
+        return [o.output_type for o in cell.outputs if text in json.dumps(o)]
+
+    assert shown(create, "Created storage provider: sp") == ["display_data"], create.outputs
+    said = [o.output_type for o in create.outputs if o.output_type != "stream" or o.name == "stdout"]
+    assert said == ["display_data", "stream"] and "the next line ran" in create.outputs[-1].text  # in line order
+    assert shown(dataset, "Created dataset: ds") == ["display_data"], dataset.outputs
+    assert "['Gradient Managed', 'demo']" in texts(listing)
+    assert SECRET not in json.dumps(nb)

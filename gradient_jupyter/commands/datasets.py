@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..engine import BadInput, GradientError
 from ..engine.formatting import human_bytes, human_time
 from ..engine.history import created_by, shown, who
-from ..output import DiffView, Message, Table, details, printable
+from ..output import DiffView, Message, Table, Text, details, printable
 from . import add_command, add_group
 from .args import FOLLOW_LINKS, committed_arg, dataset_arg, ref_arg, tag_ref_arg, version_arg
 from .dataset_files import local_files, put_pairs, register_files
@@ -270,7 +270,7 @@ def version_log(ctx, args):
             f"{human_bytes(v.size)}"
         )
     text = "\n".join([f"History of {d.name}"] + (lines or ["(no committed version yet)"]))
-    return Message(text, data=[v.to_json() for v in found])
+    return Text(text, data=[v.to_json() for v in found])
 
 
 def diff_versions(ctx, args):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine.formatting import human_bytes
-from ..output import Message
+from ..output import Message, Text
 from ..progress import ProgressBars
 from . import add_command, add_group
 from .args import ref_arg
@@ -101,7 +101,7 @@ def unmount(ctx, args):
 
 def cache_info(ctx, args):
     info = ctx.engine.content_cache.info()
-    return Message(
+    return Text(
         f"Content cache {info['path']}: {info['entries']} entries, {human_bytes(info['bytes'])} of "
         f"{human_bytes(info['limitBytes'])} (c.GradientStorage.cache_size).",
         data=info,

@@ -8,7 +8,7 @@ from ..engine import BadInput
 from ..engine.formatting import human_bytes
 from ..engine.ids import check_origin
 from ..engine.providers import Provider
-from ..output import Message, Table, details
+from ..output import Message, Table, Text, details
 from . import add_command, add_group
 
 S3_OPTIONS = (
@@ -209,7 +209,7 @@ def show_policy(ctx, args):
     from ..engine import doctor
 
     document = doctor.policy(ctx.engine, args.id, team_only=args.team_only)
-    return Message(json.dumps(document, indent=2), data=document)
+    return Text(json.dumps(document, indent=2), data=document)
 
 
 def jupyter_server_origins() -> list[str]:

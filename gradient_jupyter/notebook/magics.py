@@ -13,6 +13,7 @@ from IPython.display import display
 from ..cli import Context, HelpRequested, UsageError, build_parser, failure, parse
 from ..engine import GradientError
 from ..engine.errors import interrupted
+from ..output import Message
 from ..progress import auto_bar
 
 PROG = "%gradient_storage"
@@ -120,6 +121,11 @@ class GradientStorageMagics(Magics):
         %gradient_storage load REF [DEST]
         %gradient_storage --help            (every word takes --help)
 
+        What a command did (an output.Message: `Created storage provider: sp...`, `Deleted ...`, `Set dataset tag
+        ...`, `Mounted ...`) is shown at once, wherever the line stands in the cell, and the line's value is None;
+        anything else (a listing, details, a diff, a check, a save's or load's summary) is the line's value, shown
+        when the line ends the cell, so `saved = %gradient_storage save ...` keeps it.
+
         As a cell magic, each non-empty line of the cell is one command (after the words on the %%gradient_storage
         line, if any). Every line is checked before any runs, so a usage error anywhere runs nothing.
         """
@@ -140,14 +146,15 @@ class GradientStorageMagics(Magics):
         except UsageError as exc:
             raise IPythonUsageError(str(exc).rstrip()) from exc
         ctx = notebook_context()
-        results = []
         for args in parsed:
             try:
-                results.append(args.handler(ctx, args))
+                result = args.handler(ctx, args)
             except (GradientError, OSError) as exc:
                 raise CommandFailed(failure(exc)) from exc  # %tb shows the cause (a store's request id)
             except KeyboardInterrupt as exc:  # one line, as the console prints it, not a traceback
                 raise CommandInterrupted(interrupted(exc)) from exc
-            if cell is not None and results[-1] is not None:
-                display(results[-1])
-        return results[0] if cell is None else None
+            if cell is None and not isinstance(result, Message):
+                return result  # a value: IPython shows it when the line ends the cell; `x = %...` keeps it
+            if result is not None:
+                display(result)  # IPython would show a returned value only on a cell's last line
+        return None
