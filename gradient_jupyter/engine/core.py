@@ -110,7 +110,7 @@ class Engine:
             if self._hash_cache is None:
                 from .hashcache import HashCache
 
-                self._hash_cache = HashCache(self.home / "cache" / "hashes.sqlite3")
+                self._hash_cache = HashCache(self.home / "cache" / "hashes.sqlite3", self.parts)
         return self._hash_cache
 
     @property

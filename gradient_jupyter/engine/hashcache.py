@@ -9,14 +9,15 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .hashing import RACY_SECONDS, block_hashes, settled, sha256_file
+from .hashing import RACY_SECONDS, Submits, block_hashes, settled, sha256_file
 from .hashing import file_state as _key
 
 __all__ = ["HashCache", "RACY_SECONDS"]
 
 
 class HashCache:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, pool: Submits | None = None):
+        self._pool = pool  # where block SHA-256s are computed (the engine's `parts`)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -46,7 +47,7 @@ class HashCache:
         st = st or os.stat(path)
         blocks = None
         if block_size:
-            sha, size, blocks = block_hashes(path, block_size)
+            sha, size, blocks = block_hashes(path, block_size, self._pool)
         else:
             sha, size = sha256_file(path)
         self.remember(path, st, sha, size, block_size, blocks)

@@ -8,7 +8,8 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 CHUNK = 1024 * 1024
 
@@ -32,11 +33,21 @@ def sha256_file(path: str | os.PathLike, progress: Callable[[int], None] | None 
     return h.hexdigest(), size
 
 
-def block_hashes(path, block_size: int) -> tuple[str, int, list[str]]:
-    """(SHA-256, size, block SHA-256s) of a local file in one read pass. The blocks are hashed on a second thread
-    while this one hashes the file (hashlib lets go of the GIL), so on two free cores it costs about one hash."""
+class Submits(Protocol):
+    """A pool to hand tasks to (work.py `Parts`, a ThreadPoolExecutor)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]: ...
+
+
+def block_hashes(path, block_size: int, pool: Submits | None = None) -> tuple[str, int, list[str]]:
+    """(SHA-256, size, block SHA-256s) of a local file in one read pass. The blocks are hashed on `pool` (the
+    engine's `parts`; else a thread of their own) while this thread hashes the file (hashlib lets go of the GIL), so
+    on two free cores it costs about one hash."""
+    if pool is None:
+        with ThreadPoolExecutor(1, thread_name_prefix="gradient-blocks") as own:
+            return block_hashes(path, block_size, own)
     h, size, pending = hashlib.sha256(), 0, []
-    with open(path, "rb") as f, ThreadPoolExecutor(1, thread_name_prefix="gradient-blocks") as pool:
+    with open(path, "rb") as f:
         while block := f.read(block_size):
             pending.append(pool.submit(lambda b: hashlib.sha256(b).hexdigest(), block))
             h.update(block)

@@ -187,7 +187,7 @@ class Files(Part):
             return None, ()
         from ..hashing import block_hashes
 
-        whole, read, blocks = block_hashes(local, settings.block_size)
+        whole, read, blocks = block_hashes(local, settings.block_size, self.engine.parts)
         if (whole, read) != (sha, size):
             raise IntegrityError(f"{os.fspath(local)!r} changed while it was being put: put it again.")
         return settings.block_size, tuple(blocks)

@@ -233,7 +233,7 @@ def _with_blocks(engine: Engine, e: FileEntry, local: Path, block_size: int) -> 
     assert e.sha256 is not None  # hashed above
     blocks = engine.hash_cache.blocks(e.sha256, block_size)
     if blocks is None:
-        sha, _, blocks = block_hashes(local, block_size)
+        sha, _, blocks = block_hashes(local, block_size, engine.parts)
         if sha != e.sha256:
             raise BadInput(f"{str(local)!r} changed while it was being saved: save again.", reason="changed")
     return replace(e, block_size=block_size, blocks=tuple(blocks))
