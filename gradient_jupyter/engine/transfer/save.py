@@ -266,16 +266,22 @@ def _send(
         stop.set()
         if not isinstance(exc, KeyboardInterrupt):
             raise
-        with contextlib.suppress(GradientError), noting:  # the next save of the dataset removes this draft
-            engine.datasets.write_pending(ds, version.version, pending + _large(engine, sent_new), interrupted=True)
-        raise Interrupted(
-            f"the save stopped and committed nothing. Draft version {ds.id}:{version.version} holds what arrived: "
-            f"save again to go on (it reuses those bytes and removes the draft), or delete it (datasets versions "
-            f"delete --id {ds.id}:{version.version})."
-        ) from exc
+        with noting:
+            raise _interrupted(engine, ds, version.version, pending + _large(engine, sent_new)) from exc
     finally:
         engine.hash_cache.flush()
     return sent_new
+
+
+def _interrupted(engine: Engine, ds: Dataset, version: str, pending: list[FileEntry]) -> Interrupted:
+    """The error of a save stopped by Ctrl-C, once its draft is marked so (the next save of the dataset removes it)."""
+    with contextlib.suppress(GradientError):
+        engine.datasets.write_pending(ds, version, pending, interrupted=True)
+    return Interrupted(
+        f"the save stopped and committed nothing. Draft version {ds.id}:{version} holds what arrived: "
+        f"save again to go on (it reuses those bytes and removes the draft), or delete it (datasets versions "
+        f"delete --id {ds.id}:{version})."
+    )
 
 
 def _large(engine: Engine, sent: list[FileEntry]) -> list[FileEntry]:
