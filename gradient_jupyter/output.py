@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -277,3 +278,99 @@ class DiffView:
             f"<b title='{html.escape(refs)}'>{html.escape(self.headline())}</b>{table}"
             f"<p>{html.escape(self.diff.summary())}</p>"
         )
+
+
+class ReportView:
+    """The bucket doctor's report (engine/doctor/report.py) as a command's result: its text as the engine words it,
+    HTML for a notebook (a table of the checks, what to type as <code>), and `ok` for the console's exit code.
+
+    Other attributes are the engine's Report's (`checks`, `origins`, `action`, `notes`, `to_json()`, `report[id]`).
+    """
+
+    def __init__(self, report):
+        self.report = report
+        self.data = report.to_json()
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # IPython's display hooks and copy/pickle probes are not delegated
+            raise AttributeError(name)
+        return getattr(self.report, name)
+
+    def __getitem__(self, check_id: str):
+        return self.report[check_id]
+
+    def __str__(self) -> str:
+        return str(self.report)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        r, e = self.report, html.escape
+        head = f"<b>Bucket setup of storage provider {e(r.provider.name)} ({e(r.provider.id)})</b>: {e(r.where())}"
+        if r.origins:
+            head += "<br>Browser origins: " + e(", ".join(r.origins))
+        rows = [r.action] if r.action else []
+        body = "".join(_check_row(c) for c in rows + r.checks)
+        notes = "".join(f"<p>Note: {e(n)}</p>" for n in r.notes)
+        return (
+            f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
+            "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>{notes}<p>{e(r.summary())}</p></div>"
+        )
+
+
+_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#6e7781"}
+
+# Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
+# (a URL) may still break. Words in the page's font: only what to type is <code>.
+_FIX_STYLE = "white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0"
+
+
+def _check_row(c) -> str:
+    """One of the doctor's checks (engine/doctor/report.py `Check`) as a row: status, title, detail and fix."""
+    e = html.escape
+    badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
+    fix = (
+        f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != "pass" else ""
+    )
+    return (
+        f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
+        f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
+        f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>"
+    )
+
+
+def _marked(text: str) -> str:
+    """Escaped text with what to type as <code>, the words around it as words: backticks are how the fixes quote
+    a command within a sentence; a line of its own that is a command (`aws ...`, kept bare so it can be pasted
+    from the text report) or a JSON document (a policy statement, CORS rules) is code too."""
+    lines, out, i = text.splitlines(), [], 0
+    while i < len(lines):
+        end = _json_end(lines, i)
+        if end is not None:
+            out.append((True, "\n".join(lines[i:end])))
+            i = end
+            continue
+        out.append((lines[i].startswith("aws "), lines[i]))
+        i += 1
+    shown = ""
+    for n, (code, line) in enumerate(out):
+        if code:
+            shown += f"<code style='display:block'>{html.escape(line)}</code>"
+        else:
+            after_text = n > 0 and not out[n - 1][0]
+            shown += ("\n" if after_text else "") + re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(line))
+    return shown
+
+
+def _json_end(lines: list[str], start: int) -> int | None:
+    """The end (exclusive) of the JSON document that begins at lines[start], if one does."""
+    if not lines[start].startswith(("{", "[")):
+        return None
+    for end in range(start + 1, len(lines) + 1):
+        try:
+            json.loads("\n".join(lines[start:end]))
+        except ValueError:
+            continue
+        return end
+    return None

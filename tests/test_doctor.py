@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from gradient_jupyter.cli import Context, main, run
 from gradient_jupyter.engine import BadInput, Engine, GradientStorage, S3Store, doctor
+from gradient_jupyter.output import ReportView
 
 from .helpers import SECRET, free_port
 from .helpers.cors import foreign_cors
@@ -209,7 +210,7 @@ def test_seed_policy_user_passes_every_check(engine, iam):
     # Least privilege: GetBucketCors is denied, so `cors` cannot read the rules and says the preflight decides.
     assert "GetBucketCors is denied" in report["cors"].detail and "preflight" in report["cors"].detail
     assert iam.snapshot(bucket) == before  # the probe objects are gone and nothing else changed
-    for text in (str(report), report._repr_html_(), json.dumps(report.to_json())):
+    for text in (str(report), ReportView(report)._repr_html_(), json.dumps(report.to_json())):
         assert keys[1] not in text
 
 
@@ -315,7 +316,7 @@ def test_wrong_secret_fails_credentials_and_skips_the_rest(engine, iam):
     assert cred.status == "fail" and cred.reason == "signature-mismatch"
     assert "secretAccessKey" in cred.detail and f"--accessKey {key}" in cred.fix
     assert all(c.status == "skip" and "'credentials'" in c.detail for c in report.checks[1:])
-    for text in (str(report), report._repr_html_(), json.dumps(report.to_json())):
+    for text in (str(report), ReportView(report)._repr_html_(), json.dumps(report.to_json())):
         assert SECRET not in text
 
 
@@ -490,7 +491,7 @@ def test_report_renders_as_text_html_and_json(engine, s3_bucket):
     assert all({"id", "title", "status", "detail", "fix"} <= set(c) for c in data["checks"])
     text = str(report)
     assert "[FAIL] cors: CORS rules" in text and "Fix: " in text and "check(s) failed" in text
-    page = report._repr_html_()
+    page = ReportView(report)._repr_html_()
     assert "<table>" in page and "data-check='preflight'" in page and "put-bucket-cors" in page
     assert all(SECRET not in t for t in (text, page, json.dumps(data)))
     # only what to type is monospace: the fix's words are in the page's font, its command and JSON are <code>
@@ -500,8 +501,8 @@ def test_report_renders_as_text_html_and_json(engine, s3_bucket):
     assert re.search(r"<code[^>]*>\[\n  \{", fix.group(2))  # the CORS rules to paste
     assert "Apply the recommended rules" in re.sub(r"<code.*?</code>", "", fix.group(2), flags=re.S)
     quiet = doctor.Report(p, [doctor.Check("generated-urls", doctor.WARN, "This store has no STS.", "Nothing to do.")])
-    assert "Nothing to do." in quiet._repr_html_() and "<code" not in quiet._repr_html_()
-    assert "monospace" not in quiet._repr_html_()
+    quiet_page = ReportView(quiet)._repr_html_()
+    assert "Nothing to do." in quiet_page and "<code" not in quiet_page and "monospace" not in quiet_page
 
 
 # -- the command words ---------------------------------------------------------------------------------------------

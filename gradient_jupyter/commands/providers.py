@@ -8,7 +8,7 @@ from ..engine import BadInput
 from ..engine.formatting import human_bytes
 from ..engine.ids import check_origin
 from ..engine.providers import Provider
-from ..output import Message, Table, Text, details
+from ..output import Message, ReportView, Table, Text, details
 from . import add_command, add_group
 
 S3_OPTIONS = (
@@ -201,8 +201,8 @@ def check_provider(ctx, args):
 
     origins = args.origin or jupyter_server_origins()
     if args.fix:
-        return doctor.apply_cors(ctx.engine, args.id, origins)
-    return doctor.check(ctx.engine, args.id, origins=origins)
+        return ReportView(doctor.apply_cors(ctx.engine, args.id, origins))
+    return ReportView(doctor.check(ctx.engine, args.id, origins=origins))
 
 
 def show_policy(ctx, args):

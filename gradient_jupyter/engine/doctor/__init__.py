@@ -2,10 +2,10 @@
 exactly how to fix it.
 
 Plain Python: the front ends (REST, magic, console script, panel) call `check`, `apply_cors` and `policy` and render
-the `Report`. Nothing in the bucket changes except a probe object under `<teamId>/`, always removed, and the CORS
-rules when `apply_cors` is asked for explicitly.
+the `Report` (its HTML: output.py `ReportView`). Nothing in the bucket changes except a probe object under
+`<teamId>/`, always removed, and the CORS rules when `apply_cors` is asked for explicitly.
 
-The package: checks.py (the checks, in order), report.py (findings and their text, HTML and JSON), rules.py (the
+The package: checks.py (the checks, in order), report.py (findings and their text and JSON), rules.py (the
 IAM policy and the CORS rules it recommends).
 """
 

@@ -1,11 +1,8 @@
-"""The doctor's findings: each check, and the report as text for a terminal, HTML for a notebook and JSON
-for REST."""
+"""The doctor's findings: each check, and the report as data, as text for a terminal and as JSON for REST (the
+front ends render its HTML: output.py `ReportView`)."""
 
 from __future__ import annotations
 
-import html
-import json
-import re
 from dataclasses import dataclass, field
 
 from ..providers import Provider
@@ -48,7 +45,7 @@ class Check:
 
 @dataclass
 class Report:
-    """The doctor's report on one provider: text for a terminal, HTML for a notebook, JSON for REST."""
+    """The doctor's report on one provider: text for a terminal, JSON for REST."""
 
     provider: Provider
     checks: list[Check]
@@ -67,7 +64,8 @@ class Report:
                 return c
         raise KeyError(check_id)
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """The bucket checked, in words: its name, endpoint and region."""
         p = self.provider
         if p.embedded:
             return "the embedded Gradient Managed store"
@@ -75,7 +73,8 @@ class Report:
             f" ({p.config['region']})" if p.config.get("region") else ""
         )
 
-    def _summary(self) -> str:
+    def summary(self) -> str:
+        """The report's last line: how many checks failed, or that the bucket is set up."""
         counts = {s: sum(c.status == s for c in self.checks) for s in (PASS, WARN, FAIL, SKIP)}
         if counts[FAIL]:
             return f"{counts[FAIL]} check(s) failed: follow the fixes above."
@@ -97,7 +96,7 @@ class Report:
         return out
 
     def __str__(self) -> str:
-        lines = [f"Bucket setup of storage provider {self.provider.name!r} ({self.provider.id}): {self._where()}"]
+        lines = [f"Bucket setup of storage provider {self.provider.name!r} ({self.provider.id}): {self.where()}"]
         if self.origins:
             lines.append("Browser origins: " + ", ".join(self.origins))
         if self.action:
@@ -105,27 +104,10 @@ class Report:
         lines.append("")
         for c in self.checks:
             lines += _text_check(c)
-        lines += [*(f"Note: {n}" for n in self.notes), "", self._summary()]
+        lines += [*(f"Note: {n}" for n in self.notes), "", self.summary()]
         return "\n".join(lines)
 
     __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        e = html.escape
-        head = (
-            f"<b>Bucket setup of storage provider {e(self.provider.name)} ({e(self.provider.id)})</b>: "
-            f"{e(self._where())}"
-        )
-        if self.origins:
-            head += "<br>Browser origins: " + e(", ".join(self.origins))
-        rows = [self.action] if self.action else []
-        body = "".join(_html_row(c) for c in rows + self.checks)
-        notes = "".join(f"<p>Note: {e(n)}</p>" for n in self.notes)
-        return (
-            f"<div class='gradient-doctor'><p>{head}</p><table><thead><tr><th style='text-align:left'>status</th>"
-            "<th style='text-align:left'>check</th><th style='text-align:left'>detail and fix</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>{notes}<p>{e(self._summary())}</p></div>"
-        )
 
 
 def _text_check(c: Check) -> list[str]:
@@ -135,58 +117,3 @@ def _text_check(c: Check) -> list[str]:
         fix = c.fix.splitlines()
         lines += ["       Fix: " + fix[0]] + ["         " + line for line in fix[1:]]
     return lines
-
-
-_COLOURS = {PASS: "#1a7f37", WARN: "#9a6700", FAIL: "#cf222e", SKIP: "#6e7781"}
-
-
-def _marked(text: str) -> str:
-    """Escaped text with what to type as <code>, the words around it as words: backticks are how the fixes quote
-    a command within a sentence; a line of its own that is a command (`aws ...`, kept bare so it can be pasted
-    from the text report) or a JSON document (a policy statement, CORS rules) is code too."""
-    lines, out, i = text.splitlines(), [], 0
-    while i < len(lines):
-        end = _json_end(lines, i)
-        if end is not None:
-            out.append((True, "\n".join(lines[i:end])))
-            i = end
-            continue
-        out.append((lines[i].startswith("aws "), lines[i]))
-        i += 1
-    shown = ""
-    for n, (code, line) in enumerate(out):
-        if code:
-            shown += f"<code style='display:block'>{html.escape(line)}</code>"
-        else:
-            after_text = n > 0 and not out[n - 1][0]
-            shown += ("\n" if after_text else "") + re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(line))
-    return shown
-
-
-def _json_end(lines: list[str], start: int) -> int | None:
-    """The end (exclusive) of the JSON document that begins at lines[start], if one does."""
-    if not lines[start].startswith(("{", "[")):
-        return None
-    for end in range(start + 1, len(lines) + 1):
-        try:
-            json.loads("\n".join(lines[start:end]))
-        except ValueError:
-            continue
-        return end
-    return None
-
-
-# Wrap at spaces, never inside a word or an id (notebook CSS breaks <pre> anywhere); a word longer than the line
-# (a URL) may still break. Words in the page's font: only what to type is <code>.
-_FIX_STYLE = "white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; margin:0.3em 0"
-
-
-def _html_row(c: Check) -> str:
-    e = html.escape
-    badge = f"<b style='color:{_COLOURS.get(c.status, '#000')}'>{e(c.status.upper())}</b>"
-    fix = f"<div class='gradient-fix' style='{_FIX_STYLE}'>{_marked(c.fix)}</div>" if c.fix and c.status != PASS else ""
-    return (
-        f"<tr data-check='{e(c.id)}'><td style='text-align:left; vertical-align:top'>{badge}</td>"
-        f"<td style='text-align:left; vertical-align:top'>{e(c.title)}</td>"
-        f"<td style='text-align:left'>{_marked(c.detail)}{fix}</td></tr>"
-    )

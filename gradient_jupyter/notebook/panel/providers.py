@@ -11,6 +11,7 @@ from ...engine import GradientError, doctor
 from ...engine.formatting import human_bytes
 from ...engine.ids import check_provider_name
 from ...engine.providers import Provider, clean_config
+from ...output import ReportView
 from . import words
 from .parts import (
     LABELS,
@@ -273,7 +274,7 @@ class ProvidersTab:
                         id=words.NOT_ADDED_ID, name=check_provider_name(name), config=clean_config(config)
                     )
                     report = doctor.check(self.engine, candidate, origins=self._origins(), form=FORM)
-                    self.form_report.value = report._repr_html_()
+                    self.form_report.value = ReportView(report)._repr_html_()
                     failed = [c for c in report.checks if c.id in ESSENTIAL and c.status == "fail"]
                     if failed:
                         return note(not_kept(failed[0], candidate), "error")
@@ -437,7 +438,7 @@ class ProvidersTab:
                 report = doctor.apply_cors(self.engine, p, origins, form=FORM)
             else:
                 report = doctor.check(self.engine, p, origins=origins, form=FORM)
-            self.report.value = f"<div class='gj-scroll-y'>{report._repr_html_()}</div>"
+            self.report.value = f"<div class='gj-scroll-y'>{ReportView(report)._repr_html_()}</div>"
             checks = report.to_json()["checks"]
             fixable = any(c["id"] in ("cors", "preflight") and c["status"] == "fail" for c in checks)
             self.cors_button.layout.display = None if fixable else "none"
