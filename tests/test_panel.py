@@ -460,6 +460,30 @@ def test_changes_made_elsewhere_show_after_an_action_and_when_shown_again(engine
     assert "elsewhere" in p.providers.table.value
 
 
+def test_a_folder_chosen_while_a_reading_shows_the_lists_opens(engine, shown, tmp_path):
+    """A person's choice arrives in the kernel's own thread while a reading (after an action, Refresh) is changing
+    the other lists: it is theirs, not the panel's, and the folder opens."""
+    save_with_panel(shown, data_folder(tmp_path / "data"), "flowers")
+    tab = shown.datasets
+    entered, go = threading.Event(), threading.Event()
+
+    def hold(change):  # the reading stops while it changes the list of versions
+        if threading.current_thread() is not threading.main_thread():
+            entered.set()
+            go.wait(30)
+
+    tab.version.observe(hold, "options")
+    try:
+        engine.datasets.set_tag("flowers", "v1", tab.chosen_version().version)  # elsewhere: the panel reads again
+        assert entered.wait(30)
+        tab.files.value = "sub/"
+    finally:
+        go.set()
+        shown.wait()
+        tab.version.unobserve(hold, "options")
+    assert [v for _, v in tab.files.options] == ["..", "sub/b.bin", "sub/deep/"]
+
+
 def test_the_save_form_follows_the_chosen_dataset(engine, shown, tmp_path):
     save_with_panel(shown, data_folder(tmp_path / "one"), "one")
     save_with_panel(shown, data_folder(tmp_path / "two"), "two")

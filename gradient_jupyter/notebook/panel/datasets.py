@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import threading
 from threading import Thread
 
 import ipywidgets as W
@@ -43,7 +44,10 @@ class DatasetsTab:
         self.entries, self.files_of, self.where = [], None, ""
         self.diff = None  # the chosen version's changes since the version before (engine/history.py Diff)
         self.want = None  # (dataset id, version) to choose once the lists show it (one just saved)
-        self._quiet = False  # set while the panel itself changes a selection
+        # Set while the panel itself changes a selection, in the thread that changes it: a person's choice arrives
+        # in the kernel's own thread meanwhile (while a reading shows other lists) and must not be taken for one.
+        self._local = threading.local()
+        self._files_lock = threading.RLock()  # a folder shown is computed and written whole: no thread's is stale
         self.described = None  # the dataset whose description the field shows
         # A result line belongs to what was chosen when its action ran: widget -> (scope, key), see _drop_stale.
         self.made_for: dict[int, tuple] = {}
@@ -202,6 +206,14 @@ class DatasetsTab:
         self.show_providers([])
         self._show_dataset()
 
+    @property
+    def _quiet(self) -> bool:
+        return getattr(self._local, "quiet", False)
+
+    @_quiet.setter
+    def _quiet(self, value: bool) -> None:
+        self._local.quiet = value
+
     # -- reading (in a worker thread) and showing ----------------------------------------------------------------
     def fetch(self, selected: str | None = None):
         """Datasets, the chosen one (kept while it exists) and its committed versions."""
@@ -355,10 +367,11 @@ class DatasetsTab:
 
         def work():
             entries = self.engine.datasets.list_files(d, v.version)
-            if self.files_of != v.ref:  # a second read of the same version (a refresh) keeps the folder open
-                self.where, self.preview.value = "", ""
-            self.entries, self.files_of = entries, v.ref
-            self.show_folder()
+            with self._files_lock:
+                if self.files_of != v.ref:  # a second read of the same version (a refresh) keeps the folder open
+                    self.where, self.preview.value = "", ""
+                self.entries, self.files_of = entries, v.ref
+                self.show_folder()
 
         self.show_compare(v, fresh=True)
         self.read_changes()
@@ -429,30 +442,29 @@ class DatasetsTab:
         self.changes.value = DiffView(diff, name=lambda ref: self.named(ref.partition(":")[2]))._repr_html_()
 
     def show_folder(self) -> None:
-        d, v = self.dataset(), self.chosen_version()
-        options = [(words.FOLDER_UP, "..")] if self.where else []
-        for path, size in folder_rows(self.entries, self.where):
-            options.append((words.FILE_OPTION.format(name=path[len(self.where) :], size=size), path))
-        self.files_title.value = note(
-            words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "", folder=self.where)
-        )
-        self._quiet = True
-        try:
-            self.files.options = options
-            self.files.value = None
-        finally:
-            self._quiet = False
+        with self._files_lock:
+            d, v, where = self.dataset(), self.chosen_version(), self.where
+            options = [(words.FOLDER_UP, "..")] if where else []
+            for path, size in folder_rows(self.entries, where):
+                options.append((words.FILE_OPTION.format(name=path[len(where) :], size=size), path))
+            self.files_title.value = note(
+                words.FILES_IN.format(ref=f"{d.name}:{v.version}" if d and v else "", folder=where)
+            )
+            self._quiet = True
+            try:
+                self.files.options = options
+                self.files.value = None
+            finally:
+                self._quiet = False
 
     def _file_chosen(self, change) -> None:
         path = change["new"]
         if self._quiet or not path:
             return
-        if path == "..":
-            self.where = folder(self.where.rstrip("/").rpartition("/")[0])
-            self.show_folder()
-        elif path.endswith("/"):
-            self.where = path
-            self.show_folder()
+        if path == ".." or path.endswith("/"):
+            with self._files_lock:
+                self.where = folder(self.where.rstrip("/").rpartition("/")[0]) if path == ".." else path
+                self.show_folder()
         else:
             self.show_preview(path)
 
