@@ -78,6 +78,29 @@ class ProvidersTab:
         self.want = None  # a provider to choose once the list shows it (one just added)
         self.team_note = ""  # what the provider's line says of a team provider chosen
 
+        quota = self._usage_widgets()
+        self._provider_widgets()
+        self._check_widgets()
+        self.box = W.VBox(
+            [
+                self.table,
+                self.problems,
+                quota,
+                self.choice,
+                row(self.edit_button, self.delete_button, self.default_button, self.check_button, self.cors_button),
+                self.origins,
+                self.provider_result,
+                self.confirm.box,  # under the refusal that tells of it
+                self.check_result,
+                self.report,
+                *self._form_widgets(),
+            ]
+        )
+        self.stop_edit()
+        self._chosen()
+
+    def _usage_widgets(self) -> W.HBox:
+        """The providers table, what is wrong with them, and the quota bar (returned, as shown)."""
         self.table = wide("gj-providers")
         self.problems = W.HTML()
         self.problems.add_class("gj-provider-problems")
@@ -92,8 +115,10 @@ class ProvidersTab:
         self.quota_label = W.Label()
         quota = W.HBox([self.quota, self.quota_label], layout={"flex_flow": "row wrap"})
         quota.add_class("gj-quota")
+        return quota
 
-        # -- one provider: edit, delete, check ----------------------------------------------------------------
+    def _provider_widgets(self) -> None:
+        """One provider: edit, delete, make the team default."""
         self.choice = dropdown(words.PROVIDER, "gj-provider")
         self.choice.observe(lambda _: self._chosen(), "value")
         self.edit_button = button(words.EDIT, "gj-edit-button")
@@ -106,7 +131,18 @@ class ProvidersTab:
         self.confirm = Confirm("gj-confirm-provider")
         self.provider_result = result("gj-provider-result")
 
-        # -- add or edit form -------------------------------------------------------------------------------------
+    def _check_widgets(self) -> None:
+        """The bucket check and its CORS fix."""
+        self.origins = text(*words.ORIGINS, "gj-origins")
+        self.check_button = button(words.CHECK, "gj-check-button")
+        self.check_button.on_click(lambda _: self.check())
+        self.cors_button = button(words.APPLY_CORS, "gj-cors-button", "warning")
+        self.cors_button.on_click(lambda _: self.check(fix=True))
+        self.check_result = result("gj-check-result")
+        self.report = wide("gj-report")
+
+    def _form_widgets(self) -> list:
+        """The add or edit form; returns its lines, in the order shown."""
         self.form_heading = heading(words.ADD_HEADING)
         self.fields = {  # in the order of words.FIELDS: the secret right under its access key
             key: SecretField(label, hint, "gj-add-secret")
@@ -128,41 +164,17 @@ class ProvidersTab:
         self.cancel_button.on_click(lambda _: self.stop_edit())
         self.form_result = result("gj-form-result")
         self.form_report = wide("gj-form-report")
-
-        # -- bucket check ---------------------------------------------------------------------------------------
-        self.origins = text(*words.ORIGINS, "gj-origins")
-        self.check_button = button(words.CHECK, "gj-check-button")
-        self.check_button.on_click(lambda _: self.check())
-        self.cors_button = button(words.APPLY_CORS, "gj-cors-button", "warning")
-        self.cors_button.on_click(lambda _: self.check(fix=True))
-        self.check_result = result("gj-check-result")
-        self.report = wide("gj-report")
-
         form = []
         for key, field in self.fields.items():
             form += [field, self.field_hints[key]]
         form.insert(form.index(self.field_hints["secretAccessKey"]) + 1, self.secret.hint)
-        self.box = W.VBox(
-            [
-                self.table,
-                self.problems,
-                quota,
-                self.choice,
-                row(self.edit_button, self.delete_button, self.default_button, self.check_button, self.cors_button),
-                self.origins,
-                self.provider_result,
-                self.confirm.box,  # under the refusal that tells of it
-                self.check_result,
-                self.report,
-                self.form_heading,
-                *form,
-                row(self.add_check_button, self.add_button, self.save_button, self.cancel_button),
-                self.form_result,
-                self.form_report,
-            ]
-        )
-        self.stop_edit()
-        self._chosen()
+        return [
+            self.form_heading,
+            *form,
+            row(self.add_check_button, self.add_button, self.save_button, self.cancel_button),
+            self.form_result,
+            self.form_report,
+        ]
 
     # -- showing (any thread) ----------------------------------------------------------------------------------
     def show(self, providers) -> None:
