@@ -189,6 +189,11 @@ class S3ControlPlane:
                 self.bucket,
                 prefix,
             )
+        return self._boto3_pages(what, prefix)
+
+    def _boto3_pages(self, what: str, prefix: str) -> builtins.list:
+        """Every page of a ListObjectsV2 through boto3: the prefixes below `prefix` when `what` is "prefixes", else
+        (key, size) of every object."""
         out, token = [], None
         while True:
             kwargs = {

@@ -6,7 +6,6 @@ boto3 client of its own (made after the fork): same keys, metadata, create-only 
 from __future__ import annotations
 
 import base64
-import builtins
 import uuid
 
 from ..errors import Conflict, IntegrityError, NotFound, StoreError
@@ -112,23 +111,10 @@ class ForkedS3Store(S3Store):
 
     # -- listing, copies, deletes -------------------------------------------------------------------------------------
     def list(self, prefix):
-        return iter([ObjectInfo(k, size) for k, size in self._pages("list", prefix)])
+        return iter([ObjectInfo(k, size) for k, size in self._boto3_pages("list", prefix)])
 
     def list_prefixes(self, prefix):
-        return sorted(self._pages("prefixes", prefix))
-
-    def _pages(self, what: str, prefix: str) -> builtins.list:
-        out, token = [], None
-        while True:
-            kwargs = {"Prefix": prefix, **({"Delimiter": "/"} if what == "prefixes" else {})}
-            page = self.call("list_objects_v2", **kwargs, **({"ContinuationToken": token} if token else {}))
-            if what == "prefixes":
-                out += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-            else:
-                out += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                return out
-            token = page["NextContinuationToken"]
+        return sorted(self._boto3_pages("prefixes", prefix))
 
     def delete(self, keys):
         for key in keys:  # one request a key: DeleteObjects needs a Content-MD5 some stores check differently
