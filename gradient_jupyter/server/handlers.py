@@ -305,7 +305,8 @@ class FileHandler(StreamingUpload, GradientHandler):
     @authorized
     async def put(self, dataset, version, path):
         self.check_refused()  # a bad path is a 400 whether or not the dataset exists
-        ds = self.dataset or await self.call(self.engine.datasets.get, dataset)
+        ds = self.dataset
+        assert ds is not None  # check_upload found it before the body was read, or the refusal was raised above
         entry = await self.spooled(partial(self.engine.datasets.put_file, ds, version, path), ds.storage_provider_id)
         self.reply(entry.to_json())
 
